@@ -1,0 +1,1 @@
+"""Handover: event-sourced after-school custody and safety handover."""

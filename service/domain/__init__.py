@@ -1,0 +1,1 @@
+"""Aggregates and their events: the facts of an after-school afternoon."""
