@@ -1,0 +1,323 @@
+"""The afternoon over HTTP: handovers, attendance, releases, refusals, early departures, corrections."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.api.deps import AppDep, MetaDep, Reader, StaffActor, respond
+from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+
+router = APIRouter(prefix="/v1", tags=["afternoon"], responses=PROBLEM_RESPONSES)
+
+Session = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$",
+                description="Schedule session key: noon, after_school, evening, ...")
+Ref = Field(min_length=1, max_length=64)
+Text = Field(min_length=1, max_length=500)
+PupilIds = Field(min_length=1, max_length=60)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StaffRef(BaseModel):
+    staff_id: str
+    name: str
+
+
+class PlaceRef(BaseModel):
+    id: str
+    label: str
+    kind: Literal["group", "gate", "gatehouse"]
+
+
+class Gone(BaseModel):
+    how: Literal["released", "went_home_alone", "left_early"]
+    adult: dict[str, Any] | None
+    at: str
+    by: str
+
+
+class Pending(BaseModel):
+    handover_id: str
+    kind: str
+    to: StaffRef
+    place: PlaceRef
+
+
+class PupilState(BaseModel):
+    """Where one pupil is, for one session of one day."""
+
+    pupil_id: str
+    day: date
+    session: str
+    status: Literal["not_handed_over", "absent", "in_custody", "gone"]
+    with_leave: bool | None
+    absence_reason: str | None
+    custodian: StaffRef | None
+    place: PlaceRef | None
+    pending: Pending | None
+    gone: Gone | None
+    refusals: int
+    version: int
+
+
+class PupilStates(BaseModel):
+    pupils: list[PupilState]
+
+
+class ChainEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    type: str
+    by: dict[str, Any]
+
+
+class PupilAfternoon(PupilState):
+    name: str
+    expected: bool
+    chain: list[ChainEntry]
+
+
+class ExpectedPupil(PupilState):
+    name: str
+    class_id: str
+    class_label: str
+
+
+class Afternoon(BaseModel):
+    day: date
+    session: str
+    service: bool
+    counts: dict[str, int]
+    expected: int
+    pupils: list[ExpectedPupil]
+
+
+class HandoverOut(BaseModel):
+    handover_id: str
+    day: date
+    session: str
+    kind: Literal["class_handover", "transfer", "to_gate", "to_gatehouse"]
+    giver: StaffRef
+    to: StaffRef
+    place: PlaceRef
+    pupil_ids: list[str]
+    count_given: int
+    count_received: int | None
+    received_pupil_ids: list[str]
+    mismatch: bool
+    status: Literal["offered", "confirmed", "withdrawn"]
+    note: str | None
+
+
+class HandoverRequest(Strict):
+    """Hand pupils on (class to after-school teacher, to a club, to a guard at a gate, to the
+    gatehouse). Name the pupils, or a class to hand over everyone expected and not yet handed over."""
+
+    to_staff_id: str = Ref
+    place_id: str = Field(min_length=1, max_length=64, description="A group, a gate, or 'gatehouse'")
+    count: int = Field(ge=0, le=10000, description="Your own head count")
+    pupil_ids: list[str] | None = Field(default=None, max_length=200)
+    class_id: str | None = Field(default=None, max_length=64)
+    day: date | None = None
+    session: str = Session
+    note: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def names_pupils(self) -> HandoverRequest:
+        if not self.pupil_ids and not self.class_id:
+            raise ValueError("name pupil_ids or a class_id")
+        return self
+
+
+class ConfirmRequest(Strict):
+    count: int = Field(ge=0, le=10000, description="The receiver's own head count")
+    received_pupil_ids: list[str] | None = Field(
+        default=None, max_length=200, description="Omit when every pupil named arrived")
+
+
+class ReasonRequest(Strict):
+    reason: str = Text
+
+
+class AbsenceRequest(Strict):
+    pupil_id: str = Ref
+    with_leave: bool = Field(description="请假: leave reported by the family")
+    reason: str = Field(default="", max_length=500)
+    day: date | None = None
+    session: str = Session
+
+
+class SignInRequest(Strict):
+    pupil_ids: list[str] = PupilIds
+    place_id: str = Ref
+    day: date | None = None
+    session: str = Session
+
+
+class AdultIn(Strict):
+    name: str = Field(min_length=1, max_length=50)
+    relation: str | None = Field(default=None, max_length=20)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
+    id_tail: str | None = Field(default=None, pattern=r"^[0-9Xx]{4}$")
+
+
+class ReleaseRequest(Strict):
+    """Release one pupil or several siblings to one adult: a collector on file, or the adult named."""
+
+    pupil_ids: list[str] = Field(min_length=1, max_length=10)
+    gate_id: str = Ref
+    identity_check: Literal["known_to_staff", "id_card", "pickup_code", "call_to_guardian"]
+    collector_id: str | None = Field(default=None, max_length=64)
+    adult: AdultIn | None = None
+    day: date | None = None
+    session: str = Session
+
+    @model_validator(mode="after")
+    def names_adult(self) -> ReleaseRequest:
+        if self.collector_id is None and self.adult is None:
+            raise ValueError("name the collector_id or the adult who came")
+        return self
+
+
+class RefusalRequest(Strict):
+    pupil_id: str = Ref
+    adult: AdultIn
+    reason: str = Text
+    gate_id: str | None = Field(default=None, max_length=64)
+    day: date | None = None
+    session: str = Session
+
+
+class HomeAloneRequest(Strict):
+    pupil_id: str = Ref
+    gate_id: str | None = Field(default=None, max_length=64)
+    day: date | None = None
+    session: str = Session
+
+
+class EarlyDepartureRequest(Strict):
+    pupil_id: str = Ref
+    collector_id: str | None = Field(default=None, max_length=64)
+    adult: AdultIn | None = None
+    approved_by_staff_id: str = Ref
+    reason: str = Text
+    homeroom_informed: bool
+    day: date | None = None
+    session: str = Session
+
+    @model_validator(mode="after")
+    def names_adult(self) -> EarlyDepartureRequest:
+        if self.collector_id is None and self.adult is None:
+            raise ValueError("name the collector_id or the adult who came")
+        return self
+
+
+class CorrectionRequest(Strict):
+    pupil_id: str = Ref
+    day: date
+    session: str = Session
+    corrects: int = Field(ge=1, le=100000, description="The seq of the event in the pupil's chain")
+    reason: str = Text
+
+
+Day = Annotated[date | None, Query()]
+SessionQ = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+@router.post("/handovers", response_model=HandoverOut, status_code=201)
+def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.hand_over(actor, body.day, body.session, body.pupil_ids, body.class_id,
+                                 body.to_staff_id, body.place_id, body.count, body.note,
+                                 meta.fingerprint), HandoverOut)
+
+
+@router.get("/handovers/{handover_id}", response_model=HandoverOut, responses=READ_RESPONSES)
+def get_handover(handover_id: str, actor: Reader, app: AppDep) -> Any:
+    return app.describe_handover(actor, handover_id)
+
+
+@router.post("/handovers/{handover_id}/confirm", response_model=HandoverOut)
+def confirm(handover_id: str, body: ConfirmRequest, actor: StaffActor, app: AppDep,
+            meta: MetaDep) -> JSONResponse:
+    """The receiver takes custody with their own count; a mismatch is recorded on the handover."""
+    return respond(app.confirm_handover(actor, handover_id, body.count, body.received_pupil_ids,
+                                        meta.fingerprint), HandoverOut)
+
+
+@router.post("/handovers/{handover_id}/withdraw", response_model=HandoverOut)
+def withdraw(handover_id: str, body: ReasonRequest, actor: StaffActor, app: AppDep,
+             meta: MetaDep) -> JSONResponse:
+    return respond(app.withdraw_handover(actor, handover_id, body.reason, meta.fingerprint), HandoverOut)
+
+
+@router.post("/absences", response_model=PupilState)
+def mark_absent(body: AbsenceRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.mark_absent(actor, body.pupil_id, body.day, body.session, body.with_leave,
+                                   body.reason, meta.fingerprint), PupilState)
+
+
+@router.post("/sign-ins", response_model=PupilStates)
+def sign_in(body: SignInRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """You take custody of these pupils at this place (roll call)."""
+    return respond(app.sign_in(actor, body.pupil_ids, body.day, body.session, body.place_id,
+                               meta.fingerprint), PupilStates)
+
+
+@router.post("/releases", response_model=PupilStates)
+def release(body: ReleaseRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """Release at the gate. Refused (422, and recorded) if the adult is restricted or not authorised."""
+    return respond(app.release(actor, body.pupil_ids, body.day, body.session, body.gate_id,
+                               body.collector_id, body.adult.model_dump() if body.adult else None,
+                               body.identity_check, meta.fingerprint), PupilStates)
+
+
+@router.post("/refusals", response_model=PupilState, status_code=200)
+def refuse(body: RefusalRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """Record that you turned an adult away, and why."""
+    return respond(app.refuse_release(actor, body.pupil_id, body.day, body.session,
+                                      body.adult.model_dump(), body.reason, body.gate_id,
+                                      meta.fingerprint), PupilState)
+
+
+@router.post("/home-alone", response_model=PupilState)
+def home_alone(body: HomeAloneRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """Let a pupil go home alone: only under a statement on file for today (else refused, recorded)."""
+    return respond(app.go_home_alone(actor, body.pupil_id, body.day, body.session, body.gate_id,
+                                     meta.fingerprint), PupilState)
+
+
+@router.post("/early-departures", response_model=PupilState)
+def early_departure(body: EarlyDepartureRequest, actor: StaffActor, app: AppDep,
+                    meta: MetaDep) -> JSONResponse:
+    return respond(app.leave_early(actor, body.pupil_id, body.day, body.session, body.collector_id,
+                                   body.adult.model_dump() if body.adult else None,
+                                   body.approved_by_staff_id, body.reason, body.homeroom_informed,
+                                   meta.fingerprint), PupilState)
+
+
+@router.post("/corrections", response_model=PupilState)
+def correct(body: CorrectionRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """Void one recorded event of a pupil's day, saying why; the event itself stays on record."""
+    return respond(app.correct(actor, body.pupil_id, body.day, body.session, body.corrects,
+                               body.reason, meta.fingerprint), PupilState)
+
+
+@router.get("/pupils/{pupil_id}/afternoon", response_model=PupilAfternoon, responses=READ_RESPONSES)
+def pupil_afternoon(pupil_id: str, actor: Reader, app: AppDep, day: Day = None,
+                    session: SessionQ = "after_school") -> Any:
+    """The pupil's state now and the chain of custody for the session."""
+    return app.pupil_afternoon(actor, pupil_id, day, session)
+
+
+@router.get("/afternoon", response_model=Afternoon, responses=READ_RESPONSES)
+def afternoon(actor: Reader, app: AppDep, day: Day = None, session: SessionQ = "after_school",
+              class_id: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+    """Every pupil expected for the session, and where each one is."""
+    return app.expected_today(actor, day, session, class_id)

@@ -1,0 +1,119 @@
+"""Dependencies: the application, the caller's identity and role, and the command's metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from service.api.problems import PROBLEM_MEDIA_TYPE
+from service.app_core import Outcome
+from service.application import HandoverApp
+from service.domain.common import Actor, Role
+from service.domain.errors import RuleError
+
+ALL_ROLES = tuple(Role)
+STAFF_ROLES = (Role.ADMIN, Role.TEACHER, Role.GUARD, Role.DUTY_LEADER, Role.SAFETY_OFFICER)
+ADMIN_ONLY = (Role.ADMIN,)
+
+
+def get_app(request: Request) -> HandoverApp:
+    app: HandoverApp = request.app.state.handover
+    return app
+
+
+AppDep = Annotated[HandoverApp, Depends(get_app)]
+_bearer = HTTPBearer(auto_error=False, description="A staff token, as printed by `handover init`")
+
+
+@dataclass(frozen=True)
+class CommandMeta:
+    key: str | None
+    fingerprint: str | None
+    device: str | None
+    device_time: datetime | None
+
+
+async def command_meta(
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(
+        max_length=200, description="The client's command id: a retry with the same key and body "
+        "returns the first answer and records nothing twice")] = None,
+    x_device_id: Annotated[str | None, Header(max_length=200)] = None,
+    x_device_time: Annotated[str | None, Header(
+        max_length=64, description="When the command was made on the device (queued offline), ISO 8601"
+    )] = None,
+) -> CommandMeta:
+    device_time = None
+    if x_device_time:
+        try:
+            device_time = datetime.fromisoformat(x_device_time)
+        except ValueError:
+            raise RuleError("X-Device-Time is not an ISO 8601 time.", field="X-Device-Time") from None
+        if device_time.tzinfo is None:
+            raise RuleError("X-Device-Time needs a time zone offset.", field="X-Device-Time")
+    fingerprint = None
+    key = idempotency_key.strip() if idempotency_key else None
+    if key:
+        body = await request.body()
+        digest = hashlib.sha256()
+        for part in (request.method, request.url.path, request.url.query):
+            digest.update(part.encode() + b"\0")
+        digest.update(body)
+        fingerprint = digest.hexdigest()
+    return CommandMeta(key or None, fingerprint, x_device_id, device_time)
+
+
+MetaDep = Annotated[CommandMeta, Depends(command_meta)]
+
+
+def require_role(*roles: Role) -> Callable[..., Any]:
+    """The caller, acting in the first of their roles that may do this."""
+    allowed = [r.value for r in roles]
+
+    def actor(
+        app: AppDep,
+        meta: MetaDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Actor:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "A bearer token is required.")
+        identity = app.authenticate(credentials.credentials)
+        if identity is None:
+            raise HTTPException(401, "This token is not valid.")
+        role = next((r for r in allowed if r in identity.roles), None)
+        if role is None:
+            raise HTTPException(403, f"Your roles ({', '.join(identity.roles)}) may not do this.")
+        return Actor(
+            school_id=identity.school_id, staff_id=identity.staff_id, staff_name=identity.name,
+            role=role, at=app.now(), command_id=meta.key, device=meta.device,
+            device_time=meta.device_time,
+        )
+
+    return actor
+
+
+AdminActor = Annotated[Actor, Depends(require_role(*ADMIN_ONLY))]
+StaffActor = Annotated[Actor, Depends(require_role(*STAFF_ROLES))]
+Reader = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
+
+
+def respond(outcome: Outcome, model: type[BaseModel]) -> JSONResponse:
+    """The use case's answer as JSON (or problem+json), with the log position of the write."""
+    headers: dict[str, str] = {}
+    if outcome.position is not None:
+        headers["X-Log-Position"] = str(outcome.position)
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if outcome.status >= 400:
+        return JSONResponse(outcome.body, status_code=outcome.status,
+                            media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    content = model.model_validate(outcome.body).model_dump(mode="json")
+    return JSONResponse(content, status_code=outcome.status, headers=headers)

@@ -1,0 +1,84 @@
+"""RFC 9457 problem details: the one shape every error takes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.domain.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    NotFoundError,
+    RuleError,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://handover.invalid/problems/"
+
+
+class Problem(BaseModel):
+    """A problem detail; extra members carry the current state or the fields at fault."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+
+
+def problem_response(status: int, code: str, title: str, detail: str | None, **extra: Any) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _problem_content(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_content("No bearer token, or one that is not valid"),
+    403: _problem_content("Your role may not do this"),
+    404: _problem_content("Not found within your school"),
+    409: _problem_content("Conflict with the current state (included)"),
+    422: _problem_content("Bad input, or refused by a rule (a safety refusal is recorded)"),
+}
+READ_RESPONSES = {k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422)}
+
+_STATUS = {NotFoundError: 404, ConflictError: 409, RuleError: 422, ForbiddenError: 403}
+
+
+def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 422)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ConflictError) and exc.state is not None:
+        extra["current_state"] = exc.state
+    if isinstance(exc, RuleError) and exc.field:
+        extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    return problem_response(status, exc.code, exc.title, exc.detail, **extra)
+
+
+def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+         "message": str(e.get("msg", "invalid"))}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(422, "invalid-input", "Invalid input", detail, errors=errors)
+
+
+def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+    return problem_response(
+        exc.status_code, codes.get(exc.status_code, "http-error"), str(exc.detail), str(exc.detail)
+    )

@@ -1,0 +1,214 @@
+"""School set-up: profile, classes, groups, gates, schedule and staff (admins write, all read)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import AdminActor, AppDep, MetaDep, Reader, respond
+from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.schedule_models import ScheduleModel
+
+router = APIRouter(prefix="/v1", tags=["school"], responses=PROBLEM_RESPONSES)
+
+Id = Field(min_length=1, max_length=64)
+Name = Field(min_length=1, max_length=100)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassOut(BaseModel):
+    class_id: str
+    grade: int
+    class_no: int
+    label: str
+    homeroom_teacher_id: str | None
+
+
+class GroupOut(BaseModel):
+    group_id: str
+    name: str
+    kind: Literal["homework", "club"]
+    weekdays: list[int]
+    room: str
+    class_ids: list[str]
+    teacher_id: str | None
+
+
+class GateOut(BaseModel):
+    gate_id: str
+    name: str
+
+
+class StaffOut(BaseModel):
+    staff_id: str
+    name: str
+    roles: list[str]
+    phone: str | None
+    active: bool
+
+
+class StaffWithToken(StaffOut):
+    token: str = Field(description="Shown once; only its hash is stored")
+
+
+class SchoolOut(BaseModel):
+    school_id: str
+    name: str
+    timezone: str
+    classes: list[ClassOut]
+    groups: list[GroupOut]
+    gates: list[GateOut]
+    staff: list[StaffOut]
+    schedule: ScheduleModel
+    pupil_count: int
+
+
+class ProfileRequest(Strict):
+    name: str = Name
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+
+
+class ClassRequest(Strict):
+    grade: int = Field(ge=1, le=9)
+    class_no: int = Field(ge=1, le=99)
+    homeroom_teacher_id: str | None = Field(default=None, max_length=64)
+
+
+class HomeroomRequest(Strict):
+    staff_id: str = Id
+
+
+class GroupRequest(Strict):
+    name: str = Name
+    kind: Literal["homework", "club"]
+    weekdays: list[int] = Field(default=[1, 2, 3, 4, 5], max_length=7)
+    room: str = Field(default="", max_length=100)
+    class_ids: list[str] = Field(default=[], max_length=50)
+    teacher_id: str | None = Field(default=None, max_length=64)
+
+
+class GateRequest(Strict):
+    name: str = Name
+
+
+class StaffRequest(Strict):
+    name: str = Name
+    roles: list[Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]] = Field(min_length=1, max_length=6)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class RolesRequest(Strict):
+    roles: list[Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]] = Field(min_length=1, max_length=6)
+
+
+class ProposedGroup(BaseModel):
+    name: str
+    class_ids: list[str]
+    grades: list[int]
+    count: int
+
+
+class Me(BaseModel):
+    school_id: str
+    staff_id: str
+    name: str
+    role: str
+    roles: list[str]
+
+
+@router.get("/me", response_model=Me, responses=READ_RESPONSES)
+def me(actor: Reader, app: AppDep) -> Me:
+    member = app.school(actor.school_id).member(actor.staff_id)
+    return Me(school_id=actor.school_id, staff_id=actor.staff_id, name=member["name"],
+              role=actor.role, roles=member["roles"])
+
+
+@router.get("/school", response_model=SchoolOut, responses=READ_RESPONSES)
+def get_school(actor: Reader, app: AppDep) -> Any:
+    return app.describe_school(actor)
+
+
+@router.put("/school/profile", response_model=SchoolOut)
+def change_profile(body: ProfileRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.change_school_profile(actor, body.name, body.timezone, meta.fingerprint), SchoolOut)
+
+
+@router.post("/school/classes", response_model=ClassOut, status_code=201)
+def add_class(body: ClassRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.add_class(actor, body.grade, body.class_no, body.homeroom_teacher_id,
+                                 meta.fingerprint), ClassOut)
+
+
+@router.put("/school/classes/{class_id}/homeroom-teacher", response_model=ClassOut)
+def assign_homeroom(class_id: str, body: HomeroomRequest, actor: AdminActor, app: AppDep,
+                    meta: MetaDep) -> JSONResponse:
+    return respond(app.assign_homeroom_teacher(actor, class_id, body.staff_id, meta.fingerprint), ClassOut)
+
+
+@router.post("/school/groups", response_model=GroupOut, status_code=201)
+def add_group(body: GroupRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.define_group(actor, None, body.name, body.kind, body.weekdays, body.room,
+                                    body.class_ids, body.teacher_id, meta.fingerprint), GroupOut)
+
+
+@router.put("/school/groups/{group_id}", response_model=GroupOut)
+def change_group(group_id: str, body: GroupRequest, actor: AdminActor, app: AppDep,
+                 meta: MetaDep) -> JSONResponse:
+    return respond(app.define_group(actor, group_id, body.name, body.kind, body.weekdays, body.room,
+                                    body.class_ids, body.teacher_id, meta.fingerprint), GroupOut)
+
+
+@router.get("/school/group-proposal", response_model=list[ProposedGroup], responses=READ_RESPONSES)
+def group_proposal(actor: AdminActor, app: AppDep, day: date | None = None) -> Any:
+    """Homework groups proposed from the signed enrolments (混合编班); confirm by defining them."""
+    return app.group_proposal(actor, day.isoformat() if day else None)
+
+
+@router.post("/school/gates", response_model=GateOut, status_code=201)
+def add_gate(body: GateRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.add_gate(actor, body.name, meta.fingerprint), GateOut)
+
+
+@router.get("/school/schedule", response_model=ScheduleModel, responses=READ_RESPONSES)
+def get_schedule(actor: Reader, app: AppDep) -> Any:
+    return app.school(actor.school_id).schedule_data
+
+
+@router.put("/school/schedule", response_model=ScheduleModel)
+def set_schedule(body: ScheduleModel, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.set_schedule(actor, body.model_dump(mode="json"), meta.fingerprint), ScheduleModel)
+
+
+@router.get("/staff", response_model=list[StaffOut], responses=READ_RESPONSES)
+def list_staff(actor: Reader, app: AppDep) -> Any:
+    return app.describe_school(actor)["staff"]
+
+
+@router.post("/staff", response_model=StaffWithToken, status_code=201)
+def add_staff(body: StaffRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.add_staff(actor, body.name, list(body.roles), body.phone, meta.fingerprint),
+                   StaffWithToken)
+
+
+@router.put("/staff/{staff_id}/roles", response_model=StaffOut)
+def change_roles(staff_id: str, body: RolesRequest, actor: AdminActor, app: AppDep,
+                 meta: MetaDep) -> JSONResponse:
+    return respond(app.change_staff_roles(actor, staff_id, list(body.roles), meta.fingerprint), StaffOut)
+
+
+@router.post("/staff/{staff_id}/tokens", response_model=StaffWithToken, status_code=201)
+def issue_token(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    return respond(app.issue_token(actor, staff_id, meta.fingerprint), StaffWithToken)
+
+
+@router.post("/staff/{staff_id}/leave", response_model=StaffOut)
+def remove_staff(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """The member leaves the school; their tokens stop working; their records stay."""
+    return respond(app.remove_staff(actor, staff_id, meta.fingerprint), StaffOut)

@@ -1,0 +1,212 @@
+"""The application's core: store wiring, the unit of work with idempotency, lookups and sign-in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from service.clock import Clock, SystemClock
+from service.domain.common import Actor, Role
+from service.domain.errors import ConflictError, ForbiddenError, IdempotencyKeyReusedError, NotFoundError
+from service.domain.handover import Handover
+from service.domain.idempotency import CommandRecord
+from service.domain.pupil import Pupil
+from service.domain.pupil_day import PupilDay
+from service.domain.school import School
+from service.domain.staff import StaffToken, token_hash
+from service.store import sqlite_durability
+
+log = logging.getLogger(__name__)
+A = TypeVar("A", bound=Aggregate)
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class TimeAsISO(Transcoding):
+    type = time
+    name = "time_iso"
+
+    def encode(self, obj: time) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> time:
+        return time.fromisoformat(data)
+
+
+@dataclass
+class Decision:
+    """What a use case decided: the aggregates to save and the answer to give."""
+
+    aggregates: list[Aggregate]
+    body: Any
+    status: int = 200
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: Any
+    position: int | None = None
+    replayed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    school_id: str
+    staff_id: str
+    name: str
+    roles: tuple[str, ...]
+
+
+class AppCore(Application[UUID]):
+    """Event store, clock and the one unit of work every command goes through."""
+
+    name = "Handover"
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env=env)
+        self.clock: Clock = clock or SystemClock()
+        durability = sqlite_durability(self.factory)
+        if durability is not None and not durability.crash_safe:
+            raise RuntimeError(f"SQLite store is not crash-safe: {durability}")
+        self.durability = durability
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(TimeAsISO())
+
+    # -- the unit of work ----------------------------------------------------
+    def execute(
+        self, actor: Actor | None, decide: Callable[[], Decision], fingerprint: str | None = None,
+        attempts: int = 3,
+    ) -> Outcome:
+        """Decide, then save the change and the command's answer in one transaction.
+
+        A retried command id returns the first answer; a concurrent change to
+        the same aggregate is decided again on the fresh state.
+        """
+        record_id = None
+        if actor is not None and actor.command_id:
+            record_id = CommandRecord.create_id(actor.school_id, actor.staff_id, actor.command_id)
+            replay = self._replay(record_id, actor.command_id, fingerprint)
+            if replay is not None:
+                return replay
+        for attempt in range(attempts):
+            decision = decide()
+            to_save: list[Aggregate] = list(decision.aggregates)
+            if record_id is not None and actor is not None and actor.command_id:
+                to_save.append(CommandRecord(
+                    school_id=actor.school_id, staff_id=actor.staff_id, key=actor.command_id,
+                    fingerprint=fingerprint or "", status=decision.status, body=decision.body,
+                    position_hint=None,
+                ))
+            try:
+                recordings = self.save(*to_save)
+            except IntegrityError:
+                if record_id is not None:
+                    replay = self._replay(record_id, actor.command_id if actor else "", fingerprint)
+                    if replay is not None:
+                        return replay
+                if attempt == attempts - 1:
+                    raise ConflictError("Changed by someone else at the same moment; try again.") from None
+                continue
+            position = recordings[-1].notification.id if recordings else None
+            return Outcome(status=decision.status, body=decision.body, position=position)
+        raise AssertionError("unreachable")
+
+    def _replay(self, record_id: UUID, key: str, fingerprint: str | None) -> Outcome | None:
+        try:
+            record = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(record, CommandRecord)
+        if fingerprint is not None and record.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(key)
+        return Outcome(status=record.status, body=record.body, replayed=True)
+
+    # -- lookups -------------------------------------------------------------
+    def _get(self, aggregate_id: UUID, kind: type[A], label: str, school_id: str | None) -> A:
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(label, aggregate_id) from None
+        if not isinstance(found, kind):
+            raise NotFoundError(label, aggregate_id)
+        if school_id is not None and getattr(found, "school_id", None) != school_id:
+            raise NotFoundError(label, aggregate_id)  # another school's: never say so
+        return found
+
+    def _find(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def school(self, school_id: str) -> School:
+        return self._get(as_uuid(school_id, "school"), School, "school", None)
+
+    def pupil(self, school_id: str, pupil_id: str) -> Pupil:
+        return self._get(as_uuid(pupil_id, "pupil"), Pupil, "pupil", school_id)
+
+    def handover(self, school_id: str, handover_id: str) -> Handover:
+        return self._get(as_uuid(handover_id, "handover"), Handover, "handover", school_id)
+
+    def pupil_day(self, school: School, pupil: Pupil, day: date, session: str) -> PupilDay:
+        """The pupil's chain for the session, opened (unsaved) if nothing happened yet."""
+        day_id = PupilDay.create_id(school.school_id, str(pupil.id), day.isoformat(), session)
+        found = self._find(day_id)
+        if isinstance(found, PupilDay):
+            return found
+        return PupilDay.open(school.school_id, str(pupil.id), day, session, pupil.class_id)
+
+    def existing_pupil_day(self, school_id: str, pupil_id: str, day: date, session: str) -> PupilDay | None:
+        found = self._find(PupilDay.create_id(school_id, pupil_id, day.isoformat(), session))
+        return found if isinstance(found, PupilDay) else None
+
+    # -- who is asking -------------------------------------------------------
+    def authenticate(self, token: str) -> StaffIdentity | None:
+        found = self._find(StaffToken.create_id(token_hash(token)))
+        if not isinstance(found, StaffToken) or found.revoked:
+            return None
+        school = self.school(found.school_id)
+        member = school.staff.get(found.staff_id)
+        if member is None or not member["active"]:
+            return None
+        return StaffIdentity(found.school_id, found.staff_id, member["name"], tuple(member["roles"]))
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def today(self, school: School) -> date:
+        return self.clock.now().astimezone(school.tz).date()
+
+    @staticmethod
+    def require(actor: Actor, *roles: Role) -> None:
+        if actor.role not in {r.value for r in roles}:
+            raise ForbiddenError(f"Your role ({actor.role}) may not do this.")
+
+
+def as_uuid(value: str, kind: str) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise NotFoundError(kind, value) from None

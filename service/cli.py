@@ -1,0 +1,119 @@
+"""The ``handover`` command line: init, serve, demo, bench."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from service.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "store", None):
+        overrides["store"] = args.store
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where the SQLite store lives (default ./data)")
+    p.add_argument("--store", choices=["sqlite", "postgres", "memory"],
+                   help="event store (default sqlite, or HANDOVER_STORE)")
+
+
+def _add_server_args(p: argparse.ArgumentParser) -> None:
+    _add_store_args(p)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from service.application import HandoverApp
+
+    settings = _settings(args)
+    app = HandoverApp(env=settings.eventsourcing_env())
+    try:
+        created = app.init_school(args.name, args.timezone, args.admin)
+    finally:
+        app.close()
+    print(f"School:      {args.name} ({created['school_id']})")
+    print(f"Admin:       {args.admin} ({created['admin_id']})")
+    print(f"Admin token: {created['token']}")
+    print("The token is shown only now; only its hash is stored.")
+    return 0
+
+
+def serve(settings: Settings, banner: str = "") -> int:
+    import uvicorn
+
+    from service.api.app import create_app
+
+    api = create_app(settings)
+    print(f"Handover on http://{settings.host}:{settings.port}  (API docs: /docs, store: {settings.store})")
+    if banner:
+        print(banner)
+    sys.stdout.flush()
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return serve(_settings(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from service.demo import prepare_demo
+
+    settings = _settings(args)
+    if not getattr(args, "data_dir", None) and "HANDOVER_DATA_DIR" not in os.environ:
+        settings = settings.model_copy(update={"data_dir": Path("data/demo")})
+    banner = prepare_demo(settings)
+    return serve(settings, banner)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from service.bench import run_bench
+
+    return run_bench(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="handover", description="课后服务安全交接 Handover")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create a school and its first admin; prints the admin token once")
+    p.add_argument("--name", required=True, help="the school's name")
+    p.add_argument("--timezone", default="Asia/Shanghai")
+    p.add_argument("--admin", default="管理员", help="the first admin's name")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the HTTP API")
+    _add_server_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run the HTTP API with a demo school (created on first run)")
+    _add_server_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="measure release throughput and latency over HTTP")
+    p.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
+    p.add_argument("--requests", type=int, default=1500, help="releases per concurrency level")
+    p.add_argument("--data-dir", default=None, help="scratch directory for the SQLite store")
+    p.set_defaults(func=cmd_bench)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

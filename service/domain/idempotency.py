@@ -1,0 +1,37 @@
+"""Remembered commands: a retried request with the same key returns the first answer."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/idempotency")
+
+
+class CommandRecord(Aggregate):
+    """The first answer to one client command id. Stored with the change, in one transaction."""
+
+    class Answered(Aggregate.Created):
+        school_id: str
+        staff_id: str
+        key: str
+        fingerprint: str
+        status: int
+        body: Any
+        position_hint: str | None
+
+    @staticmethod
+    def create_id(school_id: str, staff_id: str, key: str) -> UUID:
+        return uuid5(IDEMPOTENCY_NAMESPACE, f"{school_id}/{staff_id}/{key}")
+
+    @event(Answered)
+    def __init__(
+        self, school_id: str, staff_id: str, key: str, fingerprint: str, status: int, body: Any,
+        position_hint: str | None,
+    ) -> None:
+        self.key = key
+        self.fingerprint = fingerprint
+        self.status = status
+        self.body = body

@@ -1,0 +1,314 @@
+"""The PupilDay aggregate: one pupil's chain of custody for one session of one day."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from service.domain.errors import ConflictError, RuleError
+
+PUPIL_DAY_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil-day")
+
+NOT_HANDED_OVER = "not_handed_over"
+ABSENT = "absent"
+IN_CUSTODY = "in_custody"
+GONE = "gone"
+
+IDENTITY_CHECKS = ("known_to_staff", "id_card", "pickup_code", "call_to_guardian")
+
+
+def derive(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pupil's state from the facts that still stand (corrections void facts)."""
+    state: dict[str, Any] = {
+        "status": NOT_HANDED_OVER, "with_leave": None, "absence_reason": None,
+        "custodian": None, "place": None, "pending": None, "gone": None,
+    }
+    voided = {e["corrects"] for e in entries if e["type"] == "corrected"}
+    for e in entries:
+        if e["seq"] in voided:
+            continue
+        kind = e["type"]
+        if kind == "absent":
+            state.update(status=ABSENT, with_leave=e["with_leave"], absence_reason=e["reason"])
+        elif kind == "signed_in":
+            state.update(status=IN_CUSTODY, custodian=e["custodian"], place=e["place"],
+                         with_leave=None, absence_reason=None)
+        elif kind == "offered":
+            state["pending"] = {k: e[k] for k in ("handover_id", "kind", "to", "place")}
+        elif kind == "offer_withdrawn":
+            if state["pending"] and state["pending"]["handover_id"] == e["handover_id"]:
+                state["pending"] = None
+        elif kind == "custody_taken":
+            state.update(status=IN_CUSTODY, custodian=e["custodian"], place=e["place"],
+                         pending=None, with_leave=None, absence_reason=None)
+        elif kind in ("released", "went_home_alone", "left_early"):
+            state.update(status=GONE, pending=None, gone={
+                "how": kind, "adult": e.get("adult"), "at": e["by"]["at"],
+                "by": e["by"]["staff_id"],
+            })
+    return state
+
+
+class PupilDay(Aggregate):
+    """Where one pupil is, and with whom, during one session of one day.
+
+    Invariants: the pupil is in exactly one state (not handed over, absent, in
+    the custody of one named adult at one named place, or gone); custody moves
+    only when the receiver confirms; only the current custodian releases, sends
+    home or hands on; a pupil is gone at most once a session; nothing is
+    edited: a correction is a new fact naming the fact it voids and why.
+    """
+
+    class Opened(Aggregate.Created):
+        school_id: str
+        pupil_id: str
+        day: str
+        session: str
+        class_id: str
+
+    @staticmethod
+    def create_id(school_id: str, pupil_id: str, day: str, session: str) -> UUID:
+        return uuid5(PUPIL_DAY_NAMESPACE, f"{school_id}/{pupil_id}/{day}/{session}")
+
+    @event(Opened)
+    def __init__(self, school_id: str, pupil_id: str, day: str, session: str, class_id: str) -> None:
+        self.school_id = school_id
+        self.pupil_id = pupil_id
+        self.day = day
+        self.session = session
+        self.class_id = class_id
+        self.entries: list[dict[str, Any]] = []
+        self.state = derive([])
+
+    @classmethod
+    def open(cls, school_id: str, pupil_id: str, day: date, session: str, class_id: str) -> PupilDay:
+        return cls(
+            school_id=school_id, pupil_id=pupil_id, day=day.isoformat(), session=session,
+            class_id=class_id,
+        )
+
+    # -- reads -------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        return str(self.state["status"])
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "pupil_id": self.pupil_id, "day": self.day, "session": self.session,
+            **self.state,
+            "refusals": sum(1 for e in self.entries if e["type"] == "release_refused"),
+            "version": self.version,
+        }
+
+    def _refuse(self, detail: str) -> ConflictError:
+        return ConflictError(detail, state=self.view())
+
+    def _require_custodian(self, staff_id: str, doing: str) -> None:
+        if self.status == GONE:
+            raise self._refuse(f"Already gone ({self.state['gone']['how']}); cannot {doing}.")
+        if self.status != IN_CUSTODY:
+            raise self._refuse(f"The school does not hold this pupil ({self.status}); cannot {doing}.")
+        if self.state["custodian"]["staff_id"] != staff_id:
+            raise self._refuse(
+                f"In the custody of {self.state['custodian']['name']}; only they can {doing}."
+            )
+        if self.state["pending"] is not None:
+            raise self._refuse(f"A handover is awaiting confirmation; cannot {doing}.")
+
+    # -- commands ----------------------------------------------------------
+    def mark_absent(self, with_leave: bool, reason: str, by: dict[str, Any]) -> None:
+        if self.status not in (NOT_HANDED_OVER, ABSENT):
+            raise self._refuse(f"Cannot mark absent a pupil who is {self.status}.")
+        self._marked_absent(with_leave=with_leave, reason=reason, by=by)
+
+    def sign_in(self, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+        if self.status != NOT_HANDED_OVER or self.state["pending"] is not None:
+            raise self._refuse(f"Cannot sign in a pupil who is {self.status}.")
+        self._signed_in(custodian=custodian, place=place, by=by)
+
+    def offer(
+        self, handover_id: str, kind: str, giver: dict[str, Any], to: dict[str, Any],
+        place: dict[str, Any], by: dict[str, Any],
+    ) -> None:
+        """Hand the pupil on: custody stays with the giver until the receiver confirms."""
+        if self.status == NOT_HANDED_OVER and kind == "class_handover":
+            if self.state["pending"] is not None:
+                raise self._refuse("Already offered in another handover.")
+        else:
+            self._require_custodian(giver["staff_id"], "hand over")
+        if to["staff_id"] == giver["staff_id"]:
+            raise RuleError("A handover needs another adult to receive.", field="to_staff_id")
+        self._offered(handover_id=handover_id, kind=kind, giver=giver, to=to, place=place, by=by)
+
+    def withdraw_offer(self, handover_id: str, reason: str, by: dict[str, Any]) -> None:
+        pending = self.state["pending"]
+        if pending is None or pending["handover_id"] != handover_id:
+            raise self._refuse("No such handover is pending for this pupil.")
+        self._offer_withdrawn(handover_id=handover_id, reason=reason, by=by)
+
+    def take_custody(self, handover_id: str, giver: dict[str, Any] | None, by: dict[str, Any]) -> None:
+        pending = self.state["pending"]
+        if pending is None or pending["handover_id"] != handover_id:
+            raise self._refuse("No such handover is pending for this pupil.")
+        if pending["to"]["staff_id"] != by["staff_id"]:
+            raise self._refuse(f"Only {pending['to']['name']} can confirm this handover.")
+        self._custody_taken(handover_id=handover_id, giver=giver, custodian=pending["to"],
+                            place=pending["place"], by=by)
+
+    def release_to(
+        self, adult: dict[str, Any], collector: dict[str, Any], identity_check: str,
+        gate: dict[str, Any], by: dict[str, Any],
+    ) -> None:
+        """Release at the gate to an adult the school already decided may collect."""
+        if identity_check not in IDENTITY_CHECKS:
+            raise RuleError(f"Identity check is one of {IDENTITY_CHECKS}.", field="identity_check")
+        self._require_custodian(by["staff_id"], "release")
+        self._released(adult=adult, collector=collector, identity_check=identity_check,
+                       gate=gate, by=by)
+
+    def refuse_release(self, adult: dict[str, Any], reason: str, note: str | None,
+                       gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+        """A refused release is itself a fact: who came, and why they were turned away."""
+        self._release_refused(adult=adult, reason=reason, note=note, gate=gate, by=by)
+
+    def go_home_alone(self, statement_id: str, gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+        self._require_custodian(by["staff_id"], "send home alone")
+        self._went_home_alone(statement_id=statement_id, gate=gate, by=by)
+
+    def leave_early(
+        self, adult: dict[str, Any], collector: dict[str, Any], approved_by: dict[str, Any],
+        reason: str, homeroom_informed: bool, by: dict[str, Any],
+    ) -> None:
+        if not reason.strip():
+            raise RuleError("An early departure gives the family's reason.", field="reason")
+        if not homeroom_informed:
+            raise RuleError("The homeroom teacher must be informed first.", field="homeroom_informed")
+        # Before the handover the pupil may be collected straight from class.
+        if not (self.status == NOT_HANDED_OVER and self.state["pending"] is None):
+            self._require_custodian(by["staff_id"], "let leave early")
+        self._left_early(adult=adult, collector=collector, approved_by=approved_by,
+                         reason=reason.strip(), homeroom_informed=homeroom_informed, by=by)
+
+    def correct(self, seq: int, reason: str, by: dict[str, Any]) -> None:
+        """Void one recorded fact, naming it and why; the fact itself stays in the chain."""
+        if not reason.strip():
+            raise RuleError("A correction says why.", field="reason")
+        target = next((e for e in self.entries if e["seq"] == seq), None)
+        if target is None:
+            raise RuleError(f"No event {seq} in this pupil's day.", field="corrects")
+        if target["type"] in ("corrected", "release_refused"):
+            raise RuleError(f"A {target['type']} fact cannot be voided.", field="corrects")
+        if any(e["type"] == "corrected" and e["corrects"] == seq for e in self.entries):
+            raise self._refuse(f"Event {seq} was already corrected.")
+        self._corrected(corrects=seq, corrected_type=target["type"], reason=reason.strip(), by=by)
+
+    # -- events: each only appends its fact and re-derives the state --------
+    def _append(self, type: str, by: dict[str, Any], **facts: Any) -> None:
+        self.entries.append({"seq": self.version + 1, "type": type, "by": by, **facts})
+        self.state = derive(self.entries)
+
+    class MarkedAbsent(Aggregate.Event):
+        with_leave: bool
+        reason: str
+        by: dict[str, Any]
+
+    @event(MarkedAbsent)
+    def _marked_absent(self, with_leave: bool, reason: str, by: dict[str, Any]) -> None:
+        self._append("absent", by, with_leave=with_leave, reason=reason)
+
+    class SignedIn(Aggregate.Event):
+        custodian: dict[str, Any]
+        place: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(SignedIn)
+    def _signed_in(self, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+        self._append("signed_in", by, custodian=custodian, place=place)
+
+    class HandoverOffered(Aggregate.Event):
+        handover_id: str
+        kind: str
+        giver: dict[str, Any]
+        to: dict[str, Any]
+        place: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(HandoverOffered)
+    def _offered(self, handover_id: str, kind: str, giver: dict[str, Any], to: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+        self._append("offered", by, handover_id=handover_id, kind=kind, giver=giver, to=to, place=place)
+
+    class HandoverWithdrawn(Aggregate.Event):
+        handover_id: str
+        reason: str
+        by: dict[str, Any]
+
+    @event(HandoverWithdrawn)
+    def _offer_withdrawn(self, handover_id: str, reason: str, by: dict[str, Any]) -> None:
+        self._append("offer_withdrawn", by, handover_id=handover_id, reason=reason)
+
+    class CustodyTaken(Aggregate.Event):
+        handover_id: str
+        giver: dict[str, Any] | None
+        custodian: dict[str, Any]
+        place: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(CustodyTaken)
+    def _custody_taken(self, handover_id: str, giver: dict[str, Any] | None, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+        self._append("custody_taken", by, handover_id=handover_id, giver=giver, custodian=custodian, place=place)
+
+    class Released(Aggregate.Event):
+        adult: dict[str, Any]
+        collector: dict[str, Any]
+        identity_check: str
+        gate: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(Released)
+    def _released(self, adult: dict[str, Any], collector: dict[str, Any], identity_check: str, gate: dict[str, Any], by: dict[str, Any]) -> None:
+        self._append("released", by, adult=adult, collector=collector, identity_check=identity_check, gate=gate)
+
+    class ReleaseRefused(Aggregate.Event):
+        adult: dict[str, Any]
+        reason: str
+        note: str | None
+        gate: dict[str, Any] | None
+        by: dict[str, Any]
+
+    @event(ReleaseRefused)
+    def _release_refused(self, adult: dict[str, Any], reason: str, note: str | None, gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+        self._append("release_refused", by, adult=adult, reason=reason, note=note, gate=gate)
+
+    class WentHomeAlone(Aggregate.Event):
+        statement_id: str
+        gate: dict[str, Any] | None
+        by: dict[str, Any]
+
+    @event(WentHomeAlone)
+    def _went_home_alone(self, statement_id: str, gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+        self._append("went_home_alone", by, statement_id=statement_id, gate=gate)
+
+    class LeftEarly(Aggregate.Event):
+        adult: dict[str, Any]
+        collector: dict[str, Any]
+        approved_by: dict[str, Any]
+        reason: str
+        homeroom_informed: bool
+        by: dict[str, Any]
+
+    @event(LeftEarly)
+    def _left_early(self, adult: dict[str, Any], collector: dict[str, Any], approved_by: dict[str, Any], reason: str, homeroom_informed: bool, by: dict[str, Any]) -> None:
+        self._append("left_early", by, adult=adult, collector=collector, approved_by=approved_by, reason=reason, homeroom_informed=homeroom_informed)
+
+    class Corrected(Aggregate.Event):
+        corrects: int
+        corrected_type: str
+        reason: str
+        by: dict[str, Any]
+
+    @event(Corrected)
+    def _corrected(self, corrects: int, corrected_type: str, reason: str, by: dict[str, Any]) -> None:
+        self._append("corrected", by, corrects=corrects, corrected_type=corrected_type, reason=reason)

@@ -1,0 +1,277 @@
+"""The School aggregate: its profile, classes, groups, gates, staff, schedule and roll."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from eventsourcing.domain import Aggregate, event
+
+from service.domain.common import Role
+from service.domain.errors import ConflictError, NotFoundError, RuleError
+from service.domain.schedule import Schedule, ScheduleError, default_schedule
+
+GROUP_KINDS = ("homework", "club")
+
+
+def check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuleError(f"Unknown time zone {name!r}.", field="timezone") from None
+
+
+class School(Aggregate):
+    """A school and its after-school set-up.
+
+    Invariants: class labels are unique; every homeroom teacher, group and gate
+    named elsewhere exists here; staff roles come from ``Role``; a pupil is on
+    the roll of one class at a time; the schedule always validates.
+    """
+
+    class Founded(Aggregate.Created):
+        name: str
+        timezone: str
+        schedule: dict[str, Any]
+
+    @event(Founded)
+    def __init__(self, name: str, timezone: str, schedule: dict[str, Any]) -> None:
+        self.name = name
+        self.timezone = timezone
+        self.schedule_data = schedule
+        self.classes: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.gates: dict[str, dict[str, Any]] = {}
+        self.staff: dict[str, dict[str, Any]] = {}
+        self.roll: dict[str, str] = {}
+
+    @classmethod
+    def found(cls, name: str, timezone: str = "Asia/Shanghai") -> School:
+        name = name.strip()
+        if not name:
+            raise RuleError("A school needs a name.", field="name")
+        check_timezone(timezone)
+        return cls(name=name, timezone=timezone, schedule=default_schedule().to_dict())
+
+    # -- reads -------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule.from_dict(self.schedule_data)
+
+    @property
+    def school_id(self) -> str:
+        return str(self.id)
+
+    def class_(self, class_id: str) -> dict[str, Any]:
+        try:
+            return self.classes[class_id]
+        except KeyError:
+            raise NotFoundError("class", class_id) from None
+
+    def class_by_grade(self, grade: int, class_no: int) -> dict[str, Any] | None:
+        for klass in self.classes.values():
+            if klass["grade"] == grade and klass["class_no"] == class_no:
+                return klass
+        return None
+
+    def member(self, staff_id: str) -> dict[str, Any]:
+        found = self.staff.get(staff_id)
+        if found is None or not found["active"]:
+            raise NotFoundError("staff member", staff_id)
+        return found
+
+    def group(self, group_id: str) -> dict[str, Any]:
+        try:
+            return self.groups[group_id]
+        except KeyError:
+            raise NotFoundError("group", group_id) from None
+
+    def gate(self, gate_id: str) -> dict[str, Any]:
+        try:
+            return self.gates[gate_id]
+        except KeyError:
+            raise NotFoundError("gate", gate_id) from None
+
+    def place_label(self, place_id: str) -> str:
+        if place_id in self.groups:
+            return str(self.groups[place_id]["name"])
+        if place_id in self.gates:
+            return str(self.gates[place_id]["name"])
+        if place_id == "gatehouse":
+            return "门卫室"
+        raise NotFoundError("place", place_id)
+
+    # -- commands ----------------------------------------------------------
+    def change_profile(self, name: str, timezone: str, by: dict[str, Any]) -> None:
+        if not name.strip():
+            raise RuleError("A school needs a name.", field="name")
+        check_timezone(timezone)
+        self._profile_changed(name=name.strip(), timezone=timezone, by=by)
+
+    @event("ProfileChanged")
+    def _profile_changed(self, name: str, timezone: str, by: dict[str, Any]) -> None:
+        self.name = name
+        self.timezone = timezone
+
+    def add_class(
+        self, class_id: str, grade: int, class_no: int, label: str,
+        homeroom_teacher_id: str | None, by: dict[str, Any],
+    ) -> None:
+        if self.class_by_grade(grade, class_no) is not None:
+            raise ConflictError(f"Class {label} already exists.", state={"label": label})
+        if homeroom_teacher_id is not None:
+            self.member(homeroom_teacher_id)
+        self._class_added(
+            class_id=class_id, grade=grade, class_no=class_no, label=label,
+            homeroom_teacher_id=homeroom_teacher_id, by=by,
+        )
+
+    @event("ClassAdded")
+    def _class_added(
+        self, class_id: str, grade: int, class_no: int, label: str,
+        homeroom_teacher_id: str | None, by: dict[str, Any],
+    ) -> None:
+        self.classes[class_id] = {
+            "class_id": class_id, "grade": grade, "class_no": class_no,
+            "label": label, "homeroom_teacher_id": homeroom_teacher_id,
+        }
+
+    def assign_homeroom_teacher(self, class_id: str, staff_id: str, by: dict[str, Any]) -> None:
+        self.class_(class_id)
+        self.member(staff_id)
+        self._homeroom_teacher_assigned(class_id=class_id, staff_id=staff_id, by=by)
+
+    @event("HomeroomTeacherAssigned")
+    def _homeroom_teacher_assigned(self, class_id: str, staff_id: str, by: dict[str, Any]) -> None:
+        self.classes[class_id]["homeroom_teacher_id"] = staff_id
+
+    def define_group(
+        self, group_id: str, name: str, kind: str, weekdays: list[int], room: str,
+        class_ids: list[str], teacher_id: str | None, by: dict[str, Any],
+    ) -> None:
+        if kind not in GROUP_KINDS:
+            raise RuleError(f"A group is one of {GROUP_KINDS}.", field="kind")
+        if not name.strip():
+            raise RuleError("A group needs a name.", field="name")
+        if any(d not in range(1, 8) for d in weekdays) or len(set(weekdays)) != len(weekdays):
+            raise RuleError("Weekdays are distinct numbers 1 (Monday) to 7.", field="weekdays")
+        for class_id in class_ids:
+            self.class_(class_id)
+        if teacher_id is not None:
+            self.member(teacher_id)
+        taken = {g["name"] for gid, g in self.groups.items() if gid != group_id}
+        if name.strip() in taken:
+            raise ConflictError(f"A group named {name!r} already exists.", state={"name": name})
+        self._group_defined(
+            group_id=group_id, name=name.strip(), kind=kind, weekdays=sorted(weekdays),
+            room=room.strip(), class_ids=list(class_ids), teacher_id=teacher_id, by=by,
+        )
+
+    @event("GroupDefined")
+    def _group_defined(
+        self, group_id: str, name: str, kind: str, weekdays: list[int], room: str,
+        class_ids: list[str], teacher_id: str | None, by: dict[str, Any],
+    ) -> None:
+        self.groups[group_id] = {
+            "group_id": group_id, "name": name, "kind": kind, "weekdays": weekdays,
+            "room": room, "class_ids": class_ids, "teacher_id": teacher_id,
+        }
+
+    def add_gate(self, gate_id: str, name: str, by: dict[str, Any]) -> None:
+        if not name.strip():
+            raise RuleError("A gate needs a name.", field="name")
+        if any(g["name"] == name.strip() for g in self.gates.values()):
+            raise ConflictError(f"A gate named {name!r} already exists.", state={"name": name})
+        self._gate_added(gate_id=gate_id, name=name.strip(), by=by)
+
+    @event("GateAdded")
+    def _gate_added(self, gate_id: str, name: str, by: dict[str, Any]) -> None:
+        self.gates[gate_id] = {"gate_id": gate_id, "name": name}
+
+    def set_schedule(self, schedule: Schedule, by: dict[str, Any]) -> None:
+        try:
+            schedule.validate()
+        except ScheduleError as e:
+            raise RuleError(e.reason, field=f"schedule.{e.field}") from None
+        self._schedule_set(schedule=schedule.to_dict(), by=by)
+
+    @event("ScheduleSet")
+    def _schedule_set(self, schedule: dict[str, Any], by: dict[str, Any]) -> None:
+        self.schedule_data = schedule
+
+    def add_staff(
+        self, staff_id: str, name: str, roles: list[str], phone: str | None, by: dict[str, Any]
+    ) -> None:
+        if not name.strip():
+            raise RuleError("A staff member needs a name.", field="name")
+        self._check_roles(roles)
+        self._staff_joined(staff_id=staff_id, name=name.strip(), roles=roles, phone=phone, by=by)
+
+    @staticmethod
+    def _check_roles(roles: list[str]) -> None:
+        allowed = {r.value for r in Role}
+        if not roles or any(r not in allowed for r in roles):
+            raise RuleError(f"Roles are one or more of {sorted(allowed)}.", field="roles")
+
+    @event("StaffJoined")
+    def _staff_joined(
+        self, staff_id: str, name: str, roles: list[str], phone: str | None, by: dict[str, Any]
+    ) -> None:
+        self.staff[staff_id] = {
+            "staff_id": staff_id, "name": name, "roles": sorted(set(roles)),
+            "phone": phone, "active": True,
+        }
+
+    def change_roles(self, staff_id: str, roles: list[str], by: dict[str, Any]) -> None:
+        self.member(staff_id)
+        self._check_roles(roles)
+        self._staff_roles_changed(staff_id=staff_id, roles=roles, by=by)
+
+    @event("StaffRolesChanged")
+    def _staff_roles_changed(self, staff_id: str, roles: list[str], by: dict[str, Any]) -> None:
+        self.staff[staff_id]["roles"] = sorted(set(roles))
+
+    def remove_staff(self, staff_id: str, by: dict[str, Any]) -> None:
+        self.member(staff_id)
+        if staff_id == by.get("staff_id"):
+            raise RuleError("You cannot remove yourself.", field="staff_id")
+        self._staff_left(staff_id=staff_id, by=by)
+
+    @event("StaffLeft")
+    def _staff_left(self, staff_id: str, by: dict[str, Any]) -> None:
+        self.staff[staff_id]["active"] = False
+
+    def register_pupils(self, entries: list[dict[str, str]], by: dict[str, Any]) -> None:
+        for entry in entries:
+            self.class_(entry["class_id"])
+            if entry["pupil_id"] in self.roll:
+                raise ConflictError("Pupil already on the roll.", state=entry)
+        if entries:
+            self._pupils_registered(entries=entries, by=by)
+
+    @event("PupilsRegistered")
+    def _pupils_registered(self, entries: list[dict[str, str]], by: dict[str, Any]) -> None:
+        for entry in entries:
+            self.roll[entry["pupil_id"]] = entry["class_id"]
+
+    def move_pupil(self, pupil_id: str, class_id: str, by: dict[str, Any]) -> None:
+        if pupil_id not in self.roll:
+            raise NotFoundError("pupil", pupil_id)
+        self.class_(class_id)
+        self._pupil_moved(pupil_id=pupil_id, class_id=class_id, by=by)
+
+    @event("PupilMovedClass")
+    def _pupil_moved(self, pupil_id: str, class_id: str, by: dict[str, Any]) -> None:
+        self.roll[pupil_id] = class_id
+
+
+def school_uuid(school_id: str) -> UUID:
+    try:
+        return UUID(school_id)
+    except ValueError:
+        raise NotFoundError("school", school_id) from None

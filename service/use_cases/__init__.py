@@ -1,0 +1,1 @@
+"""Use cases, grouped by who uses them; composed into the application."""

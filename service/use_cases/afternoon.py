@@ -1,0 +1,331 @@
+"""The afternoon: handovers, absences, sign-ins, releases, refusals, early departures, corrections."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.domain import Aggregate
+
+from service.app_core import AppCore, Decision, Outcome
+from service.domain.common import Actor
+from service.domain.errors import NotFoundError, RuleError
+from service.domain.handover import Handover
+from service.domain.pupil import Pupil
+from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
+from service.domain.school import School
+
+OFFLINE_GRACE_DAYS = 7  # a tablet may queue commands offline; older days are closed
+REFUSAL_REASONS = {
+    "restricted": "此人被列入禁止接送名单 / on the do-not-release list",
+    "not_authorised": "此人不在授权接送名单 / not authorised to collect",
+    "id_mismatch": "身份证尾号不符 / ID number does not match",
+    "no_statement": "无有效自行回家说明 / no going-home-alone statement on file",
+}
+
+
+def staff_ref(school: School, staff_id: str) -> dict[str, Any]:
+    member = school.member(staff_id)
+    return {"staff_id": staff_id, "name": member["name"]}
+
+
+def place_ref(school: School, place_id: str) -> dict[str, Any]:
+    kind = "group" if place_id in school.groups else "gate" if place_id in school.gates else "gatehouse"
+    return {"id": place_id, "label": school.place_label(place_id), "kind": kind}
+
+
+def adult_ref(adult: dict[str, Any]) -> dict[str, Any]:
+    return {k: adult.get(k) for k in ("name", "relation", "phone", "id_tail")}
+
+
+class AfternoonUseCases(AppCore):
+    # -- shared checks -----------------------------------------------------
+    def _session_day(self, school: School, day: date | None, session: str, *, ahead: bool = False) -> date:
+        """The day a command is about: a served session, today or a recent day (offline queue)."""
+        today = self.today(school)
+        on = day or today
+        if on > today and not ahead:
+            raise RuleError("That day has not come yet.", field="day")
+        if on < today - timedelta(days=OFFLINE_GRACE_DAYS):
+            raise RuleError("That day is closed; record a correction instead.", field="day")
+        if session not in {s.key for s in school.schedule.sessions}:
+            raise RuleError(f"No session {session!r} in the schedule.", field="session")
+        if not school.schedule.runs_on(session, on):
+            raise RuleError(f"No {session} service on {on.isoformat()}.", field="day")
+        return on
+
+    def _expected(self, school: School, pupil_id: str, on: date, session: str) -> Pupil:
+        pupil = self.pupil(school.school_id, pupil_id)
+        if not pupil.expected_on(on, session):
+            raise RuleError(f"{pupil.name} is not enrolled for {session} on {on}.", field="pupil_ids")
+        return pupil
+
+    def _days(self, school: School, pupil_ids: list[str], on: date, session: str) -> list[tuple[Pupil, PupilDay]]:
+        if len(set(pupil_ids)) != len(pupil_ids):
+            raise RuleError("A pupil is named twice.", field="pupil_ids")
+        pairs = []
+        for pupil_id in pupil_ids:
+            pupil = self._expected(school, pupil_id, on, session)
+            pairs.append((pupil, self.pupil_day(school, pupil, on, session)))
+        return pairs
+
+    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
+                    fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            on = self._session_day(school, day, session, ahead=ahead)
+            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
+            change(school, pupil, pd)
+            return Decision([pd], pd.view())
+        return self.execute(actor, decide, fp)
+
+    # -- handovers ---------------------------------------------------------
+    def hand_over(
+        self, actor: Actor, day: date | None, session: str, pupil_ids: list[str] | None,
+        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None,
+        fp: str | None,
+    ) -> Outcome:
+        """Offer pupils to another adult; custody moves only when they confirm with their count."""
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            on = self._session_day(school, day, session)
+            ids = list(pupil_ids or [])
+            if class_id is not None:
+                school.class_(class_id)
+                for pid, cid in school.roll.items():
+                    if cid != class_id or pid in ids:
+                        continue
+                    existing = self.existing_pupil_day(school.school_id, pid, on, session)
+                    if self.pupil(school.school_id, pid).expected_on(on, session) and (
+                        existing is None or existing.status == NOT_HANDED_OVER
+                    ):
+                        ids.append(pid)
+            if not ids:
+                raise RuleError("No pupils to hand over.", field="pupil_ids")
+            pairs = self._days(school, ids, on, session)
+            to = staff_ref(school, to_staff_id)
+            place = place_ref(school, place_id)
+            giver = staff_ref(school, actor.staff_id)
+            kind = {"gate": "to_gate", "gatehouse": "to_gatehouse"}.get(place["kind"])
+            if kind is None:
+                fresh = all(pd.status == NOT_HANDED_OVER for _, pd in pairs)
+                kind = "class_handover" if fresh else "transfer"
+            by = actor.record()
+            handover = Handover.offer(
+                school_id=school.school_id, day=on.isoformat(), session=session, kind=kind,
+                giver=giver, to=to, place=place, pupil_ids=ids, count_given=count, note=note, by=by,
+            )
+            for _, pd in pairs:
+                pd.offer(str(handover.id), kind, giver, to, place, by)
+            return Decision([handover, *(pd for _, pd in pairs)], handover.view(), 201)
+        return self.execute(actor, decide, fp)
+
+    def confirm_handover(self, actor: Actor, handover_id: str, count: int,
+                         received_pupil_ids: list[str] | None, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            handover = self.handover(school.school_id, handover_id)
+            by = actor.record()
+            missing = handover.confirm(count, received_pupil_ids, by)
+            on = date.fromisoformat(handover.day)
+            days: list[Aggregate] = [handover]
+            for pid in handover.pupil_ids:
+                pd = self.pupil_day(school, self.pupil(school.school_id, pid), on, handover.session)
+                if pid in missing:
+                    pd.withdraw_offer(handover_id, "not received / 接收方未收到", by)
+                else:
+                    pd.take_custody(handover_id, handover.giver, by)
+                days.append(pd)
+            return Decision(days, handover.view())
+        return self.execute(actor, decide, fp)
+
+    def withdraw_handover(self, actor: Actor, handover_id: str, reason: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            handover = self.handover(school.school_id, handover_id)
+            by = actor.record()
+            handover.withdraw(reason, by)
+            on = date.fromisoformat(handover.day)
+            days: list[Aggregate] = [handover]
+            for pid in handover.pupil_ids:
+                pd = self.pupil_day(school, self.pupil(school.school_id, pid), on, handover.session)
+                pd.withdraw_offer(handover_id, reason, by)
+                days.append(pd)
+            return Decision(days, handover.view())
+        return self.execute(actor, decide, fp)
+
+    def describe_handover(self, actor: Actor, handover_id: str) -> dict[str, Any]:
+        return self.handover(actor.school_id, handover_id).view()
+
+    # -- attendance ----------------------------------------------------------
+    def mark_absent(self, actor: Actor, pupil_id: str, day: date | None, session: str,
+                    with_leave: bool, reason: str, fp: str | None) -> Outcome:
+        return self._day_change(actor, pupil_id, day, session, fp,
+                                lambda s, p, pd: pd.mark_absent(with_leave, reason, actor.record()),
+                                ahead=True)
+
+    def sign_in(self, actor: Actor, pupil_ids: list[str], day: date | None, session: str,
+                place_id: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            on = self._session_day(school, day, session)
+            pairs = self._days(school, pupil_ids, on, session)
+            me, place, by = staff_ref(school, actor.staff_id), place_ref(school, place_id), actor.record()
+            for _, pd in pairs:
+                pd.sign_in(me, place, by)
+            return Decision([pd for _, pd in pairs], {"pupils": [pd.view() for _, pd in pairs]})
+        return self.execute(actor, decide, fp)
+
+    # -- leaving -------------------------------------------------------------
+    def release(
+        self, actor: Actor, pupil_ids: list[str], day: date | None, session: str, gate_id: str,
+        collector_id: str | None, adult: dict[str, Any] | None, identity_check: str,
+        fp: str | None,
+    ) -> Outcome:
+        """Release siblings to one adult: all of them, or none and every refusal recorded."""
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            on = self._session_day(school, day, session)
+            gate = place_ref(school, school.gate(gate_id)["gate_id"])
+            pairs = self._days(school, pupil_ids, on, session)
+            by = actor.record()
+            decisions = [
+                pupil.decide_collection(day=on, collector_id=collector_id,
+                                        name=(adult or {}).get("name"),
+                                        id_tail=(adult or {}).get("id_tail"))
+                for pupil, _ in pairs
+            ]
+            refused = [(p, pd, d) for (p, pd), d in zip(pairs, decisions, strict=True) if d.refusal]
+            if refused:
+                came = adult_ref(adult or {"name": _named(pairs[0][0], collector_id)})
+                for _, pd, d in refused:
+                    pd.refuse_release(came, d.refusal or "", d.restriction_id, gate, by)
+                return Decision([pd for _, pd, _ in refused], _refusal_problem(refused, came), 422)
+            for (pupil, pd), d in zip(pairs, decisions, strict=True):
+                c = d.collector
+                assert c is not None
+                came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
+                                                       "phone": c.phone, "id_tail": None}
+                pd.release_to(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name},
+                              identity_check, gate, by)
+            return Decision([pd for _, pd in pairs], {"pupils": [pd.view() for _, pd in pairs]})
+        return self.execute(actor, decide, fp)
+
+    def refuse_release(self, actor: Actor, pupil_id: str, day: date | None, session: str,
+                       adult: dict[str, Any], reason: str, gate_id: str | None,
+                       fp: str | None) -> Outcome:
+        def change(s: School, p: Pupil, pd: PupilDay) -> None:
+            gate = place_ref(s, s.gate(gate_id)["gate_id"]) if gate_id else None
+            pd.refuse_release(adult_ref(adult), "refused_by_staff", reason, gate, actor.record())
+        return self._day_change(actor, pupil_id, day, session, fp, change)
+
+    def go_home_alone(self, actor: Actor, pupil_id: str, day: date | None, session: str,
+                      gate_id: str | None, fp: str | None) -> Outcome:
+        """Only under a guardian's statement on file for that day; a refusal is recorded."""
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            on = self._session_day(school, day, session)
+            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
+            gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
+            statement = pupil.statement_on(on)
+            if statement is None:
+                came = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
+                pd.refuse_release(came, "no_statement", None, gate, actor.record())
+                return Decision([pd], _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
+            pd.go_home_alone(statement["statement_id"], gate, actor.record())
+            return Decision([pd], pd.view())
+        return self.execute(actor, decide, fp)
+
+    def leave_early(
+        self, actor: Actor, pupil_id: str, day: date | None, session: str,
+        collector_id: str | None, adult: dict[str, Any] | None, approved_by_staff_id: str,
+        reason: str, homeroom_informed: bool, fp: str | None,
+    ) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            on = self._session_day(school, day, session)
+            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
+            approver = staff_ref(school, approved_by_staff_id)
+            d = pupil.decide_collection(day=on, collector_id=collector_id,
+                                        name=(adult or {}).get("name"),
+                                        id_tail=(adult or {}).get("id_tail"))
+            if d.refusal or d.collector is None:
+                came = adult_ref(adult or {"name": _named(pupil, collector_id)})
+                pd.refuse_release(came, d.refusal or "not_authorised", d.restriction_id, None,
+                                  actor.record())
+                return Decision([pd], _refusal_problem([(pupil, pd, d)], came), 422)
+            c = d.collector
+            came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
+                                                   "phone": c.phone, "id_tail": None}
+            pd.leave_early(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name}, approver,
+                           reason, homeroom_informed, actor.record())
+            return Decision([pd], pd.view())
+        return self.execute(actor, decide, fp)
+
+    def correct(self, actor: Actor, pupil_id: str, day: date, session: str, seq: int,
+                reason: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            pd = self.existing_pupil_day(school.school_id, pupil_id, day, session)
+            if pd is None:
+                self.pupil(school.school_id, pupil_id)
+                raise NotFoundError("event", seq)
+            pd.correct(seq, reason, actor.record())
+            return Decision([pd], pd.view())
+        return self.execute(actor, decide, fp)
+
+    # -- reads -----------------------------------------------------------------
+    def pupil_afternoon(self, actor: Actor, pupil_id: str, day: date | None, session: str) -> dict[str, Any]:
+        """The pupil's state now and the whole chain of custody for the session."""
+        school = self.school(actor.school_id)
+        pupil = self.pupil(school.school_id, pupil_id)
+        on = day or self.today(school)
+        pd = self.pupil_day(school, pupil, on, session)
+        return {**pd.view(), "name": pupil.name, "expected": pupil.expected_on(on, session),
+                "chain": pd.entries}
+
+    def expected_today(self, actor: Actor, day: date | None, session: str,
+                       class_id: str | None) -> dict[str, Any]:
+        """Every pupil expected for the session and where each one is."""
+        school = self.school(actor.school_id)
+        on = day or self.today(school)
+        runs = session in {s.key for s in school.schedule.sessions} and school.schedule.runs_on(session, on)
+        pupils: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        for pupil_id, cid in school.roll.items() if runs else ():
+            if class_id and cid != class_id:
+                continue
+            pupil = self.pupil(school.school_id, pupil_id)
+            if not pupil.expected_on(on, session):
+                continue
+            pd = self.pupil_day(school, pupil, on, session)
+            view = pd.view()
+            counts[view["status"]] = counts.get(view["status"], 0) + 1
+            pupils.append({**view, "name": pupil.name, "class_id": cid,
+                           "class_label": school.classes[cid]["label"]})
+        pupils.sort(key=lambda p: (p["class_label"], p["name"]))
+        return {"day": on.isoformat(), "session": session, "service": runs,
+                "counts": counts, "expected": len(pupils), "pupils": pupils}
+
+
+def _named(pupil: Pupil, collector_id: str | None) -> str:
+    entry = pupil.guardians.get(collector_id or "") or pupil.authorisations.get(collector_id or "")
+    return entry["name"] if entry else f"unknown collector {collector_id}"
+
+
+def _refusal_problem(refused: list[Any], came: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    pupils = []
+    for pupil, pd, d in refused:
+        code = reason or d.refusal
+        pupils.append({"pupil_id": str(pupil.id), "name": pupil.name, "reason": code,
+                       "reason_text": REFUSAL_REASONS.get(code, code),
+                       "refusal_event": pd.entries[-1]["seq"]})
+    return {
+        "type": "https://handover.invalid/problems/release-refused",
+        "title": "Release refused and recorded",
+        "status": 422,
+        "detail": "; ".join(f"{p['name']}: {p['reason_text']}" for p in pupils),
+        "adult": came,
+        "pupils": pupils,
+    }

@@ -1,0 +1,235 @@
+"""Pupil use cases: profiles, guardians, who may collect, restrictions, statements, enrolment, import."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.domain import Aggregate
+
+from service.app_core import AppCore, Decision, Outcome
+from service.domain.common import Actor, normalise_name
+from service.domain.errors import RuleError
+from service.domain.pupil import Pupil
+from service.domain.school import School
+from service.roster_import import RosterFormatError, parse_roster
+from service.use_cases.setup import class_label
+
+
+def pupil_view(pupil: Pupil, school: School) -> dict[str, Any]:
+    klass = school.classes.get(pupil.class_id, {})
+    return {
+        "pupil_id": str(pupil.id), "name": pupil.name, "gender": pupil.gender,
+        "class_id": pupil.class_id, "class_label": klass.get("label"),
+        "photo": pupil.photo, "tags": pupil.tags,
+        "guardians": list(pupil.guardians.values()),
+        "authorisations": list(pupil.authorisations.values()),
+        "restrictions": list(pupil.restrictions.values()),
+        "statements": list(pupil.statements.values()),
+        "enrolment": pupil.enrolment_view(),
+    }
+
+
+def _guardian_args(g: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": g["name"], "relation": g.get("relation") or "监护人", "phone": g["phone"],
+        "may_collect": g.get("may_collect", True), "id_tail": g.get("id_tail"),
+    }
+
+
+class PupilUseCases(AppCore):
+    def _pupil_change(self, actor: Actor, pupil_id: str, fp: str | None, change: Any, status: int = 200) -> Outcome:
+        """Load one pupil, apply one change, answer with the pupil as it now stands."""
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            pupil = self.pupil(actor.school_id, pupil_id)
+            change(pupil, school)
+            return Decision([pupil], pupil_view(pupil, school), status)
+        return self.execute(actor, decide, fp)
+
+    def describe_pupil(self, actor: Actor, pupil_id: str) -> dict[str, Any]:
+        school = self.school(actor.school_id)
+        return pupil_view(self.pupil(actor.school_id, pupil_id), school)
+
+    def list_pupils(self, actor: Actor, class_id: str | None, q: str | None) -> list[dict[str, Any]]:
+        school = self.school(actor.school_id)
+        out = []
+        for pupil_id, cid in school.roll.items():
+            if class_id and cid != class_id:
+                continue
+            pupil = self.pupil(actor.school_id, pupil_id)
+            if q and normalise_name(q) not in normalise_name(pupil.name):
+                continue
+            out.append({"pupil_id": pupil_id, "name": pupil.name, "gender": pupil.gender,
+                        "class_id": cid, "class_label": school.classes[cid]["label"],
+                        "enrolment_status": pupil.enrolment["status"], "tags": pupil.tags})
+        return sorted(out, key=lambda p: (p["class_label"], p["name"]))
+
+    def register_pupil(
+        self, actor: Actor, name: str, gender: str, class_id: str,
+        guardians: list[dict[str, Any]], fp: str | None,
+    ) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            school.class_(class_id)
+            by = actor.record()
+            pupil = Pupil.register(school.school_id, f"manual/{uuid4()}", name, gender, class_id, by)
+            for g in guardians:
+                pupil.add_guardian(str(uuid4()), id_tail=g.get("id_tail"), by=by,
+                                   **{k: v for k, v in _guardian_args(g).items() if k != "id_tail"})
+            school.register_pupils([{"pupil_id": str(pupil.id), "class_id": class_id}], by)
+            return Decision([school, pupil], pupil_view(pupil, school), 201)
+        return self.execute(actor, decide, fp)
+
+    def change_pupil_profile(self, actor: Actor, pupil_id: str, name: str, gender: str,
+                             photo: str | None, fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp,
+                                  lambda p, s: p.change_profile(name, gender, photo, actor.record()))
+
+    def move_pupil(self, actor: Actor, pupil_id: str, class_id: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            pupil = self.pupil(actor.school_id, pupil_id)
+            school.move_pupil(pupil_id, class_id, actor.record())
+            pupil.move_to_class(class_id, actor.record())
+            return Decision([school, pupil], pupil_view(pupil, school))
+        return self.execute(actor, decide, fp)
+
+    def set_tags(self, actor: Actor, pupil_id: str, tags: list[str], fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.set_tags(tags, actor.record()))
+
+    def add_guardian(self, actor: Actor, pupil_id: str, g: dict[str, Any], fp: str | None) -> Outcome:
+        return self._pupil_change(
+            actor, pupil_id, fp,
+            lambda p, s: p.add_guardian(str(uuid4()), by=actor.record(), **_guardian_args(g)), 201,
+        )
+
+    def authorise_adult(self, actor: Actor, pupil_id: str, a: dict[str, Any], fp: str | None) -> Outcome:
+        """Standing (a window) or one-day authorisation given by a guardian."""
+        def change(p: Pupil, s: School) -> None:
+            one_day: date | None = a.get("day")
+            p.authorise(
+                str(uuid4()), a["name"], a.get("relation"), a.get("phone"), a.get("id_tail"),
+                one_day or a.get("valid_from"), one_day or a.get("valid_to"), a.get("document"),
+                a.get("given_by_guardian_id"), a.get("via") or "in_person", None,
+                one_day is not None, actor.record(),
+            )
+        return self._pupil_change(actor, pupil_id, fp, change, 201)
+
+    def phone_authorisation(
+        self, actor: Actor, pupil_id: str, guardian_id: str, day: date | None,
+        adult: dict[str, Any], fp: str | None,
+    ) -> Outcome:
+        """A guardian's call never overrides the list: it becomes a one-day authorisation."""
+        def change(p: Pupil, s: School) -> None:
+            guardian = p.guardian(guardian_id)
+            on = day or self.today(s)
+            p.authorise(
+                str(uuid4()), adult["name"], adult.get("relation"), adult.get("phone"),
+                adult.get("id_tail"), on, on, None, guardian_id, "phone_call",
+                f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
+            )
+        return self._pupil_change(actor, pupil_id, fp, change, 201)
+
+    def revoke_authorisation(self, actor: Actor, pupil_id: str, authorisation_id: str,
+                             reason: str, fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.revoke_authorisation(
+            authorisation_id, reason, actor.record()))
+
+    def restrict_adult(self, actor: Actor, pupil_id: str, r: dict[str, Any], fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.restrict(
+            str(uuid4()), r["name"], r.get("id_tail"), r["reason"], r.get("document"),
+            r.get("valid_from"), r.get("valid_to"), actor.record()), 201)
+
+    def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str,
+                         fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.lift_restriction(
+            restriction_id, reason, actor.record()))
+
+    def file_statement(self, actor: Actor, pupil_id: str, st: dict[str, Any], fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.file_statement(
+            str(uuid4()), st["valid_from"], st.get("valid_to"), st["weekdays"],
+            st.get("document"), st["given_by_guardian_id"], actor.record()), 201)
+
+    def withdraw_statement(self, actor: Actor, pupil_id: str, statement_id: str, fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.withdraw_statement(
+            statement_id, actor.record()))
+
+    def apply_for_care(self, actor: Actor, pupil_id: str, e: dict[str, Any], fp: str | None) -> Outcome:
+        def change(p: Pupil, s: School) -> None:
+            unknown = [k for k in e["sessions"] if k not in {x.key for x in s.schedule.sessions}]
+            if unknown:
+                raise RuleError(f"No such sessions in the schedule: {unknown}.", field="sessions")
+            p.apply_for_care(e["term"], e["starts"], e["ends"], e["sessions"],
+                             e.get("guardian_id"), actor.record())
+        return self._pupil_change(actor, pupil_id, fp, change)
+
+    def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None,
+                          fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.advance_enrolment(
+            step, note, actor.record()))
+
+    def reject_enrolment(self, actor: Actor, pupil_id: str, reason: str, fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.reject_enrolment(
+            reason, actor.record()))
+
+    def withdraw_enrolment(self, actor: Actor, pupil_id: str, on: date, reason: str,
+                           fp: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.withdraw(
+            on, reason, actor.record()))
+
+    # -- roster import ---------------------------------------------------------
+    def import_roster(self, actor: Actor, data: bytes, filename: str, dry_run: bool,
+                      fp: str | None) -> Outcome:
+        """All rows good, or nothing imported; a pupil already imported is not created twice."""
+        def decide() -> Decision:
+            try:
+                parsed = parse_roster(data, filename)
+            except RosterFormatError as e:
+                raise RuleError(str(e), field="file") from None
+            if not parsed.ok:
+                errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in parsed.errors]
+                body = {"type": "https://handover.invalid/problems/roster-rows",
+                        "title": "Roster rows rejected", "status": 422,
+                        "detail": f"{len(errors)} problems in the file; nothing was imported.",
+                        "imported": False, "errors": errors}
+                return Decision([], body, 422)
+            school = self.school(actor.school_id)
+            by = actor.record()
+            teachers = {normalise_name(s["name"]): sid for sid, s in school.staff.items() if s["active"]}
+            created: list[Aggregate] = []
+            new_staff = new_classes = skipped = 0
+            entries: list[dict[str, str]] = []
+            for row in parsed.rows:
+                teacher_key = normalise_name(row.homeroom_teacher)
+                if teacher_key not in teachers:
+                    teachers[teacher_key] = str(uuid4())
+                    school.add_staff(teachers[teacher_key], row.homeroom_teacher, ["teacher"], None, by)
+                    new_staff += 1
+                klass = school.class_by_grade(row.grade, row.class_no)
+                if klass is None:
+                    class_id = str(uuid4())
+                    school.add_class(class_id, row.grade, row.class_no,
+                                     class_label(row.grade, row.class_no), teachers[teacher_key], by)
+                    klass = school.classes[class_id]
+                    new_classes += 1
+                key = f"roster/{row.grade}-{row.class_no}/{normalise_name(row.name)}/{row.guardians[0].phone}"
+                pupil_id = Pupil.create_id(school.school_id, key)
+                if str(pupil_id) in school.roll or self._find(pupil_id) is not None:
+                    skipped += 1
+                    continue
+                pupil = Pupil.register(school.school_id, key, row.name, row.gender, klass["class_id"], by)
+                for g in row.guardians:
+                    pupil.add_guardian(str(uuid4()), g.name, g.relation or "监护人", g.phone,
+                                       True, None, by)
+                created.append(pupil)
+                entries.append({"pupil_id": str(pupil.id), "class_id": klass["class_id"]})
+            school.register_pupils(entries, by)
+            body = {"imported": not dry_run, "dry_run": dry_run, "rows": len(parsed.rows),
+                    "pupils_created": len(created), "pupils_already_present": skipped,
+                    "classes_created": new_classes, "staff_created": new_staff, "errors": []}
+            if dry_run or (not created and not new_staff and not new_classes):
+                return Decision([], body)
+            return Decision([school, *created], body, 201)
+        return self.execute(actor, decide, fp)

@@ -1,0 +1,170 @@
+"""School set-up use cases: the school, its classes, groups, gates, staff and schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+from service.app_core import AppCore, Decision, Outcome
+from service.domain.common import Actor
+from service.domain.errors import RuleError
+from service.domain.grouping import ClassCount, propose_groups
+from service.domain.schedule import Schedule, ScheduleError
+from service.domain.school import School
+from service.domain.staff import StaffToken, new_token, token_hash
+from service.roster_import import GRADE_CN
+
+
+def class_label(grade: int, class_no: int) -> str:
+    return f"{GRADE_CN[grade]}年级({class_no})班"
+
+
+def school_view(school: School) -> dict[str, Any]:
+    return {
+        "school_id": school.school_id, "name": school.name, "timezone": school.timezone,
+        "classes": sorted(school.classes.values(), key=lambda c: (c["grade"], c["class_no"])),
+        "groups": sorted(school.groups.values(), key=lambda g: g["name"]),
+        "gates": sorted(school.gates.values(), key=lambda g: g["name"]),
+        "staff": sorted(
+            (s for s in school.staff.values() if s["active"]), key=lambda s: s["name"]
+        ),
+        "schedule": school.schedule_data,
+        "pupil_count": len(school.roll),
+    }
+
+
+class SetupUseCases(AppCore):
+    def init_school(self, name: str, timezone: str, admin_name: str) -> dict[str, str]:
+        """A new school and its first admin; the admin's token is shown only here."""
+        school = School.found(name, timezone)
+        admin_id = str(uuid4())
+        by = {"staff_id": admin_id, "staff_name": admin_name, "role": "admin",
+              "at": self.now().isoformat(), "command_id": None, "device": "cli",
+              "device_time": None, "place": None}
+        school.add_staff(admin_id, admin_name, ["admin"], None, by)
+        token = new_token()
+        issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
+                            staff_id=admin_id, by=by)
+        self.save(school, issued)
+        return {"school_id": school.school_id, "admin_id": admin_id, "token": token}
+
+    def describe_school(self, actor: Actor) -> dict[str, Any]:
+        return school_view(self.school(actor.school_id))
+
+    def change_school_profile(self, actor: Actor, name: str, timezone: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            school.change_profile(name, timezone, actor.record())
+            return Decision([school], school_view(school))
+        return self.execute(actor, decide, fp)
+
+    def add_class(
+        self, actor: Actor, grade: int, class_no: int, homeroom_teacher_id: str | None,
+        fp: str | None,
+    ) -> Outcome:
+        def decide() -> Decision:
+            if grade not in GRADE_CN:
+                raise RuleError("Grade is 1 to 9.", field="grade")
+            school = self.school(actor.school_id)
+            class_id = str(uuid4())
+            school.add_class(class_id, grade, class_no, class_label(grade, class_no),
+                             homeroom_teacher_id, actor.record())
+            return Decision([school], school.classes[class_id], 201)
+        return self.execute(actor, decide, fp)
+
+    def assign_homeroom_teacher(self, actor: Actor, class_id: str, staff_id: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            school.assign_homeroom_teacher(class_id, staff_id, actor.record())
+            return Decision([school], school.classes[class_id])
+        return self.execute(actor, decide, fp)
+
+    def define_group(
+        self, actor: Actor, group_id: str | None, name: str, kind: str, weekdays: list[int],
+        room: str, class_ids: list[str], teacher_id: str | None, fp: str | None,
+    ) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            gid = group_id or str(uuid4())
+            if group_id is not None:
+                school.group(group_id)
+            school.define_group(gid, name, kind, weekdays, room, class_ids, teacher_id, actor.record())
+            return Decision([school], school.groups[gid], 200 if group_id else 201)
+        return self.execute(actor, decide, fp)
+
+    def add_gate(self, actor: Actor, name: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            gate_id = str(uuid4())
+            school.add_gate(gate_id, name, actor.record())
+            return Decision([school], school.gates[gate_id], 201)
+        return self.execute(actor, decide, fp)
+
+    def set_schedule(self, actor: Actor, data: dict[str, Any], fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            try:
+                schedule = Schedule.from_dict(data)
+            except ScheduleError as e:
+                raise RuleError(e.reason, field=f"schedule.{e.field}") from None
+            except (KeyError, TypeError, ValueError) as e:
+                raise RuleError(f"Schedule not understood: {e}", field="schedule") from None
+            school = self.school(actor.school_id)
+            school.set_schedule(schedule, actor.record())
+            return Decision([school], school.schedule_data)
+        return self.execute(actor, decide, fp)
+
+    def add_staff(
+        self, actor: Actor, name: str, roles: list[str], phone: str | None, fp: str | None
+    ) -> Outcome:
+        """A new staff member and their first token (shown once, stored hashed)."""
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            staff_id = str(uuid4())
+            school.add_staff(staff_id, name, roles, phone, actor.record())
+            token = new_token()
+            issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
+                                staff_id=staff_id, by=actor.record())
+            return Decision([school, issued], {**school.staff[staff_id], "token": token}, 201)
+        return self.execute(actor, decide, fp)
+
+    def issue_token(self, actor: Actor, staff_id: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            member = school.member(staff_id)
+            token = new_token()
+            issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
+                                staff_id=staff_id, by=actor.record())
+            return Decision([issued], {**member, "token": token}, 201)
+        return self.execute(actor, decide, fp)
+
+    def change_staff_roles(self, actor: Actor, staff_id: str, roles: list[str], fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            school.change_roles(staff_id, roles, actor.record())
+            return Decision([school], school.staff[staff_id])
+        return self.execute(actor, decide, fp)
+
+    def remove_staff(self, actor: Actor, staff_id: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            school.remove_staff(staff_id, actor.record())
+            return Decision([school], school.staff[staff_id])
+        return self.execute(actor, decide, fp)
+
+    def group_proposal(self, actor: Actor, day_iso: str | None) -> list[dict[str, Any]]:
+        """Homework groups proposed from the signed enrolments by the policy's rule."""
+        school = self.school(actor.school_id)
+        from datetime import date
+        day = date.fromisoformat(day_iso) if day_iso else self.today(school)
+        counts: dict[str, int] = {cid: 0 for cid in school.classes}
+        for pupil_id, class_id in school.roll.items():
+            pupil = self.pupil(school.school_id, pupil_id)
+            if pupil.enrolment["status"] in ("signed",) and pupil.expected_on(day, "after_school"):
+                counts[class_id] += 1
+        classes = [
+            ClassCount(cid, c["grade"], c["label"], counts[cid]) for cid, c in school.classes.items()
+        ]
+        return [
+            {"name": g.name, "class_ids": list(g.class_ids), "grades": list(g.grades), "count": g.count}
+            for g in propose_groups(classes)
+        ]

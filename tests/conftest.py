@@ -1,0 +1,82 @@
+"""Shared fixtures: a store of each kind, a fixed clock, and an HTTP client on the real app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.application import HandoverApp
+from service.clock import FixedClock
+from service.settings import Settings
+from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A Monday in term, before the after-school session: the default schedule serves Mon–Thu.
+MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
+STORES = ("memory", "sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    with fresh_database() as name:
+        yield name
+
+
+def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: str = "") -> Settings:
+    if store == "postgres":
+        assert pg_database is not None
+        return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
+                        postgres_user=PG_USER, postgres_password=PG_PASSWORD,
+                        postgres_dbname=pg_database, postgres_schema=schema)
+    return Settings(store=store, data_dir=tmp_path)  # type: ignore[arg-type]
+
+
+def _pg_schema(request: pytest.FixtureRequest) -> str:
+    """Each PostgreSQL test gets its own schema so tests never see each other's events."""
+    import psycopg
+
+    from tests.pg import PG_HOST as host
+
+    name = "t_" + __import__("uuid").uuid4().hex[:16]
+    db = request.getfixturevalue("pg_database")
+    with psycopg.connect(host=host, port=PG_PORT, user=PG_USER, password=PG_PASSWORD,
+                         dbname=db, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    return name
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(MORNING)
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if store == "postgres":
+        db = request.getfixturevalue("pg_database")
+        return settings_for(store, tmp_path, db, _pg_schema(request))
+    return settings_for(store, tmp_path, None)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FixedClock) -> Iterator[HandoverApp]:
+    application = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def client(app: HandoverApp, settings: Settings, clock: FixedClock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, application=app, clock=clock)) as c:
+        yield c
