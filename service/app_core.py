@@ -57,6 +57,7 @@ class Decision:
     aggregates: list[Aggregate]
     body: Any
     status: int = 200
+    secrets: tuple[str, ...] = ()  # body keys never stored: a replay answers them as null
 
 
 @dataclass
@@ -116,7 +117,8 @@ class AppCore(Application[UUID]):
             if record_id is not None and actor is not None and actor.command_id:
                 to_save.append(CommandRecord(
                     school_id=actor.school_id, staff_id=actor.staff_id, key=actor.command_id,
-                    fingerprint=fingerprint or "", status=decision.status, body=decision.body,
+                    fingerprint=fingerprint or "", status=decision.status,
+                    body=_without(decision.body, decision.secrets),
                     position_hint=None,
                 ))
             try:
@@ -203,6 +205,12 @@ class AppCore(Application[UUID]):
     def require(actor: Actor, *roles: Role) -> None:
         if actor.role not in {r.value for r in roles}:
             raise ForbiddenError(f"Your role ({actor.role}) may not do this.")
+
+
+def _without(body: Any, secrets: tuple[str, ...]) -> Any:
+    if not secrets or not isinstance(body, dict):
+        return body
+    return {k: (None if k in secrets else v) for k, v in body.items()}
 
 
 def as_uuid(value: str, kind: str) -> UUID:

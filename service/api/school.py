@@ -55,7 +55,9 @@ class StaffOut(BaseModel):
 
 
 class StaffWithToken(StaffOut):
-    token: str = Field(description="Shown once; only its hash is stored")
+    token: str | None = Field(
+        description="Shown once; only its hash is stored. A replayed request (same "
+        "Idempotency-Key) answers null: issue a new token instead.")
 
 
 class SchoolOut(BaseModel):

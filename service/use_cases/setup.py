@@ -124,7 +124,8 @@ class SetupUseCases(AppCore):
             token = new_token()
             issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
                                 staff_id=staff_id, by=actor.record())
-            return Decision([school, issued], {**school.staff[staff_id], "token": token}, 201)
+            return Decision([school, issued], {**school.staff[staff_id], "token": token}, 201,
+                            secrets=("token",))
         return self.execute(actor, decide, fp)
 
     def issue_token(self, actor: Actor, staff_id: str, fp: str | None) -> Outcome:
@@ -134,7 +135,7 @@ class SetupUseCases(AppCore):
             token = new_token()
             issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
                                 staff_id=staff_id, by=actor.record())
-            return Decision([issued], {**member, "token": token}, 201)
+            return Decision([issued], {**member, "token": token}, 201, secrets=("token",))
         return self.execute(actor, decide, fp)
 
     def change_staff_roles(self, actor: Actor, staff_id: str, roles: list[str], fp: str | None) -> Outcome:
