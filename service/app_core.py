@@ -146,9 +146,13 @@ class AppCore(Application[UUID]):
         return Outcome(status=record.status, body=record.body, replayed=True)
 
     # -- lookups -------------------------------------------------------------
-    def _get(self, aggregate_id: UUID, kind: type[A], label: str, school_id: str | None) -> A:
+    def _get(
+        self, aggregate_id: UUID, kind: type[A], label: str, school_id: str | None,
+        readonly: bool = False,
+    ) -> A:
         try:
-            found = self.repository.get(aggregate_id)
+            # A read-only caller gets the cached object itself: it must never mutate it.
+            found = self.repository.get(aggregate_id, deepcopy_from_cache=not readonly)
         except AggregateNotFoundError:
             raise NotFoundError(label, aggregate_id) from None
         if not isinstance(found, kind):
@@ -157,17 +161,17 @@ class AppCore(Application[UUID]):
             raise NotFoundError(label, aggregate_id)  # another school's: never say so
         return found
 
-    def _find(self, aggregate_id: UUID) -> Aggregate | None:
+    def _find(self, aggregate_id: UUID, readonly: bool = False) -> Aggregate | None:
         try:
-            return self.repository.get(aggregate_id)
+            return self.repository.get(aggregate_id, deepcopy_from_cache=not readonly)
         except AggregateNotFoundError:
             return None
 
-    def school(self, school_id: str) -> School:
-        return self._get(as_uuid(school_id, "school"), School, "school", None)
+    def school(self, school_id: str, readonly: bool = False) -> School:
+        return self._get(as_uuid(school_id, "school"), School, "school", None, readonly)
 
-    def pupil(self, school_id: str, pupil_id: str) -> Pupil:
-        return self._get(as_uuid(pupil_id, "pupil"), Pupil, "pupil", school_id)
+    def pupil(self, school_id: str, pupil_id: str, readonly: bool = False) -> Pupil:
+        return self._get(as_uuid(pupil_id, "pupil"), Pupil, "pupil", school_id, readonly)
 
     def handover(self, school_id: str, handover_id: str) -> Handover:
         return self._get(as_uuid(handover_id, "handover"), Handover, "handover", school_id)
@@ -186,10 +190,10 @@ class AppCore(Application[UUID]):
 
     # -- who is asking -------------------------------------------------------
     def authenticate(self, token: str) -> StaffIdentity | None:
-        found = self._find(StaffToken.create_id(token_hash(token)))
+        found = self._find(StaffToken.create_id(token_hash(token)), readonly=True)
         if not isinstance(found, StaffToken) or found.revoked:
             return None
-        school = self.school(found.school_id)
+        school = self.school(found.school_id, readonly=True)
         member = school.staff.get(found.staff_id)
         if member is None or not member["active"]:
             return None

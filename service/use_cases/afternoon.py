@@ -56,7 +56,7 @@ class AfternoonUseCases(AppCore):
         return on
 
     def _expected(self, school: School, pupil_id: str, on: date, session: str) -> Pupil:
-        pupil = self.pupil(school.school_id, pupil_id)
+        pupil = self.pupil(school.school_id, pupil_id, readonly=True)
         if not pupil.expected_on(on, session):
             raise RuleError(f"{pupil.name} is not enrolled for {session} on {on}.", field="pupil_ids")
         return pupil
@@ -73,7 +73,7 @@ class AfternoonUseCases(AppCore):
     def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
                     fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             on = self._session_day(school, day, session, ahead=ahead)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             change(school, pupil, pd)
@@ -88,7 +88,7 @@ class AfternoonUseCases(AppCore):
     ) -> Outcome:
         """Offer pupils to another adult; custody moves only when they confirm with their count."""
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             on = self._session_day(school, day, session)
             ids = list(pupil_ids or [])
             if class_id is not None:
@@ -97,7 +97,7 @@ class AfternoonUseCases(AppCore):
                     if cid != class_id or pid in ids:
                         continue
                     existing = self.existing_pupil_day(school.school_id, pid, on, session)
-                    if self.pupil(school.school_id, pid).expected_on(on, session) and (
+                    if self.pupil(school.school_id, pid, readonly=True).expected_on(on, session) and (
                         existing is None or existing.status == NOT_HANDED_OVER
                     ):
                         ids.append(pid)
@@ -124,14 +124,14 @@ class AfternoonUseCases(AppCore):
     def confirm_handover(self, actor: Actor, handover_id: str, count: int,
                          received_pupil_ids: list[str] | None, fp: str | None) -> Outcome:
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
             by = actor.record()
             missing = handover.confirm(count, received_pupil_ids, by)
             on = date.fromisoformat(handover.day)
             days: list[Aggregate] = [handover]
             for pid in handover.pupil_ids:
-                pd = self.pupil_day(school, self.pupil(school.school_id, pid), on, handover.session)
+                pd = self.pupil_day(school, self.pupil(school.school_id, pid, readonly=True), on, handover.session)
                 if pid in missing:
                     pd.withdraw_offer(handover_id, "not received / 接收方未收到", by)
                 else:
@@ -142,14 +142,14 @@ class AfternoonUseCases(AppCore):
 
     def withdraw_handover(self, actor: Actor, handover_id: str, reason: str, fp: str | None) -> Outcome:
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
             by = actor.record()
             handover.withdraw(reason, by)
             on = date.fromisoformat(handover.day)
             days: list[Aggregate] = [handover]
             for pid in handover.pupil_ids:
-                pd = self.pupil_day(school, self.pupil(school.school_id, pid), on, handover.session)
+                pd = self.pupil_day(school, self.pupil(school.school_id, pid, readonly=True), on, handover.session)
                 pd.withdraw_offer(handover_id, reason, by)
                 days.append(pd)
             return Decision(days, handover.view())
@@ -168,7 +168,7 @@ class AfternoonUseCases(AppCore):
     def sign_in(self, actor: Actor, pupil_ids: list[str], day: date | None, session: str,
                 place_id: str, fp: str | None) -> Outcome:
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             on = self._session_day(school, day, session)
             pairs = self._days(school, pupil_ids, on, session)
             me, place, by = staff_ref(school, actor.staff_id), place_ref(school, place_id), actor.record()
@@ -185,7 +185,7 @@ class AfternoonUseCases(AppCore):
     ) -> Outcome:
         """Release siblings to one adult: all of them, or none and every refusal recorded."""
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             on = self._session_day(school, day, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"])
             pairs = self._days(school, pupil_ids, on, session)
@@ -224,7 +224,7 @@ class AfternoonUseCases(AppCore):
                       gate_id: str | None, fp: str | None) -> Outcome:
         """Only under a guardian's statement on file for that day; a refusal is recorded."""
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             on = self._session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
@@ -243,7 +243,7 @@ class AfternoonUseCases(AppCore):
         reason: str, homeroom_informed: bool, fp: str | None,
     ) -> Outcome:
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             on = self._session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             approver = staff_ref(school, approved_by_staff_id)
@@ -266,7 +266,7 @@ class AfternoonUseCases(AppCore):
     def correct(self, actor: Actor, pupil_id: str, day: date, session: str, seq: int,
                 reason: str, fp: str | None) -> Outcome:
         def decide() -> Decision:
-            school = self.school(actor.school_id)
+            school = self.school(actor.school_id, readonly=True)
             pd = self.existing_pupil_day(school.school_id, pupil_id, day, session)
             if pd is None:
                 self.pupil(school.school_id, pupil_id)
@@ -278,8 +278,8 @@ class AfternoonUseCases(AppCore):
     # -- reads -----------------------------------------------------------------
     def pupil_afternoon(self, actor: Actor, pupil_id: str, day: date | None, session: str) -> dict[str, Any]:
         """The pupil's state now and the whole chain of custody for the session."""
-        school = self.school(actor.school_id)
-        pupil = self.pupil(school.school_id, pupil_id)
+        school = self.school(actor.school_id, readonly=True)
+        pupil = self.pupil(school.school_id, pupil_id, readonly=True)
         on = day or self.today(school)
         pd = self.pupil_day(school, pupil, on, session)
         return {**pd.view(), "name": pupil.name, "expected": pupil.expected_on(on, session),
@@ -288,7 +288,7 @@ class AfternoonUseCases(AppCore):
     def expected_today(self, actor: Actor, day: date | None, session: str,
                        class_id: str | None) -> dict[str, Any]:
         """Every pupil expected for the session and where each one is."""
-        school = self.school(actor.school_id)
+        school = self.school(actor.school_id, readonly=True)
         on = day or self.today(school)
         runs = session in {s.key for s in school.schedule.sessions} and school.schedule.runs_on(session, on)
         pupils: list[dict[str, Any]] = []
@@ -296,7 +296,7 @@ class AfternoonUseCases(AppCore):
         for pupil_id, cid in school.roll.items() if runs else ():
             if class_id and cid != class_id:
                 continue
-            pupil = self.pupil(school.school_id, pupil_id)
+            pupil = self.pupil(school.school_id, pupil_id, readonly=True)
             if not pupil.expected_on(on, session):
                 continue
             pd = self.pupil_day(school, pupil, on, session)

@@ -49,16 +49,16 @@ class PupilUseCases(AppCore):
         return self.execute(actor, decide, fp)
 
     def describe_pupil(self, actor: Actor, pupil_id: str) -> dict[str, Any]:
-        school = self.school(actor.school_id)
-        return pupil_view(self.pupil(actor.school_id, pupil_id), school)
+        school = self.school(actor.school_id, readonly=True)
+        return pupil_view(self.pupil(actor.school_id, pupil_id, readonly=True), school)
 
     def list_pupils(self, actor: Actor, class_id: str | None, q: str | None) -> list[dict[str, Any]]:
-        school = self.school(actor.school_id)
+        school = self.school(actor.school_id, readonly=True)
         out = []
         for pupil_id, cid in school.roll.items():
             if class_id and cid != class_id:
                 continue
-            pupil = self.pupil(actor.school_id, pupil_id)
+            pupil = self.pupil(actor.school_id, pupil_id, readonly=True)
             if q and normalise_name(q) not in normalise_name(pupil.name):
                 continue
             out.append({"pupil_id": pupil_id, "name": pupil.name, "gender": pupil.gender,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import uuid4
 
@@ -49,7 +50,7 @@ class SetupUseCases(AppCore):
         return {"school_id": school.school_id, "admin_id": admin_id, "token": token}
 
     def describe_school(self, actor: Actor) -> dict[str, Any]:
-        return school_view(self.school(actor.school_id))
+        return school_view(self.school(actor.school_id, readonly=True))
 
     def change_school_profile(self, actor: Actor, name: str, timezone: str, fp: str | None) -> Outcome:
         def decide() -> Decision:
@@ -154,13 +155,12 @@ class SetupUseCases(AppCore):
 
     def group_proposal(self, actor: Actor, day_iso: str | None) -> list[dict[str, Any]]:
         """Homework groups proposed from the signed enrolments by the policy's rule."""
-        school = self.school(actor.school_id)
-        from datetime import date
+        school = self.school(actor.school_id, readonly=True)
         day = date.fromisoformat(day_iso) if day_iso else self.today(school)
         counts: dict[str, int] = {cid: 0 for cid in school.classes}
         for pupil_id, class_id in school.roll.items():
-            pupil = self.pupil(school.school_id, pupil_id)
-            if pupil.enrolment["status"] in ("signed",) and pupil.expected_on(day, "after_school"):
+            pupil = self.pupil(school.school_id, pupil_id, readonly=True)
+            if pupil.enrolment["status"] == "signed" and pupil.expected_on(day, "after_school"):
                 counts[class_id] += 1
         classes = [
             ClassCount(cid, c["grade"], c["label"], counts[cid]) for cid, c in school.classes.items()
