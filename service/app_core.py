@@ -22,6 +22,7 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
 from service.domain.staff import StaffToken, token_hash
+from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,16 @@ class AppCore(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
+        self.saved = SaveSignal()
         durability = sqlite_durability(self.factory)
         if durability is not None and not durability.crash_safe:
             raise RuntimeError(f"SQLite store is not crash-safe: {durability}")
         self.durability = durability
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        recordings = super().save(*objs, **kwargs)
+        self.saved.notify()  # wakes the projection runners in this process
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import afternoon, pupils, school
-from service.api.deps import AppDep
+from service.api import afternoon, pupils, roster, school
+from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
     Problem,
     domain_error_handler,
@@ -22,7 +22,16 @@ from service.api.problems import (
 from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.errors import DomainError
+from service.projections.views import Views
 from service.settings import Settings
+
+
+class ViewHealth(BaseModel):
+    position: int
+    head: int
+    lag: int
+    running: bool
+    error: str | None
 
 
 class Health(BaseModel):
@@ -31,6 +40,7 @@ class Health(BaseModel):
     log_position: int | None
     sqlite_journal_mode: str | None = None
     sqlite_synchronous: str | None = None
+    views: dict[str, ViewHealth] = {}
 
 
 def create_app(
@@ -45,9 +55,13 @@ def create_app(
         owned = application is None
         api.state.handover = application or HandoverApp(env=settings.eventsourcing_env(), clock=clock)
         api.state.store = settings.store
+        api.state.views = Views(api.state.handover, settings)
+        if settings.run_projections:
+            api.state.views.start()
         try:
             yield
         finally:
+            api.state.views.stop()
             if owned:
                 api.state.handover.close()
 
@@ -64,17 +78,18 @@ def create_app(
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
-    for router in (school.router, pupils.router, afternoon.router):
+    for router in (school.router, pupils.router, afternoon.router, roster.router):
         api.include_router(router)
 
     @api.get("/health", response_model=Health, tags=["ops"])
-    def health(app: AppDep) -> Health:
+    def health(app: AppDep, views: ViewsDep) -> Health:
         recorder: Any = app.recorder
         durability = app.durability
         return Health(
             status="ok", store=api.state.store, log_position=recorder.max_notification_id(),
             sqlite_journal_mode=durability.journal_mode if durability else None,
             sqlite_synchronous=durability.synchronous if durability else None,
+            views={name: ViewHealth(**h) for name, h in views.health().items()},
         )
 
     original_openapi = api.openapi

@@ -18,6 +18,7 @@ from service.app_core import Outcome
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
+from service.projections.views import Views
 
 ALL_ROLES = tuple(Role)
 STAFF_ROLES = (Role.ADMIN, Role.TEACHER, Role.GUARD, Role.DUTY_LEADER, Role.SAFETY_OFFICER)
@@ -30,6 +31,14 @@ def get_app(request: Request) -> HandoverApp:
 
 
 AppDep = Annotated[HandoverApp, Depends(get_app)]
+
+
+def get_views(request: Request) -> Views:
+    views: Views = request.app.state.views
+    return views
+
+
+ViewsDep = Annotated[Views, Depends(get_views)]
 _bearer = HTTPBearer(auto_error=False, description="A staff token, as printed by `handover init`")
 
 

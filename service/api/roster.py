@@ -1,0 +1,78 @@
+"""The live roster: every expected pupil's state, counts per group, band and gate, and search."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from service.api.afternoon import Gone, Pending, PlaceRef, StaffRef
+from service.api.deps import AppDep, Reader, ViewsDep
+from service.api.problems import READ_RESPONSES
+from service.domain.errors import NotFoundError
+from service.projections.roster import read_roster
+
+router = APIRouter(prefix="/v1", tags=["roster"], responses=READ_RESPONSES)
+
+
+class RosterPupil(BaseModel):
+    pupil_id: str
+    name: str
+    initials: str
+    class_id: str
+    class_label: str | None
+    grade: int | None
+    band: str | None
+    homework_group_id: str | None
+    gate_id: str | None
+    status: Literal["not_handed_over", "absent", "in_custody", "gone"]
+    with_leave: bool | None
+    absence_reason: str | None
+    custodian: StaffRef | None
+    place: PlaceRef | None
+    pending: Pending | None
+    gone: Gone | None
+    refusals: int
+    version: int
+
+
+class RosterCounts(BaseModel):
+    total: int
+    gone: int
+    by_status: dict[str, int]
+    by_group: dict[str, dict[str, int]]
+    by_band: dict[str, dict[str, int]]
+    by_gate: dict[str, dict[str, int]]
+
+
+class RosterOut(BaseModel):
+    school_id: str
+    day: date
+    session: str
+    service: bool
+    counts: RosterCounts
+    pupils: list[RosterPupil]
+    still_in_school: list[str]
+    position: int
+
+
+@router.get("/roster", response_model=RosterOut)
+def roster(
+    actor: Reader, app: AppDep, views: ViewsDep,
+    day: date | None = None,
+    session: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "after_school",
+    group_id: Annotated[str | None, Query(max_length=64)] = None,
+    gate_id: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=50, description="Name, pinyin initials (zxm) or class (三(2)班)")] = None,
+    min_position: Annotated[int | None, Query(ge=0, description="Wait until the roster reflects this log position (X-Log-Position of your write)")] = None,
+) -> Any:
+    views.reflect("roster", min_position)
+    view = views.view("roster")
+    on = day or app.today(app.school(actor.school_id, readonly=True))
+    position = views.runners["roster"].position
+    found = read_roster(view, actor.school_id, on, session, group_id=group_id, gate_id=gate_id, q=q)
+    if found is None:
+        raise NotFoundError("school", actor.school_id)
+    return {**found, "position": position}

@@ -1,0 +1,241 @@
+"""Tracked document views: a projection's JSON documents and its log position, written together."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping
+from time import monotonic
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
+
+Doc = dict[str, Any]
+Changes = Mapping[str, Doc | None]  # None deletes the document
+
+
+class DocView(TrackingRecorder):
+    """Documents by key plus the last log position applied, committed in one transaction.
+
+    A write whose position is not past the recorded one raises ``IntegrityError`` and
+    changes nothing: that is what makes each event apply exactly once, however many
+    runners race for the same view.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._advanced = threading.Condition()
+
+    @abstractmethod
+    def get_many(self, keys: Iterable[str]) -> dict[str, Doc]: ...
+
+    @abstractmethod
+    def scan(self, prefix: str) -> dict[str, Doc]: ...
+
+    @abstractmethod
+    def _commit(self, changes: Changes, tracking: Tracking) -> None: ...
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Drop every document and the position: the next run rebuilds from zero."""
+
+    def get(self, key: str) -> Doc | None:
+        return self.get_many([key]).get(key)
+
+    def commit(self, changes: Changes, tracking: Tracking) -> None:
+        self._commit(changes, tracking)
+        with self._advanced:
+            self._advanced.notify_all()
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self.commit({}, tracking)
+
+    def has_tracking_id(self, application_name: str, notification_id: int | None) -> bool:
+        if notification_id is None:
+            return True
+        current = self.max_tracking_id(application_name)
+        return current is not None and current >= notification_id
+
+    def wait(self, application_name: str, notification_id: int | None, timeout: float = 1.0,
+             interrupt: threading.Event | None = None) -> None:
+        """Block until the view reflects the position (read-your-writes); ``TimeoutError`` if not."""
+        deadline = monotonic() + timeout
+        while not self.has_tracking_id(application_name, notification_id):
+            left = deadline - monotonic()
+            if left <= 0:
+                raise TimeoutError(f"view {self.name} has not reached position {notification_id}")
+            with self._advanced:
+                # Woken by a commit in this process; the short cap covers other processes.
+                self._advanced.wait(min(left, 0.05))
+
+
+class MemoryDocView(DocView):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._docs: dict[str, str] = {}
+        self._positions: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Doc]:
+        with self._lock:
+            return {k: json.loads(self._docs[k]) for k in keys if k in self._docs}
+
+    def scan(self, prefix: str) -> dict[str, Doc]:
+        with self._lock:
+            return {k: json.loads(v) for k, v in self._docs.items() if k.startswith(prefix)}
+
+    def _commit(self, changes: Changes, tracking: Tracking) -> None:
+        with self._lock:
+            current = self._positions.get(tracking.application_name)
+            if current is not None and current >= tracking.notification_id:
+                raise IntegrityError(f"{self.name} is already at {current}")
+            for key, doc in changes.items():
+                if doc is None:
+                    self._docs.pop(key, None)
+                else:
+                    self._docs[key] = json.dumps(doc, ensure_ascii=False)
+            self._positions[tracking.application_name] = tracking.notification_id
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self._lock:
+            return self._positions.get(application_name)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._docs.clear()
+            self._positions.clear()
+
+
+class SQLiteDocView(DocView):
+    """Views live in their own SQLite file, so view writes never queue behind event writes."""
+
+    def __init__(self, name: str, path: str) -> None:
+        super().__init__(name)
+        self.path = path
+        self._local = threading.local()
+        with self._connection() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS view_docs (view TEXT, key TEXT, doc TEXT, "
+                      "PRIMARY KEY (view, key)) WITHOUT ROWID")
+            c.execute("CREATE TABLE IF NOT EXISTS view_tracking (view TEXT, application TEXT, "
+                      "position INTEGER, PRIMARY KEY (view, application)) WITHOUT ROWID")
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # A view can always be rebuilt from the log, so it need not fsync every commit.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Doc]:
+        keys = list(keys)
+        out: dict[str, Doc] = {}
+        c = self._connection()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, doc in c.execute(
+                f"SELECT key, doc FROM view_docs WHERE view=? AND key IN ({marks})", [self.name, *chunk]
+            ):
+                out[key] = json.loads(doc)
+        return out
+
+    def scan(self, prefix: str) -> dict[str, Doc]:
+        rows = self._connection().execute(
+            "SELECT key, doc FROM view_docs WHERE view=? AND key >= ? AND key < ?",
+            (self.name, prefix, prefix + "\U0010ffff"),
+        )
+        return {key: json.loads(doc) for key, doc in rows}
+
+    def _commit(self, changes: Changes, tracking: Tracking) -> None:
+        c = self._connection()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute("SELECT position FROM view_tracking WHERE view=? AND application=?",
+                            (self.name, tracking.application_name)).fetchone()
+            if row is not None and row[0] >= tracking.notification_id:
+                raise IntegrityError(f"{self.name} is already at {row[0]}")
+            for key, doc in changes.items():
+                if doc is None:
+                    c.execute("DELETE FROM view_docs WHERE view=? AND key=?", (self.name, key))
+                else:
+                    c.execute("INSERT OR REPLACE INTO view_docs VALUES (?, ?, ?)",
+                              (self.name, key, json.dumps(doc, ensure_ascii=False)))
+            c.execute("INSERT OR REPLACE INTO view_tracking VALUES (?, ?, ?)",
+                      (self.name, tracking.application_name, tracking.notification_id))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        row = self._connection().execute(
+            "SELECT position FROM view_tracking WHERE view=? AND application=?",
+            (self.name, application_name)).fetchone()
+        return None if row is None else int(row[0])
+
+    def reset(self) -> None:
+        c = self._connection()
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("DELETE FROM view_docs WHERE view=?", (self.name,))
+        c.execute("DELETE FROM view_tracking WHERE view=?", (self.name,))
+        c.execute("COMMIT")
+
+
+class PostgresDocView(DocView):
+    def __init__(self, name: str, datastore: PostgresDatastore) -> None:
+        super().__init__(name)
+        self.datastore = datastore
+        schema = datastore.schema
+        self.docs = f'"{schema}".view_docs' if schema else "view_docs"
+        self.tracking = f'"{schema}".view_tracking' if schema else "view_tracking"
+        with datastore.transaction(commit=True) as c:
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.docs} (view TEXT, key TEXT, doc JSONB, "  # type: ignore[arg-type]
+                      "PRIMARY KEY (view, key))")
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.tracking} (view TEXT, application TEXT, "  # type: ignore[arg-type]
+                      "position BIGINT, PRIMARY KEY (view, application))")
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Doc]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key = ANY(%s)",  # type: ignore[arg-type]
+                      (self.name, list(keys)))
+            return {row["key"]: row["doc"] for row in c.fetchall()}
+
+    def scan(self, prefix: str) -> dict[str, Doc]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key >= %s AND key < %s",  # type: ignore[arg-type]
+                      (self.name, prefix, prefix + "\uffff"))
+            return {row["key"]: row["doc"] for row in c.fetchall()}
+
+    def _commit(self, changes: Changes, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.tracking} VALUES (%s, %s, %s) "  # type: ignore[arg-type]
+                      "ON CONFLICT (view, application) DO UPDATE SET position = EXCLUDED.position "
+                      f"WHERE {self.tracking}.position < EXCLUDED.position RETURNING position",
+                      (self.name, tracking.application_name, tracking.notification_id))
+            if c.fetchone() is None:
+                raise IntegrityError(f"{self.name} is already at or past {tracking.notification_id}")
+            deletes = [k for k, d in changes.items() if d is None]
+            upserts = [(self.name, k, json.dumps(d, ensure_ascii=False)) for k, d in changes.items() if d is not None]
+            if deletes:
+                c.execute(f"DELETE FROM {self.docs} WHERE view=%s AND key = ANY(%s)", (self.name, deletes))  # type: ignore[arg-type]
+            if upserts:
+                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s::jsonb) "  # type: ignore[arg-type]
+                              "ON CONFLICT (view, key) DO UPDATE SET doc = EXCLUDED.doc", upserts)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position FROM {self.tracking} WHERE view=%s AND application=%s",  # type: ignore[arg-type]
+                      (self.name, application_name))
+            row = c.fetchone()
+            return None if row is None else int(row["position"])
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {self.docs} WHERE view=%s", (self.name,))  # type: ignore[arg-type]
+            c.execute(f"DELETE FROM {self.tracking} WHERE view=%s", (self.name,))  # type: ignore[arg-type]

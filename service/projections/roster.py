@@ -1,0 +1,268 @@
+"""Roster: every expected pupil's state per school, day and session, with counts and search."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+
+from service.domain.pupil import Pupil
+from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, PupilDay, derive
+from service.domain.schedule import Schedule
+from service.domain.school import School
+from service.projections.docstore import Doc, DocView
+from service.projections.runtime import Batch, DocProjection, handles
+from service.roster_import import normalise_class
+
+ENTRY_TYPES: dict[type, str] = {
+    PupilDay.MarkedAbsent: "absent", PupilDay.SignedIn: "signed_in",
+    PupilDay.HandoverOffered: "offered", PupilDay.HandoverWithdrawn: "offer_withdrawn",
+    PupilDay.CustodyTaken: "custody_taken", PupilDay.Released: "released",
+    PupilDay.ReleaseRefused: "release_refused", PupilDay.WentHomeAlone: "went_home_alone",
+    PupilDay.LeftEarly: "left_early", PupilDay.Corrected: "corrected",
+}
+_META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def initials(name: str) -> str:
+    """张小明 → zxm: what a guard types on a tablet."""
+    return "".join(p[:1] for p in lazy_pinyin(name, style=Style.FIRST_LETTER)).lower()
+
+
+def entry_of(event: Any) -> dict[str, Any]:
+    """The chain entry an event appends, exactly as the aggregate appends it."""
+    facts = {k: v for k, v in vars(event).items() if k not in _META and k != "by"}
+    return {"seq": event.originator_version, "type": ENTRY_TYPES[type(event)], "by": event.by, **facts}
+
+
+class Roster(DocProjection):
+    name = "roster"
+
+    # -- school ------------------------------------------------------------
+    def _school(self, event: Any, batch: Batch) -> tuple[str, Doc]:
+        key = f"school/{event.originator_id}"
+        doc = batch.get(key)
+        assert doc is not None, key
+        return key, doc
+
+    @handles(School.Founded)
+    def school_founded(self, e: School.Founded, batch: Batch) -> None:
+        batch.put(f"school/{e.originator_id}", {
+            "school_id": str(e.originator_id), "name": e.name, "timezone": e.timezone,
+            "schedule": e.schedule, "classes": {}, "groups": {}, "gates": {}, "staff": {}})
+
+    @handles(School.ProfileChanged)  # type: ignore[attr-defined]
+    def school_profile(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        batch.put(key, {**doc, "name": e.name, "timezone": e.timezone})
+
+    @handles(School.ClassAdded)  # type: ignore[attr-defined]
+    def class_added(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade,
+                                      "homeroom_teacher_id": e.homeroom_teacher_id}
+        batch.put(key, doc)
+
+    @handles(School.HomeroomTeacherAssigned)  # type: ignore[attr-defined]
+    def homeroom(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["classes"][e.class_id]["homeroom_teacher_id"] = e.staff_id
+        batch.put(key, doc)
+
+    @handles(School.GroupDefined)  # type: ignore[attr-defined]
+    def group(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
+                                     "teacher_id": e.teacher_id, "room": e.room, "weekdays": e.weekdays}
+        batch.put(key, doc)
+
+    @handles(School.GateAdded)  # type: ignore[attr-defined]
+    def gate(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["gates"][e.gate_id] = {"name": e.name}
+        batch.put(key, doc)
+
+    @handles(School.ScheduleSet)  # type: ignore[attr-defined]
+    def schedule(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        batch.put(key, {**doc, "schedule": e.schedule})
+
+    @handles(School.StaffJoined)  # type: ignore[attr-defined]
+    def staff(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["staff"][e.staff_id] = {"name": e.name, "roles": e.roles, "active": True}
+        batch.put(key, doc)
+
+    @handles(School.StaffRolesChanged)  # type: ignore[attr-defined]
+    def roles(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["staff"][e.staff_id]["roles"] = e.roles
+        batch.put(key, doc)
+
+    @handles(School.StaffLeft)  # type: ignore[attr-defined]
+    def left(self, e: Any, batch: Batch) -> None:
+        key, doc = self._school(e, batch)
+        doc["staff"][e.staff_id]["active"] = False
+        batch.put(key, doc)
+
+    # -- pupils ------------------------------------------------------------
+    def _pupil(self, e: Any, batch: Batch) -> tuple[str, Doc]:
+        index = batch.get(f"pupil-index/{e.originator_id}")
+        assert index is not None
+        key = index["key"]
+        doc = batch.get(key)
+        assert doc is not None
+        return key, doc
+
+    @handles(Pupil.Registered)
+    def registered(self, e: Pupil.Registered, batch: Batch) -> None:
+        key = f"pupil/{e.school_id}/{e.originator_id}"
+        batch.put(f"pupil-index/{e.originator_id}", {"key": key})
+        batch.put(key, {"pupil_id": str(e.originator_id), "name": e.name, "initials": initials(e.name),
+                        "gender": e.gender, "class_id": e.class_id, "tags": [],
+                        "enrolment": {"status": "none"}})
+
+    @handles(Pupil.ProfileChanged)  # type: ignore[attr-defined]
+    def pupil_profile(self, e: Any, batch: Batch) -> None:
+        key, doc = self._pupil(e, batch)
+        batch.put(key, {**doc, "name": e.name, "initials": initials(e.name), "gender": e.gender,
+                        "photo": e.photo})
+
+    @handles(Pupil.MovedClass)  # type: ignore[attr-defined]
+    def moved(self, e: Any, batch: Batch) -> None:
+        key, doc = self._pupil(e, batch)
+        batch.put(key, {**doc, "class_id": e.class_id})
+
+    @handles(Pupil.PriorityTagsSet)  # type: ignore[attr-defined]
+    def tags(self, e: Any, batch: Batch) -> None:
+        key, doc = self._pupil(e, batch)
+        batch.put(key, {**doc, "tags": e.tags})
+
+    @handles(Pupil.EnrolmentApplied)  # type: ignore[attr-defined]
+    def applied(self, e: Any, batch: Batch) -> None:
+        key, doc = self._pupil(e, batch)
+        batch.put(key, {**doc, "enrolment": {"status": "applied", "starts": e.starts, "ends": e.ends,
+                                             "sessions": e.sessions, "withdrawn_on": None}})
+
+    @handles(Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)  # type: ignore[attr-defined]
+    def enrolment_step(self, e: Any, batch: Batch) -> None:
+        key, doc = self._pupil(e, batch)
+        enrolment = dict(doc["enrolment"])
+        if isinstance(e, Pupil.EnrolmentWithdrawn):  # type: ignore[attr-defined]
+            enrolment.update(status="withdrawn", withdrawn_on=e.on)
+        elif isinstance(e, Pupil.EnrolmentRejected):  # type: ignore[attr-defined]
+            enrolment["status"] = "rejected"
+        else:
+            enrolment["status"] = e.step
+        batch.put(key, {**doc, "enrolment": enrolment})
+
+    # -- the afternoon -------------------------------------------------------
+    @handles(PupilDay.Opened)
+    def opened(self, e: PupilDay.Opened, batch: Batch) -> None:
+        key = f"day/{e.school_id}/{e.day}/{e.session}/{e.pupil_id}"
+        batch.put(f"day-index/{e.originator_id}", {"key": key})
+        batch.put(key, {"pupil_id": e.pupil_id, "day": e.day, "session": e.session, "entries": [],
+                        "version": 1})
+
+    @handles(*ENTRY_TYPES)
+    def recorded(self, e: Any, batch: Batch) -> None:
+        index = batch.get(f"day-index/{e.originator_id}")
+        assert index is not None
+        doc = batch.get(index["key"])
+        assert doc is not None
+        entries = [*doc["entries"], entry_of(e)]
+        batch.put(index["key"], {**doc, "entries": entries, "version": e.originator_version})
+
+
+# -- reading the roster -------------------------------------------------------
+
+def expected_on(enrolment: dict[str, Any], day: date, session: str) -> bool:
+    iso = day.isoformat()
+    if session not in enrolment.get("sessions", ()):
+        return False
+    if enrolment["status"] == "signed":
+        return bool(enrolment["starts"] <= iso <= enrolment["ends"])
+    if enrolment["status"] == "withdrawn":
+        return bool(enrolment["starts"] <= iso < enrolment["withdrawn_on"])
+    return False
+
+
+def _matches(q: str, pupil: Doc, klass: dict[str, Any]) -> bool:
+    q = q.strip()
+    if not q:
+        return True
+    if q.lower() in pupil["name"].lower() or pupil["initials"].startswith(q.lower()):
+        return True
+    wanted = normalise_class(q)
+    return wanted is not None and wanted == (klass.get("grade"), _class_no(klass.get("label", "")))
+
+
+def _class_no(label: str) -> int | None:
+    found = normalise_class(label)
+    return found[1] if found else None
+
+
+def read_roster(view: DocView, school_id: str, day: date, session: str, *, group_id: str | None = None,
+                gate_id: str | None = None, q: str | None = None) -> dict[str, Any] | None:
+    """The roster as the guard's tablet and the duty leader's board show it."""
+    school = view.get(f"school/{school_id}")
+    if school is None:
+        return None
+    schedule = Schedule.from_dict(school["schedule"])
+    runs = session in {s.key for s in schedule.sessions} and schedule.runs_on(session, day)
+    pupils = view.scan(f"pupil/{school_id}/") if runs else {}
+    days = view.scan(f"day/{school_id}/{day.isoformat()}/{session}/") if runs else {}
+    day_by_pupil = {d["pupil_id"]: d for d in days.values()}
+    homework = {cid: gid for gid, g in school["groups"].items() if g["kind"] == "homework"
+                for cid in g["class_ids"]}
+    rows: list[dict[str, Any]] = []
+    for p in pupils.values():
+        if not expected_on(p["enrolment"], day, session):
+            continue
+        klass = school["classes"].get(p["class_id"], {})
+        chain = day_by_pupil.get(p["pupil_id"], {"entries": [], "version": 0})
+        state = derive(chain["entries"])
+        band = schedule.band_of(klass.get("grade", 0))
+        released_gate = next((e["gate"]["id"] for e in reversed(chain["entries"])
+                              if e["type"] in ("released", "went_home_alone") and e.get("gate")), None)
+        rows.append({
+            "pupil_id": p["pupil_id"], "name": p["name"], "initials": p["initials"],
+            "class_id": p["class_id"], "class_label": klass.get("label"), "grade": klass.get("grade"),
+            "band": band.key if band else None, "homework_group_id": homework.get(p["class_id"]),
+            "gate_id": (state["place"] or {}).get("id") if (state["place"] or {}).get("kind") == "gate"
+            and state["status"] == IN_CUSTODY else released_gate,
+            "refusals": sum(1 for e in chain["entries"] if e["type"] == "release_refused"),
+            "version": chain["version"], **state,
+        })
+    counts = _counts(rows)
+    if group_id:
+        rows = [r for r in rows if (r["place"] or {}).get("id") == group_id
+                or (r["status"] == NOT_HANDED_OVER and r["homework_group_id"] == group_id)]
+    if gate_id:
+        rows = [r for r in rows if r["gate_id"] == gate_id]
+    if q:
+        rows = [r for r in rows if _matches(q, pupils[f"pupil/{school_id}/{r['pupil_id']}"],
+                                            school["classes"].get(r["class_id"], {}))]
+    rows.sort(key=lambda r: (r["class_label"] or "", r["initials"], r["name"]))
+    return {"school_id": school_id, "day": day.isoformat(), "session": session, "service": runs,
+            "counts": counts, "pupils": rows,
+            "still_in_school": [r["pupil_id"] for r in rows if r["status"] == IN_CUSTODY]}
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_status: dict[str, int] = {}
+    by_group: dict[str, dict[str, int]] = {}
+    by_band: dict[str, dict[str, int]] = {}
+    by_gate: dict[str, dict[str, int]] = {}
+    for r in rows:
+        status = r["status"]
+        by_status[status] = by_status.get(status, 0) + 1
+        group = (r["place"] or {}).get("id") if status == IN_CUSTODY else r["homework_group_id"]
+        for table, k in ((by_group, group), (by_band, r["band"]), (by_gate, r["gate_id"])):
+            if k is None:
+                continue
+            bucket = table.setdefault(k, {})
+            bucket[status] = bucket.get(status, 0) + 1
+    return {"total": len(rows), "by_status": by_status, "by_group": by_group, "by_band": by_band,
+            "by_gate": by_gate, "gone": by_status.get(GONE, 0)}

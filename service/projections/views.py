@@ -1,0 +1,65 @@
+"""The views of one application: one tracked document view and one runner per projection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.postgres import PostgresDatastore
+
+from service.app_core import AppCore
+from service.domain.errors import RuleError
+from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
+from service.projections.roster import Roster
+from service.projections.runtime import DocProjection, Runner
+from service.settings import Settings
+
+PROJECTIONS: tuple[type[DocProjection], ...] = (Roster,)
+
+
+def make_view(name: str, settings: Settings, app: AppCore) -> DocView:
+    if settings.store == "postgres":
+        datastore = getattr(app.factory, "datastore", None)
+        assert isinstance(datastore, PostgresDatastore)
+        return PostgresDocView(name, datastore)
+    if settings.store == "sqlite":
+        return SQLiteDocView(name, str(settings.data_dir / "views.sqlite3"))
+    return MemoryDocView(name)
+
+
+class Views:
+    """Every read model of the application, kept up to date by its runner."""
+
+    def __init__(self, app: AppCore, settings: Settings) -> None:
+        self.app = app
+        self.runners: dict[str, Runner] = {}
+        for cls in PROJECTIONS:
+            projection = cls(make_view(cls.name, settings, app))
+            self.runners[cls.name] = Runner(app, projection, signal=app.saved)
+
+    def view(self, name: str) -> DocView:
+        return self.runners[name].view
+
+    def start(self) -> None:
+        for runner in self.runners.values():
+            runner.start()
+
+    def stop(self) -> None:
+        for runner in self.runners.values():
+            runner.stop()
+
+    def catch_up(self) -> None:
+        for runner in self.runners.values():
+            runner.catch_up()
+
+    def reflect(self, name: str, position: int | None, timeout: float = 5.0) -> None:
+        """Read-your-writes: wait until the view has applied the log up to ``position``."""
+        if position is None:
+            return
+        head = self.app.recorder.max_notification_id() or 0
+        if position > head:
+            raise RuleError(f"Log position {position} has not been written yet (head {head}).",
+                            field="min_position")
+        self.runners[name].wait(position, timeout)
+
+    def health(self) -> dict[str, Any]:
+        return {name: runner.lag() for name, runner in self.runners.items()}
