@@ -1,4 +1,4 @@
-"""Parse the pupil rosters schools already keep (CSV or XLSX) into validated rows, without storage."""
+"""Parse the pupil rosters schools already keep (CSV or XLSX) into validated rows; no storage."""
 
 import csv
 import io
@@ -8,6 +8,8 @@ import zipfile
 from dataclasses import dataclass, field
 
 from openpyxl import load_workbook
+from openpyxl.utils.cell import coordinate_to_tuple
+from openpyxl.utils.exceptions import InvalidFileException
 
 GRADE_CN: dict[int, str] = dict(enumerate("一二三四五六七八九", start=1))
 
@@ -15,27 +17,27 @@ GRADE_CN: dict[int, str] = dict(enumerate("一二三四五六七八九", start=1
 @dataclass(frozen=True)
 class RosterGuardian:
     name: str
-    phone: str
+    phone: str  # digits only: 13800138000, or landline with area code 02112345678
     relation: str | None
 
 
 @dataclass(frozen=True)
 class RosterRow:
-    row: int
+    row: int  # as Excel shows it: 1-based, title rows counted
     name: str
-    gender: str
-    grade: int
+    gender: str  # 男 or 女
+    grade: int  # 1..9; 初一..初三 are 7..9
     class_no: int
-    class_label: str
+    class_label: str  # canonical, e.g. 三年级(2)班
     homeroom_teacher: str
     guardians: tuple[RosterGuardian, ...]
 
 
 @dataclass(frozen=True)
 class RowError:
-    row: int
-    column: str
-    reason: str
+    row: int  # the header row when a column group is incomplete
+    column: str  # header text as written in the file
+    reason: str  # Chinese, then " / " and an English gloss
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ _GENDERS = {"男": "男", "男生": "男", "男孩": "男", "m": "男", "male": 
             "女": "女", "女生": "女", "女孩": "女", "f": "女", "female": "女"}
 
 _CN_DIGITS = "一二三四五六七八九"
+_CN_NUMBER = re.compile(r"(?:(?P<t>[一二三四五六七八九]?)(?P<ten>十))?(?P<o>[一二三四五六七八九]?)")
 _NUM = r"[0-9]{1,2}|[一二三四五六七八九十]{1,3}"
 _GRADE = r"(?P<pre>初中|初|小学)?(?P<g>[1-9]|[一二三四五六七八九])"
 # Each spelling needs an explicit separator (年级, brackets, dot or dash) so a bare "12" is not
@@ -109,15 +112,11 @@ def _nfkc(text: str) -> str:
 def _cn_int(text: str) -> int | None:
     if text.isascii():
         return int(text) if text.isdigit() else None
-    if "十" not in text:
-        return _CN_DIGITS.index(text) + 1 if len(text) == 1 and text in _CN_DIGITS else None
-    tens, _, ones = text.partition("十")
-    if len(tens) > 1 or len(ones) > 1 or (tens and tens not in _CN_DIGITS) or "十" in ones:
+    m = _CN_NUMBER.fullmatch(text)
+    if m is None:
         return None
-    if ones and ones not in _CN_DIGITS:
-        return None
-    return (_CN_DIGITS.index(tens) + 1 if tens else 1) * 10 + (
-        _CN_DIGITS.index(ones) + 1 if ones else 0)
+    tens = (_CN_DIGITS.index(m["t"]) + 1 if m["t"] else 1) if m["ten"] else 0
+    return tens * 10 + (_CN_DIGITS.index(m["o"]) + 1 if m["o"] else 0)
 
 
 def normalise_class(text: str) -> tuple[int, int] | None:
@@ -180,21 +179,22 @@ def _normalise_phone(text: str) -> tuple[str, str | None]:
 
 
 def _decode_text(data: bytes, filename: str) -> str:
-    try:
-        if data.startswith(b"\xef\xbb\xbf"):
-            text = data[3:].decode("utf-8")
-        elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            text = data.decode("utf-16")  # Excel's "Unicode 文本" export
-        else:
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                # Chinese-locale Excel saves plain "CSV" in GBK; GB18030 is its superset.
-                text = data.decode("gb18030")
-    except UnicodeDecodeError:
+    if data.startswith(b"\xef\xbb\xbf"):
+        encodings: tuple[str, ...] = ("utf-8-sig",)
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",)  # Excel's "Unicode 文本" export
+    else:
+        # Chinese-locale Excel saves plain "CSV" in GBK; GB18030 is its superset.
+        encodings = ("utf-8", "gb18030")
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
         raise RosterFormatError(
-            f"无法识别文件“{filename}”的编码，请另存为UTF-8 CSV或XLSX / cannot decode the file"
-        ) from None
+            f"无法识别文件“{filename}”的编码，请另存为UTF-8 CSV或XLSX / cannot decode the file")
     if any((ord(ch) < 32 and ch not in "\t\r\n") or ch == "\x7f" for ch in text):
         raise RosterFormatError(f"文件“{filename}”不是CSV或XLSX表格 / not a CSV or XLSX file")
     return text
@@ -223,22 +223,38 @@ def _cell_text(value: object) -> str:
 def _read_xlsx(data: bytes, filename: str) -> list[list[str]]:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises a zoo of types (KeyError, BadZipFile, ...) for non-workbooks
+        try:
+            sheet = workbook.worksheets[0]
+            sheet.reset_dimensions()  # stored dimensions are often wrong in third-party exports
+            rows = [[_cell_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
+            # read_only sheets do not expose merged ranges, so read them from the sheet XML.
+            _fill_merged(rows, data, getattr(sheet, "_worksheet_path", None))
+            return rows
+        finally:
+            workbook.close()
+    # A zip that is not a workbook surfaces as any of these, depending on which part is missing.
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, IndexError, OSError, ValueError,
+            TypeError):
         raise RosterFormatError(
             f"文件“{filename}”不是有效的XLSX工作簿 / not a valid XLSX workbook") from None
-    try:
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # stored dimensions are often wrong in third-party exports
-        return [[_cell_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
-    except (IndexError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise RosterFormatError(f"无法读取工作表：{exc} / cannot read the worksheet") from None
-    finally:
-        workbook.close()
+
+
+def _fill_merged(rows: list[list[str]], data: bytes, sheet_path: str | None) -> None:
+    """Copy a merged block's value into every cell: schools merge 班级/班主任 down a class."""
+    if not sheet_path:
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml = archive.read(sheet_path).decode("utf-8", "replace")
+    for ref in re.findall(r'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"', xml):
+        (min_row, min_col), (max_row, max_col) = map(coordinate_to_tuple, ref.split(":"))
+        top = rows[min_row - 1] if min_row <= len(rows) else []
+        value = top[min_col - 1] if min_col <= len(top) else ""
+        for row in rows[min_row - 1:max_row]:
+            row.extend([""] * (max_col - len(row)))
+            row[min_col - 1:max_col] = [value] * (max_col - min_col + 1)
 
 
 def _read_table(data: bytes, filename: str) -> list[list[str]]:
-    if not data.strip():
-        raise RosterFormatError(f"文件“{filename}”为空 / the file is empty")
     if data.startswith(_ZIP_MAGIC):
         return _read_xlsx(data, filename)
     if data.startswith(_OLE2_MAGIC):
@@ -335,7 +351,7 @@ def _build_layout(
 
 
 def parse_roster(data: bytes, filename: str) -> RosterParseResult:
-    """Read a CSV/XLSX roster; whole-file problems raise RosterFormatError, row problems are listed."""
+    """Read a roster; whole-file problems raise RosterFormatError, row problems are returned."""
     table = _read_table(data, filename)
     if not any(c.strip() for r in table for c in r):
         raise RosterFormatError(f"文件“{filename}”为空 / the file is empty")
@@ -412,6 +428,5 @@ def _parse_row(
     key = (klass[0], klass[1], name, first_phone) if klass and name and first_phone else None
     if errors or klass is None or gender is None:
         return None, errors, key
-    row = RosterRow(number, name, gender, klass[0], klass[1], _class_label(*klass), teacher,
-                    tuple(guardians))
-    return row, errors, key
+    label = _class_label(*klass)
+    return RosterRow(number, name, gender, *klass, label, teacher, tuple(guardians)), errors, key

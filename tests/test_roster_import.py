@@ -3,9 +3,12 @@
 import csv
 import io
 import zipfile
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from service.roster_import import (
     GRADE_CN,
@@ -31,9 +34,10 @@ def csv_bytes(
     return buffer.getvalue().encode(encoding)
 
 
-def xlsx_bytes(rows: list[list[object]], *, merge_title: bool = True) -> bytes:
+def xlsx_bytes(rows: Sequence[list[Any]], *, merge_title: bool = True) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)
     for row in rows:
         sheet.append(row)
     if merge_title:
@@ -41,6 +45,19 @@ def xlsx_bytes(rows: list[list[object]], *, merge_title: bool = True) -> bytes:
     workbook.create_sheet("说明").append(["这一页不应被读取"])
     out = io.BytesIO()
     workbook.save(out)
+    return out.getvalue()
+
+
+def rewrite_first_sheet(data: bytes, old: str, new: str) -> bytes:
+    """Edit the sheet XML the way other writers (WPS, school systems) store it."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert old.encode() in content
+                content = content.replace(old.encode(), new.encode())
+            target.writestr(item, content)
     return out.getvalue()
 
 
@@ -179,6 +196,8 @@ def test_given_an_xlsx_with_merged_title_and_float_phones_when_parsed_then_rows_
         [2, "S002", "韩梅梅", "F", "三年级（2）班", "王老师", "韩母", "妈妈", 13912345678],
         [3, "S003", "林涛", "男", "初一(3)班", "赵老师", "林母", None, "021-12345678"],
     ])
+    # openpyxl writes 13800138000.0 back as an integer; Excel/WPS may store the float form.
+    data = rewrite_first_sheet(data, "<v>13800138000</v>", "<v>1.3800138E+10</v>")
 
     result = parse_roster(data, "roster.xlsx")
 
@@ -191,6 +210,44 @@ def test_given_an_xlsx_with_merged_title_and_float_phones_when_parsed_then_rows_
         RosterRow(6, "林涛", "男", 7, 3, "七年级(3)班", "赵老师",
                   (RosterGuardian("林母", "02112345678", None),)),
     )
+
+
+def test_given_an_xlsx_with_wrong_stored_dimensions_when_parsed_then_every_row_is_still_read(
+) -> None:
+    data = xlsx_bytes([[TITLE], HEADER, GOOD, ["2", "韩梅梅", "女", "3-2", "李老师", "韩母", "",
+                                             "13912345678", ""]])
+    data = rewrite_first_sheet(data, '<dimension ref="A1:I4"', '<dimension ref="A1:B2"')
+
+    result = parse_roster(data, "名单.xlsx")
+
+    assert result.errors == ()
+    assert [(r.row, r.name, r.guardians[0].phone) for r in result.rows] == [
+        (3, "王小明", "13800138000"), (4, "韩梅梅", "13912345678")]
+
+
+def test_given_class_and_teacher_cells_merged_down_a_class_when_parsed_then_each_pupil_has_them(
+) -> None:
+    data = xlsx_bytes([
+        [TITLE],
+        ["姓名", "性别", "班级", "班主任", "家长姓名", "联系电话"],
+        ["甲", "男", "四年级(1)班", "孙老师", "甲父", 13800000021],
+        ["乙", "女", None, None, "乙母", 13800000022],
+        ["丙", "女", None, None, "丙母", 13800000023],
+        ["丁", "男", "四年级(2)班", "钱老师", "丁父", 13800000024],
+    ])
+    workbook = load_workbook(io.BytesIO(data))
+    sheet = workbook.worksheets[0]
+    sheet.merge_cells("C3:C5")
+    sheet.merge_cells("D3:D5")
+    out = io.BytesIO()
+    workbook.save(out)
+
+    result = parse_roster(out.getvalue(), "名单.xlsx")
+
+    assert result.errors == ()
+    assert [(r.name, r.class_label, r.homeroom_teacher) for r in result.rows] == [
+        ("甲", "四年级(1)班", "孙老师"), ("乙", "四年级(1)班", "孙老师"),
+        ("丙", "四年级(1)班", "孙老师"), ("丁", "四年级(2)班", "钱老师")]
 
 
 def test_given_xlsx_bytes_under_a_csv_name_when_parsed_then_magic_bytes_decide() -> None:
@@ -229,7 +286,9 @@ def test_given_fullwidth_and_padded_header_variants_when_parsed_then_columns_are
     assert result.rows[0].guardians == (RosterGuardian("赵妈", "13900001111", None),)
 
 
-@pytest.mark.parametrize("phone_header", ["电话", "手机", "手机号", "联系方式", "家长电话", "联系电话"])
+@pytest.mark.parametrize(
+    "phone_header", ["电话", "手机", "手机号", "联系方式", "家长电话", "联系电话"]
+)
 def test_each_phone_header_variant_is_the_first_guardians_phone(phone_header: str) -> None:
     header = ["姓名", "性别", "班级", "班主任", "监护人姓名", phone_header]
     data = csv_bytes([header, ["钱七", "男", "2(1)班", "吴老师", "钱父", "13600001111"]])
@@ -285,7 +344,8 @@ def test_given_numbered_guardian_columns_when_parsed_then_guardians_follow_in_or
 
 
 def test_given_a_backup_contact_column_group_when_parsed_then_it_is_an_extra_guardian() -> None:
-    header = ["姓名", "性别", "班级", "班主任", "家长姓名", "联系电话", "备用联系人", "备用联系人电话"]
+    header = ["姓名", "性别", "班级", "班主任", "家长姓名", "联系电话",
+              "备用联系人", "备用联系人电话"]
     data = csv_bytes([header, ["丙", "女", "1-1", "周老师", "丙父", "13800000004", "丙姑姑",
                                "13800000005"]])
 
@@ -300,7 +360,9 @@ def test_given_father_and_mother_columns_when_parsed_then_the_relation_comes_fro
                                "13800000007"]])
 
     assert parse_roster(data, "x.csv").rows[0].guardians == (
-        RosterGuardian("丁父", "13800000006", "父亲"), RosterGuardian("丁母", "13800000007", "母亲"))
+        RosterGuardian("丁父", "13800000006", "父亲"),
+        RosterGuardian("丁母", "13800000007", "母亲"),
+    )
 
 
 def test_given_a_guardian_group_without_a_phone_column_when_parsed_then_the_header_row_is_blamed(
@@ -365,7 +427,8 @@ def test_given_a_file_full_of_mistakes_when_parsed_then_every_error_is_reported_
         (12, "联系电话"),
         (13, "联系电话"),
         (14, "姓名"),
-        (15, "姓名"), (15, "性别"), (15, "班级"), (15, "班主任"), (15, "家长姓名"), (15, "联系电话"),
+        (15, "姓名"), (15, "性别"), (15, "班级"),
+        (15, "班主任"), (15, "家长姓名"), (15, "联系电话"),
         (16, "联系电话"),
     ]
     reasons = {(e.row, e.column): e.reason for e in result.errors}
