@@ -79,6 +79,60 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return serve(settings, banner)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Keep every view (and, later, the alert watcher) up to date, outside the API process."""
+    import signal
+    import threading
+
+    from service.application import HandoverApp
+    from service.projections.views import Views
+
+    settings = _settings(args)
+    app = HandoverApp(env=settings.eventsourcing_env())
+    views = Views(app, settings)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    views.start()
+    print(f"worker running on the {settings.store} store: views {', '.join(views.runners)}")
+    sys.stdout.flush()
+    try:
+        while not stopping.wait(5):
+            for name, health in views.health().items():
+                if health["error"]:
+                    print(f"view {name} stopped: {health['error']}", file=sys.stderr)
+                    return 1
+    finally:
+        views.stop()
+        app.close()
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Drop a view and rebuild it from the first event, showing progress."""
+    from tqdm import tqdm
+
+    from service.application import HandoverApp
+    from service.projections.views import Views
+
+    settings = _settings(args)
+    app = HandoverApp(env=settings.eventsourcing_env())
+    try:
+        views = Views(app, settings)
+        if args.view not in views.runners:
+            print(f"no view {args.view!r}; views: {', '.join(views.runners)}", file=sys.stderr)
+            return 2
+        runner = views.runners[args.view]
+        head = app.recorder.max_notification_id() or 0
+        runner.view.reset()
+        with tqdm(total=head, unit="event", desc=f"rebuild {args.view}") as bar:
+            runner.catch_up(progress=bar.update)
+        print(f"view {args.view} rebuilt to position {runner.position}")
+    finally:
+        app.close()
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from service.bench import run_bench
 
@@ -103,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the HTTP API with a demo school (created on first run)")
     _add_server_args(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("worker", help="keep the views up to date (run beside `serve` in production)")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("rebuild", help="drop a view and rebuild it from zero")
+    p.add_argument("view", help="the view's name, e.g. roster")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("bench", help="measure release throughput and latency over HTTP")
     p.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from service.api.problems import PROBLEM_MEDIA_TYPE
 from service.app_core import Outcome
@@ -71,11 +72,20 @@ async def command_meta(
     fingerprint = None
     key = idempotency_key.strip() if idempotency_key else None
     if key:
-        body = await request.body()
         digest = hashlib.sha256()
         for part in (request.method, request.url.path, request.url.query):
             digest.update(part.encode() + b"\0")
-        digest.update(body)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            # The form has been parsed already: fingerprint its fields and file contents.
+            for name, value in (await request.form()).multi_items():
+                digest.update(name.encode() + b"\0")
+                if isinstance(value, StarletteUploadFile):
+                    digest.update(await value.read())
+                    await value.seek(0)
+                else:
+                    digest.update(value.encode())
+        else:
+            digest.update(await request.body())
         fingerprint = digest.hexdigest()
     return CommandMeta(key or None, fingerprint, x_device_id, device_time)
 

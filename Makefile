@@ -1,0 +1,55 @@
+# Handover — 课后服务安全交接
+#
+#   make demo    run the service on the embedded SQLite store with a demo school
+#   make test    the whole test suite (PostgreSQL required; see scripts/ensure-postgres.sh)
+#   make bench   release throughput and latency over HTTP (SQLite and PostgreSQL)
+#   make clean   remove the virtualenv, caches and the demo data
+#
+# Variables: PY (the Python that creates .venv), ARGS (passed to `handover demo` / `handover bench`),
+# PYTEST_ARGS (passed to pytest).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help venv install demo test bench clean
+
+help:
+	@echo "make demo    run the service with a demo school on the SQLite store (data/demo)"
+	@echo "make test    run the whole test suite (PostgreSQL required)"
+	@echo "make bench   measure release throughput and latency"
+	@echo "make venv    create .venv and install the project with its test extras"
+	@echo "make clean   remove .venv, caches and data/demo"
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Re-install whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
+	touch $@
+
+venv install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/handover demo $(ARGS)
+
+test: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(BIN)/handover bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/demo
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
