@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from service.clock import Clock, SystemClock
+from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import ConflictError, ForbiddenError, IdempotencyKeyReusedError, NotFoundError
 from service.domain.handover import Handover
@@ -194,6 +195,13 @@ class AppCore(Application[UUID]):
     def existing_pupil_day(self, school_id: str, pupil_id: str, day: date, session: str) -> PupilDay | None:
         found = self._find(PupilDay.create_id(school_id, pupil_id, day.isoformat(), session))
         return found if isinstance(found, PupilDay) else None
+
+    def new_alert(self, school_id: str, kind: str, cause: str, subject: dict[str, Any],
+                  detail: str) -> Alert | None:
+        """A new alert for this cause, or None when one was already raised."""
+        if self._find(Alert.create_id(school_id, cause), readonly=True) is not None:
+            return None
+        return Alert.raise_for(school_id, kind, cause, subject, self.now().isoformat(), detail)
 
     # -- who is asking -------------------------------------------------------
     def authenticate(self, token: str) -> StaffIdentity | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from service.use_cases.afternoon import AfternoonUseCases
+from service.use_cases.alerts import AlertUseCases
 from service.use_cases.pupils import PupilUseCases
 from service.use_cases.setup import SetupUseCases
 
 
-class HandoverApp(SetupUseCases, PupilUseCases, AfternoonUseCases):
-    """School set-up, pupils and the afternoon's chain of custody."""
+class HandoverApp(SetupUseCases, PupilUseCases, AfternoonUseCases, AlertUseCases):
+    """School set-up, pupils, the afternoon's chain of custody, and alerts."""
 
     name = "Handover"

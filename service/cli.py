@@ -73,6 +73,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import prepare_demo
 
     settings = _settings(args)
+    if settings.store == "memory":
+        print("handover demo needs a store that outlives set-up: use sqlite (default) or postgres",
+              file=sys.stderr)
+        return 2
     if not getattr(args, "data_dir", None) and "HANDOVER_DATA_DIR" not in os.environ:
         settings = settings.model_copy(update={"data_dir": Path("data/demo")})
     banner = prepare_demo(settings)
@@ -86,14 +90,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from service.application import HandoverApp
     from service.projections.views import Views
+    from service.watcher import Watcher
 
     settings = _settings(args)
     app = HandoverApp(env=settings.eventsourcing_env())
     views = Views(app, settings)
+    watcher = Watcher(app, views, settings.watch_interval)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     views.start()
+    watcher.start()
     print(f"worker running on the {settings.store} store: views {', '.join(views.runners)}")
     sys.stdout.flush()
     try:
@@ -103,6 +110,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     print(f"view {name} stopped: {health['error']}", file=sys.stderr)
                     return 1
     finally:
+        watcher.stop()
         views.stop()
         app.close()
     return 0

@@ -20,6 +20,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Monday in term, before the after-school session: the default schedule serves Mon–Thu.
 MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
 STORES = ("memory", "sqlite", "postgres")
+QUIET_WATCHER = 86400.0  # tests drive the watcher themselves, on the fixed clock
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +34,9 @@ def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: st
         assert pg_database is not None
         return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
-                        postgres_dbname=pg_database, postgres_schema=schema)
-    return Settings(store=store, data_dir=tmp_path)  # type: ignore[arg-type]
+                        postgres_dbname=pg_database, postgres_schema=schema,
+                        watch_interval=QUIET_WATCHER)
+    return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER)  # type: ignore[arg-type]
 
 
 def _pg_schema(request: pytest.FixtureRequest) -> str:

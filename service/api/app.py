@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import afternoon, pupils, roster, school
+from service.api import afternoon, alerts, pupils, roster, school
 from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
     Problem,
@@ -23,6 +23,7 @@ from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.errors import DomainError
 from service.projections.views import Views
+from service.watcher import Watcher
 from service.settings import Settings
 
 
@@ -56,11 +57,14 @@ def create_app(
         api.state.handover = application or HandoverApp(env=settings.eventsourcing_env(), clock=clock)
         api.state.store = settings.store
         api.state.views = Views(api.state.handover, settings)
+        api.state.watcher = Watcher(api.state.handover, api.state.views, settings.watch_interval)
         if settings.run_projections:
             api.state.views.start()
+            api.state.watcher.start()
         try:
             yield
         finally:
+            api.state.watcher.stop()
             api.state.views.stop()
             if owned:
                 api.state.handover.close()
@@ -78,7 +82,7 @@ def create_app(
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
-    for router in (school.router, pupils.router, afternoon.router, roster.router):
+    for router in (school.router, pupils.router, afternoon.router, roster.router, alerts.router):
         api.include_router(router)
 
     @api.get("/health", response_model=Health, tags=["ops"])

@@ -35,6 +35,7 @@ class RosterPupil(BaseModel):
     pending: Pending | None
     gone: Gone | None
     refusals: int
+    offered_at: str | None
     version: int
 
 

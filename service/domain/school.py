@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,18 @@ from service.domain.errors import ConflictError, NotFoundError, RuleError
 from service.domain.schedule import Schedule, ScheduleError, default_schedule
 
 GROUP_KINDS = ("homework", "club")
+DEFAULT_ALERT_POLICY: dict[str, Any] = {
+    # Unpicked pupils escalate in steps, counted from the deadline (dismissal + grace).
+    "unpicked_steps": [
+        {"after_minutes": 0, "step": "guardian_contacted", "notify": ["guardian", "custodian"]},
+        {"after_minutes": 30, "step": "handed_to_gatehouse",
+         "notify": ["homeroom_teacher", "duty_leader"]},
+        {"after_minutes": 60, "step": "safety_officer", "notify": ["safety_officer"]},
+    ],
+    "not_handed_over_after_minutes": 15,
+    "unconfirmed_after_minutes": 10,
+    "expiry_warning_days": 14,
+}
 
 
 def check_timezone(name: str) -> None:
@@ -45,6 +58,7 @@ class School(Aggregate):
         self.gates: dict[str, dict[str, Any]] = {}
         self.staff: dict[str, dict[str, Any]] = {}
         self.roll: dict[str, str] = {}
+        self.alert_policy: dict[str, Any] = copy.deepcopy(DEFAULT_ALERT_POLICY)
 
     @classmethod
     def found(cls, name: str, timezone: str = "Asia/Shanghai") -> School:
@@ -203,6 +217,18 @@ class School(Aggregate):
     @event("ScheduleSet")
     def _schedule_set(self, schedule: dict[str, Any], by: dict[str, Any]) -> None:
         self.schedule_data = schedule
+
+    def set_alert_policy(self, policy: dict[str, Any], by: dict[str, Any]) -> None:
+        steps = policy.get("unpicked_steps", [])
+        afters = [s["after_minutes"] for s in steps]
+        if not steps or afters != sorted(afters) or len(set(afters)) != len(afters):
+            raise RuleError("Escalation steps are listed in increasing after_minutes.",
+                            field="unpicked_steps")
+        self._alert_policy_set(policy=policy, by=by)
+
+    @event("AlertPolicySet")
+    def _alert_policy_set(self, policy: dict[str, Any], by: dict[str, Any]) -> None:
+        self.alert_policy = policy
 
     def add_staff(
         self, staff_id: str, name: str, roles: list[str], phone: str | None, by: dict[str, Any]

@@ -233,6 +233,8 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
             "gate_id": (state["place"] or {}).get("id") if (state["place"] or {}).get("kind") == "gate"
             and state["status"] == IN_CUSTODY else released_gate,
             "refusals": sum(1 for e in chain["entries"] if e["type"] == "release_refused"),
+            "offered_at": next((e["by"]["at"] for e in reversed(chain["entries"])
+                                if e["type"] == "offered"), None) if state["pending"] else None,
             "version": chain["version"], **state,
         })
     counts = _counts(rows)

@@ -9,11 +9,12 @@ from eventsourcing.postgres import PostgresDatastore
 from service.app_core import AppCore
 from service.domain.errors import RuleError
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
+from service.projections.alerts import Alerts
 from service.projections.roster import Roster
 from service.projections.runtime import DocProjection, Runner
 from service.settings import Settings
 
-PROJECTIONS: tuple[type[DocProjection], ...] = (Roster,)
+PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts)
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:

@@ -70,6 +70,20 @@ class AfternoonUseCases(AppCore):
             pairs.append((pupil, self.pupil_day(school, pupil, on, session)))
         return pairs
 
+    def _refusal_alerts(self, school: School, refused: list[tuple[Pupil, PupilDay]],
+                        came: dict[str, Any]) -> list[Aggregate]:
+        """A refused release is an alert of its own, raised in the same transaction."""
+        alerts: list[Aggregate] = []
+        for pupil, pd in refused:
+            entry = pd.entries[-1]
+            alert = self.new_alert(
+                school.school_id, "release_refused", f"refused/{pd.id}/{entry['seq']}",
+                {"pupil_id": str(pupil.id), "name": pupil.name, "day": pd.day, "session": pd.session,
+                 "adult": came, "reason": entry["reason"], "gate": entry.get("gate")},
+                f"{pupil.name}: 拒绝放行 {came.get('name')} / release refused ({entry['reason']})")
+            alerts += [alert] if alert else []
+        return alerts
+
     def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
                     fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
@@ -137,6 +151,13 @@ class AfternoonUseCases(AppCore):
                 else:
                     pd.take_custody(handover_id, handover.giver, by)
                 days.append(pd)
+            if handover.mismatch:
+                alert = self.new_alert(
+                    school.school_id, "count_mismatch", f"mismatch/{handover_id}",
+                    {**handover.view(), "handover_id": handover_id},
+                    f"人数不符 / counts differ: {handover.giver['name']} {handover.count_given}, "
+                    f"{handover.to['name']} {count}")
+                days += [alert] if alert else []
             return Decision(days, handover.view())
         return self.execute(actor, decide, fp)
 
@@ -201,7 +222,9 @@ class AfternoonUseCases(AppCore):
                 came = adult_ref(adult or {"name": _named(pairs[0][0], collector_id)})
                 for _, pd, d in refused:
                     pd.refuse_release(came, d.refusal or "", d.restriction_id, gate, by)
-                return Decision([pd for _, pd, _ in refused], _refusal_problem(refused, came), 422)
+                alerts = self._refusal_alerts(school, [(p, pd) for p, pd, _ in refused], came)
+                return Decision([*(pd for _, pd, _ in refused), *alerts],
+                                _refusal_problem(refused, came), 422)
             for (pupil, pd), d in zip(pairs, decisions, strict=True):
                 c = d.collector
                 assert c is not None
@@ -215,10 +238,15 @@ class AfternoonUseCases(AppCore):
     def refuse_release(self, actor: Actor, pupil_id: str, day: date | None, session: str,
                        adult: dict[str, Any], reason: str, gate_id: str | None,
                        fp: str | None) -> Outcome:
-        def change(s: School, p: Pupil, pd: PupilDay) -> None:
-            gate = place_ref(s, s.gate(gate_id)["gate_id"]) if gate_id else None
+        def decide() -> Decision:
+            school = self.school(actor.school_id, readonly=True)
+            on = self._session_day(school, day, session)
+            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
+            gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
             pd.refuse_release(adult_ref(adult), "refused_by_staff", reason, gate, actor.record())
-        return self._day_change(actor, pupil_id, day, session, fp, change)
+            alerts = self._refusal_alerts(school, [(pupil, pd)], adult_ref(adult))
+            return Decision([pd, *alerts], pd.view())
+        return self.execute(actor, decide, fp)
 
     def go_home_alone(self, actor: Actor, pupil_id: str, day: date | None, session: str,
                       gate_id: str | None, fp: str | None) -> Outcome:
@@ -232,7 +260,9 @@ class AfternoonUseCases(AppCore):
             if statement is None:
                 came = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
                 pd.refuse_release(came, "no_statement", None, gate, actor.record())
-                return Decision([pd], _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
+                alerts = self._refusal_alerts(school, [(pupil, pd)], came)
+                return Decision([pd, *alerts],
+                                _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
             pd.go_home_alone(statement["statement_id"], gate, actor.record())
             return Decision([pd], pd.view())
         return self.execute(actor, decide, fp)
@@ -254,7 +284,8 @@ class AfternoonUseCases(AppCore):
                 came = adult_ref(adult or {"name": _named(pupil, collector_id)})
                 pd.refuse_release(came, d.refusal or "not_authorised", d.restriction_id, None,
                                   actor.record())
-                return Decision([pd], _refusal_problem([(pupil, pd, d)], came), 422)
+                alerts = self._refusal_alerts(school, [(pupil, pd)], came)
+                return Decision([pd, *alerts], _refusal_problem([(pupil, pd, d)], came), 422)
             c = d.collector
             came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
                                                    "phone": c.phone, "id_tail": None}

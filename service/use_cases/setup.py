@@ -114,6 +114,13 @@ class SetupUseCases(AppCore):
             return Decision([school], school.schedule_data)
         return self.execute(actor, decide, fp)
 
+    def set_alert_policy(self, actor: Actor, policy: dict[str, Any], fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id)
+            school.set_alert_policy(policy, actor.record())
+            return Decision([school], school.alert_policy)
+        return self.execute(actor, decide, fp)
+
     def add_staff(
         self, actor: Actor, name: str, roles: list[str], phone: str | None, fp: str | None
     ) -> Outcome:

@@ -1,0 +1,115 @@
+"""Alerts: the open list, acknowledging and resolving, and the school's escalation policy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
+from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.projections.alerts import read_alerts
+
+router = APIRouter(prefix="/v1", tags=["alerts"], responses=PROBLEM_RESPONSES)
+
+Kind = Literal["unpicked", "count_mismatch", "not_handed_over", "zero_report", "release_refused",
+               "unconfirmed", "document_expiring"]
+
+
+class Step(BaseModel):
+    level: int
+    step: str
+    notify: list[str]
+    at: str
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    kind: Kind
+    cause: str
+    subject: dict[str, Any]
+    detail: str
+    raised_at: str
+    level: int
+    steps: list[Step]
+    acknowledged: dict[str, Any] | None
+    resolved: dict[str, Any] | None
+    status: Literal["open", "acknowledged", "resolved"]
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertOut]
+    position: int
+
+
+class AcknowledgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=500)
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    how: Literal["released", "handed_to_guardian", "went_home_alone", "left_early", "found",
+                 "no_action_needed", "other"]
+    note: str = Field(default="", max_length=500)
+
+
+class EscalationStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after_minutes: int = Field(ge=0, le=600)
+    step: str = Field(min_length=1, max_length=50)
+    notify: list[Literal["guardian", "custodian", "homeroom_teacher", "duty_leader",
+                         "safety_officer", "admin"]] = Field(max_length=6)
+
+
+class AlertPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unpicked_steps: list[EscalationStep] = Field(min_length=1, max_length=6)
+    not_handed_over_after_minutes: int = Field(default=15, ge=0, le=240)
+    unconfirmed_after_minutes: int = Field(default=10, ge=1, le=240)
+    expiry_warning_days: int = Field(default=14, ge=1, le=90)
+
+
+@router.get("/alerts", response_model=AlertList, responses=READ_RESPONSES)
+def list_alerts(
+    actor: Reader, views: ViewsDep,
+    status: Literal["open", "acknowledged", "resolved"] | None = None,
+    kind: Kind | None = None,
+    day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> Any:
+    views.reflect("alerts", min_position)
+    position = views.runners["alerts"].position
+    return {"alerts": read_alerts(views.view("alerts"), actor.school_id, status=status, kind=kind, day=day),
+            "position": position}
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut, responses=READ_RESPONSES)
+def get_alert(alert_id: str, actor: Reader, app: AppDep) -> Any:
+    return app.alert(actor.school_id, alert_id).view()
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+def acknowledge(alert_id: str, body: AcknowledgeRequest, actor: StaffActor, app: AppDep,
+                meta: MetaDep) -> JSONResponse:
+    """You have seen it and are acting: escalation stops."""
+    return respond(app.acknowledge_alert(actor, alert_id, body.note, meta.fingerprint), AlertOut)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+def resolve(alert_id: str, body: ResolveRequest, actor: StaffActor, app: AppDep,
+            meta: MetaDep) -> JSONResponse:
+    return respond(app.resolve_alert(actor, alert_id, body.how, body.note, meta.fingerprint), AlertOut)
+
+
+@router.get("/school/alert-policy", response_model=AlertPolicy, responses=READ_RESPONSES, tags=["school"])
+def get_policy(actor: Reader, app: AppDep) -> Any:
+    return app.school(actor.school_id, readonly=True).alert_policy
+
+
+@router.put("/school/alert-policy", response_model=AlertPolicy, tags=["school"])
+def set_policy(body: AlertPolicy, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """How unpicked-pupil alerts escalate, and when the other alerts are raised."""
+    return respond(app.set_alert_policy(actor, body.model_dump(), meta.fingerprint), AlertPolicy)

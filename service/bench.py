@@ -1,0 +1,380 @@
+"""``handover bench``: release throughput and latency over HTTP, against the store's own limits.
+
+For each store (a scratch SQLite file, a scratch PostgreSQL database) in one run:
+
+1. set up a school, a guard with a token, a gate and enough enrolled pupils (not measured);
+2. start the real HTTP API (uvicorn, same defaults as ``handover serve``) in a thread;
+3. the guard signs every pupil in at the gate over HTTP (not measured);
+4. measure ``POST /v1/releases`` (one pupil each, unique Idempotency-Key) at 1 and 16 clients;
+5. measure two references on the same database: the bare ``Application.save()`` rate of a
+   one-event aggregate, and the raw single-row INSERT+COMMIT rate.
+
+The load generator runs in a child process (threads, one keep-alive ``httpx.Client`` each) so
+its Python work does not share the server's GIL; set ``HANDOVER_BENCH_INPROCESS_CLIENTS=1`` to
+run the client threads inside the server's process instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import resource
+import sqlite3
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from service.bench_setup import (
+    PG_HOST,
+    PG_PASSWORD,
+    PG_PORT,
+    PG_USER,
+    SESSION,
+    ApiThread,
+    BenchSchool,
+    build_school,
+    scratch_store,
+    sign_in_all,
+)
+from service.settings import Settings
+
+LEVELS = (1, 16)
+SAVE_TARGET = 0.60  # HTTP release rate / bare Application.save() rate
+P99_TARGET_MS = 25.0  # at 16 clients on PostgreSQL
+REFERENCE_MAX_SECONDS = 8.0  # each reference loop stops after this long
+REQUEST_TIMEOUT = 30.0
+
+
+# -- the load generator ---------------------------------------------------------------
+@dataclass
+class LoadResult:
+    clients: int
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    statuses: dict[str, int]
+    samples: list[str] = field(default_factory=list)
+    client_cpu: float = 0.0  # CPU seconds used by the load generator's process
+    server_cpu: float = 0.0  # CPU seconds used by the server's process (child-process clients only)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "200")
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return float("nan")
+        rank = max(1, math.ceil(p / 100 * len(ordered)))  # nearest rank
+        return ordered[rank - 1]
+
+
+def drive(base_url: str, token: str, bodies: list[dict[str, Any]], keys: list[str],
+          clients: int) -> LoadResult:
+    """POST each body to /v1/releases once, from `clients` threads each with its own connection."""
+    import httpx
+
+    cpu0 = _cpu()
+    shares = [list(range(i, len(bodies), clients)) for i in range(clients)]
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    spans: list[tuple[float, float]] = [(0.0, 0.0)] * clients
+    statuses: Counter[str] = Counter()
+    samples: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+    auth = f"Bearer {token}"
+
+    def worker(w: int) -> None:
+        mine = latencies[w]
+        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT) as client:
+            client.get("/health")  # open the keep-alive connection before the clock starts
+            try:
+                barrier.wait(timeout=60)
+            except threading.BrokenBarrierError:
+                pass
+            first = time.perf_counter()
+            for i in shares[w]:
+                t0 = time.perf_counter()
+                try:
+                    r = client.post("/v1/releases", json=bodies[i],
+                                    headers={"Authorization": auth, "Idempotency-Key": keys[i]})
+                    status, text = str(r.status_code), r.text if r.status_code != 200 else ""
+                except httpx.HTTPError as e:
+                    status, text = f"exception:{type(e).__name__}", str(e)
+                mine.append((time.perf_counter() - t0) * 1000.0)
+                if status != "200":
+                    with lock:
+                        statuses[status] += 1
+                        if len(samples) < 3:
+                            samples.append(f"{status} {text[:300]}")
+            spans[w] = (first, time.perf_counter())
+
+    threads = [threading.Thread(target=worker, args=(w,), name=f"bench-client-{w}") for w in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=REQUEST_TIMEOUT * (len(bodies) + 2))
+    started = min(s for s, _ in spans)
+    ended = max(e for _, e in spans)
+    all_latencies = [x for lat in latencies for x in lat]
+    ok = len(all_latencies) - sum(statuses.values())
+    statuses["200"] += ok
+    if len(all_latencies) < len(bodies):
+        statuses["not sent"] += len(bodies) - len(all_latencies)
+    return LoadResult(clients, len(bodies), ended - started, all_latencies, dict(statuses), samples,
+                      client_cpu=_cpu() - cpu0)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Driver:
+    """Runs `drive` in a child process (default) or in this process."""
+
+    def __init__(self) -> None:
+        self.inprocess = os.environ.get("HANDOVER_BENCH_INPROCESS_CLIENTS", "") not in ("", "0")
+        self._pool: ProcessPoolExecutor | None = None
+        if not self.inprocess:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    def run(self, base_url: str, token: str, bodies: list[dict[str, Any]], keys: list[str],
+            clients: int) -> LoadResult:
+        if self._pool is None:
+            return drive(base_url, token, bodies, keys, clients)
+        cpu0 = _cpu()
+        future = self._pool.submit(drive, base_url, token, bodies, keys, clients)
+        result = future.result(timeout=REQUEST_TIMEOUT * (len(bodies) + 2))
+        result.server_cpu = _cpu() - cpu0
+        return result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- references --------------------------------------------------------------------------
+class BenchMark(Aggregate):
+    """The smallest useful aggregate: created with one event."""
+
+    @event("Marked")
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class BareApp(Application[uuid.UUID]):
+    name = "BenchBare"  # on PostgreSQL its events go to their own table, benchbare_events
+
+
+def _timed_loop(count: int, step: Any) -> float:
+    """Calls step(i) up to `count` times (stopping early after REFERENCE_MAX_SECONDS); per second."""
+    started = time.perf_counter()
+    done = 0
+    for i in range(count):
+        step(i)
+        done += 1
+        if time.perf_counter() - started > REFERENCE_MAX_SECONDS:
+            break
+    return done / (time.perf_counter() - started)
+
+
+def bare_save_rate(settings: Settings, count: int) -> float:
+    app = BareApp(env=settings.eventsourcing_env())
+    try:
+        for i in range(20):  # warm up: connections, prepared statements
+            app.save(BenchMark(n=-i))
+        return _timed_loop(count, lambda i: app.save(BenchMark(n=i)))
+    finally:
+        app.close()
+
+
+def raw_insert_rate(settings: Settings, count: int) -> float:
+    payload = os.urandom(300)  # about one stored event's state
+    if settings.store == "sqlite":
+        conn = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id INTEGER PRIMARY KEY, payload BLOB)")
+
+            def insert(_: int) -> None:
+                conn.execute("BEGIN")
+                conn.execute("INSERT INTO bench_raw (payload) VALUES (?)", (payload,))
+                conn.execute("COMMIT")
+
+            for i in range(20):
+                insert(i)
+            return _timed_loop(count, insert)
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD,
+                         dbname=settings.postgres_dbname, autocommit=True, connect_timeout=5) as pg:
+        pg.execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, payload bytea)")
+
+        def pg_insert(_: int) -> None:
+            pg.execute("INSERT INTO bench_raw (payload) VALUES (%s)", (payload,))
+
+        for i in range(20):
+            pg_insert(i)
+        return _timed_loop(count, pg_insert)
+
+
+# -- one store -------------------------------------------------------------------------------
+@dataclass
+class StoreResult:
+    store: str
+    levels: list[LoadResult]
+    bare_save: float
+    raw_insert: float
+    setup_seconds: float
+    durability: str = ""
+    noisy: bool = False  # the references moved by more than 30% during the run
+
+
+def release_bodies(school: BenchSchool, pupils: list[tuple[str, str]], run_id: str,
+                   label: str) -> tuple[list[dict[str, Any]], list[str]]:
+    bodies = [{"pupil_ids": [pid], "gate_id": school.gate_id, "collector_id": guardian_id,
+               "identity_check": "known_to_staff", "day": school.day.isoformat(), "session": SESSION}
+              for pid, guardian_id in pupils]
+    keys = [f"bench-{run_id}-{label}-{i}" for i in range(len(pupils))]
+    return bodies, keys
+
+
+def bench_store(store: str, settings: Settings, requests: int, warmup: int, driver: Driver) -> StoreResult:
+    run_id = uuid.uuid4().hex[:8]
+    needed = requests * len(LEVELS) + warmup * 2
+    ref_count = max(200, requests)
+    # References before and after the HTTP phases: a busy machine shows up as a difference.
+    bare_before, raw_before = bare_save_rate(settings, ref_count), raw_insert_rate(settings, ref_count)
+    t0 = time.perf_counter()
+    school = build_school(settings, needed)
+    built = time.perf_counter() - t0
+    levels: list[LoadResult] = []
+    with ApiThread(settings) as api:
+        import httpx
+
+        health = httpx.get(api.base_url + "/health", timeout=10).json()
+        durability = (f"journal={health.get('sqlite_journal_mode')} synchronous={health.get('sqlite_synchronous')}"
+                      if store == "sqlite" else "")
+        t1 = time.perf_counter()
+        sign_in_all(api.base_url, school, run_id)
+        signed = time.perf_counter() - t1
+        print(f"  set-up: {needed} pupils built in-process in {built:.1f} s, signed in over HTTP "
+              f"in {signed:.1f} s (not measured); API on {api.base_url}", flush=True)
+        queue = list(school.pupils)
+        # Warm up: code paths, pool connections, the aggregate cache for the school and token.
+        for clients in LEVELS:
+            chunk, queue = queue[:warmup], queue[warmup:]
+            bodies, keys = release_bodies(school, chunk, run_id, f"warm{clients}")
+            warm = driver.run(api.base_url, school.guard_token, bodies, keys, clients)
+            if warm.errors:
+                print(f"  warm-up at {clients} clients: {warm.errors} errors: {warm.samples}", flush=True)
+        for clients in LEVELS:
+            chunk, queue = queue[:requests], queue[requests:]
+            bodies, keys = release_bodies(school, chunk, run_id, f"c{clients}")
+            result = driver.run(api.base_url, school.guard_token, bodies, keys, clients)
+            levels.append(result)
+            cpu = (f"  CPU/request: server {result.server_cpu / requests * 1000:.2f} ms, "
+                   f"clients {result.client_cpu / requests * 1000:.2f} ms" if not driver.inprocess else "")
+            print(f"  {clients:>2} clients: {result.rate:7.1f} req/s  p50 {result.pct(50):6.1f} ms  "
+                  f"p99 {result.pct(99):6.1f} ms  errors {result.errors}{cpu}", flush=True)
+            for sample in result.samples:
+                print(f"     e.g. {sample}", flush=True)
+    bare_after, raw_after = bare_save_rate(settings, ref_count), raw_insert_rate(settings, ref_count)
+    print(f"  references before/after: bare save {bare_before:.0f}/{bare_after:.0f} per s, "
+          f"raw insert+commit {raw_before:.0f}/{raw_after:.0f} per s", flush=True)
+    noisy = max(bare_before, bare_after) > 1.3 * min(bare_before, bare_after)
+    return StoreResult(store, levels, (bare_before + bare_after) / 2, (raw_before + raw_after) / 2,
+                       built + signed, durability, noisy)
+
+
+# -- report ------------------------------------------------------------------------------------
+def _mark(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(results: list[StoreResult], requests: int) -> None:
+    print()
+    print(f"Releases over HTTP (POST /v1/releases, 1 pupil each), {requests} per level; "
+          f"target: release rate >= {SAVE_TARGET:.0%} of bare save; "
+          f"p99 <= {P99_TARGET_MS:.0f} ms at 16 clients on PostgreSQL")
+    print(f"{'store':<9} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  {'vs bare save':<14} "
+          f"{'p99 target':<10} {'errors':>6}")
+    for r in results:
+        for lv in r.levels:
+            share = lv.rate / r.bare_save if r.bare_save else 0.0
+            p99 = lv.pct(99)
+            p99_mark = _mark(p99 <= P99_TARGET_MS) if (r.store == "postgres" and lv.clients == 16) else "-"
+            print(f"{r.store:<9} {lv.clients:>7} {lv.rate:>8.1f} {lv.pct(50):>8.1f} {p99:>8.1f}  "
+                  f"{share:>5.0%} {_mark(share >= SAVE_TARGET):<8} {p99_mark:<10} {lv.errors:>6}")
+        ratio = r.bare_save / r.raw_insert if r.raw_insert else 0.0
+        print(f"{r.store:<9} bare Application.save() (1 event): {r.bare_save:.0f}/s      "
+              f"raw insert+commit: {r.raw_insert:.0f}/s   (ratio save/raw = {ratio:.2f})"
+              + (f"   [{r.durability}]" if r.durability else ""))
+        if r.noisy:
+            print(f"{'':<9} (the references moved by more than 30% between before and after: "
+                  f"the machine was busy; figures are noisy)")
+    load = os.getloadavg()
+    print(f"load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
+          f"(the bench itself keeps about 2 busy)")
+    print()
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    stores = [s.strip() for s in str(getattr(args, "stores", "sqlite,postgres")).split(",") if s.strip()]
+    unknown = [s for s in stores if s not in ("sqlite", "postgres")]
+    if unknown or not stores:
+        print(f"bench: stores are sqlite and/or postgres, not {unknown or stores}", file=sys.stderr)
+        return 2
+    requests = int(getattr(args, "requests", 1500) or 1500)
+    if requests < 1:
+        print("bench: --requests must be at least 1", file=sys.stderr)
+        return 2
+    warmup = min(100, max(16, requests // 10))
+    driver = Driver()
+    where = "in this process" if driver.inprocess else "in a child process"
+    load = os.getloadavg()
+    print(f"handover bench: stores {', '.join(stores)}; {requests} releases at each of "
+          f"{', '.join(map(str, LEVELS))} clients (+{warmup} warm-up each); clients run {where}; "
+          f"load average {load[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    results: list[StoreResult] = []
+    failed = False
+    try:
+        for store in stores:
+            print(f"[{store}]", flush=True)
+            started = time.perf_counter()
+            try:
+                with scratch_store(store, getattr(args, "data_dir", None)) as settings:
+                    result = bench_store(store, settings, requests, warmup, driver)
+            except Exception:  # noqa: BLE001 - report and go on to the next store
+                failed = True
+                print(f"  {store}: bench failed:", file=sys.stderr)
+                traceback.print_exc()
+                continue
+            results.append(result)
+            print(f"  {store} done in {time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        driver.close()
+    report(results, requests)
+    errors = sum(lv.errors for r in results for lv in r.levels)
+    if errors:
+        print(f"bench: {errors} release requests did not answer 200", file=sys.stderr)
+    return 1 if failed or errors else 0

@@ -1,0 +1,193 @@
+"""Alert use cases: the clock-driven watcher, and staff acknowledging and resolving alerts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from service.app_core import AppCore, Decision, Outcome
+from service.domain.alert import Alert
+from service.domain.common import Actor
+from service.domain.errors import ConflictError
+from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER
+from service.domain.schedule import Schedule
+from service.domain.school import School
+from service.projections.docstore import DocView
+from service.projections.roster import read_roster
+
+WATCHER = "watcher"
+
+
+def _system(at: datetime) -> dict[str, Any]:
+    return {"staff_id": WATCHER, "staff_name": "系统巡查 / watcher", "role": "system",
+            "at": at.isoformat(), "command_id": None, "device": None, "device_time": None,
+            "place": None}
+
+
+class AlertUseCases(AppCore):
+    def alert(self, school_id: str, alert_id: str) -> Alert:
+        from service.app_core import as_uuid
+        return self._get(as_uuid(alert_id, "alert"), Alert, "alert", school_id)
+
+    def acknowledge_alert(self, actor: Actor, alert_id: str, note: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            alert = self.alert(actor.school_id, alert_id)
+            alert.acknowledge(note, actor.record())
+            return Decision([alert], alert.view())
+        return self.execute(actor, decide, fp)
+
+    def resolve_alert(self, actor: Actor, alert_id: str, how: str, note: str, fp: str | None) -> Outcome:
+        def decide() -> Decision:
+            alert = self.alert(actor.school_id, alert_id)
+            alert.resolve(how, note, actor.record())
+            return Decision([alert], alert.view())
+        return self.execute(actor, decide, fp)
+
+    # -- the watcher ----------------------------------------------------------
+    def watch(self, roster: DocView, alerts: DocView) -> dict[str, int]:
+        """Raise, escalate and close alerts as of the clock's now. Safe to run anywhere, any
+        number of times, by any number of watchers: each cause has one alert, each step one event."""
+        now = self.now()
+        tally = {"raised": 0, "escalated": 0, "resolved": 0}
+        for key in roster.scan("school/"):
+            school = self.school(key.split("/", 1)[1], readonly=True)
+            self._watch_school(school, now, roster, alerts, tally)
+        return tally
+
+    def _save_quietly(self, *aggregates: Any) -> bool:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            return False  # another watcher recorded the same fact first
+        return True
+
+    def _watch_school(self, school: School, now: datetime, roster: DocView, alerts: DocView,
+                      tally: dict[str, int]) -> None:
+        tz, policy, schedule = school.tz, school.alert_policy, school.schedule
+        today = now.astimezone(tz).date()
+        rows_by_session: dict[str, dict[str, dict[str, Any]]] = {}
+        for spec in schedule.sessions_on(today):
+            found = read_roster(roster, school.school_id, today, spec.key)
+            rows = {r["pupil_id"]: r for r in (found or {}).get("pupils", [])}
+            rows_by_session[spec.key] = rows
+            self._raise_for_session(school, schedule, spec.key, today, now, rows, policy, tally)
+        self._raise_expiring(school, today, policy, tally)
+        for doc in alerts.scan(f"alert/{school.school_id}/").values():
+            if doc["status"] != "resolved":
+                self._follow_up(school, doc, now, rows_by_session, policy, tally)
+
+    def _raise_for_session(self, school: School, schedule: Schedule, session: str, today: date,
+                           now: datetime, rows: dict[str, dict[str, Any]], policy: dict[str, Any],
+                           tally: dict[str, int]) -> None:
+        sid, day = school.school_id, today.isoformat()
+        start = schedule.start_at(session, today, school.tz)
+        late = start + timedelta(minutes=policy["not_handed_over_after_minutes"])
+        new: list[Alert] = []
+        for pid, row in rows.items():
+            subject = {"pupil_id": pid, "name": row["name"], "class_label": row["class_label"],
+                       "day": day, "session": session}
+            deadline = schedule.deadline_at(session, row["grade"] or 0, today, school.tz)
+            if deadline and now >= deadline and row["status"] in (IN_CUSTODY, NOT_HANDED_OVER):
+                alert = self.new_alert(sid, "unpicked", f"unpicked/{pid}/{day}/{session}",
+                                       {**subject, "deadline": deadline.isoformat()},
+                                       f"{row['name']} 未按时接走 / not collected by {deadline:%H:%M}")
+                if alert is not None:
+                    _escalate_due(alert, deadline, now, policy)
+                new.append(alert)
+            if now >= late and row["status"] == NOT_HANDED_OVER and row["pending"] is None:
+                new.append(self.new_alert(sid, "not_handed_over", f"not_handed_over/{pid}/{day}/{session}",
+                                          subject, f"{row['name']} 未交接 / not handed over by {late:%H:%M}"))
+            pending = row["pending"]
+            if pending is not None:
+                offered_at = self._offered_at(row)
+                if offered_at and now >= offered_at + timedelta(minutes=policy["unconfirmed_after_minutes"]):
+                    new.append(self.new_alert(sid, "unconfirmed", f"unconfirmed/{pending['handover_id']}",
+                                              {**subject, "handover_id": pending["handover_id"],
+                                               "to": pending["to"]},
+                                              f"交接未确认 / handover to {pending['to']['name']} not confirmed"))
+        if now >= late:
+            for gid, group in school.groups.items():
+                if group["kind"] != "homework" or today.isoweekday() not in group["weekdays"]:
+                    continue
+                members = [r for r in rows.values() if r["class_id"] in group["class_ids"]]
+                if members and all(r["status"] == NOT_HANDED_OVER and r["pending"] is None for r in members):
+                    new.append(self.new_alert(sid, "zero_report", f"zero_report/{gid}/{day}/{session}",
+                                              {"group_id": gid, "group": group["name"], "day": day,
+                                               "session": session, "expected": len(members)},
+                                              f"{group['name']} 无人报告 / no report from the group"))
+        for alert in new:
+            if alert is not None and self._save_quietly(alert):
+                tally["raised"] += 1
+
+    @staticmethod
+    def _offered_at(row: dict[str, Any]) -> datetime | None:
+        return None if row.get("offered_at") is None else datetime.fromisoformat(row["offered_at"])
+
+    def _raise_expiring(self, school: School, today: date, policy: dict[str, Any],
+                        tally: dict[str, int]) -> None:
+        horizon = (today + timedelta(days=policy["expiry_warning_days"])).isoformat()
+        for pid in school.roll:
+            pupil = self.pupil(school.school_id, pid, readonly=True)
+            entries = [("authorisation", a["authorisation_id"], a) for a in pupil.authorisations.values()
+                       if not a["revoked"] and not a["one_day"]]
+            entries += [("restriction", r["restriction_id"], r) for r in pupil.restrictions.values()
+                        if not r["lifted"]]
+            for kind, ref, entry in entries:
+                ends = entry.get("valid_to")
+                if ends and today.isoformat() <= ends <= horizon:
+                    alert = self.new_alert(
+                        school.school_id, "document_expiring", f"expiring/{ref}/{ends}",
+                        {"pupil_id": pid, "name": pupil.name, "entry": kind, "entry_id": ref,
+                         "adult": entry["name"], "valid_to": ends, "document": entry.get("document")},
+                        f"{pupil.name}: {entry['name']} 的{'授权' if kind == 'authorisation' else '禁止接送'}"
+                        f"将于 {ends} 到期 / expires {ends}")
+                    if alert is not None and self._save_quietly(alert):
+                        tally["raised"] += 1
+
+    def _follow_up(self, school: School, doc: dict[str, Any], now: datetime,
+                   rows_by_session: dict[str, dict[str, dict[str, Any]]], policy: dict[str, Any],
+                   tally: dict[str, int]) -> None:
+        subject = doc["subject"]
+        row = rows_by_session.get(subject.get("session", ""), {}).get(subject.get("pupil_id", ""))
+        today = now.astimezone(school.tz).date().isoformat()
+        how = None
+        if doc["kind"] == "unpicked" and row is not None and row["status"] == GONE:
+            how = row["gone"]["how"]
+        elif doc["kind"] == "not_handed_over" and row is not None and (
+                row["status"] != NOT_HANDED_OVER or row["pending"] is not None):
+            how = "found"
+        elif doc["kind"] == "unconfirmed" and row is not None and (
+                row["pending"] is None or row["pending"]["handover_id"] != subject["handover_id"]):
+            how = "no_action_needed"
+        if how is not None and subject.get("day") == today:
+            alert = self.alert(school.school_id, doc["alert_id"])
+            if alert.is_open:
+                alert.resolve(how, "状态已变化 / state changed", _system(now))
+                if self._save_quietly(alert):
+                    tally["resolved"] += 1
+            return
+        if doc["kind"] != "unpicked" or doc["acknowledged"] is not None:
+            return
+        deadline = datetime.fromisoformat(subject["deadline"])
+        for level, step in enumerate(policy["unpicked_steps"], start=1):
+            if level <= doc["level"] or now < deadline + timedelta(minutes=step["after_minutes"]):
+                continue
+            alert = self.alert(school.school_id, doc["alert_id"])
+            if alert.level >= level or not alert.is_open or alert.acknowledged is not None:
+                return
+            try:
+                _escalate_due(alert, deadline, now, policy)
+            except ConflictError:
+                return
+            if self._save_quietly(alert):
+                tally["escalated"] += 1
+            return
+
+
+def _escalate_due(alert: Alert, deadline: datetime, now: datetime, policy: dict[str, Any]) -> None:
+    """Record every escalation step whose time has come, in order, as one event each."""
+    for level, step in enumerate(policy["unpicked_steps"], start=1):
+        if level > alert.level and now >= deadline + timedelta(minutes=step["after_minutes"]):
+            alert.escalate(level, step["step"], step["notify"], now.isoformat())
