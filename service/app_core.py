@@ -16,7 +16,12 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from service.clock import Clock, SystemClock
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role
-from service.domain.errors import ConflictError, ForbiddenError, IdempotencyKeyReusedError, NotFoundError
+from service.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+)
 from service.domain.handover import Handover
 from service.domain.idempotency import CommandRecord
 from service.domain.pupil import Pupil
@@ -133,7 +138,7 @@ class AppCore(Application[UUID]):
                 recordings = self.save(*to_save)
             except IntegrityError:
                 if record_id is not None:
-                    replay = self._replay(record_id, actor.command_id if actor else "", fingerprint)
+                    replay = self._replay(record_id, actor.command_id or "" if actor else "", fingerprint)
                     if replay is not None:
                         return replay
                 if attempt == attempts - 1:
@@ -145,7 +150,7 @@ class AppCore(Application[UUID]):
 
     def _replay(self, record_id: UUID, key: str, fingerprint: str | None) -> Outcome | None:
         try:
-            record = self.repository.get(record_id)
+            record: Aggregate = self.repository.get(record_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(record, CommandRecord)
@@ -160,7 +165,7 @@ class AppCore(Application[UUID]):
     ) -> A:
         try:
             # A read-only caller gets the cached object itself: it must never mutate it.
-            found = self.repository.get(aggregate_id, deepcopy_from_cache=not readonly)
+            found: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=not readonly)
         except AggregateNotFoundError:
             raise NotFoundError(label, aggregate_id) from None
         if not isinstance(found, kind):

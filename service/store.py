@@ -47,7 +47,7 @@ class Durability:
 _SYNCHRONOUS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
 
 
-def sqlite_durability(factory: InfrastructureFactory) -> Durability | None:  # type: ignore[type-arg]
+def sqlite_durability(factory: InfrastructureFactory) -> Durability | None:
     """The journal and sync modes a SQLite store really runs with (``None`` for other stores)."""
     datastore = getattr(factory, "datastore", None)
     if not isinstance(datastore, SQLiteDatastore):

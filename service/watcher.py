@@ -27,8 +27,9 @@ class Watcher:
         head = self.app.recorder.max_notification_id()
         for name in ("roster", "alerts"):
             self.views.runners[name].wait(head, timeout=30)
-        watch = getattr(self.app, "watch")
-        self.last = watch(self.views.view("roster"), self.views.view("alerts"))
+        from service.use_cases.alerts import AlertUseCases
+        assert isinstance(self.app, AlertUseCases)
+        self.last = self.app.watch(self.views.view("roster"), self.views.view("alerts"))
         return self.last
 
     def _loop(self) -> None:

@@ -14,7 +14,6 @@ from service.application import HandoverApp
 from service.clock import FixedClock
 from service.demo import open_demo
 from service.settings import Settings
-from tests.conftest import settings_for
 from tests.scripted_afternoon import Afternoon
 
 

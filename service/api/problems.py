@@ -49,7 +49,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _problem_content("Conflict with the current state (included)"),
     422: _problem_content("Bad input, or refused by a rule (a safety refusal is recorded)"),
 }
-READ_RESPONSES = {k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422)}
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422)}
 
 _STATUS = {NotFoundError: 404, ConflictError: 409, RuleError: 422, ForbiddenError: 403}
 

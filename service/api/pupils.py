@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES

@@ -195,26 +195,26 @@ class PostgresDocView(DocView):
         self.docs = f'"{schema}".view_docs' if schema else "view_docs"
         self.tracking = f'"{schema}".view_tracking' if schema else "view_tracking"
         with datastore.transaction(commit=True) as c:
-            c.execute(f"CREATE TABLE IF NOT EXISTS {self.docs} (view TEXT, key TEXT, doc JSONB, "  # type: ignore[arg-type]
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.docs} (view TEXT, key TEXT, doc JSONB, "
                       "PRIMARY KEY (view, key))")
-            c.execute(f"CREATE TABLE IF NOT EXISTS {self.tracking} (view TEXT, application TEXT, "  # type: ignore[arg-type]
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.tracking} (view TEXT, application TEXT, "
                       "position BIGINT, PRIMARY KEY (view, application))")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Doc]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key = ANY(%s)",  # type: ignore[arg-type]
+            c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key = ANY(%s)",
                       (self.name, list(keys)))
             return {row["key"]: row["doc"] for row in c.fetchall()}
 
     def scan(self, prefix: str) -> dict[str, Doc]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key >= %s AND key < %s",  # type: ignore[arg-type]
+            c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key >= %s AND key < %s",
                       (self.name, prefix, prefix + "\uffff"))
             return {row["key"]: row["doc"] for row in c.fetchall()}
 
     def _commit(self, changes: Changes, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT INTO {self.tracking} VALUES (%s, %s, %s) "  # type: ignore[arg-type]
+            c.execute(f"INSERT INTO {self.tracking} VALUES (%s, %s, %s) "
                       "ON CONFLICT (view, application) DO UPDATE SET position = EXCLUDED.position "
                       f"WHERE {self.tracking}.position < EXCLUDED.position RETURNING position",
                       (self.name, tracking.application_name, tracking.notification_id))
@@ -223,19 +223,19 @@ class PostgresDocView(DocView):
             deletes = [k for k, d in changes.items() if d is None]
             upserts = [(self.name, k, json.dumps(d, ensure_ascii=False)) for k, d in changes.items() if d is not None]
             if deletes:
-                c.execute(f"DELETE FROM {self.docs} WHERE view=%s AND key = ANY(%s)", (self.name, deletes))  # type: ignore[arg-type]
+                c.execute(f"DELETE FROM {self.docs} WHERE view=%s AND key = ANY(%s)", (self.name, deletes))
             if upserts:
-                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s::jsonb) "  # type: ignore[arg-type]
+                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s::jsonb) "
                               "ON CONFLICT (view, key) DO UPDATE SET doc = EXCLUDED.doc", upserts)
 
     def max_tracking_id(self, application_name: str) -> int | None:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT position FROM {self.tracking} WHERE view=%s AND application=%s",  # type: ignore[arg-type]
+            c.execute(f"SELECT position FROM {self.tracking} WHERE view=%s AND application=%s",
                       (self.name, application_name))
             row = c.fetchone()
             return None if row is None else int(row["position"])
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"DELETE FROM {self.docs} WHERE view=%s", (self.name,))  # type: ignore[arg-type]
-            c.execute(f"DELETE FROM {self.tracking} WHERE view=%s", (self.name,))  # type: ignore[arg-type]
+            c.execute(f"DELETE FROM {self.docs} WHERE view=%s", (self.name,))
+            c.execute(f"DELETE FROM {self.tracking} WHERE view=%s", (self.name,))

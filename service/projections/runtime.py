@@ -57,7 +57,6 @@ def handles(*event_classes: type) -> Callable[[Handler], Handler]:
 class DocProjection(Projection[DocView]):
     """A projection whose handlers stage document changes in a batch."""
 
-    name: ClassVar[str] = ""
     _handlers: ClassVar[dict[type, str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -73,7 +72,7 @@ class DocProjection(Projection[DocView]):
         if attr is not None:
             getattr(self, attr)(event, batch)
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """One event, committed with its position (for callers outside the runner)."""
         batch = Batch(self.view)
         self.apply(domain_event, batch)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
-from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 

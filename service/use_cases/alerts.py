@@ -84,7 +84,7 @@ class AlertUseCases(AppCore):
         sid, day = school.school_id, today.isoformat()
         start = schedule.start_at(session, today, school.tz)
         late = start + timedelta(minutes=policy["not_handed_over_after_minutes"])
-        new: list[Alert] = []
+        new: list[Alert | None] = []
         for pid, row in rows.items():
             subject = {"pupil_id": pid, "name": row["name"], "class_label": row["class_label"],
                        "day": day, "session": session}
