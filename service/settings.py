@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     aggregate_cache_size: int = Field(default=20000, ge=0)
+    view_batch_size: int = Field(default=500, ge=1, le=10000,
+                                 description="Events a view applies per transaction")
     watch_interval: float = Field(default=20.0, gt=0, description="Seconds between alert watcher rounds")
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")

@@ -35,7 +35,8 @@ class Views:
         self.runners: dict[str, Runner] = {}
         for cls in PROJECTIONS:
             projection = cls(make_view(cls.name, settings, app))
-            self.runners[cls.name] = Runner(app, projection, signal=app.saved)
+            self.runners[cls.name] = Runner(app, projection, signal=app.saved,
+                                            batch_size=settings.view_batch_size)
 
     def view(self, name: str) -> DocView:
         return self.runners[name].view

@@ -1,0 +1,70 @@
+"""The worker as a real process: killed mid-stream and restarted, its views lose and repeat nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.application import HandoverApp
+from service.clock import FixedClock
+from service.projections.docstore import SQLiteDocView
+from service.projections.roster import Roster, read_roster
+from service.projections.runtime import Runner
+from service.projections.views import Views
+from service.settings import Settings
+from tests.builders import a_school, handed_to_teacher, walked_to_gate
+from tests.conftest import MORNING
+
+
+def worker(data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HANDOVER_VIEW_BATCH_SIZE": "3", "HANDOVER_WATCH_INTERVAL": "86400"}
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--store", "sqlite",
+                             "--data-dir", str(data_dir)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_a_worker_killed_mid_stream_and_restarted_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    settings = Settings(store="sqlite", data_dir=tmp_path, run_projections=False)
+    clock = FixedClock(MORNING)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    with TestClient(create_app(settings, application=app, clock=clock)) as client:
+        world = a_school(client, app, 12)
+        handed_to_teacher(world)
+        walked_to_gate(world, list(range(6)))
+    head = app.recorder.max_notification_id() or 0
+    views = Views(app, settings)
+    roster = views.runners["roster"]
+
+    first = worker(tmp_path)
+    deadline = time.monotonic() + 60
+    while roster.position < 20 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)  # no clean shutdown: as if the machine died
+    first.wait()
+    stopped_at = roster.position
+    assert 0 < stopped_at < head
+
+    second = worker(tmp_path)
+    try:
+        roster.wait(head, timeout=60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert second.returncode == 0
+
+    incremental = read_roster(roster.view, world.school_id, date(2026, 11, 23), "after_school")
+    rebuilt_view = SQLiteDocView("roster", str(tmp_path / "check.sqlite3"))
+    Runner(app, Roster(rebuilt_view)).catch_up()
+    rebuilt = read_roster(rebuilt_view, world.school_id, date(2026, 11, 23), "after_school")
+    app.close()
+    assert incremental is not None and rebuilt is not None
+    assert incremental["pupils"] == rebuilt["pupils"]
+    assert incremental["counts"]["by_status"] == {"in_custody": 12}
