@@ -11,7 +11,10 @@ For each store (a scratch SQLite file, a scratch PostgreSQL database) in one run
 
 The load generator runs in a child process (threads, one keep-alive ``httpx.Client`` each) so
 its Python work does not share the server's GIL; set ``HANDOVER_BENCH_INPROCESS_CLIENTS=1`` to
-run the client threads inside the server's process instead.
+run the client threads inside the server's process instead. The API runs as configured
+(``HANDOVER_*`` settings), so ``HANDOVER_RUN_PROJECTIONS=false`` measures it without the in-process
+projection runners. "CPU/request" is the CPU time of the server's process (every thread: event
+loop, request threads, projection runners) and of the clients' process, per release.
 """
 
 from __future__ import annotations
@@ -247,6 +250,7 @@ class StoreResult:
     setup_seconds: float
     durability: str = ""
     noisy: bool = False  # the references moved by more than 30% during the run
+    warmup_errors: int = 0
 
 
 def release_bodies(school: BenchSchool, pupils: list[tuple[str, str]], run_id: str,
@@ -258,12 +262,14 @@ def release_bodies(school: BenchSchool, pupils: list[tuple[str, str]], run_id: s
     return bodies, keys
 
 
-def bench_store(store: str, settings: Settings, requests: int, warmup: int, driver: Driver) -> StoreResult:
+def bench_store(store: str, settings: Settings, requests: int, warmup: int,
+                driver: Driver) -> StoreResult:
     run_id = uuid.uuid4().hex[:8]
     needed = requests * len(LEVELS) + warmup * 2
     ref_count = max(200, requests)
     # References before and after the HTTP phases: a busy machine shows up as a difference.
-    bare_before, raw_before = bare_save_rate(settings, ref_count), raw_insert_rate(settings, ref_count)
+    bare_before = bare_save_rate(settings, ref_count)
+    raw_before = raw_insert_rate(settings, ref_count)
     t0 = time.perf_counter()
     school = build_school(settings, needed)
     built = time.perf_counter() - t0
@@ -272,21 +278,29 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int, driv
         import httpx
 
         health = httpx.get(api.base_url + "/health", timeout=10).json()
-        durability = (f"journal={health.get('sqlite_journal_mode')} synchronous={health.get('sqlite_synchronous')}"
-                      if store == "sqlite" else "")
+        notes = []
+        if store == "sqlite":
+            notes.append(f"journal={health.get('sqlite_journal_mode')} "
+                         f"synchronous={health.get('sqlite_synchronous')}")
+        if getattr(settings, "run_projections", False):
+            notes.append(f"in-process views: {', '.join(health.get('views') or {}) or 'none'}")
+        durability = ", ".join(notes)
         t1 = time.perf_counter()
         sign_in_all(api.base_url, school, run_id)
         signed = time.perf_counter() - t1
         print(f"  set-up: {needed} pupils built in-process in {built:.1f} s, signed in over HTTP "
               f"in {signed:.1f} s (not measured); API on {api.base_url}", flush=True)
         queue = list(school.pupils)
+        warm_errors = 0
         # Warm up: code paths, pool connections, the aggregate cache for the school and token.
         for clients in LEVELS:
             chunk, queue = queue[:warmup], queue[warmup:]
             bodies, keys = release_bodies(school, chunk, run_id, f"warm{clients}")
             warm = driver.run(api.base_url, school.guard_token, bodies, keys, clients)
+            warm_errors += warm.errors
             if warm.errors:
-                print(f"  warm-up at {clients} clients: {warm.errors} errors: {warm.samples}", flush=True)
+                print(f"  warm-up at {clients} clients: {warm.errors} errors: {warm.samples}",
+                      flush=True)
         for clients in LEVELS:
             chunk, queue = queue[:requests], queue[requests:]
             bodies, keys = release_bodies(school, chunk, run_id, f"c{clients}")
@@ -298,12 +312,27 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int, driv
                   f"p99 {result.pct(99):6.1f} ms  errors {result.errors}{cpu}", flush=True)
             for sample in result.samples:
                 print(f"     e.g. {sample}", flush=True)
-    bare_after, raw_after = bare_save_rate(settings, ref_count), raw_insert_rate(settings, ref_count)
+            lag = _view_lag(api.base_url)
+            if lag:
+                print(f"     projections right after: {lag}", flush=True)
+    bare_after = bare_save_rate(settings, ref_count)
+    raw_after = raw_insert_rate(settings, ref_count)
     print(f"  references before/after: bare save {bare_before:.0f}/{bare_after:.0f} per s, "
           f"raw insert+commit {raw_before:.0f}/{raw_after:.0f} per s", flush=True)
     noisy = max(bare_before, bare_after) > 1.3 * min(bare_before, bare_after)
     return StoreResult(store, levels, (bare_before + bare_after) / 2, (raw_before + raw_after) / 2,
-                       built + signed, durability, noisy)
+                       built + signed, durability, noisy, warm_errors)
+
+
+def _view_lag(base_url: str) -> str:
+    """How far each in-process projection is behind the log, from /health (if it reports views)."""
+    import httpx
+
+    try:
+        views = httpx.get(base_url + "/health", timeout=10).json().get("views") or {}
+    except (httpx.HTTPError, ValueError):
+        return ""
+    return ", ".join(f"{name} lag {v.get('lag')}" for name, v in views.items() if isinstance(v, dict))
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -374,7 +403,7 @@ def run_bench(args: argparse.Namespace) -> int:
     finally:
         driver.close()
     report(results, requests)
-    errors = sum(lv.errors for r in results for lv in r.levels)
+    errors = sum(lv.errors for r in results for lv in r.levels) + sum(r.warmup_errors for r in results)
     if errors:
         print(f"bench: {errors} release requests did not answer 200", file=sys.stderr)
     return 1 if failed or errors else 0
