@@ -18,6 +18,7 @@ from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import (
     ConflictError,
+    DomainError,
     ForbiddenError,
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -93,6 +94,7 @@ class AppCore(Application[UUID]):
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
         self.saved = SaveSignal()
+        self._token_owners: dict[UUID, tuple[str, str]] = {}
         durability = sqlite_durability(self.factory)
         if durability is not None and not durability.crash_safe:
             raise RuntimeError(f"SQLite store is not crash-safe: {durability}")
@@ -119,13 +121,19 @@ class AppCore(Application[UUID]):
         the same aggregate is decided again on the fresh state.
         """
         record_id = None
-        if actor is not None and actor.command_id:
-            record_id = CommandRecord.create_id(actor.school_id, actor.staff_id, actor.command_id)
-            replay = self._replay(record_id, actor.command_id, fingerprint)
-            if replay is not None:
-                return replay
+        key = actor.command_id if actor is not None else None
+        if actor is not None and key:
+            record_id = CommandRecord.create_id(actor.school_id, actor.staff_id, key)
+        # No look-up before deciding: the command record's id is fixed by the key, so a repeat
+        # fails to save (or to decide) and only then is the first answer looked up.
         for attempt in range(attempts):
-            decision = decide()
+            try:
+                decision = decide()
+            except DomainError:
+                replay = self._replay(record_id, key or "", fingerprint) if record_id else None
+                if replay is not None:
+                    return replay
+                raise
             to_save: list[Aggregate] = list(decision.aggregates)
             if record_id is not None and actor is not None and actor.command_id:
                 to_save.append(CommandRecord(
@@ -138,7 +146,7 @@ class AppCore(Application[UUID]):
                 recordings = self.save(*to_save)
             except IntegrityError:
                 if record_id is not None:
-                    replay = self._replay(record_id, actor.command_id or "" if actor else "", fingerprint)
+                    replay = self._replay(record_id, key or "", fingerprint)
                     if replay is not None:
                         return replay
                 if attempt == attempts - 1:
@@ -210,14 +218,20 @@ class AppCore(Application[UUID]):
 
     # -- who is asking -------------------------------------------------------
     def authenticate(self, token: str) -> StaffIdentity | None:
-        found = self._find(StaffToken.create_id(token_hash(token)), readonly=True)
-        if not isinstance(found, StaffToken) or found.revoked:
-            return None
-        school = self.school(found.school_id, readonly=True)
-        member = school.staff.get(found.staff_id)
+        token_id = StaffToken.create_id(token_hash(token))
+        owner = self._token_owners.get(token_id)
+        if owner is None:
+            found = self._find(token_id, readonly=True)
+            if not isinstance(found, StaffToken) or found.revoked:
+                return None
+            # A token's owner never changes (no route revokes a single token); whether the
+            # owner may still act, and in which roles, is read from the school every time.
+            owner = self._token_owners[token_id] = (found.school_id, found.staff_id)
+        school = self.school(owner[0], readonly=True)
+        member = school.staff.get(owner[1])
         if member is None or not member["active"]:
             return None
-        return StaffIdentity(found.school_id, found.staff_id, member["name"], tuple(member["roles"]))
+        return StaffIdentity(owner[0], owner[1], member["name"], tuple(member["roles"]))
 
     def now(self) -> datetime:
         return self.clock.now()

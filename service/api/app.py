@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import afternoon, alerts, pupils, roster, school
+from service.api import afternoon, alerts, care_log, pupils, roster, school
 from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
     Problem,
@@ -82,7 +82,8 @@ def create_app(
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
-    for router in (school.router, pupils.router, afternoon.router, roster.router, alerts.router):
+    for router in (afternoon.router, school.router, pupils.router, roster.router, alerts.router,
+                   care_log.router):
         api.include_router(router)
 
     @api.get("/health", response_model=Health, tags=["ops"])

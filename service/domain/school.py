@@ -75,7 +75,12 @@ class School(Aggregate):
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule.from_dict(self.schedule_data)
+        cached = getattr(self, "_schedule_cache", None)
+        if cached is None or cached[0] is not self.schedule_data:
+            # Parsed once per stored schedule: every afternoon command asks for it.
+            cached = (self.schedule_data, Schedule.from_dict(self.schedule_data))
+            self._schedule_cache = cached
+        return cached[1]
 
     @property
     def school_id(self) -> str:

@@ -106,13 +106,15 @@ class Runner:
     """Applies the application's log to one projection's view, exactly once, resumably."""
 
     def __init__(self, app: Application[Any], projection: DocProjection, *,
-                 signal: SaveSignal | None = None, batch_size: int = 500, poll: float = 0.25) -> None:
+                 signal: SaveSignal | None = None, batch_size: int = 500, poll: float = 0.25,
+                 coalesce: float = 0.01) -> None:
         self.app = app
         self.projection = projection
         self.view = projection.view
         self.signal = signal or SaveSignal()
         self.batch_size = batch_size
         self.poll = poll
+        self.coalesce = coalesce
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -149,7 +151,11 @@ class Runner:
         seen = self.signal.count
         while not self._stop.is_set():
             try:
-                if self.run_once():
+                applied = self.run_once()
+                if applied:
+                    if applied < self.batch_size:
+                        # Let a burst of saves gather: one commit for many events, not one each.
+                        self._stop.wait(self.coalesce)
                     continue
             except Exception as e:  # keep the cause visible in /health; never skip the event
                 self.error = e
