@@ -68,6 +68,7 @@ class LoadResult:
     latencies_ms: list[float]
     statuses: dict[str, int]
     samples: list[str] = field(default_factory=list)
+    lag_ms: tuple[float, float] | None = None  # roster projection lag p50/p99 under this load
     client_cpu: float = 0.0  # CPU seconds used by the load generator's process
     server_cpu: float = 0.0  # CPU seconds used by the server's process (child-process clients only)
 
@@ -290,6 +291,7 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
         signed = time.perf_counter() - t1
         print(f"  set-up: {needed} pupils built in-process in {built:.1f} s, signed in over HTTP "
               f"in {signed:.1f} s (not measured); API on {api.base_url}", flush=True)
+        probe = LagProbe(api.api) if getattr(settings, "run_projections", False) else None
         queue = list(school.pupils)
         warm_errors = 0
         # Warm up: code paths, pool connections, the aggregate cache for the school and token.
@@ -304,7 +306,13 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
         for clients in LEVELS:
             chunk, queue = queue[:requests], queue[requests:]
             bodies, keys = release_bodies(school, chunk, run_id, f"c{clients}")
+            since = probe.mark() if probe else 0
             result = driver.run(api.base_url, school.guard_token, bodies, keys, clients)
+            if probe is not None:
+                api.api.state.views.runners["roster"].wait(
+                    api.api.state.handover.recorder.max_notification_id(), timeout=60)
+                lags = probe.lags_ms(since)
+                result.lag_ms = (_pct(lags, 50), _pct(lags, 99))
             levels.append(result)
             cpu = (f"  CPU/request: server {result.server_cpu / requests * 1000:.2f} ms, "
                    f"clients {result.client_cpu / requests * 1000:.2f} ms" if not driver.inprocess else "")
@@ -322,6 +330,48 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
     noisy = max(bare_before, bare_after) > 1.3 * min(bare_before, bare_after)
     return StoreResult(store, levels, (bare_before + bare_after) / 2, (raw_before + raw_after) / 2,
                        built + signed, durability, noisy, warm_errors)
+
+
+class LagProbe:
+    """Projection lag as a user sees it: from a save's commit to the roster reflecting it.
+
+    Wraps the server's save and the roster view's commit (both in this process) and records
+    when each log position was written and when the roster first covered it.
+    """
+
+    def __init__(self, api: Any) -> None:
+        self.saved: list[tuple[int, float]] = []
+        self.covered: list[tuple[int, float]] = []
+        app, view = api.state.handover, api.state.views.view("roster")
+        save, commit = app.save, view.commit
+
+        def timed_save(*objs: Any, **kw: Any) -> Any:
+            recordings = save(*objs, **kw)
+            if recordings:
+                self.saved.append((recordings[-1].notification.id, time.perf_counter()))
+            return recordings
+
+        def timed_commit(changes: Any, tracking: Any) -> None:
+            commit(changes, tracking)
+            self.covered.append((tracking.notification_id, time.perf_counter()))
+
+        app.save, view.commit = timed_save, timed_commit
+
+    def mark(self) -> int:
+        return len(self.saved)
+
+    def lags_ms(self, since: int) -> list[float]:
+        covered = sorted(self.covered)
+        out: list[float] = []
+        for position, at in self.saved[since:]:
+            seen = next((t for p, t in covered if p >= position), None)
+            if seen is not None:
+                out.append(max(0.0, seen - at) * 1000)
+        return sorted(out)
+
+
+def _pct(ordered: list[float], p: float) -> float:
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1] if ordered else float("nan")
 
 
 def _view_lag(base_url: str) -> str:
@@ -346,14 +396,15 @@ def report(results: list[StoreResult], requests: int) -> None:
           f"target: release rate >= {SAVE_TARGET:.0%} of bare save; "
           f"p99 <= {P99_TARGET_MS:.0f} ms at 16 clients on PostgreSQL")
     print(f"{'store':<9} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  {'vs bare save':<14} "
-          f"{'p99 target':<10} {'errors':>6}")
+          f"{'p99 target':<10} {'errors':>6}  {'roster lag p50/p99 ms':>22}")
     for r in results:
         for lv in r.levels:
             share = lv.rate / r.bare_save if r.bare_save else 0.0
             p99 = lv.pct(99)
             p99_mark = _mark(p99 <= P99_TARGET_MS) if (r.store == "postgres" and lv.clients == 16) else "-"
             print(f"{r.store:<9} {lv.clients:>7} {lv.rate:>8.1f} {lv.pct(50):>8.1f} {p99:>8.1f}  "
-                  f"{share:>5.0%} {_mark(share >= SAVE_TARGET):<8} {p99_mark:<10} {lv.errors:>6}")
+                  f"{share:>5.0%} {_mark(share >= SAVE_TARGET):<8} {p99_mark:<10} {lv.errors:>6}  "
+                  + (f"{lv.lag_ms[0]:>10.1f} / {lv.lag_ms[1]:<9.1f}" if lv.lag_ms else f"{'-':>22}"))
         ratio = r.bare_save / r.raw_insert if r.raw_insert else 0.0
         print(f"{r.store:<9} bare Application.save() (1 event): {r.bare_save:.0f}/s      "
               f"raw insert+commit: {r.raw_insert:.0f}/s   (ratio save/raw = {ratio:.2f})"

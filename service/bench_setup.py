@@ -172,7 +172,8 @@ class ApiThread:
         self.port = int(self._sock.getsockname()[1])
         self.base_url = f"http://127.0.0.1:{self.port}"
         # Same loop / HTTP parser defaults as `handover serve` (uvicorn.run): uvloop, httptools.
-        config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
+        self.api = create_app(settings)
+        config = uvicorn.Config(self.api, log_level="warning", access_log=False,
                                 lifespan="on", timeout_graceful_shutdown=10)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
