@@ -82,7 +82,9 @@ def test_a_rebuild_from_zero_equals_the_incremental_view(client: TestClient, app
     assert runner.position == 0
     runner.catch_up()
     after = roster(world)
-    assert after == before
+    # Everything but the position: other parts of the service may have written since.
+    assert {k: v for k, v in after.items() if k != "position"} == \
+           {k: v for k, v in before.items() if k != "position"}
 
 
 def test_a_runner_killed_mid_stream_resumes_without_losing_or_repeating(client: TestClient, app: HandoverApp) -> None:

@@ -36,7 +36,7 @@ class DocView(TrackingRecorder):
     def scan(self, prefix: str) -> dict[str, Doc]: ...
 
     @abstractmethod
-    def _commit(self, changes: Changes, tracking: Tracking) -> None: ...
+    def _commit(self, changes: Changes, tracking: Tracking, after: int | None) -> None: ...
 
     @abstractmethod
     def reset(self) -> None:
@@ -45,8 +45,10 @@ class DocView(TrackingRecorder):
     def get(self, key: str) -> Doc | None:
         return self.get_many([key]).get(key)
 
-    def commit(self, changes: Changes, tracking: Tracking) -> None:
-        self._commit(changes, tracking)
+    def commit(self, changes: Changes, tracking: Tracking, after: int | None = None) -> None:
+        """Write the changes and the position; with ``after``, only if the view is still exactly
+        there (a batch read from a position another runner, or a reset, has moved is refused)."""
+        self._commit(changes, tracking, after)
         with self._advanced:
             self._advanced.notify_all()
 
@@ -72,6 +74,13 @@ class DocView(TrackingRecorder):
                 self._advanced.wait(min(left, 0.05))
 
 
+def _check(name: str, current: int | None, tracking: Tracking, after: int | None) -> None:
+    if current is not None and current >= tracking.notification_id:
+        raise IntegrityError(f"{name} is already at {current}")
+    if after is not None and (current or 0) != after:
+        raise IntegrityError(f"{name} moved from {after} to {current} meanwhile")
+
+
 class MemoryDocView(DocView):
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -87,11 +96,10 @@ class MemoryDocView(DocView):
         with self._lock:
             return {k: json.loads(v) for k, v in self._docs.items() if k.startswith(prefix)}
 
-    def _commit(self, changes: Changes, tracking: Tracking) -> None:
+    def _commit(self, changes: Changes, tracking: Tracking, after: int | None) -> None:
         with self._lock:
             current = self._positions.get(tracking.application_name)
-            if current is not None and current >= tracking.notification_id:
-                raise IntegrityError(f"{self.name} is already at {current}")
+            _check(self.name, current, tracking, after)
             for key, doc in changes.items():
                 if doc is None:
                     self._docs.pop(key, None)
@@ -152,14 +160,13 @@ class SQLiteDocView(DocView):
         )
         return {key: json.loads(doc) for key, doc in rows}
 
-    def _commit(self, changes: Changes, tracking: Tracking) -> None:
+    def _commit(self, changes: Changes, tracking: Tracking, after: int | None) -> None:
         c = self._connection()
         c.execute("BEGIN IMMEDIATE")
         try:
             row = c.execute("SELECT position FROM view_tracking WHERE view=? AND application=?",
                             (self.name, tracking.application_name)).fetchone()
-            if row is not None and row[0] >= tracking.notification_id:
-                raise IntegrityError(f"{self.name} is already at {row[0]}")
+            _check(self.name, None if row is None else int(row[0]), tracking, after)
             for key, doc in changes.items():
                 if doc is None:
                     c.execute("DELETE FROM view_docs WHERE view=? AND key=?", (self.name, key))
@@ -212,14 +219,18 @@ class PostgresDocView(DocView):
                       (self.name, prefix, prefix + "\uffff"))
             return {row["key"]: row["doc"] for row in c.fetchall()}
 
-    def _commit(self, changes: Changes, tracking: Tracking) -> None:
+    def _commit(self, changes: Changes, tracking: Tracking, after: int | None) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT INTO {self.tracking} VALUES (%s, %s, %s) "
-                      "ON CONFLICT (view, application) DO UPDATE SET position = EXCLUDED.position "
-                      f"WHERE {self.tracking}.position < EXCLUDED.position RETURNING position",
-                      (self.name, tracking.application_name, tracking.notification_id))
-            if c.fetchone() is None:
-                raise IntegrityError(f"{self.name} is already at or past {tracking.notification_id}")
+            # Lock the view's position row (or its absence, via the insert) for this transaction.
+            c.execute(f"INSERT INTO {self.tracking} VALUES (%s, %s, 0) ON CONFLICT DO NOTHING",
+                      (self.name, tracking.application_name))
+            c.execute(f"SELECT position FROM {self.tracking} WHERE view=%s AND application=%s "
+                      "FOR UPDATE", (self.name, tracking.application_name))
+            row = c.fetchone()
+            current = int(row["position"]) if row and row["position"] else None
+            _check(self.name, current, tracking, after)
+            c.execute(f"UPDATE {self.tracking} SET position=%s WHERE view=%s AND application=%s",
+                      (tracking.notification_id, self.name, tracking.application_name))
             deletes = [k for k, d in changes.items() if d is None]
             upserts = [(self.name, k, json.dumps(d, ensure_ascii=False)) for k, d in changes.items() if d is not None]
             if deletes:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import monotonic
 from typing import Any, ClassVar
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import Projection
 
 from service.projections.docstore import Doc, DocView
@@ -118,6 +118,7 @@ class Runner:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.host: threading.Thread | None = None  # the shared reader applying to this view, if any
 
     @property
     def position(self) -> int:
@@ -130,14 +131,22 @@ class Runner:
             start=start, limit=self.batch_size, inclusive_of_start=False)
         if not notifications:
             return 0
+        return self.apply(start, notifications, [self.app.mapper.to_domain_event(n) for n in notifications])
+
+    def apply(self, start: int, notifications: Sequence[Notification], events: Sequence[Any]) -> int:
+        """Apply the notifications after ``start`` and commit them with the last position, but
+        only if the view is still at ``start``: nothing is applied twice or skipped."""
+        todo = [(n, e) for n, e in zip(notifications, events, strict=True) if n.id > start]
+        if not todo:
+            return 0
         batch = Batch(self.view)
-        for notification in notifications:
-            self.projection.apply(self.app.mapper.to_domain_event(notification), batch)
+        for _, event in todo:
+            self.projection.apply(event, batch)
         try:
-            self.view.commit(batch.changes, Tracking(self.app.name, notifications[-1].id))
+            self.view.commit(batch.changes, Tracking(self.app.name, todo[-1][0].id), after=start)
         except IntegrityError:
-            return 0  # another runner applied this batch first: nothing is applied twice
-        return len(notifications)
+            return 0  # another runner (or a rebuild) moved the view first
+        return len(todo)
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         total = 0
@@ -163,7 +172,12 @@ class Runner:
                 return
             seen = self.signal.wait(seen, self.poll)
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def start(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name=f"view-{self.projection.name}", daemon=True)
         self._thread.start()
 
@@ -181,9 +195,61 @@ class Runner:
     def lag(self) -> dict[str, Any]:
         head = self.app.recorder.max_notification_id() or 0
         pos = self.position
+        host = self._thread or self.host
         return {"position": pos, "head": head, "lag": head - pos,
-                "running": bool(self._thread and self._thread.is_alive()),
+                "running": bool(host and host.is_alive()) and not self.stopped and self.error is None,
                 "error": repr(self.error) if self.error else None}
+
+
+class SharedReader:
+    """One thread for many views: each notification is read and decoded once, then applied to
+    every view still behind it; each view commits its own batch with its own position."""
+
+    def __init__(self, app: Application[Any], runners: Sequence[Runner], *, signal: SaveSignal,
+                 batch_size: int = 500, poll: float = 0.25, coalesce: float = 0.01) -> None:
+        self.app, self.runners, self.signal = app, list(runners), signal
+        self.batch_size, self.poll, self.coalesce = batch_size, poll, coalesce
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="views", daemon=True)
+
+    def round(self) -> int:
+        active = [r for r in self.runners if not r.stopped and r.error is None]
+        if not active:
+            return 0
+        starts = {id(r): r.position for r in active}
+        notifications = self.app.recorder.select_notifications(
+            start=min(starts.values()), limit=self.batch_size, inclusive_of_start=False)
+        if not notifications:
+            return 0
+        events = [self.app.mapper.to_domain_event(n) for n in notifications]
+        for runner in active:
+            try:
+                runner.apply(starts[id(runner)], notifications, events)
+            except Exception as e:  # this view stops, visibly; the others go on
+                runner.error = e
+                log.exception("projection %s stopped", runner.projection.name)
+        return len(notifications)
+
+    def _loop(self) -> None:
+        seen = self.signal.count
+        while not self._stop.is_set():
+            read = self.round()
+            if read:
+                if read < self.batch_size:
+                    self._stop.wait(self.coalesce)  # let a burst of saves gather
+                continue
+            seen = self.signal.wait(seen, self.poll)
+
+    def start(self) -> None:
+        for runner in self.runners:
+            runner.host = self._thread
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.signal.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
 
 def time_to_reach(runner: Runner, position: int, timeout: float = 10.0) -> float:

@@ -8,13 +8,16 @@ from eventsourcing.postgres import PostgresDatastore
 
 from service.app_core import AppCore
 from service.domain.errors import RuleError
+from service.notifications import Outbox
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
 from service.projections.alerts import Alerts
+from service.projections.care_log import CareLog
 from service.projections.roster import Roster
-from service.projections.runtime import DocProjection, Runner
+from service.projections.runtime import DocProjection, Runner, SharedReader
+from service.projections.statements import Statements
 from service.settings import Settings
 
-PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts)
+PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox)
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:
@@ -32,6 +35,8 @@ class Views:
 
     def __init__(self, app: AppCore, settings: Settings) -> None:
         self.app = app
+        self.batch_size = settings.view_batch_size
+        self._reader: SharedReader | None = None
         self.runners: dict[str, Runner] = {}
         for cls in PROJECTIONS:
             projection = cls(make_view(cls.name, settings, app))
@@ -42,10 +47,13 @@ class Views:
         return self.runners[name].view
 
     def start(self) -> None:
-        for runner in self.runners.values():
-            runner.start()
+        self._reader = SharedReader(self.app, list(self.runners.values()), signal=self.app.saved,
+                                    batch_size=self.batch_size)
+        self._reader.start()
 
     def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
         for runner in self.runners.values():
             runner.stop()
 
