@@ -48,8 +48,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _problem_content("Not found within your school"),
     409: _problem_content("Conflict with the current state (included)"),
     422: _problem_content("Bad input, or refused by a rule (a safety refusal is recorded)"),
+    503: _problem_content("A read asked for min_position and the view did not reach it in time"),
 }
-READ_RESPONSES: dict[int | str, dict[str, Any]] = {k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422)}
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422, 503)}
 
 _STATUS = {NotFoundError: 404, ConflictError: 409, RuleError: 422, ForbiddenError: 403}
 
@@ -78,7 +80,19 @@ def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # A body that is not JSON at all is bad input like any other: 422, as every route declares.
+        return problem_response(422, "invalid-input", "Invalid input", str(exc.detail),
+                                errors=[{"field": "body", "message": str(exc.detail)}])
     codes = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
     return problem_response(
         exc.status_code, codes.get(exc.status_code, "http-error"), str(exc.detail), str(exc.detail)
     )
+
+
+def view_timeout_handler(request: Request, exc: Exception) -> JSONResponse:
+    response = problem_response(
+        503, "view-behind", "The view has not caught up yet",
+        f"{exc} Try again shortly, or read without min_position.")
+    response.headers["Retry-After"] = "1"
+    return response
