@@ -89,6 +89,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import threading
 
     from service.application import HandoverApp
+    from service.notifications import Deliverer
     from service.projections.views import Views
     from service.watcher import Watcher
 
@@ -96,11 +97,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     app = HandoverApp(env=settings.eventsourcing_env())
     views = Views(app, settings)
     watcher = Watcher(app, views, settings.watch_interval)
+    deliverer = Deliverer(app, views)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     views.start()
     watcher.start()
+    deliverer.start()
     print(f"worker running on the {settings.store} store: views {', '.join(views.runners)}")
     sys.stdout.flush()
     try:
@@ -110,6 +113,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     print(f"view {name} stopped: {health['error']}", file=sys.stderr)
                     return 1
     finally:
+        deliverer.stop()
         watcher.stop()
         views.stop()
         app.close()

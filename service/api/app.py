@@ -11,17 +11,29 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import afternoon, alerts, care_log, pupils, roster, school
+from service.api import (
+    afternoon,
+    alerts,
+    care_log,
+    notifications,
+    pupils,
+    roster,
+    school,
+    statements,
+    stream,
+)
 from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
     Problem,
     domain_error_handler,
     http_error_handler,
     validation_error_handler,
+    view_timeout_handler,
 )
 from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.errors import DomainError
+from service.notifications import Deliverer
 from service.projections.views import Views
 from service.watcher import Watcher
 from service.settings import Settings
@@ -58,12 +70,15 @@ def create_app(
         api.state.store = settings.store
         api.state.views = Views(api.state.handover, settings)
         api.state.watcher = Watcher(api.state.handover, api.state.views, settings.watch_interval)
+        api.state.deliverer = Deliverer(api.state.handover, api.state.views)
         if settings.run_projections:
             api.state.views.start()
             api.state.watcher.start()
+            api.state.deliverer.start()
         try:
             yield
         finally:
+            api.state.deliverer.stop()
             api.state.watcher.stop()
             api.state.views.stop()
             if owned:
@@ -82,8 +97,10 @@ def create_app(
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
+    api.add_exception_handler(TimeoutError, view_timeout_handler)
     for router in (afternoon.router, school.router, pupils.router, roster.router, alerts.router,
-                   care_log.router):
+                   care_log.router, statements.router,
+                   notifications.router, stream.router):
         api.include_router(router)
 
     @api.get("/health", response_model=Health, tags=["ops"])

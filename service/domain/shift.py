@@ -1,0 +1,123 @@
+"""The Shift aggregate: one staff member signed on and off at one place for one session of one day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from service.domain.errors import ConflictError, RuleError
+
+SHIFT_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/shift")
+DUTY = "duty"  # the place of a duty leader's duty-management session (值班管理)
+
+
+def shift_id(school_id: str, staff_id: str, day: str, session: str, place_id: str) -> UUID:
+    """One shift per staff member, day, session and place: the store refuses a second."""
+    return uuid5(SHIFT_NAMESPACE, f"{school_id}/{staff_id}/{day}/{session}/{place_id}")
+
+
+def minutes_between(earlier: str, later: str) -> float:
+    """Minutes from one ISO time to another (negative when ``later`` is earlier)."""
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds() / 60
+
+
+class Shift(Aggregate):
+    """A staff member's attendance at one place (a group, or duty) for one session of one day.
+
+    Invariants: one shift per staff member, day, session and place (its id derives from
+    them); it is signed on once and signed off at most once, never before it was signed on;
+    a substitute (替班) names the colleague they replace, never themselves. The session's
+    start and the place's dismissal are recorded with the sign-on, so lateness and early
+    leave are judged against the timetable as it stood that day.
+    """
+
+    class SignedOn(Aggregate.Created):
+        school_id: str
+        staff: dict[str, Any]
+        day: str
+        session: str
+        place: dict[str, Any]
+        substitute_for: dict[str, Any] | None
+        at: str
+        starts_at: str
+        ends_at: str
+        by: dict[str, Any]
+
+    @staticmethod
+    def create_id(school_id: str, staff: dict[str, Any], day: str, session: str,
+                  place: dict[str, Any]) -> UUID:
+        return shift_id(school_id, staff["staff_id"], day, session, place["id"])
+
+    @event(SignedOn)
+    def __init__(
+        self, school_id: str, staff: dict[str, Any], day: str, session: str, place: dict[str, Any],
+        substitute_for: dict[str, Any] | None, at: str, starts_at: str, ends_at: str,
+        by: dict[str, Any],
+    ) -> None:
+        self.school_id = school_id
+        self.staff = staff
+        self.day = day
+        self.session = session
+        self.place = place
+        self.substitute_for = substitute_for
+        self.signed_on_at = at
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.signed_on_by = by
+        self.signed_off_at: str | None = None
+        self.signed_off_by: dict[str, Any] | None = None
+
+    @classmethod
+    def sign_on(
+        cls, *, school_id: str, staff: dict[str, Any], day: date, session: str,
+        place: dict[str, Any], substitute_for: dict[str, Any] | None, at: datetime,
+        starts_at: datetime, ends_at: datetime, by: dict[str, Any],
+    ) -> Shift:
+        if substitute_for is not None and substitute_for["staff_id"] == staff["staff_id"]:
+            raise RuleError("A substitute replaces someone else.", field="substitute_for")
+        if ends_at <= starts_at:
+            raise RuleError("The place is dismissed before the session starts.", field="place_id")
+        return cls(
+            school_id=school_id, staff=staff, day=day.isoformat(), session=session, place=place,
+            substitute_for=substitute_for, at=at.isoformat(), starts_at=starts_at.isoformat(),
+            ends_at=ends_at.isoformat(), by=by,
+        )
+
+    # -- reads -------------------------------------------------------------
+    @property
+    def signed_off(self) -> bool:
+        return self.signed_off_at is not None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "shift_id": str(self.id), "staff": self.staff, "day": self.day,
+            "session": self.session, "place": self.place, "substitute_for": self.substitute_for,
+            "signed_on_at": self.signed_on_at, "starts_at": self.starts_at,
+            "ends_at": self.ends_at, "signed_off_at": self.signed_off_at,
+            "minutes_late": max(0.0, minutes_between(self.starts_at, self.signed_on_at)),
+            "left_early": self.signed_off_at is not None
+            and minutes_between(self.signed_off_at, self.ends_at) > 0,
+            "signed_on_by": self.signed_on_by["staff_id"],
+            "signed_off_by": self.signed_off_by["staff_id"] if self.signed_off_by else None,
+            "version": self.version,
+        }
+
+    # -- commands ----------------------------------------------------------
+    def sign_off(self, at: datetime, by: dict[str, Any]) -> None:
+        if self.signed_off:
+            raise ConflictError(f"Already signed off at {self.signed_off_at}.", state=self.view())
+        if at < datetime.fromisoformat(self.signed_on_at):
+            raise RuleError("Signing off before signing on.", field="at")
+        self._signed_off(at=at.isoformat(), by=by)
+
+    class SignedOff(Aggregate.Event):
+        at: str
+        by: dict[str, Any]
+
+    @event(SignedOff)
+    def _signed_off(self, at: str, by: dict[str, Any]) -> None:
+        self.signed_off_at = at
+        self.signed_off_by = by
