@@ -323,6 +323,8 @@ async def _events(request: Request, feed: SchoolFeed, after: int, stop: int | No
                     return
             if more:
                 continue
+            if stop is not None and scanned >= stop:
+                break  # a bounded read is done: no need to wait for more writes
             if monotonic() - last_beat >= HEARTBEAT:
                 moved = f"id: {scanned}\n" if scanned > announced else ""
                 announced, last_beat = max(announced, scanned), monotonic()
