@@ -351,8 +351,8 @@ class LagProbe:
                 self.saved.append((recordings[-1].notification.id, time.perf_counter()))
             return recordings
 
-        def timed_commit(changes: Any, tracking: Any) -> None:
-            commit(changes, tracking)
+        def timed_commit(changes: Any, tracking: Any, after: int | None = None) -> None:
+            commit(changes, tracking, after)
             self.covered.append((tracking.notification_id, time.perf_counter()))
 
         app.save, view.commit = timed_save, timed_commit
