@@ -17,6 +17,7 @@ from service.projections.runtime import DocProjection, Runner, SharedReader
 from service.projections.statements import Statements
 from service.settings import Settings
 
+LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox)
 
 
@@ -36,7 +37,7 @@ class Views:
     def __init__(self, app: AppCore, settings: Settings) -> None:
         self.app = app
         self.batch_size = settings.view_batch_size
-        self._reader: SharedReader | None = None
+        self._readers: list[SharedReader] = []
         self.runners: dict[str, Runner] = {}
         for cls in PROJECTIONS:
             projection = cls(make_view(cls.name, settings, app))
@@ -47,13 +48,18 @@ class Views:
         return self.runners[name].view
 
     def start(self) -> None:
-        self._reader = SharedReader(self.app, list(self.runners.values()), signal=self.app.saved,
-                                    batch_size=self.batch_size)
-        self._reader.start()
+        # The live views (what the gate and the watcher read) get a reader of their own, so a
+        # slower report view (care log, statements, outbox) never holds the roster back.
+        live = [r for name, r in self.runners.items() if name in LIVE]
+        rest = [r for name, r in self.runners.items() if name not in LIVE]
+        self._readers = [SharedReader(self.app, group, signal=self.app.saved,
+                                      batch_size=self.batch_size) for group in (live, rest) if group]
+        for reader in self._readers:
+            reader.start()
 
     def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
+        for reader in self._readers:
+            reader.stop()
         for runner in self.runners.values():
             runner.stop()
 
