@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from service.domain.errors import (
     ForbiddenError,
     IdempotencyKeyReusedError,
     NotFoundError,
+    RuleError,
 )
 from service.domain.handover import Handover
 from service.domain.idempotency import CommandRecord
@@ -33,6 +34,7 @@ from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
 
 log = logging.getLogger(__name__)
+OFFLINE_GRACE_DAYS = 7  # a tablet may queue commands offline; older days are closed
 A = TypeVar("A", bound=Aggregate)
 
 
@@ -215,6 +217,20 @@ class AppCore(Application[UUID]):
         if self._find(Alert.create_id(school_id, cause), readonly=True) is not None:
             return None
         return Alert.raise_for(school_id, kind, cause, subject, self.now().isoformat(), detail)
+
+    def session_day(self, school: School, day: date | None, session: str, *, ahead: bool = False) -> date:
+        """The day a command is about: a served session, today or a recent day (offline queue)."""
+        today = self.today(school)
+        on = day or today
+        if on > today and not ahead:
+            raise RuleError("That day has not come yet.", field="day")
+        if on < today - timedelta(days=OFFLINE_GRACE_DAYS):
+            raise RuleError("That day is closed; record a correction instead.", field="day")
+        if session not in {s.key for s in school.schedule.sessions}:
+            raise RuleError(f"No session {session!r} in the schedule.", field="session")
+        if not school.schedule.runs_on(session, on):
+            raise RuleError(f"No {session} service on {on.isoformat()}.", field="day")
+        return on
 
     # -- who is asking -------------------------------------------------------
     def authenticate(self, token: str) -> StaffIdentity | None:

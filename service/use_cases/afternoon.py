@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -15,7 +15,6 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
 from service.domain.school import School
 
-OFFLINE_GRACE_DAYS = 7  # a tablet may queue commands offline; older days are closed
 REFUSAL_REASONS = {
     "restricted": "此人被列入禁止接送名单 / on the do-not-release list",
     "not_authorised": "此人不在授权接送名单 / not authorised to collect",
@@ -40,20 +39,6 @@ def adult_ref(adult: dict[str, Any]) -> dict[str, Any]:
 
 class AfternoonUseCases(AppCore):
     # -- shared checks -----------------------------------------------------
-    def _session_day(self, school: School, day: date | None, session: str, *, ahead: bool = False) -> date:
-        """The day a command is about: a served session, today or a recent day (offline queue)."""
-        today = self.today(school)
-        on = day or today
-        if on > today and not ahead:
-            raise RuleError("That day has not come yet.", field="day")
-        if on < today - timedelta(days=OFFLINE_GRACE_DAYS):
-            raise RuleError("That day is closed; record a correction instead.", field="day")
-        if session not in {s.key for s in school.schedule.sessions}:
-            raise RuleError(f"No session {session!r} in the schedule.", field="session")
-        if not school.schedule.runs_on(session, on):
-            raise RuleError(f"No {session} service on {on.isoformat()}.", field="day")
-        return on
-
     def _expected(self, school: School, pupil_id: str, on: date, session: str) -> Pupil:
         pupil = self.pupil(school.school_id, pupil_id, readonly=True)
         if not pupil.expected_on(on, session):
@@ -87,7 +72,7 @@ class AfternoonUseCases(AppCore):
                     fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session, ahead=ahead)
+            on = self.session_day(school, day, session, ahead=ahead)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             change(school, pupil, pd)
             return Decision([pd], pd.view())
@@ -102,7 +87,7 @@ class AfternoonUseCases(AppCore):
         """Offer pupils to another adult; custody moves only when they confirm with their count."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session)
+            on = self.session_day(school, day, session)
             ids = list(pupil_ids or [])
             if class_id is not None:
                 school.class_(class_id)
@@ -189,7 +174,7 @@ class AfternoonUseCases(AppCore):
                 place_id: str, fp: str | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session)
+            on = self.session_day(school, day, session)
             pairs = self._days(school, pupil_ids, on, session)
             me, place, by = staff_ref(school, actor.staff_id), place_ref(school, place_id), actor.record()
             for _, pd in pairs:
@@ -206,7 +191,7 @@ class AfternoonUseCases(AppCore):
         """Release siblings to one adult: all of them, or none and every refusal recorded."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session)
+            on = self.session_day(school, day, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"])
             pairs = self._days(school, pupil_ids, on, session)
             by = actor.record()
@@ -239,7 +224,7 @@ class AfternoonUseCases(AppCore):
                        fp: str | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session)
+            on = self.session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
             pd.refuse_release(adult_ref(adult), "refused_by_staff", reason, gate, actor.record())
@@ -252,7 +237,7 @@ class AfternoonUseCases(AppCore):
         """Only under a guardian's statement on file for that day; a refusal is recorded."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session)
+            on = self.session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
             statement = pupil.statement_on(on)
@@ -273,7 +258,7 @@ class AfternoonUseCases(AppCore):
     ) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self._session_day(school, day, session)
+            on = self.session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             approver = staff_ref(school, approved_by_staff_id)
             d = pupil.decide_collection(day=on, collector_id=collector_id,

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.care_note import CareNote
 from service.domain.common import Actor
-from service.domain.errors import NotFoundError, RuleError
+from service.domain.errors import NotFoundError
 from service.domain.pupil_day import ABSENT, GONE, IN_CUSTODY, NOT_HANDED_OVER
-from service.domain.school import School
 from service.projections.care_log import at_group, closes_at, load, state_at, walk
 from service.projections.docstore import DocView
-from service.use_cases.afternoon import OFFLINE_GRACE_DAYS
 
 
 class CareUseCases(AppCore):
     def care_note(self, school_id: str, note_id: str) -> CareNote:
         return self._get(as_uuid(note_id, "care note"), CareNote, "care note", school_id)
-
-    def _care_day(self, school: School, day: date | None, session: str) -> date:
-        """A note is about a served session, today or a recent day (written up afterwards)."""
-        today = self.today(school)
-        on = day or today
-        if on > today:
-            raise RuleError("That day has not come yet.", field="day")
-        if on < today - timedelta(days=OFFLINE_GRACE_DAYS):
-            raise RuleError("That day's care log is closed.", field="day")
-        if session not in {s.key for s in school.schedule.sessions}:
-            raise RuleError(f"No session {session!r} in the schedule.", field="session")
-        if not school.schedule.runs_on(session, on):
-            raise RuleError(f"No {session} service on {on.isoformat()}.", field="day")
-        return on
 
     def write_care_note(
         self, actor: Actor, group_id: str, day: date | None, session: str, kind: str, text: str,
@@ -44,7 +28,7 @@ class CareUseCases(AppCore):
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             school.group(group_id)
-            on = self._care_day(school, day, session)
+            on = self.session_day(school, day, session)
             for pupil_id in pupil_ids:
                 self.pupil(school.school_id, pupil_id, readonly=True)
             note = CareNote.write(
