@@ -11,6 +11,13 @@ from openpyxl import load_workbook
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 
+from service.roster_agreements import (
+    AGREEMENT_COLUMNS,
+    REFERENCE_COLUMNS,
+    RosterAgreement,
+    read_agreement,
+)
+
 GRADE_CN: dict[int, str] = dict(enumerate("一二三四五六七八九", start=1))
 
 
@@ -31,6 +38,7 @@ class RosterRow:
     class_label: str  # canonical, e.g. 三年级(2)班
     homeroom_teacher: str
     guardians: tuple[RosterGuardian, ...]
+    agreement: RosterAgreement | None = None  # only when the file has a 协议 column
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ _PUPIL_ALIASES: dict[str, frozenset[str]] = {
     "性别": frozenset({"性别", "学生性别"}),
     "班级": frozenset({"班级", "班别", "所在班级", "班级名称", "行政班"}),
     "班主任": frozenset({"班主任", "班主任姓名", "班主任老师"}),
+    "协议": AGREEMENT_COLUMNS,  # optional: agreements the school already holds on paper
+    "协议编号": REFERENCE_COLUMNS,
 }
 _PHONE_WORDS = "联系电话|电话号码|手机号码|手机号|手机|电话|联系方式"
 _RELATION_WORDS = "与学生的关系|与学生关系|与孩子关系|关系"
@@ -408,6 +418,12 @@ def _parse_row(
     teacher = _clean_name(cell(col["班主任"]))
     if not teacher:
         fail(col["班主任"], "班主任不能为空 / homeroom teacher is empty")
+    agreement = None
+    if "协议" in col or "协议编号" in col:
+        agreement, why = read_agreement(cell(col["协议"]) if "协议" in col else "",
+                                        cell(col["协议编号"]) if "协议编号" in col else "")
+        if why is not None:
+            fail(col["协议"], why)
     guardians: list[RosterGuardian] = []
     first_phone: str | None = None
     for index, slot in enumerate(layout.slots):
@@ -429,4 +445,5 @@ def _parse_row(
     if errors or klass is None or gender is None:
         return None, errors, key
     label = _class_label(*klass)
-    return RosterRow(number, name, gender, *klass, label, teacher, tuple(guardians)), errors, key
+    row = RosterRow(number, name, gender, *klass, label, teacher, tuple(guardians), agreement)
+    return row, errors, key

@@ -15,6 +15,7 @@ from service.api import (
     afternoon,
     alerts,
     care_log,
+    enrolment,
     notifications,
     pupils,
     roster,
@@ -35,8 +36,8 @@ from service.clock import Clock
 from service.domain.errors import DomainError
 from service.notifications import Deliverer
 from service.projections.views import Views
-from service.watcher import Watcher
 from service.settings import Settings
+from service.watcher import Watcher
 
 
 class ViewHealth(BaseModel):
@@ -98,8 +99,8 @@ def create_app(
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
     api.add_exception_handler(TimeoutError, view_timeout_handler)
-    for router in (afternoon.router, school.router, pupils.router, roster.router, alerts.router,
-                   care_log.router, statements.router,
+    for router in (afternoon.router, school.router, pupils.router, enrolment.router,
+                   roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router):
         api.include_router(router)
 

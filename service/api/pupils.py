@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, respond
+from service.api.enrolment import ReviewerActor, paper_agreements
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.domain.errors import RuleError
+from service.use_cases.pupils import PaperAgreements
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)
 
@@ -82,6 +84,11 @@ class StatementOut(BaseModel):
     withdrawn: bool
 
 
+class AgreementOut(BaseModel):
+    signed_on: date | None
+    reference: str | None
+
+
 class EnrolmentOut(BaseModel):
     status: Literal["none", "applied", "class_reviewed", "school_approved", "signed", "withdrawn", "rejected"]
     term: str | None = None
@@ -89,6 +96,7 @@ class EnrolmentOut(BaseModel):
     ends: date | None = None
     sessions: list[str] = []
     withdrawn_on: date | None = None
+    agreement: AgreementOut | None = None
 
 
 class PupilOut(BaseModel):
@@ -198,6 +206,9 @@ class ApplyRequest(Strict):
 
 class StepRequest(Strict):
     note: str | None = Field(default=None, max_length=500)
+    signed_on: date | None = Field(default=None, description="signed only: the agreement's date")
+    reference: str | None = Field(default=None, max_length=200,
+                                  description="signed only: where the agreement is filed")
 
 
 class WithdrawRequest(Strict):
@@ -211,6 +222,13 @@ class ImportError_(BaseModel):
     reason: str
 
 
+class AgreementRefused(BaseModel):
+    row: int
+    pupil_id: str
+    name: str
+    reason: str
+
+
 class ImportReport(BaseModel):
     imported: bool
     dry_run: bool = False
@@ -220,6 +238,11 @@ class ImportReport(BaseModel):
     classes_created: int = 0
     staff_created: int = 0
     errors: list[ImportError_] = []
+    term: str | None = Field(default=None, description="The term the signed agreements are for")
+    pupils_signed: int = Field(default=0, description="Pupils enrolled through to signed now")
+    pupils_already_signed: int = 0
+    agreements_refused: list[AgreementRefused] = Field(
+        default=[], description="Pupils already present whose enrolment this file may not change")
 
 
 PupilId = Annotated[str, Field(max_length=64)]
@@ -326,9 +349,15 @@ def apply(pupil_id: str, body: ApplyRequest, actor: AdminActor, app: AppDep,
 
 @router.post("/pupils/{pupil_id}/enrolment/{step}", response_model=PupilOut, tags=["enrolment"])
 def advance(pupil_id: str, step: Literal["class_reviewed", "school_approved", "signed"],
-            body: StepRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    """Class review (班级审核) → school approval (学校核准) → agreement signed (签订协议)."""
-    return respond(app.advance_enrolment(actor, pupil_id, step, body.note, meta.fingerprint), PupilOut)
+            body: StepRequest, actor: ReviewerActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+    """Class review (班级审核, the homeroom teacher or an admin) → school approval (学校核准) →
+    agreement signed (签订协议), both by an admin."""
+    agreement = None
+    if body.signed_on is not None or body.reference is not None:
+        agreement = {"signed_on": body.signed_on.isoformat() if body.signed_on else None,
+                     "reference": body.reference}
+    return respond(app.advance_enrolment(actor, pupil_id, step, body.note, meta.fingerprint,
+                                         agreement), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment-rejection", response_model=PupilOut, tags=["enrolment"])
@@ -350,11 +379,17 @@ async def import_roster(
     actor: AdminActor, app: AppDep, meta: MetaDep,
     file: Annotated[UploadFile, File(description="The school's roster, CSV (UTF-8/GBK) or XLSX")],
     dry_run: bool = False,
+    paper: Annotated[PaperAgreements | None, Depends(paper_agreements)] = None,
 ) -> JSONResponse:
-    """Create pupils, guardians, classes and homeroom teachers from a roster; all rows or none."""
+    """Create pupils, guardians, classes and homeroom teachers from a roster; all rows or none.
+
+    Agreements already signed on paper (a 协议 column: 是/否 or the date signed, with an
+    optional 协议编号; or ``agreements_signed`` for the whole file) enrol those pupils for
+    ``term`` through all four steps, recorded as done by you.
+    """
     data = await file.read(MAX_ROSTER_BYTES + 1)
     if len(data) > MAX_ROSTER_BYTES:
         raise RuleError("The file is larger than 5 MB.", field="file")
     outcome = await run_in_threadpool(app.import_roster, actor, data, file.filename or "", dry_run,
-                                      meta.fingerprint)
+                                      meta.fingerprint, paper)
     return respond(outcome, ImportReport)

@@ -386,21 +386,59 @@ class Pupil(Aggregate):
             "history": [*self.enrolment["history"], {"step": "applied", "by": by}],
         }
 
-    def advance_enrolment(self, step: str, note: str | None, by: dict[str, Any]) -> None:
-        """Class review, school approval, signed agreement: in that order only."""
+    def enrolment_reached(self, step: str, term: str | None = None) -> bool:
+        """Is the enrolment under way at this step or past it (for this term, when named)?"""
+        status = self.enrolment["status"]
+        if status not in ENROLMENT_STEPS or step not in ENROLMENT_STEPS:
+            return False
+        if term is not None and self.enrolment.get("term") != term:
+            return False
+        return ENROLMENT_STEPS.index(status) >= ENROLMENT_STEPS.index(step)
+
+    class EnrolmentAdvanced(Aggregate.Event):
+        """A step of the enrolment; v2 adds the signed agreement's date and reference."""
+
+        class_version = 2
+        step: str
+        note: str | None
+        by: dict[str, Any]
+        agreement: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["agreement"] = None
+
+    def advance_enrolment(
+        self, step: str, note: str | None, by: dict[str, Any],
+        agreement: dict[str, Any] | None = None,
+    ) -> None:
+        """Class review, school approval, signed agreement: in that order only.
+
+        ``agreement`` ({"signed_on": ISO date or None, "reference": text or None}) describes
+        the signed agreement (协议书) and goes only with the ``signed`` step.
+        """
         if step not in ENROLMENT_STEPS[1:]:
             raise RuleError(f"Enrolment steps are {ENROLMENT_STEPS[1:]}.", field="step")
+        if agreement is not None and step != "signed":
+            raise RuleError("Only the signed step records an agreement.", field="agreement")
         expected_before = ENROLMENT_STEPS[ENROLMENT_STEPS.index(step) - 1]
         if self.enrolment["status"] != expected_before:
             raise ConflictError(
                 f"Enrolment is {self.enrolment['status']}; {step} follows {expected_before}.",
                 state=self.enrolment_view(),
             )
-        self._advanced(step=step, note=note, by=by)
+        if agreement is not None:
+            agreement = {"signed_on": agreement.get("signed_on"),
+                         "reference": agreement.get("reference")}
+        self._advanced(step=step, note=note, by=by, agreement=agreement)
 
-    @event("EnrolmentAdvanced")
-    def _advanced(self, step: str, note: str | None, by: dict[str, Any]) -> None:
+    @event(EnrolmentAdvanced)
+    def _advanced(
+        self, step: str, note: str | None, by: dict[str, Any], agreement: dict[str, Any] | None
+    ) -> None:
         self.enrolment["status"] = step
+        if step == "signed":
+            self.enrolment["agreement"] = agreement
         self.enrolment["history"] = [*self.enrolment["history"], {"step": step, "note": note, "by": by}]
 
     def reject_enrolment(self, reason: str, by: dict[str, Any]) -> None:

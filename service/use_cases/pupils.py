@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import uuid4
@@ -10,10 +11,11 @@ from eventsourcing.domain import Aggregate
 
 from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor, normalise_name
-from service.domain.errors import RuleError
+from service.domain.errors import ConflictError, RuleError
 from service.domain.pupil import Pupil
 from service.domain.school import School
-from service.roster_import import RosterFormatError, parse_roster
+from service.roster_import import RosterFormatError, RosterRow, parse_roster
+from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
 from service.use_cases.setup import class_label
 
 
@@ -36,6 +38,24 @@ def _guardian_args(g: dict[str, Any]) -> dict[str, Any]:
         "name": g["name"], "relation": g.get("relation") or "监护人", "phone": g["phone"],
         "may_collect": g.get("may_collect", True), "id_tail": g.get("id_tail"),
     }
+
+
+@dataclass(frozen=True)
+class PaperAgreements:
+    """What an import says of agreements signed on paper, for rows whose 协议 cell is empty."""
+
+    term: Term | None = None
+    all_signed: bool = False
+    signed_on: date | None = None
+    reference: str | None = None
+
+    def signed(self, row: RosterRow) -> bool:
+        return row.agreement.signed if row.agreement is not None else self.all_signed
+
+    def agreement(self, row: RosterRow) -> dict[str, Any]:
+        on = (row.agreement.signed_on if row.agreement else None) or self.signed_on
+        return {"signed_on": on.isoformat() if on else None,
+                "reference": (row.agreement.reference if row.agreement else None) or self.reference}
 
 
 class PupilUseCases(AppCore):
@@ -166,9 +186,11 @@ class PupilUseCases(AppCore):
         return self._pupil_change(actor, pupil_id, fp, change)
 
     def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None,
-                          fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.advance_enrolment(
-            step, note, actor.record()))
+                          fp: str | None, agreement: dict[str, Any] | None = None) -> Outcome:
+        def change(p: Pupil, s: School) -> None:
+            check_step_role(actor, s, p, step)
+            p.advance_enrolment(step, note, actor.record(), agreement)
+        return self._pupil_change(actor, pupil_id, fp, change)
 
     def reject_enrolment(self, actor: Actor, pupil_id: str, reason: str, fp: str | None) -> Outcome:
         return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.reject_enrolment(
@@ -181,8 +203,12 @@ class PupilUseCases(AppCore):
 
     # -- roster import ---------------------------------------------------------
     def import_roster(self, actor: Actor, data: bytes, filename: str, dry_run: bool,
-                      fp: str | None) -> Outcome:
-        """All rows good, or nothing imported; a pupil already imported is not created twice."""
+                      fp: str | None, paper: PaperAgreements | None = None) -> Outcome:
+        """All rows good, or nothing imported; a pupil already imported is not created twice.
+
+        Agreements the school already holds on paper (the file's 协议 column, or ``paper``
+        for the whole file) enrol those pupils through all four steps, by the importing admin.
+        """
         def decide() -> Decision:
             try:
                 parsed = parse_roster(data, filename)
@@ -197,6 +223,17 @@ class PupilUseCases(AppCore):
                 return Decision([], body, 422)
             school = self.school(actor.school_id)
             by = actor.record()
+            paper_ = paper or PaperAgreements()
+            to_sign = {row.row for row in parsed.rows if paper_.signed(row)}
+            if to_sign:
+                if paper_.term is None:
+                    raise RuleError("Name the term (term, term_starts, term_ends) the signed "
+                                    "agreements are for.", field="term")
+                paper_.term.check(school)
+            note = f"纸质协议，名册导入 {filename}".strip()
+            signed: list[Aggregate] = []
+            already_signed = 0
+            refused: list[dict[str, Any]] = []
             teachers = {normalise_name(s["name"]): sid for sid, s in school.staff.items() if s["active"]}
             created: list[Aggregate] = []
             new_staff = new_classes = skipped = 0
@@ -218,18 +255,38 @@ class PupilUseCases(AppCore):
                 pupil_id = Pupil.create_id(school.school_id, key)
                 if str(pupil_id) in school.roll or self._find(pupil_id) is not None:
                     skipped += 1
+                    if row.row in to_sign and paper_.term is not None:
+                        present = self.pupil(school.school_id, str(pupil_id))
+                        try:
+                            done = enrol_through_to_signed(
+                                present, paper_.term, paper_.agreement(row), note, by)
+                        except ConflictError as e:
+                            refused.append({"row": row.row, "pupil_id": str(pupil_id),
+                                            "name": present.name, "reason": e.detail})
+                            continue
+                        if done == "done":
+                            signed.append(present)
+                        else:
+                            already_signed += 1
                     continue
                 pupil = Pupil.register(school.school_id, key, row.name, row.gender, klass["class_id"], by)
                 for g in row.guardians:
                     pupil.add_guardian(str(uuid4()), g.name, g.relation or "监护人", g.phone,
                                        True, None, by)
+                if row.row in to_sign and paper_.term is not None:
+                    enrol_through_to_signed(pupil, paper_.term, paper_.agreement(row), note, by)
+                    signed.append(pupil)
                 created.append(pupil)
                 entries.append({"pupil_id": str(pupil.id), "class_id": klass["class_id"]})
             school.register_pupils(entries, by)
             body = {"imported": not dry_run, "dry_run": dry_run, "rows": len(parsed.rows),
                     "pupils_created": len(created), "pupils_already_present": skipped,
-                    "classes_created": new_classes, "staff_created": new_staff, "errors": []}
+                    "classes_created": new_classes, "staff_created": new_staff, "errors": [],
+                    "term": paper_.term.term if to_sign and paper_.term else None,
+                    "pupils_signed": len(signed), "pupils_already_signed": already_signed,
+                    "agreements_refused": refused}
+            changed_present = [p for p in signed if p not in created]
             if dry_run or (not created and not new_staff and not new_classes):
-                return Decision([], body)
-            return Decision([school, *created], body, 201)
+                return Decision(changed_present if not dry_run else [], body)
+            return Decision([school, *created, *changed_present], body, 201)
         return self.execute(actor, decide, fp)
