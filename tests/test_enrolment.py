@@ -364,3 +364,19 @@ def test_reimporting_with_agreements_enrols_pupils_already_there_and_never_a_wit
     assert [after[n]["enrolment"]["status"] for n in ("王小红", "陈一鸣", "赵四")] == ["signed", "signed", "withdrawn"]
     again = upload(world, rows, **AUTUMN_PARAMS)
     assert (again.json()["pupils_signed"], again.json()["pupils_already_signed"]) == (0, 2)
+
+
+def test_one_pupils_signed_step_may_name_the_agreement_and_no_other_step_may(
+    client: TestClient, app: HandoverApp
+) -> None:
+    world = a_school(client, app, 0)
+    [pid] = new_pupils(world, 1)
+    world.post(world.admin, f"/v1/pupils/{pid}/enrolment/apply", TERM)
+    r = world.post(world.admin, f"/v1/pupils/{pid}/enrolment/class_reviewed", {"signed_on": "2026-08-28"})
+    assert r.status_code == 422 and status(world, pid) == "applied"
+    world.post(world.admin, f"/v1/pupils/{pid}/enrolment/class_reviewed", {})
+    world.post(world.admin, f"/v1/pupils/{pid}/enrolment/school_approved", {})
+    r = world.post(world.admin, f"/v1/pupils/{pid}/enrolment/signed",
+                   {"signed_on": "2026-08-28", "reference": "协议书第7号"})
+    assert r.status_code == 200, r.text
+    assert r.json()["enrolment"]["agreement"] == {"signed_on": "2026-08-28", "reference": "协议书第7号"}
