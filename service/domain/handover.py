@@ -16,7 +16,7 @@ class Handover(Aggregate):
 
     Invariants: the giver states a count and the receiver confirms with their
     own; both counts are kept and any difference from each other or from the
-    pupils named is a recorded mismatch; only the named receiver confirms; a
+    pupils named is a recorded mismatch (the latter already when offered); only the named receiver confirms; a
     handover is confirmed or withdrawn once.
     """
 
@@ -52,7 +52,8 @@ class Handover(Aggregate):
         self.status = "offered"
         self.count_received: int | None = None
         self.received_pupil_ids: list[str] = []
-        self.mismatch = False
+        # A stated count that differs from the pupils named is a mismatch from the moment it is offered.
+        self.mismatch = count_given != len(pupil_ids)
 
     @classmethod
     def offer(

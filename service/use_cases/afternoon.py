@@ -68,6 +68,16 @@ class AfternoonUseCases(AppCore):
             alerts += [alert] if alert else []
         return alerts
 
+    def _mismatch_alert(self, school: School, handover: Handover) -> list[Aggregate]:
+        """One count_mismatch alert per handover, raised when offered or when confirmed."""
+        hid = str(handover.id)
+        received = "?" if handover.count_received is None else handover.count_received
+        alert = self.new_alert(
+            school.school_id, "count_mismatch", f"mismatch/{hid}", {**handover.view(), "handover_id": hid},
+            f"人数不符 / counts differ: {handover.giver['name']} {handover.count_given} "
+            f"({len(handover.pupil_ids)} named), {handover.to['name']} {received}")
+        return [alert] if alert else []
+
     def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
                     fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
@@ -116,7 +126,8 @@ class AfternoonUseCases(AppCore):
             )
             for _, pd in pairs:
                 pd.offer(str(handover.id), kind, giver, to, place, by)
-            return Decision([handover, *(pd for _, pd in pairs)], handover.view(), 201)
+            alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
+            return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), 201)
         return self.execute(actor, decide, fp)
 
     def confirm_handover(self, actor: Actor, handover_id: str, count: int,
@@ -136,12 +147,7 @@ class AfternoonUseCases(AppCore):
                     pd.take_custody(handover_id, handover.giver, by)
                 days.append(pd)
             if handover.mismatch:
-                alert = self.new_alert(
-                    school.school_id, "count_mismatch", f"mismatch/{handover_id}",
-                    {**handover.view(), "handover_id": handover_id},
-                    f"人数不符 / counts differ: {handover.giver['name']} {handover.count_given}, "
-                    f"{handover.to['name']} {count}")
-                days += [alert] if alert else []
+                days += self._mismatch_alert(school, handover)
             return Decision(days, handover.view())
         return self.execute(actor, decide, fp)
 

@@ -1,0 +1,58 @@
+"""DESIGN §3.3 Every expected pupil has a deadline, and §3.1 counts: use cases on the in-memory store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.application import HandoverApp
+from service.clock import FixedClock
+from service.watcher import Watcher
+from tests.builders import World, a_school, handed_to_teacher
+from tests.conftest import SHANGHAI
+
+# Grade 3 is the middle band: dismissal 17:20 in autumn, plus 10 minutes' grace.
+DEADLINE = datetime(2026, 11, 23, 17, 30, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def store() -> str:
+    return "memory"  # these rules do not depend on the store
+
+
+def watch(client: TestClient) -> dict[str, int]:
+    return Watcher(client.app.state.handover, client.app.state.views).run_once()  # type: ignore[attr-defined]
+
+
+def alerts(world: World, kind: str) -> list[dict[str, Any]]:
+    head = world.client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = world.client.get("/v1/alerts", params={"kind": kind, "min_position": head}, headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    return list(r.json()["alerts"])
+
+
+# -- counts --------------------------------------------------------------------
+
+def test_a_handover_whose_count_differs_from_the_pupils_named_is_flagged_when_offered(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 3)
+    r = world.post(world.homeroom, "/v1/handovers", {"class_id": world.class_id, "count": 2,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    assert r.status_code == 201 and r.json()["mismatch"] is True
+    [alert] = alerts(world, "count_mismatch")
+    assert alert["subject"]["handover_id"] == r.json()["handover_id"]
+    assert alert["subject"]["count_given"] == 2 and len(alert["subject"]["pupil_ids"]) == 3
+    # Confirming it later raises no second alert for the same handover.
+    c = world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 3})
+    assert c.status_code == 200 and c.json()["mismatch"] is True
+    assert len(alerts(world, "count_mismatch")) == 1
+
+
+def test_a_handover_whose_count_matches_raises_no_alert_when_offered(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    r = world.post(world.homeroom, "/v1/handovers", {"class_id": world.class_id, "count": 2,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    assert r.status_code == 201 and r.json()["mismatch"] is False
+    assert alerts(world, "count_mismatch") == []
