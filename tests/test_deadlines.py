@@ -56,3 +56,28 @@ def test_a_handover_whose_count_matches_raises_no_alert_when_offered(client: Tes
                    "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
     assert r.status_code == 201 and r.json()["mismatch"] is False
     assert alerts(world, "count_mismatch") == []
+
+
+# -- the gate search -------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "typed"), [
+    ("曾昊杰", "zhj"), ("曾昊杰", "chj"), ("单雨", "sy"), ("单雨", "cy"), ("解小明", "xxm"),
+    ("仇敌", "qd"), ("区小明", "oxm"), ("查理", "zl"), ("查理", "cl"),
+])
+def test_initials_match_every_reading_of_a_polyphonic_character(name: str, typed: str) -> None:
+    from service.projections.roster import initial_options, initials_match
+
+    assert initials_match(typed, initial_options(name))
+    assert not initials_match(typed + "q", initial_options(name))  # longer than the name
+
+
+def test_a_guard_typing_zhj_finds_zeng_haojie(client: TestClient, app: HandoverApp) -> None:
+    from tests.builders import enrolled_pupil
+
+    world = a_school(client, app, 1)
+    world.pupils.append(enrolled_pupil(world, "曾昊杰", "曾爸爸", "13512345678"))
+    head = app.recorder.max_notification_id()
+    for typed in ("zhj", "chj", "zh"):
+        r = client.get("/v1/roster", params={"q": typed, "min_position": head}, headers=world.guard.h())
+        assert r.status_code == 200, r.text
+        assert [p["name"] for p in r.json()["pupils"]] == ["曾昊杰"], typed
