@@ -81,3 +81,18 @@ def test_a_guard_typing_zhj_finds_zeng_haojie(client: TestClient, app: HandoverA
         r = client.get("/v1/roster", params={"q": typed, "min_position": head}, headers=world.guard.h())
         assert r.status_code == 200, r.text
         assert [p["name"] for p in r.json()["pupils"]] == ["曾昊杰"], typed
+
+
+# -- who is still in the school ----------------------------------------------------
+
+def test_still_in_school_lists_a_pupil_expected_but_never_handed_over(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 3)
+    world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(2), "with_leave": True, "reason": "病假"})
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [world.pupil(0)], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    head = app.recorder.max_notification_id()
+    found = client.get("/v1/roster", params={"min_position": head}, headers=world.admin.h()).json()
+    # Pupil 1 was never handed over and is still the school's; pupil 2 is absent with leave.
+    assert sorted(found["still_in_school"]) == sorted([world.pupil(0), world.pupil(1)])
+    by_gate = client.get("/v1/roster", params={"gate_id": world.gate_id}, headers=world.admin.h()).json()
+    assert by_gate["pupils"] == [] and by_gate["still_in_school"] == found["still_in_school"]

@@ -16,6 +16,8 @@ NOT_HANDED_OVER = "not_handed_over"
 ABSENT = "absent"
 IN_CUSTODY = "in_custody"
 GONE = "gone"
+# The states in which the school answers for a pupil who is still on its premises.
+STILL_HELD = (NOT_HANDED_OVER, IN_CUSTODY)
 
 IDENTITY_CHECKS = ("known_to_staff", "id_card", "pickup_code", "call_to_guardian")
 

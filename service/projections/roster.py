@@ -10,7 +10,7 @@ from typing import Any
 from pypinyin import Style, lazy_pinyin, pinyin
 
 from service.domain.pupil import Pupil
-from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, PupilDay, derive
+from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, STILL_HELD, PupilDay, derive
 from service.domain.schedule import Schedule
 from service.domain.school import School
 from service.projections.docstore import Doc, DocView
@@ -270,7 +270,11 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
                                 if e["type"] == "offered"), None) if state["pending"] else None,
             "version": chain["version"], **state,
         })
+    rows.sort(key=lambda r: (r["class_label"] or "", r["initials"], r["name"]))
     counts = _counts(rows)
+    # Everyone the school answers for and who has not left, whatever the filters: a pupil
+    # expected but never handed over is still in the school, and so is one awaiting a handover.
+    still_in_school = [r["pupil_id"] for r in rows if r["status"] in STILL_HELD]
     if group_id:
         rows = [r for r in rows if (r["place"] or {}).get("id") == group_id
                 or (r["status"] == NOT_HANDED_OVER and r["homework_group_id"] == group_id)]
@@ -279,10 +283,9 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
     if q:
         rows = [r for r in rows if _matches(q, pupils[f"pupil/{school_id}/{r['pupil_id']}"],
                                             school["classes"].get(r["class_id"], {}))]
-    rows.sort(key=lambda r: (r["class_label"] or "", r["initials"], r["name"]))
     return {"school_id": school_id, "day": day.isoformat(), "session": session, "service": runs,
             "counts": counts, "pupils": rows,
-            "still_in_school": [r["pupil_id"] for r in rows if r["status"] == IN_CUSTODY]}
+            "still_in_school": still_in_school}
 
 
 def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
