@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from service.application import HandoverApp
 from service.clock import FixedClock
 from service.watcher import Watcher
-from tests.builders import World, a_school, handed_to_teacher
+from tests.builders import TERM, World, a_school, handed_to_teacher, key
 from tests.conftest import SHANGHAI
 
 # Grade 3 is the middle band: dismissal 17:20 in autumn, plus 10 minutes' grace.
@@ -96,3 +96,126 @@ def test_still_in_school_lists_a_pupil_expected_but_never_handed_over(client: Te
     assert sorted(found["still_in_school"]) == sorted([world.pupil(0), world.pupil(1)])
     by_gate = client.get("/v1/roster", params={"gate_id": world.gate_id}, headers=world.admin.h()).json()
     assert by_gate["pupils"] == [] and by_gate["still_in_school"] == found["still_in_school"]
+
+
+# -- every expected pupil has a deadline ---------------------------------------------
+
+def a_class_recorded_before_grades_were_checked(world: World, app: HandoverApp, grade: int) -> str:
+    """A class as an older version accepted it: recorded without today's rules (an old log)."""
+    school = app.school(world.school_id)
+    class_id = f"old-{grade}"
+    school._class_added(class_id=class_id, grade=grade, class_no=1, label=f"{grade}年级(1)班",
+                        homeroom_teacher_id=world.homeroom.staff_id, by={"staff_id": world.admin.staff_id})
+    app.save(school)
+    return class_id
+
+
+def a_pupil_in(world: World, class_id: str, name: str) -> str:
+    c, h = world.client, world.admin.h
+    r = c.post("/v1/pupils", json={"name": name, "gender": "女", "class_id": class_id,
+               "guardians": [{"name": "家长", "relation": "母亲", "phone": "13900139000"}]}, headers=h(**key()))
+    assert r.status_code == 201, r.text
+    pid = str(r.json()["pupil_id"])
+    assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=TERM, headers=h(**key())).status_code == 200
+    for step in ("class_reviewed", "school_approved", "signed"):
+        assert c.post(f"/v1/pupils/{pid}/enrolment/{step}", json={}, headers=h(**key())).status_code == 200
+    return pid
+
+
+def test_a_pupil_whose_grade_is_in_no_band_raises_no_deadline_at_once_and_unpicked_at_the_last_dismissal(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world = a_school(client, app, 1)
+    nine = a_class_recorded_before_grades_were_checked(world, app, 9)
+    pid = a_pupil_in(world, nine, "林九")
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [pid], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    clock.set(datetime(2026, 11, 23, 15, 45, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "no_deadline")
+    assert alert["subject"]["pupil_id"] == pid and alert["subject"]["reason"] == "grade_in_no_band"
+    assert alert["subject"]["session"] == "after_school" and alert["status"] == "open"
+    # The last band (upper, 17:30 in autumn) plus grace: held past it, the pupil is unpicked too.
+    clock.set(datetime(2026, 11, 23, 17, 40, tzinfo=SHANGHAI))
+    watch(client)
+    unpicked = [a for a in alerts(world, "unpicked") if a["subject"]["pupil_id"] == pid]
+    assert len(unpicked) == 1 and unpicked[0]["subject"]["deadline"] == "2026-11-23T17:40:00+08:00"
+    assert len(alerts(world, "no_deadline")) == 1  # raised once per pupil and session
+
+
+def test_a_pupil_whose_band_does_not_attend_the_session_raises_no_deadline(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world = a_school(client, app, 1)
+    school = app.school(world.school_id)
+    data = school.schedule.to_dict()
+    del data["sessions"][1]["dismissals"]["middle"]  # after-school care without grades 3–4
+    for season in data["sessions"][1]["seasons"]:
+        season["dismissals"].pop("middle", None)
+    school._schedule_set(schedule=data, by={"staff_id": world.admin.staff_id})  # recorded as an old log holds it
+    app.save(school)
+    handed_to_teacher(world)
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "no_deadline")
+    assert alert["subject"]["pupil_id"] == world.pupil(0)
+    assert alert["subject"]["reason"] == "band_not_in_session"
+
+
+def test_a_pupil_enrolled_for_a_session_the_schedule_no_longer_has_raises_no_deadline(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world = a_school(client, app, 1)
+    school = app.school(world.school_id)
+    data = school.schedule.to_dict()
+    data["sessions"] = [s for s in data["sessions"] if s["key"] != "after_school"]
+    school._schedule_set(schedule=data, by={"staff_id": world.admin.staff_id})  # recorded as an old log holds it
+    app.save(school)
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "no_deadline")
+    assert alert["subject"]["pupil_id"] == world.pupil(0)
+    assert alert["subject"]["reason"] == "no_such_session" and alert["subject"]["session"] == "after_school"
+
+
+def test_a_no_deadline_alert_is_closed_when_the_pupil_is_released(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    from tests.builders import walked_to_gate
+
+    world = a_school(client, app, 1)
+    nine = a_class_recorded_before_grades_were_checked(world, app, 9)
+    world.pupils.append({"pupil_id": a_pupil_in(world, nine, "林九"), "guardians": []})
+    r = world.post(world.homeroom, "/v1/handovers", {"pupil_ids": [world.pupil(1)], "count": 1,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1})
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
+    watch(client)
+    assert [a["status"] for a in alerts(world, "no_deadline")] == ["open"]
+    walked_to_gate(world, [1])
+    pupil = client.get(f"/v1/pupils/{world.pupil(1)}", headers=world.admin.h()).json()
+    r = world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(1)], "gate_id": world.gate_id,
+                   "identity_check": "id_card", "collector_id": pupil["guardians"][0]["guardian_id"]})
+    assert r.status_code == 200, r.text
+    watch(client)
+    [closed] = alerts(world, "no_deadline")
+    assert closed["status"] == "resolved" and closed["resolved"]["how"] == "released"
+
+
+def test_the_schedule_names_why_a_deadline_cannot_be_computed() -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    from service.domain.schedule import SessionSpec, default_schedule
+
+    schedule = default_schedule()
+    assert schedule.deadline_gap("after_school", 3) is None
+    assert schedule.deadline_gap("after_school", 9) == "grade_in_no_band"
+    assert schedule.deadline_gap("after_school", None) == "no_class"
+    assert schedule.deadline_gap("evening_study", 3) == "no_such_session"
+    noon = schedule.session("noon")
+    only_low = SessionSpec(noon.key, noon.name, noon.start, {"low": noon.dismissals["low"]}, noon.weekdays)
+    gapped = replace(schedule, sessions=(only_low, schedule.session("after_school")))
+    assert gapped.deadline_gap("noon", 5) == "band_not_in_session"
+    last = schedule.latest_deadline_at("after_school", date(2026, 11, 23), SHANGHAI)
+    assert last == datetime(2026, 11, 23, 17, 40, tzinfo=SHANGHAI)

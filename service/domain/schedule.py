@@ -18,6 +18,19 @@ _MMDD = re.compile(r"(\d{2})-(\d{2})")
 _MAX_GRACE = 180
 
 
+# Why a pupil may have no deadline in a session (Schedule.deadline_gap), as alert reasons.
+NO_SUCH_SESSION = "no_such_session"
+NO_CLASS = "no_class"
+GRADE_IN_NO_BAND = "grade_in_no_band"
+BAND_NOT_IN_SESSION = "band_not_in_session"
+GAP_TEXT = {
+    NO_SUCH_SESSION: "作息表中没有该时段 / the schedule has no such session",
+    NO_CLASS: "学生所在班级不存在 / the pupil's class is unknown",
+    GRADE_IN_NO_BAND: "年级不属于任何年级段 / the grade belongs to no grade band",
+    BAND_NOT_IN_SESSION: "该年级段不参加此时段 / the grade band does not attend this session",
+}
+
+
 class ScheduleError(ValueError):
     """The schedule is malformed; `field` is a path such as ``sessions[1].seasons[0].starts``."""
 
@@ -197,6 +210,28 @@ class Schedule:
         # Grace is elapsed time, so add it in UTC; wall-clock addition drifts across DST shifts.
         later = dismissal.astimezone(UTC) + timedelta(minutes=self.grace_minutes)
         return later.astimezone(tz)
+
+    def deadline_gap(self, key: str, grade: int | None) -> str | None:
+        """Why no deadline can be computed for this grade in this session; None when one can."""
+        if not any(s.key == key for s in self.sessions):
+            return NO_SUCH_SESSION
+        if grade is None:
+            return NO_CLASS
+        band = self.band_of(grade)
+        if band is None:
+            return GRADE_IN_NO_BAND
+        if band.key not in self.session(key).dismissals:
+            return BAND_NOT_IN_SESSION  # a season never adds a band, so no date fills the gap
+        return None
+
+    def latest_deadline_at(self, key: str, day: date, tz: ZoneInfo) -> datetime | None:
+        """The session's last deadline of the day: the time by which every attending band is gone."""
+        spec = self.session(key)
+        dismissals = [d for b in spec.dismissals if (d := spec.dismissal_on(b, day)) is not None]
+        if not dismissals:
+            return None
+        later = datetime.combine(day, max(dismissals), tzinfo=tz).astimezone(UTC)
+        return (later + timedelta(minutes=self.grace_minutes)).astimezone(tz)
 
     def to_dict(self) -> dict[str, Any]:
         return {
