@@ -219,3 +219,125 @@ def test_the_schedule_names_why_a_deadline_cannot_be_computed() -> None:
     assert gapped.deadline_gap("noon", 5) == "band_not_in_session"
     last = schedule.latest_deadline_at("after_school", date(2026, 11, 23), SHANGHAI)
     assert last == datetime(2026, 11, 23, 17, 40, tzinfo=SHANGHAI)
+
+
+# -- the grades a school teaches -------------------------------------------------------
+
+def refused_field(r: Any) -> str:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return str(r.json()["errors"][0]["field"])
+
+
+def test_a_primary_school_refuses_a_class_of_grade_nine(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    assert client.get("/v1/school", headers=world.admin.h()).json()["grades"] == [1, 2, 3, 4, 5, 6]
+    r = world.post(world.admin, "/v1/school/classes", {"grade": 9, "class_no": 1})
+    assert refused_field(r) == "grade"
+    assert all(c["grade"] != 9 for c in client.get("/v1/school", headers=world.admin.h()).json()["classes"])
+
+
+def test_a_roster_row_of_a_grade_the_school_does_not_teach_is_refused_naming_row_and_column(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    csv = "姓名,性别,班级,班主任,家长姓名,家长电话\n王一,男,三(2)班,李老师,王母,13800138001\n林九,女,九年级(1)班,周老师,林母,13800138002\n"
+    r = client.post("/v1/imports/roster", files={"file": ("roster.csv", csv.encode(), "text/csv")},
+                    headers=world.admin.h(**key()))
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert error["row"] == 3 and error["column"] == "班级" and "grade 9" in error["reason"]
+    assert client.get("/v1/pupils", headers=world.admin.h()).json() == []  # nothing imported
+
+
+def test_a_schedule_banding_a_grade_the_school_does_not_teach_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["bands"][2]["grades"] = [5, 6, 7]
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.bands[2].grades"
+
+
+def test_a_schedule_leaving_a_class_in_no_band_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)  # its class is of grade 3, the middle band
+    data = app.school(world.school_id).schedule.to_dict()
+    data["bands"][1]["grades"] = [4]
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.bands"
+
+
+def test_a_schedule_dropping_a_session_pupils_are_enrolled_for_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["sessions"] = [s for s in data["sessions"] if s["key"] != "after_school"]
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.sessions"
+    data = app.school(world.school_id).schedule.to_dict()
+    for part in (data["sessions"][1], *data["sessions"][1]["seasons"]):
+        part["dismissals"].pop("middle", None)
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.sessions[1].dismissals"
+
+
+def test_a_school_becoming_nine_year_can_add_grade_nine_once_a_band_holds_it(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r = client.put("/v1/school/profile", json={"name": "实验学校", "grades": "nine_year"},
+                   headers=world.admin.h(**key()))
+    assert r.status_code == 200 and r.json()["stage"] == "nine_year" and r.json()["grades"] == list(range(1, 10))
+    # Taught now, but no band of the schedule times grade 9 yet.
+    assert refused_field(world.post(world.admin, "/v1/school/classes", {"grade": 9, "class_no": 1})) == "grade"
+    data = app.school(world.school_id).schedule.to_dict()
+    data["bands"].append({"key": "junior", "name": "初中", "grades": [7, 8, 9]})
+    for session in data["sessions"]:
+        session["dismissals"]["junior"] = "17:50" if session["key"] == "after_school" else "13:30"
+    assert client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key())).status_code == 200
+    assert world.post(world.admin, "/v1/school/classes", {"grade": 9, "class_no": 1}).status_code == 201
+
+
+def test_a_school_cannot_stop_teaching_a_grade_it_has_a_class_of(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r = client.put("/v1/school/profile", json={"name": "实验小学", "grades": "middle"},
+                   headers=world.admin.h(**key()))
+    assert refused_field(r) == "grades"
+    assert client.get("/v1/school", headers=world.admin.h()).json()["stage"] == "primary"
+
+
+def test_a_middle_school_gets_a_schedule_for_grades_seven_to_nine(app: HandoverApp) -> None:
+    from service.domain.errors import RuleError
+
+    created = app.init_school("第一中学", "Asia/Shanghai", "校长", "middle")
+    school = app.school(created["school_id"])
+    assert school.stage == "middle" and [b.grades for b in school.schedule.bands] == [(7, 8, 9)]
+    by = {"staff_id": created["admin_id"]}
+    school.add_class("c7", 7, 1, "七年级(1)班", None, by)
+    with pytest.raises(RuleError) as refused:
+        school.add_class("c3", 3, 1, "三年级(1)班", None, by)
+    assert refused.value.field == "grade"
+
+
+def test_a_school_from_an_older_log_teaches_the_grades_its_classes_and_bands_hold(app: HandoverApp) -> None:
+    from service.domain.school import School
+
+    school = School.found("老学校")  # as recorded before grades were declared: no GradesDeclared
+    app.save(school)
+    assert app.school(school.school_id).stage == "primary"
+    # An older version accepted a 九年级 class into a primary school.
+    school._class_added(class_id="c9", grade=9, class_no=1, label="九年级(1)班",
+                        homeroom_teacher_id=None, by={})
+    app.save(school)
+    replayed = app.school(school.school_id)
+    assert replayed.stage == "nine_year" and replayed.grades == tuple(range(1, 10))
+
+
+def test_handover_init_declares_the_grades_given_and_primary_by_default(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+    from service.settings import Settings
+
+    for name, option, stage in (("一中", ["--grades", "middle"], "middle"), ("一小", [], "primary")):
+        assert main(["init", "--name", name, "--store", "sqlite", "--data-dir", str(tmp_path), *option]) == 0
+        school_id = capsys.readouterr().out.split(f"School:      {name} (")[1].split(")")[0]
+        app = HandoverApp(env=Settings(store="sqlite", data_dir=tmp_path).eventsourcing_env())
+        try:
+            assert app.school(school_id).stage == stage
+        finally:
+            app.close()

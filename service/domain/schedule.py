@@ -434,11 +434,28 @@ def _times(value: Mapping[Any, Any], path: str) -> dict[str, time]:
     return {str(k): _hhmm(v, f"{path}.{k}") for k, v in value.items()}
 
 
-def default_schedule() -> Schedule:
-    """A typical primary school: noon care Mon–Fri, after-school care Mon–Thu, staggered by band."""
+PRIMARY_GRADES = (1, 2, 3, 4, 5, 6)
 
-    def by_band(low: str, middle: str, upper: str) -> dict[str, time]:
-        return {"low": _hhmm(low, ""), "middle": _hhmm(middle, ""), "upper": _hhmm(upper, "")}
+
+def default_schedule(grades: tuple[int, ...] = PRIMARY_GRADES) -> Schedule:
+    """A typical school: noon care Mon–Fri, after-school care Mon–Thu, staggered by band.
+
+    Primary grades fall in three bands (低/中/高年级); grades 7–9 of a middle or nine-year
+    school form one more (初中), dismissed last. Only bands holding a taught grade are kept.
+    """
+    all_bands = (
+        GradeBand("low", "低年级", (1, 2)),
+        GradeBand("middle", "中年级", (3, 4)),
+        GradeBand("upper", "高年级", (5, 6)),
+        GradeBand("junior", "初中", (7, 8, 9)),
+    )
+    bands = tuple(GradeBand(b.key, b.name, tuple(g for g in b.grades if g in grades))
+                  for b in all_bands if any(g in grades for g in b.grades))
+    keys = [b.key for b in bands]
+
+    def by_band(low: str, middle: str, upper: str, junior: str | None = None) -> dict[str, time]:
+        times = {"low": low, "middle": middle, "upper": upper, "junior": junior or upper}
+        return {k: _hhmm(times[k], "") for k in keys}
 
     # Seasons turn on May Day and National Day, as most provinces' 作息时间 do.
     spring, autumn = ("春夏", "05-01", "10-01"), ("秋冬", "10-01", "05-01")
@@ -450,16 +467,11 @@ def default_schedule() -> Schedule:
         ),
     )  # fmt: skip
     after_school = SessionSpec(
-        "after_school", "课后服务", time(15, 40), by_band("17:00", "17:20", "17:30"),
+        "after_school", "课后服务", time(15, 40), by_band("17:00", "17:20", "17:30", "17:50"),
         (1, 2, 3, 4),  # many schools hold no after-school service on Friday
         seasons=(
-            Season(*autumn, dismissals=by_band("17:00", "17:20", "17:30")),
-            Season(*spring, dismissals=by_band("17:30", "17:50", "18:00")),
+            Season(*autumn, dismissals=by_band("17:00", "17:20", "17:30", "17:50")),
+            Season(*spring, dismissals=by_band("17:30", "17:50", "18:00", "18:20")),
         ),
     )  # fmt: skip
-    bands = (
-        GradeBand("low", "低年级", (1, 2)),
-        GradeBand("middle", "中年级", (3, 4)),
-        GradeBand("upper", "高年级", (5, 6)),
-    )
     return Schedule(bands, (noon, after_school), grace_minutes=10)
