@@ -110,13 +110,14 @@ def a_class_recorded_before_grades_were_checked(world: World, app: HandoverApp, 
     return class_id
 
 
-def a_pupil_in(world: World, class_id: str, name: str) -> str:
+def a_pupil_in(world: World, class_id: str, name: str, sessions: tuple[str, ...] = ("after_school",)) -> str:
     c, h = world.client, world.admin.h
     r = c.post("/v1/pupils", json={"name": name, "gender": "女", "class_id": class_id,
                "guardians": [{"name": "家长", "relation": "母亲", "phone": "13900139000"}]}, headers=h(**key()))
     assert r.status_code == 201, r.text
     pid = str(r.json()["pupil_id"])
-    assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=TERM, headers=h(**key())).status_code == 200
+    term = {**TERM, "sessions": list(sessions)}
+    assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=term, headers=h(**key())).status_code == 200
     for step in ("class_reviewed", "school_approved", "signed"):
         assert c.post(f"/v1/pupils/{pid}/enrolment/{step}", json={}, headers=h(**key())).status_code == 200
     return pid
@@ -341,3 +342,150 @@ def test_handover_init_declares_the_grades_given_and_primary_by_default(
             assert app.school(school_id).stage == stage
         finally:
             app.close()
+
+
+# -- after-school care, then evening study -------------------------------------------------
+
+EVENING = {"key": "evening", "name": "晚自习", "start": "18:00", "weekdays": [1, 2, 3, 4, 5],
+           "dismissals": {"low": "19:30", "middle": "19:30", "upper": "20:00"}, "seasons": []}
+
+
+def staying_for_evening_study(client: TestClient, app: HandoverApp) -> tuple[World, str]:
+    """A school with evening study; one pupil stays for it, held in after-school care."""
+    world = a_school(client, app, 0)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["sessions"].append(EVENING)
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert r.status_code == 200, r.text
+    pid = a_pupil_in(world, world.class_id, "周晚", ("after_school", "evening"))
+    r = world.post(world.homeroom, "/v1/handovers", {"pupil_ids": [pid], "count": 1,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    assert world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1}).status_code == 200
+    return world, pid
+
+
+def into_evening(world: World, pid: str, **extra: Any) -> Any:
+    return world.post(world.teacher, "/v1/handovers", {
+        "pupil_ids": [pid], "count": 1, "to_staff_id": world.club_teacher.staff_id,
+        "place_id": world.club_id, "to_session": "evening", **extra})
+
+
+def roster_of(world: World, session: str) -> dict[str, Any]:
+    head = world.client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = world.client.get("/v1/roster", params={"session": session, "min_position": head},
+                         headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_a_pupil_handed_into_evening_study_raises_no_unpicked_alert_for_after_school_care(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    clock.set(datetime(2026, 11, 23, 17, 20, tzinfo=SHANGHAI))
+    r = into_evening(world, pid)
+    assert r.status_code == 201, r.text
+    assert r.json()["kind"] == "to_session" and r.json()["to_session"] == "evening"
+    hid = r.json()["handover_id"]
+    # Until the evening teacher confirms, the after-school teacher still holds the pupil.
+    [row] = roster_of(world, "after_school")["pupils"]
+    assert row["custodian"]["staff_id"] == world.teacher.staff_id and row["pending"]["handover_id"] == hid
+    c = world.post(world.club_teacher, f"/v1/handovers/{hid}/confirm", {"count": 1})
+    assert c.status_code == 200, c.text
+    clock.set(datetime(2026, 11, 23, 18, 40, tzinfo=SHANGHAI))  # past after-school's every deadline
+    watch(client)
+    assert alerts(world, "unpicked") == []
+    earlier = roster_of(world, "after_school")
+    [row] = earlier["pupils"]
+    assert row["status"] == "passed_on" and row["passed_on"]["session"] == "evening"
+    assert row["passed_on"]["custodian"]["staff_id"] == world.club_teacher.staff_id
+    assert row["passed_on"]["place"]["id"] == world.club_id and earlier["still_in_school"] == []
+    later = roster_of(world, "evening")
+    [row] = later["pupils"]
+    assert row["status"] == "in_custody" and row["custodian"]["staff_id"] == world.club_teacher.staff_id
+    assert row["came_from"]["session"] == "after_school" and later["still_in_school"] == [pid]
+    # The evening session has a deadline of its own: 19:30 plus grace for grade 3.
+    clock.set(datetime(2026, 11, 23, 19, 40, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "unpicked")
+    assert alert["subject"]["session"] == "evening"
+
+
+def test_an_open_unpicked_alert_closes_when_the_pupil_is_handed_into_evening_study(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    clock.set(datetime(2026, 11, 23, 17, 35, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "unpicked")
+    hid = into_evening(world, pid).json()["handover_id"]
+    world.post(world.club_teacher, f"/v1/handovers/{hid}/confirm", {"count": 1})
+    watch(client)
+    [closed] = alerts(world, "unpicked")
+    assert closed["alert_id"] == alert["alert_id"] and closed["resolved"]["how"] == "passed_on"
+
+
+def test_custody_into_evening_study_needs_the_receiver_and_a_pupil_expected_there(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    only_after = a_pupil_in(world, world.class_id, "吴早", ("after_school",))
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [only_after], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    assert refused_field(into_evening(world, only_after)) == "pupil_ids"  # not enrolled for evening
+    hid = into_evening(world, pid).json()["handover_id"]
+    assert world.post(world.guard, f"/v1/handovers/{hid}/confirm", {"count": 1}).status_code == 409
+    # Withdrawn, the offer leaves the pupil with the after-school teacher and free in the evening.
+    assert world.post(world.teacher, f"/v1/handovers/{hid}/withdraw", {"reason": "家长来接"}).status_code == 200
+    [row] = [r for r in roster_of(world, "after_school")["pupils"] if r["pupil_id"] == pid]
+    assert row["status"] == "in_custody" and row["pending"] is None
+    [row] = roster_of(world, "evening")["pupils"]
+    assert row["status"] == "not_handed_over" and row["pending"] is None
+
+
+def test_a_pupil_absent_from_evening_study_cannot_be_handed_into_it(
+    client: TestClient, app: HandoverApp
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    r = world.post(world.homeroom, "/v1/absences", {"pupil_id": pid, "session": "evening",
+                   "with_leave": True, "reason": "家长接回"})
+    assert r.status_code == 200, r.text
+    assert into_evening(world, pid).status_code == 409
+    assert roster_of(world, "after_school")["pupils"][0]["status"] == "in_custody"
+
+
+def test_a_handover_offered_before_sessions_could_be_passed_into_still_replays(app: HandoverApp) -> None:
+    from service.domain.handover import Handover
+
+    teacher, club = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
+    handover = Handover.offer(school_id="s1", day="2026-11-23", session="after_school", kind="transfer",
+                              giver=teacher, to=club, place={"id": "club"}, pupil_ids=["p1"],
+                              count_given=1, note=None, by={"staff_id": "t1"})
+    [offered] = handover.collect_events()
+    stored = app.mapper.to_stored_event(offered)
+    state = app.mapper.transcoder.decode(stored.state)
+    del state["to_session"], state["class_version"]  # as version 1 recorded it
+    old = type(stored)(originator_id=stored.originator_id, originator_version=stored.originator_version,
+                       topic=stored.topic, state=app.mapper.transcoder.encode(state))
+    replayed = app.mapper.to_domain_event(old).mutate(None)
+    assert isinstance(replayed, Handover)
+    assert replayed.to_session is None and replayed.view()["kind"] == "transfer"
+
+
+def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None:
+    from service.domain.errors import ConflictError
+    from service.domain.pupil_day import PupilDay, derive
+
+    teacher, evening = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
+    room = {"id": "g1", "label": "自习室", "kind": "group"}
+    day = PupilDay.open("s1", "p1", datetime(2026, 11, 23).date(), "after_school", "c1")
+    day.sign_in(teacher, room, {"staff_id": "t1", "at": "t"})
+    day.offer("h1", "to_session", teacher, evening, room, {"staff_id": "t1", "at": "t"})
+    with pytest.raises(ConflictError):
+        day.pass_on("h1", "evening", {"staff_id": "t1", "at": "t"})
+    day.pass_on("h1", "evening", {"staff_id": "t2", "at": "t"})
+    assert day.status == "passed_on" and day.state["passed_on"]["session"] == "evening"
+    with pytest.raises(ConflictError):
+        day.release_to({"name": "妈妈"}, {"kind": "guardian"}, "id_card", room, {"staff_id": "t1", "at": "t"})
+    assert derive(day.entries) == day.state
+    assert [type(e).__name__ for e in day.collect_events()] == ["Opened", "SignedIn", "HandoverOffered", "PassedOn"]

@@ -22,7 +22,7 @@ KINDS = (
     "no_deadline",       # expected, but no dismissal time can be computed for the pupil
 )
 RESOLUTIONS = ("released", "handed_to_guardian", "went_home_alone", "left_early", "found",
-               "no_action_needed", "other")
+               "no_action_needed", "other", "passed_on")  # passed_on: into a later session
 
 
 class Alert(Aggregate):

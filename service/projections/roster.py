@@ -23,6 +23,7 @@ ENTRY_TYPES: dict[type, str] = {
     PupilDay.CustodyTaken: "custody_taken", PupilDay.Released: "released",
     PupilDay.ReleaseRefused: "release_refused", PupilDay.WentHomeAlone: "went_home_alone",
     PupilDay.LeftEarly: "left_early", PupilDay.Corrected: "corrected",
+    PupilDay.OfferedFromSession: "offered", PupilDay.PassedOn: "passed_on",
 }
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

@@ -11,7 +11,7 @@ from service.app_core import AppCore, Decision, Outcome
 from service.domain.alert import Alert
 from service.domain.common import Actor
 from service.domain.errors import ConflictError
-from service.domain.pupil_day import GONE, NOT_HANDED_OVER, STILL_HELD
+from service.domain.pupil_day import GONE, NOT_HANDED_OVER, PASSED_ON, STILL_HELD
 from service.domain.schedule import GAP_TEXT, NO_SUCH_SESSION, Schedule
 from service.domain.school import School
 from service.projections.docstore import DocView
@@ -194,6 +194,8 @@ class AlertUseCases(AppCore):
         how = None
         if doc["kind"] in ("unpicked", "no_deadline") and row is not None and row["status"] == GONE:
             how = row["gone"]["how"]
+        elif doc["kind"] == "unpicked" and row is not None and row["status"] == PASSED_ON:
+            how = "passed_on"  # the later session holds the pupil now, with a deadline of its own
         elif doc["kind"] == "no_deadline" and row is not None and row["status"] not in STILL_HELD:
             how = "no_action_needed"  # absent: the school no longer answers for the pupil today
         elif doc["kind"] == "not_handed_over" and row is not None and (
