@@ -37,14 +37,16 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from service.application import HandoverApp
+    from service.domain.school import STAGES
 
     settings = _settings(args)
     app = HandoverApp(env=settings.eventsourcing_env())
     try:
-        created = app.init_school(args.name, args.timezone, args.admin)
+        created = app.init_school(args.name, args.timezone, args.admin, args.grades)
     finally:
         app.close()
     print(f"School:      {args.name} ({created['school_id']})")
+    print(f"Grades:      {args.grades} ({', '.join(map(str, STAGES[args.grades]))})")
     print(f"Admin:       {args.admin} ({created['admin_id']})")
     print(f"Admin token: {created['token']}")
     print("The token is shown only now; only its hash is stored.")
@@ -159,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="the school's name")
     p.add_argument("--timezone", default="Asia/Shanghai")
     p.add_argument("--admin", default="管理员", help="the first admin's name")
+    p.add_argument("--grades", choices=["primary", "middle", "nine_year"], default="primary",
+                   help="grades taught: primary 1-6 (default), middle 7-9, nine_year 1-9")
     _add_store_args(p)
     p.set_defaults(func=cmd_init)
 

@@ -76,6 +76,7 @@ CLUBS = [  # name, weekdays, room, grades, teacher, teacher's title
 # Pupils staying after school in each class. Upper grades stay less; the sizes make the
 # grouping policy (40 a group) propose single-grade groups for grades 1–2 and mixed groups
 # for 3–4 and 5–6. 207 in all.
+STAGE = "primary"  # grades 1–6, the three bands of the default schedule
 CLASS_SIZES = {
     (1, 1): 22, (1, 2): 21, (2, 1): 21, (2, 2): 20, (3, 1): 20, (3, 2): 20,
     (4, 1): 12, (4, 2): 11, (5, 1): 21, (5, 2): 20, (6, 1): 10, (6, 2): 9,
@@ -428,7 +429,7 @@ def build_demo(app: HandoverApp) -> Demo:
     """Create the demo school through the use cases, as its admin would over the API."""
     started = time.perf_counter()
     rng = random.Random(SEED + 1)
-    created = app.init_school(DEMO_NAME, TIMEZONE, ADMIN[0])
+    created = app.init_school(DEMO_NAME, TIMEZONE, ADMIN[0], STAGE)
     school_id, admin_id = created["school_id"], created["admin_id"]
 
     def admin() -> Actor:

@@ -5,6 +5,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from openpyxl import load_workbook
@@ -360,8 +361,12 @@ def _build_layout(
     return _Layout(header_row, headers, pupil, usable, errors)
 
 
-def parse_roster(data: bytes, filename: str) -> RosterParseResult:
-    """Read a roster; whole-file problems raise RosterFormatError, row problems are returned."""
+def parse_roster(data: bytes, filename: str, grades: Collection[int] | None = None) -> RosterParseResult:
+    """Read a roster; whole-file problems raise RosterFormatError, row problems are returned.
+
+    With ``grades``, a row whose class is of any other grade is a row error: the school does
+    not teach (or time) that grade, so its pupils could never be given a dismissal time.
+    """
     table = _read_table(data, filename)
     if not any(c.strip() for r in table for c in r):
         raise RosterFormatError(f"文件“{filename}”为空 / the file is empty")
@@ -372,7 +377,7 @@ def parse_roster(data: bytes, filename: str) -> RosterParseResult:
     for number, cells in enumerate(table[layout.header_row:], start=layout.header_row + 1):
         if not any(c.strip() for c in cells):
             continue
-        parsed, row_errors, key = _parse_row(number, cells, layout)
+        parsed, row_errors, key = _parse_row(number, cells, layout, grades)
         if key is not None:
             if key in seen:
                 row_errors.append(RowError(
@@ -388,7 +393,7 @@ def parse_roster(data: bytes, filename: str) -> RosterParseResult:
 
 
 def _parse_row(
-    number: int, cells: list[str], layout: _Layout
+    number: int, cells: list[str], layout: _Layout, grades: Collection[int] | None = None
 ) -> tuple[RosterRow | None, list[RowError], tuple[int, int, str, str] | None]:
     errors: list[RowError] = []
 
@@ -415,6 +420,10 @@ def _parse_row(
     elif klass is None:
         fail(col["班级"], f"无法识别班级“{raw_class}”，请写成如“三年级(2)班” / "
                         "unrecognised class; write it like 三年级(2)班")
+    elif grades is not None and klass[0] not in grades:
+        taught = "、".join(f"{GRADE_CN[g]}年级" for g in sorted(grades)) or "无"
+        fail(col["班级"], f"本校不开设{GRADE_CN[klass[0]]}年级（可导入：{taught}） / "
+                        f"grade {klass[0]} is not taught at this school")
     teacher = _clean_name(cell(col["班主任"]))
     if not teacher:
         fail(col["班主任"], "班主任不能为空 / homeroom teacher is empty")

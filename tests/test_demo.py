@@ -90,6 +90,7 @@ def test_the_demo_school_has_two_classes_in_every_grade_of_the_three_bands(
     # When the admin reads the school
     # Then it is 演示小学 with classes 1(1)…6(2), spread over the low, middle and upper bands
     assert school["name"] == DEMO_NAME
+    assert school["stage"] == "primary" and school["grades"] == [1, 2, 3, 4, 5, 6]
     assert Counter(c["grade"] for c in school["classes"]) == {g: 2 for g in range(1, 7)}
     bands = {b["key"]: b["grades"] for b in school["schedule"]["bands"]}
     assert set(bands) == {"low", "middle", "upper"}

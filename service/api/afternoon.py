@@ -48,6 +48,23 @@ class Pending(BaseModel):
     kind: str
     to: StaffRef
     place: PlaceRef
+    from_session: str | None = None
+
+
+class PassedOn(BaseModel):
+    """Where a pupil went who stays for a later session: its key, who holds them, and where."""
+
+    session: str
+    custodian: StaffRef
+    place: PlaceRef
+    handover_id: str
+    at: str
+
+
+class CameFrom(BaseModel):
+    session: str
+    giver: StaffRef | None
+    handover_id: str
 
 
 class PupilState(BaseModel):
@@ -56,13 +73,15 @@ class PupilState(BaseModel):
     pupil_id: str
     day: date
     session: str
-    status: Literal["not_handed_over", "absent", "in_custody", "gone"]
+    status: Literal["not_handed_over", "absent", "in_custody", "gone", "passed_on"]
     with_leave: bool | None
     absence_reason: str | None
     custodian: StaffRef | None
     place: PlaceRef | None
     pending: Pending | None
     gone: Gone | None
+    passed_on: PassedOn | None = None
+    came_from: CameFrom | None = None
     refusals: int
     version: int
 
@@ -103,7 +122,8 @@ class HandoverOut(BaseModel):
     handover_id: str
     day: date
     session: str
-    kind: Literal["class_handover", "transfer", "to_gate", "to_gatehouse"]
+    to_session: str | None = None
+    kind: Literal["class_handover", "transfer", "to_gate", "to_gatehouse", "to_session"]
     giver: StaffRef
     to: StaffRef
     place: PlaceRef
@@ -128,6 +148,9 @@ class HandoverRequest(Strict):
     day: date | None = None
     session: str = Session
     note: str | None = Field(default=None, max_length=500)
+    to_session: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="Pass the named pupils into this later session (evening study) to its teacher")
 
     @model_validator(mode="after")
     def names_pupils(self) -> HandoverRequest:
@@ -235,7 +258,7 @@ SessionQ = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
     return respond(app.hand_over(actor, body.day, body.session, body.pupil_ids, body.class_id,
                                  body.to_staff_id, body.place_id, body.count, body.note,
-                                 meta.fingerprint), HandoverOut)
+                                 meta.fingerprint, to_session=body.to_session), HandoverOut)
 
 
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, responses=READ_RESPONSES)

@@ -112,7 +112,7 @@ class AttendanceLine(BaseModel):
     name: str
     class_label: str | None
     member: Literal["class", "visitor"]
-    status: Literal["not_handed_over", "absent", "in_custody", "gone"]
+    status: Literal["not_handed_over", "absent", "in_custody", "gone", "passed_on"]
     status_label: str
     with_leave: bool | None
     absence_reason: str | None

@@ -6,9 +6,9 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from service.api.afternoon import Gone, Pending, PlaceRef, StaffRef
+from service.api.afternoon import CameFrom, Gone, PassedOn, Pending, PlaceRef, StaffRef
 from service.api.deps import AppDep, Reader, ViewsDep
 from service.api.problems import READ_RESPONSES
 from service.domain.errors import NotFoundError
@@ -27,13 +27,15 @@ class RosterPupil(BaseModel):
     band: str | None
     homework_group_id: str | None
     gate_id: str | None
-    status: Literal["not_handed_over", "absent", "in_custody", "gone"]
+    status: Literal["not_handed_over", "absent", "in_custody", "gone", "passed_on"]
     with_leave: bool | None
     absence_reason: str | None
     custodian: StaffRef | None
     place: PlaceRef | None
     pending: Pending | None
     gone: Gone | None
+    passed_on: PassedOn | None = Field(default=None, description="Handed into this later session")
+    came_from: CameFrom | None = Field(default=None, description="Handed in from this earlier session")
     refusals: int
     offered_at: str | None
     version: int

@@ -60,10 +60,15 @@ class StaffWithToken(StaffOut):
         "Idempotency-Key) answers null: issue a new token instead.")
 
 
+Stage = Literal["primary", "middle", "nine_year"]
+
+
 class SchoolOut(BaseModel):
     school_id: str
     name: str
     timezone: str
+    stage: Stage = Field(description="The grades taught: primary 1–6, middle 7–9, nine_year 1–9")
+    grades: list[int]
     classes: list[ClassOut]
     groups: list[GroupOut]
     gates: list[GateOut]
@@ -75,6 +80,7 @@ class SchoolOut(BaseModel):
 class ProfileRequest(Strict):
     name: str = Name
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    grades: Stage | None = Field(default=None, description="Change the grades taught; omitted: unchanged")
 
 
 class ClassRequest(Strict):
@@ -139,7 +145,8 @@ def get_school(actor: Reader, app: AppDep) -> Any:
 
 @router.put("/school/profile", response_model=SchoolOut)
 def change_profile(body: ProfileRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.change_school_profile(actor, body.name, body.timezone, meta.fingerprint), SchoolOut)
+    return respond(app.change_school_profile(actor, body.name, body.timezone, meta.fingerprint,
+                                             stage=body.grades), SchoolOut)
 
 
 @router.post("/school/classes", response_model=ClassOut, status_code=201)

@@ -66,7 +66,7 @@ _STR, _NULLABLE = {"type": "string"}, {"type": ["string", "null"]}
 PUPIL_DATA = {"type": "object", "required": ["pupil_id", "name", "day", "session", "status", "change"],
               "properties": {"pupil_id": _STR, "name": _STR, "class_id": _STR, "class_label": _NULLABLE,
                              "day": _STR, "session": _STR, "change": _STR, "at": _STR,
-                             "status": {"enum": ["not_handed_over", "absent", "in_custody", "gone"]},
+                             "status": {"enum": ["not_handed_over", "absent", "in_custody", "gone", "passed_on"]},
                              "gate_id": _NULLABLE, "homework_group_id": _NULLABLE,
                              "version": {"type": "integer"}}}
 ALERT_DATA = {"type": "object", "required": ["alert_id", "kind", "change", "status", "level"],

@@ -19,9 +19,10 @@ KINDS = (
     "release_refused",   # an adult was turned away at the gate
     "unconfirmed",       # handed over, never confirmed by the receiver
     "document_expiring", # an authorisation or restriction ends within 14 days
+    "no_deadline",       # expected, but no dismissal time can be computed for the pupil
 )
 RESOLUTIONS = ("released", "handed_to_guardian", "went_home_alone", "left_early", "found",
-               "no_action_needed", "other")
+               "no_action_needed", "other", "passed_on")  # passed_on: into a later session
 
 
 class Alert(Aggregate):

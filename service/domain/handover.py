@@ -8,7 +8,7 @@ from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
 
-KINDS = ("class_handover", "transfer", "to_gate", "to_gatehouse")
+KINDS = ("class_handover", "transfer", "to_gate", "to_gatehouse", "to_session")
 
 
 class Handover(Aggregate):
@@ -16,7 +16,7 @@ class Handover(Aggregate):
 
     Invariants: the giver states a count and the receiver confirms with their
     own; both counts are kept and any difference from each other or from the
-    pupils named is a recorded mismatch; only the named receiver confirms; a
+    pupils named is a recorded mismatch (the latter already when offered); only the named receiver confirms; a
     handover is confirmed or withdrawn once.
     """
 
@@ -32,16 +32,24 @@ class Handover(Aggregate):
         count_given: int
         note: str | None
         by: dict[str, Any]
+        to_session: str | None  # v2: the later session a "to_session" handover passes pupils into
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["to_session"] = None  # every handover offered before v2 stayed in its session
 
     @event(Offered)
     def __init__(
         self, school_id: str, day: str, session: str, kind: str, giver: dict[str, Any],
         to: dict[str, Any], place: dict[str, Any], pupil_ids: list[str], count_given: int,
-        note: str | None, by: dict[str, Any],
+        note: str | None, by: dict[str, Any], to_session: str | None = None,
     ) -> None:
         self.school_id = school_id
         self.day = day
         self.session = session
+        self.to_session = to_session
         self.kind = kind
         self.giver = giver
         self.to = to
@@ -52,16 +60,20 @@ class Handover(Aggregate):
         self.status = "offered"
         self.count_received: int | None = None
         self.received_pupil_ids: list[str] = []
-        self.mismatch = False
+        # A stated count that differs from the pupils named is a mismatch from the moment it is offered.
+        self.mismatch = count_given != len(pupil_ids)
 
     @classmethod
     def offer(
         cls, *, school_id: str, day: str, session: str, kind: str, giver: dict[str, Any],
         to: dict[str, Any], place: dict[str, Any], pupil_ids: list[str], count_given: int,
-        note: str | None, by: dict[str, Any],
+        note: str | None, by: dict[str, Any], to_session: str | None = None,
     ) -> Handover:
         if kind not in KINDS:
             raise RuleError(f"A handover is one of {KINDS}.", field="kind")
+        if (kind == "to_session") != (to_session is not None) or to_session == session:
+            raise RuleError("A handover into another session names that later session.",
+                            field="to_session")
         if not pupil_ids:
             raise RuleError("A handover names at least one pupil.", field="pupil_ids")
         if len(set(pupil_ids)) != len(pupil_ids):
@@ -71,11 +83,13 @@ class Handover(Aggregate):
         return cls(
             school_id=school_id, day=day, session=session, kind=kind, giver=giver, to=to,
             place=place, pupil_ids=pupil_ids, count_given=count_given, note=note, by=by,
+            to_session=to_session,
         )
 
     def view(self) -> dict[str, Any]:
         return {
             "handover_id": str(self.id), "day": self.day, "session": self.session,
+            "to_session": getattr(self, "to_session", None),
             "kind": self.kind, "giver": self.giver, "to": self.to, "place": self.place,
             "pupil_ids": self.pupil_ids, "count_given": self.count_given,
             "count_received": self.count_received, "received_pupil_ids": self.received_pupil_ids,

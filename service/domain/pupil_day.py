@@ -16,6 +16,9 @@ NOT_HANDED_OVER = "not_handed_over"
 ABSENT = "absent"
 IN_CUSTODY = "in_custody"
 GONE = "gone"
+PASSED_ON = "passed_on"  # handed into a later session of the day (晚自习), which now holds the pupil
+# The states in which the school answers for a pupil who is still on its premises.
+STILL_HELD = (NOT_HANDED_OVER, IN_CUSTODY)
 
 IDENTITY_CHECKS = ("known_to_staff", "id_card", "pickup_code", "call_to_guardian")
 
@@ -25,6 +28,7 @@ def derive(entries: list[dict[str, Any]]) -> dict[str, Any]:
     state: dict[str, Any] = {
         "status": NOT_HANDED_OVER, "with_leave": None, "absence_reason": None,
         "custodian": None, "place": None, "pending": None, "gone": None,
+        "passed_on": None, "came_from": None,
     }
     voided = {e["corrects"] for e in entries if e["type"] == "corrected"}
     for e in entries:
@@ -38,12 +42,22 @@ def derive(entries: list[dict[str, Any]]) -> dict[str, Any]:
                          with_leave=None, absence_reason=None)
         elif kind == "offered":
             state["pending"] = {k: e[k] for k in ("handover_id", "kind", "to", "place")}
+            if "from_session" in e:
+                state["pending"]["from_session"] = e["from_session"]
         elif kind == "offer_withdrawn":
             if state["pending"] and state["pending"]["handover_id"] == e["handover_id"]:
                 state["pending"] = None
         elif kind == "custody_taken":
+            came_from = (state["pending"] or {}).get("from_session")
+            if came_from is not None:
+                state["came_from"] = {"session": came_from, "giver": e["giver"],
+                                      "handover_id": e["handover_id"]}
             state.update(status=IN_CUSTODY, custodian=e["custodian"], place=e["place"],
                          pending=None, with_leave=None, absence_reason=None)
+        elif kind == "passed_on":
+            state.update(status=PASSED_ON, pending=None, passed_on={
+                "session": e["to_session"], "custodian": e["custodian"], "place": e["place"],
+                "handover_id": e["handover_id"], "at": e["by"]["at"]})
         elif kind in ("released", "went_home_alone", "left_early"):
             state.update(status=GONE, pending=None, gone={
                 "how": kind, "adult": e.get("adult"), "at": e["by"]["at"],
@@ -56,10 +70,11 @@ class PupilDay(Aggregate):
     """Where one pupil is, and with whom, during one session of one day.
 
     Invariants: the pupil is in exactly one state (not handed over, absent, in
-    the custody of one named adult at one named place, or gone); custody moves
-    only when the receiver confirms; only the current custodian releases, sends
-    home or hands on; a pupil is gone at most once a session; nothing is
-    edited: a correction is a new fact naming the fact it voids and why.
+    the custody of one named adult at one named place, passed on into a later
+    session, or gone); custody moves only when the receiver confirms; only the
+    current custodian releases, sends home or hands on; a pupil is gone at most
+    once a session; nothing is edited: a correction is a new fact naming the
+    fact it voids and why.
     """
 
     class Opened(Aggregate.Created):
@@ -109,6 +124,8 @@ class PupilDay(Aggregate):
     def _require_custodian(self, staff_id: str, doing: str) -> None:
         if self.status == GONE:
             raise self._refuse(f"Already gone ({self.state['gone']['how']}); cannot {doing}.")
+        if self.status == PASSED_ON:
+            raise self._refuse(f"Handed into {self.state['passed_on']['session']}; cannot {doing} here.")
         if self.status != IN_CUSTODY:
             raise self._refuse(f"The school does not hold this pupil ({self.status}); cannot {doing}.")
         if self.state["custodian"]["staff_id"] != staff_id:
@@ -142,6 +159,29 @@ class PupilDay(Aggregate):
         if to["staff_id"] == giver["staff_id"]:
             raise RuleError("A handover needs another adult to receive.", field="to_staff_id")
         self._offered(handover_id=handover_id, kind=kind, giver=giver, to=to, place=place, by=by)
+
+    def offer_from_session(
+        self, handover_id: str, from_session: str, giver: dict[str, Any], to: dict[str, Any],
+        place: dict[str, Any], by: dict[str, Any],
+    ) -> None:
+        """This later session is offered the pupil by their custodian in an earlier one."""
+        if self.status != NOT_HANDED_OVER or self.state["pending"] is not None:
+            raise self._refuse(f"Cannot take into {self.session} a pupil who is {self.status}"
+                               + (" and already offered." if self.state["pending"] else "."))
+        if from_session == self.session:
+            raise RuleError("A pupil passes into another session.", field="to_session")
+        self._offered_from_session(handover_id=handover_id, kind="from_session",
+                                   from_session=from_session, giver=giver, to=to, place=place, by=by)
+
+    def pass_on(self, handover_id: str, to_session: str, by: dict[str, Any]) -> None:
+        """The later session's receiver confirmed: this session no longer holds the pupil."""
+        pending = self.state["pending"]
+        if pending is None or pending["handover_id"] != handover_id or pending["kind"] != "to_session":
+            raise self._refuse("No such handover into another session is pending for this pupil.")
+        if pending["to"]["staff_id"] != by["staff_id"]:
+            raise self._refuse(f"Only {pending['to']['name']} can confirm this handover.")
+        self._passed_on(handover_id=handover_id, to_session=to_session, custodian=pending["to"],
+                        place=pending["place"], by=by)
 
     def withdraw_offer(self, handover_id: str, reason: str, by: dict[str, Any]) -> None:
         pending = self.state["pending"]
@@ -239,6 +279,30 @@ class PupilDay(Aggregate):
     @event(HandoverOffered)
     def _offered(self, handover_id: str, kind: str, giver: dict[str, Any], to: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
         self._append("offered", by, handover_id=handover_id, kind=kind, giver=giver, to=to, place=place)
+
+    class OfferedFromSession(Aggregate.Event):
+        handover_id: str
+        kind: str
+        from_session: str
+        giver: dict[str, Any]
+        to: dict[str, Any]
+        place: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(OfferedFromSession)
+    def _offered_from_session(self, handover_id: str, kind: str, from_session: str, giver: dict[str, Any], to: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+        self._append("offered", by, handover_id=handover_id, kind=kind, from_session=from_session, giver=giver, to=to, place=place)
+
+    class PassedOn(Aggregate.Event):
+        handover_id: str
+        to_session: str
+        custodian: dict[str, Any]
+        place: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(PassedOn)
+    def _passed_on(self, handover_id: str, to_session: str, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+        self._append("passed_on", by, handover_id=handover_id, to_session=to_session, custodian=custodian, place=place)
 
     class HandoverWithdrawn(Aggregate.Event):
         handover_id: str

@@ -18,6 +18,19 @@ _MMDD = re.compile(r"(\d{2})-(\d{2})")
 _MAX_GRACE = 180
 
 
+# Why a pupil may have no deadline in a session (Schedule.deadline_gap), as alert reasons.
+NO_SUCH_SESSION = "no_such_session"
+NO_CLASS = "no_class"
+GRADE_IN_NO_BAND = "grade_in_no_band"
+BAND_NOT_IN_SESSION = "band_not_in_session"
+GAP_TEXT = {
+    NO_SUCH_SESSION: "作息表中没有该时段 / the schedule has no such session",
+    NO_CLASS: "学生所在班级不存在 / the pupil's class is unknown",
+    GRADE_IN_NO_BAND: "年级不属于任何年级段 / the grade belongs to no grade band",
+    BAND_NOT_IN_SESSION: "该年级段不参加此时段 / the grade band does not attend this session",
+}
+
+
 class ScheduleError(ValueError):
     """The schedule is malformed; `field` is a path such as ``sessions[1].seasons[0].starts``."""
 
@@ -197,6 +210,28 @@ class Schedule:
         # Grace is elapsed time, so add it in UTC; wall-clock addition drifts across DST shifts.
         later = dismissal.astimezone(UTC) + timedelta(minutes=self.grace_minutes)
         return later.astimezone(tz)
+
+    def deadline_gap(self, key: str, grade: int | None) -> str | None:
+        """Why no deadline can be computed for this grade in this session; None when one can."""
+        if not any(s.key == key for s in self.sessions):
+            return NO_SUCH_SESSION
+        if grade is None:
+            return NO_CLASS
+        band = self.band_of(grade)
+        if band is None:
+            return GRADE_IN_NO_BAND
+        if band.key not in self.session(key).dismissals:
+            return BAND_NOT_IN_SESSION  # a season never adds a band, so no date fills the gap
+        return None
+
+    def latest_deadline_at(self, key: str, day: date, tz: ZoneInfo) -> datetime | None:
+        """The session's last deadline of the day: the time by which every attending band is gone."""
+        spec = self.session(key)
+        dismissals = [d for b in spec.dismissals if (d := spec.dismissal_on(b, day)) is not None]
+        if not dismissals:
+            return None
+        later = datetime.combine(day, max(dismissals), tzinfo=tz).astimezone(UTC)
+        return (later + timedelta(minutes=self.grace_minutes)).astimezone(tz)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -399,11 +434,28 @@ def _times(value: Mapping[Any, Any], path: str) -> dict[str, time]:
     return {str(k): _hhmm(v, f"{path}.{k}") for k, v in value.items()}
 
 
-def default_schedule() -> Schedule:
-    """A typical primary school: noon care Mon–Fri, after-school care Mon–Thu, staggered by band."""
+PRIMARY_GRADES = (1, 2, 3, 4, 5, 6)
 
-    def by_band(low: str, middle: str, upper: str) -> dict[str, time]:
-        return {"low": _hhmm(low, ""), "middle": _hhmm(middle, ""), "upper": _hhmm(upper, "")}
+
+def default_schedule(grades: tuple[int, ...] = PRIMARY_GRADES) -> Schedule:
+    """A typical school: noon care Mon–Fri, after-school care Mon–Thu, staggered by band.
+
+    Primary grades fall in three bands (低/中/高年级); grades 7–9 of a middle or nine-year
+    school form one more (初中), dismissed last. Only bands holding a taught grade are kept.
+    """
+    all_bands = (
+        GradeBand("low", "低年级", (1, 2)),
+        GradeBand("middle", "中年级", (3, 4)),
+        GradeBand("upper", "高年级", (5, 6)),
+        GradeBand("junior", "初中", (7, 8, 9)),
+    )
+    bands = tuple(GradeBand(b.key, b.name, tuple(g for g in b.grades if g in grades))
+                  for b in all_bands if any(g in grades for g in b.grades))
+    keys = [b.key for b in bands]
+
+    def by_band(low: str, middle: str, upper: str, junior: str | None = None) -> dict[str, time]:
+        times = {"low": low, "middle": middle, "upper": upper, "junior": junior or upper}
+        return {k: _hhmm(times[k], "") for k in keys}
 
     # Seasons turn on May Day and National Day, as most provinces' 作息时间 do.
     spring, autumn = ("春夏", "05-01", "10-01"), ("秋冬", "10-01", "05-01")
@@ -415,16 +467,11 @@ def default_schedule() -> Schedule:
         ),
     )  # fmt: skip
     after_school = SessionSpec(
-        "after_school", "课后服务", time(15, 40), by_band("17:00", "17:20", "17:30"),
+        "after_school", "课后服务", time(15, 40), by_band("17:00", "17:20", "17:30", "17:50"),
         (1, 2, 3, 4),  # many schools hold no after-school service on Friday
         seasons=(
-            Season(*autumn, dismissals=by_band("17:00", "17:20", "17:30")),
-            Season(*spring, dismissals=by_band("17:30", "17:50", "18:00")),
+            Season(*autumn, dismissals=by_band("17:00", "17:20", "17:30", "17:50")),
+            Season(*spring, dismissals=by_band("17:30", "17:50", "18:00", "18:20")),
         ),
     )  # fmt: skip
-    bands = (
-        GradeBand("low", "低年级", (1, 2)),
-        GradeBand("middle", "中年级", (3, 4)),
-        GradeBand("upper", "高年级", (5, 6)),
-    )
     return Schedule(bands, (noon, after_school), grace_minutes=10)

@@ -28,6 +28,26 @@ DEFAULT_ALERT_POLICY: dict[str, Any] = {
 }
 
 
+# The grades a school teaches (学段): grades are 1..9, 初一..初三 being 7..9.
+STAGES: dict[str, tuple[int, ...]] = {
+    "primary": (1, 2, 3, 4, 5, 6),      # 小学
+    "middle": (7, 8, 9),                # 初中
+    "nine_year": tuple(range(1, 10)),   # 九年一贯制
+}
+
+
+def stage_holding(grades: set[int]) -> str:
+    """The narrowest stage that teaches every grade given; a log from before stages used this."""
+    for stage in ("primary", "middle", "nine_year"):
+        if grades <= set(STAGES[stage]):
+            return stage
+    return "nine_year"
+
+
+def _grade_list(grades: tuple[int, ...]) -> str:
+    return f"{grades[0]}–{grades[-1]}" if grades == tuple(range(grades[0], grades[-1] + 1)) else str(list(grades))
+
+
 def check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
@@ -40,7 +60,9 @@ class School(Aggregate):
 
     Invariants: class labels are unique; every homeroom teacher, group and gate
     named elsewhere exists here; staff roles come from ``Role``; a pupil is on
-    the roll of one class at a time; the schedule always validates.
+    the roll of one class at a time; the schedule always validates; every class
+    is of a grade the school teaches and that a grade band of the schedule holds;
+    the schedule bands only grades the school teaches and holds every class's grade.
     """
 
     class Founded(Aggregate.Created):
@@ -59,14 +81,17 @@ class School(Aggregate):
         self.staff: dict[str, dict[str, Any]] = {}
         self.roll: dict[str, str] = {}
         self.alert_policy: dict[str, Any] = copy.deepcopy(DEFAULT_ALERT_POLICY)
+        self.declared_stage: str | None = None  # founded before stages were declared: derived
 
     @classmethod
-    def found(cls, name: str, timezone: str = "Asia/Shanghai") -> School:
+    def found(cls, name: str, timezone: str = "Asia/Shanghai", stage: str = "primary") -> School:
+        """A new school with the default schedule for the grades it teaches; declare them next."""
         name = name.strip()
         if not name:
             raise RuleError("A school needs a name.", field="name")
         check_timezone(timezone)
-        return cls(name=name, timezone=timezone, schedule=default_schedule().to_dict())
+        check_stage(stage)
+        return cls(name=name, timezone=timezone, schedule=default_schedule(STAGES[stage]).to_dict())
 
     # -- reads -------------------------------------------------------------
     @property
@@ -81,6 +106,29 @@ class School(Aggregate):
             cached = (self.schedule_data, Schedule.from_dict(self.schedule_data))
             self._schedule_cache = cached
         return cached[1]
+
+    @property
+    def stage(self) -> str:
+        declared: str | None = getattr(self, "declared_stage", None)
+        if declared is not None:
+            return declared
+        # An older log never declared its grades: the narrowest stage holding its classes and bands.
+        taught = {c["grade"] for c in self.classes.values()}
+        taught |= {g for b in self.schedule.bands for g in b.grades}
+        return stage_holding(taught)
+
+    @property
+    def grades(self) -> tuple[int, ...]:
+        return STAGES[self.stage]
+
+    def check_grade(self, grade: int, field: str = "grade") -> None:
+        """A class of this grade may exist here: taught, and timed by a band of the schedule."""
+        if grade not in self.grades:
+            raise RuleError(f"Grade {grade} is not taught at this school (grades "
+                            f"{_grade_list(self.grades)}).", field=field)
+        if self.schedule.band_of(grade) is None:
+            raise RuleError(f"No grade band of the schedule holds grade {grade}, so its pupils "
+                            "would have no dismissal time; add it to a band first.", field=field)
 
     @property
     def school_id(self) -> str:
@@ -137,10 +185,30 @@ class School(Aggregate):
         self.name = name
         self.timezone = timezone
 
+    def declare_grades(self, stage: str, by: dict[str, Any]) -> None:
+        """Which grades the school teaches; no class may be left outside them."""
+        check_stage(stage)
+        grades = STAGES[stage]
+        for klass in sorted(self.classes.values(), key=lambda c: (c["grade"], c["class_no"])):
+            if klass["grade"] not in grades:
+                raise RuleError(f"Class {klass['label']} is of grade {klass['grade']}, which "
+                                f"{stage} ({_grade_list(grades)}) does not teach.", field="grades")
+        self._grades_declared(stage=stage, grades=list(grades), by=by)
+
+    class GradesDeclared(Aggregate.Event):
+        stage: str
+        grades: list[int]
+        by: dict[str, Any]
+
+    @event(GradesDeclared)
+    def _grades_declared(self, stage: str, grades: list[int], by: dict[str, Any]) -> None:
+        self.declared_stage = stage
+
     def add_class(
         self, class_id: str, grade: int, class_no: int, label: str,
         homeroom_teacher_id: str | None, by: dict[str, Any],
     ) -> None:
+        self.check_grade(grade)
         if self.class_by_grade(grade, class_no) is not None:
             raise ConflictError(f"Class {label} already exists.", state={"label": label})
         if homeroom_teacher_id is not None:
@@ -217,6 +285,17 @@ class School(Aggregate):
             schedule.validate()
         except ScheduleError as e:
             raise RuleError(e.reason, field=f"schedule.{e.field}") from None
+        taught = self.grades
+        for i, band in enumerate(schedule.bands):
+            outside = [g for g in band.grades if g not in taught]
+            if outside:
+                raise RuleError(f"Band {band.key!r} names grade {outside[0]}, which this school "
+                                f"does not teach (grades {_grade_list(taught)}).",
+                                field=f"schedule.bands[{i}].grades")
+        for klass in sorted(self.classes.values(), key=lambda c: (c["grade"], c["class_no"])):
+            if schedule.band_of(klass["grade"]) is None:
+                raise RuleError(f"No band holds grade {klass['grade']} of class {klass['label']}: "
+                                "its pupils would have no dismissal time.", field="schedule.bands")
         self._schedule_set(schedule=schedule.to_dict(), by=by)
 
     @event("ScheduleSet")
@@ -299,6 +378,11 @@ class School(Aggregate):
     @event("PupilMovedClass")
     def _pupil_moved(self, pupil_id: str, class_id: str, by: dict[str, Any]) -> None:
         self.roll[pupil_id] = class_id
+
+
+def check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise RuleError(f"Grades are one of {sorted(STAGES)}.", field="grades")
 
 
 def school_uuid(school_id: str) -> UUID:

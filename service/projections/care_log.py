@@ -143,7 +143,8 @@ class CareLog(DocProjection):
             "giver": e.giver, "to": e.to, "place": e.place, "pupil_ids": e.pupil_ids,
             "count_given": e.count_given, "note": e.note, "offered_at": e.by["at"],
             "status": "offered", "count_received": None, "missing_pupil_ids": [],
-            "mismatch": False, "confirmed_at": None, "withdrawn_at": None, "withdraw_reason": None})
+            "mismatch": e.count_given != len(e.pupil_ids), "confirmed_at": None, "withdrawn_at": None,
+            "withdraw_reason": None})
 
     @handles(Handover.Confirmed, Handover.Withdrawn)
     def settled(self, e: Any, batch: Batch) -> None:

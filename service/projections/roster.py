@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 
 from service.domain.pupil import Pupil
-from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, PupilDay, derive
+from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, STILL_HELD, PupilDay, derive
 from service.domain.schedule import Schedule
 from service.domain.school import School
 from service.projections.docstore import Doc, DocView
@@ -21,6 +23,7 @@ ENTRY_TYPES: dict[type, str] = {
     PupilDay.CustodyTaken: "custody_taken", PupilDay.Released: "released",
     PupilDay.ReleaseRefused: "release_refused", PupilDay.WentHomeAlone: "went_home_alone",
     PupilDay.LeftEarly: "left_early", PupilDay.Corrected: "corrected",
+    PupilDay.OfferedFromSession: "offered", PupilDay.PassedOn: "passed_on",
 }
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -28,6 +31,34 @@ _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 def initials(name: str) -> str:
     """张小明 → zxm: what a guard types on a tablet."""
     return "".join(p[:1] for p in lazy_pinyin(name, style=Style.FIRST_LETTER)).lower()
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+@lru_cache(maxsize=4096)
+def initial_options(name: str) -> tuple[tuple[str, ...], ...]:
+    """The initials each character may be typed with, the usual reading first: 曾昊杰 → (c z)(h)(j).
+
+    Every combination of readings is matched by walking these positions, so a name of n
+    characters with k readings each is indexed in n·k letters, not kⁿ strings.
+    """
+    usual = initials(name)
+    options: list[tuple[str, ...]] = []
+    for part in _HAN.findall(name):
+        if len(part) == 1 and not part.isascii() and _HAN.fullmatch(part):
+            readings = pinyin(part, style=Style.FIRST_LETTER, heteronym=True)[0]
+            options.append(tuple(r[:1].lower() for r in readings if r) or (part,))
+        else:
+            options.append((part[:1].lower(),))
+    if len(usual) == len(options):  # put the reading in context (e.g. 单 as a surname) first
+        options = [tuple(dict.fromkeys((u, *o))) for u, o in zip(usual, options, strict=True)]
+    return tuple(options)
+
+
+def initials_match(q: str, options: list[list[str]] | tuple[tuple[str, ...], ...]) -> bool:
+    """Does q start any reading's initials? zhj and chj both find 曾昊杰."""
+    return len(q) <= len(options) and all(letter in options[i] for i, letter in enumerate(q))
 
 
 def entry_of(event: Any) -> dict[str, Any]:
@@ -120,13 +151,14 @@ class Roster(DocProjection):
         key = f"pupil/{e.school_id}/{e.originator_id}"
         batch.put(f"pupil-index/{e.originator_id}", {"key": key})
         batch.put(key, {"pupil_id": str(e.originator_id), "name": e.name, "initials": initials(e.name),
-                        "gender": e.gender, "class_id": e.class_id, "tags": [],
+                        "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender, "class_id": e.class_id, "tags": [],
                         "enrolment": {"status": "none"}})
 
     @handles(Pupil.ProfileChanged)  # type: ignore[attr-defined]
     def pupil_profile(self, e: Any, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
-        batch.put(key, {**doc, "name": e.name, "initials": initials(e.name), "gender": e.gender,
+        batch.put(key, {**doc, "name": e.name, "initials": initials(e.name),
+                        "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender,
                         "photo": e.photo})
 
     @handles(Pupil.MovedClass)  # type: ignore[attr-defined]
@@ -192,7 +224,9 @@ def _matches(q: str, pupil: Doc, klass: dict[str, Any]) -> bool:
     q = q.strip()
     if not q:
         return True
-    if q.lower() in pupil["name"].lower() or pupil["initials"].startswith(q.lower()):
+    # A view built before readings were indexed has none: read them from the name.
+    readings = pupil.get("initial_options") or initial_options(pupil["name"])
+    if q.lower() in pupil["name"].lower() or initials_match(q.lower(), readings):
         return True
     wanted = normalise_class(q)
     return wanted is not None and wanted == (klass.get("grade"), _class_no(klass.get("label", "")))
@@ -237,7 +271,11 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
                                 if e["type"] == "offered"), None) if state["pending"] else None,
             "version": chain["version"], **state,
         })
+    rows.sort(key=lambda r: (r["class_label"] or "", r["initials"], r["name"]))
     counts = _counts(rows)
+    # Everyone the school answers for and who has not left, whatever the filters: a pupil
+    # expected but never handed over is still in the school, and so is one awaiting a handover.
+    still_in_school = [r["pupil_id"] for r in rows if r["status"] in STILL_HELD]
     if group_id:
         rows = [r for r in rows if (r["place"] or {}).get("id") == group_id
                 or (r["status"] == NOT_HANDED_OVER and r["homework_group_id"] == group_id)]
@@ -246,10 +284,9 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
     if q:
         rows = [r for r in rows if _matches(q, pupils[f"pupil/{school_id}/{r['pupil_id']}"],
                                             school["classes"].get(r["class_id"], {}))]
-    rows.sort(key=lambda r: (r["class_label"] or "", r["initials"], r["name"]))
     return {"school_id": school_id, "day": day.isoformat(), "session": session, "service": runs,
             "counts": counts, "pupils": rows,
-            "still_in_school": [r["pupil_id"] for r in rows if r["status"] == IN_CUSTODY]}
+            "still_in_school": still_in_school}
 
 
 def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -68,6 +68,16 @@ class AfternoonUseCases(AppCore):
             alerts += [alert] if alert else []
         return alerts
 
+    def _mismatch_alert(self, school: School, handover: Handover) -> list[Aggregate]:
+        """One count_mismatch alert per handover, raised when offered or when confirmed."""
+        hid = str(handover.id)
+        received = "?" if handover.count_received is None else handover.count_received
+        alert = self.new_alert(
+            school.school_id, "count_mismatch", f"mismatch/{hid}", {**handover.view(), "handover_id": hid},
+            f"人数不符 / counts differ: {handover.giver['name']} {handover.count_given} "
+            f"({len(handover.pupil_ids)} named), {handover.to['name']} {received}")
+        return [alert] if alert else []
+
     def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
                     fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
@@ -82,12 +92,20 @@ class AfternoonUseCases(AppCore):
     def hand_over(
         self, actor: Actor, day: date | None, session: str, pupil_ids: list[str] | None,
         class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None,
-        fp: str | None,
+        fp: str | None, to_session: str | None = None,
     ) -> Outcome:
-        """Offer pupils to another adult; custody moves only when they confirm with their count."""
+        """Offer pupils to another adult; custody moves only when they confirm with their count.
+
+        With ``to_session``, the pupils pass from this session into a later one the same day
+        (after-school care, then evening study): both sessions hold the offer until the later
+        session's receiver confirms; then the earlier one shows where each pupil went.
+        """
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session)
+            if to_session is not None:
+                return self._hand_into_session(school, actor, on, session, to_session, pupil_ids,
+                                               class_id, to_staff_id, place_id, count, note)
             ids = list(pupil_ids or [])
             if class_id is not None:
                 school.class_(class_id)
@@ -116,8 +134,52 @@ class AfternoonUseCases(AppCore):
             )
             for _, pd in pairs:
                 pd.offer(str(handover.id), kind, giver, to, place, by)
-            return Decision([handover, *(pd for _, pd in pairs)], handover.view(), 201)
+            alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
+            return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), 201)
         return self.execute(actor, decide, fp)
+
+    def _hand_into_session(
+        self, school: School, actor: Actor, on: date, session: str, to_session: str,
+        pupil_ids: list[str] | None, class_id: str | None, to_staff_id: str, place_id: str,
+        count: int, note: str | None,
+    ) -> Decision:
+        if class_id is not None or not pupil_ids:
+            raise RuleError("Name the pupils who stay for the later session.", field="pupil_ids")
+        if to_session == session:
+            raise RuleError("A pupil passes into another session.", field="to_session")
+        try:
+            self.session_day(school, on, to_session)
+        except RuleError as e:
+            raise RuleError(str(e), field="to_session") from None
+        if school.schedule.start_at(to_session, on, school.tz) < school.schedule.start_at(session, on, school.tz):
+            raise RuleError(f"{to_session} starts before {session}: pupils pass into a later session.",
+                            field="to_session")
+        pairs = self._days(school, pupil_ids, on, session)
+        later = self._days(school, pupil_ids, on, to_session)
+        to, place = staff_ref(school, to_staff_id), place_ref(school, place_id)
+        if place["kind"] != "group":
+            raise RuleError("The later session receives the pupils in a group's room.", field="place_id")
+        giver, by = staff_ref(school, actor.staff_id), actor.record()
+        handover = Handover.offer(
+            school_id=school.school_id, day=on.isoformat(), session=session, kind="to_session",
+            giver=giver, to=to, place=place, pupil_ids=list(pupil_ids), count_given=count, note=note,
+            by=by, to_session=to_session,
+        )
+        hid = str(handover.id)
+        for (_, pd), (_, next_pd) in zip(pairs, later, strict=True):
+            pd.offer(hid, "to_session", giver, to, place, by)
+            next_pd.offer_from_session(hid, session, giver, to, place, by)
+        alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
+        days = [pd for _, pd in pairs] + [pd for _, pd in later]
+        return Decision([handover, *days, *alerts], handover.view(), 201)
+
+    def _handover_days(self, school: School, handover: Handover, pid: str) -> tuple[PupilDay, PupilDay | None]:
+        """The pupil's chain in the handover's session, and in the session it passes into."""
+        on = date.fromisoformat(handover.day)
+        pupil = self.pupil(school.school_id, pid, readonly=True)
+        pd = self.pupil_day(school, pupil, on, handover.session)
+        to_session = getattr(handover, "to_session", None)
+        return pd, None if to_session is None else self.pupil_day(school, pupil, on, to_session)
 
     def confirm_handover(self, actor: Actor, handover_id: str, count: int,
                          received_pupil_ids: list[str] | None, fp: str | None) -> Outcome:
@@ -126,22 +188,19 @@ class AfternoonUseCases(AppCore):
             handover = self.handover(school.school_id, handover_id)
             by = actor.record()
             missing = handover.confirm(count, received_pupil_ids, by)
-            on = date.fromisoformat(handover.day)
             days: list[Aggregate] = [handover]
             for pid in handover.pupil_ids:
-                pd = self.pupil_day(school, self.pupil(school.school_id, pid, readonly=True), on, handover.session)
-                if pid in missing:
-                    pd.withdraw_offer(handover_id, "not received / 接收方未收到", by)
-                else:
-                    pd.take_custody(handover_id, handover.giver, by)
-                days.append(pd)
+                pd, next_pd = self._handover_days(school, handover, pid)
+                for chain in (pd, next_pd) if next_pd is not None else (pd,):
+                    if pid in missing:
+                        chain.withdraw_offer(handover_id, "not received / 接收方未收到", by)
+                    elif chain is pd and next_pd is not None:
+                        pd.pass_on(handover_id, handover.to_session or "", by)
+                    else:
+                        chain.take_custody(handover_id, handover.giver, by)
+                    days.append(chain)
             if handover.mismatch:
-                alert = self.new_alert(
-                    school.school_id, "count_mismatch", f"mismatch/{handover_id}",
-                    {**handover.view(), "handover_id": handover_id},
-                    f"人数不符 / counts differ: {handover.giver['name']} {handover.count_given}, "
-                    f"{handover.to['name']} {count}")
-                days += [alert] if alert else []
+                days += self._mismatch_alert(school, handover)
             return Decision(days, handover.view())
         return self.execute(actor, decide, fp)
 
@@ -151,12 +210,12 @@ class AfternoonUseCases(AppCore):
             handover = self.handover(school.school_id, handover_id)
             by = actor.record()
             handover.withdraw(reason, by)
-            on = date.fromisoformat(handover.day)
             days: list[Aggregate] = [handover]
             for pid in handover.pupil_ids:
-                pd = self.pupil_day(school, self.pupil(school.school_id, pid, readonly=True), on, handover.session)
-                pd.withdraw_offer(handover_id, reason, by)
-                days.append(pd)
+                pd, next_pd = self._handover_days(school, handover, pid)
+                for chain in (pd, next_pd) if next_pd is not None else (pd,):
+                    chain.withdraw_offer(handover_id, reason, by)
+                    days.append(chain)
             return Decision(days, handover.view())
         return self.execute(actor, decide, fp)
 

@@ -11,11 +11,11 @@ from service.app_core import AppCore, Decision, Outcome
 from service.domain.alert import Alert
 from service.domain.common import Actor
 from service.domain.errors import ConflictError
-from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER
-from service.domain.schedule import Schedule
+from service.domain.pupil_day import GONE, NOT_HANDED_OVER, PASSED_ON, STILL_HELD
+from service.domain.schedule import GAP_TEXT, NO_SUCH_SESSION, Schedule
 from service.domain.school import School
 from service.projections.docstore import DocView
-from service.projections.roster import read_roster
+from service.projections.roster import expected_on, read_roster
 
 WATCHER = "watcher"
 
@@ -73,6 +73,7 @@ class AlertUseCases(AppCore):
             rows = {r["pupil_id"]: r for r in (found or {}).get("pupils", [])}
             rows_by_session[spec.key] = rows
             self._raise_for_session(school, schedule, spec.key, today, now, rows, policy, tally)
+        self._raise_outside_schedule(school, today, roster, tally)
         self._raise_expiring(school, today, policy, tally)
         for doc in alerts.scan(f"alert/{school.school_id}/").values():
             if doc["status"] != "resolved":
@@ -88,10 +89,24 @@ class AlertUseCases(AppCore):
         for pid, row in rows.items():
             subject = {"pupil_id": pid, "name": row["name"], "class_label": row["class_label"],
                        "day": day, "session": session}
-            deadline = schedule.deadline_at(session, row["grade"] or 0, today, school.tz)
-            if deadline and now >= deadline and row["status"] in (IN_CUSTODY, NOT_HANDED_OVER):
+            gap = schedule.deadline_gap(session, row["grade"])
+            held = row["status"] in STILL_HELD
+            if gap is None:
+                deadline = schedule.deadline_at(session, row["grade"], today, school.tz)
+            else:
+                # Never silence: say at once that no deadline exists, and still raise unpicked
+                # once the session's last band is due out.
+                deadline = schedule.latest_deadline_at(session, today, school.tz)
+                if held:
+                    new.append(self.new_alert(
+                        sid, "no_deadline", f"no_deadline/{pid}/{day}/{session}",
+                        {**subject, "reason": gap, "grade": row["grade"], "band": row["band"],
+                         "fallback_deadline": None if deadline is None else deadline.isoformat()},
+                        f"{row['name']} 无法计算放学时限 / no deadline can be computed: {GAP_TEXT[gap]}"))
+            if deadline and now >= deadline and held:
                 alert = self.new_alert(sid, "unpicked", f"unpicked/{pid}/{day}/{session}",
-                                       {**subject, "deadline": deadline.isoformat()},
+                                       {**subject, "deadline": deadline.isoformat(),
+                                        "fallback": gap is not None},
                                        f"{row['name']} 未按时接走 / not collected by {deadline:%H:%M}")
                 if alert is not None:
                     _escalate_due(alert, deadline, now, policy)
@@ -120,6 +135,30 @@ class AlertUseCases(AppCore):
         for alert in new:
             if alert is not None and self._save_quietly(alert):
                 tally["raised"] += 1
+
+    def _raise_outside_schedule(self, school: School, today: date, roster: DocView,
+                                tally: dict[str, int]) -> None:
+        """A pupil enrolled for a session the schedule no longer has is on no roster: say so."""
+        schedule = school.schedule
+        if not schedule.sessions_on(today):
+            return  # not a school day for after-school care at all
+        known = {s.key for s in schedule.sessions}
+        day = today.isoformat()
+        for doc in roster.scan(f"pupil/{school.school_id}/").values():
+            for session in doc["enrolment"].get("sessions", ()):
+                if session in known or not expected_on(doc["enrolment"], today, session):
+                    continue
+                pid = doc["pupil_id"]
+                klass = school.classes.get(doc["class_id"], {})
+                alert = self.new_alert(
+                    school.school_id, "no_deadline", f"no_deadline/{pid}/{day}/{session}",
+                    {"pupil_id": pid, "name": doc["name"], "class_label": klass.get("label"),
+                     "day": day, "session": session, "reason": NO_SUCH_SESSION,
+                     "grade": klass.get("grade"), "band": None, "fallback_deadline": None},
+                    f"{doc['name']} 无法计算放学时限 / no deadline can be computed: "
+                    f"{GAP_TEXT[NO_SUCH_SESSION]} ({session})")
+                if alert is not None and self._save_quietly(alert):
+                    tally["raised"] += 1
 
     @staticmethod
     def _offered_at(row: dict[str, Any]) -> datetime | None:
@@ -153,8 +192,12 @@ class AlertUseCases(AppCore):
         row = rows_by_session.get(subject.get("session", ""), {}).get(subject.get("pupil_id", ""))
         today = now.astimezone(school.tz).date().isoformat()
         how = None
-        if doc["kind"] == "unpicked" and row is not None and row["status"] == GONE:
+        if doc["kind"] in ("unpicked", "no_deadline") and row is not None and row["status"] == GONE:
             how = row["gone"]["how"]
+        elif doc["kind"] == "unpicked" and row is not None and row["status"] == PASSED_ON:
+            how = "passed_on"  # the later session holds the pupil now, with a deadline of its own
+        elif doc["kind"] == "no_deadline" and row is not None and row["status"] not in STILL_HELD:
+            how = "no_action_needed"  # absent: the school no longer answers for the pupil today
         elif doc["kind"] == "not_handed_over" and row is not None and (
                 row["status"] != NOT_HANDED_OVER or row["pending"] is not None):
             how = "found"

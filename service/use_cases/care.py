@@ -10,7 +10,7 @@ from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.care_note import CareNote
 from service.domain.common import Actor
 from service.domain.errors import NotFoundError
-from service.domain.pupil_day import ABSENT, GONE, IN_CUSTODY, NOT_HANDED_OVER
+from service.domain.pupil_day import ABSENT, GONE, IN_CUSTODY, NOT_HANDED_OVER, PASSED_ON
 from service.projections.care_log import at_group, closes_at, load, state_at, walk
 from service.projections.docstore import DocView
 
@@ -69,14 +69,17 @@ REFUSALS = {"restricted": "禁止接送名单", "not_authorised": "不在授权�
 GONE_HOW = {"released": "家长接走", "went_home_alone": "自行回家", "left_early": "提前离校"}
 ENTRY_LABELS = {"absent": "缺勤", "signed_in": "签到", "offered": "交接", "offer_withdrawn": "撤回交接",
                 "custody_taken": "接收", "released": "放行", "release_refused": "拒绝放行",
-                "went_home_alone": "自行回家", "left_early": "提前离校", "corrected": "更正"}
+                "went_home_alone": "自行回家", "left_early": "提前离校", "corrected": "更正",
+                "passed_on": "转入后续时段"}
 HANDOVER_KINDS = {"class_handover": "班级交接", "transfer": "走班转移", "to_gate": "送至校门",
-                  "to_gatehouse": "交门卫室"}
+                  "to_gatehouse": "交门卫室", "to_session": "转入后续时段"}
 DIRECTIONS = {"into": "转入", "out": "转出", "within": "组内换人", "related": "相关"}
 ALERT_KINDS = {"unpicked": "超时未接", "count_mismatch": "人数不符", "not_handed_over": "未交接",
-               "zero_report": "零报告", "release_refused": "拒绝放行", "unconfirmed": "交接未确认"}
+               "zero_report": "零报告", "release_refused": "拒绝放行", "unconfirmed": "交接未确认",
+               "no_deadline": "无放学时限"}
 RESOLUTIONS = {"released": "已放行", "handed_to_guardian": "已交家长", "went_home_alone": "自行回家",
-               "left_early": "提前离校", "found": "已找到", "no_action_needed": "无需处理", "other": "其他"}
+               "left_early": "提前离校", "found": "已找到", "no_action_needed": "无需处理", "other": "其他",
+               "passed_on": "已转入后续时段"}
 NOTIFY = {"guardian": "家长", "custodian": "看护人", "homeroom_teacher": "班主任", "duty_leader": "值日领导",
           "safety_officer": "安全员", "admin": "教导处"}
 STEPS = {"guardian_contacted": "联系家长", "handed_to_gatehouse": "交门卫室", "safety_officer": "报安全员"}
@@ -146,6 +149,8 @@ def _status_label(state: dict[str, Any]) -> str:
         return GONE_HOW[state["gone"]["how"]]
     if status == IN_CUSTODY:
         return "在校看护"
+    if status == PASSED_ON:
+        return f"转入{state['passed_on']['session']}"
     return "未交接（待确认）" if state["pending"] else "未交接"
 
 

@@ -211,7 +211,9 @@ class PupilUseCases(AppCore):
         """
         def decide() -> Decision:
             try:
-                parsed = parse_roster(data, filename)
+                school = self.school(actor.school_id, readonly=True)
+                taught = [g for g in school.grades if school.schedule.band_of(g) is not None]
+                parsed = parse_roster(data, filename, grades=taught)
             except RosterFormatError as e:
                 raise RuleError(str(e), field="file") from None
             if not parsed.ok:

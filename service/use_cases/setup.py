@@ -10,7 +10,13 @@ from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor
 from service.domain.errors import RuleError
 from service.domain.grouping import ClassCount, propose_groups
-from service.domain.schedule import Schedule, ScheduleError
+from service.domain.schedule import (
+    GAP_TEXT,
+    GRADE_IN_NO_BAND,
+    NO_SUCH_SESSION,
+    Schedule,
+    ScheduleError,
+)
 from service.domain.school import School
 from service.domain.staff import StaffToken, new_token, token_hash
 from service.roster_import import GRADE_CN
@@ -23,6 +29,7 @@ def class_label(grade: int, class_no: int) -> str:
 def school_view(school: School) -> dict[str, Any]:
     return {
         "school_id": school.school_id, "name": school.name, "timezone": school.timezone,
+        "stage": school.stage, "grades": list(school.grades),
         "classes": sorted(school.classes.values(), key=lambda c: (c["grade"], c["class_no"])),
         "groups": sorted(school.groups.values(), key=lambda g: g["name"]),
         "gates": sorted(school.gates.values(), key=lambda g: g["name"]),
@@ -35,13 +42,15 @@ def school_view(school: School) -> dict[str, Any]:
 
 
 class SetupUseCases(AppCore):
-    def init_school(self, name: str, timezone: str, admin_name: str) -> dict[str, str]:
-        """A new school and its first admin; the admin's token is shown only here."""
-        school = School.found(name, timezone)
+    def init_school(self, name: str, timezone: str, admin_name: str,
+                    stage: str = "primary") -> dict[str, str]:
+        """A new school, the grades it teaches and its first admin; the token is shown only here."""
+        school = School.found(name, timezone, stage)
         admin_id = str(uuid4())
         by = {"staff_id": admin_id, "staff_name": admin_name, "role": "admin",
               "at": self.now().isoformat(), "command_id": None, "device": "cli",
               "device_time": None, "place": None}
+        school.declare_grades(stage, by)
         school.add_staff(admin_id, admin_name, ["admin"], None, by)
         token = new_token()
         issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
@@ -52,10 +61,13 @@ class SetupUseCases(AppCore):
     def describe_school(self, actor: Actor) -> dict[str, Any]:
         return school_view(self.school(actor.school_id, readonly=True))
 
-    def change_school_profile(self, actor: Actor, name: str, timezone: str, fp: str | None) -> Outcome:
+    def change_school_profile(self, actor: Actor, name: str, timezone: str, fp: str | None,
+                              stage: str | None = None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             school.change_profile(name, timezone, actor.record())
+            if stage is not None and stage != getattr(school, "declared_stage", None):
+                school.declare_grades(stage, actor.record())
             return Decision([school], school_view(school))
         return self.execute(actor, decide, fp)
 
@@ -111,8 +123,29 @@ class SetupUseCases(AppCore):
                 raise RuleError(f"Schedule not understood: {e}", field="schedule") from None
             school = self.school(actor.school_id)
             school.set_schedule(schedule, actor.record())
+            self._check_enrolled_keep_deadlines(school, schedule)
             return Decision([school], school.schedule_data)
         return self.execute(actor, decide, fp)
+
+    def _check_enrolled_keep_deadlines(self, school: School, schedule: Schedule) -> None:
+        """Refuse a schedule under which a pupil enrolled for care would have no dismissal time."""
+        today = self.today(school).isoformat()
+        for pupil_id, class_id in school.roll.items():
+            enrolment = self.pupil(school.school_id, pupil_id, readonly=True).enrolment
+            if enrolment["status"] in ("none", "rejected") or enrolment["ends"] < today:
+                continue
+            if enrolment["status"] == "withdrawn" and enrolment["withdrawn_on"] <= today:
+                continue
+            grade = school.classes[class_id]["grade"]
+            for session in enrolment["sessions"]:
+                gap = schedule.deadline_gap(session, grade)
+                if gap is None:
+                    continue
+                keys = [s.key for s in schedule.sessions]
+                field = {NO_SUCH_SESSION: "schedule.sessions", GRADE_IN_NO_BAND: "schedule.bands"}.get(
+                    gap, f"schedule.sessions[{keys.index(session) if session in keys else 0}].dismissals")
+                raise RuleError(f"Pupils of grade {grade} are enrolled for {session!r} and would have "
+                                f"no dismissal time: {GAP_TEXT[gap]}.", field=field)
 
     def set_alert_policy(self, actor: Actor, policy: dict[str, Any], fp: str | None) -> Outcome:
         def decide() -> Decision:

@@ -1,0 +1,491 @@
+"""DESIGN §3.3 Every expected pupil has a deadline, and §3.1 counts: use cases on the in-memory store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.application import HandoverApp
+from service.clock import FixedClock
+from service.watcher import Watcher
+from tests.builders import TERM, World, a_school, handed_to_teacher, key
+from tests.conftest import SHANGHAI
+
+# Grade 3 is the middle band: dismissal 17:20 in autumn, plus 10 minutes' grace.
+DEADLINE = datetime(2026, 11, 23, 17, 30, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def store() -> str:
+    return "memory"  # these rules do not depend on the store
+
+
+def watch(client: TestClient) -> dict[str, int]:
+    return Watcher(client.app.state.handover, client.app.state.views).run_once()  # type: ignore[attr-defined]
+
+
+def alerts(world: World, kind: str) -> list[dict[str, Any]]:
+    head = world.client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = world.client.get("/v1/alerts", params={"kind": kind, "min_position": head}, headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    return list(r.json()["alerts"])
+
+
+# -- counts --------------------------------------------------------------------
+
+def test_a_handover_whose_count_differs_from_the_pupils_named_is_flagged_when_offered(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 3)
+    r = world.post(world.homeroom, "/v1/handovers", {"class_id": world.class_id, "count": 2,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    assert r.status_code == 201 and r.json()["mismatch"] is True
+    [alert] = alerts(world, "count_mismatch")
+    assert alert["subject"]["handover_id"] == r.json()["handover_id"]
+    assert alert["subject"]["count_given"] == 2 and len(alert["subject"]["pupil_ids"]) == 3
+    # Confirming it later raises no second alert for the same handover.
+    c = world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 3})
+    assert c.status_code == 200 and c.json()["mismatch"] is True
+    assert len(alerts(world, "count_mismatch")) == 1
+
+
+def test_a_handover_whose_count_matches_raises_no_alert_when_offered(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    r = world.post(world.homeroom, "/v1/handovers", {"class_id": world.class_id, "count": 2,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    assert r.status_code == 201 and r.json()["mismatch"] is False
+    assert alerts(world, "count_mismatch") == []
+
+
+# -- the gate search -------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "typed"), [
+    ("曾昊杰", "zhj"), ("曾昊杰", "chj"), ("单雨", "sy"), ("单雨", "cy"), ("解小明", "xxm"),
+    ("仇敌", "qd"), ("区小明", "oxm"), ("查理", "zl"), ("查理", "cl"),
+])
+def test_initials_match_every_reading_of_a_polyphonic_character(name: str, typed: str) -> None:
+    from service.projections.roster import initial_options, initials_match
+
+    assert initials_match(typed, initial_options(name))
+    assert not initials_match(typed + "q", initial_options(name))  # longer than the name
+
+
+def test_a_guard_typing_zhj_finds_zeng_haojie(client: TestClient, app: HandoverApp) -> None:
+    from tests.builders import enrolled_pupil
+
+    world = a_school(client, app, 1)
+    world.pupils.append(enrolled_pupil(world, "曾昊杰", "曾爸爸", "13512345678"))
+    head = app.recorder.max_notification_id()
+    for typed in ("zhj", "chj", "zh"):
+        r = client.get("/v1/roster", params={"q": typed, "min_position": head}, headers=world.guard.h())
+        assert r.status_code == 200, r.text
+        assert [p["name"] for p in r.json()["pupils"]] == ["曾昊杰"], typed
+
+
+# -- who is still in the school ----------------------------------------------------
+
+def test_still_in_school_lists_a_pupil_expected_but_never_handed_over(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 3)
+    world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(2), "with_leave": True, "reason": "病假"})
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [world.pupil(0)], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    head = app.recorder.max_notification_id()
+    found = client.get("/v1/roster", params={"min_position": head}, headers=world.admin.h()).json()
+    # Pupil 1 was never handed over and is still the school's; pupil 2 is absent with leave.
+    assert sorted(found["still_in_school"]) == sorted([world.pupil(0), world.pupil(1)])
+    by_gate = client.get("/v1/roster", params={"gate_id": world.gate_id}, headers=world.admin.h()).json()
+    assert by_gate["pupils"] == [] and by_gate["still_in_school"] == found["still_in_school"]
+
+
+# -- every expected pupil has a deadline ---------------------------------------------
+
+def a_class_recorded_before_grades_were_checked(world: World, app: HandoverApp, grade: int) -> str:
+    """A class as an older version accepted it: recorded without today's rules (an old log)."""
+    school = app.school(world.school_id)
+    class_id = f"old-{grade}"
+    school._class_added(class_id=class_id, grade=grade, class_no=1, label=f"{grade}年级(1)班",
+                        homeroom_teacher_id=world.homeroom.staff_id, by={"staff_id": world.admin.staff_id})
+    app.save(school)
+    return class_id
+
+
+def a_pupil_in(world: World, class_id: str, name: str, sessions: tuple[str, ...] = ("after_school",)) -> str:
+    c, h = world.client, world.admin.h
+    r = c.post("/v1/pupils", json={"name": name, "gender": "女", "class_id": class_id,
+               "guardians": [{"name": "家长", "relation": "母亲", "phone": "13900139000"}]}, headers=h(**key()))
+    assert r.status_code == 201, r.text
+    pid = str(r.json()["pupil_id"])
+    term = {**TERM, "sessions": list(sessions)}
+    assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=term, headers=h(**key())).status_code == 200
+    for step in ("class_reviewed", "school_approved", "signed"):
+        assert c.post(f"/v1/pupils/{pid}/enrolment/{step}", json={}, headers=h(**key())).status_code == 200
+    return pid
+
+
+def test_a_pupil_whose_grade_is_in_no_band_raises_no_deadline_at_once_and_unpicked_at_the_last_dismissal(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world = a_school(client, app, 1)
+    nine = a_class_recorded_before_grades_were_checked(world, app, 9)
+    pid = a_pupil_in(world, nine, "林九")
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [pid], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    clock.set(datetime(2026, 11, 23, 15, 45, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "no_deadline")
+    assert alert["subject"]["pupil_id"] == pid and alert["subject"]["reason"] == "grade_in_no_band"
+    assert alert["subject"]["session"] == "after_school" and alert["status"] == "open"
+    # The last band (upper, 17:30 in autumn) plus grace: held past it, the pupil is unpicked too.
+    clock.set(datetime(2026, 11, 23, 17, 40, tzinfo=SHANGHAI))
+    watch(client)
+    unpicked = [a for a in alerts(world, "unpicked") if a["subject"]["pupil_id"] == pid]
+    assert len(unpicked) == 1 and unpicked[0]["subject"]["deadline"] == "2026-11-23T17:40:00+08:00"
+    assert len(alerts(world, "no_deadline")) == 1  # raised once per pupil and session
+
+
+def test_a_pupil_whose_band_does_not_attend_the_session_raises_no_deadline(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world = a_school(client, app, 1)
+    school = app.school(world.school_id)
+    data = school.schedule.to_dict()
+    del data["sessions"][1]["dismissals"]["middle"]  # after-school care without grades 3–4
+    for season in data["sessions"][1]["seasons"]:
+        season["dismissals"].pop("middle", None)
+    school._schedule_set(schedule=data, by={"staff_id": world.admin.staff_id})  # recorded as an old log holds it
+    app.save(school)
+    handed_to_teacher(world)
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "no_deadline")
+    assert alert["subject"]["pupil_id"] == world.pupil(0)
+    assert alert["subject"]["reason"] == "band_not_in_session"
+
+
+def test_a_pupil_enrolled_for_a_session_the_schedule_no_longer_has_raises_no_deadline(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world = a_school(client, app, 1)
+    school = app.school(world.school_id)
+    data = school.schedule.to_dict()
+    data["sessions"] = [s for s in data["sessions"] if s["key"] != "after_school"]
+    school._schedule_set(schedule=data, by={"staff_id": world.admin.staff_id})  # recorded as an old log holds it
+    app.save(school)
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "no_deadline")
+    assert alert["subject"]["pupil_id"] == world.pupil(0)
+    assert alert["subject"]["reason"] == "no_such_session" and alert["subject"]["session"] == "after_school"
+
+
+def test_a_no_deadline_alert_is_closed_when_the_pupil_is_released(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    from tests.builders import walked_to_gate
+
+    world = a_school(client, app, 1)
+    nine = a_class_recorded_before_grades_were_checked(world, app, 9)
+    world.pupils.append({"pupil_id": a_pupil_in(world, nine, "林九"), "guardians": []})
+    r = world.post(world.homeroom, "/v1/handovers", {"pupil_ids": [world.pupil(1)], "count": 1,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1})
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
+    watch(client)
+    assert [a["status"] for a in alerts(world, "no_deadline")] == ["open"]
+    walked_to_gate(world, [1])
+    pupil = client.get(f"/v1/pupils/{world.pupil(1)}", headers=world.admin.h()).json()
+    r = world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(1)], "gate_id": world.gate_id,
+                   "identity_check": "id_card", "collector_id": pupil["guardians"][0]["guardian_id"]})
+    assert r.status_code == 200, r.text
+    watch(client)
+    [closed] = alerts(world, "no_deadline")
+    assert closed["status"] == "resolved" and closed["resolved"]["how"] == "released"
+
+
+def test_the_schedule_names_why_a_deadline_cannot_be_computed() -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    from service.domain.schedule import SessionSpec, default_schedule
+
+    schedule = default_schedule()
+    assert schedule.deadline_gap("after_school", 3) is None
+    assert schedule.deadline_gap("after_school", 9) == "grade_in_no_band"
+    assert schedule.deadline_gap("after_school", None) == "no_class"
+    assert schedule.deadline_gap("evening_study", 3) == "no_such_session"
+    noon = schedule.session("noon")
+    only_low = SessionSpec(noon.key, noon.name, noon.start, {"low": noon.dismissals["low"]}, noon.weekdays)
+    gapped = replace(schedule, sessions=(only_low, schedule.session("after_school")))
+    assert gapped.deadline_gap("noon", 5) == "band_not_in_session"
+    last = schedule.latest_deadline_at("after_school", date(2026, 11, 23), SHANGHAI)
+    assert last == datetime(2026, 11, 23, 17, 40, tzinfo=SHANGHAI)
+
+
+# -- the grades a school teaches -------------------------------------------------------
+
+def refused_field(r: Any) -> str:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return str(r.json()["errors"][0]["field"])
+
+
+def test_a_primary_school_refuses_a_class_of_grade_nine(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    assert client.get("/v1/school", headers=world.admin.h()).json()["grades"] == [1, 2, 3, 4, 5, 6]
+    r = world.post(world.admin, "/v1/school/classes", {"grade": 9, "class_no": 1})
+    assert refused_field(r) == "grade"
+    assert all(c["grade"] != 9 for c in client.get("/v1/school", headers=world.admin.h()).json()["classes"])
+
+
+def test_a_roster_row_of_a_grade_the_school_does_not_teach_is_refused_naming_row_and_column(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    csv = "姓名,性别,班级,班主任,家长姓名,家长电话\n王一,男,三(2)班,李老师,王母,13800138001\n林九,女,九年级(1)班,周老师,林母,13800138002\n"
+    r = client.post("/v1/imports/roster", files={"file": ("roster.csv", csv.encode(), "text/csv")},
+                    headers=world.admin.h(**key()))
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert error["row"] == 3 and error["column"] == "班级" and "grade 9" in error["reason"]
+    assert client.get("/v1/pupils", headers=world.admin.h()).json() == []  # nothing imported
+
+
+def test_a_schedule_banding_a_grade_the_school_does_not_teach_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["bands"][2]["grades"] = [5, 6, 7]
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.bands[2].grades"
+
+
+def test_a_schedule_leaving_a_class_in_no_band_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)  # its class is of grade 3, the middle band
+    data = app.school(world.school_id).schedule.to_dict()
+    data["bands"][1]["grades"] = [4]
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.bands"
+
+
+def test_a_schedule_dropping_a_session_pupils_are_enrolled_for_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["sessions"] = [s for s in data["sessions"] if s["key"] != "after_school"]
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.sessions"
+    data = app.school(world.school_id).schedule.to_dict()
+    for part in (data["sessions"][1], *data["sessions"][1]["seasons"]):
+        part["dismissals"].pop("middle", None)
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert refused_field(r) == "schedule.sessions[1].dismissals"
+
+
+def test_a_school_becoming_nine_year_can_add_grade_nine_once_a_band_holds_it(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r = client.put("/v1/school/profile", json={"name": "实验学校", "grades": "nine_year"},
+                   headers=world.admin.h(**key()))
+    assert r.status_code == 200 and r.json()["stage"] == "nine_year" and r.json()["grades"] == list(range(1, 10))
+    # Taught now, but no band of the schedule times grade 9 yet.
+    assert refused_field(world.post(world.admin, "/v1/school/classes", {"grade": 9, "class_no": 1})) == "grade"
+    data = app.school(world.school_id).schedule.to_dict()
+    data["bands"].append({"key": "junior", "name": "初中", "grades": [7, 8, 9]})
+    for session in data["sessions"]:
+        session["dismissals"]["junior"] = "17:50" if session["key"] == "after_school" else "13:30"
+    assert client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key())).status_code == 200
+    assert world.post(world.admin, "/v1/school/classes", {"grade": 9, "class_no": 1}).status_code == 201
+
+
+def test_a_school_cannot_stop_teaching_a_grade_it_has_a_class_of(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r = client.put("/v1/school/profile", json={"name": "实验小学", "grades": "middle"},
+                   headers=world.admin.h(**key()))
+    assert refused_field(r) == "grades"
+    assert client.get("/v1/school", headers=world.admin.h()).json()["stage"] == "primary"
+
+
+def test_a_middle_school_gets_a_schedule_for_grades_seven_to_nine(app: HandoverApp) -> None:
+    from service.domain.errors import RuleError
+
+    created = app.init_school("第一中学", "Asia/Shanghai", "校长", "middle")
+    school = app.school(created["school_id"])
+    assert school.stage == "middle" and [b.grades for b in school.schedule.bands] == [(7, 8, 9)]
+    by = {"staff_id": created["admin_id"]}
+    school.add_class("c7", 7, 1, "七年级(1)班", None, by)
+    with pytest.raises(RuleError) as refused:
+        school.add_class("c3", 3, 1, "三年级(1)班", None, by)
+    assert refused.value.field == "grade"
+
+
+def test_a_school_from_an_older_log_teaches_the_grades_its_classes_and_bands_hold(app: HandoverApp) -> None:
+    from service.domain.school import School
+
+    school = School.found("老学校")  # as recorded before grades were declared: no GradesDeclared
+    app.save(school)
+    assert app.school(school.school_id).stage == "primary"
+    # An older version accepted a 九年级 class into a primary school.
+    school._class_added(class_id="c9", grade=9, class_no=1, label="九年级(1)班",
+                        homeroom_teacher_id=None, by={})
+    app.save(school)
+    replayed = app.school(school.school_id)
+    assert replayed.stage == "nine_year" and replayed.grades == tuple(range(1, 10))
+
+
+def test_handover_init_declares_the_grades_given_and_primary_by_default(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+    from service.settings import Settings
+
+    for name, option, stage in (("一中", ["--grades", "middle"], "middle"), ("一小", [], "primary")):
+        assert main(["init", "--name", name, "--store", "sqlite", "--data-dir", str(tmp_path), *option]) == 0
+        school_id = capsys.readouterr().out.split(f"School:      {name} (")[1].split(")")[0]
+        app = HandoverApp(env=Settings(store="sqlite", data_dir=tmp_path).eventsourcing_env())
+        try:
+            assert app.school(school_id).stage == stage
+        finally:
+            app.close()
+
+
+# -- after-school care, then evening study -------------------------------------------------
+
+EVENING = {"key": "evening", "name": "晚自习", "start": "18:00", "weekdays": [1, 2, 3, 4, 5],
+           "dismissals": {"low": "19:30", "middle": "19:30", "upper": "20:00"}, "seasons": []}
+
+
+def staying_for_evening_study(client: TestClient, app: HandoverApp) -> tuple[World, str]:
+    """A school with evening study; one pupil stays for it, held in after-school care."""
+    world = a_school(client, app, 0)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["sessions"].append(EVENING)
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert r.status_code == 200, r.text
+    pid = a_pupil_in(world, world.class_id, "周晚", ("after_school", "evening"))
+    r = world.post(world.homeroom, "/v1/handovers", {"pupil_ids": [pid], "count": 1,
+                   "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
+    assert world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1}).status_code == 200
+    return world, pid
+
+
+def into_evening(world: World, pid: str, **extra: Any) -> Any:
+    return world.post(world.teacher, "/v1/handovers", {
+        "pupil_ids": [pid], "count": 1, "to_staff_id": world.club_teacher.staff_id,
+        "place_id": world.club_id, "to_session": "evening", **extra})
+
+
+def roster_of(world: World, session: str) -> dict[str, Any]:
+    head = world.client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = world.client.get("/v1/roster", params={"session": session, "min_position": head},
+                         headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_a_pupil_handed_into_evening_study_raises_no_unpicked_alert_for_after_school_care(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    clock.set(datetime(2026, 11, 23, 17, 20, tzinfo=SHANGHAI))
+    r = into_evening(world, pid)
+    assert r.status_code == 201, r.text
+    assert r.json()["kind"] == "to_session" and r.json()["to_session"] == "evening"
+    hid = r.json()["handover_id"]
+    # Until the evening teacher confirms, the after-school teacher still holds the pupil.
+    [row] = roster_of(world, "after_school")["pupils"]
+    assert row["custodian"]["staff_id"] == world.teacher.staff_id and row["pending"]["handover_id"] == hid
+    c = world.post(world.club_teacher, f"/v1/handovers/{hid}/confirm", {"count": 1})
+    assert c.status_code == 200, c.text
+    clock.set(datetime(2026, 11, 23, 18, 40, tzinfo=SHANGHAI))  # past after-school's every deadline
+    watch(client)
+    assert alerts(world, "unpicked") == []
+    earlier = roster_of(world, "after_school")
+    [row] = earlier["pupils"]
+    assert row["status"] == "passed_on" and row["passed_on"]["session"] == "evening"
+    assert row["passed_on"]["custodian"]["staff_id"] == world.club_teacher.staff_id
+    assert row["passed_on"]["place"]["id"] == world.club_id and earlier["still_in_school"] == []
+    later = roster_of(world, "evening")
+    [row] = later["pupils"]
+    assert row["status"] == "in_custody" and row["custodian"]["staff_id"] == world.club_teacher.staff_id
+    assert row["came_from"]["session"] == "after_school" and later["still_in_school"] == [pid]
+    # The evening session has a deadline of its own: 19:30 plus grace for grade 3.
+    clock.set(datetime(2026, 11, 23, 19, 40, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "unpicked")
+    assert alert["subject"]["session"] == "evening"
+
+
+def test_an_open_unpicked_alert_closes_when_the_pupil_is_handed_into_evening_study(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    clock.set(datetime(2026, 11, 23, 17, 35, tzinfo=SHANGHAI))
+    watch(client)
+    [alert] = alerts(world, "unpicked")
+    hid = into_evening(world, pid).json()["handover_id"]
+    world.post(world.club_teacher, f"/v1/handovers/{hid}/confirm", {"count": 1})
+    watch(client)
+    [closed] = alerts(world, "unpicked")
+    assert closed["alert_id"] == alert["alert_id"] and closed["resolved"]["how"] == "passed_on"
+
+
+def test_custody_into_evening_study_needs_the_receiver_and_a_pupil_expected_there(
+    client: TestClient, app: HandoverApp, clock: FixedClock
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    only_after = a_pupil_in(world, world.class_id, "吴早", ("after_school",))
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [only_after], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    assert refused_field(into_evening(world, only_after)) == "pupil_ids"  # not enrolled for evening
+    hid = into_evening(world, pid).json()["handover_id"]
+    assert world.post(world.guard, f"/v1/handovers/{hid}/confirm", {"count": 1}).status_code == 409
+    # Withdrawn, the offer leaves the pupil with the after-school teacher and free in the evening.
+    assert world.post(world.teacher, f"/v1/handovers/{hid}/withdraw", {"reason": "家长来接"}).status_code == 200
+    [row] = [r for r in roster_of(world, "after_school")["pupils"] if r["pupil_id"] == pid]
+    assert row["status"] == "in_custody" and row["pending"] is None
+    [row] = roster_of(world, "evening")["pupils"]
+    assert row["status"] == "not_handed_over" and row["pending"] is None
+
+
+def test_a_pupil_absent_from_evening_study_cannot_be_handed_into_it(
+    client: TestClient, app: HandoverApp
+) -> None:
+    world, pid = staying_for_evening_study(client, app)
+    r = world.post(world.homeroom, "/v1/absences", {"pupil_id": pid, "session": "evening",
+                   "with_leave": True, "reason": "家长接回"})
+    assert r.status_code == 200, r.text
+    assert into_evening(world, pid).status_code == 409
+    assert roster_of(world, "after_school")["pupils"][0]["status"] == "in_custody"
+
+
+def test_a_handover_offered_before_sessions_could_be_passed_into_still_replays(app: HandoverApp) -> None:
+    from service.domain.handover import Handover
+
+    teacher, club = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
+    handover = Handover.offer(school_id="s1", day="2026-11-23", session="after_school", kind="transfer",
+                              giver=teacher, to=club, place={"id": "club"}, pupil_ids=["p1"],
+                              count_given=1, note=None, by={"staff_id": "t1"})
+    [offered] = handover.collect_events()
+    stored = app.mapper.to_stored_event(offered)
+    state = app.mapper.transcoder.decode(stored.state)
+    del state["to_session"], state["class_version"]  # as version 1 recorded it
+    old = type(stored)(originator_id=stored.originator_id, originator_version=stored.originator_version,
+                       topic=stored.topic, state=app.mapper.transcoder.encode(state))
+    replayed = app.mapper.to_domain_event(old).mutate(None)
+    assert isinstance(replayed, Handover)
+    assert replayed.to_session is None and replayed.view()["kind"] == "transfer"
+
+
+def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None:
+    from service.domain.errors import ConflictError
+    from service.domain.pupil_day import PupilDay, derive
+
+    teacher, evening = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
+    room = {"id": "g1", "label": "自习室", "kind": "group"}
+    day = PupilDay.open("s1", "p1", datetime(2026, 11, 23).date(), "after_school", "c1")
+    day.sign_in(teacher, room, {"staff_id": "t1", "at": "t"})
+    day.offer("h1", "to_session", teacher, evening, room, {"staff_id": "t1", "at": "t"})
+    with pytest.raises(ConflictError):
+        day.pass_on("h1", "evening", {"staff_id": "t1", "at": "t"})
+    day.pass_on("h1", "evening", {"staff_id": "t2", "at": "t"})
+    assert day.status == "passed_on" and day.state["passed_on"]["session"] == "evening"
+    with pytest.raises(ConflictError):
+        day.release_to({"name": "妈妈"}, {"kind": "guardian"}, "id_card", room, {"staff_id": "t1", "at": "t"})
+    assert derive(day.entries) == day.state
+    assert [type(e).__name__ for e in day.collect_events()] == ["Opened", "SignedIn", "HandoverOffered", "PassedOn"]
