@@ -30,6 +30,7 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
 from service.domain.staff import StaffToken, token_hash
+from service.outbound import AddressPolicy
 from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
 
@@ -97,6 +98,7 @@ class AppCore(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self.saved = SaveSignal()
         self._token_owners: dict[UUID, tuple[str, str]] = {}
+        self.outbound = AddressPolicy.from_setting(self.env.get("WEBHOOK_ALLOW_HOSTS") or "")
         durability = sqlite_durability(self.factory)
         if durability is not None and not durability.crash_safe:
             raise RuntimeError(f"SQLite store is not crash-safe: {durability}")

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")
 
+    webhook_allow_hosts: str = Field(default="", description=(
+        "Comma-separated host names (or addresses) a school's webhook may reach although they "
+        "are private, e.g. an on-premises SMS gateway; every other private, loopback or "
+        "reserved address is refused"))
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / self.sqlite_file
@@ -45,6 +50,7 @@ class Settings(BaseSettings):
         """The library's environment for the chosen store."""
         env: dict[str, str] = {
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "WEBHOOK_ALLOW_HOSTS": self.webhook_allow_hosts,
         }
         if self.store == "sqlite":
             self.data_dir.mkdir(parents=True, exist_ok=True)
