@@ -7,7 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from service.settings import Settings
+from pydantic import SecretStr
+
+from service.settings import Settings, StoreKeyError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -79,6 +81,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     if not getattr(args, "data_dir", None) and "HANDOVER_DATA_DIR" not in os.environ:
         settings = settings.model_copy(update={"data_dir": Path("data/demo")})
+    if settings.store == "postgres" and settings.cipher_key is None:
+        # The demo keeps its generated key beside its other files, readable by its owner only.
+        key = settings.keep_generated_key()
+        settings = settings.model_copy(update={"cipher_key": SecretStr(key)})
     banner = prepare_demo(settings)
     return serve(settings, banner)
 
@@ -186,7 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        if args.command == "serve":
+            _settings(args).store_cipher_key()  # refuse to start before anything is served
+        result: int = args.func(args)
+    except StoreKeyError as e:
+        print(f"handover: {e}", file=sys.stderr)
+        return 2
     return result
 
 
