@@ -97,7 +97,7 @@ class AppCore(Application[UUID]):
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
         self.saved = SaveSignal()
-        self._token_owners: dict[UUID, tuple[str, str]] = {}
+        self.token_ttl_days = int(self.env.get("TOKEN_TTL_DAYS") or 0)
         self.outbound = AddressPolicy.from_setting(self.env.get("WEBHOOK_ALLOW_HOSTS") or "")
         durability = sqlite_durability(self.factory)
         if durability is not None and not durability.crash_safe:
@@ -236,15 +236,12 @@ class AppCore(Application[UUID]):
 
     # -- who is asking -------------------------------------------------------
     def authenticate(self, token: str) -> StaffIdentity | None:
-        token_id = StaffToken.create_id(token_hash(token))
-        owner = self._token_owners.get(token_id)
-        if owner is None:
-            found = self._find(token_id, readonly=True)
-            if not isinstance(found, StaffToken) or found.revoked:
-                return None
-            # A token's owner never changes (no route revokes a single token); whether the
-            # owner may still act, and in which roles, is read from the school every time.
-            owner = self._token_owners[token_id] = (found.school_id, found.staff_id)
+        # Read from the store on every request (the cached token is brought up to date from
+        # the log), so a revocation by any process, or an expiry, is refused at once.
+        found = self._find(StaffToken.create_id(token_hash(token)), readonly=True)
+        if not isinstance(found, StaffToken) or not found.valid(self.now()):
+            return None
+        owner = (found.school_id, found.staff_id)
         school = self.school(owner[0], readonly=True)
         member = school.staff.get(owner[1])
         if member is None or not member["active"]:

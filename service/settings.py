@@ -86,6 +86,8 @@ class Settings(BaseSettings):
         "are private, e.g. an on-premises SMS gateway; every other private, loopback or "
         "reserved address is refused"))
 
+    token_ttl_days: int = Field(default=365, ge=0, le=3650, description=(
+        "Days a newly issued staff token stays valid unless the admin gives its own; 0: no expiry"))
     cipher_key: SecretStr | None = Field(default=None, description=(
         "Base64 AES key that encrypts every stored event (AES-GCM). Required for PostgreSQL; "
         "SQLite keeps a generated one in the data directory when none is given"))
@@ -155,6 +157,7 @@ class Settings(BaseSettings):
         env: dict[str, str] = {
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
             "WEBHOOK_ALLOW_HOSTS": self.webhook_allow_hosts,
+            "TOKEN_TTL_DAYS": str(self.token_ttl_days),
         }
         if self.store == "sqlite":
             self.data_dir.mkdir(parents=True, exist_ok=True)
