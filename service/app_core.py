@@ -29,12 +29,13 @@ from service.domain.idempotency import CommandRecord
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
-from service.domain.staff import StaffToken, token_hash
+from service.domain.staff import StaffToken, StreamTicket, new_ticket, token_hash
 from service.outbound import AddressPolicy
 from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
 
 log = logging.getLogger(__name__)
+STREAM_TICKET_LIFETIME = timedelta(seconds=60)
 OFFLINE_GRACE_DAYS = 7  # a tablet may queue commands offline; older days are closed
 A = TypeVar("A", bound=Aggregate)
 
@@ -247,6 +248,32 @@ class AppCore(Application[UUID]):
         if member is None or not member["active"]:
             return None
         return StaffIdentity(owner[0], owner[1], member["name"], tuple(member["roles"]))
+
+    def issue_stream_ticket(self, identity: StaffIdentity) -> dict[str, Any]:
+        """A single-use pass to open the stream from a URL, valid for a minute."""
+        ticket = new_ticket()
+        issued = StreamTicket.issue(ticket, identity.school_id, identity.staff_id, at=self.now(),
+                                    lifetime=STREAM_TICKET_LIFETIME)
+        self.save(issued)
+        return {"ticket": ticket, "expires_at": issued.expires_at,
+                "expires_in": int(STREAM_TICKET_LIFETIME.total_seconds())}
+
+    def redeem_stream_ticket(self, ticket: str) -> StaffIdentity | None:
+        """Who the ticket was issued to, using it up; None if unknown, used or expired."""
+        found = self._find(StreamTicket.create_id(token_hash(ticket)))
+        if not isinstance(found, StreamTicket):
+            return None
+        try:
+            found.use(self.now())
+            self.save(found)  # a second use, here or in another process, fails to save
+        except (ConflictError, IntegrityError):
+            return None
+        school = self.school(found.school_id, readonly=True)
+        member = school.staff.get(found.staff_id)
+        if member is None or not member["active"]:
+            return None
+        return StaffIdentity(found.school_id, found.staff_id, member["name"],
+                             tuple(member["roles"]))
 
     def now(self) -> datetime:
         return self.clock.now()

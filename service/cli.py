@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -53,6 +57,28 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+SECRET_IN_URL = re.compile(r"((?:access_token|ticket)=)[^&\s\"]*")
+
+
+class RedactSecrets(logging.Filter):
+    """Access-log lines never carry a token or a stream ticket from a URL's query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(SECRET_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": RedactSecrets}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    return config
+
+
 def serve(settings: Settings, banner: str = "") -> int:
     import uvicorn
 
@@ -63,7 +89,8 @@ def serve(settings: Settings, banner: str = "") -> int:
     if banner:
         print(banner)
     sys.stdout.flush()
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info",
+                log_config=log_config())
     return 0
 
 

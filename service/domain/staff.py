@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -88,3 +88,54 @@ class StaffToken(Aggregate):
     def _revoked(self, by: dict[str, Any]) -> None:
         self.revoked = True
         self.revoked_by = by
+
+
+TICKET_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/stream-ticket")
+
+
+def new_ticket() -> str:
+    return "hst_" + secrets.token_urlsafe(32)
+
+
+class StreamTicket(Aggregate):
+    """A short-lived, single-use pass to open the live stream from a URL (EventSource).
+
+    Invariants: stored only as a hash; used at most once; never used after it expires.
+    """
+
+    class Issued(Aggregate.Created):
+        ticket_hash: str
+        school_id: str
+        staff_id: str
+        expires_at: str
+
+    @staticmethod
+    def create_id(ticket_hash: str) -> UUID:
+        return uuid5(TICKET_NAMESPACE, ticket_hash)
+
+    @event(Issued)
+    def __init__(self, ticket_hash: str, school_id: str, staff_id: str, expires_at: str) -> None:
+        self.school_id = school_id
+        self.staff_id = staff_id
+        self.expires_at = expires_at
+        self.used = False
+
+    @classmethod
+    def issue(cls, ticket: str, school_id: str, staff_id: str, *, at: datetime,
+              lifetime: timedelta) -> StreamTicket:
+        return cls(ticket_hash=token_hash(ticket), school_id=school_id, staff_id=staff_id,
+                   expires_at=(at + lifetime).isoformat())
+
+    def use(self, at: datetime) -> None:
+        if self.used:
+            raise ConflictError("This stream ticket was used already.")
+        if at >= datetime.fromisoformat(self.expires_at):
+            raise ConflictError("This stream ticket has expired.")
+        self._used(at=at.isoformat())
+
+    class Used(Aggregate.Event):
+        at: str
+
+    @event(Used)
+    def _used(self, at: str) -> None:
+        self.used = True
