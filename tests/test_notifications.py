@@ -444,3 +444,23 @@ def test_errors_recorded_as_transport_text_are_shown_as_their_category() -> None
         "ConnectTimeout: timed out", "HTTP 503", "ValueError: boom", None, "timeout",
     )] == ["connection_failed", "connection_failed", "timeout", "http_status", "delivery_error",
            None, "timeout"]
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_an_https_delivery_goes_to_the_checked_address_with_the_certificate_checked_for_the_name(
+        client: TestClient, app: HandoverApp) -> None:
+    views = quiet(client)
+    world = with_webhook(client, app, "https://gateway.school.invalid/hook")
+    refused_release(world)
+    seen: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    channel = WebhookChannel(app, httpx.Client(transport=httpx.MockTransport(gateway)))
+    assert Deliverer(app, views, [LogChannel(), channel]).run_once()["delivered"] == 2
+    [request] = seen
+    assert str(request.url) == "https://93.184.216.34/hook"
+    assert request.headers["Host"] == "gateway.school.invalid"
+    assert request.extensions["sni_hostname"] == "gateway.school.invalid"
