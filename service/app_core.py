@@ -29,11 +29,13 @@ from service.domain.idempotency import CommandRecord
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
-from service.domain.staff import StaffToken, token_hash
+from service.domain.staff import StaffToken, StreamTicket, new_ticket, token_hash
+from service.outbound import AddressPolicy
 from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
 
 log = logging.getLogger(__name__)
+STREAM_TICKET_LIFETIME = timedelta(seconds=60)
 OFFLINE_GRACE_DAYS = 7  # a tablet may queue commands offline; older days are closed
 A = TypeVar("A", bound=Aggregate)
 
@@ -96,7 +98,8 @@ class AppCore(Application[UUID]):
         super().__init__(env=env)
         self.clock: Clock = clock or SystemClock()
         self.saved = SaveSignal()
-        self._token_owners: dict[UUID, tuple[str, str]] = {}
+        self.token_ttl_days = int(self.env.get("TOKEN_TTL_DAYS") or 0)
+        self.outbound = AddressPolicy.from_setting(self.env.get("WEBHOOK_ALLOW_HOSTS") or "")
         durability = sqlite_durability(self.factory)
         if durability is not None and not durability.crash_safe:
             raise RuntimeError(f"SQLite store is not crash-safe: {durability}")
@@ -234,20 +237,43 @@ class AppCore(Application[UUID]):
 
     # -- who is asking -------------------------------------------------------
     def authenticate(self, token: str) -> StaffIdentity | None:
-        token_id = StaffToken.create_id(token_hash(token))
-        owner = self._token_owners.get(token_id)
-        if owner is None:
-            found = self._find(token_id, readonly=True)
-            if not isinstance(found, StaffToken) or found.revoked:
-                return None
-            # A token's owner never changes (no route revokes a single token); whether the
-            # owner may still act, and in which roles, is read from the school every time.
-            owner = self._token_owners[token_id] = (found.school_id, found.staff_id)
+        # Read from the store on every request (the cached token is brought up to date from
+        # the log), so a revocation by any process, or an expiry, is refused at once.
+        found = self._find(StaffToken.create_id(token_hash(token)), readonly=True)
+        if not isinstance(found, StaffToken) or not found.valid(self.now()):
+            return None
+        owner = (found.school_id, found.staff_id)
         school = self.school(owner[0], readonly=True)
         member = school.staff.get(owner[1])
         if member is None or not member["active"]:
             return None
         return StaffIdentity(owner[0], owner[1], member["name"], tuple(member["roles"]))
+
+    def issue_stream_ticket(self, identity: StaffIdentity) -> dict[str, Any]:
+        """A single-use pass to open the stream from a URL, valid for a minute."""
+        ticket = new_ticket()
+        issued = StreamTicket.issue(ticket, identity.school_id, identity.staff_id, at=self.now(),
+                                    lifetime=STREAM_TICKET_LIFETIME)
+        self.save(issued)
+        return {"ticket": ticket, "expires_at": issued.expires_at,
+                "expires_in": int(STREAM_TICKET_LIFETIME.total_seconds())}
+
+    def redeem_stream_ticket(self, ticket: str) -> StaffIdentity | None:
+        """Who the ticket was issued to, using it up; None if unknown, used or expired."""
+        found = self._find(StreamTicket.create_id(token_hash(ticket)))
+        if not isinstance(found, StreamTicket):
+            return None
+        try:
+            found.use(self.now())
+            self.save(found)  # a second use, here or in another process, fails to save
+        except (ConflictError, IntegrityError):
+            return None
+        school = self.school(found.school_id, readonly=True)
+        member = school.staff.get(found.staff_id)
+        if member is None or not member["active"]:
+            return None
+        return StaffIdentity(found.school_id, found.staff_id, member["name"],
+                             tuple(member["roles"]))
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from service.settings import Settings
+from service.settings import Settings, new_cipher_key
 
 PG_HOST = os.environ.get("HANDOVER_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("HANDOVER_TEST_PG_PORT", "5432"))
@@ -54,7 +54,8 @@ def scratch_store(store: str, data_dir: str | None) -> Iterator[Settings]:
         try:
             yield Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                            postgres_user=PG_USER, postgres_password=PG_PASSWORD,
-                           postgres_dbname=name, postgres_schema="")
+                           postgres_dbname=name, postgres_schema="",
+                           cipher_key=new_cipher_key())  # type: ignore[arg-type]
         finally:
             with _pg_admin() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
-from service.settings import Settings
+from pydantic import SecretStr
+
+from service.settings import Settings, StoreKeyError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -53,6 +59,28 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+SECRET_IN_URL = re.compile(r"((?:access_token|ticket)=)[^&\s\"]*")
+
+
+class RedactSecrets(logging.Filter):
+    """Access-log lines never carry a token or a stream ticket from a URL's query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(SECRET_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": RedactSecrets}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    return config
+
+
 def serve(settings: Settings, banner: str = "") -> int:
     import uvicorn
 
@@ -63,7 +91,8 @@ def serve(settings: Settings, banner: str = "") -> int:
     if banner:
         print(banner)
     sys.stdout.flush()
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info",
+                log_config=log_config())
     return 0
 
 
@@ -81,6 +110,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     if not getattr(args, "data_dir", None) and "HANDOVER_DATA_DIR" not in os.environ:
         settings = settings.model_copy(update={"data_dir": Path("data/demo")})
+    if settings.store == "postgres" and settings.cipher_key is None:
+        # The demo keeps its generated key beside its other files, readable by its owner only.
+        key = settings.keep_generated_key()
+        settings = settings.model_copy(update={"cipher_key": SecretStr(key)})
     banner = prepare_demo(settings)
     return serve(settings, banner)
 
@@ -190,7 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        if args.command == "serve":
+            _settings(args).store_cipher_key()  # refuse to start before anything is served
+        result: int = args.func(args)
+    except StoreKeyError as e:
+        print(f"handover: {e}", file=sys.stderr)
+        return 2
     return result
 
 

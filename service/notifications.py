@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.alert import Alert
 from service.domain.common import Actor
-from service.domain.errors import ConflictError
+from service.domain.errors import ConflictError, RuleError
 from service.domain.notification import (
     DELIVERED,
     FAILED,
@@ -26,9 +26,11 @@ from service.domain.notification import (
     STALE_AFTER,
     Notification,
     Webhook,
+    check_webhook,
     raised_notify,
 )
 from service.domain.school import School
+from service.outbound import RefusedAddressError, UnresolvableError
 from service.projections.docstore import Doc, DocView
 from service.projections.runtime import Batch, DocProjection, handles
 
@@ -38,6 +40,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("handover.notifications")
 OUTBOX = "outbox"
 USER_AGENT = "Handover-Webhook/1"
+
+# What an admin is told about a failed attempt: a category, never the transport's own words
+# (they would map the school's network for anyone who can read the list).
+REFUSED_ADDRESS, UNRESOLVABLE, TIMEOUT = "refused_address", "unresolvable", "timeout"
+CONNECTION_FAILED, HTTP_STATUS, DELIVERY_ERROR = "connection_failed", "http_status", "delivery_error"
+ERROR_CATEGORIES = (REFUSED_ADDRESS, UNRESOLVABLE, TIMEOUT, CONNECTION_FAILED, HTTP_STATUS,
+                    DELIVERY_ERROR)
 
 
 # -- the outbox: what is to be sent, and how each notification went ----------
@@ -150,6 +159,37 @@ class Outbox(DocProjection):
         batch.delete(f"due/{e.originator_id}")
 
 
+def error_category(error: str | None) -> str | None:
+    """The category of a recorded attempt's error (older records hold the transport's text)."""
+    if error is None or error in ERROR_CATEGORIES:
+        return error
+    if error.startswith("HTTP "):
+        return HTTP_STATUS
+    if "Timeout" in error.split(":", 1)[0]:
+        return TIMEOUT
+    if error.split(":", 1)[0] in ("ConnectError", "RemoteProtocolError", "ReadError",
+                                  "WriteError", "NetworkError", "ProxyError"):
+        return CONNECTION_FAILED
+    return DELIVERY_ERROR
+
+
+# Reasons a notification was given up that name no address and no transport text.
+PLAIN_REASONS = ("the school's webhook was removed", "gave up after", "stale:")
+
+
+def shown_to(doc: Doc, *, admin: bool) -> Doc:
+    """A notification as the reader may see it: admins get error categories, others the status."""
+    attempts = [{**a, "error": error_category(a["error"]) if admin else None,
+                 "status": a["status"] if admin else None} for a in doc["attempts"]]
+    abandoned = doc["abandoned"]
+    if abandoned is not None:
+        reason = str(abandoned["reason"])
+        if not reason.startswith(PLAIN_REASONS):
+            reason = error_category(reason) or DELIVERY_ERROR
+        abandoned = {**abandoned, "reason": reason if admin else None}
+    return {**doc, "attempts": attempts, "abandoned": abandoned}
+
+
 def read_notifications(view: DocView, school_id: str, *, alert_id: str | None = None,
                        status: str | None = None) -> list[Doc]:
     docs = view.scan(f"notification/{school_id}/").values()
@@ -171,8 +211,21 @@ class NotificationUseCases(AppCore):
         return hook.view() if hook else {"url": None, "active": False, "secret_set": False,
                                          "changed_by": None}
 
+    def check_webhook_address(self, url: str) -> None:
+        """Refuse a URL whose host is, or resolves to, a loopback, private or reserved address."""
+        try:
+            self.outbound.target(url)
+        except RefusedAddressError:
+            raise RuleError("The webhook URL points into a private, loopback, link-local or "
+                            "reserved network; only public addresses (or hosts the operator "
+                            "allows) may be called.", field="url") from None
+        except UnresolvableError:
+            raise RuleError("The webhook URL's host name does not resolve.", field="url") from None
+
     def configure_webhook(self, actor: Actor, url: str, secret: str, fp: str | None) -> Outcome:
         def decide() -> Decision:
+            check_webhook(url, secret)
+            self.check_webhook_address(url)
             hook = self._find(Webhook.create_id(actor.school_id))
             if isinstance(hook, Webhook):
                 hook.change(url, secret, actor.record())
@@ -271,27 +324,41 @@ class WebhookChannel:
     def __init__(self, app: NotificationUseCases, client: httpx.Client | None = None,
                  timeout: float = 5.0) -> None:
         self.app = app
+        # No proxy from the environment: the connection goes to the address that was checked.
         self.client = client or httpx.Client(timeout=timeout, follow_redirects=False,
-                                             headers={"User-Agent": USER_AGENT})
+                                             trust_env=False, headers={"User-Agent": USER_AGENT})
 
     def send(self, notification: Notification, now: datetime) -> Sent:
         hook = self.app.webhook(notification.school_id)
         if hook is None or hook.url is None:
             return Sent(False, error="the school's webhook was removed", final=True)
+        try:  # checked on every delivery, and the checked address is the one connected to,
+            target = self.app.outbound.target(hook.url)  # so a DNS change cannot slip past
+        except RefusedAddressError as e:
+            log.warning("webhook of school %s refused: %s", notification.school_id, e)
+            return Sent(False, error=REFUSED_ADDRESS, final=True)
+        except UnresolvableError:
+            return Sent(False, error=UNRESOLVABLE)
         body = body_of(notification)
         timestamp = int(now.timestamp())
         headers = {"Content-Type": "application/json; charset=utf-8",
                    "X-Handover-Event": str(notification.payload.get("event")),
                    "X-Handover-Delivery": str(notification.id),
                    "X-Handover-Timestamp": str(timestamp),
-                   "X-Handover-Signature": signature(hook.secret, timestamp, body)}
+                   "X-Handover-Signature": signature(hook.secret, timestamp, body),
+                   "Host": target.host_header}
         try:
-            response = self.client.post(hook.url, content=body, headers=headers)
-        except httpx.HTTPError as e:
-            return Sent(False, error=f"{type(e).__name__}: {e}"[:300])
+            response = self.client.post(target.url, content=body, headers=headers,
+                                        extensions={"sni_hostname": target.server_name})
+        except httpx.TimeoutException as e:
+            log.warning("webhook delivery %s timed out: %s", notification.id, e)
+            return Sent(False, error=TIMEOUT)
+        except httpx.HTTPError as e:  # the detail goes to the operators' log only
+            log.warning("webhook delivery %s failed: %s: %s", notification.id, type(e).__name__, e)
+            return Sent(False, error=CONNECTION_FAILED)
         ok = 200 <= response.status_code < 300
         status = response.status_code
-        return Sent(ok, status=status, error=None if ok else f"HTTP {status}")
+        return Sent(ok, status=status, error=None if ok else HTTP_STATUS)
 
     def close(self) -> None:
         self.client.close()

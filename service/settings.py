@@ -2,13 +2,57 @@
 
 from __future__ import annotations
 
+import binascii
+import logging
+import os
+import sqlite3
+from base64 import b64decode
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Store = Literal["sqlite", "postgres", "memory"]
+CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+KEY_FILE = "cipher.key"
+log = logging.getLogger("handover.settings")
+
+
+class StoreKeyError(RuntimeError):
+    """The store cannot be opened safely with the encryption settings given."""
+
+
+def new_cipher_key() -> str:
+    from eventsourcing.cryptography import AESCipher
+
+    return AESCipher.create_key(32)
+
+
+def _checked_key(key: str, source: str) -> str:
+    try:
+        size = len(b64decode(key.encode(), validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    if size not in (16, 24, 32):
+        raise StoreKeyError(f"{source} is not a base64 AES key of 16, 24 or 32 bytes; make one "
+                            "with: python -c \"from service.settings import new_cipher_key as k; "
+                            "print(k())\"")
+    return key
+
+
+def _sqlite_store_is(path: Path) -> Literal["empty", "plain", "encrypted"]:
+    """Whether an existing SQLite store holds events, and whether they were stored encrypted."""
+    if not path.exists():
+        return "empty"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        try:
+            row = conn.execute("SELECT state FROM stored_events LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # no table yet
+            return "empty"
+    if row is None:
+        return "empty"
+    return "plain" if bytes(row[0])[:1] == b"{" else "encrypted"
 
 
 class Settings(BaseSettings):
@@ -37,6 +81,73 @@ class Settings(BaseSettings):
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")
 
+    webhook_allow_hosts: str = Field(default="", description=(
+        "Comma-separated host names (or addresses) a school's webhook may reach although they "
+        "are private, e.g. an on-premises SMS gateway; every other private, loopback or "
+        "reserved address is refused"))
+
+    token_ttl_days: int = Field(default=365, ge=0, le=3650, description=(
+        "Days a newly issued staff token stays valid unless the admin gives its own; 0: no expiry"))
+    cipher_key: SecretStr | None = Field(default=None, description=(
+        "Base64 AES key that encrypts every stored event (AES-GCM). Required for PostgreSQL; "
+        "SQLite keeps a generated one in the data directory when none is given"))
+    unencrypted_store: bool = Field(default=False, description=(
+        "Run a PostgreSQL store written before encryption without a key: the library cannot "
+        "read plain records with a cipher on"))
+    _memory_key: str | None = PrivateAttr(default=None)
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / KEY_FILE
+
+    def keep_generated_key(self) -> str:
+        """The key kept in the data directory (an owner-only file), made on first use."""
+        path = self.key_file
+        if path.exists():
+            return _checked_key(path.read_text().strip(), str(path))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = new_cipher_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        log.warning("generated the event store's encryption key in %s: back it up with the "
+                    "store; without it the store cannot be read", path)
+        return key
+
+    def store_cipher_key(self) -> str | None:
+        """The key the store's events are encrypted with, or None for an unencrypted store."""
+        if self.cipher_key is not None and self.cipher_key.get_secret_value():
+            key = _checked_key(self.cipher_key.get_secret_value(), "HANDOVER_CIPHER_KEY")
+            if self.store == "sqlite" and _sqlite_store_is(self.sqlite_path) == "plain":
+                raise StoreKeyError(
+                    f"{self.sqlite_path} was written without encryption and cannot be read with "
+                    "a key: unset HANDOVER_CIPHER_KEY for this store, or start a new one")
+            return key
+        if self.store == "memory":
+            if self._memory_key is None:
+                self._memory_key = new_cipher_key()
+            return self._memory_key
+        if self.store == "postgres":
+            if self.unencrypted_store:
+                log.warning("the PostgreSQL event store is not encrypted (HANDOVER_UNENCRYPTED_STORE)")
+                return None
+            raise StoreKeyError(
+                "HANDOVER_CIPHER_KEY is required for the PostgreSQL store: the events hold pupils' "
+                "names and webhook secrets. Make a key with: python -c \"from service.settings "
+                "import new_cipher_key as k; print(k())\" (keep it apart from database backups), "
+                "or set HANDOVER_UNENCRYPTED_STORE=true for a store written before encryption")
+        state = _sqlite_store_is(self.sqlite_path)
+        if self.key_file.exists() or state == "empty":
+            if state == "plain":
+                raise StoreKeyError(f"{self.sqlite_path} was written without encryption but "
+                                    f"{self.key_file} exists: remove the key file for this store")
+            return self.keep_generated_key()
+        if state == "encrypted":
+            raise StoreKeyError(f"{self.sqlite_path} is encrypted and its key is missing: "
+                                f"restore {self.key_file} or set HANDOVER_CIPHER_KEY")
+        log.warning("%s was written before encryption and stays unencrypted", self.sqlite_path)
+        return None
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / self.sqlite_file
@@ -45,6 +156,8 @@ class Settings(BaseSettings):
         """The library's environment for the chosen store."""
         env: dict[str, str] = {
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "WEBHOOK_ALLOW_HOSTS": self.webhook_allow_hosts,
+            "TOKEN_TTL_DAYS": str(self.token_ttl_days),
         }
         if self.store == "sqlite":
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -68,4 +181,10 @@ class Settings(BaseSettings):
                 env["POSTGRES_SCHEMA"] = self.postgres_schema
         else:
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+        key = self.store_cipher_key()
+        # Both spellings: the library reads HANDOVER_CIPHER_* from the process first.
+        for name in ("CIPHER_TOPIC", "HANDOVER_CIPHER_TOPIC"):
+            env[name] = CIPHER_TOPIC if key else ""
+        for name in ("CIPHER_KEY", "HANDOVER_CIPHER_KEY"):
+            env[name] = key or ""
         return env

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.application import HandoverApp
 from service.clock import FixedClock
-from service.settings import Settings
+from service.settings import Settings, new_cipher_key
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -21,6 +21,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
 STORES = ("memory", "sqlite", "postgres")
 QUIET_WATCHER = 86400.0  # tests drive the watcher themselves, on the fixed clock
+TEST_CIPHER_KEY = new_cipher_key()  # PostgreSQL requires one; SQLite keeps its own per data dir
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +36,7 @@ def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: st
         return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                         postgres_dbname=pg_database, postgres_schema=schema,
-                        watch_interval=QUIET_WATCHER)
+                        watch_interval=QUIET_WATCHER, cipher_key=TEST_CIPHER_KEY)
     return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER)  # type: ignore[arg-type]
 
 

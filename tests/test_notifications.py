@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from service.application import HandoverApp
 from service.clock import FixedClock
 from service.domain.notification import MAX_ATTEMPTS, Notification, retry_delay
-from service.notifications import Deliverer, LogChannel, WebhookChannel
+from service.notifications import Deliverer, LogChannel, WebhookChannel, error_category
+from service.outbound import AddressPolicy, UnresolvableError
 from service.projections.views import Views
 from service.settings import Settings
 from service.watcher import Watcher
@@ -94,6 +95,28 @@ class Flaky:
             raise httpx.ConnectError("connection refused", request=request)
         self.received.append(request.headers["X-Handover-Delivery"])
         return httpx.Response(200)
+
+
+PUBLIC_DNS = {"gateway.school.invalid": ["93.184.216.34"], "x.invalid": ["93.184.216.34"]}
+
+
+def fake_dns(answers: dict[str, list[str]]) -> Any:
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise UnresolvableError(host)
+        return list(answers[host])
+    return resolve
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receiver runs on 127.0.0.1: the operator allows it, as for an on-premises gateway."""
+    return settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"})
+
+
+@pytest.fixture(autouse=True)
+def no_internet_dns(app: HandoverApp) -> None:
+    app.outbound.resolve = fake_dns(PUBLIC_DNS)
 
 
 @pytest.fixture
@@ -347,3 +370,97 @@ def test_a_notification_queued_hours_after_its_alert_is_recorded_as_stale_and_no
 
 def test_retries_back_off_from_ten_seconds_to_at_most_ten_minutes() -> None:
     assert [retry_delay(n).total_seconds() for n in range(1, 9)] == [10, 20, 40, 80, 160, 320, 600, 600]
+
+
+@pytest.mark.parametrize("store", ["memory"])
+@pytest.mark.parametrize("url", [
+    "http://localhost:8080/hook", "http://169.254.169.254/latest/meta-data", "http://2130706433/",
+    "http://0x7f000001/", "http://[::ffff:127.0.0.1]/", "http://10.0.0.5/sms", "http://[::1]/",
+    "https://intranet.invalid/hook",  # a name the DNS answers with a private address
+])
+def test_a_webhook_into_the_services_own_network_is_refused_when_set(
+        client: TestClient, app: HandoverApp, url: str) -> None:
+    quiet(client)
+    app.outbound.resolve = fake_dns({**PUBLIC_DNS, "localhost": ["127.0.0.1", "::1"],
+                                     "intranet.invalid": ["93.184.216.34", "192.168.1.20"]})
+    world = a_school(client, app, 1)
+    r = client.put("/v1/school/webhook", json={"url": url, "secret": SECRET}, headers=world.admin.h())
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"] == "url"
+    assert client.get("/v1/school/webhook", headers=world.admin.h()).json()["active"] is False
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_a_name_that_later_resolves_into_the_network_is_refused_at_delivery_and_nothing_is_sent(
+        client: TestClient, app: HandoverApp, receiver: Receiver) -> None:
+    views = quiet(client)
+    answers = {"hooks.invalid": ["93.184.216.34"]}
+    app.outbound.resolve = fake_dns(answers)
+    world = with_webhook(client, app, f"http://hooks.invalid:{receiver.port}/hooks/handover")
+    refused_release(world)
+    answers["hooks.invalid"] = ["127.0.0.1"]  # DNS rebinding: now it points at the service's host
+    assert Deliverer(app, views).run_once()["failed"] == 1
+    assert receiver.deliveries == []
+    [hook] = [n for n in notifications(world) if n["channel"] == "webhook"]
+    assert hook["status"] == "failed" and hook["attempts"][0]["error"] == "refused_address"
+    assert hook["abandoned"]["reason"] == "refused_address"
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_a_private_gateway_the_operator_allows_by_name_gets_the_delivery_at_its_checked_address(
+        client: TestClient, app: HandoverApp, receiver: Receiver) -> None:
+    views = quiet(client)
+    app.outbound = AddressPolicy.from_setting("sms-gateway.school.lan")
+    app.outbound.resolve = fake_dns({"sms-gateway.school.lan": ["127.0.0.1"]})
+    world = with_webhook(client, app, f"http://sms-gateway.school.lan:{receiver.port}/hooks/handover")
+    refused_release(world)
+    assert Deliverer(app, views).run_once()["delivered"] == 2
+    [delivery] = receiver.deliveries
+    assert delivery["signed"] and delivery["headers"]["Host"] == f"sms-gateway.school.lan:{receiver.port}"
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_only_admins_see_why_a_delivery_failed_and_only_as_a_category(
+        client: TestClient, app: HandoverApp) -> None:
+    views = quiet(client)
+    world = with_webhook(client, app, "https://gateway.school.invalid/hook")
+    refused_release(world)
+    flaky_deliverer(app, views, Flaky()).run_once()  # the transport says "connection refused"
+    head = app.recorder.max_notification_id()
+    seen = {who: client.get("/v1/notifications", params={"min_position": head},
+                            headers=getattr(world, who).h()) for who in ("admin", "teacher")}
+    for r in seen.values():
+        assert r.status_code == 200 and "connection refused" not in r.text
+        assert "ConnectError" not in r.text and "93.184" not in r.text
+    [admin] = [n for n in seen["admin"].json()["notifications"] if n["channel"] == "webhook"]
+    [teacher] = [n for n in seen["teacher"].json()["notifications"] if n["channel"] == "webhook"]
+    assert admin["attempts"][0]["error"] == "connection_failed"
+    assert teacher["status"] == "pending" and teacher["attempts"][0]["error"] is None
+
+
+def test_errors_recorded_as_transport_text_are_shown_as_their_category() -> None:
+    assert [error_category(e) for e in (
+        "ConnectError: [Errno 111] Connection refused", "RemoteProtocolError: Server disconnected",
+        "ConnectTimeout: timed out", "HTTP 503", "ValueError: boom", None, "timeout",
+    )] == ["connection_failed", "connection_failed", "timeout", "http_status", "delivery_error",
+           None, "timeout"]
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_an_https_delivery_goes_to_the_checked_address_with_the_certificate_checked_for_the_name(
+        client: TestClient, app: HandoverApp) -> None:
+    views = quiet(client)
+    world = with_webhook(client, app, "https://gateway.school.invalid/hook")
+    refused_release(world)
+    seen: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    channel = WebhookChannel(app, httpx.Client(transport=httpx.MockTransport(gateway)))
+    assert Deliverer(app, views, [LogChannel(), channel]).run_once()["delivered"] == 2
+    [request] = seen
+    assert str(request.url) == "https://93.184.216.34/hook"
+    assert request.headers["Host"] == "gateway.school.invalid"
+    assert request.extensions["sni_hostname"] == "gateway.school.invalid"

@@ -124,16 +124,52 @@ def test_a_gate_stream_shows_the_pupils_coming_to_and_leaving_that_gate(client: 
     assert changes(group, world.pupil(2)) == ["offered", "custody_taken"]
 
 
-def test_the_token_may_come_in_the_url_for_browsers_and_is_always_checked(
+def ticket_for(world: World, token: str) -> str:
+    r = world.client.post("/v1/stream/tickets", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["expires_in"] == 60
+    return str(r.json()["ticket"])
+
+
+def test_a_browser_opens_the_stream_with_a_single_use_ticket_never_with_the_token_in_the_url(
         client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     handed_to_teacher(world)
-    r = client.get("/v1/stream", params={"once": "true", "last_event_id": 0,
-                                         "access_token": world.inspector.token})
+    ticket = ticket_for(world, world.inspector.token)
+    assert world.inspector.token not in ticket
+    r = client.get("/v1/stream", params={"once": "true", "last_event_id": 0, "ticket": ticket})
     assert r.status_code == 200 and changes(parse(r.text), world.pupil(0)) == ["offered", "custody_taken"]
-    for params in ({"once": "true"}, {"once": "true", "access_token": "hov_not-a-token"}):
+    for params in ({"once": "true"}, {"once": "true", "ticket": ticket},  # used already
+                   {"once": "true", "ticket": "hst_not-a-ticket"},
+                   {"once": "true", "access_token": world.inspector.token}):
         r = client.get("/v1/stream", params=params)
         assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    assert client.post("/v1/stream/tickets").status_code == 401
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_a_stream_ticket_expires_a_minute_after_it_was_issued(
+        client: TestClient, app: HandoverApp, clock: Any) -> None:
+    world = a_school(client, app, 1)
+    late, in_time = ticket_for(world, world.guard.token), ticket_for(world, world.guard.token)
+    clock.advance(seconds=59)
+    assert client.get("/v1/stream", params={"once": "true", "ticket": in_time}).status_code == 200
+    clock.advance(seconds=1)
+    assert client.get("/v1/stream", params={"once": "true", "ticket": late}).status_code == 401
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_ticket_used_through_one_process_is_refused_by_another(
+        client: TestClient, app: HandoverApp, settings: Any, clock: Any) -> None:
+    world = a_school(client, app, 1)
+    ticket = ticket_for(world, world.guard.token)
+    other = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    try:
+        assert other.redeem_stream_ticket(ticket) is not None
+        assert app.redeem_stream_ticket(ticket) is None
+        assert other.redeem_stream_ticket(ticket) is None
+    finally:
+        other.close()
 
 
 def test_a_connected_client_is_pushed_a_release_as_it_happens(client: TestClient, app: HandoverApp) -> None:
@@ -181,3 +217,17 @@ def test_a_quiet_stream_keeps_alive_and_moves_the_client_past_what_it_may_not_se
         return chunks
 
     assert asyncio.run(first_two()) == ["retry: 2000\n\n", f": keep-alive\nid: {head}\n\n"]
+
+
+def test_the_access_log_never_shows_a_token_or_ticket_from_a_url() -> None:
+    import logging
+
+    from service.cli import RedactSecrets, log_config
+
+    line = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                             ("1.2.3.4:5", "GET", "/v1/stream?access_token=hov_abc&ticket=hst_x&once=1",
+                              "1.1", 401), None)
+    assert RedactSecrets().filter(line)
+    shown = line.getMessage()
+    assert "hov_abc" not in shown and "hst_x" not in shown and "once=1" in shown
+    assert "redact" in log_config()["handlers"]["access"]["filters"]

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.domain.common import Role
 from service.domain.notification import MIN_SECRET
-from service.notifications import OUTBOX, read_notifications
+from service.notifications import ERROR_CATEGORIES, OUTBOX, read_notifications, shown_to
 
 router = APIRouter(prefix="/v1", tags=["notifications"], responses=PROBLEM_RESPONSES)
 
@@ -34,8 +35,9 @@ class WebhookOut(BaseModel):
 
 class Attempt(BaseModel):
     ok: bool
-    status: int | None
-    error: str | None
+    status: int | None = Field(description="The receiver's HTTP status (admins only)")
+    error: str | None = Field(description=(
+        f"Why it failed, as a category (admins only): {', '.join(ERROR_CATEGORIES)}"))
     at: str
     next_attempt_at: str | None
 
@@ -90,8 +92,12 @@ def list_notifications(
     status: Literal["pending", "delivered", "failed"] | None = None,
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Any:
-    """Every notification of the school's alerts, per channel, with each delivery attempt."""
+    """Every notification of the school's alerts, per channel, with each delivery attempt.
+
+    Admins see why an attempt failed, as a category; other roles see delivered, pending or failed.
+    """
     views.reflect(OUTBOX, min_position)
     position = views.runners[OUTBOX].position
     found = read_notifications(views.view(OUTBOX), actor.school_id, alert_id=alert_id, status=status)
-    return {"notifications": found, "position": position}
+    admin = actor.role == Role.ADMIN.value
+    return {"notifications": [shown_to(d, admin=admin) for d in found], "position": position}

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, MetaDep, Reader, respond
+from service.api.deps import AdminActor, AppDep, MetaDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
+from service.projections.tokens import TOKENS, read_tokens
 
 router = APIRouter(prefix="/v1", tags=["school"], responses=PROBLEM_RESPONSES)
 
@@ -54,10 +55,41 @@ class StaffOut(BaseModel):
     active: bool
 
 
+class TokenOut(BaseModel):
+    token_id: str
+    label: str | None
+    issued_at: str | None
+    expires_at: str | None = Field(description="null: it does not expire")
+    status: Literal["active", "revoked", "expired"]
+    revoked_at: str | None
+    revoked_by: str | None
+
+
 class StaffWithToken(StaffOut):
     token: str | None = Field(
         description="Shown once; only its hash is stored. A replayed request (same "
         "Idempotency-Key) answers null: issue a new token instead.")
+    token_id: str
+    label: str | None
+    issued_at: str | None
+    expires_at: str | None
+
+
+class TokenRequest(Strict):
+    label: str | None = Field(default=None, max_length=100,
+                              description="Which device holds it, e.g. 东门平板")
+    ttl_days: int | None = Field(default=None, ge=1, le=3650, description=(
+        "Days until it stops working (default: the service's HANDOVER_TOKEN_TTL_DAYS)"))
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]
+    position: int
+
+
+class Revoked(BaseModel):
+    revoked: int
+    tokens: list[TokenOut]
 
 
 Stage = Literal["primary", "middle", "nine_year"]
@@ -213,8 +245,40 @@ def change_roles(staff_id: str, body: RolesRequest, actor: AdminActor, app: AppD
 
 
 @router.post("/staff/{staff_id}/tokens", response_model=StaffWithToken, status_code=201)
-def issue_token(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.issue_token(actor, staff_id, meta.fingerprint), StaffWithToken)
+def issue_token(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep,
+                body: TokenRequest | None = None) -> JSONResponse:
+    """A new token for the member (a new tablet, say), shown once."""
+    body = body or TokenRequest()
+    return respond(app.issue_token(actor, staff_id, meta.fingerprint, label=body.label,
+                                   ttl_days=body.ttl_days), StaffWithToken)
+
+
+@router.get("/staff/{staff_id}/tokens", response_model=TokenList, responses=READ_RESPONSES)
+def list_tokens(staff_id: str, actor: AdminActor, app: AppDep, views: ViewsDep,
+                min_position: Annotated[int | None, Query(ge=0)] = None) -> Any:
+    """The member's tokens: when issued, for which device, when they expire or were revoked."""
+    app.school(actor.school_id, readonly=True).member(staff_id)
+    views.reflect(TOKENS, min_position)
+    position = views.runners[TOKENS].position
+    return {"tokens": read_tokens(views.view(TOKENS), actor.school_id, staff_id, app.now()),
+            "position": position}
+
+
+@router.post("/staff/{staff_id}/tokens/{token_id}/revoke", response_model=TokenOut)
+def revoke_token(staff_id: str, token_id: str, actor: AdminActor, app: AppDep,
+                 meta: MetaDep) -> JSONResponse:
+    """Revoke one token (a lost tablet's): it is refused with 401 from the next request on."""
+    return respond(app.revoke_token(actor, staff_id, token_id, meta.fingerprint), TokenOut)
+
+
+@router.post("/staff/{staff_id}/tokens/revoke", response_model=Revoked)
+def revoke_all_tokens(staff_id: str, actor: AdminActor, app: AppDep, views: ViewsDep,
+                      meta: MetaDep) -> JSONResponse:
+    """Revoke every token the member holds; issue a new one to let them back in."""
+    views.reflect(TOKENS, app.recorder.max_notification_id())  # every token issued so far
+    held = read_tokens(views.view(TOKENS), actor.school_id, staff_id, app.now())
+    return respond(app.revoke_tokens(actor, staff_id, [t["token_id"] for t in held],
+                                     meta.fingerprint), Revoked)
 
 
 @router.post("/staff/{staff_id}/leave", response_model=StaffOut)

@@ -18,10 +18,11 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.sse import EventSourceResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import AppDep, ViewsDep, _bearer
-from service.api.problems import READ_RESPONSES
+from service.api.deps import AppDep, Reader, ViewsDep, _bearer
+from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.app_core import StaffIdentity
 from service.application import HandoverApp
 from service.domain.alert import Alert
@@ -89,20 +90,43 @@ SSE_SCHEMA = {"oneOf": [_event_schema("pupil", PUPIL_DATA), _event_schema("alert
 def stream_identity(
     app: AppDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    access_token: Annotated[str | None, Query(max_length=200, description=(
-        "The bearer token, for browser EventSource clients that cannot set headers (this route "
-        "only). The Authorization header wins when both are given; prefer it: URLs get logged."
+    ticket: Annotated[str | None, Query(max_length=200, description=(
+        "A single-use ticket from `POST /v1/stream/tickets` (valid 60 s), for browsers' "
+        "EventSource, which cannot set headers. The Authorization header wins when both are given."
     ))] = None,
+    access_token: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
 ) -> StaffIdentity:
-    token = access_token
+    if access_token is not None:  # URLs end up in access logs: a token never goes there
+        raise HTTPException(401, "A token in the URL is refused: send it in the Authorization "
+                                 "header, or open the stream with a ticket from "
+                                 "POST /v1/stream/tickets.")
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        token = credentials.credentials
-    if not token:
-        raise HTTPException(401, "A bearer token is required.")
-    identity = app.authenticate(token)
+        identity = app.authenticate(credentials.credentials)
+    elif ticket:
+        identity = app.redeem_stream_ticket(ticket)
+    else:
+        raise HTTPException(401, "A bearer token (or a stream ticket) is required.")
     if identity is None:
-        raise HTTPException(401, "This token is not valid.")
+        raise HTTPException(401, "This token or ticket is not valid (a ticket works once, "
+                                 "for 60 seconds).")
     return identity
+
+
+class StreamTicketOut(BaseModel):
+    ticket: str = Field(description="Open `GET /v1/stream?ticket=...` with it, once")
+    expires_at: str
+    expires_in: int = Field(description="Seconds it stays valid")
+
+
+@router.post("/stream/tickets", response_model=StreamTicketOut, status_code=201,
+             responses=PROBLEM_RESPONSES)
+def stream_ticket(actor: Reader, app: AppDep) -> Any:
+    """A single-use ticket to open the stream from a URL, valid 60 seconds.
+
+    Ask for a new one on every (re)connection; pass `last_event_id` to resume.
+    """
+    identity = StaffIdentity(actor.school_id, actor.staff_id, actor.staff_name, (actor.role,))
+    return app.issue_stream_ticket(identity)
 
 
 @dataclass(frozen=True)

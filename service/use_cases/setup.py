@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from service.app_core import AppCore, Decision, Outcome
+from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.common import Actor
-from service.domain.errors import RuleError
+from service.domain.errors import NotFoundError, RuleError
 from service.domain.grouping import ClassCount, propose_groups
 from service.domain.schedule import (
     GAP_TEXT,
@@ -18,7 +18,7 @@ from service.domain.schedule import (
     ScheduleError,
 )
 from service.domain.school import School
-from service.domain.staff import StaffToken, new_token, token_hash
+from service.domain.staff import StaffToken, new_token
 from service.roster_import import GRADE_CN
 
 
@@ -41,6 +41,15 @@ def school_view(school: School) -> dict[str, Any]:
     }
 
 
+def token_view(token: StaffToken, now: datetime) -> dict[str, Any]:
+    """What an admin sees of a token: never the token, nor its hash."""
+    status = "revoked" if token.revoked else "expired" if token.expired(now) else "active"
+    return {"token_id": str(token.id), "label": token.label, "issued_at": token.issued_at,
+            "expires_at": token.expires_at, "status": status,
+            "revoked_at": (token.revoked_by or {}).get("at"),
+            "revoked_by": (token.revoked_by or {}).get("staff_name")}
+
+
 class SetupUseCases(AppCore):
     def init_school(self, name: str, timezone: str, admin_name: str,
                     stage: str = "primary") -> dict[str, str]:
@@ -53,8 +62,7 @@ class SetupUseCases(AppCore):
         school.declare_grades(stage, by)
         school.add_staff(admin_id, admin_name, ["admin"], None, by)
         token = new_token()
-        issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
-                            staff_id=admin_id, by=by)
+        issued = self.new_staff_token(token, school.school_id, admin_id, by, label="handover init")
         self.save(school, issued)
         return {"school_id": school.school_id, "admin_id": admin_id, "token": token}
 
@@ -163,20 +171,59 @@ class SetupUseCases(AppCore):
             staff_id = str(uuid4())
             school.add_staff(staff_id, name, roles, phone, actor.record())
             token = new_token()
-            issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
-                                staff_id=staff_id, by=actor.record())
-            return Decision([school, issued], {**school.staff[staff_id], "token": token}, 201,
+            issued = self.new_staff_token(token, school.school_id, staff_id, actor.record())
+            return Decision([school, issued], {**school.staff[staff_id], "token": token,
+                                               **token_view(issued, self.now())}, 201,
                             secrets=("token",))
         return self.execute(actor, decide, fp)
 
-    def issue_token(self, actor: Actor, staff_id: str, fp: str | None) -> Outcome:
+    def new_staff_token(self, token: str, school_id: str, staff_id: str, by: dict[str, Any],
+                        *, label: str | None = None, ttl_days: int | None = None) -> StaffToken:
+        """A token that expires after ``ttl_days`` (the settings' default when not given)."""
+        now = self.now()
+        days = ttl_days if ttl_days is not None else self.token_ttl_days
+        expires = now + timedelta(days=days) if days else None
+        return StaffToken.issue(token, school_id, staff_id, by, at=now, expires_at=expires,
+                                label=label)
+
+    def issue_token(self, actor: Actor, staff_id: str, fp: str | None, *,
+                    label: str | None = None, ttl_days: int | None = None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             member = school.member(staff_id)
             token = new_token()
-            issued = StaffToken(token_hash=token_hash(token), school_id=school.school_id,
-                                staff_id=staff_id, by=actor.record())
-            return Decision([issued], {**member, "token": token}, 201, secrets=("token",))
+            issued = self.new_staff_token(token, school.school_id, staff_id, actor.record(),
+                                          label=label, ttl_days=ttl_days)
+            return Decision([issued], {**member, "token": token, **token_view(issued, self.now())},
+                            201, secrets=("token",))
+        return self.execute(actor, decide, fp)
+
+    def staff_token(self, actor: Actor, staff_id: str, token_id: str) -> StaffToken:
+        token = self._get(as_uuid(token_id, "token"), StaffToken, "token", actor.school_id)
+        if token.staff_id != staff_id:
+            raise NotFoundError("token", token_id)
+        return token
+
+    def revoke_token(self, actor: Actor, staff_id: str, token_id: str, fp: str | None) -> Outcome:
+        """Revoke one token (a lost tablet's): it is refused from the next request on."""
+        def decide() -> Decision:
+            token = self.staff_token(actor, staff_id, token_id)
+            token.revoke(actor.record())
+            return Decision([token], token_view(token, self.now()))
+        return self.execute(actor, decide, fp)
+
+    def revoke_tokens(self, actor: Actor, staff_id: str, token_ids: list[str],
+                      fp: str | None) -> Outcome:
+        """Revoke every one of these tokens that is still valid, in one transaction."""
+        def decide() -> Decision:
+            self.school(actor.school_id).member(staff_id)
+            now = self.now()
+            tokens = [self.staff_token(actor, staff_id, t) for t in token_ids]
+            revoked = [t for t in tokens if not t.revoked]
+            for t in revoked:
+                t.revoke(actor.record())
+            return Decision(list(revoked), {"revoked": len(revoked),
+                                            "tokens": [token_view(t, now) for t in tokens]})
         return self.execute(actor, decide, fp)
 
     def change_staff_roles(self, actor: Actor, staff_id: str, roles: list[str], fp: str | None) -> Outcome:
