@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     view_batch_size: int = Field(default=500, ge=1, le=10000,
                                  description="Events a view applies per transaction")
     watch_interval: float = Field(default=20.0, gt=0, description="Seconds between alert watcher rounds")
+    access_flush_interval: float = Field(
+        default=0.5, gt=0, le=60, description="Seconds between saves of recorded reads of pupils' data")
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")
 
