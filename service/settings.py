@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.files import private_file
+
 Store = Literal["sqlite", "postgres", "memory"]
 
 
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
         }
         if self.store == "sqlite":
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_file(self.sqlite_path)  # 0600 in a 0700 directory, before SQLite opens it
             env["PERSISTENCE_MODULE"] = "service.store:DurableSQLiteFactory"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = "10"
