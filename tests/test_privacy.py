@@ -188,3 +188,23 @@ def test_a_guard_who_takes_a_call_sees_who_rang_but_not_their_number(client: Tes
     assert MUM_PHONE not in r.text and "13500135000" not in r.text
     full = client.get(f"/v1/pupils/{world.pupil(0)}", headers=world.admin.h()).json()["authorisations"][0]
     assert full["caller"] == f"{guardian['name']} ({MUM_PHONE})" and full["phone"] == "13500135000"
+
+
+def test_the_live_stream_shows_a_guard_who_collected_but_not_their_number_and_records_the_read(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    start = app.recorder.max_notification_id()
+    released_to_mum(world)
+
+    def stream(who: Staff) -> Any:
+        return client.get("/v1/stream", params={"once": "true", "last_event_id": start},
+                          headers=who.h(**{"X-Device-Id": "gate-tablet"}))
+
+    as_guard = stream(world.guard)
+    assert as_guard.status_code == 200 and '"released"' in as_guard.text
+    assert MUM_PHONE not in as_guard.text and "家长0" in as_guard.text
+    assert MUM_PHONE in stream(world.admin).text
+    r = client.get("/v1/access-log", params={"staff": world.guard.staff_id}, headers=world.admin.h())
+    streamed = [read for read in r.json()["reads"] if read["what"] == "stream"]
+    assert streamed and streamed[0]["pupil_ids"][0] == world.pupil(0)
+    assert streamed[0]["device"] == "gate-tablet" and "contacts" not in streamed[0]["data"]
