@@ -182,3 +182,12 @@ def test_a_recorded_read_is_listed_from_the_access_log_view(client: TestClient, 
 
     assert read["device"] == "gate-1" and read["pupil_ids"] == [world.pupil(0)]
     assert read["what"] == "pupil_afternoon" and read["data"] == ["collectors", "custody", "profile"]
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_a_time_outside_the_calendar_is_refused_as_a_problem(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+
+    r = client.get("/v1/access-log", params={"from": "0001-01-01T00:00:00+01:00"}, headers=world.admin.h())
+
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")

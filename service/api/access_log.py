@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from service.api.deps import AppDep, ViewsDep, require_role
 from service.api.problems import READ_RESPONSES
 from service.domain.common import Actor, Role
+from service.domain.errors import RuleError
 from service.projections.access_log import entry, read_access_log
 
 router = APIRouter(prefix="/v1", tags=["access log"], responses=READ_RESPONSES)
@@ -23,7 +24,7 @@ class AccessRead(BaseModel):
     role: str
     at: str
     device: str | None
-    what: str = Field(description="pupil, pupil_list, pupil_afternoon, afternoon or roster")
+    what: str = Field(description="pupil, pupil_list, pupil_afternoon, afternoon, roster or stream")
     pupil_ids: list[str]
     data: list[str] = Field(description="The categories of personal data read")
     record_id: str
@@ -53,6 +54,12 @@ def access_log(
     views.reflect("access_log", position)
     school = app.school(actor.school_id, readonly=True)
     since, until = (t.replace(tzinfo=school.tz) if t and t.tzinfo is None else t for t in (since, until))
+    for name, t in (("from", since), ("to", until)):
+        try:
+            if t is not None:
+                t.astimezone(UTC)  # the log's keys are UTC times
+        except OverflowError:
+            raise RuleError(f"{name} is out of range.", field=name) from None
     found, truncated = read_access_log(views.view("access_log"), actor.school_id, pupil=pupil,
                                        staff=staff, since=since, until=until, limit=limit)
     return {"reads": [entry(d) for d in found], "truncated": truncated,

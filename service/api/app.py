@@ -125,7 +125,8 @@ def create_app(
         if access["error"] is not None:
             response.status_code = 503  # reads of children's data are not being recorded
         return Health(
-            status="ok" if access["error"] is None else "failing", store=api.state.store, log_position=recorder.max_notification_id(),
+            status="ok" if access["error"] is None else "failing", store=api.state.store,
+            log_position=recorder.max_notification_id(),
             sqlite_journal_mode=durability.journal_mode if durability else None,
             sqlite_synchronous=durability.synchronous if durability else None,
             views={name: ViewHealth(**h) for name, h in views.health().items()},
