@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -68,9 +69,20 @@ def test_a_guard_reading_a_pupil_is_recorded_with_role_device_and_what_was_read(
     assert {(r["staff_id"], r["what"]) for r in everything.json()["reads"]} == {(world.admin.staff_id, "pupil")}
 
 
+@pytest.fixture
+def saved_only_when_asked(app: HandoverApp, settings: Settings, clock: FixedClock) -> Iterator[TestClient]:
+    """The API with no background save of reads in the test's time: only a flush saves them."""
+    rarely = settings.model_copy(update={"access_flush_interval": 60.0})
+    with TestClient(create_app(rarely, application=app, clock=clock)) as client:
+        yield client
+
+
 @pytest.mark.parametrize("store", ["memory"])
-def test_a_list_read_is_one_entry_naming_every_pupil_on_it(client: TestClient, app: HandoverApp) -> None:
+def test_a_list_read_is_one_entry_naming_every_pupil_on_it(saved_only_when_asked: TestClient,
+                                                          app: HandoverApp) -> None:
+    client = saved_only_when_asked
     world = a_school(client, app, 3)
+    app.access.flush()  # the set-up's answers
     before = app.recorder.max_notification_id()
 
     caught_up = {"min_position": before}
