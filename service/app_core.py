@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from service.access_log import AccessRecorder
 from service.clock import Clock, SystemClock
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role
@@ -104,6 +105,11 @@ class AppCore(Application[UUID]):
         if durability is not None and not durability.crash_safe:
             raise RuntimeError(f"SQLite store is not crash-safe: {durability}")
         self.durability = durability
+        self.access = AccessRecorder(self)  # reads of pupils' personal data, saved in batches
+
+    def close(self) -> None:
+        self.access.stop()  # what was read is saved before the store closes
+        super().close()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         recordings = super().save(*objs, **kwargs)

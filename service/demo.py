@@ -35,6 +35,7 @@ from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
+from service.files import private_file
 from service.settings import Settings
 from service.use_cases.setup import class_label
 
@@ -619,7 +620,7 @@ def open_demo(settings: Settings) -> tuple[Demo, dict[str, Any]]:
         remembered = {**demo.to_json(), "store": settings.store}
         if keep and saved != remembered:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_file(path)
                 path.write_text(json.dumps(remembered, ensure_ascii=False, indent=2) + "\n",
                                 encoding="utf-8")
             except OSError as e:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.files import private_file
+
 Store = Literal["sqlite", "postgres", "memory"]
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 KEY_FILE = "cipher.key"
@@ -78,6 +80,8 @@ class Settings(BaseSettings):
     view_batch_size: int = Field(default=500, ge=1, le=10000,
                                  description="Events a view applies per transaction")
     watch_interval: float = Field(default=20.0, gt=0, description="Seconds between alert watcher rounds")
+    access_flush_interval: float = Field(
+        default=0.5, gt=0, le=60, description="Seconds between saves of recorded reads of pupils' data")
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")
 
@@ -160,7 +164,7 @@ class Settings(BaseSettings):
             "TOKEN_TTL_DAYS": str(self.token_ttl_days),
         }
         if self.store == "sqlite":
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_file(self.sqlite_path)  # 0600 in a 0700 directory, before SQLite opens it
             env["PERSISTENCE_MODULE"] = "service.store:DurableSQLiteFactory"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = "10"

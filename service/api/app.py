@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import (
+    access_log,
     afternoon,
     alerts,
     care_log,
@@ -48,6 +49,15 @@ class ViewHealth(BaseModel):
     error: str | None
 
 
+class AccessRecorderHealth(BaseModel):
+    pending: int
+    recorded: int
+    failures: int
+    running: bool
+    error: str | None
+    failing_since: str | None
+
+
 class Health(BaseModel):
     status: str
     store: str
@@ -55,6 +65,7 @@ class Health(BaseModel):
     sqlite_journal_mode: str | None = None
     sqlite_synchronous: str | None = None
     views: dict[str, ViewHealth] = {}
+    access_recorder: AccessRecorderHealth | None = None
 
 
 def create_app(
@@ -72,6 +83,8 @@ def create_app(
         api.state.views = Views(api.state.handover, settings)
         api.state.watcher = Watcher(api.state.handover, api.state.views, settings.watch_interval)
         api.state.deliverer = Deliverer(api.state.handover, api.state.views)
+        api.state.handover.access.interval = settings.access_flush_interval
+        api.state.handover.access.start()
         if settings.run_projections:
             api.state.views.start()
             api.state.watcher.start()
@@ -79,6 +92,7 @@ def create_app(
         try:
             yield
         finally:
+            api.state.handover.access.stop()
             api.state.deliverer.stop()
             api.state.watcher.stop()
             api.state.views.stop()
@@ -101,18 +115,23 @@ def create_app(
     api.add_exception_handler(TimeoutError, view_timeout_handler)
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
-                   notifications.router, stream.router):
+                   notifications.router, stream.router, access_log.router):
         api.include_router(router)
 
     @api.get("/health", response_model=Health, tags=["ops"])
-    def health(app: AppDep, views: ViewsDep) -> Health:
+    def health(app: AppDep, views: ViewsDep, response: Response) -> Health:
         recorder: Any = app.recorder
         durability = app.durability
+        access = app.access.health()
+        if access["error"] is not None:
+            response.status_code = 503  # reads of children's data are not being recorded
         return Health(
-            status="ok", store=api.state.store, log_position=recorder.max_notification_id(),
+            status="ok" if access["error"] is None else "failing", store=api.state.store,
+            log_position=recorder.max_notification_id(),
             sqlite_journal_mode=durability.journal_mode if durability else None,
             sqlite_synchronous=durability.synchronous if durability else None,
             views={name: ViewHealth(**h) for name, h in views.health().items()},
+            access_recorder=AccessRecorderHealth(**access),
         )
 
     original_openapi = api.openapi

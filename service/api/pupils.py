@@ -41,7 +41,7 @@ class GuardianOut(BaseModel):
     guardian_id: str
     name: str
     relation: str
-    phone: str
+    phone: str | None = Field(description="Shown to admins and the class's homeroom teacher only")
     may_collect: bool
     id_tail: str | None
 
@@ -64,14 +64,20 @@ class AuthorisationOut(BaseModel):
 
 
 class RestrictionOut(BaseModel):
+    """A "do not release to" entry; its reason, document and ID tail only for admins and the
+    safety officer."""
+
     restriction_id: str
     name: str
     id_tail: str | None
-    reason: str
+    reason: str | None
     document: str | None
     valid_from: date | None
     valid_to: date | None
     lifted: bool
+    do_not_release: bool | None = None
+    instruction: str | None = Field(default=None, examples=["refuse_release_and_call_duty_leader"],
+                                    description="What to do if this adult comes to collect")
 
 
 class StatementOut(BaseModel):
@@ -106,12 +112,14 @@ class PupilOut(BaseModel):
     class_id: str
     class_label: str | None
     photo: str | None
-    tags: list[str]
-    guardians: list[GuardianOut]
-    authorisations: list[AuthorisationOut]
-    restrictions: list[RestrictionOut]
-    statements: list[StatementOut]
+    tags: list[str] | None = Field(description="Priority tags; null when your role may not see them")
+    guardians: list[GuardianOut] | None
+    authorisations: list[AuthorisationOut] | None
+    restrictions: list[RestrictionOut] | None
+    statements: list[StatementOut] | None
     enrolment: EnrolmentOut
+    shown: list[str] = Field(default=[], description="The categories of personal data your roles "
+                             "may see of this pupil; the rest is null")
 
 
 class PupilSummary(BaseModel):
@@ -121,7 +129,7 @@ class PupilSummary(BaseModel):
     class_id: str
     class_label: str
     enrolment_status: str
-    tags: list[str]
+    tags: list[str] | None
 
 
 class PupilRequest(Strict):

@@ -12,6 +12,7 @@ from service.api.afternoon import CameFrom, Gone, PassedOn, Pending, PlaceRef, S
 from service.api.deps import AppDep, Reader, ViewsDep
 from service.api.problems import READ_RESPONSES
 from service.domain.errors import NotFoundError
+from service.privacy import custody_rows
 from service.projections.roster import read_roster
 
 router = APIRouter(prefix="/v1", tags=["roster"], responses=READ_RESPONSES)
@@ -73,9 +74,12 @@ def roster(
 ) -> Any:
     views.reflect("roster", min_position)
     view = views.view("roster")
-    on = day or app.today(app.school(actor.school_id, readonly=True))
+    school = app.school(actor.school_id, readonly=True)
+    on = day or app.today(school)
     position = views.runners["roster"].position
     found = read_roster(view, actor.school_id, on, session, group_id=group_id, gate_id=gate_id, q=q)
     if found is None:
         raise NotFoundError("school", actor.school_id)
-    return {**found, "position": position}
+    rows, reads = custody_rows(school, actor.staff_id, found["pupils"])
+    app.access.note(actor, "roster", reads)
+    return {**found, "pupils": rows, "position": position}

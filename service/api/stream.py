@@ -9,6 +9,7 @@ import weakref
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from time import monotonic
 from typing import Annotated, Any
 
@@ -26,8 +27,11 @@ from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.app_core import StaffIdentity
 from service.application import HandoverApp
 from service.domain.alert import Alert
+from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.pupil_day import IN_CUSTODY, NOT_HANDED_OVER, derive
+from service.domain.school import School
+from service.privacy import custody_rows
 from service.projections.docstore import Doc
 from service.projections.roster import ENTRY_TYPES
 from service.projections.runtime import SaveSignal
@@ -166,15 +170,31 @@ def pupil_row(school: Doc, pupil: Doc, day: Doc, entries: list[Doc]) -> Doc:
             "version": entries[-1]["seq"] if entries else 1}
 
 
+@dataclass(frozen=True)
+class StreamReader:
+    """Who holds the stream: what they see of each pupil, and how their reads are recorded."""
+
+    school: School
+    identity: StaffIdentity
+    device: str | None = None
+
+    def actor(self, at: datetime) -> Actor:
+        role = next((r.value for r in Role if r.value in self.identity.roles), "")
+        return Actor(school_id=self.identity.school_id, staff_id=self.identity.staff_id,
+                     staff_name=self.identity.name, role=role, at=at, device=self.device)
+
+
 class SchoolFeed:
     """Reads the log after a position and keeps what belongs to one school and its filters."""
 
-    def __init__(self, app: HandoverApp, views: Views, school_id: str, filters: Filters) -> None:
+    def __init__(self, app: HandoverApp, views: Views, school_id: str, filters: Filters,
+                 reader: StreamReader | None = None) -> None:
         self.app = app
         self.views = views
         self.school_id = school_id
         self.filters = filters
         self.active = bool(filters.gate_id or filters.group_id)
+        self.reader = reader
 
     def page(self, after: int, stop: int | None) -> tuple[Events, int, bool]:
         """Events after ``after``; the position scanned to; whether more may follow at once."""
@@ -216,6 +236,7 @@ class SchoolFeed:
         pupil_ids |= {d["subject"]["pupil_id"] for d in flagged.values() if "pupil_id" in d["subject"]}
         pupils = roster.get_many(f"pupil/{self.school_id}/{p}" for p in pupil_ids)
         out: Events = []
+        rows: list[Doc] = []
         for n in notes:
             if n.id not in keys:
                 continue
@@ -224,9 +245,15 @@ class SchoolFeed:
                 pupil = pupils[f"pupil/{self.school_id}/{day['pupil_id']}"]
                 data = self._pupil(school, pupil, day, n.originator_version)
                 if data is not None:
+                    rows.append(data)
                     out.append((n.id, "pupil", data))
             elif self._alert_wanted(school, pupils, flagged[keys[n.id]]):
                 out.append((n.id, "alert", self._alert(n, flagged[keys[n.id]])))
+        if self.reader is not None and rows:
+            shaped, reads = custody_rows(self.reader.school, self.reader.identity.staff_id, rows)
+            for row, cut in zip(rows, shaped, strict=True):
+                row.update(cut)  # the same objects are in ``out``
+            self.app.access.note(self.reader.actor(self.app.now()), "stream", reads)
         return out
 
     def _pupil(self, school: Doc, pupil: Doc, day: Doc, version: int) -> Doc | None:
@@ -407,6 +434,7 @@ async def stream(
         raise NotFoundError("gate", gate_id)
     if group_id is not None and group_id not in school.groups:
         raise NotFoundError("group", group_id)
-    feed = SchoolFeed(app, views, identity.school_id, Filters(gate_id, group_id))
+    feed = SchoolFeed(app, views, identity.school_id, Filters(gate_id, group_id),
+                      StreamReader(school, identity, request.headers.get("x-device-id")))
     body = _events(request, feed, head if start is None else start, head if once else None, max_events)
     return EventSourceResponse(body, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

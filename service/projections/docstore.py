@@ -7,11 +7,14 @@ import sqlite3
 import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from time import monotonic
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore
+
+from service.files import private_file
 
 Doc = dict[str, Any]
 Changes = Mapping[str, Doc | None]  # None deletes the document
@@ -124,6 +127,7 @@ class SQLiteDocView(DocView):
         super().__init__(name)
         self.path = path
         self._local = threading.local()
+        private_file(Path(path))  # owner-only, like the event store
         with self._connection() as c:
             c.execute("CREATE TABLE IF NOT EXISTS view_docs (view TEXT, key TEXT, doc TEXT, "
                       "PRIMARY KEY (view, key)) WITHOUT ROWID")

@@ -9,6 +9,7 @@ from eventsourcing.postgres import PostgresDatastore
 from service.app_core import AppCore
 from service.domain.errors import RuleError
 from service.notifications import Outbox
+from service.projections.access_log import AccessLog
 from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
@@ -20,7 +21,7 @@ from service.settings import Settings
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,
-                                               StaffTokens)
+                                               StaffTokens, AccessLog)
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:

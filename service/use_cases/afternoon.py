@@ -14,6 +14,7 @@ from service.domain.handover import Handover
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
 from service.domain.school import School
+from service.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
 
 REFUSAL_REASONS = {
     "restricted": "此人被列入禁止接送名单 / on the do-not-release list",
@@ -356,8 +357,10 @@ class AfternoonUseCases(AppCore):
         pupil = self.pupil(school.school_id, pupil_id, readonly=True)
         on = day or self.today(school)
         pd = self.pupil_day(school, pupil, on, session)
-        return {**pd.view(), "name": pupil.name, "expected": pupil.expected_on(on, session),
-                "chain": pd.entries}
+        seen = may_see(school, actor.staff_id, pupil.class_id)
+        self.access.note(actor, "pupil_afternoon", {tuple(read_of(seen, CUSTODY_LIST)): [pupil_id]})
+        return custody_state({**pd.view(), "name": pupil.name, "expected": pupil.expected_on(on, session),
+                              "chain": pd.entries}, seen)
 
     def expected_today(self, actor: Actor, day: date | None, session: str,
                        class_id: str | None) -> dict[str, Any]:
@@ -367,6 +370,7 @@ class AfternoonUseCases(AppCore):
         runs = session in {s.key for s in school.schedule.sessions} and school.schedule.runs_on(session, on)
         pupils: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
+        reads: list[tuple[str, list[str]]] = []
         for pupil_id, cid in school.roll.items() if runs else ():
             if class_id and cid != class_id:
                 continue
@@ -375,9 +379,12 @@ class AfternoonUseCases(AppCore):
                 continue
             pd = self.pupil_day(school, pupil, on, session)
             view = pd.view()
+            seen = may_see(school, actor.staff_id, cid)
             counts[view["status"]] = counts.get(view["status"], 0) + 1
-            pupils.append({**view, "name": pupil.name, "class_id": cid,
-                           "class_label": school.classes[cid]["label"]})
+            pupils.append(custody_state({**view, "name": pupil.name, "class_id": cid,
+                                         "class_label": school.classes[cid]["label"]}, seen))
+            reads.append((pupil_id, read_of(seen, CUSTODY_LIST)))
+        self.access.note(actor, "afternoon", group_reads(reads))
         pupils.sort(key=lambda p: (p["class_label"], p["name"]))
         return {"day": on.isoformat(), "session": session, "service": runs,
                 "counts": counts, "expected": len(pupils), "pupils": pupils}

@@ -14,6 +14,15 @@ from service.domain.common import Actor, normalise_name
 from service.domain.errors import ConflictError, RuleError
 from service.domain.pupil import Pupil
 from service.domain.school import School
+from service.privacy import (
+    PUPIL_LIST,
+    PUPIL_RECORD,
+    group_reads,
+    may_see,
+    pupil_record,
+    pupil_summary,
+    read_of,
+)
 from service.roster_import import RosterFormatError, RosterRow, parse_roster
 from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
 from service.use_cases.setup import class_label
@@ -65,25 +74,45 @@ class PupilUseCases(AppCore):
             school = self.school(actor.school_id)
             pupil = self.pupil(actor.school_id, pupil_id)
             change(pupil, school)
-            return Decision([pupil], pupil_view(pupil, school), status)
-        return self.execute(actor, decide, fp)
+            return Decision([pupil], self._answer(actor, pupil, school), status)
+        return self._execute_answering(actor, decide, fp)
+
+    def _answer(self, actor: Actor, pupil: Pupil, school: School) -> dict[str, Any]:
+        """The pupil's record as this reader may see it."""
+        return pupil_record(pupil_view(pupil, school), may_see(school, actor.staff_id, pupil.class_id))
+
+    def _execute_answering(self, actor: Actor, decide: Any, fp: str | None) -> Outcome:
+        """A change answered with the pupil's record: that answer is a read, and recorded."""
+        outcome = self.execute(actor, decide, fp)
+        body = outcome.body
+        if outcome.status < 400 and isinstance(body, dict) and body.get("shown"):
+            self.access.note(actor, "pupil", {tuple(body["shown"]): [body["pupil_id"]]})
+        return outcome
 
     def describe_pupil(self, actor: Actor, pupil_id: str) -> dict[str, Any]:
         school = self.school(actor.school_id, readonly=True)
-        return pupil_view(self.pupil(actor.school_id, pupil_id, readonly=True), school)
+        pupil = self.pupil(actor.school_id, pupil_id, readonly=True)
+        seen = may_see(school, actor.staff_id, pupil.class_id)
+        self.access.note(actor, "pupil", {tuple(read_of(seen, PUPIL_RECORD)): [pupil_id]})
+        return pupil_record(pupil_view(pupil, school), seen)
 
     def list_pupils(self, actor: Actor, class_id: str | None, q: str | None) -> list[dict[str, Any]]:
         school = self.school(actor.school_id, readonly=True)
         out = []
+        reads: list[tuple[str, list[str]]] = []
         for pupil_id, cid in school.roll.items():
             if class_id and cid != class_id:
                 continue
             pupil = self.pupil(actor.school_id, pupil_id, readonly=True)
             if q and normalise_name(q) not in normalise_name(pupil.name):
                 continue
-            out.append({"pupil_id": pupil_id, "name": pupil.name, "gender": pupil.gender,
-                        "class_id": cid, "class_label": school.classes[cid]["label"],
-                        "enrolment_status": pupil.enrolment["status"], "tags": pupil.tags})
+            seen = may_see(school, actor.staff_id, cid)
+            out.append(pupil_summary({
+                "pupil_id": pupil_id, "name": pupil.name, "gender": pupil.gender,
+                "class_id": cid, "class_label": school.classes[cid]["label"],
+                "enrolment_status": pupil.enrolment["status"], "tags": pupil.tags}, seen))
+            reads.append((pupil_id, read_of(seen, PUPIL_LIST)))
+        self.access.note(actor, "pupil_list", group_reads(reads))
         return sorted(out, key=lambda p: (p["class_label"], p["name"]))
 
     def register_pupil(
@@ -99,8 +128,8 @@ class PupilUseCases(AppCore):
                 pupil.add_guardian(str(uuid4()), id_tail=g.get("id_tail"), by=by,
                                    **{k: v for k, v in _guardian_args(g).items() if k != "id_tail"})
             school.register_pupils([{"pupil_id": str(pupil.id), "class_id": class_id}], by)
-            return Decision([school, pupil], pupil_view(pupil, school), 201)
-        return self.execute(actor, decide, fp)
+            return Decision([school, pupil], self._answer(actor, pupil, school), 201)
+        return self._execute_answering(actor, decide, fp)
 
     def change_pupil_profile(self, actor: Actor, pupil_id: str, name: str, gender: str,
                              photo: str | None, fp: str | None) -> Outcome:
@@ -113,8 +142,8 @@ class PupilUseCases(AppCore):
             pupil = self.pupil(actor.school_id, pupil_id)
             school.move_pupil(pupil_id, class_id, actor.record())
             pupil.move_to_class(class_id, actor.record())
-            return Decision([school, pupil], pupil_view(pupil, school))
-        return self.execute(actor, decide, fp)
+            return Decision([school, pupil], self._answer(actor, pupil, school))
+        return self._execute_answering(actor, decide, fp)
 
     def set_tags(self, actor: Actor, pupil_id: str, tags: list[str], fp: str | None) -> Outcome:
         return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.set_tags(tags, actor.record()))
