@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from service.api.problems import PROBLEM_MEDIA_TYPE
+from service.api.text import Line
 from service.app_core import Outcome
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
@@ -53,11 +54,11 @@ class CommandMeta:
 
 async def command_meta(
     request: Request,
-    idempotency_key: Annotated[str | None, Header(
+    idempotency_key: Annotated[Line | None, Header(
         max_length=200, description="The client's command id: a retry with the same key and body "
         "returns the first answer and records nothing twice")] = None,
-    x_device_id: Annotated[str | None, Header(max_length=200)] = None,
-    x_device_time: Annotated[str | None, Header(
+    x_device_id: Annotated[Line | None, Header(max_length=200)] = None,
+    x_device_time: Annotated[Line | None, Header(
         max_length=64, description="When the command was made on the device (queued offline), ISO 8601"
     )] = None,
 ) -> CommandMeta:

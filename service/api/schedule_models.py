@@ -6,6 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.text import Line
+
 HHMM = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["17:30"])
 MMDD = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$", examples=["10-01"])
 Key = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
@@ -16,24 +18,24 @@ class Strict(BaseModel):
 
 
 class BandModel(Strict):
-    key: str = Key
-    name: str = Field(min_length=1, max_length=50)
+    key: Line = Key
+    name: Line = Field(min_length=1, max_length=50)
     grades: list[int] = Field(min_length=1, max_length=9)
 
 
 class SeasonModel(Strict):
-    name: str = Field(min_length=1, max_length=50)
-    starts: str = MMDD
-    ends: str = MMDD
-    start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    dismissals: dict[str, str] = Field(default={}, max_length=20)
+    name: Line = Field(min_length=1, max_length=50)
+    starts: Line = MMDD
+    ends: Line = MMDD
+    start: Line | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    dismissals: dict[Line, Line] = Field(default={}, max_length=20)
 
 
 class SessionModel(Strict):
-    key: str = Key
-    name: str = Field(min_length=1, max_length=50)
-    start: str = HHMM
-    dismissals: dict[str, str] = Field(max_length=20)
+    key: Line = Key
+    name: Line = Field(min_length=1, max_length=50)
+    start: Line = HHMM
+    dismissals: dict[Line, Line] = Field(max_length=20)
     weekdays: list[int] = Field(max_length=7)
     seasons: list[SeasonModel] = Field(default=[], max_length=12)
 

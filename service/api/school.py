@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
+from service.api.text import Line
 
 router = APIRouter(prefix="/v1", tags=["school"], responses=PROBLEM_RESPONSES)
 
@@ -73,37 +74,37 @@ class SchoolOut(BaseModel):
 
 
 class ProfileRequest(Strict):
-    name: str = Name
-    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    name: Line = Name
+    timezone: Line = Field(default="Asia/Shanghai", max_length=64)
 
 
 class ClassRequest(Strict):
     grade: int = Field(ge=1, le=9)
     class_no: int = Field(ge=1, le=99)
-    homeroom_teacher_id: str | None = Field(default=None, max_length=64)
+    homeroom_teacher_id: Line | None = Field(default=None, max_length=64)
 
 
 class HomeroomRequest(Strict):
-    staff_id: str = Id
+    staff_id: Line = Id
 
 
 class GroupRequest(Strict):
-    name: str = Name
+    name: Line = Name
     kind: Literal["homework", "club"]
     weekdays: list[int] = Field(default=[1, 2, 3, 4, 5], max_length=7)
-    room: str = Field(default="", max_length=100)
-    class_ids: list[str] = Field(default=[], max_length=50)
-    teacher_id: str | None = Field(default=None, max_length=64)
+    room: Line = Field(default="", max_length=100)
+    class_ids: list[Line] = Field(default=[], max_length=50)
+    teacher_id: Line | None = Field(default=None, max_length=64)
 
 
 class GateRequest(Strict):
-    name: str = Name
+    name: Line = Name
 
 
 class StaffRequest(Strict):
-    name: str = Name
+    name: Line = Name
     roles: list[Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]] = Field(min_length=1, max_length=6)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: Line | None = Field(default=None, max_length=32)
 
 
 class RolesRequest(Strict):
@@ -149,7 +150,7 @@ def add_class(body: ClassRequest, actor: AdminActor, app: AppDep, meta: MetaDep)
 
 
 @router.put("/school/classes/{class_id}/homeroom-teacher", response_model=ClassOut)
-def assign_homeroom(class_id: str, body: HomeroomRequest, actor: AdminActor, app: AppDep,
+def assign_homeroom(class_id: Line, body: HomeroomRequest, actor: AdminActor, app: AppDep,
                     meta: MetaDep) -> JSONResponse:
     return respond(app.assign_homeroom_teacher(actor, class_id, body.staff_id, meta.fingerprint), ClassOut)
 
@@ -161,7 +162,7 @@ def add_group(body: GroupRequest, actor: AdminActor, app: AppDep, meta: MetaDep)
 
 
 @router.put("/school/groups/{group_id}", response_model=GroupOut)
-def change_group(group_id: str, body: GroupRequest, actor: AdminActor, app: AppDep,
+def change_group(group_id: Line, body: GroupRequest, actor: AdminActor, app: AppDep,
                  meta: MetaDep) -> JSONResponse:
     return respond(app.define_group(actor, group_id, body.name, body.kind, body.weekdays, body.room,
                                     body.class_ids, body.teacher_id, meta.fingerprint), GroupOut)
@@ -200,17 +201,17 @@ def add_staff(body: StaffRequest, actor: AdminActor, app: AppDep, meta: MetaDep)
 
 
 @router.put("/staff/{staff_id}/roles", response_model=StaffOut)
-def change_roles(staff_id: str, body: RolesRequest, actor: AdminActor, app: AppDep,
+def change_roles(staff_id: Line, body: RolesRequest, actor: AdminActor, app: AppDep,
                  meta: MetaDep) -> JSONResponse:
     return respond(app.change_staff_roles(actor, staff_id, list(body.roles), meta.fingerprint), StaffOut)
 
 
 @router.post("/staff/{staff_id}/tokens", response_model=StaffWithToken, status_code=201)
-def issue_token(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def issue_token(staff_id: Line, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
     return respond(app.issue_token(actor, staff_id, meta.fingerprint), StaffWithToken)
 
 
 @router.post("/staff/{staff_id}/leave", response_model=StaffOut)
-def remove_staff(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def remove_staff(staff_id: Line, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
     """The member leaves the school; their tokens stop working; their records stay."""
     return respond(app.remove_staff(actor, staff_id, meta.fingerprint), StaffOut)
