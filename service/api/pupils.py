@@ -11,9 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, respond
-from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    READ_RESPONSES,
+    problem_response,
+)
 from service.api.text import Line, LongLine, Prose
-from service.domain.errors import RuleError
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)
 
@@ -346,7 +350,10 @@ def withdraw(pupil_id: Line, body: WithdrawRequest, actor: AdminActor, app: AppD
                    PupilOut)
 
 
-@router.post("/imports/roster", response_model=ImportReport, status_code=201, tags=["import"])
+@router.post("/imports/roster", response_model=ImportReport, status_code=201, tags=["import"], responses={
+    200: {"model": ImportReport, "description": "A dry run, or a re-import that creates nothing new"},
+    413: {"description": "The file is over 5 MB, unpacks to over 100 MB, or has over 10,000 rows",
+          "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
 async def import_roster(
     actor: AdminActor, app: AppDep, meta: MetaDep,
     file: Annotated[UploadFile, File(description="The school's roster, CSV (UTF-8/GBK) or XLSX")],
@@ -355,7 +362,9 @@ async def import_roster(
     """Create pupils, guardians, classes and homeroom teachers from a roster; all rows or none."""
     data = await file.read(MAX_ROSTER_BYTES + 1)
     if len(data) > MAX_ROSTER_BYTES:
-        raise RuleError("The file is larger than 5 MB.", field="file")
+        detail = f"The file is larger than {MAX_ROSTER_BYTES // 2**20} MB."
+        return problem_response(413, "too-large", "Roster too large", detail,
+                                errors=[{"field": "file", "message": detail}])
     outcome = await run_in_threadpool(app.import_roster, actor, data, file.filename or "", dry_run,
                                       meta.fingerprint)
     return respond(outcome, ImportReport)

@@ -13,7 +13,7 @@ from service.domain.common import Actor, normalise_name
 from service.domain.errors import RuleError
 from service.domain.pupil import Pupil
 from service.domain.school import School
-from service.roster_import import RosterFormatError, parse_roster
+from service.roster_import import RosterFormatError, RosterTooLargeError, parse_roster
 from service.use_cases.setup import class_label
 
 
@@ -186,6 +186,10 @@ class PupilUseCases(AppCore):
         def decide() -> Decision:
             try:
                 parsed = parse_roster(data, filename)
+            except RosterTooLargeError as e:
+                return Decision([], {"type": "https://handover.invalid/problems/too-large",
+                                     "title": "Roster too large", "status": 413, "detail": str(e),
+                                     "errors": [{"field": "file", "message": str(e)}]}, 413)
             except RosterFormatError as e:
                 raise RuleError(str(e), field="file") from None
             if not parsed.ok:
