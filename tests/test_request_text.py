@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterator
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -15,39 +16,42 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from service.api.app import create_app
-from service.api.text import PlainText
+from service.api.text import IsoDate, PlainText
 from service.application import HandoverApp
 from tests.builders import a_school, key
 from tests.conftest import settings_for
 
 
-def _texts(tp: Any, where: str, metadata: tuple[Any, ...] = ()) -> Iterator[tuple[str, bool]]:
-    """Every place inside type ``tp`` where a ``str`` is accepted, and whether the shared text type
-    guards it."""
+def _texts(tp: Any, where: str, metadata: tuple[Any, ...] = (), kind: type = str,
+           guard: type = PlainText) -> Iterator[tuple[str, bool]]:
+    """Every place inside type ``tp`` where a ``kind`` (str, date) is accepted, and whether the
+    shared type (``guard`` among its metadata) checks it."""
     if get_origin(tp) is Annotated:
         inner, *extra = get_args(tp)
-        yield from _texts(inner, where, metadata + tuple(extra))
-    elif tp is str:
-        yield where, any(isinstance(m, PlainText) for m in metadata)
+        yield from _texts(inner, where, metadata + tuple(extra), kind, guard)
+    elif tp is kind:
+        yield where, any(isinstance(m, guard) for m in metadata)
     elif isinstance(tp, type) and issubclass(tp, BaseModel):
         for name, info in tp.model_fields.items():
-            yield from _texts(info.annotation, f"{tp.__name__}.{name}", tuple(info.metadata))
+            yield from _texts(info.annotation, f"{tp.__name__}.{name}", tuple(info.metadata), kind,
+                              guard)
     elif isinstance(tp, type) and issubclass(tp, Enum) or get_origin(tp) is Literal:
         return  # a closed set of values: nothing free-form gets through
     elif get_origin(tp) in (Union, types.UnionType):
         for arg in get_args(tp):
-            yield from _texts(arg, where, metadata)
+            yield from _texts(arg, where, metadata, kind, guard)
     else:
         for arg in get_args(tp):  # list[...], dict[..., ...], tuple[...]
-            yield from _texts(arg, f"{where}[]")
+            yield from _texts(arg, f"{where}[]", (), kind, guard)
 
 
-def _request_texts() -> Iterator[tuple[str, bool]]:
+def _request_texts(kind: type = str, guard: type = PlainText) -> Iterator[tuple[str, bool]]:
     api = create_app(settings_for("memory", Path("/nonexistent"), None))
     for route in _api_routes(api.routes):
         for param in _params(route.dependant):
             info = param.field_info
-            for where, guarded in _texts(info.annotation, param.name, tuple(info.metadata)):
+            for where, guarded in _texts(info.annotation, param.name, tuple(info.metadata), kind,
+                                         guard):
                 yield f"{min(route.methods)} {route.path}: {where}", guarded
 
 
@@ -71,6 +75,12 @@ def test_every_text_a_request_carries_goes_through_the_shared_text_type() -> Non
     texts = dict(_request_texts())
     assert len(texts) > 300  # the bodies, queries, paths and headers of every route were walked
     assert sorted(where for where, guarded in texts.items() if not guarded) == []
+
+
+def test_every_date_a_request_carries_accepts_only_a_date() -> None:
+    dates = dict(_request_texts(date, IsoDate))
+    assert len(dates) > 20
+    assert sorted(where for where, guarded in dates.items() if not guarded) == []
 
 
 def test_the_walk_finds_a_plain_str_field_when_there_is_one() -> None:
@@ -155,3 +165,19 @@ def test_a_search_or_id_holding_a_control_character_is_refused(client: TestClien
     r = client.post("/v1/school/gates", json={"name": "南门"},
                     headers={**world.admin.h(**key()), "X-Device-Id": "pad\x85".encode("latin-1")})
     assert _refused_field(r) == "header.x-device-id"
+
+
+@memory_only
+def test_a_date_and_time_where_a_date_is_asked_is_refused(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    r = client.get("/v1/roster", params={"day": "2026-11-23T00:00:00"}, headers=world.admin.h())
+    assert _refused_field(r) == "query.day"
+    r = client.get("/v1/afternoon", params={"day": "1795363200"}, headers=world.admin.h())
+    assert _refused_field(r) == "query.day"
+    before = _log_position(client)
+    r = world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(0), "with_leave": True,
+                   "day": "2026-11-23T00:00:00+08:00"})
+    assert _refused_field(r) == "day"
+    assert _log_position(client) == before
+    r = client.get("/v1/roster", params={"day": "2026-11-23"}, headers=world.admin.h())
+    assert r.status_code == 200, r.text

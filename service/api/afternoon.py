@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import AppDep, MetaDep, Reader, StaffActor, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
-from service.api.text import Line, Prose
+from service.api.text import IsoDay, Line, Prose
 
 router = APIRouter(prefix="/v1", tags=["afternoon"], responses=PROBLEM_RESPONSES)
 
@@ -126,7 +126,7 @@ class HandoverRequest(Strict):
     count: int = Field(ge=0, le=10000, description="Your own head count")
     pupil_ids: list[Line] | None = Field(default=None, max_length=200)
     class_id: Line | None = Field(default=None, max_length=64)
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
     note: Prose | None = Field(default=None, max_length=500)
 
@@ -151,14 +151,14 @@ class AbsenceRequest(Strict):
     pupil_id: Line = Ref
     with_leave: bool = Field(description="请假: leave reported by the family")
     reason: Prose = Field(default="", max_length=500)
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
 
 
 class SignInRequest(Strict):
     pupil_ids: list[Line] = PupilIds
     place_id: Line = Ref
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
 
 
@@ -177,7 +177,7 @@ class ReleaseRequest(Strict):
     identity_check: Literal["known_to_staff", "id_card", "pickup_code", "call_to_guardian"]
     collector_id: Line | None = Field(default=None, max_length=64)
     adult: AdultIn | None = None
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
 
     @model_validator(mode="after")
@@ -192,14 +192,14 @@ class RefusalRequest(Strict):
     adult: AdultIn
     reason: Prose = Text
     gate_id: Line | None = Field(default=None, max_length=64)
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
 
 
 class HomeAloneRequest(Strict):
     pupil_id: Line = Ref
     gate_id: Line | None = Field(default=None, max_length=64)
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
 
 
@@ -210,7 +210,7 @@ class EarlyDepartureRequest(Strict):
     approved_by_staff_id: Line = Ref
     reason: Prose = Text
     homeroom_informed: bool
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = Session
 
     @model_validator(mode="after")
@@ -222,13 +222,13 @@ class EarlyDepartureRequest(Strict):
 
 class CorrectionRequest(Strict):
     pupil_id: Line = Ref
-    day: date
+    day: IsoDay
     session: Line = Session
     corrects: int = Field(ge=1, le=100000, description="The seq of the event in the pupil's chain")
     reason: Prose = Text
 
 
-Day = Annotated[date | None, Query()]
+Day = Annotated[IsoDay | None, Query()]
 SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.afternoon import PlaceRef, StaffRef
 from service.api.deps import AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
-from service.api.text import Line, Prose
+from service.api.text import IsoDay, Line, Prose
 from service.application import HandoverApp
 from service.domain.common import Actor
 from service.exports import (
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1", tags=["care log"], responses=PROBLEM_RESPONSES)
 
 SessionField = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
 GroupQ = Annotated[Line, Query(min_length=1, max_length=64, description="A homework group or club")]
-DayQ = Annotated[date | None, Query(description="The session's day; today when omitted")]
+DayQ = Annotated[IsoDay | None, Query(description="The session's day; today when omitted")]
 SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 PositionQ = Annotated[int | None, Query(ge=0, description="Wait until the log reflects this position")]
 WEEKDAYS = "一二三四五六日"
@@ -217,7 +217,7 @@ class CareNoteRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     group_id: Line = Field(min_length=1, max_length=64)
-    day: date | None = None
+    day: IsoDay | None = None
     session: Line = SessionField
     kind: Literal["note", "emergency"] = "note"
     text: Prose = Field(min_length=1, max_length=2000)

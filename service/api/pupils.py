@@ -17,7 +17,7 @@ from service.api.problems import (
     READ_RESPONSES,
     problem_response,
 )
-from service.api.text import Line, LongLine, Prose
+from service.api.text import IsoDay, Line, LongLine, Prose
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)
 
@@ -149,9 +149,9 @@ class AuthorisationRequest(Strict):
     relation: Line | None = Field(default=None, max_length=20)
     phone: Line | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
     id_tail: Line | None = IdTail
-    valid_from: date | None = None
-    valid_to: date | None = None
-    day: date | None = Field(default=None, description="A one-day authorisation: its only day")
+    valid_from: IsoDay | None = None
+    valid_to: IsoDay | None = None
+    day: IsoDay | None = Field(default=None, description="A one-day authorisation: its only day")
     document: LongLine | None = Field(default=None, max_length=500)
     given_by_guardian_id: Line | None = Field(default=None, max_length=64)
     via: Literal["in_person", "written", "app"] = "in_person"
@@ -169,7 +169,7 @@ class PhoneAuthorisationRequest(Strict):
 
     guardian_id: Line = Field(min_length=1, max_length=64, description="The guardian on file who called")
     adult: AdultIn
-    day: date | None = None
+    day: IsoDay | None = None
 
 
 class ReasonRequest(Strict):
@@ -181,13 +181,13 @@ class RestrictionRequest(Strict):
     id_tail: Line | None = IdTail
     reason: Prose = Text
     document: LongLine | None = Field(default=None, max_length=500, description="Court order or agreement reference")
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: IsoDay | None = None
+    valid_to: IsoDay | None = None
 
 
 class StatementRequest(Strict):
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: IsoDay
+    valid_to: IsoDay | None = None
     weekdays: list[int] = Field(min_length=1, max_length=7)
     document: LongLine | None = Field(default=None, max_length=500)
     given_by_guardian_id: Line = Field(min_length=1, max_length=64)
@@ -195,8 +195,8 @@ class StatementRequest(Strict):
 
 class ApplyRequest(Strict):
     term: Line = Field(min_length=1, max_length=40, examples=["2026秋"])
-    starts: date
-    ends: date
+    starts: IsoDay
+    ends: IsoDay
     sessions: list[Line] = Field(default=["after_school"], min_length=1, max_length=8)
     guardian_id: Line | None = Field(default=None, max_length=64)
 
@@ -206,7 +206,7 @@ class StepRequest(Strict):
 
 
 class WithdrawRequest(Strict):
-    on: date
+    on: IsoDay
     reason: Prose = Text
 
 

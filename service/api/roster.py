@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from service.api.afternoon import Gone, Pending, PlaceRef, StaffRef
 from service.api.deps import AppDep, Reader, ViewsDep
 from service.api.problems import READ_RESPONSES
-from service.api.text import Line
+from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
 from service.projections.roster import read_roster
 
@@ -63,7 +63,7 @@ class RosterOut(BaseModel):
 @router.get("/roster", response_model=RosterOut)
 def roster(
     actor: Reader, app: AppDep, views: ViewsDep,
-    day: date | None = None,
+    day: IsoDay | None = None,
     session: Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "after_school",
     group_id: Annotated[Line | None, Query(max_length=64)] = None,
     gate_id: Annotated[Line | None, Query(max_length=64)] = None,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.text import Line
+from service.api.text import IsoDay, Line
 
 HHMM = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["17:30"])
 MMDD = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$", examples=["10-01"])
@@ -45,5 +43,5 @@ class ScheduleModel(Strict):
 
     bands: list[BandModel] = Field(min_length=1, max_length=12)
     sessions: list[SessionModel] = Field(min_length=1, max_length=8)
-    no_service_dates: list[date] = Field(default=[], max_length=400)
+    no_service_dates: list[IsoDay] = Field(default=[], max_length=400)
     grace_minutes: int = Field(default=10, ge=0, le=180)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
-from service.api.text import Line
+from service.api.text import IsoDay, Line
 
 router = APIRouter(prefix="/v1", tags=["school"], responses=PROBLEM_RESPONSES)
 
@@ -169,7 +168,7 @@ def change_group(group_id: Line, body: GroupRequest, actor: AdminActor, app: App
 
 
 @router.get("/school/group-proposal", response_model=list[ProposedGroup], responses=READ_RESPONSES)
-def group_proposal(actor: AdminActor, app: AppDep, day: date | None = None) -> Any:
+def group_proposal(actor: AdminActor, app: AppDep, day: IsoDay | None = None) -> Any:
     """Homework groups proposed from the signed enrolments (混合编班); confirm by defining them."""
     return app.group_proposal(actor, day.isoformat() if day else None)
 

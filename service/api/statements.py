@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
-from service.api.text import Line
+from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
 from service.exports import XLSX_TYPE, Table, content_disposition, xlsx_bytes
 from service.projections.statements import (
@@ -195,7 +195,7 @@ def sign_off(body: SignOffRequest, actor: StaffActor, app: AppDep, meta: MetaDep
 
 
 @router.get("/shifts", response_model=ShiftList, responses=READ_RESPONSES, tags=["shifts"])
-def shifts(actor: Reader, app: AppDep, views: ViewsDep, day: date | None = None,
+def shifts(actor: Reader, app: AppDep, views: ViewsDep, day: IsoDay | None = None,
            min_position: PositionQ = None) -> Any:
     views.reflect("statements", min_position)
     on = day or app.today(app.school(actor.school_id, readonly=True))

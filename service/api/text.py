@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -48,3 +50,25 @@ Line = Annotated[str, PlainText()]
 LongLine = Annotated[str, PlainText(max_length=2000)]
 # Multi-line: notes, reasons, details (tab and newline allowed; at most 2000 characters).
 Prose = Annotated[str, PlainText(multiline=True, max_length=2000)]
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True)
+class IsoDate:
+    """A date is YYYY-MM-DD: a date and time, or a timestamp, where a date is asked is refused
+    rather than silently cut to its day."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_wrap_validator_function(self._check, handler(source))
+
+    def _check(self, value: Any, validate: core_schema.ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, datetime) or not isinstance(value, (str, date)) or (
+                isinstance(value, str) and not _ISO_DATE.fullmatch(value)):
+            raise PydanticCustomError("date_only", "Input should be a date as YYYY-MM-DD")
+        return validate(value)
+
+
+# A calendar day, as YYYY-MM-DD only.
+IsoDay = Annotated[date, IsoDate()]
