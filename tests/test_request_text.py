@@ -181,3 +181,4 @@ def test_a_date_and_time_where_a_date_is_asked_is_refused(client: TestClient, ap
     assert _log_position(client) == before
     r = client.get("/v1/roster", params={"day": "2026-11-23"}, headers=world.admin.h())
     assert r.status_code == 200, r.text
+
