@@ -436,6 +436,11 @@ def parse_roster(data: bytes, filename: str) -> RosterParseResult:
     if not any(c.strip() for r in table for c in r):
         raise RosterFormatError(f"文件“{filename}”为空 / the file is empty")
     layout = _find_layout(table)
+    for col, heading in enumerate(layout.headers):
+        why = unprintable(heading)
+        if why is not None:  # headings are quoted in row errors, which the answer keeps
+            raise RosterFormatError(f"第{layout.header_row}行第{col + 1}列的表头含有控制字符 / "
+                                    f"the heading in row {layout.header_row}, column {col + 1}, {why}")
     rows: list[RosterRow] = []
     errors = list(layout.errors)
     seen: dict[tuple[int, int, str, str], int] = {}

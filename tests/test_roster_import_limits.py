@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from service.application import HandoverApp
 from service.roster_import import (
     MAX_ROSTER_ROWS,
+    RosterFormatError,
     RosterTooLargeError,
     RowError,
     parse_roster,
@@ -125,5 +126,22 @@ def test_a_roster_over_5_mb_or_10000_rows_is_refused_as_too_large_and_nothing_is
     assert r.headers["content-type"] == "application/problem+json"
     r = upload(client, world.admin.h(), csv_bytes([HEADER, *pupil_rows(MAX_ROSTER_ROWS)]), "名单.csv")
     assert r.status_code == 413, r.text
+    assert r.json()["errors"][0]["field"] == "file"
+    assert client.get("/v1/pupils", headers=world.admin.h()).json() == []
+
+
+def test_given_a_heading_with_a_control_character_when_parsed_then_the_file_is_refused() -> None:
+    data = rewrite_first_sheet(xlsx_bytes([[TITLE], HEADER, GOOD]), "备注", "备\x85注")
+
+    with pytest.raises(RosterFormatError, match="column 9"):
+        parse_roster(data, "名单.xlsx")
+
+
+@memory_only
+def test_a_roster_whose_file_name_holds_a_control_character_is_refused_naming_the_file(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r: Any = upload(client, world.admin.h(), csv_bytes([HEADER, GOOD]), "名单\x85.csv")
+    assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "file"
     assert client.get("/v1/pupils", headers=world.admin.h()).json() == []

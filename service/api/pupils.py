@@ -18,6 +18,8 @@ from service.api.problems import (
     problem_response,
 )
 from service.api.text import IsoDay, Line, LongLine, Prose
+from service.domain.errors import RuleError
+from service.printable import unprintable
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)
 
@@ -365,6 +367,10 @@ async def import_roster(
         detail = f"The file is larger than {MAX_ROSTER_BYTES // 2**20} MB."
         return problem_response(413, "too-large", "Roster too large", detail,
                                 errors=[{"field": "file", "message": detail}])
-    outcome = await run_in_threadpool(app.import_roster, actor, data, file.filename or "", dry_run,
+    filename = file.filename or ""
+    why = unprintable(filename) or ("is longer than 255 characters" if len(filename) > 255 else None)
+    if why is not None:  # the name is quoted in the answer, which is kept with the command
+        raise RuleError(f"The file's name {why}.", field="file")
+    outcome = await run_in_threadpool(app.import_roster, actor, data, filename, dry_run,
                                       meta.fingerprint)
     return respond(outcome, ImportReport)
