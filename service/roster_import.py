@@ -275,7 +275,7 @@ def _header_width(head: list[list[str]]) -> int:
     try:
         cells = head[_find_layout(head).header_row - 1]
     except RosterFormatError:
-        return max(1, *(_used_width(r) for r in head))  # parse_roster says what is wrong
+        return max([1, *(_used_width(r) for r in head)])  # parse_roster says what is wrong
     return max(1, _used_width(cells))
 
 

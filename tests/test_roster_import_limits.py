@@ -145,3 +145,10 @@ def test_a_roster_whose_file_name_holds_a_control_character_is_refused_naming_th
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "file"
     assert client.get("/v1/pupils", headers=world.admin.h()).json() == []
+
+
+def test_given_an_empty_workbook_when_parsed_then_it_is_reported_as_empty() -> None:
+    data = xlsx_bytes([[None], [None]], merge_title=False)
+
+    with pytest.raises(RosterFormatError, match="为空"):
+        parse_roster(data, "名单.xlsx")
