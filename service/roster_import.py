@@ -5,13 +5,14 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from openpyxl import load_workbook
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 
+from service.printable import unprintable
 from service.roster_agreements import (
     AGREEMENT_COLUMNS,
     REFERENCE_COLUMNS,
@@ -65,6 +66,15 @@ class RosterFormatError(ValueError):
     def __init__(self, message: str, missing: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.missing = missing
+
+
+class RosterTooLargeError(RosterFormatError):
+    """The file has more rows (or unpacks to more bytes) than one import takes."""
+
+
+MAX_ROSTER_ROWS = 10_000  # as Excel numbers them: title and header rows count
+MAX_XLSX_UNPACKED_BYTES = 100 * 2**20
+_MAX_HEADER_COLUMNS = 256
 
 
 _HEADER_SCAN_ROWS = 10
@@ -211,14 +221,15 @@ def _decode_text(data: bytes, filename: str) -> str:
     return text
 
 
-def _read_csv(text: str) -> list[list[str]]:
+def _read_csv(text: str, filename: str) -> list[list[str]]:
     sample = [line for line in text[:20000].splitlines()[:_HEADER_SCAN_ROWS + 5] if line.strip()]
     tabs = max((line.count("\t") for line in sample), default=0)
     commas = max((line.count(",") for line in sample), default=0)
     # csv.Sniffer guesses wildly on CJK text; the busiest separator in the first lines is enough.
     delimiter = "\t" if tabs > commas else ","
     try:
-        return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        return _bounded((list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)),
+                        filename)
     except csv.Error as exc:
         raise RosterFormatError(f"CSV格式错误：{exc} / malformed CSV") from None
 
@@ -233,32 +244,99 @@ def _cell_text(value: object) -> str:
 
 def _read_xlsx(data: bytes, filename: str) -> list[list[str]]:
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+        if unpacked > MAX_XLSX_UNPACKED_BYTES:
+            raise RosterTooLargeError(
+                f"文件“{filename}”解压后超过{MAX_XLSX_UNPACKED_BYTES // 2**20} MB / "
+                f"the workbook unpacks to more than {MAX_XLSX_UNPACKED_BYTES // 2**20} MB")
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
             sheet.reset_dimensions()  # stored dimensions are often wrong in third-party exports
-            rows = [[_cell_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
+            head = [[_cell_text(v) for v in r] for r in sheet.iter_rows(
+                max_row=_HEADER_SCAN_ROWS, max_col=_MAX_HEADER_COLUMNS, values_only=True)]
+            # Only the header's columns are read: a merge or a stray cell out at column XFD would
+            # otherwise widen every row to 16,384 cells.
+            width = _header_width(head)
+            rows = _bounded(([_cell_text(v) for v in r]
+                             for r in sheet.iter_rows(max_col=width, values_only=True)), filename)
             # read_only sheets do not expose merged ranges, so read them from the sheet XML.
-            _fill_merged(rows, data, getattr(sheet, "_worksheet_path", None))
+            _fill_merged(rows, width, data, getattr(sheet, "_worksheet_path", None))
             return rows
         finally:
             workbook.close()
     # A zip that is not a workbook surfaces as any of these, depending on which part is missing.
     except (InvalidFileException, zipfile.BadZipFile, KeyError, IndexError, OSError, ValueError,
-            TypeError):
+            TypeError) as exc:
+        if isinstance(exc, RosterFormatError):
+            raise
         raise RosterFormatError(
             f"文件“{filename}”不是有效的XLSX工作簿 / not a valid XLSX workbook") from None
 
 
-def _fill_merged(rows: list[list[str]], data: bytes, sheet_path: str | None) -> None:
-    """Copy a merged block's value into every cell: schools merge 班级/班主任 down a class."""
+def _used_width(cells: list[str]) -> int:
+    return next((i + 1 for i in range(len(cells) - 1, -1, -1) if cells[i].strip()), 0)
+
+
+def _header_width(head: list[list[str]]) -> int:
+    """How many columns the header row has (at least one); without one, the widest first row."""
+    try:
+        cells = head[_find_layout(head).header_row - 1]
+    except RosterFormatError:
+        return max([1, *(_used_width(r) for r in head)])  # parse_roster says what is wrong
+    return max(1, _used_width(cells))
+
+
+def _bounded(rows: Iterable[list[str]], filename: str) -> list[list[str]]:
+    """The rows up to the last one with something in it; more than MAX_ROSTER_ROWS is refused."""
+    table: list[list[str]] = []
+    blank = 0
+    for number, cells in enumerate(rows, start=1):
+        if not any(c.strip() for c in cells):
+            blank += 1  # kept only if something follows, so trailing formatted rows cost nothing
+            continue
+        if number > MAX_ROSTER_ROWS:
+            raise RosterTooLargeError(
+                f"文件“{filename}”超过{MAX_ROSTER_ROWS}行，请分批导入 / "
+                f"more than {MAX_ROSTER_ROWS} rows; import it in parts")
+        table.extend([] for _ in range(blank))
+        blank = 0
+        table.append(cells)
+    return table
+
+
+_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+
+
+def _merged_ranges(data: bytes, sheet_path: str) -> Iterator[str]:
+    """The sheet's merged ranges, read from its XML in chunks (it may unpack to far more)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open(sheet_path) as xml:
+        carry = b""
+        while chunk := xml.read(1 << 20):
+            text = carry + chunk
+            cut = text.rfind(b"<")  # a tag cut by the chunk's end waits for the next chunk
+            cut = len(text) if cut == -1 else cut
+            for ref in _MERGE_REF.findall(text, 0, cut):
+                yield ref.decode("ascii")
+            carry = text[cut:]
+        for ref in _MERGE_REF.findall(carry):
+            yield ref.decode("ascii")
+
+
+def _fill_merged(rows: list[list[str]], width: int, data: bytes, sheet_path: str | None) -> None:
+    """Copy a merged block's value into every cell: schools merge 班级/班主任 down a class.
+
+    Only within the header's columns and the rows read: a merge may reach column XFD or row
+    1,048,576."""
     if not sheet_path:
         return
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        xml = archive.read(sheet_path).decode("utf-8", "replace")
-    for ref in re.findall(r'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"', xml):
+    for ref in _merged_ranges(data, sheet_path):
         (min_row, min_col), (max_row, max_col) = map(coordinate_to_tuple, ref.split(":"))
-        top = rows[min_row - 1] if min_row <= len(rows) else []
+        if min_col > width or min_row > len(rows):
+            continue
+        max_col, max_row = min(max_col, width), min(max_row, len(rows))
+        top = rows[min_row - 1]
         value = top[min_col - 1] if min_col <= len(top) else ""
         for row in rows[min_row - 1:max_row]:
             row.extend([""] * (max_col - len(row)))
@@ -271,7 +349,7 @@ def _read_table(data: bytes, filename: str) -> list[list[str]]:
     if data.startswith(_OLE2_MAGIC):
         raise RosterFormatError("不支持旧版.xls或加密的Excel文件，请另存为.xlsx或CSV / "
                                 "legacy .xls or encrypted workbooks are not supported")
-    return _read_csv(_decode_text(data, filename))
+    return _read_csv(_decode_text(data, filename), filename)
 
 
 @dataclass
@@ -371,11 +449,20 @@ def parse_roster(data: bytes, filename: str, grades: Collection[int] | None = No
     if not any(c.strip() for r in table for c in r):
         raise RosterFormatError(f"文件“{filename}”为空 / the file is empty")
     layout = _find_layout(table)
+    for col, heading in enumerate(layout.headers):
+        why = unprintable(heading)
+        if why is not None:  # headings are quoted in row errors, which the answer keeps
+            raise RosterFormatError(f"第{layout.header_row}行第{col + 1}列的表头含有控制字符 / "
+                                    f"the heading in row {layout.header_row}, column {col + 1}, {why}")
     rows: list[RosterRow] = []
     errors = list(layout.errors)
     seen: dict[tuple[int, int, str, str], int] = {}
     for number, cells in enumerate(table[layout.header_row:], start=layout.header_row + 1):
         if not any(c.strip() for c in cells):
+            continue
+        unreadable = _unprintable_cells(number, cells, layout)
+        if unreadable:
+            errors.extend(unreadable)
             continue
         parsed, row_errors, key = _parse_row(number, cells, layout, grades)
         if key is not None:
@@ -390,6 +477,20 @@ def parse_roster(data: bytes, filename: str, grades: Collection[int] | None = No
         if parsed is not None and not row_errors:
             rows.append(parsed)
     return RosterParseResult(tuple(rows), tuple(errors))
+
+
+def _unprintable_cells(number: int, cells: list[str], layout: _Layout) -> list[RowError]:
+    """A cell the import would store that holds a control character refuses its whole row."""
+    used = sorted({*layout.pupil.values(), *(c for slot in layout.slots for c in slot.cols.values())})
+    errors = []
+    for col in used:
+        # A line break inside a cell (Alt+Enter, or CRLF in a quoted CSV field) is whitespace the
+        # parser collapses; anything else unprintable is refused.
+        why = unprintable(cells[col].replace("\r", ""), multiline=True) if col < len(cells) else None
+        if why is not None:
+            errors.append(RowError(number, layout.headers[col],
+                                   f"单元格含有控制字符，请删除后重新导入 / the cell {why}"))
+    return errors
 
 
 def _parse_row(

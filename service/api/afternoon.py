@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import AppDep, MetaDep, Reader, StaffActor, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import IsoDay, Line, Prose
 
 router = APIRouter(prefix="/v1", tags=["afternoon"], responses=PROBLEM_RESPONSES)
 
@@ -140,15 +141,15 @@ class HandoverRequest(Strict):
     """Hand pupils on (class to after-school teacher, to a club, to a guard at a gate, to the
     gatehouse). Name the pupils, or a class to hand over everyone expected and not yet handed over."""
 
-    to_staff_id: str = Ref
-    place_id: str = Field(min_length=1, max_length=64, description="A group, a gate, or 'gatehouse'")
+    to_staff_id: Line = Ref
+    place_id: Line = Field(min_length=1, max_length=64, description="A group, a gate, or 'gatehouse'")
     count: int = Field(ge=0, le=10000, description="Your own head count")
-    pupil_ids: list[str] | None = Field(default=None, max_length=200)
-    class_id: str | None = Field(default=None, max_length=64)
-    day: date | None = None
-    session: str = Session
-    note: str | None = Field(default=None, max_length=500)
-    to_session: str | None = Field(
+    pupil_ids: list[Line] | None = Field(default=None, max_length=200)
+    class_id: Line | None = Field(default=None, max_length=64)
+    day: IsoDay | None = None
+    session: Line = Session
+    note: Prose | None = Field(default=None, max_length=500)
+    to_session: Line | None = Field(
         default=None, pattern=r"^[a-z][a-z0-9_]{0,31}$",
         description="Pass the named pupils into this later session (evening study) to its teacher")
 
@@ -161,46 +162,46 @@ class HandoverRequest(Strict):
 
 class ConfirmRequest(Strict):
     count: int = Field(ge=0, le=10000, description="The receiver's own head count")
-    received_pupil_ids: list[str] | None = Field(
+    received_pupil_ids: list[Line] | None = Field(
         default=None, max_length=200, description="Omit when every pupil named arrived")
 
 
 class ReasonRequest(Strict):
-    reason: str = Text
+    reason: Prose = Text
 
 
 class AbsenceRequest(Strict):
-    pupil_id: str = Ref
+    pupil_id: Line = Ref
     with_leave: bool = Field(description="请假: leave reported by the family")
-    reason: str = Field(default="", max_length=500)
-    day: date | None = None
-    session: str = Session
+    reason: Prose = Field(default="", max_length=500)
+    day: IsoDay | None = None
+    session: Line = Session
 
 
 class SignInRequest(Strict):
-    pupil_ids: list[str] = PupilIds
-    place_id: str = Ref
-    day: date | None = None
-    session: str = Session
+    pupil_ids: list[Line] = PupilIds
+    place_id: Line = Ref
+    day: IsoDay | None = None
+    session: Line = Session
 
 
 class AdultIn(Strict):
-    name: str = Field(min_length=1, max_length=50)
-    relation: str | None = Field(default=None, max_length=20)
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
-    id_tail: str | None = Field(default=None, pattern=r"^[0-9Xx]{4}$")
+    name: Line = Field(min_length=1, max_length=50)
+    relation: Line | None = Field(default=None, max_length=20)
+    phone: Line | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
+    id_tail: Line | None = Field(default=None, pattern=r"^[0-9Xx]{4}$")
 
 
 class ReleaseRequest(Strict):
     """Release one pupil or several siblings to one adult: a collector on file, or the adult named."""
 
-    pupil_ids: list[str] = Field(min_length=1, max_length=10)
-    gate_id: str = Ref
+    pupil_ids: list[Line] = Field(min_length=1, max_length=10)
+    gate_id: Line = Ref
     identity_check: Literal["known_to_staff", "id_card", "pickup_code", "call_to_guardian"]
-    collector_id: str | None = Field(default=None, max_length=64)
+    collector_id: Line | None = Field(default=None, max_length=64)
     adult: AdultIn | None = None
-    day: date | None = None
-    session: str = Session
+    day: IsoDay | None = None
+    session: Line = Session
 
     @model_validator(mode="after")
     def names_adult(self) -> ReleaseRequest:
@@ -210,30 +211,30 @@ class ReleaseRequest(Strict):
 
 
 class RefusalRequest(Strict):
-    pupil_id: str = Ref
+    pupil_id: Line = Ref
     adult: AdultIn
-    reason: str = Text
-    gate_id: str | None = Field(default=None, max_length=64)
-    day: date | None = None
-    session: str = Session
+    reason: Prose = Text
+    gate_id: Line | None = Field(default=None, max_length=64)
+    day: IsoDay | None = None
+    session: Line = Session
 
 
 class HomeAloneRequest(Strict):
-    pupil_id: str = Ref
-    gate_id: str | None = Field(default=None, max_length=64)
-    day: date | None = None
-    session: str = Session
+    pupil_id: Line = Ref
+    gate_id: Line | None = Field(default=None, max_length=64)
+    day: IsoDay | None = None
+    session: Line = Session
 
 
 class EarlyDepartureRequest(Strict):
-    pupil_id: str = Ref
-    collector_id: str | None = Field(default=None, max_length=64)
+    pupil_id: Line = Ref
+    collector_id: Line | None = Field(default=None, max_length=64)
     adult: AdultIn | None = None
-    approved_by_staff_id: str = Ref
-    reason: str = Text
+    approved_by_staff_id: Line = Ref
+    reason: Prose = Text
     homeroom_informed: bool
-    day: date | None = None
-    session: str = Session
+    day: IsoDay | None = None
+    session: Line = Session
 
     @model_validator(mode="after")
     def names_adult(self) -> EarlyDepartureRequest:
@@ -243,15 +244,15 @@ class EarlyDepartureRequest(Strict):
 
 
 class CorrectionRequest(Strict):
-    pupil_id: str = Ref
-    day: date
-    session: str = Session
+    pupil_id: Line = Ref
+    day: IsoDay
+    session: Line = Session
     corrects: int = Field(ge=1, le=100000, description="The seq of the event in the pupil's chain")
-    reason: str = Text
+    reason: Prose = Text
 
 
-Day = Annotated[date | None, Query()]
-SessionQ = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Day = Annotated[IsoDay | None, Query()]
+SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 @router.post("/handovers", response_model=HandoverOut, status_code=201)
@@ -262,12 +263,12 @@ def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep, meta: MetaD
 
 
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, responses=READ_RESPONSES)
-def get_handover(handover_id: str, actor: Reader, app: AppDep) -> Any:
+def get_handover(handover_id: Line, actor: Reader, app: AppDep) -> Any:
     return app.describe_handover(actor, handover_id)
 
 
 @router.post("/handovers/{handover_id}/confirm", response_model=HandoverOut)
-def confirm(handover_id: str, body: ConfirmRequest, actor: StaffActor, app: AppDep,
+def confirm(handover_id: Line, body: ConfirmRequest, actor: StaffActor, app: AppDep,
             meta: MetaDep) -> JSONResponse:
     """The receiver takes custody with their own count; a mismatch is recorded on the handover."""
     return respond(app.confirm_handover(actor, handover_id, body.count, body.received_pupil_ids,
@@ -275,7 +276,7 @@ def confirm(handover_id: str, body: ConfirmRequest, actor: StaffActor, app: AppD
 
 
 @router.post("/handovers/{handover_id}/withdraw", response_model=HandoverOut)
-def withdraw(handover_id: str, body: ReasonRequest, actor: StaffActor, app: AppDep,
+def withdraw(handover_id: Line, body: ReasonRequest, actor: StaffActor, app: AppDep,
              meta: MetaDep) -> JSONResponse:
     return respond(app.withdraw_handover(actor, handover_id, body.reason, meta.fingerprint), HandoverOut)
 
@@ -333,7 +334,7 @@ def correct(body: CorrectionRequest, actor: StaffActor, app: AppDep, meta: MetaD
 
 
 @router.get("/pupils/{pupil_id}/afternoon", response_model=PupilAfternoon, responses=READ_RESPONSES)
-def pupil_afternoon(pupil_id: str, actor: Reader, app: AppDep, day: Day = None,
+def pupil_afternoon(pupil_id: Line, actor: Reader, app: AppDep, day: Day = None,
                     session: SessionQ = "after_school") -> Any:
     """The pupil's state now and the chain of custody for the session."""
     return app.pupil_afternoon(actor, pupil_id, day, session)
@@ -341,6 +342,6 @@ def pupil_afternoon(pupil_id: str, actor: Reader, app: AppDep, day: Day = None,
 
 @router.get("/afternoon", response_model=Afternoon, responses=READ_RESPONSES)
 def afternoon(actor: Reader, app: AppDep, day: Day = None, session: SessionQ = "after_school",
-              class_id: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+              class_id: Annotated[Line | None, Query(max_length=64)] = None) -> Any:
     """Every pupil expected for the session, and where each one is."""
     return app.expected_today(actor, day, session, class_id)

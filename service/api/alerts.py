@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import Line, Prose
 from service.projections.alerts import read_alerts
 
 router = APIRouter(prefix="/v1", tags=["alerts"], responses=PROBLEM_RESPONSES)
@@ -46,20 +47,20 @@ class AlertList(BaseModel):
 
 class AcknowledgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=500)
+    note: Prose = Field(default="", max_length=500)
 
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     how: Literal["released", "handed_to_guardian", "went_home_alone", "left_early", "found",
                  "no_action_needed", "other"]
-    note: str = Field(default="", max_length=500)
+    note: Prose = Field(default="", max_length=500)
 
 
 class EscalationStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
     after_minutes: int = Field(ge=0, le=600)
-    step: str = Field(min_length=1, max_length=50)
+    step: Line = Field(min_length=1, max_length=50)
     notify: list[Literal["guardian", "custodian", "homeroom_teacher", "duty_leader",
                          "safety_officer", "admin"]] = Field(max_length=6)
 
@@ -77,7 +78,7 @@ def list_alerts(
     actor: Reader, views: ViewsDep,
     status: Literal["open", "acknowledged", "resolved"] | None = None,
     kind: Kind | None = None,
-    day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+    day: Annotated[Line | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Any:
     views.reflect("alerts", min_position)
@@ -87,19 +88,19 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=READ_RESPONSES)
-def get_alert(alert_id: str, actor: Reader, app: AppDep) -> Any:
+def get_alert(alert_id: Line, actor: Reader, app: AppDep) -> Any:
     return app.alert(actor.school_id, alert_id).view()
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
-def acknowledge(alert_id: str, body: AcknowledgeRequest, actor: StaffActor, app: AppDep,
+def acknowledge(alert_id: Line, body: AcknowledgeRequest, actor: StaffActor, app: AppDep,
                 meta: MetaDep) -> JSONResponse:
     """You have seen it and are acting: escalation stops."""
     return respond(app.acknowledge_alert(actor, alert_id, body.note, meta.fingerprint), AlertOut)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-def resolve(alert_id: str, body: ResolveRequest, actor: StaffActor, app: AppDep,
+def resolve(alert_id: Line, body: ResolveRequest, actor: StaffActor, app: AppDep,
             meta: MetaDep) -> JSONResponse:
     return respond(app.resolve_alert(actor, alert_id, body.how, body.note, meta.fingerprint), AlertOut)
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.afternoon import PlaceRef, StaffRef
 from service.api.deps import AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import IsoDay, Line, Prose
 from service.application import HandoverApp
 from service.domain.common import Actor
 from service.exports import (
@@ -33,9 +34,9 @@ from service.use_cases.care import hhmm
 router = APIRouter(prefix="/v1", tags=["care log"], responses=PROBLEM_RESPONSES)
 
 SessionField = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
-GroupQ = Annotated[str, Query(min_length=1, max_length=64, description="A homework group or club")]
-DayQ = Annotated[date | None, Query(description="The session's day; today when omitted")]
-SessionQ = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+GroupQ = Annotated[Line, Query(min_length=1, max_length=64, description="A homework group or club")]
+DayQ = Annotated[IsoDay | None, Query(description="The session's day; today when omitted")]
+SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 PositionQ = Annotated[int | None, Query(ge=0, description="Wait until the log reflects this position")]
 WEEKDAYS = "一二三四五六日"
 KINDS = {"absent": "缺勤/请假", "signed_in": "签到", "released": "放行", "release_refused": "拒绝放行",
@@ -215,20 +216,20 @@ class CareNoteRequest(BaseModel):
     """A care note, or an emergency: rescue first, notify the guardian, report to the leadership."""
 
     model_config = ConfigDict(extra="forbid")
-    group_id: str = Field(min_length=1, max_length=64)
-    day: date | None = None
-    session: str = SessionField
+    group_id: Line = Field(min_length=1, max_length=64)
+    day: IsoDay | None = None
+    session: Line = SessionField
     kind: Literal["note", "emergency"] = "note"
-    text: str = Field(min_length=1, max_length=2000)
-    actions_taken: str = Field(default="", max_length=2000, description="Required for an emergency")
+    text: Prose = Field(min_length=1, max_length=2000)
+    actions_taken: Prose = Field(default="", max_length=2000, description="Required for an emergency")
     guardian_notified: bool = False
     reported_to_leadership: bool = False
-    pupil_ids: list[str] = Field(default_factory=list, max_length=60)
+    pupil_ids: list[Line] = Field(default_factory=list, max_length=60)
 
 
 class FollowUpRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actions_taken: str = Field(default="", max_length=2000)
+    actions_taken: Prose = Field(default="", max_length=2000)
     guardian_notified: bool = False
     reported_to_leadership: bool = False
 
@@ -305,7 +306,7 @@ def write_care_note(body: CareNoteRequest, actor: StaffActor, app: AppDep, meta:
 
 
 @router.post("/care-notes/{note_id}/follow-ups", response_model=CareNoteOut)
-def follow_up_care_note(note_id: str, body: FollowUpRequest, actor: StaffActor, app: AppDep,
+def follow_up_care_note(note_id: Line, body: FollowUpRequest, actor: StaffActor, app: AppDep,
                         meta: MetaDep) -> JSONResponse:
     """Add what was done since: a step taken, the guardian notified, the leadership told."""
     return respond(app.follow_up_care_note(actor, note_id, body.actions_taken, body.guardian_notified,

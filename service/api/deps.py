@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from service.api.problems import PROBLEM_MEDIA_TYPE
-from service.app_core import Outcome
+from service.api.text import Line
+from service.app_core import Outcome, StaffIdentity
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
@@ -40,6 +41,7 @@ def get_views(request: Request) -> Views:
 
 
 ViewsDep = Annotated[Views, Depends(get_views)]
+DeviceTime = Annotated[Line, Field(json_schema_extra={"format": "date-time"})]
 _bearer = HTTPBearer(auto_error=False, description="A staff token, as printed by `handover init`")
 
 
@@ -53,12 +55,12 @@ class CommandMeta:
 
 async def command_meta(
     request: Request,
-    idempotency_key: Annotated[str | None, Header(
+    idempotency_key: Annotated[Line | None, Header(
         max_length=200, description="The client's command id: a retry with the same key and body "
         "returns the first answer and records nothing twice")] = None,
-    x_device_id: Annotated[str | None, Header(max_length=200)] = None,
-    x_device_time: Annotated[str | None, Header(
-        max_length=64, description="When the command was made on the device (queued offline), ISO 8601"
+    x_device_id: Annotated[Line | None, Header(max_length=200)] = None,
+    x_device_time: Annotated[DeviceTime | None, Header(
+        max_length=64, description="When the command was made on the device (queued offline): RFC 3339, with an offset"
     )] = None,
 ) -> CommandMeta:
     device_time = None
@@ -97,11 +99,12 @@ def require_role(*roles: Role) -> Callable[..., Any]:
     """The caller, acting in the first of their roles that may do this."""
     allowed = [r.value for r in roles]
 
-    def actor(
+    # Who is calling is checked before anything else about the request: without a valid token the
+    # answer is 401 (and without the role 403), whatever its headers or body hold.
+    def permitted(
         app: AppDep,
-        meta: MetaDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Actor:
+    ) -> tuple[StaffIdentity, str]:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "A bearer token is required.")
         identity = app.authenticate(credentials.credentials)
@@ -110,6 +113,13 @@ def require_role(*roles: Role) -> Callable[..., Any]:
         role = next((r for r in allowed if r in identity.roles), None)
         if role is None:
             raise HTTPException(403, f"Your roles ({', '.join(identity.roles)}) may not do this.")
+        return identity, role
+
+    def actor(
+        caller: tuple[StaffIdentity, str] = Depends(permitted),  # first; a closure, so no alias
+        *, app: AppDep, meta: MetaDep,
+    ) -> Actor:
+        identity, role = caller
         return Actor(
             school_id=identity.school_id, staff_id=identity.staff_id, staff_name=identity.name,
             role=role, at=app.now(), command_id=meta.key, device=meta.device,

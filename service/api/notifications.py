@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import Line, LongLine
 from service.domain.common import Role
 from service.domain.notification import MIN_SECRET
 from service.notifications import ERROR_CATEGORIES, OUTBOX, read_notifications, shown_to
@@ -19,9 +20,9 @@ router = APIRouter(prefix="/v1", tags=["notifications"], responses=PROBLEM_RESPO
 
 class WebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://",
+    url: LongLine = Field(min_length=8, max_length=2000, pattern=r"^https?://",
                      description="Where each alert notification is POSTed as JSON")
-    secret: str = Field(min_length=MIN_SECRET, max_length=200, description=(
+    secret: Line = Field(min_length=MIN_SECRET, max_length=200, description=(
         "Signs every delivery: `X-Handover-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "
         "\"<t>.<raw body>\">`. Stored to sign; never shown again."))
 
@@ -88,7 +89,7 @@ def delete_webhook(actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONRespons
 @router.get("/notifications", response_model=NotificationList, responses=READ_RESPONSES)
 def list_notifications(
     actor: Reader, views: ViewsDep,
-    alert_id: Annotated[str | None, Query(max_length=64)] = None,
+    alert_id: Annotated[Line | None, Query(max_length=64)] = None,
     status: Literal["pending", "delivered", "failed"] | None = None,
     min_position: Annotated[int | None, Query(ge=0)] = None,
 ) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
@@ -85,9 +86,29 @@ def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(422, "invalid-input", "Invalid input", str(exc.detail),
                                 errors=[{"field": "body", "message": str(exc.detail)}])
     codes = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
-    return problem_response(
+    response = problem_response(
         exc.status_code, codes.get(exc.status_code, "http-error"), str(exc.detail), str(exc.detail)
     )
+    if exc.status_code == 405:
+        # Starlette names only the first route on the path; the answer names every method it has.
+        response.headers["Allow"] = ", ".join(allowed_methods(request)) or (exc.headers or {}).get(
+            "Allow", "")
+    return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this request's path."""
+    def routes(found: list[Any]) -> Iterator[Any]:
+        for route in found:
+            if hasattr(route, "original_router"):  # an included router
+                yield from routes(route.original_router.routes)
+            else:
+                yield route
+    methods: set[str] = set()
+    for route in routes(request.app.router.routes):
+        if getattr(route, "methods", None) and route.path_regex.match(request.url.path):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def view_timeout_handler(request: Request, exc: Exception) -> JSONResponse:

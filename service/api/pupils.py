@@ -12,8 +12,15 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, respond
 from service.api.enrolment import ReviewerActor, paper_agreements
-from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    READ_RESPONSES,
+    problem_response,
+)
+from service.api.text import IsoDay, Line, LongLine, Prose
 from service.domain.errors import RuleError
+from service.printable import unprintable
 from service.use_cases.pupils import PaperAgreements
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)
@@ -30,11 +37,11 @@ class Strict(BaseModel):
 
 
 class GuardianIn(Strict):
-    name: str = Name
-    relation: str = Field(default="监护人", min_length=1, max_length=20)
-    phone: str = Phone
+    name: Line = Name
+    relation: Line = Field(default="监护人", min_length=1, max_length=20)
+    phone: Line = Phone
     may_collect: bool = True
-    id_tail: str | None = IdTail
+    id_tail: Line | None = IdTail
 
 
 class GuardianOut(BaseModel):
@@ -133,20 +140,20 @@ class PupilSummary(BaseModel):
 
 
 class PupilRequest(Strict):
-    name: str = Name
+    name: Line = Name
     gender: Literal["男", "女"]
-    class_id: str = Field(min_length=1, max_length=64)
+    class_id: Line = Field(min_length=1, max_length=64)
     guardians: list[GuardianIn] = Field(default=[], max_length=6)
 
 
 class ProfileRequest(Strict):
-    name: str = Name
+    name: Line = Name
     gender: Literal["男", "女"]
-    photo: str | None = Field(default=None, max_length=500, description="A photo's URL or file reference")
+    photo: LongLine | None = Field(default=None, max_length=500, description="A photo's URL or file reference")
 
 
 class ClassMoveRequest(Strict):
-    class_id: str = Field(min_length=1, max_length=64)
+    class_id: Line = Field(min_length=1, max_length=64)
 
 
 class TagsRequest(Strict):
@@ -156,72 +163,72 @@ class TagsRequest(Strict):
 class AuthorisationRequest(Strict):
     """Another adult who may collect: for a window, or (with ``date``) for one day only."""
 
-    name: str = Name
-    relation: str | None = Field(default=None, max_length=20)
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
-    id_tail: str | None = IdTail
-    valid_from: date | None = None
-    valid_to: date | None = None
-    day: date | None = Field(default=None, description="A one-day authorisation: its only day")
-    document: str | None = Field(default=None, max_length=500)
-    given_by_guardian_id: str | None = Field(default=None, max_length=64)
+    name: Line = Name
+    relation: Line | None = Field(default=None, max_length=20)
+    phone: Line | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
+    id_tail: Line | None = IdTail
+    valid_from: IsoDay | None = None
+    valid_to: IsoDay | None = None
+    day: IsoDay | None = Field(default=None, description="A one-day authorisation: its only day")
+    document: LongLine | None = Field(default=None, max_length=500)
+    given_by_guardian_id: Line | None = Field(default=None, max_length=64)
     via: Literal["in_person", "written", "app"] = "in_person"
 
 
 class AdultIn(Strict):
-    name: str = Name
-    relation: str | None = Field(default=None, max_length=20)
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
-    id_tail: str | None = IdTail
+    name: Line = Name
+    relation: Line | None = Field(default=None, max_length=20)
+    phone: Line | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
+    id_tail: Line | None = IdTail
 
 
 class PhoneAuthorisationRequest(Strict):
     """A guardian rang: the adult they name may collect on that day only."""
 
-    guardian_id: str = Field(min_length=1, max_length=64, description="The guardian on file who called")
+    guardian_id: Line = Field(min_length=1, max_length=64, description="The guardian on file who called")
     adult: AdultIn
-    day: date | None = None
+    day: IsoDay | None = None
 
 
 class ReasonRequest(Strict):
-    reason: str = Text
+    reason: Prose = Text
 
 
 class RestrictionRequest(Strict):
-    name: str = Name
-    id_tail: str | None = IdTail
-    reason: str = Text
-    document: str | None = Field(default=None, max_length=500, description="Court order or agreement reference")
-    valid_from: date | None = None
-    valid_to: date | None = None
+    name: Line = Name
+    id_tail: Line | None = IdTail
+    reason: Prose = Text
+    document: LongLine | None = Field(default=None, max_length=500, description="Court order or agreement reference")
+    valid_from: IsoDay | None = None
+    valid_to: IsoDay | None = None
 
 
 class StatementRequest(Strict):
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: IsoDay
+    valid_to: IsoDay | None = None
     weekdays: list[int] = Field(min_length=1, max_length=7)
-    document: str | None = Field(default=None, max_length=500)
-    given_by_guardian_id: str = Field(min_length=1, max_length=64)
+    document: LongLine | None = Field(default=None, max_length=500)
+    given_by_guardian_id: Line = Field(min_length=1, max_length=64)
 
 
 class ApplyRequest(Strict):
-    term: str = Field(min_length=1, max_length=40, examples=["2026秋"])
-    starts: date
-    ends: date
-    sessions: list[str] = Field(default=["after_school"], min_length=1, max_length=8)
-    guardian_id: str | None = Field(default=None, max_length=64)
+    term: Line = Field(min_length=1, max_length=40, examples=["2026秋"])
+    starts: IsoDay
+    ends: IsoDay
+    sessions: list[Line] = Field(default=["after_school"], min_length=1, max_length=8)
+    guardian_id: Line | None = Field(default=None, max_length=64)
 
 
 class StepRequest(Strict):
-    note: str | None = Field(default=None, max_length=500)
-    signed_on: date | None = Field(default=None, description="signed only: the agreement's date")
-    reference: str | None = Field(default=None, max_length=200,
-                                  description="signed only: where the agreement is filed")
+    note: Prose | None = Field(default=None, max_length=500)
+    signed_on: IsoDay | None = Field(default=None, description="signed only: the agreement's date")
+    reference: Line | None = Field(default=None, max_length=200,
+                                   description="signed only: where the agreement is filed")
 
 
 class WithdrawRequest(Strict):
-    on: date
-    reason: str = Text
+    on: IsoDay
+    reason: Prose = Text
 
 
 class ImportError_(BaseModel):
@@ -258,8 +265,8 @@ PupilId = Annotated[str, Field(max_length=64)]
 
 @router.get("/pupils", response_model=list[PupilSummary], responses=READ_RESPONSES)
 def list_pupils(actor: Reader, app: AppDep,
-                class_id: Annotated[str | None, Query(max_length=64)] = None,
-                q: Annotated[str | None, Query(max_length=50)] = None) -> Any:
+                class_id: Annotated[Line | None, Query(max_length=64)] = None,
+                q: Annotated[Line | None, Query(max_length=50)] = None) -> Any:
     return app.list_pupils(actor, class_id, q)
 
 
@@ -270,44 +277,44 @@ def register_pupil(body: PupilRequest, actor: AdminActor, app: AppDep, meta: Met
 
 
 @router.get("/pupils/{pupil_id}", response_model=PupilOut, responses=READ_RESPONSES)
-def get_pupil(pupil_id: str, actor: Reader, app: AppDep) -> Any:
+def get_pupil(pupil_id: Line, actor: Reader, app: AppDep) -> Any:
     return app.describe_pupil(actor, pupil_id)
 
 
 @router.put("/pupils/{pupil_id}/profile", response_model=PupilOut)
-def change_profile(pupil_id: str, body: ProfileRequest, actor: AdminActor, app: AppDep,
+def change_profile(pupil_id: Line, body: ProfileRequest, actor: AdminActor, app: AppDep,
                    meta: MetaDep) -> JSONResponse:
     return respond(app.change_pupil_profile(actor, pupil_id, body.name, body.gender, body.photo,
                                             meta.fingerprint), PupilOut)
 
 
 @router.put("/pupils/{pupil_id}/class", response_model=PupilOut)
-def move_class(pupil_id: str, body: ClassMoveRequest, actor: AdminActor, app: AppDep,
+def move_class(pupil_id: Line, body: ClassMoveRequest, actor: AdminActor, app: AppDep,
                meta: MetaDep) -> JSONResponse:
     return respond(app.move_pupil(actor, pupil_id, body.class_id, meta.fingerprint), PupilOut)
 
 
 @router.put("/pupils/{pupil_id}/tags", response_model=PupilOut)
-def set_tags(pupil_id: str, body: TagsRequest, actor: AdminActor, app: AppDep,
+def set_tags(pupil_id: Line, body: TagsRequest, actor: AdminActor, app: AppDep,
              meta: MetaDep) -> JSONResponse:
     """Priority groups (留守, 残疾, 随迁, 困难): fees may be reduced or waived."""
     return respond(app.set_tags(actor, pupil_id, list(body.tags), meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/guardians", response_model=PupilOut, status_code=201)
-def add_guardian(pupil_id: str, body: GuardianIn, actor: AdminActor, app: AppDep,
+def add_guardian(pupil_id: Line, body: GuardianIn, actor: AdminActor, app: AppDep,
                  meta: MetaDep) -> JSONResponse:
     return respond(app.add_guardian(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/authorisations", response_model=PupilOut, status_code=201)
-def authorise(pupil_id: str, body: AuthorisationRequest, actor: AdminActor, app: AppDep,
+def authorise(pupil_id: Line, body: AuthorisationRequest, actor: AdminActor, app: AppDep,
               meta: MetaDep) -> JSONResponse:
     return respond(app.authorise_adult(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/phone-authorisations", response_model=PupilOut, status_code=201)
-def phone_authorisation(pupil_id: str, body: PhoneAuthorisationRequest, actor: StaffActor,
+def phone_authorisation(pupil_id: Line, body: PhoneAuthorisationRequest, actor: StaffActor,
                         app: AppDep, meta: MetaDep) -> JSONResponse:
     """Record a guardian's call: who called, who took it (you), and the adult named, for one day."""
     return respond(app.phone_authorisation(actor, pupil_id, body.guardian_id, body.day,
@@ -315,48 +322,48 @@ def phone_authorisation(pupil_id: str, body: PhoneAuthorisationRequest, actor: S
 
 
 @router.post("/pupils/{pupil_id}/authorisations/{authorisation_id}/revoke", response_model=PupilOut)
-def revoke_authorisation(pupil_id: str, authorisation_id: str, body: ReasonRequest,
+def revoke_authorisation(pupil_id: Line, authorisation_id: Line, body: ReasonRequest,
                          actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
     return respond(app.revoke_authorisation(actor, pupil_id, authorisation_id, body.reason,
                                             meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/restrictions", response_model=PupilOut, status_code=201)
-def restrict(pupil_id: str, body: RestrictionRequest, actor: AdminActor, app: AppDep,
+def restrict(pupil_id: Line, body: RestrictionRequest, actor: AdminActor, app: AppDep,
              meta: MetaDep) -> JSONResponse:
     """A "do not release to" entry (禁止接送), e.g. from a court order."""
     return respond(app.restrict_adult(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/restrictions/{restriction_id}/lift", response_model=PupilOut)
-def lift_restriction(pupil_id: str, restriction_id: str, body: ReasonRequest, actor: AdminActor,
+def lift_restriction(pupil_id: Line, restriction_id: Line, body: ReasonRequest, actor: AdminActor,
                      app: AppDep, meta: MetaDep) -> JSONResponse:
     return respond(app.lift_restriction(actor, pupil_id, restriction_id, body.reason,
                                         meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/statements", response_model=PupilOut, status_code=201)
-def file_statement(pupil_id: str, body: StatementRequest, actor: AdminActor, app: AppDep,
+def file_statement(pupil_id: Line, body: StatementRequest, actor: AdminActor, app: AppDep,
                    meta: MetaDep) -> JSONResponse:
     """A guardian's written statement that the pupil may go home alone (自行回家说明)."""
     return respond(app.file_statement(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/statements/{statement_id}/withdraw", response_model=PupilOut)
-def withdraw_statement(pupil_id: str, statement_id: str, actor: AdminActor, app: AppDep,
+def withdraw_statement(pupil_id: Line, statement_id: Line, actor: AdminActor, app: AppDep,
                        meta: MetaDep) -> JSONResponse:
     return respond(app.withdraw_statement(actor, pupil_id, statement_id, meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment/apply", response_model=PupilOut, tags=["enrolment"])
-def apply(pupil_id: str, body: ApplyRequest, actor: AdminActor, app: AppDep,
+def apply(pupil_id: Line, body: ApplyRequest, actor: AdminActor, app: AppDep,
           meta: MetaDep) -> JSONResponse:
     """The parent's application (家长申请), entered by the school."""
     return respond(app.apply_for_care(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment/{step}", response_model=PupilOut, tags=["enrolment"])
-def advance(pupil_id: str, step: Literal["class_reviewed", "school_approved", "signed"],
+def advance(pupil_id: Line, step: Literal["class_reviewed", "school_approved", "signed"],
             body: StepRequest, actor: ReviewerActor, app: AppDep, meta: MetaDep) -> JSONResponse:
     """Class review (班级审核, the homeroom teacher or an admin) → school approval (学校核准) →
     agreement signed (签订协议), both by an admin."""
@@ -369,20 +376,23 @@ def advance(pupil_id: str, step: Literal["class_reviewed", "school_approved", "s
 
 
 @router.post("/pupils/{pupil_id}/enrolment-rejection", response_model=PupilOut, tags=["enrolment"])
-def reject(pupil_id: str, body: ReasonRequest, actor: AdminActor, app: AppDep,
+def reject(pupil_id: Line, body: ReasonRequest, actor: AdminActor, app: AppDep,
            meta: MetaDep) -> JSONResponse:
     return respond(app.reject_enrolment(actor, pupil_id, body.reason, meta.fingerprint), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment-withdrawal", response_model=PupilOut, tags=["enrolment"])
-def withdraw(pupil_id: str, body: WithdrawRequest, actor: AdminActor, app: AppDep,
+def withdraw(pupil_id: Line, body: WithdrawRequest, actor: AdminActor, app: AppDep,
              meta: MetaDep) -> JSONResponse:
     """Withdraw from the after-school service as of a date; fees settle by days attended."""
     return respond(app.withdraw_enrolment(actor, pupil_id, body.on, body.reason, meta.fingerprint),
                    PupilOut)
 
 
-@router.post("/imports/roster", response_model=ImportReport, status_code=201, tags=["import"])
+@router.post("/imports/roster", response_model=ImportReport, status_code=201, tags=["import"], responses={
+    200: {"model": ImportReport, "description": "A dry run, or a re-import that creates nothing new"},
+    413: {"description": "The file is over 5 MB, unpacks to over 100 MB, or has over 10,000 rows",
+          "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
 async def import_roster(
     actor: AdminActor, app: AppDep, meta: MetaDep,
     file: Annotated[UploadFile, File(description="The school's roster, CSV (UTF-8/GBK) or XLSX")],
@@ -397,7 +407,13 @@ async def import_roster(
     """
     data = await file.read(MAX_ROSTER_BYTES + 1)
     if len(data) > MAX_ROSTER_BYTES:
-        raise RuleError("The file is larger than 5 MB.", field="file")
-    outcome = await run_in_threadpool(app.import_roster, actor, data, file.filename or "", dry_run,
+        detail = f"The file is larger than {MAX_ROSTER_BYTES // 2**20} MB."
+        return problem_response(413, "too-large", "Roster too large", detail,
+                                errors=[{"field": "file", "message": detail}])
+    filename = file.filename or ""
+    why = unprintable(filename) or ("is longer than 255 characters" if len(filename) > 255 else None)
+    if why is not None:  # the name is quoted in the answer, which is kept with the command
+        raise RuleError(f"The file's name {why}.", field="file")
+    outcome = await run_in_threadpool(app.import_roster, actor, data, filename, dry_run,
                                       meta.fingerprint, paper)
     return respond(outcome, ImportReport)

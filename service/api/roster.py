@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from service.api.afternoon import CameFrom, Gone, PassedOn, Pending, PlaceRef, StaffRef
 from service.api.deps import AppDep, Reader, ViewsDep
 from service.api.problems import READ_RESPONSES
+from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
 from service.privacy import custody_rows
 from service.projections.roster import read_roster
@@ -65,11 +66,11 @@ class RosterOut(BaseModel):
 @router.get("/roster", response_model=RosterOut)
 def roster(
     actor: Reader, app: AppDep, views: ViewsDep,
-    day: date | None = None,
-    session: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "after_school",
-    group_id: Annotated[str | None, Query(max_length=64)] = None,
-    gate_id: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=50, description="Name, pinyin initials (zxm) or class (三(2)班)")] = None,
+    day: IsoDay | None = None,
+    session: Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "after_school",
+    group_id: Annotated[Line | None, Query(max_length=64)] = None,
+    gate_id: Annotated[Line | None, Query(max_length=64)] = None,
+    q: Annotated[Line | None, Query(max_length=50, description="Name, pinyin initials (zxm) or class (三(2)班)")] = None,
     min_position: Annotated[int | None, Query(ge=0, description="Wait until the roster reflects this log position (X-Log-Position of your write)")] = None,
 ) -> Any:
     views.reflect("roster", min_position)

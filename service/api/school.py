@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
+from service.api.text import IsoDay, Line
 from service.projections.tokens import TOKENS, read_tokens
 
 router = APIRouter(prefix="/v1", tags=["school"], responses=PROBLEM_RESPONSES)
@@ -110,38 +110,38 @@ class SchoolOut(BaseModel):
 
 
 class ProfileRequest(Strict):
-    name: str = Name
-    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    name: Line = Name
+    timezone: Line = Field(default="Asia/Shanghai", max_length=64)
     grades: Stage | None = Field(default=None, description="Change the grades taught; omitted: unchanged")
 
 
 class ClassRequest(Strict):
     grade: int = Field(ge=1, le=9)
     class_no: int = Field(ge=1, le=99)
-    homeroom_teacher_id: str | None = Field(default=None, max_length=64)
+    homeroom_teacher_id: Line | None = Field(default=None, max_length=64)
 
 
 class HomeroomRequest(Strict):
-    staff_id: str = Id
+    staff_id: Line = Id
 
 
 class GroupRequest(Strict):
-    name: str = Name
+    name: Line = Name
     kind: Literal["homework", "club"]
     weekdays: list[int] = Field(default=[1, 2, 3, 4, 5], max_length=7)
-    room: str = Field(default="", max_length=100)
-    class_ids: list[str] = Field(default=[], max_length=50)
-    teacher_id: str | None = Field(default=None, max_length=64)
+    room: Line = Field(default="", max_length=100)
+    class_ids: list[Line] = Field(default=[], max_length=50)
+    teacher_id: Line | None = Field(default=None, max_length=64)
 
 
 class GateRequest(Strict):
-    name: str = Name
+    name: Line = Name
 
 
 class StaffRequest(Strict):
-    name: str = Name
+    name: Line = Name
     roles: list[Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]] = Field(min_length=1, max_length=6)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: Line | None = Field(default=None, max_length=32)
 
 
 class RolesRequest(Strict):
@@ -188,7 +188,7 @@ def add_class(body: ClassRequest, actor: AdminActor, app: AppDep, meta: MetaDep)
 
 
 @router.put("/school/classes/{class_id}/homeroom-teacher", response_model=ClassOut)
-def assign_homeroom(class_id: str, body: HomeroomRequest, actor: AdminActor, app: AppDep,
+def assign_homeroom(class_id: Line, body: HomeroomRequest, actor: AdminActor, app: AppDep,
                     meta: MetaDep) -> JSONResponse:
     return respond(app.assign_homeroom_teacher(actor, class_id, body.staff_id, meta.fingerprint), ClassOut)
 
@@ -200,14 +200,14 @@ def add_group(body: GroupRequest, actor: AdminActor, app: AppDep, meta: MetaDep)
 
 
 @router.put("/school/groups/{group_id}", response_model=GroupOut)
-def change_group(group_id: str, body: GroupRequest, actor: AdminActor, app: AppDep,
+def change_group(group_id: Line, body: GroupRequest, actor: AdminActor, app: AppDep,
                  meta: MetaDep) -> JSONResponse:
     return respond(app.define_group(actor, group_id, body.name, body.kind, body.weekdays, body.room,
                                     body.class_ids, body.teacher_id, meta.fingerprint), GroupOut)
 
 
 @router.get("/school/group-proposal", response_model=list[ProposedGroup], responses=READ_RESPONSES)
-def group_proposal(actor: AdminActor, app: AppDep, day: date | None = None) -> Any:
+def group_proposal(actor: AdminActor, app: AppDep, day: IsoDay | None = None) -> Any:
     """Homework groups proposed from the signed enrolments (混合编班); confirm by defining them."""
     return app.group_proposal(actor, day.isoformat() if day else None)
 
@@ -239,13 +239,13 @@ def add_staff(body: StaffRequest, actor: AdminActor, app: AppDep, meta: MetaDep)
 
 
 @router.put("/staff/{staff_id}/roles", response_model=StaffOut)
-def change_roles(staff_id: str, body: RolesRequest, actor: AdminActor, app: AppDep,
+def change_roles(staff_id: Line, body: RolesRequest, actor: AdminActor, app: AppDep,
                  meta: MetaDep) -> JSONResponse:
     return respond(app.change_staff_roles(actor, staff_id, list(body.roles), meta.fingerprint), StaffOut)
 
 
 @router.post("/staff/{staff_id}/tokens", response_model=StaffWithToken, status_code=201)
-def issue_token(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep,
+def issue_token(staff_id: Line, actor: AdminActor, app: AppDep, meta: MetaDep,
                 body: TokenRequest | None = None) -> JSONResponse:
     """A new token for the member (a new tablet, say), shown once."""
     body = body or TokenRequest()
@@ -254,7 +254,7 @@ def issue_token(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep,
 
 
 @router.get("/staff/{staff_id}/tokens", response_model=TokenList, responses=READ_RESPONSES)
-def list_tokens(staff_id: str, actor: AdminActor, app: AppDep, views: ViewsDep,
+def list_tokens(staff_id: Line, actor: AdminActor, app: AppDep, views: ViewsDep,
                 min_position: Annotated[int | None, Query(ge=0)] = None) -> Any:
     """The member's tokens: when issued, for which device, when they expire or were revoked."""
     app.school(actor.school_id, readonly=True).member(staff_id)
@@ -265,14 +265,14 @@ def list_tokens(staff_id: str, actor: AdminActor, app: AppDep, views: ViewsDep,
 
 
 @router.post("/staff/{staff_id}/tokens/{token_id}/revoke", response_model=TokenOut)
-def revoke_token(staff_id: str, token_id: str, actor: AdminActor, app: AppDep,
+def revoke_token(staff_id: Line, token_id: Line, actor: AdminActor, app: AppDep,
                  meta: MetaDep) -> JSONResponse:
     """Revoke one token (a lost tablet's): it is refused with 401 from the next request on."""
     return respond(app.revoke_token(actor, staff_id, token_id, meta.fingerprint), TokenOut)
 
 
 @router.post("/staff/{staff_id}/tokens/revoke", response_model=Revoked)
-def revoke_all_tokens(staff_id: str, actor: AdminActor, app: AppDep, views: ViewsDep,
+def revoke_all_tokens(staff_id: Line, actor: AdminActor, app: AppDep, views: ViewsDep,
                       meta: MetaDep) -> JSONResponse:
     """Revoke every token the member holds; issue a new one to let them back in."""
     views.reflect(TOKENS, app.recorder.max_notification_id())  # every token issued so far
@@ -282,6 +282,6 @@ def revoke_all_tokens(staff_id: str, actor: AdminActor, app: AppDep, views: View
 
 
 @router.post("/staff/{staff_id}/leave", response_model=StaffOut)
-def remove_staff(staff_id: str, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def remove_staff(staff_id: Line, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
     """The member leaves the school; their tokens stop working; their records stay."""
     return respond(app.remove_staff(actor, staff_id, meta.fingerprint), StaffOut)

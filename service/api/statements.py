@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
 from service.exports import XLSX_TYPE, Table, content_disposition, xlsx_bytes
 from service.projections.statements import (
@@ -26,8 +27,8 @@ MONEY = r"^-?\d+\.\d{2}$"
 Money = Annotated[str, Field(pattern=MONEY, description="Yuan as a decimal string, e.g. \"123.50\"")]
 MoneyIn = Annotated[Decimal, Field(ge=0, le=100000, decimal_places=2)]
 Percent = Annotated[int, Field(ge=0, le=100)]
-MonthQ = Annotated[str, Query(pattern=r"^[12]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
-SessionQ = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+MonthQ = Annotated[Line, Query(pattern=r"^[12]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 PositionQ = Annotated[int | None, Query(ge=0, description="Wait until the statements reflect "
                                         "this log position (X-Log-Position of your write)")]
 Tag = Literal["留守", "残疾", "随迁", "困难"]
@@ -145,18 +146,18 @@ class ShiftOut(BaseModel):
 
 
 class SignOnRequest(Strict):
-    place_id: str = Field(min_length=1, max_length=64, description="A group id, or \"duty\"")
-    session: str = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    staff_id: str | None = Field(default=None, max_length=64, description="Omit to sign yourself "
+    place_id: Line = Field(min_length=1, max_length=64, description="A group id, or \"duty\"")
+    session: Line = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    staff_id: Line | None = Field(default=None, max_length=64, description="Omit to sign yourself "
                                  "on; an admin or duty leader may name a colleague")
-    substitute_for: str | None = Field(default=None, max_length=64,
+    substitute_for: Line | None = Field(default=None, max_length=64,
                                        description="替班: the colleague replaced (admin or duty leader)")
 
 
 class SignOffRequest(Strict):
-    place_id: str = Field(min_length=1, max_length=64)
-    session: str = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    staff_id: str | None = Field(default=None, max_length=64)
+    place_id: Line = Field(min_length=1, max_length=64)
+    session: Line = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    staff_id: Line | None = Field(default=None, max_length=64)
 
 
 class ShiftRow(BaseModel):
@@ -194,7 +195,7 @@ def sign_off(body: SignOffRequest, actor: StaffActor, app: AppDep, meta: MetaDep
 
 
 @router.get("/shifts", response_model=ShiftList, responses=READ_RESPONSES, tags=["shifts"])
-def shifts(actor: Reader, app: AppDep, views: ViewsDep, day: date | None = None,
+def shifts(actor: Reader, app: AppDep, views: ViewsDep, day: IsoDay | None = None,
            min_position: PositionQ = None) -> Any:
     views.reflect("statements", min_position)
     on = day or app.today(app.school(actor.school_id, readonly=True))
@@ -331,7 +332,7 @@ def pupil_statements(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
 
 @router.get("/statements/pupils/{pupil_id}", response_model=PupilStatement,
             responses=READ_RESPONSES)
-def pupil_statement(pupil_id: str, actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
+def pupil_statement(pupil_id: Line, actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
                     session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
     found = _pupils(views, app, actor, month, session, pupil_id, min_position)
     if not found["pupils"]:
@@ -359,7 +360,7 @@ def staff_statements(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
 
 
 @router.get("/statements/staff/{staff_id}", response_model=StaffStatement, responses=READ_RESPONSES)
-def staff_statement(staff_id: str, actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
+def staff_statement(staff_id: Line, actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
                     session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
     return _staff(views, app, actor, month, session, staff_id, min_position)["staff"][0]
 

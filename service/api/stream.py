@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import AppDep, Reader, ViewsDep, _bearer
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import Line
 from service.app_core import StaffIdentity
 from service.application import HandoverApp
 from service.domain.alert import Alert
@@ -94,7 +95,7 @@ SSE_SCHEMA = {"oneOf": [_event_schema("pupil", PUPIL_DATA), _event_schema("alert
 def stream_identity(
     app: AppDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ticket: Annotated[str | None, Query(max_length=200, description=(
+    ticket: Annotated[Line | None, Query(max_length=200, description=(
         "A single-use ticket from `POST /v1/stream/tickets` (valid 60 s), for browsers' "
         "EventSource, which cannot set headers. The Authorization header wins when both are given."
     ))] = None,
@@ -401,12 +402,12 @@ async def stream(
     request: Request,
     identity: Annotated[StaffIdentity, Depends(stream_identity)],
     app: AppDep, views: ViewsDep,
-    gate_id: Annotated[str | None, Query(max_length=64, description="Only what touches this gate")] = None,
-    group_id: Annotated[str | None, Query(max_length=64, description="Only what touches this group")] = None,
+    gate_id: Annotated[Line | None, Query(max_length=64, description="Only what touches this gate")] = None,
+    group_id: Annotated[Line | None, Query(max_length=64, description="Only what touches this group")] = None,
     last_event_id: Annotated[int | None, Query(ge=0, description=(
         "Resume after this log position (e.g. the `position` of GET /v1/roster). Default: now. "
         "A `Last-Event-ID` header, as EventSource sends on reconnecting, wins over it."))] = None,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    last_event_id_header: Annotated[Line | None, Header(alias="Last-Event-ID", max_length=20)] = None,
     once: Annotated[bool, Query(description=(
         "End the stream once everything up to now is sent: a poll, for clients that cannot "
         "hold a connection open"))] = False,

@@ -23,7 +23,7 @@ from service.privacy import (
     pupil_summary,
     read_of,
 )
-from service.roster_import import RosterFormatError, RosterRow, parse_roster
+from service.roster_import import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
 from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
 from service.use_cases.setup import class_label
 
@@ -243,6 +243,10 @@ class PupilUseCases(AppCore):
                 school = self.school(actor.school_id, readonly=True)
                 taught = [g for g in school.grades if school.schedule.band_of(g) is not None]
                 parsed = parse_roster(data, filename, grades=taught)
+            except RosterTooLargeError as e:
+                return Decision([], {"type": "https://handover.invalid/problems/too-large",
+                                     "title": "Roster too large", "status": 413, "detail": str(e),
+                                     "errors": [{"field": "file", "message": str(e)}]}, 413)
             except RosterFormatError as e:
                 raise RuleError(str(e), field="file") from None
             if not parsed.ok:
