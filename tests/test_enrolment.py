@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import Mapper
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 
@@ -64,12 +65,13 @@ def test_a_step_recorded_before_agreements_were_kept_still_reads(app: HandoverAp
     pupil = a_pupil()
     pupil.apply_for_care("2026秋", date(2026, 9, 1), date(2027, 1, 20), ["after_school"], None, BY)
     pupil.advance_enrolment("class_reviewed", "ok", BY)
-    stored = app.mapper.to_stored_event(pupil.collect_events()[-1])
+    plain = Mapper(transcoder=app.mapper.transcoder)  # the stored JSON, before any encryption
+    stored = plain.to_stored_event(pupil.collect_events()[-1])
     state = json.loads(stored.state)
     assert state.pop("class_version") == 2 and state.pop("agreement") is None
     old = type(stored)(stored.originator_id, stored.originator_version, stored.topic,
                        json.dumps(state).encode())
-    read = app.mapper.to_domain_event(old)
+    read = plain.to_domain_event(old)
     assert isinstance(read, Pupil.EnrolmentAdvanced)
     assert (read.step, read.note, read.agreement) == ("class_reviewed", "ok", None)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from service.api.deps import AppDep, ViewsDep, require_role
 from service.api.problems import READ_RESPONSES
+from service.api.text import Line
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
 from service.projections.access_log import entry, read_access_log
@@ -39,8 +40,8 @@ class AccessLogOut(BaseModel):
 @router.get("/access-log", response_model=AccessLogOut)
 def access_log(
     actor: AuditActor, app: AppDep, views: ViewsDep,
-    pupil: Annotated[str | None, Query(max_length=64, description="Reads of this pupil")] = None,
-    staff: Annotated[str | None, Query(max_length=64, description="Reads by this staff member")] = None,
+    pupil: Annotated[Line | None, Query(max_length=64, description="Reads of this pupil")] = None,
+    staff: Annotated[Line | None, Query(max_length=64, description="Reads by this staff member")] = None,
     since: Annotated[datetime | None, Query(alias="from", description="ISO 8601; without an offset, "
                                             "the school's time zone")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,

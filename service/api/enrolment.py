@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import ADMIN_ONLY, AdminActor, AppDep, MetaDep, require_role, respond
 from service.api.problems import PROBLEM_RESPONSES
+from service.api.text import IsoDay, Line, Prose
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
 from service.use_cases.enrolment import Term
@@ -27,9 +27,9 @@ class Pupils(BaseModel):
     """Whom the step is for: the pupils named, or every pupil on the roll of one class."""
 
     model_config = ConfigDict(extra="forbid")
-    pupil_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    pupil_ids: list[Annotated[Line, Field(max_length=64)]] | None = Field(
         default=None, min_length=1, max_length=MAX_PUPILS)
-    class_id: str | None = Field(default=None, min_length=1, max_length=64)
+    class_id: Line | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def one_target(self) -> Pupils:
@@ -41,21 +41,21 @@ class Pupils(BaseModel):
 class BulkApplyRequest(Pupils):
     """The parents' applications (家长申请), entered by the school for each pupil."""
 
-    term: str = Field(min_length=1, max_length=40, examples=["2026秋"])
-    starts: date
-    ends: date
-    sessions: list[str] = Field(default=["after_school"], min_length=1, max_length=8)
+    term: Line = Field(min_length=1, max_length=40, examples=["2026秋"])
+    starts: IsoDay
+    ends: IsoDay
+    sessions: list[Line] = Field(default=["after_school"], min_length=1, max_length=8)
 
 
 class BulkStepRequest(Pupils):
-    note: str | None = Field(default=None, max_length=500)
+    note: Prose | None = Field(default=None, max_length=500)
 
 
 class BulkSignRequest(BulkStepRequest):
     """Agreements signed (签订协议); the date and reference of the paper agreement if known."""
 
-    signed_on: date | None = None
-    reference: str | None = Field(default=None, max_length=200,
+    signed_on: IsoDay | None = None
+    reference: Line | None = Field(default=None, max_length=200,
                                   description="Where the signed agreements are filed")
 
 
@@ -118,16 +118,16 @@ def sign_in_bulk(body: BulkSignRequest, actor: AdminActor, app: AppDep,
 
 
 def paper_agreements(
-    term: Annotated[str | None, Query(min_length=1, max_length=40, examples=["2026秋"],
+    term: Annotated[Line | None, Query(min_length=1, max_length=40, examples=["2026秋"],
                                       description="The term signed agreements are for")] = None,
-    term_starts: date | None = None,
-    term_ends: date | None = None,
-    sessions: Annotated[list[str] | None, Query(description="Default: after_school")] = None,
+    term_starts: IsoDay | None = None,
+    term_ends: IsoDay | None = None,
+    sessions: Annotated[list[Line] | None, Query(description="Default: after_school")] = None,
     agreements_signed: Annotated[bool, Query(
         description="Every pupil in the file has signed, unless their 协议 cell says 否")] = False,
-    agreement_date: Annotated[date | None, Query(
+    agreement_date: Annotated[IsoDay | None, Query(
         description="The date signed, where the file does not give one")] = None,
-    agreement_ref: Annotated[str | None, Query(
+    agreement_ref: Annotated[Line | None, Query(
         max_length=200, description="Where the paper agreements are filed")] = None,
 ) -> PaperAgreements:
     """The roster import's options for agreements the school already holds on paper."""

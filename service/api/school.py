@@ -76,7 +76,7 @@ class StaffWithToken(StaffOut):
 
 
 class TokenRequest(Strict):
-    label: str | None = Field(default=None, max_length=100,
+    label: Line | None = Field(default=None, max_length=100,
                               description="Which device holds it, e.g. 东门平板")
     ttl_days: int | None = Field(default=None, ge=1, le=3650, description=(
         "Days until it stops working (default: the service's HANDOVER_TOKEN_TTL_DAYS)"))

@@ -99,7 +99,7 @@ def stream_identity(
         "A single-use ticket from `POST /v1/stream/tickets` (valid 60 s), for browsers' "
         "EventSource, which cannot set headers. The Authorization header wins when both are given."
     ))] = None,
-    access_token: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
+    access_token: Annotated[Line | None, Query(max_length=200, include_in_schema=False)] = None,
 ) -> StaffIdentity:
     if access_token is not None:  # URLs end up in access logs: a token never goes there
         raise HTTPException(401, "A token in the URL is refused: send it in the Authorization "
