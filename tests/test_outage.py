@@ -20,6 +20,8 @@ from service.application import HandoverApp
 from service.clock import FixedClock
 from service.domain.handover import Handover
 from service.projections.care_log import CareLog
+from service.projections.docstore import MemoryDocView
+from service.projections.runtime import Backoff, EventNotApplied, Runner
 from service.settings import Settings
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import MORNING, QUIET_WATCHER, _pg_schema
@@ -240,3 +242,67 @@ def test_views_that_lose_the_store_report_it_and_resume_by_themselves(
         r = client.get("/v1/alerts", params={"min_position": head}, headers=world.admin.h())
         assert r.status_code == 200
         eventually(lambda: client.get("/health").status_code == 200)
+
+
+def test_a_view_commits_the_events_before_one_it_cannot_apply_and_stops_just_in_front_of_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(store="memory", run_projections=False, watch_interval=QUIET_WATCHER)
+    clock = FixedClock(MORNING)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    with TestClient(create_app(settings, application=app, clock=clock)) as client:
+        world = a_school(client, app, 2)
+        handed_to_teacher(world)
+    head = app.recorder.max_notification_id() or 0
+    [confirmed] = [n.id for n in app.recorder.select_notifications(start=1, limit=head)
+                   if n.topic.endswith("Handover.Confirmed")]
+    original = CareLog.apply
+
+    def poisoned(self: CareLog, event: Any, batch: Any) -> None:
+        if isinstance(event, Handover.Confirmed):
+            raise KeyError("no such group")
+        original(self, event, batch)
+
+    monkeypatch.setattr(CareLog, "apply", poisoned)
+    runner = Runner(app, CareLog(MemoryDocView("care_log")))
+    with pytest.raises(EventNotApplied) as failed:
+        runner.catch_up()
+    assert failed.value.position == confirmed
+    assert runner.position == confirmed - 1  # nothing before it lost, nothing after it applied
+    with pytest.raises(EventNotApplied):
+        runner.catch_up()  # a retry stops at the same place, applying nothing twice
+    assert runner.position == confirmed - 1
+    monkeypatch.setattr(CareLog, "apply", original)
+    runner.catch_up()
+    assert runner.position == head
+
+
+def test_retries_back_off_doubling_up_to_the_cap() -> None:
+    backoff = Backoff(first=0.5, cap=3.0)
+    assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_health_answers_503_when_the_watcher_or_the_deliverer_has_stopped() -> None:
+    settings = Settings(store="memory", watch_interval=QUIET_WATCHER)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        client.app.state.watcher.stop()  # type: ignore[attr-defined]
+        client.app.state.deliverer.stop()  # type: ignore[attr-defined]
+        r = client.get("/health")
+    assert r.status_code == 503
+    assert r.json()["failing"] == ["watcher", "deliverer"]
+    assert r.json()["watcher"]["running"] is False
+
+
+def test_health_answers_503_when_the_views_run_elsewhere_and_trail_the_log_too_far() -> None:
+    settings = Settings(store="memory", run_projections=False, health_max_view_lag=3,
+                        watch_interval=QUIET_WATCHER)
+    clock = FixedClock(MORNING)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    with TestClient(create_app(settings, application=app, clock=clock)) as client:
+        assert client.get("/health").status_code == 200  # nothing written, nothing to trail
+        a_school(client, app, 1)  # no worker runs: the views stay at zero
+        r = client.get("/health")
+    assert r.status_code == 503
+    assert "views.roster" in r.json()["failing"]
+    assert r.json()["views"]["roster"]["hosted"] is False
+    assert r.json()["watcher"] is None  # the watcher runs where the views run
