@@ -93,7 +93,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from service.application import HandoverApp
     from service.notifications import Deliverer
-    from service.projections.runtime import Backoff
+    from service.projections.failures import Backoff
     from service.projections.views import Views
     from service.watcher import Watcher
 

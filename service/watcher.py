@@ -9,7 +9,7 @@ from time import monotonic, time
 from typing import Any
 
 from service.app_core import AppCore
-from service.projections.runtime import Backoff
+from service.projections.failures import Backoff
 from service.projections.views import Views
 
 log = logging.getLogger(__name__)

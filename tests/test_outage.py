@@ -21,7 +21,8 @@ from service.clock import FixedClock
 from service.domain.handover import Handover
 from service.projections.care_log import CareLog
 from service.projections.docstore import MemoryDocView
-from service.projections.runtime import Backoff, EventNotApplied, Runner
+from service.projections.failures import Backoff, EventNotApplied
+from service.projections.runtime import Runner
 from service.settings import Settings
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import MORNING, QUIET_WATCHER, _pg_schema

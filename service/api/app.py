@@ -35,7 +35,7 @@ from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.errors import DomainError
 from service.notifications import Deliverer
-from service.projections.runtime import Backoff
+from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
 from service.store import STORE_ERRORS

@@ -12,8 +12,9 @@ from service.notifications import Outbox
 from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
+from service.projections.failures import Backoff
 from service.projections.roster import Roster
-from service.projections.runtime import Backoff, DocProjection, Runner, SharedReader
+from service.projections.runtime import DocProjection, Runner, SharedReader
 from service.projections.statements import Statements
 from service.settings import Settings
 from service.store import is_store_unavailable
