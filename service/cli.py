@@ -119,20 +119,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Keep every view (and, later, the alert watcher) up to date, outside the API process."""
+    """Keep every view, the alert watcher and the deliverer going, outside the API process.
+
+    Nothing here exits on a failure: a view that cannot reach the store or apply an event, a
+    failed watcher or deliverer round, is printed, retried with back-off and resumes by itself."""
     import signal
     import threading
 
     from service.application import HandoverApp
     from service.notifications import Deliverer
+    from service.projections.failures import Backoff
     from service.projections.views import Views
     from service.watcher import Watcher
 
     settings = _settings(args)
     app = HandoverApp(env=settings.eventsourcing_env())
     views = Views(app, settings)
-    watcher = Watcher(app, views, settings.watch_interval)
-    deliverer = Deliverer(app, views)
+    watcher = Watcher(app, views, settings.watch_interval,
+                      backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
+    deliverer = Deliverer(app, views, max_backoff=settings.retry_max_backoff)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
@@ -141,12 +146,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     deliverer.start()
     print(f"worker running on the {settings.store} store: views {', '.join(views.runners)}")
     sys.stdout.flush()
+    reported: dict[str, str | None] = {}
     try:
         while not stopping.wait(5):
-            for name, health in views.health().items():
-                if health["error"]:
-                    print(f"view {name} stopped: {health['error']}", file=sys.stderr)
-                    return 1
+            states = {f"view {name}": runner.error for name, runner in views.runners.items()}
+            states |= {"watcher": watcher.error, "deliverer": deliverer.error}
+            for part, error in states.items():
+                now = repr(error) if error else None
+                if now != reported.get(part):
+                    print(f"{part} failing (retrying): {now}" if now else f"{part} resumed",
+                          file=sys.stderr)
+                    sys.stderr.flush()
+                    reported[part] = now
     finally:
         deliverer.stop()
         watcher.stop()

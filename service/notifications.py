@@ -377,7 +377,7 @@ class Deliverer:
 
     def __init__(self, app: NotificationUseCases, views: Views,
                  channels: list[Channel] | None = None, poll: float = 1.0,
-                 catch_up_timeout: float = 5.0) -> None:
+                 catch_up_timeout: float = 5.0, max_backoff: float = 10.0) -> None:
         self.app = app
         self.views = views
         chosen: list[Channel] = [LogChannel(), WebhookChannel(app)] if channels is None else channels
@@ -386,6 +386,9 @@ class Deliverer:
         self.catch_up_timeout = catch_up_timeout
         self.last: dict[str, int] | None = None
         self.error: BaseException | None = None
+        self.failures = 0
+        self.last_ok: datetime | None = None  # wall time of the last good round
+        self.max_backoff = max_backoff
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -437,13 +440,29 @@ class Deliverer:
         while not self._stop.is_set():
             try:
                 self.run_once()
-                self.error = None
-            except Exception as e:  # retried on the next round, and reported
+            except Exception as e:  # reported, and retried with back-off
                 self.error = e
-                log.exception("deliverer round failed")
+                self.failures += 1
+                pause = min(self.max_backoff, 0.5 * 2 ** (self.failures - 1))
+                log.error("deliverer round failed (%d in a row): %r; retrying in %.1fs",
+                          self.failures, e, pause, exc_info=self.failures == 1)
+                self._stop.wait(pause)
+                continue
+            if self.error is not None:
+                log.warning("deliverer resumed after %d failed rounds", self.failures)
+            self.error, self.failures, self.last_ok = None, 0, datetime.now().astimezone()
             # Woken by any save in this process (an alert raised by a command); the poll
             # catches retries coming due and writes from other processes.
             seen = self.app.saved.wait(seen, self.poll)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def health(self) -> dict[str, Any]:
+        return {"running": self.running, "error": repr(self.error) if self.error else None,
+                "failed_rounds": self.failures,
+                "last_ok": self.last_ok.isoformat() if self.last_ok else None}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="notification-deliverer", daemon=True)

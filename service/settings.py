@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     postgres_dbname: str = "handover"
     postgres_schema: str = ""
     postgres_pool_size: int = Field(default=10, ge=1)
+    postgres_pool_wait: float = Field(
+        default=3.0, gt=0, description="Seconds a request waits for a database connection before it answers 503")
+    postgres_connect_timeout: int = Field(default=3, ge=1, description="Seconds to open one database connection")
+    postgres_reconnect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds the pool retries a lost connection before the next request retries it")
+    sqlite_lock_timeout: int = Field(
+        default=5, ge=1, description="Seconds a write waits for a locked SQLite file before it answers 503")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -84,6 +91,13 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=60, description="Seconds between saves of recorded reads of pupils' data")
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")
+    retry_max_backoff: float = Field(
+        default=10.0, gt=0, description="Longest pause of a view, watcher or deliverer retrying after a failure")
+    health_max_view_lag: int = Field(
+        default=1000, ge=0, description="Events a view may be behind the log before /health answers 503")
+    health_watcher_grace: float = Field(
+        default=60.0, gt=0,
+        description="Seconds past its interval without a good round before the watcher counts as behind")
 
     webhook_allow_hosts: str = Field(default="", description=(
         "Comma-separated host names (or addresses) a school's webhook may reach although they "
@@ -167,10 +181,10 @@ class Settings(BaseSettings):
             private_file(self.sqlite_path)  # 0600 in a 0700 directory, before SQLite opens it
             env["PERSISTENCE_MODULE"] = "service.store:DurableSQLiteFactory"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
-            env["SQLITE_LOCK_TIMEOUT"] = "10"
+            env["SQLITE_LOCK_TIMEOUT"] = str(self.sqlite_lock_timeout)
         elif self.store == "postgres":
             env.update(
-                PERSISTENCE_MODULE="eventsourcing.postgres",
+                PERSISTENCE_MODULE="service.store:OutageAwarePostgresFactory",
                 POSTGRES_HOST=self.postgres_host,
                 POSTGRES_PORT=str(self.postgres_port),
                 POSTGRES_USER=self.postgres_user,
@@ -178,7 +192,9 @@ class Settings(BaseSettings):
                 POSTGRES_DBNAME=self.postgres_dbname,
                 POSTGRES_POOL_SIZE=str(self.postgres_pool_size),
                 POSTGRES_MAX_OVERFLOW=str(self.postgres_pool_size),
-                POSTGRES_CONNECT_TIMEOUT="5",
+                POSTGRES_CONNECT_TIMEOUT=str(self.postgres_connect_timeout),
+                POSTGRES_POOL_WAIT=str(self.postgres_pool_wait),
+                POSTGRES_RECONNECT_TIMEOUT=str(self.postgres_reconnect_timeout),
                 POSTGRES_LOCK_TIMEOUT="5",
             )
             if self.postgres_schema:

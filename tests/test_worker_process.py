@@ -1,4 +1,5 @@
-"""The worker as a real process: killed mid-stream and restarted, its views lose and repeat nothing."""
+"""The worker as a real process: killed mid-stream and restarted, its views lose and repeat nothing;
+cut off from the database, it says so, keeps running and catches up when the database is back."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
@@ -21,7 +23,10 @@ from service.projections.runtime import Runner
 from service.projections.views import Views
 from service.settings import Settings
 from tests.builders import a_school, handed_to_teacher, walked_to_gate
-from tests.conftest import MORNING
+from tests.conftest import MORNING, _pg_schema
+from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
+from tests.tcp_proxy import TcpProxy
+from tests.test_outage import eventually
 
 
 def worker(data_dir: Path) -> subprocess.Popen[bytes]:
@@ -68,3 +73,46 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_and_repeats_nothing(tmp_
     assert incremental is not None and rebuilt is not None
     assert incremental["pupils"] == rebuilt["pupils"]
     assert incremental["counts"]["by_status"] == {"in_custody": 12}
+
+
+def test_a_worker_that_loses_the_database_says_so_and_catches_up_when_it_is_back(
+        tmp_path: Path, pg_database: str, request: pytest.FixtureRequest) -> None:
+    schema = _pg_schema(request)
+    settings = Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
+                        postgres_user=PG_USER, postgres_password=PG_PASSWORD,
+                        postgres_dbname=pg_database, postgres_schema=schema, run_projections=False)
+    clock = FixedClock(MORNING)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    roster = Views(app, settings).runners["roster"]
+    log_file = tmp_path / "worker.log"
+    with TcpProxy(PG_HOST, PG_PORT) as proxy, log_file.open("wb") as out, \
+            TestClient(create_app(settings, application=app, clock=clock)) as client:
+        env = {**os.environ, "HANDOVER_STORE": "postgres", "HANDOVER_POSTGRES_HOST": "127.0.0.1",
+               "HANDOVER_POSTGRES_PORT": str(proxy.port), "HANDOVER_POSTGRES_USER": PG_USER,
+               "HANDOVER_POSTGRES_PASSWORD": PG_PASSWORD, "HANDOVER_POSTGRES_DBNAME": pg_database,
+               "HANDOVER_POSTGRES_SCHEMA": schema, "HANDOVER_POSTGRES_POOL_WAIT": "1",
+               "HANDOVER_POSTGRES_CONNECT_TIMEOUT": "1", "HANDOVER_POSTGRES_RECONNECT_TIMEOUT": "2",
+               "HANDOVER_RETRY_MAX_BACKOFF": "0.5", "HANDOVER_WATCH_INTERVAL": "86400"}
+        process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+        try:
+            world = a_school(client, app, 3)
+            roster.wait(app.recorder.max_notification_id(), timeout=60)
+            # Given the worker's database connections are cut while the API goes on writing,
+            proxy.cut()
+            handed_to_teacher(world)
+            head = app.recorder.max_notification_id()
+            # then the worker says so, and keeps running instead of exiting,
+            eventually(lambda: b"view roster failing (retrying)" in log_file.read_bytes())
+            assert process.poll() is None
+            assert roster.position < (head or 0)
+            # and once the database is back it catches up by itself.
+            proxy.restore()
+            roster.wait(head, timeout=60)
+            eventually(lambda: b"view roster resumed" in log_file.read_bytes())
+            assert process.poll() is None
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    app.close()
+    assert process.returncode == 0

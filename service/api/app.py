@@ -29,6 +29,7 @@ from service.api.problems import (
     Problem,
     domain_error_handler,
     http_error_handler,
+    store_unavailable_handler,
     validation_error_handler,
     view_timeout_handler,
 )
@@ -36,17 +37,45 @@ from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.errors import DomainError
 from service.notifications import Deliverer
+from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
+from service.store import STORE_ERRORS
 from service.watcher import Watcher
 
 
+class StoreHealth(BaseModel):
+    ok: bool
+    error: str | None = None
+
+
+class ViewFailure(BaseModel):
+    cause: str
+    kind: str  # "store": it cannot reach its store; "event": it cannot apply the event failing_at
+    stuck_at: int | None
+    failing_at: int | None
+    school_id: str | None
+    attempts: int
+    since: str
+
+
 class ViewHealth(BaseModel):
-    position: int
+    position: int | None
     head: int
-    lag: int
+    lag: int | None
+    running: bool
+    hosted: bool = True  # False: this process does not run the views (a worker does)
+    error: str | None
+    failure: ViewFailure | None = None
+
+
+class PartHealth(BaseModel):
     running: bool
     error: str | None
+    failed_rounds: int = 0
+    last_ok: str | None = None
+    position: int | None = None
+    behind: bool = False
 
 
 class AccessRecorderHealth(BaseModel):
@@ -59,13 +88,17 @@ class AccessRecorderHealth(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str  # "ok", or "failing" (answered with 503) and ``failing`` names the parts
     store: str
     log_position: int | None
     sqlite_journal_mode: str | None = None
     sqlite_synchronous: str | None = None
+    store_health: StoreHealth = StoreHealth(ok=True)
     views: dict[str, ViewHealth] = {}
     access_recorder: AccessRecorderHealth | None = None
+    watcher: PartHealth | None = None
+    deliverer: PartHealth | None = None
+    failing: list[str] = []
 
 
 def create_app(
@@ -81,8 +114,11 @@ def create_app(
         api.state.handover = application or HandoverApp(env=settings.eventsourcing_env(), clock=clock)
         api.state.store = settings.store
         api.state.views = Views(api.state.handover, settings)
-        api.state.watcher = Watcher(api.state.handover, api.state.views, settings.watch_interval)
-        api.state.deliverer = Deliverer(api.state.handover, api.state.views)
+        backoff = Backoff(first=1.0, cap=settings.retry_max_backoff)
+        api.state.watcher = Watcher(api.state.handover, api.state.views, settings.watch_interval,
+                                    backoff=backoff)
+        api.state.deliverer = Deliverer(api.state.handover, api.state.views,
+                                        max_backoff=settings.retry_max_backoff)
         api.state.handover.access.interval = settings.access_flush_interval
         api.state.handover.access.start()
         if settings.run_projections:
@@ -113,24 +149,54 @@ def create_app(
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
     api.add_exception_handler(TimeoutError, view_timeout_handler)
+    for store_error in STORE_ERRORS:
+        api.add_exception_handler(store_error, store_unavailable_handler)
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router):
         api.include_router(router)
 
-    @api.get("/health", response_model=Health, tags=["ops"])
+    last_head = {"position": 0}  # the log position last read, for /health while the store is away
+
+    @api.get("/health", response_model=Health, tags=["ops"],
+             responses={503: {"model": Health, "description": "A part is failing: see `failing`"}})
     def health(app: AppDep, views: ViewsDep, response: Response) -> Health:
         recorder: Any = app.recorder
+        failing: list[str] = []
+        try:
+            head = recorder.max_notification_id()
+            store = StoreHealth(ok=True)
+            last_head["position"] = head or 0
+        except STORE_ERRORS as e:
+            head, store = None, StoreHealth(ok=False, error=repr(e))
+            failing.append("store")
         durability = app.durability
         access = app.access.health()
         if access["error"] is not None:
-            response.status_code = 503  # reads of children's data are not being recorded
+            failing.append("access_recorder")  # reads of children's data are not being recorded
+        view_health = views.health((head or 0) if store.ok else last_head["position"], fresh=store.ok)
+        for name, h in view_health.items():
+            if h["error"] or (h["hosted"] and not h["running"]) or (
+                    h["lag"] is not None and h["lag"] > settings.health_max_view_lag):
+                failing.append(f"views.{name}")
+        parts: dict[str, PartHealth | None] = {"watcher": None, "deliverer": None}
+        if views.started:
+            watcher = PartHealth(**api.state.watcher.health(settings.health_watcher_grace))
+            deliverer = PartHealth(**api.state.deliverer.health())
+            parts = {"watcher": watcher, "deliverer": deliverer}
+            for name, part in parts.items():
+                assert part is not None
+                if not part.running or part.error or part.behind:
+                    failing.append(name)
+        if failing:
+            response.status_code = 503
         return Health(
-            status="ok" if access["error"] is None else "failing", store=api.state.store,
-            log_position=recorder.max_notification_id(),
+            status="failing" if failing else "ok", store=api.state.store, log_position=head,
             sqlite_journal_mode=durability.journal_mode if durability else None,
             sqlite_synchronous=durability.synchronous if durability else None,
-            views={name: ViewHealth(**h) for name, h in views.health().items()},
+            store_health=store,
+            views={name: ViewHealth(**h) for name, h in view_health.items()},
+            watcher=parts["watcher"], deliverer=parts["deliverer"], failing=failing,
             access_recorder=AccessRecorderHealth(**access),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,9 @@ from service.domain.errors import (
     RuleError,
 )
 
+log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+STORE_RETRY_AFTER = 5  # seconds: about the pool's wait plus a reconnect
 PROBLEM_BASE = "https://handover.invalid/problems/"
 
 
@@ -49,7 +52,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _problem_content("Not found within your school"),
     409: _problem_content("Conflict with the current state (included)"),
     422: _problem_content("Bad input, or refused by a rule (a safety refusal is recorded)"),
-    503: _problem_content("A read asked for min_position and the view did not reach it in time"),
+    503: _problem_content("The store cannot be reached right now, or a read asked for min_position "
+                          "and the view did not reach it in time: retry after Retry-After seconds"),
 }
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422, 503)}
@@ -116,4 +120,16 @@ def view_timeout_handler(request: Request, exc: Exception) -> JSONResponse:
         503, "view-behind", "The view has not caught up yet",
         f"{exc} Try again shortly, or read without min_position.")
     response.headers["Retry-After"] = "1"
+    return response
+
+
+def store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The database is away (or locked): the same request may be sent again with its
+    Idempotency-Key once it is back, and is never recorded twice."""
+    log.warning("%s %s: store unavailable: %r", request.method, request.url.path, exc)
+    response = problem_response(
+        503, "store-unavailable", "The store cannot be reached right now",
+        "Send the same request again, with the same Idempotency-Key, after Retry-After seconds: "
+        "a change is never recorded twice.")
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
     return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from time import monotonic
+from time import monotonic, time
 from typing import Any, ClassVar
 
 from eventsourcing.application import Application
@@ -19,6 +19,14 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import Projection
 
 from service.projections.docstore import Doc, DocView
+from service.projections.failures import (
+    Backoff,
+    EventNotApplied,
+    Failure,
+    Undecodable,
+    decode,
+)
+from service.store import is_store_unavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any, Any, "Batch"], None]
@@ -107,7 +115,7 @@ class Runner:
 
     def __init__(self, app: Application[Any], projection: DocProjection, *,
                  signal: SaveSignal | None = None, batch_size: int = 500, poll: float = 0.25,
-                 coalesce: float = 0.01) -> None:
+                 coalesce: float = 0.01, backoff: Backoff | None = None) -> None:
         self.app = app
         self.projection = projection
         self.view = projection.view
@@ -115,14 +123,21 @@ class Runner:
         self.batch_size = batch_size
         self.poll = poll
         self.coalesce = coalesce
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.host: threading.Thread | None = None  # the shared reader applying to this view, if any
+        self.backoff = backoff or Backoff()
+        self.failure: Failure | None = None
+        self.last_position: int | None = None  # as last read, for /health while the store is away
+        self._stopped = threading.Event()
+        self.host: SharedReader | None = None  # the reader applying to this view, once started
+        self._own: SharedReader | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.failure.error if self.failure else None
 
     @property
     def position(self) -> int:
-        return self.view.max_tracking_id(self.app.name) or 0
+        self.last_position = self.view.max_tracking_id(self.app.name) or 0
+        return self.last_position
 
     def run_once(self) -> int:
         """Apply the next batch of notifications; the number applied (0 when caught up)."""
@@ -131,21 +146,41 @@ class Runner:
             start=start, limit=self.batch_size, inclusive_of_start=False)
         if not notifications:
             return 0
-        return self.apply(start, notifications, [self.app.mapper.to_domain_event(n) for n in notifications])
+        return self.apply(start, notifications, decode(self.app, notifications))
 
     def apply(self, start: int, notifications: Sequence[Notification], events: Sequence[Any]) -> int:
         """Apply the notifications after ``start`` and commit them with the last position, but
-        only if the view is still at ``start``: nothing is applied twice or skipped."""
+        only if the view is still at ``start``: nothing is applied twice or skipped.
+
+        An event the projection cannot apply raises ``EventNotApplied`` after the events before
+        it are committed, so the view stops exactly in front of it."""
         todo = [(n, e) for n, e in zip(notifications, events, strict=True) if n.id > start]
         if not todo:
             return 0
         batch = Batch(self.view)
-        for _, event in todo:
-            self.projection.apply(event, batch)
+        for i, (n, event) in enumerate(todo):
+            try:
+                if isinstance(event, Undecodable):
+                    raise event.error
+                self.projection.apply(event, batch)
+            except Exception as e:
+                if is_store_unavailable(e):
+                    raise
+                if i:
+                    self._commit(start, todo[:i])
+                raise EventNotApplied(self.projection.name, n.id, n.topic, e) from e
+        return self._commit(start, todo, batch)
+
+    def _commit(self, start: int, todo: Sequence[tuple[Notification, Any]], batch: Batch | None = None) -> int:
+        if batch is None:  # the events before one that failed: apply them again, alone
+            batch = Batch(self.view)
+            for _, event in todo:
+                self.projection.apply(event, batch)
         try:
             self.view.commit(batch.changes, Tracking(self.app.name, todo[-1][0].id), after=start)
         except IntegrityError:
             return 0  # another runner (or a rebuild) moved the view first
+        self.last_position = todo[-1][0].id
         return len(todo)
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
@@ -156,54 +191,101 @@ class Runner:
                 progress(n)
         return total
 
-    def _loop(self) -> None:
-        seen = self.signal.count
-        while not self._stop.is_set():
-            try:
-                applied = self.run_once()
-                if applied:
-                    if applied < self.batch_size:
-                        # Let a burst of saves gather: one commit for many events, not one each.
-                        self._stop.wait(self.coalesce)
-                    continue
-            except Exception as e:  # keep the cause visible in /health; never skip the event
-                self.error = e
-                log.exception("projection %s stopped", self.projection.name)
-                return
-            seen = self.signal.wait(seen, self.poll)
+    # -- failures: reported, retried with back-off, cleared by the next success ---------------
+    def failed(self, error: BaseException) -> None:
+        previous = self.failure
+        attempts = previous.attempts + 1 if previous else 1
+        failing_at = error.position if isinstance(error, EventNotApplied) else None
+        cause = error.cause if isinstance(error, EventNotApplied) else error
+        school = previous.school_id if previous and previous.failing_at == failing_at else None
+        if failing_at is not None and school is None:
+            school = self._school_of(failing_at)
+        delay = self.backoff.delay(attempts)
+        self.failure = Failure(cause, self.last_position, failing_at, school, attempts,
+                               previous.since if previous else time(), monotonic() + delay)
+        what = (f"cannot apply the event at position {failing_at} (school {school})"
+                if failing_at is not None else "cannot reach the store")
+        if previous is None or attempts % 10 == 0:
+            log.error("view %s %s, stuck at %s: %r; retrying in %.1fs (attempt %d)",
+                      self.projection.name, what, self.last_position, cause, delay, attempts,
+                      exc_info=cause if previous is None else None)
+        else:
+            log.warning("view %s %s, stuck at %s: %r; retrying in %.1fs (attempt %d)",
+                        self.projection.name, what, self.last_position, cause, delay, attempts)
 
+    def succeeded(self) -> None:
+        if self.failure is not None:
+            log.warning("view %s resumed after %d failed attempts, at position %s",
+                        self.projection.name, self.failure.attempts, self.last_position)
+            self.failure = None
+
+    def due(self, now: float) -> bool:
+        return not self.stopped and (self.failure is None or self.failure.retry_at <= now)
+
+    def _school_of(self, position: int) -> str | None:
+        """The school whose event it is: from the event, or from its aggregate as then."""
+        try:
+            [n] = self.app.recorder.select_notifications(start=position, limit=1)
+            event = self.app.mapper.to_domain_event(n)
+            school = getattr(event, "school_id", None)
+            if school is None:
+                aggregate: Any = self.app.repository.get(n.originator_id, version=n.originator_version)
+                school = getattr(aggregate, "school_id", None)
+                if school is None and type(aggregate).__name__ == "School":
+                    school = aggregate.id
+            return None if school is None else str(school)
+        except Exception:  # noqa: BLE001 - naming the school is a courtesy, never a second failure
+            return None
+
+    # -- running on its own -------------------------------------------------------------------
     @property
     def stopped(self) -> bool:
-        return self._stop.is_set()
+        return self._stopped.is_set()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"view-{self.projection.name}", daemon=True)
-        self._thread.start()
+        self._stopped.clear()
+        self._own = SharedReader(self.app, [self], signal=self.signal, batch_size=self.batch_size,
+                                 poll=self.poll, coalesce=self.coalesce)
+        self._own.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self.signal.notify()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopped.set()
+        if self._own is not None:
+            self._own.stop()
 
     def wait(self, position: int | None, timeout: float = 5.0) -> None:
-        if self.error is not None:
-            raise RuntimeError(f"view {self.projection.name} stopped: {self.error!r}")
-        self.view.wait(self.app.name, position, timeout)
+        try:
+            self.view.wait(self.app.name, position, timeout)
+        except TimeoutError as e:
+            if self.failure is not None:
+                failure = self.failure.report()
+                raise TimeoutError(f"{e}: it is stuck at {failure['stuck_at']} "
+                                   f"({failure['cause']})") from None
+            raise
 
-    def lag(self) -> dict[str, Any]:
-        head = self.app.recorder.max_notification_id() or 0
-        pos = self.position
-        host = self._thread or self.host
-        return {"position": pos, "head": head, "lag": head - pos,
-                "running": bool(host and host.is_alive()) and not self.stopped and self.error is None,
-                "error": repr(self.error) if self.error else None}
+    @property
+    def running(self) -> bool:
+        return self.host is not None and self.host.alive and not self.stopped
+
+    def lag(self, head: int | None = None, *, fresh: bool = True) -> dict[str, Any]:
+        """Where the view is against the log; not ``fresh`` (its store being away), from the
+        position last seen rather than asking the store again."""
+        if head is None:
+            head = self.app.recorder.max_notification_id() or 0
+        pos = self.position if fresh else self.last_position
+        return {"position": pos, "head": head,
+                "lag": None if pos is None else max(0, head - pos),
+                "running": self.running and self.failure is None,
+                "error": repr(self.error) if self.error else None,
+                "failure": self.failure.report() if self.failure else None}
 
 
 class SharedReader:
     """One thread for many views: each notification is read and decoded once, then applied to
-    every view still behind it; each view commits its own batch with its own position."""
+    every view still behind it; each view commits its own batch with its own position.
+
+    Nothing stops the thread but ``stop()``: a view that fails (the store away, or an event it
+    cannot apply) is reported, retried with back-off and resumes by itself; the others go on."""
 
     def __init__(self, app: Application[Any], runners: Sequence[Runner], *, signal: SaveSignal,
                  batch_size: int = 500, poll: float = 0.25, coalesce: float = 0.01) -> None:
@@ -212,43 +294,68 @@ class SharedReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="views", daemon=True)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def round(self) -> int:
-        active = [r for r in self.runners if not r.stopped and r.error is None]
+        active = [r for r in self.runners if r.due(monotonic())]
         if not active:
             return 0
-        starts = {id(r): r.position for r in active}
-        notifications = self.app.recorder.select_notifications(
-            start=min(starts.values()), limit=self.batch_size, inclusive_of_start=False)
-        if not notifications:
+        starts: dict[int, int] = {}
+        for runner in list(active):
+            try:
+                starts[id(runner)] = runner.position
+            except Exception as e:  # noqa: BLE001 - reported and retried by failed()
+                runner.failed(e)
+                active.remove(runner)
+        if not active:
             return 0
-        events = [self.app.mapper.to_domain_event(n) for n in notifications]
+        try:
+            notifications = self.app.recorder.select_notifications(
+                start=min(starts.values()), limit=self.batch_size, inclusive_of_start=False)
+        except Exception as e:  # noqa: BLE001 - the store is away: every view waiting says so
+            for runner in active:
+                runner.failed(e)
+            return 0
+        events = decode(self.app, notifications) if notifications else []
         for runner in active:
             try:
-                runner.apply(starts[id(runner)], notifications, events)
-            except Exception as e:  # this view stops, visibly; the others go on
-                runner.error = e
-                log.exception("projection %s stopped", runner.projection.name)
+                if notifications:
+                    runner.apply(starts[id(runner)], notifications, events)
+                runner.succeeded()
+            except Exception as e:  # noqa: BLE001 - this view waits, visibly; the others go on
+                runner.failed(e)
         return len(notifications)
+
+    def _next_retry(self) -> float:
+        retries = [r.failure.retry_at for r in self.runners if r.failure is not None and not r.stopped]
+        return max(0.0, min(retries) - monotonic()) if retries else self.poll
 
     def _loop(self) -> None:
         seen = self.signal.count
         while not self._stop.is_set():
-            read = self.round()
+            try:
+                read = self.round()
+            except Exception:  # never let the thread die: log, pause, go on
+                log.exception("view reader round failed")
+                read = 0
+                self._stop.wait(1.0)
             if read:
                 if read < self.batch_size:
                     self._stop.wait(self.coalesce)  # let a burst of saves gather
                 continue
-            seen = self.signal.wait(seen, self.poll)
+            seen = self.signal.wait(seen, max(0.01, min(self.poll, self._next_retry())))
 
     def start(self) -> None:
         for runner in self.runners:
-            runner.host = self._thread
+            runner.host = self
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.signal.notify()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
 

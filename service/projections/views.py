@@ -13,11 +13,13 @@ from service.projections.access_log import AccessLog
 from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
+from service.projections.failures import Backoff
 from service.projections.roster import Roster
 from service.projections.runtime import DocProjection, Runner, SharedReader
 from service.projections.statements import Statements
 from service.projections.tokens import StaffTokens
 from service.settings import Settings
+from service.store import is_store_unavailable
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,
@@ -42,10 +44,12 @@ class Views:
         self.batch_size = settings.view_batch_size
         self._readers: list[SharedReader] = []
         self.runners: dict[str, Runner] = {}
+        self.started = False
+        backoff = Backoff(cap=settings.retry_max_backoff)
         for cls in PROJECTIONS:
             projection = cls(make_view(cls.name, settings, app))
             self.runners[cls.name] = Runner(app, projection, signal=app.saved,
-                                            batch_size=settings.view_batch_size)
+                                            batch_size=settings.view_batch_size, backoff=backoff)
 
     def view(self, name: str) -> DocView:
         return self.runners[name].view
@@ -59,6 +63,7 @@ class Views:
                                       batch_size=self.batch_size) for group in (live, rest) if group]
         for reader in self._readers:
             reader.start()
+        self.started = True
 
     def stop(self) -> None:
         for reader in self._readers:
@@ -80,5 +85,17 @@ class Views:
                             field="min_position")
         self.runners[name].wait(position, timeout)
 
-    def health(self) -> dict[str, Any]:
-        return {name: runner.lag() for name, runner in self.runners.items()}
+    def health(self, head: int | None = None, *, fresh: bool = True) -> dict[str, Any]:
+        """Each view against the log; not ``fresh`` (the store being away), from what was last
+        seen. A view whose own store does not answer says so instead of failing the report."""
+        out: dict[str, Any] = {}
+        for name, runner in self.runners.items():
+            try:
+                out[name] = runner.lag(head, fresh=fresh)
+            except Exception as e:  # reported as this view's failure
+                if not is_store_unavailable(e):
+                    raise
+                out[name] = {**runner.lag(head or 0, fresh=False), "running": False,
+                             "error": repr(runner.error or e)}
+            out[name]["hosted"] = self.started
+        return out

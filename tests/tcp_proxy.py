@@ -1,0 +1,102 @@
+"""A TCP forwarder in front of a real server, which a test cuts (every connection dropped, new
+ones refused) and restores: a database outage without touching the database."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import TracebackType
+from typing import Self
+
+
+class TcpProxy:
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port: int = probe.getsockname()[1]
+        probe.close()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self._open = threading.Event()
+
+    def start(self) -> Self:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.05)
+        self._listener = listener
+        self._open.set()
+        threading.Thread(target=self._accept, args=(listener,), name="proxy-accept", daemon=True).start()
+        return self
+
+    def cut(self) -> None:
+        """Refuse new connections and drop every open one, as a database going away does."""
+        self._open.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            dropped, self._sockets = self._sockets, set()
+        for s in dropped:
+            _close(s)
+
+    def restore(self) -> None:
+        self.start()
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._sockets)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._open.is_set() and listener is self._listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by cut()
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                if not self._open.is_set():
+                    _close(client)
+                    _close(upstream)
+                    continue
+                self._sockets |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._sockets -= {src, dst}
+        _close(src)
+        _close(dst)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.cut()
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()
