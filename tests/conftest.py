@@ -22,6 +22,9 @@ MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
 STORES = ("memory", "sqlite", "postgres")
 QUIET_WATCHER = 86400.0  # tests drive the watcher themselves, on the fixed clock
 TEST_CIPHER_KEY = new_cipher_key()  # PostgreSQL requires one; SQLite keeps its own per data dir
+# Reads are saved when a test asks (a flush, GET /v1/access-log, shutdown), never in the middle
+# of a test that compares log positions.
+QUIET_RECORDER = 60.0  # the longest the settings allow
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +39,10 @@ def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: st
         return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                         postgres_dbname=pg_database, postgres_schema=schema,
-                        watch_interval=QUIET_WATCHER, cipher_key=TEST_CIPHER_KEY)
-    return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER)  # type: ignore[arg-type]
+                        watch_interval=QUIET_WATCHER, cipher_key=TEST_CIPHER_KEY,
+                        access_flush_interval=QUIET_RECORDER)
+    return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER,  # type: ignore[arg-type]
+                    access_flush_interval=QUIET_RECORDER)
 
 
 def _pg_schema(request: pytest.FixtureRequest) -> str:

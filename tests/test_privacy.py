@@ -142,12 +142,13 @@ def test_a_guard_lists_pupils_without_any_family_data(client: TestClient, app: H
         assert word not in as_guard.text
 
 
-def released_to_mum(world: World) -> None:
+def released_to_mum(world: World) -> Any:
     handed_to_teacher(world)
     walked_to_gate(world, [0])
     r = world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(0)], "gate_id": world.gate_id,
                    "collector_id": world.guardian(0)["guardian_id"], "identity_check": "known_to_staff"})
     assert r.status_code == 200, r.text
+    return r
 
 
 def gone_adults(body: Any) -> list[dict[str, Any]]:
@@ -157,7 +158,8 @@ def gone_adults(body: Any) -> list[dict[str, Any]]:
 def test_the_roster_and_the_afternoon_show_the_guard_who_collected_but_not_their_number(
         client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 2)
-    released_to_mum(world)
+    release = released_to_mum(world)
+    assert gone_adults(release.json())[0]["name"] == "家长0" and MUM_PHONE not in release.text
 
     caught_up = {"min_position": app.recorder.max_notification_id()}
     for path in ("/v1/roster", "/v1/afternoon"):

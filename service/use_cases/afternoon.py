@@ -239,7 +239,10 @@ class AfternoonUseCases(AppCore):
             me, place, by = staff_ref(school, actor.staff_id), place_ref(school, place_id), actor.record()
             for _, pd in pairs:
                 pd.sign_in(me, place, by)
-            return Decision([pd for _, pd in pairs], {"pupils": [pd.view() for _, pd in pairs]})
+            # The answer shows the reader who collected, with contact data only if their role may.
+            return Decision([pd for _, pd in pairs], {"pupils": [
+                custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
+                for pupil, pd in pairs]})
         return self.execute(actor, decide, fp)
 
     # -- leaving -------------------------------------------------------------
@@ -276,7 +279,10 @@ class AfternoonUseCases(AppCore):
                                                        "phone": c.phone, "id_tail": None}
                 pd.release_to(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name},
                               identity_check, gate, by)
-            return Decision([pd for _, pd in pairs], {"pupils": [pd.view() for _, pd in pairs]})
+            # The answer shows the reader who collected, with contact data only if their role may.
+            return Decision([pd for _, pd in pairs], {"pupils": [
+                custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
+                for pupil, pd in pairs]})
         return self.execute(actor, decide, fp)
 
     def refuse_release(self, actor: Actor, pupil_id: str, day: date | None, session: str,
@@ -335,7 +341,7 @@ class AfternoonUseCases(AppCore):
                                                    "phone": c.phone, "id_tail": None}
             pd.leave_early(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name}, approver,
                            reason, homeroom_informed, actor.record())
-            return Decision([pd], pd.view())
+            return Decision([pd], custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id)))
         return self.execute(actor, decide, fp)
 
     def correct(self, actor: Actor, pupil_id: str, day: date, session: str, seq: int,
