@@ -68,7 +68,7 @@ class Afternoon:
         for pid, p in sorted(pupils.items(), key=lambda kv: kv[1]["name"]):
             by_class.setdefault(p["class_id"], []).append(pid)
         classes = {c["class_id"]: c for c in school["classes"]}
-        first_class = sorted(by_class)[0]
+        first_class = min(by_class)
         sick, mistaken = by_class[first_class][0], by_class[first_class][1]
         homeroom = classes[first_class]["homeroom_teacher_id"]
         self.post(homeroom, "/v1/absences", {"pupil_id": sick, "with_leave": True, "reason": "病假"}, 200)
@@ -146,7 +146,7 @@ class Afternoon:
                     "adult": {"name": restricted[0]["name"]}}, 422)
                 assert r["pupils"][0]["reason"] == "restricted"
                 refusals += 1
-        stranger = sorted(gate_of)[0]
+        stranger = min(gate_of)
         r = self.post(guard_at[gate_of[stranger]], "/v1/releases", {"pupil_ids": [stranger],
                       "gate_id": gate_of[stranger], "identity_check": "known_to_staff",
                       "adult": {"name": "不认识的人"}}, 422)

@@ -25,7 +25,7 @@ from service.projections.failures import Backoff, EventNotApplied
 from service.projections.runtime import Runner
 from service.settings import Settings
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
-from tests.conftest import MORNING, QUIET_WATCHER, _pg_schema
+from tests.conftest import MORNING, QUIET_WATCHER, TEST_CIPHER_KEY, _pg_schema
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
 from tests.tcp_proxy import TcpProxy
 from tests.test_alerts import DEADLINE
@@ -81,7 +81,8 @@ def test_a_database_outage_answers_503_at_once_and_heals_without_a_restart(
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                         postgres_dbname=pg_database, postgres_schema=_pg_schema(request),
                         postgres_pool_wait=1.5, postgres_connect_timeout=1,
-                        postgres_reconnect_timeout=2, retry_max_backoff=0.5, watch_interval=0.3)
+                        postgres_reconnect_timeout=2, retry_max_backoff=0.5, watch_interval=0.3,
+                        cipher_key=TEST_CIPHER_KEY)
     clock = FixedClock(MORNING)
     app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     try:

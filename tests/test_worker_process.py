@@ -23,7 +23,7 @@ from service.projections.runtime import Runner
 from service.projections.views import Views
 from service.settings import Settings
 from tests.builders import a_school, handed_to_teacher, walked_to_gate
-from tests.conftest import MORNING, _pg_schema
+from tests.conftest import MORNING, TEST_CIPHER_KEY, _pg_schema
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
 from tests.tcp_proxy import TcpProxy
 from tests.test_outage import eventually
@@ -80,7 +80,8 @@ def test_a_worker_that_loses_the_database_says_so_and_catches_up_when_it_is_back
     schema = _pg_schema(request)
     settings = Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
-                        postgres_dbname=pg_database, postgres_schema=schema, run_projections=False)
+                        postgres_dbname=pg_database, postgres_schema=schema, run_projections=False,
+                        cipher_key=TEST_CIPHER_KEY)
     clock = FixedClock(MORNING)
     app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     roster = Views(app, settings).runners["roster"]
@@ -92,7 +93,8 @@ def test_a_worker_that_loses_the_database_says_so_and_catches_up_when_it_is_back
                "HANDOVER_POSTGRES_PASSWORD": PG_PASSWORD, "HANDOVER_POSTGRES_DBNAME": pg_database,
                "HANDOVER_POSTGRES_SCHEMA": schema, "HANDOVER_POSTGRES_POOL_WAIT": "1",
                "HANDOVER_POSTGRES_CONNECT_TIMEOUT": "1", "HANDOVER_POSTGRES_RECONNECT_TIMEOUT": "2",
-               "HANDOVER_RETRY_MAX_BACKOFF": "0.5", "HANDOVER_WATCH_INTERVAL": "86400"}
+               "HANDOVER_RETRY_MAX_BACKOFF": "0.5", "HANDOVER_WATCH_INTERVAL": "86400",
+               "HANDOVER_CIPHER_KEY": TEST_CIPHER_KEY}
         process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
                                    stdout=out, stderr=subprocess.STDOUT)
         try:
