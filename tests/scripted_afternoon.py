@@ -69,7 +69,10 @@ class Afternoon:
             by_class.setdefault(p["class_id"], []).append(pid)
         classes = {c["class_id"]: c for c in school["classes"]}
         first_class = min(by_class)
-        sick, mistaken = by_class[first_class][0], by_class[first_class][1]
+        # The pupils kept from the gate (absent, leaving early) are never the ones a restricted
+        # adult comes for: those are refused at the gate below.
+        free = [pid for pid in by_class[first_class] if not details[pid]["restrictions"]]
+        sick, mistaken = free[0], free[1]
         homeroom = classes[first_class]["homeroom_teacher_id"]
         self.post(homeroom, "/v1/absences", {"pupil_id": sick, "with_leave": True, "reason": "病假"}, 200)
         marked = self.post(homeroom, "/v1/absences", {"pupil_id": mistaken, "with_leave": False}, 200)
@@ -113,7 +116,8 @@ class Afternoon:
         self.post(home["teacher_id"], f"/v1/handovers/{back['handover_id']}/confirm", {"count": len(walkers)}, 200)
 
         # 4. An early departure straight from the group, approved by the homeroom teacher.
-        early = next(pid for pid in sorted(holder) if pid not in walkers)
+        early = next(pid for pid in sorted(holder)
+                     if pid not in walkers and not details[pid]["restrictions"])
         early_group = holder.pop(early)
         collector = next(g for g in details[early]["guardians"] if g["may_collect"])
         self.post(early_group["teacher_id"], "/v1/early-departures", {
