@@ -1,4 +1,4 @@
-"""Shared fixtures: a store of each kind, a fixed clock, and an HTTP client on the real app."""
+"""Shared fixtures: a store (memory unless a test asks for every store), a fixed clock, an HTTP client."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Monday in term, before the after-school session: the default schedule serves Mon–Thu.
 MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
-STORES = ("memory", "sqlite", "postgres")
 QUIET_WATCHER = 86400.0  # tests drive the watcher themselves, on the fixed clock
 TEST_CIPHER_KEY = new_cipher_key()  # PostgreSQL requires one; SQLite keeps its own per data dir
 # Reads are saved when a test asks (a flush, GET /v1/access-log, shutdown), never in the middle
@@ -64,9 +63,10 @@ def clock() -> FixedClock:
     return FixedClock(MORNING)
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture
 def store(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    """The memory store; `tests.stores.every_store` runs a test on each of STORES instead."""
+    return str(getattr(request, "param", "memory"))
 
 
 @pytest.fixture

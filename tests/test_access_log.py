@@ -16,6 +16,7 @@ from service.domain.access import AccessRecord
 from service.domain.errors import RuleError
 from service.settings import Settings
 from tests.builders import Staff, World, a_school, add_staff
+from tests.stores import every_store
 
 READ = {"staff_id": "g1", "staff_name": "刘保安", "role": "guard", "at": "2026-11-23T16:30:00+08:00",
         "device": "east-gate-tablet", "what": "pupil", "pupil_ids": ["p1"], "data": ["profile"]}
@@ -186,6 +187,7 @@ def test_pending_reads_are_saved_when_the_service_stops(app: HandoverApp, settin
 
 # -- where the store matters: the record's JSON and the view, on every store -----------
 
+@every_store
 def test_a_recorded_read_is_listed_from_the_access_log_view(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     client.get(f"/v1/pupils/{world.pupil(0)}/afternoon", headers=world.guard.h(**{"X-Device-Id": "gate-1"}))

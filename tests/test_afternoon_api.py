@@ -6,6 +6,9 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import a_school, handed_to_teacher, walked_to_gate
+from tests.stores import every_store
+
+pytestmark = every_store
 
 
 def test_a_class_handed_over_and_confirmed_is_in_the_receivers_custody(client: TestClient, app: HandoverApp) -> None:

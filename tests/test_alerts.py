@@ -12,6 +12,7 @@ from service.clock import FixedClock
 from service.watcher import Watcher
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 # Grade 3 is the middle band: dismissal 17:20 in autumn, plus 10 minutes' grace.
 DEADLINE = datetime(2026, 11, 23, 17, 30, tzinfo=SHANGHAI)
@@ -34,6 +35,7 @@ def unpicked(world: World) -> list[dict[str, Any]]:
     return alerts(world, kind="unpicked")
 
 
+@every_store
 def test_a_pupil_still_in_school_after_the_deadline_raises_exactly_one_alert(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 2)
     handed_to_teacher(world)
@@ -51,6 +53,7 @@ def test_a_pupil_still_in_school_after_the_deadline_raises_exactly_one_alert(cli
     assert alert["status"] == "open"
 
 
+@every_store
 def test_an_unpicked_alert_escalates_on_schedule_until_acknowledged(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 1)
     handed_to_teacher(world)

@@ -16,6 +16,7 @@ from service.clock import FixedClock
 from service.exports import Table, content_disposition, csv_bytes, xlsx_bytes
 from tests.builders import SESSION_DAY, World, a_school
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 
 def at(hh: int, mm: int) -> datetime:
@@ -86,6 +87,7 @@ def export(world: World, fmt: str, **params: Any) -> Any:
     return r
 
 
+@every_store
 def test_the_care_log_shows_who_supervised_when_and_every_handover_with_both_counts(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
@@ -122,6 +124,7 @@ def test_the_attendance_sheet_tells_each_pupils_afternoon(client: TestClient, ap
     assert [r["in_group_at_close"] for r in rows.values()] == [False, False, True, True, False]
 
 
+@every_store
 def test_the_timeline_tells_the_afternoon_in_order_with_refusals_alerts_and_notes(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
@@ -258,6 +261,7 @@ def test_an_emergency_followed_up_later_no_longer_waits_on_anyone(
     assert again.status_code == 422
 
 
+@every_store
 def test_a_rebuild_from_zero_gives_the_same_care_log(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
     before = care_log(world)

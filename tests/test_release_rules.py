@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
+from tests.stores import every_store
 
 
 def at_the_gate(client: TestClient, app: HandoverApp, pupils: int = 3) -> World:
@@ -127,6 +128,7 @@ def test_only_the_custodian_releases(client: TestClient, app: HandoverApp) -> No
     assert r.json()["current_state"]["custodian"]["staff_id"] == world.teacher.staff_id
 
 
+@every_store
 def test_two_guards_releasing_at_once_release_the_pupil_once(client: TestClient, app: HandoverApp) -> None:
     world = at_the_gate(client, app, 1)
     body = {"pupil_ids": [world.pupil(0)], "gate_id": world.gate_id, "identity_check": "id_card",

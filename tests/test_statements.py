@@ -22,6 +22,7 @@ from service.domain.shift import Shift
 from service.exports import XLSX_TYPE
 from tests.builders import World, a_school, add_staff, handed_to_teacher, key
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 MONTH = "2026-11"
 BEFORE_THE_MONTH = datetime(2026, 10, 30, 8, 0, tzinfo=SHANGHAI)
@@ -60,6 +61,7 @@ def refs_in(value: Any) -> Iterator[dict[str, Any]]:
 
 # -- a generated month, checked against the events themselves ---------------------------------------
 
+@every_store
 def test_a_generated_month_gives_statements_that_agree_with_the_stored_events(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     clock.set(BEFORE_THE_MONTH)
