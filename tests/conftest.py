@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.application import HandoverApp
@@ -38,7 +40,7 @@ def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: st
         return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                         postgres_dbname=pg_database, postgres_schema=schema,
-                        watch_interval=QUIET_WATCHER, cipher_key=TEST_CIPHER_KEY,
+                        watch_interval=QUIET_WATCHER, cipher_key=SecretStr(TEST_CIPHER_KEY),
                         access_flush_interval=QUIET_RECORDER)
     return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER,  # type: ignore[arg-type]
                     access_flush_interval=QUIET_RECORDER)
@@ -50,8 +52,8 @@ def _pg_schema(request: pytest.FixtureRequest) -> str:
 
     from tests.pg import PG_HOST as host
 
-    name = "t_" + __import__("uuid").uuid4().hex[:16]
-    db = request.getfixturevalue("pg_database")
+    name = "t_" + uuid.uuid4().hex[:16]
+    db: str = request.getfixturevalue("pg_database")
     with psycopg.connect(host=host, port=PG_PORT, user=PG_USER, password=PG_PASSWORD,
                          dbname=db, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')

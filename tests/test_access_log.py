@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -119,7 +120,7 @@ def test_the_access_log_filters_by_staff_and_time_and_is_for_admins_and_inspecto
 
     assert [r["role"] for r in access_log(world, world.inspector)] == ["guard", "teacher"]
     assert [r["role"] for r in access_log(world, staff=world.teacher.staff_id)] == ["teacher"]
-    assert [r["role"] for r in access_log(world, **{"from": "2026-11-23T09:00"})] == ["teacher"]
+    assert [r["role"] for r in access_log(world, None, **{"from": "2026-11-23T09:00"})] == ["teacher"]
     assert [r["role"] for r in access_log(world, to="2026-11-23T01:00:00+00:00")] == ["guard"]
     for who in (world.guard, world.teacher, add_staff(client, world.admin, "安全员", ["safety_officer"])):
         r = client.get("/v1/access-log", headers=who.h())
@@ -181,7 +182,8 @@ def test_pending_reads_are_saved_when_the_service_stops(app: HandoverApp, settin
     assert app.access.pending == 0
     records = [n for n in app.recorder.select_notifications(start=1, limit=10_000)
                if n.topic.endswith("AccessRecord.Recorded")]
-    [read] = app.repository.get(records[-1].originator_id).reads
+    record: AccessRecord = app.repository.get(UUID(str(records[-1].originator_id)))
+    [read] = record.reads
     assert read["staff_id"] == world.guard.staff_id
 
 

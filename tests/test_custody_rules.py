@@ -102,7 +102,8 @@ def test_a_waiting_child_is_handed_to_the_gatehouse(client: TestClient, app: Han
     assert world.state(0)["place"] == {"id": "gatehouse", "label": "门卫室", "kind": "gatehouse"}
 
 
-def test_a_correction_names_the_event_and_why_and_the_event_stays_on_record(client: TestClient, app: HandoverApp) -> None:
+def test_a_correction_names_the_event_and_why_and_the_event_stays_on_record(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     r = world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(0), "with_leave": False})
     assert r.json()["status"] == "absent"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from openpyxl import Workbook
 
 from service.application import HandoverApp
@@ -20,9 +21,11 @@ CSV_ROWS = [
 ]
 
 
-def upload(client: TestClient, token_headers: dict[str, str], data: bytes, name: str, **params: str) -> object:
-    return client.post("/v1/imports/roster", params=params, headers={**token_headers, **key()},
-                       files={"file": (name, data, "application/octet-stream")})
+def upload(client: TestClient, token_headers: dict[str, str], data: bytes, name: str,
+           **params: str) -> Response:
+    r: Response = client.post("/v1/imports/roster", params=params, headers={**token_headers, **key()},
+                              files={"file": (name, data, "application/octet-stream")})
+    return r
 
 
 def test_a_gbk_csv_with_a_title_row_creates_pupils_classes_and_teachers(client: TestClient, app: HandoverApp) -> None:

@@ -146,8 +146,10 @@ def assert_staff_figures_match(app: HandoverApp, world: World, staff: list[dict[
     for s in shifts:
         c = counts.setdefault(s.staff["staff_id"], Counter())
         c["duty_sessions" if s.place["id"] == "duty" else "sessions_supervised"] += 1
-        c["late_arrivals"] += datetime.fromisoformat(s.signed_on_at) > datetime.fromisoformat(s.starts_at) + timedelta(minutes=5)
-        c["early_leaves"] += bool(s.signed_off_at) and datetime.fromisoformat(s.signed_off_at) < datetime.fromisoformat(s.ends_at)
+        late_after = datetime.fromisoformat(s.starts_at) + timedelta(minutes=5)
+        c["late_arrivals"] += datetime.fromisoformat(s.signed_on_at) > late_after
+        c["early_leaves"] += bool(s.signed_off_at) and (
+            datetime.fromisoformat(s.signed_off_at) < datetime.fromisoformat(s.ends_at))
         c["substitutions"] += s.substitute_for is not None
     for e in events:
         if isinstance(e, Handover.Confirmed) and e.mismatch:

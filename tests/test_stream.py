@@ -81,7 +81,8 @@ def test_a_stream_from_the_start_yields_every_change_and_alert_in_log_order(
     assert alert["id"] > refusal["id"]  # the alert is recorded with the refusal, after it
     assert (alert["data"]["kind"], alert["data"]["change"], alert["data"]["status"]) == (
         "release_refused", "raised", "open")
-    assert refusal["data"]["status"] == "in_custody" and refusal["data"]["custodian"]["staff_id"] == world.guard.staff_id
+    assert refusal["data"]["status"] == "in_custody"
+    assert refusal["data"]["custodian"]["staff_id"] == world.guard.staff_id
 
 
 @every_store
