@@ -1,6 +1,7 @@
 # Handover — 课后服务安全交接
 #
 #   make demo    run the service on the embedded SQLite store with a demo school
+#   make lint    ruff and mypy --strict over service/ and tests/ (versions pinned in the test extras)
 #   make test    the whole test suite (PostgreSQL required; see scripts/ensure-postgres.sh)
 #   make bench   release throughput and latency over HTTP (SQLite and PostgreSQL)
 #   make clean   remove the virtualenv, caches and the demo data
@@ -20,10 +21,11 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv install demo test bench clean
+.PHONY: help venv install demo lint test bench clean
 
 help:
 	@echo "make demo    run the service with a demo school on the SQLite store (data/demo)"
+	@echo "make lint    check style and types (ruff, mypy --strict)"
 	@echo "make test    run the whole test suite (PostgreSQL required)"
 	@echo "make bench   measure release throughput and latency"
 	@echo "make venv    create .venv and install the project with its test extras"
@@ -41,6 +43,10 @@ venv install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/handover demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests
+	$(BIN)/mypy --strict service tests
 
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh

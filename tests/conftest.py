@@ -1,7 +1,8 @@
-"""Shared fixtures: a store of each kind, a fixed clock, and an HTTP client on the real app."""
+"""Shared fixtures: a store (memory unless a test asks for every store), a fixed clock, an HTTP client."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.application import HandoverApp
@@ -19,7 +21,6 @@ from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Monday in term, before the after-school session: the default schedule serves Mon–Thu.
 MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
-STORES = ("memory", "sqlite", "postgres")
 QUIET_WATCHER = 86400.0  # tests drive the watcher themselves, on the fixed clock
 TEST_CIPHER_KEY = new_cipher_key()  # PostgreSQL requires one; SQLite keeps its own per data dir
 # Reads are saved when a test asks (a flush, GET /v1/access-log, shutdown), never in the middle
@@ -39,7 +40,7 @@ def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: st
         return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                         postgres_dbname=pg_database, postgres_schema=schema,
-                        watch_interval=QUIET_WATCHER, cipher_key=TEST_CIPHER_KEY,
+                        watch_interval=QUIET_WATCHER, cipher_key=SecretStr(TEST_CIPHER_KEY),
                         access_flush_interval=QUIET_RECORDER)
     return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER,  # type: ignore[arg-type]
                     access_flush_interval=QUIET_RECORDER)
@@ -51,8 +52,8 @@ def _pg_schema(request: pytest.FixtureRequest) -> str:
 
     from tests.pg import PG_HOST as host
 
-    name = "t_" + __import__("uuid").uuid4().hex[:16]
-    db = request.getfixturevalue("pg_database")
+    name = "t_" + uuid.uuid4().hex[:16]
+    db: str = request.getfixturevalue("pg_database")
     with psycopg.connect(host=host, port=PG_PORT, user=PG_USER, password=PG_PASSWORD,
                          dbname=db, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
@@ -64,9 +65,10 @@ def clock() -> FixedClock:
     return FixedClock(MORNING)
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture
 def store(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    """The memory store; `tests.stores.every_store` runs a test on each of STORES instead."""
+    return str(getattr(request, "param", "memory"))
 
 
 @pytest.fixture

@@ -10,20 +10,17 @@ import itertools
 import json
 import sys
 from collections import Counter
-from typing import Any, Protocol
+from typing import Any
+
+import httpx
 
 _ids = itertools.count(1)
-
-
-class Http(Protocol):
-    def get(self, url: str, **kw: Any) -> Any: ...
-    def post(self, url: str, **kw: Any) -> Any: ...
 
 
 class Afternoon:
     """Drives the API as the school's staff would, recording every answer it got."""
 
-    def __init__(self, http: Http, admin_token: str, run: str = "a") -> None:
+    def __init__(self, http: httpx.Client, admin_token: str, run: str = "a") -> None:
         self.http = http
         self.tokens: dict[str, str] = {"admin": admin_token}
         self.run = run
@@ -93,10 +90,10 @@ class Afternoon:
             received = offer["pupil_ids"]
             if class_id == mismatch_class:
                 received = received[:-1]  # one pupil stopped at the toilet on the way
-            done = self.post(group["teacher_id"], f"/v1/handovers/{offer['handover_id']}/confirm",
+            confirmed = self.post(group["teacher_id"], f"/v1/handovers/{offer['handover_id']}/confirm",
                              {"count": len(received), "received_pupil_ids": received}, 200)
             if class_id == mismatch_class:
-                assert done["mismatch"]
+                assert confirmed["mismatch"]
                 straggler = offer["pupil_ids"][-1]
                 late = self.post(klass["homeroom_teacher_id"], "/v1/handovers", {
                     "pupil_ids": [straggler], "count": 1, "to_staff_id": group["teacher_id"],
@@ -186,9 +183,10 @@ class Afternoon:
                 continue
             weekday_ok = [s for s in details[pid]["statements"] if not s["withdrawn"]]
             if weekday_ok and pid != alone:
-                r = self.http.post("/v1/home-alone", json={"pupil_id": pid, "gate_id": gate_of[pid]},
-                                   headers=self.h(guard_at[gate_of[pid]]))
-                if r.status_code == 200:
+                alone_home = self.http.post("/v1/home-alone",
+                                            json={"pupil_id": pid, "gate_id": gate_of[pid]},
+                                            headers=self.h(guard_at[gate_of[pid]]))
+                if alone_home.status_code == 200:
                     self.log["home-alone 200"] += 1
                     done.add(pid)
                     continue
@@ -213,8 +211,6 @@ class Afternoon:
 
 
 def main() -> int:
-    import httpx
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--token", required=True, help="an admin token of the demo school")

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import a_school, auth, handed_to_teacher
+from tests.stores import every_store
 
 
 def test_another_schools_pupil_answers_404_never_403(client: TestClient, app: HandoverApp) -> None:
@@ -63,6 +64,7 @@ def test_tokens_are_stored_only_as_hashes(client: TestClient, app: HandoverApp) 
     assert world.admin.token.encode() not in stored
 
 
+@every_store
 def test_a_retried_command_returns_the_first_answer_and_records_once(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     headers = world.homeroom.h(**{"Idempotency-Key": "retry-me"})

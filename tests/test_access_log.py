@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from service.domain.access import AccessRecord
 from service.domain.errors import RuleError
 from service.settings import Settings
 from tests.builders import Staff, World, a_school, add_staff
+from tests.stores import every_store
 
 READ = {"staff_id": "g1", "staff_name": "刘保安", "role": "guard", "at": "2026-11-23T16:30:00+08:00",
         "device": "east-gate-tablet", "what": "pupil", "pupil_ids": ["p1"], "data": ["profile"]}
@@ -118,7 +120,7 @@ def test_the_access_log_filters_by_staff_and_time_and_is_for_admins_and_inspecto
 
     assert [r["role"] for r in access_log(world, world.inspector)] == ["guard", "teacher"]
     assert [r["role"] for r in access_log(world, staff=world.teacher.staff_id)] == ["teacher"]
-    assert [r["role"] for r in access_log(world, **{"from": "2026-11-23T09:00"})] == ["teacher"]
+    assert [r["role"] for r in access_log(world, None, **{"from": "2026-11-23T09:00"})] == ["teacher"]
     assert [r["role"] for r in access_log(world, to="2026-11-23T01:00:00+00:00")] == ["guard"]
     for who in (world.guard, world.teacher, add_staff(client, world.admin, "安全员", ["safety_officer"])):
         r = client.get("/v1/access-log", headers=who.h())
@@ -180,12 +182,14 @@ def test_pending_reads_are_saved_when_the_service_stops(app: HandoverApp, settin
     assert app.access.pending == 0
     records = [n for n in app.recorder.select_notifications(start=1, limit=10_000)
                if n.topic.endswith("AccessRecord.Recorded")]
-    [read] = app.repository.get(records[-1].originator_id).reads
+    record: AccessRecord = app.repository.get(UUID(str(records[-1].originator_id)))
+    [read] = record.reads
     assert read["staff_id"] == world.guard.staff_id
 
 
 # -- where the store matters: the record's JSON and the view, on every store -----------
 
+@every_store
 def test_a_recorded_read_is_listed_from_the_access_log_view(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     client.get(f"/v1/pupils/{world.pupil(0)}/afternoon", headers=world.guard.h(**{"X-Device-Id": "gate-1"}))

@@ -6,6 +6,9 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import a_school, handed_to_teacher, walked_to_gate
+from tests.stores import every_store
+
+pytestmark = every_store
 
 
 def test_a_class_handed_over_and_confirmed_is_in_the_receivers_custody(client: TestClient, app: HandoverApp) -> None:
@@ -18,7 +21,8 @@ def test_a_class_handed_over_and_confirmed_is_in_the_receivers_custody(client: T
     assert [e["type"] for e in state["chain"]] == ["offered", "custody_taken"]
 
 
-def test_a_pupil_released_to_their_guardian_is_gone_and_cannot_be_released_again(client: TestClient, app: HandoverApp) -> None:
+def test_a_pupil_released_to_their_guardian_is_gone_and_cannot_be_released_again(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app)
     handed_to_teacher(world)
     walked_to_gate(world, [0])

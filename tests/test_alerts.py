@@ -12,6 +12,7 @@ from service.clock import FixedClock
 from service.watcher import Watcher
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 # Grade 3 is the middle band: dismissal 17:20 in autumn, plus 10 minutes' grace.
 DEADLINE = datetime(2026, 11, 23, 17, 30, tzinfo=SHANGHAI)
@@ -34,7 +35,9 @@ def unpicked(world: World) -> list[dict[str, Any]]:
     return alerts(world, kind="unpicked")
 
 
-def test_a_pupil_still_in_school_after_the_deadline_raises_exactly_one_alert(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+@every_store
+def test_a_pupil_still_in_school_after_the_deadline_raises_exactly_one_alert(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 2)
     handed_to_teacher(world)
     walked_to_gate(world, [0])
@@ -51,7 +54,9 @@ def test_a_pupil_still_in_school_after_the_deadline_raises_exactly_one_alert(cli
     assert alert["status"] == "open"
 
 
-def test_an_unpicked_alert_escalates_on_schedule_until_acknowledged(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+@every_store
+def test_an_unpicked_alert_escalates_on_schedule_until_acknowledged(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 1)
     handed_to_teacher(world)
     clock.set(DEADLINE)
@@ -75,7 +80,8 @@ def test_an_unpicked_alert_escalates_on_schedule_until_acknowledged(client: Test
     assert after["level"] == 2 and after["acknowledged"]["by"]["staff_id"] == world.teacher.staff_id
 
 
-def test_releasing_the_pupil_resolves_the_unpicked_alert(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+def test_releasing_the_pupil_resolves_the_unpicked_alert(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 1)
     handed_to_teacher(world)
     walked_to_gate(world, [0])
@@ -112,7 +118,8 @@ def test_a_refused_release_raises_an_alert(client: TestClient, app: HandoverApp)
     assert alert["subject"]["adult"]["name"] == "陌生人" and alert["subject"]["reason"] == "not_authorised"
 
 
-def test_pupils_nobody_took_and_a_silent_group_raise_alerts_after_the_start(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+def test_pupils_nobody_took_and_a_silent_group_raise_alerts_after_the_start(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 2)
     clock.set(datetime(2026, 11, 23, 15, 54, tzinfo=SHANGHAI))
     watcher(client).run_once()
@@ -156,7 +163,8 @@ def test_an_alert_is_resolved_once_saying_how(client: TestClient, app: HandoverA
     clock.set(DEADLINE)
     watcher(client).run_once()
     [alert] = unpicked(world)
-    r = world.post(world.guard, f"/v1/alerts/{alert['alert_id']}/resolve", {"how": "handed_to_guardian", "note": "奶奶来接"})
+    r = world.post(world.guard, f"/v1/alerts/{alert['alert_id']}/resolve",
+                   {"how": "handed_to_guardian", "note": "奶奶来接"})
     assert r.status_code == 200 and r.json()["resolved"]["by"]["staff_id"] == world.guard.staff_id
     again = world.post(world.guard, f"/v1/alerts/{alert['alert_id']}/resolve", {"how": "other"})
     assert again.status_code == 409 and again.json()["current_state"]["status"] == "resolved"

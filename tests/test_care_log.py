@@ -16,6 +16,7 @@ from service.clock import FixedClock
 from service.exports import Table, content_disposition, csv_bytes, xlsx_bytes
 from tests.builders import SESSION_DAY, World, a_school
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 
 def at(hh: int, mm: int) -> datetime:
@@ -86,6 +87,7 @@ def export(world: World, fmt: str, **params: Any) -> Any:
     return r
 
 
+@every_store
 def test_the_care_log_shows_who_supervised_when_and_every_handover_with_both_counts(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
@@ -106,7 +108,8 @@ def test_the_care_log_shows_who_supervised_when_and_every_handover_with_both_cou
     assert (counts["in_custody_now"], counts["at_close"], counts["refusals"], counts["emergencies"]) == (2, 2, 1, 1)
 
 
-def test_the_attendance_sheet_tells_each_pupils_afternoon(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+def test_the_attendance_sheet_tells_each_pupils_afternoon(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
     rows = {r["name"]: r for r in care_log(world)["attendance"]}
     assert list(rows) == ["学生0", "学生1", "学生2", "学生3", "学生4"]
@@ -115,13 +118,16 @@ def test_the_attendance_sheet_tells_each_pupils_afternoon(client: TestClient, ap
            ("家长接走", "家长0（母亲）", "东门", "身份证", "刘保安", "17:10")
     assert (rows["学生0"]["received_from"], rows["学生0"]["received_by"], rows["学生0"]["left_to"]) == \
            ("李老师", "张老师", "东门（刘保安）")
-    assert (rows["学生1"]["status"], rows["学生1"]["custodian"], rows["学生1"]["refusals"]) == ("in_custody", "刘保安", 1)
-    assert (rows["学生2"]["transfers"], rows["学生2"]["in_group_now"], rows["学生2"]["remarks"]) == (1, True, "走班 1 次")
+    first = rows["学生1"]
+    assert (first["status"], first["custodian"], first["refusals"]) == ("in_custody", "刘保安", 1)
+    second = rows["学生2"]
+    assert (second["transfers"], second["in_group_now"], second["remarks"]) == (1, True, "走班 1 次")
     assert (rows["学生4"]["status_label"], rows["学生4"]["absence_reason"], rows["学生4"]["arrived_at"]) == \
            ("请假", "病假", None)
     assert [r["in_group_at_close"] for r in rows.values()] == [False, False, True, True, False]
 
 
+@every_store
 def test_the_timeline_tells_the_afternoon_in_order_with_refusals_alerts_and_notes(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
@@ -258,6 +264,7 @@ def test_an_emergency_followed_up_later_no_longer_waits_on_anyone(
     assert again.status_code == 422
 
 
+@every_store
 def test_a_rebuild_from_zero_gives_the_same_care_log(client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
     before = care_log(world)

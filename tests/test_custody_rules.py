@@ -9,6 +9,7 @@ from service.application import HandoverApp
 from service.clock import FixedClock
 from service.settings import Settings
 from tests.builders import a_school, handed_to_teacher
+from tests.stores import every_store
 
 
 def test_custody_stays_with_the_giver_until_the_receiver_confirms(client: TestClient, app: HandoverApp) -> None:
@@ -101,7 +102,8 @@ def test_a_waiting_child_is_handed_to_the_gatehouse(client: TestClient, app: Han
     assert world.state(0)["place"] == {"id": "gatehouse", "label": "门卫室", "kind": "gatehouse"}
 
 
-def test_a_correction_names_the_event_and_why_and_the_event_stays_on_record(client: TestClient, app: HandoverApp) -> None:
+def test_a_correction_names_the_event_and_why_and_the_event_stays_on_record(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     r = world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(0), "with_leave": False})
     assert r.json()["status"] == "absent"
@@ -145,6 +147,7 @@ def test_every_event_records_who_where_when_and_the_command_id(client: TestClien
     assert by["at"] == "2026-11-23T08:00:00+08:00"
 
 
+@every_store
 def test_the_state_rebuilt_from_stored_events_alone_is_the_same(
     client: TestClient, app: HandoverApp, settings: Settings, clock: FixedClock
 ) -> None:

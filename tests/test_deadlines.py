@@ -36,7 +36,8 @@ def alerts(world: World, kind: str) -> list[dict[str, Any]]:
 
 # -- counts --------------------------------------------------------------------
 
-def test_a_handover_whose_count_differs_from_the_pupils_named_is_flagged_when_offered(client: TestClient, app: HandoverApp) -> None:
+def test_a_handover_whose_count_differs_from_the_pupils_named_is_flagged_when_offered(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 3)
     r = world.post(world.homeroom, "/v1/handovers", {"class_id": world.class_id, "count": 2,
                    "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
@@ -238,9 +239,11 @@ def test_a_primary_school_refuses_a_class_of_grade_nine(client: TestClient, app:
     assert all(c["grade"] != 9 for c in client.get("/v1/school", headers=world.admin.h()).json()["classes"])
 
 
-def test_a_roster_row_of_a_grade_the_school_does_not_teach_is_refused_naming_row_and_column(client: TestClient, app: HandoverApp) -> None:
+def test_a_roster_row_of_a_grade_the_school_does_not_teach_is_refused_naming_row_and_column(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 0)
-    csv = "姓名,性别,班级,班主任,家长姓名,家长电话\n王一,男,三(2)班,李老师,王母,13800138001\n林九,女,九年级(1)班,周老师,林母,13800138002\n"
+    csv = ("姓名,性别,班级,班主任,家长姓名,家长电话\n王一,男,三(2)班,李老师,王母,13800138001\n"
+           "林九,女,九年级(1)班,周老师,林母,13800138002\n")
     r = client.post("/v1/imports/roster", files={"file": ("roster.csv", csv.encode(), "text/csv")},
                     headers=world.admin.h(**key()))
     assert r.status_code == 422, r.text
@@ -278,7 +281,8 @@ def test_a_schedule_dropping_a_session_pupils_are_enrolled_for_is_refused(client
     assert refused_field(r) == "schedule.sessions[1].dismissals"
 
 
-def test_a_school_becoming_nine_year_can_add_grade_nine_once_a_band_holds_it(client: TestClient, app: HandoverApp) -> None:
+def test_a_school_becoming_nine_year_can_add_grade_nine_once_a_band_holds_it(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 0)
     r = client.put("/v1/school/profile", json={"name": "实验学校", "grades": "nine_year"},
                    headers=world.admin.h(**key()))
@@ -360,7 +364,8 @@ def staying_for_evening_study(client: TestClient, app: HandoverApp) -> tuple[Wor
     pid = a_pupil_in(world, world.class_id, "周晚", ("after_school", "evening"))
     r = world.post(world.homeroom, "/v1/handovers", {"pupil_ids": [pid], "count": 1,
                    "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
-    assert world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1}).status_code == 200
+    confirm = f"/v1/handovers/{r.json()['handover_id']}/confirm"
+    assert world.post(world.teacher, confirm, {"count": 1}).status_code == 200
     return world, pid
 
 
@@ -455,6 +460,8 @@ def test_a_pupil_absent_from_evening_study_cannot_be_handed_into_it(
 
 
 def test_a_handover_offered_before_sessions_could_be_passed_into_still_replays(app: HandoverApp) -> None:
+    from uuid import UUID
+
     from eventsourcing.persistence import Mapper
 
     from service.domain.handover import Handover
@@ -464,13 +471,15 @@ def test_a_handover_offered_before_sessions_could_be_passed_into_still_replays(a
                               giver=teacher, to=club, place={"id": "club"}, pupil_ids=["p1"],
                               count_given=1, note=None, by={"staff_id": "t1"})
     [offered] = handover.collect_events()
-    plain = Mapper(transcoder=app.mapper.transcoder)  # the stored JSON, before any encryption
+    plain: Mapper[UUID] = Mapper(transcoder=app.mapper.transcoder)  # the stored JSON, unencrypted
     stored = plain.to_stored_event(offered)
     state = app.mapper.transcoder.decode(stored.state)
     del state["to_session"], state["class_version"]  # as version 1 recorded it
     old = type(stored)(originator_id=stored.originator_id, originator_version=stored.originator_version,
                        topic=stored.topic, state=app.mapper.transcoder.encode(state))
-    replayed = plain.to_domain_event(old).mutate(None)
+    event = plain.to_domain_event(old)
+    assert isinstance(event, Handover.Event)
+    replayed = event.mutate(None)
     assert isinstance(replayed, Handover)
     assert replayed.to_session is None and replayed.view()["kind"] == "transfer"
 

@@ -33,7 +33,8 @@ def test_the_webhook_secret_and_a_pupils_name_are_not_in_the_stored_bytes(
     assert r.status_code == 200, r.text
     r = client.get(f"/v1/pupils/{world.pupil(0)}", headers=world.admin.h())
     name = r.json()["name"]
-    assert name == "学生0" and app.webhook(world.school_id).secret == SECRET  # it reads back
+    webhook = app.webhook(world.school_id)
+    assert name == "学生0" and webhook is not None and webhook.secret == SECRET  # it reads back
     stored = [n.state for n in app.recorder.select_notifications(start=1, limit=10_000)]
     assert len(stored) > 10
     if settings.store == "sqlite":

@@ -6,6 +6,7 @@ import io
 import json
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import Mapper
@@ -65,7 +66,7 @@ def test_a_step_recorded_before_agreements_were_kept_still_reads(app: HandoverAp
     pupil = a_pupil()
     pupil.apply_for_care("2026秋", date(2026, 9, 1), date(2027, 1, 20), ["after_school"], None, BY)
     pupil.advance_enrolment("class_reviewed", "ok", BY)
-    plain = Mapper(transcoder=app.mapper.transcoder)  # the stored JSON, before any encryption
+    plain: Mapper[UUID] = Mapper(transcoder=app.mapper.transcoder)  # the stored JSON, unencrypted
     stored = plain.to_stored_event(pupil.collect_events()[-1])
     state = json.loads(stored.state)
     assert state.pop("class_version") == 2 and state.pop("agreement") is None
@@ -142,7 +143,8 @@ def test_an_excel_date_in_the_agreement_column_is_the_date_signed() -> None:
 
 
 def test_an_unreadable_agreement_cell_is_a_row_error() -> None:
-    rows = [f"{HEADER},协议", "甲,男,三年级(2)班,李老师,甲父,13800000001,交了", "乙,男,三年级(2)班,李老师,乙父,13800000002,2026-02-30"]
+    rows = [f"{HEADER},协议", "甲,男,三年级(2)班,李老师,甲父,13800000001,交了",
+            "乙,男,三年级(2)班,李老师,乙父,13800000002,2026-02-30"]
     parsed = parse_roster("\n".join(rows).encode(), "r.csv")
     assert [(e.row, e.column) for e in parsed.errors] == [(2, "协议"), (3, "协议")]
 
@@ -177,7 +179,8 @@ def test_a_whole_class_goes_through_the_four_steps_each_pupil_by_its_own_event(
     r = world.post(world.admin, "/v1/enrolment/apply", {"class_id": world.class_id, **TERM})
     assert results(r) == {world.pupil(0): ("already", None), **{i: ("done", None) for i in ids}}
     assert (r.json()["done"], r.json()["already"], r.json()["refused"]) == (3, 1, 0)
-    assert results(world.post(world.homeroom, "/v1/enrolment/class_reviewed", {"class_id": world.class_id}))[ids[0]] == ("done", None)
+    reviewed = world.post(world.homeroom, "/v1/enrolment/class_reviewed", {"class_id": world.class_id})
+    assert results(reviewed)[ids[0]] == ("done", None)
     world.post(world.admin, "/v1/enrolment/school_approved", {"class_id": world.class_id})
     r = world.post(world.admin, "/v1/enrolment/signed", {"class_id": world.class_id,
                    "signed_on": "2026-11-20", "reference": "教导处档案柜"})

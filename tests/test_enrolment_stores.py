@@ -6,6 +6,9 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import TERM, a_school, key
+from tests.stores import every_store
+
+pytestmark = every_store
 
 
 def test_pupils_enrolled_in_bulk_or_from_paper_agreements_are_expected_on_the_roster(

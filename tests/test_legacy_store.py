@@ -45,6 +45,7 @@ def test_a_store_written_by_the_earlier_release_rebuilds_to_the_roster_it_showed
         assert app.recorder.max_notification_id() == expected["position"]
         roster = read_roster(views.view("roster"), expected["school_id"],
                              date.fromisoformat(expected["day"]), "after_school")
+        assert roster is not None
         got = {p["pupil_id"]: {"status": p["status"], "how": (p.get("gone") or {}).get("how"),
                                "adult": ((p.get("gone") or {}).get("adult") or {}).get("name"),
                                "refusals": p["refusals"]} for p in roster["pupils"]}

@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.watcher import Watcher
 from tests.builders import World, a_school, handed_to_teacher
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 SECRET = "whsec-0123456789abcdef"
 DEADLINE = datetime(2026, 11, 23, 17, 30, tzinfo=SHANGHAI)  # grade 3: 17:20 plus 10 minutes
@@ -188,6 +189,7 @@ def test_each_raised_and_escalated_alert_reaches_the_schools_webhook_once_signed
     assert len(logged) == 2 and all("unpicked" in line for line in logged)
 
 
+@every_store
 def test_the_running_service_sends_a_new_alert_by_itself(
         client: TestClient, app: HandoverApp, receiver: Receiver) -> None:
     world = with_webhook(client, app, receiver.url)
@@ -275,6 +277,7 @@ def test_what_was_pending_when_the_process_died_is_delivered_after_a_restart(
     assert receiver.ids() == [pending["notification_id"]] and receiver.deliveries[0]["signed"]
 
 
+@every_store
 def test_two_deliverers_create_each_notification_once(
         settings: Settings, store: str, app: HandoverApp, client: TestClient, clock: FixedClock,
         receiver: Receiver) -> None:

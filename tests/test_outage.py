@@ -14,6 +14,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 from fastapi.testclient import TestClient
 from httpx import Response
+from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.application import HandoverApp
@@ -58,8 +59,9 @@ def assert_unavailable(r: Response) -> None:
 
 
 def new_staff(world: World, name: str, key: str) -> Response:
-    return world.client.post("/v1/staff", json={"name": name, "roles": ["teacher"]},
-                             headers=world.admin.h(**{"Idempotency-Key": key}))
+    r: Response = world.client.post("/v1/staff", json={"name": name, "roles": ["teacher"]},
+                                    headers=world.admin.h(**{"Idempotency-Key": key}))
+    return r
 
 
 def unpicked(world: World) -> list[dict[str, Any]]:
@@ -82,7 +84,7 @@ def test_a_database_outage_answers_503_at_once_and_heals_without_a_restart(
                         postgres_dbname=pg_database, postgres_schema=_pg_schema(request),
                         postgres_pool_wait=1.5, postgres_connect_timeout=1,
                         postgres_reconnect_timeout=2, retry_max_backoff=0.5, watch_interval=0.3,
-                        cipher_key=TEST_CIPHER_KEY)
+                        cipher_key=SecretStr(TEST_CIPHER_KEY))
     clock = FixedClock(MORNING)
     app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from service.application import HandoverApp
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
+from tests.stores import every_store
 
 
 def at_the_gate(client: TestClient, app: HandoverApp, pupils: int = 3) -> World:
@@ -17,10 +19,11 @@ def at_the_gate(client: TestClient, app: HandoverApp, pupils: int = 3) -> World:
     return world
 
 
-def release(world: World, indexes: list[int], **who: object) -> object:
+def release(world: World, indexes: list[int], **who: object) -> Response:
     body = {"pupil_ids": [world.pupil(i) for i in indexes], "gate_id": world.gate_id,
             "identity_check": "id_card", **who}
-    return world.post(world.guard, "/v1/releases", body)
+    r: Response = world.post(world.guard, "/v1/releases", body)
+    return r
 
 
 def test_release_to_a_restricted_adult_is_refused_and_recorded(client: TestClient, app: HandoverApp) -> None:
@@ -66,7 +69,8 @@ def test_an_expired_authorisation_no_longer_counts(client: TestClient, app: Hand
     assert r.status_code == 422 and r.json()["pupils"][0]["reason"] == "not_authorised"
 
 
-def test_a_phone_call_becomes_a_one_day_authorisation_naming_caller_and_taker(client: TestClient, app: HandoverApp) -> None:
+def test_a_phone_call_becomes_a_one_day_authorisation_naming_caller_and_taker(
+        client: TestClient, app: HandoverApp) -> None:
     world = at_the_gate(client, app)
     guardian = world.guardian(0)
     r = world.post(world.guard, f"/v1/pupils/{world.pupil(0)}/phone-authorisations",
@@ -127,6 +131,7 @@ def test_only_the_custodian_releases(client: TestClient, app: HandoverApp) -> No
     assert r.json()["current_state"]["custodian"]["staff_id"] == world.teacher.staff_id
 
 
+@every_store
 def test_two_guards_releasing_at_once_release_the_pupil_once(client: TestClient, app: HandoverApp) -> None:
     world = at_the_gate(client, app, 1)
     body = {"pupil_ids": [world.pupil(0)], "gate_id": world.gate_id, "identity_check": "id_card",
@@ -137,7 +142,8 @@ def test_two_guards_releasing_at_once_release_the_pupil_once(client: TestClient,
     assert [e["type"] for e in world.state(0)["chain"]].count("released") == 1
 
 
-def test_going_home_alone_needs_a_statement_on_file_and_a_refusal_is_recorded(client: TestClient, app: HandoverApp) -> None:
+def test_going_home_alone_needs_a_statement_on_file_and_a_refusal_is_recorded(
+        client: TestClient, app: HandoverApp) -> None:
     world = at_the_gate(client, app, 2)
     r = world.post(world.guard, "/v1/home-alone", {"pupil_id": world.pupil(0), "gate_id": world.gate_id})
     assert r.status_code == 422 and r.json()["pupils"][0]["reason"] == "no_statement"
@@ -152,7 +158,8 @@ def test_going_home_alone_needs_a_statement_on_file_and_a_refusal_is_recorded(cl
     assert r.json()["gone"]["how"] == "went_home_alone"
 
 
-def test_a_statement_for_other_weekdays_does_not_let_a_pupil_go_alone_today(client: TestClient, app: HandoverApp) -> None:
+def test_a_statement_for_other_weekdays_does_not_let_a_pupil_go_alone_today(
+        client: TestClient, app: HandoverApp) -> None:
     world = at_the_gate(client, app, 1)
     world.post(world.admin, f"/v1/pupils/{world.pupil(0)}/statements",
                {"valid_from": "2026-09-01", "weekdays": [4], "given_by_guardian_id": world.guardian(0)["guardian_id"]})
@@ -173,7 +180,8 @@ def test_an_early_departure_names_who_collected_who_approved_and_why(client: Tes
     assert entry["adult"]["name"] == "家长0"
 
 
-def test_an_early_departure_without_informing_the_homeroom_teacher_is_refused(client: TestClient, app: HandoverApp) -> None:
+def test_an_early_departure_without_informing_the_homeroom_teacher_is_refused(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     handed_to_teacher(world)
     r = world.post(world.teacher, "/v1/early-departures", {

@@ -48,6 +48,7 @@ def _texts(tp: Any, where: str, metadata: tuple[Any, ...] = (), kind: type = str
 def _request_texts(kind: type = str, guard: type = PlainText) -> Iterator[tuple[str, bool]]:
     api = create_app(settings_for("memory", Path("/nonexistent"), None))
     for route in _api_routes(api.routes):
+        assert route.methods, route.path
         for param in _params(route.dependant):
             info = param.field_info
             for where, guarded in _texts(info.annotation, param.name, tuple(info.metadata), kind,

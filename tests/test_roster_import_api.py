@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from openpyxl import Workbook
 
 from service.application import HandoverApp
 from tests.builders import a_school, key
+from tests.stores import every_store
 
 CSV_ROWS = [
     "实验小学2026学年秋季课后服务学生名单,,,,,",
@@ -19,9 +21,11 @@ CSV_ROWS = [
 ]
 
 
-def upload(client: TestClient, token_headers: dict[str, str], data: bytes, name: str, **params: str) -> object:
-    return client.post("/v1/imports/roster", params=params, headers={**token_headers, **key()},
-                       files={"file": (name, data, "application/octet-stream")})
+def upload(client: TestClient, token_headers: dict[str, str], data: bytes, name: str,
+           **params: str) -> Response:
+    r: Response = client.post("/v1/imports/roster", params=params, headers={**token_headers, **key()},
+                              files={"file": (name, data, "application/octet-stream")})
+    return r
 
 
 def test_a_gbk_csv_with_a_title_row_creates_pupils_classes_and_teachers(client: TestClient, app: HandoverApp) -> None:
@@ -39,6 +43,7 @@ def test_a_gbk_csv_with_a_title_row_creates_pupils_classes_and_teachers(client: 
     assert detail["guardians"][0]["phone"] == "13800138000"
 
 
+@every_store
 def test_importing_the_same_file_twice_creates_nothing_twice(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 0)
     data = ("\ufeff" + "\n".join(CSV_ROWS)).encode("utf-8")

@@ -10,6 +10,9 @@ from service.application import HandoverApp
 from service.projections.roster import Roster, read_roster
 from service.projections.runtime import Runner
 from tests.builders import World, a_school, enrolled_pupil, handed_to_teacher, walked_to_gate
+from tests.stores import every_store
+
+pytestmark = every_store
 
 DAY = date(2026, 11, 23)
 

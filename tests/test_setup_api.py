@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from service.application import HandoverApp
 from service.domain.schedule import default_schedule
 from tests.builders import TERM, a_school, enrolled_pupil, key
+from tests.stores import every_store
 
 
 def test_a_new_school_has_the_default_schedule_and_its_admin(client: TestClient, app: HandoverApp) -> None:
@@ -17,7 +18,8 @@ def test_a_new_school_has_the_default_schedule_and_its_admin(client: TestClient,
     assert {s["name"]: s["roles"] for s in school["staff"]}["王校长"] == ["admin"]
 
 
-def test_a_schedule_with_seasons_sessions_and_holidays_is_stored_and_applied(client: TestClient, app: HandoverApp) -> None:
+def test_a_schedule_with_seasons_sessions_and_holidays_is_stored_and_applied(
+        client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     schedule = default_schedule().to_dict()
     schedule["no_service_dates"] = ["2026-11-23"]
@@ -49,6 +51,7 @@ def test_friday_has_no_after_school_service_by_default(client: TestClient, app: 
     assert r.json()["service"] is False and r.json()["pupils"] == []
 
 
+@every_store
 def test_the_same_class_twice_is_a_conflict(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 0)
     r = world.post(world.admin, "/v1/school/classes", {"grade": 3, "class_no": 2})
@@ -101,7 +104,8 @@ def test_every_pupil_change_names_who_made_it(client: TestClient, app: HandoverA
 
 def test_priority_tags_are_limited_to_the_policy_groups(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
-    ok = client.put(f"/v1/pupils/{world.pupil(0)}/tags", json={"tags": ["留守", "困难"]}, headers=world.admin.h(**key()))
+    ok = client.put(f"/v1/pupils/{world.pupil(0)}/tags", json={"tags": ["留守", "困难"]},
+                    headers=world.admin.h(**key()))
     assert ok.status_code == 200 and ok.json()["tags"] == ["困难", "留守"]
     bad = client.put(f"/v1/pupils/{world.pupil(0)}/tags", json={"tags": ["VIP"]}, headers=world.admin.h(**key()))
     assert bad.status_code == 422

@@ -22,6 +22,7 @@ from service.domain.shift import Shift
 from service.exports import XLSX_TYPE
 from tests.builders import World, a_school, add_staff, handed_to_teacher, key
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 MONTH = "2026-11"
 BEFORE_THE_MONTH = datetime(2026, 10, 30, 8, 0, tzinfo=SHANGHAI)
@@ -60,6 +61,7 @@ def refs_in(value: Any) -> Iterator[dict[str, Any]]:
 
 # -- a generated month, checked against the events themselves ---------------------------------------
 
+@every_store
 def test_a_generated_month_gives_statements_that_agree_with_the_stored_events(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     clock.set(BEFORE_THE_MONTH)
@@ -144,8 +146,10 @@ def assert_staff_figures_match(app: HandoverApp, world: World, staff: list[dict[
     for s in shifts:
         c = counts.setdefault(s.staff["staff_id"], Counter())
         c["duty_sessions" if s.place["id"] == "duty" else "sessions_supervised"] += 1
-        c["late_arrivals"] += datetime.fromisoformat(s.signed_on_at) > datetime.fromisoformat(s.starts_at) + timedelta(minutes=5)
-        c["early_leaves"] += bool(s.signed_off_at) and datetime.fromisoformat(s.signed_off_at) < datetime.fromisoformat(s.ends_at)
+        late_after = datetime.fromisoformat(s.starts_at) + timedelta(minutes=5)
+        c["late_arrivals"] += datetime.fromisoformat(s.signed_on_at) > late_after
+        c["early_leaves"] += bool(s.signed_off_at) and (
+            datetime.fromisoformat(s.signed_off_at) < datetime.fromisoformat(s.ends_at))
         c["substitutions"] += s.substitute_for is not None
     for e in events:
         if isinstance(e, Handover.Confirmed) and e.mismatch:

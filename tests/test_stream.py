@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from service.api import stream
 from service.application import HandoverApp
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
+from tests.stores import every_store
 
 
 def parse(text: str) -> list[dict[str, Any]]:
@@ -62,6 +63,7 @@ def changes(events: list[dict[str, Any]], pupil_id: str) -> list[str]:
     return [e["data"]["change"] for e in events if e["event"] == "pupil" and e["data"]["pupil_id"] == pupil_id]
 
 
+@every_store
 def test_a_stream_from_the_start_yields_every_change_and_alert_in_log_order(
         client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 3)
@@ -79,9 +81,11 @@ def test_a_stream_from_the_start_yields_every_change_and_alert_in_log_order(
     assert alert["id"] > refusal["id"]  # the alert is recorded with the refusal, after it
     assert (alert["data"]["kind"], alert["data"]["change"], alert["data"]["status"]) == (
         "release_refused", "raised", "open")
-    assert refusal["data"]["status"] == "in_custody" and refusal["data"]["custodian"]["staff_id"] == world.guard.staff_id
+    assert refusal["data"]["status"] == "in_custody"
+    assert refusal["data"]["custodian"]["staff_id"] == world.guard.staff_id
 
 
+@every_store
 def test_reconnecting_with_last_event_id_yields_only_what_came_after(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 3)
     afternoon(world)
@@ -172,6 +176,7 @@ def test_a_ticket_used_through_one_process_is_refused_by_another(
         other.close()
 
 
+@every_store
 def test_a_connected_client_is_pushed_a_release_as_it_happens(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     handed_to_teacher(world)

@@ -46,6 +46,7 @@ def test_a_token_issued_before_expiry_existed_still_replays_and_never_expires() 
         v1 = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                          json.dumps(state).encode())
         event = app.mapper.to_domain_event(v1)
+        assert isinstance(event, StaffToken.Event)
         token = event.mutate(None)
     finally:
         app.close()

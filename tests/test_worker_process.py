@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.application import HandoverApp
@@ -81,7 +82,7 @@ def test_a_worker_that_loses_the_database_says_so_and_catches_up_when_it_is_back
     settings = Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                         postgres_dbname=pg_database, postgres_schema=schema, run_projections=False,
-                        cipher_key=TEST_CIPHER_KEY)
+                        cipher_key=SecretStr(TEST_CIPHER_KEY))
     clock = FixedClock(MORNING)
     app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     roster = Views(app, settings).runners["roster"]

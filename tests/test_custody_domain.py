@@ -1,0 +1,149 @@
+"""DESIGN §3.1 Custody and §3.2 Release on the aggregates alone: the events each command collects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from service.domain.errors import ConflictError, RuleError
+from service.domain.pupil import Pupil
+from service.domain.pupil_day import PupilDay
+
+DAY = date(2026, 11, 23)  # a Monday
+AT = "2026-11-23T16:00:00+08:00"
+TEACHER = {"staff_id": "t1", "name": "张老师"}
+CLUB = {"staff_id": "t2", "name": "赵老师"}
+GUARD = {"staff_id": "g1", "name": "刘保安"}
+GROUP = {"id": "group", "label": "三年级作业组", "kind": "group"}
+CLUB_ROOM = {"id": "club", "label": "美术社", "kind": "club"}
+GATE = {"id": "gate", "label": "东门", "kind": "gate"}
+
+
+def by(who: dict[str, str], role: str = "teacher") -> dict[str, Any]:
+    return {"staff_id": who["staff_id"], "staff_name": who["name"], "role": role, "at": AT}
+
+
+def names(events: Sequence[object]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def with_the_teacher() -> PupilDay:
+    day = PupilDay.open("s1", "p1", DAY, "after_school", "c1")
+    day.sign_in(TEACHER, GROUP, by(TEACHER))
+    day.collect_events()
+    return day
+
+
+def a_pupil() -> Pupil:
+    pupil = Pupil.register("s1", "k1", "张小明", "男", "c1", by(TEACHER))
+    pupil.add_guardian("g-mum", "李梅", "母亲", "13800138000", True, None, by(TEACHER))
+    return pupil
+
+
+# -- §3.1 custody --------------------------------------------------------------------------------
+
+def test_custody_stays_with_the_giver_until_the_receiver_confirms() -> None:
+    day = with_the_teacher()
+    day.offer("h1", "transfer", TEACHER, CLUB, CLUB_ROOM, by(TEACHER))
+    assert day.state["custodian"]["staff_id"] == TEACHER["staff_id"]
+    assert day.state["pending"]["handover_id"] == "h1"
+    with pytest.raises(ConflictError):
+        day.take_custody("h1", TEACHER, by(GUARD, "guard"))  # not the adult it was offered to
+    day.take_custody("h1", TEACHER, by(CLUB))
+    [offered, taken] = day.collect_events()
+    assert names([offered, taken]) == ["HandoverOffered", "CustodyTaken"]
+    assert isinstance(taken, PupilDay.CustodyTaken) and taken.giver == TEACHER
+    assert day.state["custodian"]["staff_id"] == CLUB["staff_id"] and day.state["pending"] is None
+
+
+def test_a_pupil_offered_in_one_handover_cannot_be_offered_in_another() -> None:
+    day = with_the_teacher()
+    day.offer("h1", "transfer", TEACHER, CLUB, CLUB_ROOM, by(TEACHER))
+    with pytest.raises(ConflictError) as refused:
+        day.offer("h2", "transfer", TEACHER, GUARD, GATE, by(TEACHER))
+    assert refused.value.state["pending"]["handover_id"] == "h1"
+    assert names(day.collect_events()) == ["HandoverOffered"]
+
+
+def test_a_withdrawn_offer_leaves_custody_with_the_giver() -> None:
+    day = with_the_teacher()
+    day.offer("h1", "transfer", TEACHER, CLUB, CLUB_ROOM, by(TEACHER))
+    day.withdraw_offer("h1", "美术社停课", by(TEACHER))
+    assert names(day.collect_events()) == ["HandoverOffered", "HandoverWithdrawn"]
+    assert day.state["custodian"]["staff_id"] == TEACHER["staff_id"] and day.state["pending"] is None
+
+
+def test_a_handover_needs_another_adult_to_receive() -> None:
+    day = with_the_teacher()
+    with pytest.raises(RuleError):
+        day.offer("h1", "transfer", TEACHER, TEACHER, GROUP, by(TEACHER))
+    assert day.collect_events() == []
+
+
+# -- §3.2 release ---------------------------------------------------------------------------------
+
+def test_only_the_custodian_releases_and_a_refusal_records_nothing_else() -> None:
+    day = with_the_teacher()
+    with pytest.raises(ConflictError):
+        day.release_to({"name": "李梅"}, {"kind": "guardian", "ref_id": "g-mum"}, "id_card", GATE,
+                       by(GUARD, "guard"))
+    assert day.collect_events() == [] and day.status == "in_custody"
+
+
+def test_a_refused_release_is_an_event_naming_who_came_why_and_who_turned_them_away() -> None:
+    day = with_the_teacher()
+    day.refuse_release({"name": "陌生人"}, "not_authorised", "自称舅舅", GATE, by(TEACHER))
+    [refused] = day.collect_events()
+    assert isinstance(refused, PupilDay.ReleaseRefused)
+    assert (refused.adult, refused.reason, refused.by["staff_id"]) == (
+        {"name": "陌生人"}, "not_authorised", TEACHER["staff_id"])
+    assert day.view()["refusals"] == 1 and day.status == "in_custody"
+
+
+def test_a_refusal_cannot_be_corrected_away() -> None:
+    day = with_the_teacher()
+    day.refuse_release({"name": "陌生人"}, "not_authorised", None, GATE, by(TEACHER))
+    refusal_seq = day.entries[-1]["seq"]
+    with pytest.raises(RuleError):
+        day.correct(refusal_seq, "看错了", by(TEACHER))
+    assert names(day.collect_events()) == ["ReleaseRefused"]
+
+
+def test_an_expired_authorisation_and_an_expired_restriction_no_longer_count() -> None:
+    pupil = a_pupil()
+    ended = DAY - timedelta(days=1)
+    pupil.authorise("a1", "王阿姨", "邻居", None, None, DAY - timedelta(days=30), ended, None,
+                    "g-mum", "in_person", None, False, by(TEACHER))
+    pupil.restrict("r1", "李梅", None, "临时禁止", None, DAY - timedelta(days=30), ended, by(TEACHER))
+    assert pupil.decide_collection(day=ended, collector_id="a1", name=None, id_tail=None).collector
+    assert pupil.decide_collection(day=ended, collector_id="g-mum", name=None,
+                                   id_tail=None).refusal == "restricted"
+    assert pupil.decide_collection(day=DAY, collector_id="a1", name=None,
+                                   id_tail=None).refusal == "not_authorised"
+    assert pupil.decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None).collector
+
+
+def test_a_phone_call_is_a_one_day_authorisation_naming_the_caller_that_counts_only_that_day() -> None:
+    pupil = a_pupil()
+    pupil.collect_events()
+    pupil.authorise("a1", "张舅舅", "舅舅", None, None, DAY, DAY, None, "g-mum", "phone_call",
+                    "李梅", True, by(GUARD, "guard"))
+    [authorised] = pupil.collect_events()
+    recorded = vars(authorised)
+    assert (recorded["name"], recorded["caller"], recorded["via"], recorded["one_day"]) == (
+        "张舅舅", "李梅", "phone_call", True)
+    assert recorded["by"]["staff_id"] == GUARD["staff_id"]  # who took the call
+    assert pupil.decide_collection(day=DAY, collector_id="a1", name=None, id_tail=None).collector
+    tomorrow = DAY + timedelta(days=1)
+    assert pupil.decide_collection(day=tomorrow, collector_id="a1", name=None,
+                                   id_tail=None).refusal == "not_authorised"
+
+
+def test_a_statement_lets_a_pupil_go_home_alone_only_on_its_weekdays() -> None:
+    pupil = a_pupil()
+    pupil.file_statement("st1", DAY - timedelta(days=7), None, [2, 4], None, "g-mum", by(TEACHER))
+    assert pupil.statement_on(DAY) is None  # a Monday
+    assert pupil.statement_on(DAY + timedelta(days=1)) is not None  # Tuesday
