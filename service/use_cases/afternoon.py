@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate
 
 from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor
+from service.domain.decisions import CollectionRefused, HomeAloneAllowed, ReleaseAllowed
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.pupil import Pupil
@@ -36,6 +37,13 @@ def place_ref(school: School, place_id: str) -> dict[str, Any]:
 
 def adult_ref(adult: dict[str, Any]) -> dict[str, Any]:
     return {k: adult.get(k) for k in ("name", "relation", "phone", "id_tail")}
+
+
+def _came(adult: dict[str, Any] | None, allowed: ReleaseAllowed) -> dict[str, Any]:
+    """Who came to collect: the adult as named at the gate, or the collector on file."""
+    c = allowed.collector
+    return adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
+                                           "phone": c.phone, "id_tail": None}
 
 
 class AfternoonUseCases(AppCore):
@@ -264,21 +272,18 @@ class AfternoonUseCases(AppCore):
                                         id_tail=(adult or {}).get("id_tail"))
                 for pupil, _ in pairs
             ]
-            refused = [(p, pd, d) for (p, pd), d in zip(pairs, decisions, strict=True) if d.refusal]
+            refused = [(p, pd, d) for (p, pd), d in zip(pairs, decisions, strict=True)
+                       if isinstance(d, CollectionRefused)]
             if refused:
                 came = adult_ref(adult or {"name": _named(pairs[0][0], collector_id)})
-                for _, pd, d in refused:
-                    pd.refuse_release(came, d.refusal or "", d.restriction_id, gate, by)
+                for _, pd, no in refused:
+                    pd.refuse_release(came, no.refusal, no.restriction_id, gate, by)
                 alerts = self._refusal_alerts(school, [(p, pd) for p, pd, _ in refused], came)
                 return Decision([*(pd for _, pd, _ in refused), *alerts],
                                 _refusal_problem(refused, came), 422)
-            for (pupil, pd), d in zip(pairs, decisions, strict=True):
-                c = d.collector
-                assert c is not None
-                came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
-                                                       "phone": c.phone, "id_tail": None}
-                pd.release_to(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name},
-                              identity_check, gate, by)
+            for (_, pd), allowed in zip(pairs, decisions, strict=True):
+                assert isinstance(allowed, ReleaseAllowed)
+                pd.release_to(allowed, _came(adult, allowed), identity_check, gate, by)
             # The answer shows the reader who collected, with contact data only if their role may.
             return Decision([pd for _, pd in pairs], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
@@ -306,14 +311,14 @@ class AfternoonUseCases(AppCore):
             on = self.session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
-            statement = pupil.statement_on(on)
-            if statement is None:
+            decision = pupil.decide_home_alone(on)
+            if not isinstance(decision, HomeAloneAllowed):
                 came = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
                 pd.refuse_release(came, "no_statement", None, gate, actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
                 return Decision([pd, *alerts],
                                 _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
-            pd.go_home_alone(statement["statement_id"], gate, actor.record())
+            pd.go_home_alone(decision, gate, actor.record())
             return Decision([pd], pd.view())
         return self.execute(actor, decide, fp)
 
@@ -330,17 +335,13 @@ class AfternoonUseCases(AppCore):
             d = pupil.decide_collection(day=on, collector_id=collector_id,
                                         name=(adult or {}).get("name"),
                                         id_tail=(adult or {}).get("id_tail"))
-            if d.refusal or d.collector is None:
+            if not isinstance(d, ReleaseAllowed):
                 came = adult_ref(adult or {"name": _named(pupil, collector_id)})
                 pd.refuse_release(came, d.refusal or "not_authorised", d.restriction_id, None,
                                   actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
                 return Decision([pd, *alerts], _refusal_problem([(pupil, pd, d)], came), 422)
-            c = d.collector
-            came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
-                                                   "phone": c.phone, "id_tail": None}
-            pd.leave_early(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name}, approver,
-                           reason, homeroom_informed, actor.record())
+            pd.leave_early(d, _came(adult, d), approver, reason, homeroom_informed, actor.record())
             return Decision([pd], custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id)))
         return self.execute(actor, decide, fp)
 
