@@ -123,8 +123,7 @@ class AppCore(Application[UUID]):
 
     # -- the unit of work ----------------------------------------------------
     def execute(
-        self, actor: Actor | None, decide: Callable[[], Decision], fingerprint: str | None = None,
-        attempts: int = 3,
+        self, actor: Actor | None, decide: Callable[[], Decision], attempts: int = 3,
     ) -> Outcome:
         """Decide, then save the change and the command's answer in one transaction.
 
@@ -133,6 +132,7 @@ class AppCore(Application[UUID]):
         """
         record_id = None
         key = actor.command_id if actor is not None else None
+        fingerprint = actor.fingerprint if actor is not None else None
         if actor is not None and key:
             record_id = CommandRecord.create_id(actor.school_id, actor.staff_id, key)
         # No look-up before deciding: the command record's id is fixed by the key, so a repeat

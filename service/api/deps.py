@@ -123,7 +123,7 @@ def require_role(*roles: Role) -> Callable[..., Any]:
         return Actor(
             school_id=identity.school_id, staff_id=identity.staff_id, staff_name=identity.name,
             role=role, at=app.now(), command_id=meta.key, device=meta.device,
-            device_time=meta.device_time,
+            device_time=meta.device_time, fingerprint=meta.fingerprint,
         )
 
     return actor

@@ -87,21 +87,19 @@ class AfternoonUseCases(AppCore):
             f"({len(handover.pupil_ids)} named), {handover.to['name']} {received}")
         return [alert] if alert else []
 
-    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                    fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
+    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session, ahead=ahead)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             change(school, pupil, pd)
             return Decision([pd], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- handovers ---------------------------------------------------------
     def hand_over(
         self, actor: Actor, day: date | None, session: str, pupil_ids: list[str] | None,
-        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None,
-        fp: str | None, to_session: str | None = None,
+        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None, to_session: str | None = None,
     ) -> Outcome:
         """Offer pupils to another adult; custody moves only when they confirm with their count.
 
@@ -145,7 +143,7 @@ class AfternoonUseCases(AppCore):
                 pd.offer(str(handover.id), kind, giver, to, place, by)
             alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
             return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), 201)
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def _hand_into_session(
         self, school: School, actor: Actor, on: date, session: str, to_session: str,
@@ -191,7 +189,7 @@ class AfternoonUseCases(AppCore):
         return pd, None if to_session is None else self.pupil_day(school, pupil, on, to_session)
 
     def confirm_handover(self, actor: Actor, handover_id: str, count: int,
-                         received_pupil_ids: list[str] | None, fp: str | None) -> Outcome:
+                         received_pupil_ids: list[str] | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
@@ -211,9 +209,9 @@ class AfternoonUseCases(AppCore):
             if handover.mismatch:
                 days += self._mismatch_alert(school, handover)
             return Decision(days, handover.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def withdraw_handover(self, actor: Actor, handover_id: str, reason: str, fp: str | None) -> Outcome:
+    def withdraw_handover(self, actor: Actor, handover_id: str, reason: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
@@ -226,20 +224,20 @@ class AfternoonUseCases(AppCore):
                     chain.withdraw_offer(handover_id, reason, by)
                     days.append(chain)
             return Decision(days, handover.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def describe_handover(self, actor: Actor, handover_id: str) -> dict[str, Any]:
         return self.handover(actor.school_id, handover_id).view()
 
     # -- attendance ----------------------------------------------------------
     def mark_absent(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                    with_leave: bool, reason: str, fp: str | None) -> Outcome:
-        return self._day_change(actor, pupil_id, day, session, fp,
+                    with_leave: bool, reason: str) -> Outcome:
+        return self._day_change(actor, pupil_id, day, session,
                                 lambda s, p, pd: pd.mark_absent(with_leave, reason, actor.record()),
                                 ahead=True)
 
     def sign_in(self, actor: Actor, pupil_ids: list[str], day: date | None, session: str,
-                place_id: str, fp: str | None) -> Outcome:
+                place_id: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session)
@@ -251,13 +249,12 @@ class AfternoonUseCases(AppCore):
             return Decision([pd for _, pd in pairs], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- leaving -------------------------------------------------------------
     def release(
         self, actor: Actor, pupil_ids: list[str], day: date | None, session: str, gate_id: str,
         collector_id: str | None, adult: dict[str, Any] | None, identity_check: str,
-        fp: str | None,
     ) -> Outcome:
         """Release siblings to one adult: all of them, or none and every refusal recorded."""
         def decide() -> Decision:
@@ -288,11 +285,10 @@ class AfternoonUseCases(AppCore):
             return Decision([pd for _, pd in pairs], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def refuse_release(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                       adult: dict[str, Any], reason: str, gate_id: str | None,
-                       fp: str | None) -> Outcome:
+                       adult: dict[str, Any], reason: str, gate_id: str | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session)
@@ -301,10 +297,10 @@ class AfternoonUseCases(AppCore):
             pd.refuse_release(adult_ref(adult), "refused_by_staff", reason, gate, actor.record())
             alerts = self._refusal_alerts(school, [(pupil, pd)], adult_ref(adult))
             return Decision([pd, *alerts], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def go_home_alone(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                      gate_id: str | None, fp: str | None) -> Outcome:
+                      gate_id: str | None) -> Outcome:
         """Only under a guardian's statement on file for that day; a refusal is recorded."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
@@ -320,12 +316,12 @@ class AfternoonUseCases(AppCore):
                                 _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
             pd.go_home_alone(decision, gate, actor.record())
             return Decision([pd], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def leave_early(
         self, actor: Actor, pupil_id: str, day: date | None, session: str,
         collector_id: str | None, adult: dict[str, Any] | None, approved_by_staff_id: str,
-        reason: str, homeroom_informed: bool, fp: str | None,
+        reason: str, homeroom_informed: bool,
     ) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
@@ -343,10 +339,10 @@ class AfternoonUseCases(AppCore):
                 return Decision([pd, *alerts], _refusal_problem([(pupil, pd, d)], came), 422)
             pd.leave_early(d, _came(adult, d), approver, reason, homeroom_informed, actor.record())
             return Decision([pd], custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id)))
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def correct(self, actor: Actor, pupil_id: str, day: date, session: str, seq: int,
-                reason: str, fp: str | None) -> Outcome:
+                reason: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             pd = self.existing_pupil_day(school.school_id, pupil_id, day, session)
@@ -355,7 +351,7 @@ class AfternoonUseCases(AppCore):
                 raise NotFoundError("event", seq)
             pd.correct(seq, reason, actor.record())
             return Decision([pd], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- reads -----------------------------------------------------------------
     def pupil_afternoon(self, actor: Actor, pupil_id: str, day: date | None, session: str) -> dict[str, Any]:
