@@ -136,8 +136,8 @@ def build_school(settings: Settings, pupils: int) -> BenchSchool:
 
 
 def _ok(outcome: Any, what: str) -> dict[str, Any]:
-    if outcome.status >= 400:
-        raise RuntimeError(f"bench set-up failed to {what}: {outcome.status} {outcome.body}")
+    if not outcome.ok:
+        raise RuntimeError(f"bench set-up failed to {what}: {outcome.result}")
     body: dict[str, Any] = outcome.body
     return body
 

@@ -407,8 +407,8 @@ class Demo:
 
 
 def _ok(outcome: Outcome, what: str) -> dict[str, Any]:
-    if outcome.status >= 400:
-        raise RuntimeError(f"demo set-up failed to {what}: {outcome.status} {outcome.body}")
+    if not outcome.ok:
+        raise RuntimeError(f"demo set-up failed to {what}: {outcome.result}")
     body: dict[str, Any] = outcome.body
     return body
 

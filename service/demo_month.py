@@ -46,8 +46,8 @@ class MonthSummary:
 
 
 def _ok(outcome: Outcome, what: str) -> dict[str, Any]:
-    if outcome.status >= 400:
-        raise RuntimeError(f"month generation failed to {what}: {outcome.status} {outcome.body}")
+    if not outcome.ok:
+        raise RuntimeError(f"month generation failed to {what}: {outcome.result}")
     body: dict[str, Any] = outcome.body
     return body
 

@@ -16,13 +16,7 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
 from service.domain.school import School
 from service.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
-
-REFUSAL_REASONS = {
-    "restricted": "此人被列入禁止接送名单 / on the do-not-release list",
-    "not_authorised": "此人不在授权接送名单 / not authorised to collect",
-    "id_mismatch": "身份证尾号不符 / ID number does not match",
-    "no_statement": "无有效自行回家说明 / no going-home-alone statement on file",
-}
+from service.use_cases.results import Refused
 
 
 def staff_ref(school: School, staff_id: str) -> dict[str, Any]:
@@ -142,7 +136,7 @@ class AfternoonUseCases(AppCore):
             for _, pd in pairs:
                 pd.offer(str(handover.id), kind, giver, to, place, by)
             alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
-            return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), 201)
+            return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), created=True)
         return self.execute(actor, decide)
 
     def _hand_into_session(
@@ -178,7 +172,7 @@ class AfternoonUseCases(AppCore):
             next_pd.offer_from_session(hid, session, giver, to, place, by)
         alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
         days = [pd for _, pd in pairs] + [pd for _, pd in later]
-        return Decision([handover, *days, *alerts], handover.view(), 201)
+        return Decision([handover, *days, *alerts], handover.view(), created=True)
 
     def _handover_days(self, school: School, handover: Handover, pid: str) -> tuple[PupilDay, PupilDay | None]:
         """The pupil's chain in the handover's session, and in the session it passes into."""
@@ -277,7 +271,7 @@ class AfternoonUseCases(AppCore):
                     pd.refuse_release(came, no.refusal, no.restriction_id, gate, by)
                 alerts = self._refusal_alerts(school, [(p, pd) for p, pd, _ in refused], came)
                 return Decision([*(pd for _, pd, _ in refused), *alerts],
-                                _refusal_problem(refused, came), 422)
+                                _refused(refused, came))
             for (_, pd), allowed in zip(pairs, decisions, strict=True):
                 assert isinstance(allowed, ReleaseAllowed)
                 pd.release_to(allowed, _came(adult, allowed), identity_check, gate, by)
@@ -312,8 +306,7 @@ class AfternoonUseCases(AppCore):
                 came = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
                 pd.refuse_release(came, "no_statement", None, gate, actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
-                return Decision([pd, *alerts],
-                                _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
+                return Decision([pd, *alerts], _refused([(pupil, pd, decision)], came))
             pd.go_home_alone(decision, gate, actor.record())
             return Decision([pd], pd.view())
         return self.execute(actor, decide)
@@ -336,7 +329,7 @@ class AfternoonUseCases(AppCore):
                 pd.refuse_release(came, d.refusal or "not_authorised", d.restriction_id, None,
                                   actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
-                return Decision([pd, *alerts], _refusal_problem([(pupil, pd, d)], came), 422)
+                return Decision([pd, *alerts], _refused([(pupil, pd, d)], came))
             pd.leave_early(d, _came(adult, d), approver, reason, homeroom_informed, actor.record())
             return Decision([pd], custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id)))
         return self.execute(actor, decide)
@@ -398,18 +391,7 @@ def _named(pupil: Pupil, collector_id: str | None) -> str:
     return entry["name"] if entry else f"unknown collector {collector_id}"
 
 
-def _refusal_problem(refused: list[Any], came: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-    pupils = []
-    for pupil, pd, d in refused:
-        code = reason or d.refusal
-        pupils.append({"pupil_id": str(pupil.id), "name": pupil.name, "reason": code,
-                       "reason_text": REFUSAL_REASONS.get(code, code),
-                       "refusal_event": pd.entries[-1]["seq"]})
-    return {
-        "type": "https://handover.invalid/problems/release-refused",
-        "title": "Release refused and recorded",
-        "status": 422,
-        "detail": "; ".join(f"{p['name']}: {p['reason_text']}" for p in pupils),
-        "adult": came,
-        "pupils": pupils,
-    }
+def _refused(refused: list[Any], came: dict[str, Any]) -> Refused:
+    """Who came, and for each pupil the rule's reason and the refusal fact recorded."""
+    return Refused(came, [{"pupil_id": str(pupil.id), "name": pupil.name, "reason": d.refusal,
+                           "refusal_event": pd.entries[-1]["seq"]} for pupil, pd, d in refused])

@@ -37,7 +37,7 @@ class CareUseCases(AppCore):
                 guardian_notified=guardian_notified, reported_to_leadership=reported_to_leadership,
                 pupil_ids=pupil_ids, by=actor.record(),
             )
-            return Decision([note], note.view(), 201)
+            return Decision([note], note.view(), created=True)
         return self.execute(actor, decide)
 
     def follow_up_care_note(

@@ -25,6 +25,7 @@ from service.privacy import (
 )
 from service.roster_import import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
 from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
+from service.use_cases.results import Rejected
 from service.use_cases.setup import class_label
 
 
@@ -68,13 +69,13 @@ class PaperAgreements:
 
 
 class PupilUseCases(AppCore):
-    def _pupil_change(self, actor: Actor, pupil_id: str, change: Any, status: int = 200) -> Outcome:
+    def _pupil_change(self, actor: Actor, pupil_id: str, change: Any, created: bool = False) -> Outcome:
         """Load one pupil, apply one change, answer with the pupil as it now stands."""
         def decide() -> Decision:
             school = self.school(actor.school_id)
             pupil = self.pupil(actor.school_id, pupil_id)
             change(pupil, school)
-            return Decision([pupil], self._answer(actor, pupil, school), status)
+            return Decision([pupil], self._answer(actor, pupil, school), created)
         return self._execute_answering(actor, decide)
 
     def _answer(self, actor: Actor, pupil: Pupil, school: School) -> dict[str, Any]:
@@ -85,7 +86,7 @@ class PupilUseCases(AppCore):
         """A change answered with the pupil's record: that answer is a read, and recorded."""
         outcome = self.execute(actor, decide)
         body = outcome.body
-        if outcome.status < 400 and isinstance(body, dict) and body.get("shown"):
+        if outcome.ok and isinstance(body, dict) and body.get("shown"):
             self.access.note(actor, "pupil", {tuple(body["shown"]): [body["pupil_id"]]})
         return outcome
 
@@ -128,7 +129,7 @@ class PupilUseCases(AppCore):
                 pupil.add_guardian(str(uuid4()), id_tail=g.get("id_tail"), by=by,
                                    **{k: v for k, v in _guardian_args(g).items() if k != "id_tail"})
             school.register_pupils([{"pupil_id": str(pupil.id), "class_id": class_id}], by)
-            return Decision([school, pupil], self._answer(actor, pupil, school), 201)
+            return Decision([school, pupil], self._answer(actor, pupil, school), created=True)
         return self._execute_answering(actor, decide)
 
     def change_pupil_profile(self, actor: Actor, pupil_id: str, name: str, gender: str,
@@ -151,7 +152,7 @@ class PupilUseCases(AppCore):
     def add_guardian(self, actor: Actor, pupil_id: str, g: dict[str, Any]) -> Outcome:
         return self._pupil_change(
             actor, pupil_id,
-            lambda p, s: p.add_guardian(str(uuid4()), by=actor.record(), **_guardian_args(g)), 201,
+            lambda p, s: p.add_guardian(str(uuid4()), by=actor.record(), **_guardian_args(g)), created=True,
         )
 
     def authorise_adult(self, actor: Actor, pupil_id: str, a: dict[str, Any]) -> Outcome:
@@ -164,7 +165,7 @@ class PupilUseCases(AppCore):
                 a.get("given_by_guardian_id"), a.get("via") or "in_person", None,
                 one_day is not None, actor.record(),
             )
-        return self._pupil_change(actor, pupil_id, change, 201)
+        return self._pupil_change(actor, pupil_id, change, created=True)
 
     def phone_authorisation(
         self, actor: Actor, pupil_id: str, guardian_id: str, day: date | None,
@@ -179,7 +180,7 @@ class PupilUseCases(AppCore):
                 adult.get("id_tail"), on, on, None, guardian_id, "phone_call",
                 f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
             )
-        return self._pupil_change(actor, pupil_id, change, 201)
+        return self._pupil_change(actor, pupil_id, change, created=True)
 
     def revoke_authorisation(self, actor: Actor, pupil_id: str, authorisation_id: str,
                              reason: str) -> Outcome:
@@ -189,7 +190,7 @@ class PupilUseCases(AppCore):
     def restrict_adult(self, actor: Actor, pupil_id: str, r: dict[str, Any]) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.restrict(
             str(uuid4()), r["name"], r.get("id_tail"), r["reason"], r.get("document"),
-            r.get("valid_from"), r.get("valid_to"), actor.record()), 201)
+            r.get("valid_from"), r.get("valid_to"), actor.record()), created=True)
 
     def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.lift_restriction(
@@ -198,7 +199,7 @@ class PupilUseCases(AppCore):
     def file_statement(self, actor: Actor, pupil_id: str, st: dict[str, Any]) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.file_statement(
             str(uuid4()), st["valid_from"], st.get("valid_to"), st["weekdays"],
-            st.get("document"), st["given_by_guardian_id"], actor.record()), 201)
+            st.get("document"), st["given_by_guardian_id"], actor.record()), created=True)
 
     def withdraw_statement(self, actor: Actor, pupil_id: str, statement_id: str) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.withdraw_statement(
@@ -240,18 +241,15 @@ class PupilUseCases(AppCore):
                 taught = [g for g in school.grades if school.schedule.band_of(g) is not None]
                 parsed = parse_roster(data, filename, grades=taught)
             except RosterTooLargeError as e:
-                return Decision([], {"type": "https://handover.invalid/problems/too-large",
-                                     "title": "Roster too large", "status": 413, "detail": str(e),
-                                     "errors": [{"field": "file", "message": str(e)}]}, 413)
+                return Decision([], Rejected("too-large", str(e),
+                                             [{"field": "file", "message": str(e)}]))
             except RosterFormatError as e:
                 raise RuleError(str(e), field="file") from None
             if not parsed.ok:
                 errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in parsed.errors]
-                body = {"type": "https://handover.invalid/problems/roster-rows",
-                        "title": "Roster rows rejected", "status": 422,
-                        "detail": f"{len(errors)} problems in the file; nothing was imported.",
-                        "imported": False, "errors": errors}
-                return Decision([], body, 422)
+                return Decision([], Rejected(
+                    "roster-rows", f"{len(errors)} problems in the file; nothing was imported.",
+                    errors))
             school = self.school(actor.school_id)
             by = actor.record()
             paper_ = paper or PaperAgreements()
@@ -319,5 +317,5 @@ class PupilUseCases(AppCore):
             changed_present = [p for p in signed if p not in created]
             if dry_run or (not created and not new_staff and not new_classes):
                 return Decision(changed_present if not dry_run else [], body)
-            return Decision([school, *created, *changed_present], body, 201)
+            return Decision([school, *created, *changed_present], body, created=True)
         return self.execute(actor, decide)

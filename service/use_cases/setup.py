@@ -89,7 +89,7 @@ class SetupUseCases(AppCore):
             class_id = str(uuid4())
             school.add_class(class_id, grade, class_no, class_label(grade, class_no),
                              homeroom_teacher_id, actor.record())
-            return Decision([school], school.classes[class_id], 201)
+            return Decision([school], school.classes[class_id], created=True)
         return self.execute(actor, decide)
 
     def assign_homeroom_teacher(self, actor: Actor, class_id: str, staff_id: str) -> Outcome:
@@ -109,7 +109,7 @@ class SetupUseCases(AppCore):
             if group_id is not None:
                 school.group(group_id)
             school.define_group(gid, name, kind, weekdays, room, class_ids, teacher_id, actor.record())
-            return Decision([school], school.groups[gid], 200 if group_id else 201)
+            return Decision([school], school.groups[gid], created=not group_id)
         return self.execute(actor, decide)
 
     def add_gate(self, actor: Actor, name: str) -> Outcome:
@@ -117,7 +117,7 @@ class SetupUseCases(AppCore):
             school = self.school(actor.school_id)
             gate_id = str(uuid4())
             school.add_gate(gate_id, name, actor.record())
-            return Decision([school], school.gates[gate_id], 201)
+            return Decision([school], school.gates[gate_id], created=True)
         return self.execute(actor, decide)
 
     def set_schedule(self, actor: Actor, data: dict[str, Any]) -> Outcome:
@@ -172,7 +172,7 @@ class SetupUseCases(AppCore):
             token = new_token()
             issued = self.new_staff_token(token, school.school_id, staff_id, actor.record())
             return Decision([school, issued], {**school.staff[staff_id], "token": token,
-                                               **token_view(issued, self.now())}, 201,
+                                               **token_view(issued, self.now())}, created=True,
                             secrets=("token",))
         return self.execute(actor, decide)
 
@@ -194,7 +194,7 @@ class SetupUseCases(AppCore):
             issued = self.new_staff_token(token, school.school_id, staff_id, actor.record(),
                                           label=label, ttl_days=ttl_days)
             return Decision([issued], {**member, "token": token, **token_view(issued, self.now())},
-                            201, secrets=("token",))
+                            created=True, secrets=("token",))
         return self.execute(actor, decide)
 
     def staff_token(self, actor: Actor, staff_id: str, token_id: str) -> StaffToken:

@@ -123,7 +123,7 @@ class StatementUseCases(AppCore):
                 starts_at=school.schedule.start_at(session, today, school.tz),
                 ends_at=place_dismissal(school, place_id, session, today), by=actor.record(),
             )
-            return Decision([shift], shift.view(), 201)
+            return Decision([shift], shift.view(), created=True)
         return self.execute(actor, decide)
 
     def _check_not_elsewhere(self, school: School, staff_id: str, day: date, session: str,
