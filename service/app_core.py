@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -34,6 +34,15 @@ from service.domain.staff import StaffToken, StreamTicket, new_ticket, token_has
 from service.outbound import AddressPolicy
 from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
+from service.use_cases.results import (
+    Answer,
+    Recorded,
+    Refused,
+    Rejected,
+    Result,
+    is_done,
+    result_from_record,
+)
 
 log = logging.getLogger(__name__)
 STREAM_TICKET_LIFETIME = timedelta(seconds=60)
@@ -65,21 +74,46 @@ class TimeAsISO(Transcoding):
 
 @dataclass
 class Decision:
-    """What a use case decided: the aggregates to save and the answer to give."""
+    """What a use case decided: the aggregates to save and the result to answer.
+
+    `answer` is the body of an `Answer` (created or not), or a result of its own
+    (`Refused`, `Rejected`).
+    """
 
     aggregates: list[Aggregate]
-    body: Any
-    status: int = 200
+    answer: Any
+    created: bool = False
     secrets: tuple[str, ...] = ()  # body keys never stored: a replay answers them as null
+
+    @property
+    def result(self) -> Result:
+        if isinstance(self.answer, Answer | Refused | Rejected):
+            return self.answer
+        return Answer(self.answer, self.created)
+
+    def stored(self) -> dict[str, Any]:
+        result = self.result
+        if isinstance(result, Answer):
+            result = Answer(_without(result.body, self.secrets), result.created)
+        return result.to_record()
 
 
 @dataclass
 class Outcome:
-    status: int
-    body: Any
+    result: Result
     position: int | None = None
     replayed: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return is_done(self.result)
+
+    @property
+    def body(self) -> Any:
+        """The answer's body (for a refusal or rejection: its fields)."""
+        if isinstance(self.result, Answer | Recorded):
+            return self.result.body
+        return asdict(self.result)
 
 
 @dataclass(frozen=True)
@@ -123,8 +157,7 @@ class AppCore(Application[UUID]):
 
     # -- the unit of work ----------------------------------------------------
     def execute(
-        self, actor: Actor | None, decide: Callable[[], Decision], fingerprint: str | None = None,
-        attempts: int = 3,
+        self, actor: Actor | None, decide: Callable[[], Decision], attempts: int = 3,
     ) -> Outcome:
         """Decide, then save the change and the command's answer in one transaction.
 
@@ -133,6 +166,7 @@ class AppCore(Application[UUID]):
         """
         record_id = None
         key = actor.command_id if actor is not None else None
+        fingerprint = actor.fingerprint if actor is not None else None
         if actor is not None and key:
             record_id = CommandRecord.create_id(actor.school_id, actor.staff_id, key)
         # No look-up before deciding: the command record's id is fixed by the key, so a repeat
@@ -149,8 +183,7 @@ class AppCore(Application[UUID]):
             if record_id is not None and actor is not None and actor.command_id:
                 to_save.append(CommandRecord(
                     school_id=actor.school_id, staff_id=actor.staff_id, key=actor.command_id,
-                    fingerprint=fingerprint or "", status=decision.status,
-                    body=_without(decision.body, decision.secrets),
+                    fingerprint=fingerprint or "", result=decision.stored(),
                     position_hint=None,
                 ))
             try:
@@ -164,7 +197,7 @@ class AppCore(Application[UUID]):
                     raise ConflictError("Changed by someone else at the same moment; try again.") from None
                 continue
             position = recordings[-1].notification.id if recordings else None
-            return Outcome(status=decision.status, body=decision.body, position=position)
+            return Outcome(decision.result, position=position)
         raise AssertionError("unreachable")
 
     def _replay(self, record_id: UUID, key: str, fingerprint: str | None) -> Outcome | None:
@@ -175,7 +208,7 @@ class AppCore(Application[UUID]):
         assert isinstance(record, CommandRecord)
         if fingerprint is not None and record.fingerprint != fingerprint:
             raise IdempotencyKeyReusedError(key)
-        return Outcome(status=record.status, body=record.body, replayed=True)
+        return Outcome(result_from_record(record.result), replayed=True)
 
     # -- lookups -------------------------------------------------------------
     def _get(

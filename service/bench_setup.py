@@ -106,10 +106,10 @@ def build_school(settings: Settings, pupils: int) -> BenchSchool:
             return Actor(school_id=school_id, staff_id=admin_id, staff_name="基准管理员",
                          role="admin", at=app.now(), device="bench")
 
-        _ok(app.set_schedule(admin(), every_day_schedule(), None), "set schedule")
-        class_id = _ok(app.add_class(admin(), 3, 2, None, None), "add class")["class_id"]
-        guard = _ok(app.add_staff(admin(), "刘保安", ["guard"], None, None), "add guard")
-        gate_id = _ok(app.add_gate(admin(), "东门", None), "add gate")["gate_id"]
+        _ok(app.set_schedule(admin(), every_day_schedule()), "set schedule")
+        class_id = _ok(app.add_class(admin(), 3, 2, None), "add class")["class_id"]
+        guard = _ok(app.add_staff(admin(), "刘保安", ["guard"], None), "add guard")
+        gate_id = _ok(app.add_gate(admin(), "东门"), "add gate")["gate_id"]
 
         school = app.school(school_id)
         day = app.today(school)
@@ -136,8 +136,8 @@ def build_school(settings: Settings, pupils: int) -> BenchSchool:
 
 
 def _ok(outcome: Any, what: str) -> dict[str, Any]:
-    if outcome.status >= 400:
-        raise RuntimeError(f"bench set-up failed to {what}: {outcome.status} {outcome.body}")
+    if not outcome.ok:
+        raise RuntimeError(f"bench set-up failed to {what}: {outcome.result}")
     body: dict[str, Any] = outcome.body
     return body
 

@@ -407,8 +407,8 @@ class Demo:
 
 
 def _ok(outcome: Outcome, what: str) -> dict[str, Any]:
-    if outcome.status >= 400:
-        raise RuntimeError(f"demo set-up failed to {what}: {outcome.status} {outcome.body}")
+    if not outcome.ok:
+        raise RuntimeError(f"demo set-up failed to {what}: {outcome.result}")
     body: dict[str, Any] = outcome.body
     return body
 
@@ -443,7 +443,7 @@ def build_demo(app: HandoverApp) -> Demo:
 
     def hire(name: str, role: str, title: str) -> str:
         phone = rng.choice(["13", "15", "18"]) + f"{rng.randrange(10**9):09d}"
-        body = _ok(app.add_staff(admin(), name, [role], phone, None), f"add {name}")
+        body = _ok(app.add_staff(admin(), name, [role], phone), f"add {name}")
         demo.staff.append(DemoStaff(body["staff_id"], name, role, title, body["token"]))
         ids[name] = body["staff_id"]
         return ids[name]
@@ -458,12 +458,12 @@ def build_demo(app: HandoverApp) -> Demo:
     for _, _, _, _, teacher, title in CLUBS:
         hire(teacher, "teacher", title)
 
-    _ok(app.set_schedule(admin(), demo_schedule(), None), "set the schedule")
+    _ok(app.set_schedule(admin(), demo_schedule()), "set the schedule")
     for gate in GATES:
-        _ok(app.add_gate(admin(), gate, None), f"add gate {gate}")
+        _ok(app.add_gate(admin(), gate), f"add gate {gate}")
     classes: dict[tuple[int, int], str] = {}
     for grade, class_no in sorted(CLASS_SIZES):
-        body = _ok(app.add_class(admin(), grade, class_no, ids[HOMEROOM[grade, class_no]], None),
+        body = _ok(app.add_class(admin(), grade, class_no, ids[HOMEROOM[grade, class_no]]),
                    "add a class")
         classes[grade, class_no] = body["class_id"]
 
@@ -481,7 +481,7 @@ def build_demo(app: HandoverApp) -> Demo:
         teacher = ids[HOMEWORK_TEACHERS[k % len(HOMEWORK_TEACHERS)]]
         # Homework groups meet whenever the service runs: every day in the demo schedule.
         _ok(app.define_group(admin(), None, proposed["name"], "homework", list(ALL_WEEK),
-                             f"{floor}0{rooms[floor]}教室", proposed["class_ids"], teacher, None),
+                             f"{floor}0{rooms[floor]}教室", proposed["class_ids"], teacher),
             f"define {proposed['name']}")
         member = next(s for s in demo.staff if s.staff_id == teacher)
         member.title = ("课后服务教师 · " if k < len(HOMEWORK_TEACHERS) else f"{member.title}、") \
@@ -489,8 +489,7 @@ def build_demo(app: HandoverApp) -> Demo:
     # Clubs last: a school with all three clubs is a finished demo (see _find_in_store).
     for club, weekdays, room, grades, teacher, _ in CLUBS:
         members = [cid for (g, _), cid in sorted(classes.items()) if g in grades]
-        _ok(app.define_group(admin(), None, club, "club", weekdays, room, members, ids[teacher],
-                             None), f"define {club}")
+        _ok(app.define_group(admin(), None, club, "club", weekdays, room, members, ids[teacher]), f"define {club}")
     demo.seconds = time.perf_counter() - started
     return demo
 
@@ -502,28 +501,28 @@ def _grade_label(grade: int, class_no: int) -> str:
 def _enrol(app: HandoverApp, admin: Callable[[], Actor], plan: PupilPlan, class_id: str,
            term: Term, homeroom: str) -> None:
     guardians = [g.guardian() for g in plan.guardians]
-    body = _ok(app.register_pupil(admin(), plan.name, plan.gender, class_id, guardians, None),
+    body = _ok(app.register_pupil(admin(), plan.name, plan.gender, class_id, guardians),
                f"register {plan.name}")
     pid = body["pupil_id"]
     first_guardian = body["guardians"][0]["guardian_id"]
     if plan.tags:
-        _ok(app.set_tags(admin(), pid, plan.tags, None), "set tags")
+        _ok(app.set_tags(admin(), pid, plan.tags), "set tags")
     for a in plan.authorisations:
-        _ok(app.authorise_adult(admin(), pid, {**a, "given_by_guardian_id": first_guardian}, None),
+        _ok(app.authorise_adult(admin(), pid, {**a, "given_by_guardian_id": first_guardian}),
             "authorise an adult")
     for r in plan.restrictions:
-        _ok(app.restrict_adult(admin(), pid, r, None), "add a restriction")
+        _ok(app.restrict_adult(admin(), pid, r), "add a restriction")
     for s in plan.statements:
-        _ok(app.file_statement(admin(), pid, {**s, "given_by_guardian_id": first_guardian}, None),
+        _ok(app.file_statement(admin(), pid, {**s, "given_by_guardian_id": first_guardian}),
             "file a statement")
     _ok(app.apply_for_care(admin(), pid, {
         "term": term.name, "starts": term.starts, "ends": term.ends,
-        "sessions": plan.sessions, "guardian_id": first_guardian}, None), "apply for care")
+        "sessions": plan.sessions, "guardian_id": first_guardian}), "apply for care")
     notes = {"class_reviewed": f"班主任{homeroom}已审核",
              "school_approved": "学校课后服务领导小组审批通过",
              "signed": "家长已签订《课后服务安全责任协议书》"}
     for step, note in notes.items():
-        _ok(app.advance_enrolment(admin(), pid, step, note, None), f"enrolment {step}")
+        _ok(app.advance_enrolment(admin(), pid, step, note), f"enrolment {step}")
 
 
 # -- finding it again ---------------------------------------------------------------------------
@@ -599,7 +598,7 @@ def _issue_tokens(app: HandoverApp, demo: Demo) -> None:
     for member in demo.staff:
         actor = Actor(school_id=demo.school_id, staff_id=admin.staff_id, staff_name=admin.name,
                       role=Role.ADMIN.value, at=app.now(), command_id=None, device="demo-setup")
-        member.token = _ok(app.issue_token(actor, member.staff_id, None), "issue a token")["token"]
+        member.token = _ok(app.issue_token(actor, member.staff_id), "issue a token")["token"]
 
 
 def open_demo(settings: Settings) -> tuple[Demo, dict[str, Any]]:

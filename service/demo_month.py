@@ -46,8 +46,8 @@ class MonthSummary:
 
 
 def _ok(outcome: Outcome, what: str) -> dict[str, Any]:
-    if outcome.status >= 400:
-        raise RuntimeError(f"month generation failed to {what}: {outcome.status} {outcome.body}")
+    if not outcome.ok:
+        raise RuntimeError(f"month generation failed to {what}: {outcome.result}")
     body: dict[str, Any] = outcome.body
     return body
 
@@ -142,7 +142,7 @@ class _Generator:
             # Before the day is planned: from today the pupil is no longer expected.
             self.clock.set(datetime.combine(day, time(7, 30), tzinfo=self.school.tz))
             self.do("withdrawal", self.app.withdraw_enrolment(
-                self.actor(self.admin), str(self.leaver.id), day, "家庭搬迁，申请退出课后服务", None))
+                self.actor(self.admin), str(self.leaver.id), day, "家庭搬迁，申请退出课后服务"))
         meeting = [g for g in self.groups if day.isoweekday() in g["weekdays"] and g["teacher_id"]]
         homework = [g for g in meeting if g["kind"] == "homework"]
         unattended = homework[0]["group_id"] if homework and index == self.unattended_day else None
@@ -154,9 +154,9 @@ class _Generator:
         for leader in self.duty:
             a.act(start - timedelta(minutes=5), "sign_on", leader, partial(
                 self.app.sign_on, place_id=DUTY, session=self.session, staff_id=None,
-                substitute_for=None, fp=None))
+                substitute_for=None))
             a.act(latest + timedelta(minutes=15), "sign_off", leader, partial(
-                self.app.sign_off, place_id=DUTY, session=self.session, staff_id=None, fp=None))
+                self.app.sign_off, place_id=DUTY, session=self.session, staff_id=None))
         a.run()
 
     def expected(self, day: date, class_ids: list[str]) -> list[Pupil]:
@@ -173,20 +173,20 @@ class _Generator:
         if signs_on and substitute is not None:
             on_at = start - timedelta(minutes=3)
             a.act(on_at, "substitute", self.admin, lambda actor: self.app.sign_on(
-                actor, gid, self.session, keeper, teacher, None))
+                actor, gid, self.session, keeper, teacher))
         elif signs_on:
             late = self.rng.random() < LATE_SHARE
             on_at = start + timedelta(minutes=self.rng.randint(8, 25) if late
                                       else -self.rng.randint(0, 10))
             a.act(on_at, "sign_on", teacher, lambda actor: self.app.sign_on(
-                actor, gid, self.session, None, None, None))
+                actor, gid, self.session, None, None))
         else:
             on_at = start
         if signs_on:
             early = self.rng.random() < EARLY_OFF_SHARE
             off_at = dismissal + timedelta(minutes=-self.rng.randint(10, 20) if early else 5)
             a.act(off_at, "sign_off", keeper, lambda actor: self.app.sign_off(
-                actor, gid, self.session, None, None))
+                actor, gid, self.session, None))
         if g["kind"] != "homework":
             return
         for class_id in g["class_ids"]:
@@ -201,7 +201,7 @@ class _Generator:
                 leave = self.rng.random() < LEAVE_SHARE
                 a.act(time(8, 0, k % 60), "absence", homeroom, partial(
                     self.app.mark_absent, pupil_id=str(p.id), day=day, session=self.session,
-                    with_leave=leave, reason="病假" if leave else "未到", fp=None))
+                    with_leave=leave, reason="病假" if leave else "未到"))
             else:
                 staying.append(p)
         if not staying:
@@ -212,15 +212,15 @@ class _Generator:
         taken: dict[str, str] = {}
         if homeroom == keeper:
             a.act(start + timedelta(minutes=5), "sign_in", keeper, lambda actor: self.app.sign_in(
-                actor, ids, day, self.session, gid, None))
+                actor, ids, day, self.session, gid))
         else:
             def offer() -> None:
                 taken["id"] = self.do("handover", self.app.hand_over(
                     self.actor(homeroom), day, self.session, ids, None, keeper, gid,
-                    len(ids) + (1 if wrong else 0), None, None))["handover_id"]
+                    len(ids) + (1 if wrong else 0), None))["handover_id"]
             a.at(start + timedelta(minutes=5), offer)
             a.act(max(start + timedelta(minutes=6), on_at + timedelta(minutes=1)), "confirm", keeper,
-                  lambda actor: self.app.confirm_handover(actor, taken["id"], len(ids), None, None))
+                  lambda actor: self.app.confirm_handover(actor, taken["id"], len(ids), None))
         for p in staying:
             if self.rng.random() < EARLY_DEPARTURE_SHARE:
                 a.at(start + timedelta(minutes=40), partial(self.leave_early, p, day, keeper, homeroom))
@@ -236,7 +236,7 @@ class _Generator:
         if collector is not None and self.in_custody_of(p, day, keeper):
             self.do("early_departure", self.app.leave_early(
                 self.actor(keeper), str(p.id), day, self.session, collector, None, homeroom,
-                "家长提前接回（看病）", True, None))
+                "家长提前接回（看病）", True))
 
     def in_custody_of(self, p: Pupil, day: date, staff_id: str) -> bool:
         pd = self.app.existing_pupil_day(self.school_id, str(p.id), day, self.session)
@@ -251,9 +251,9 @@ class _Generator:
             return
         body = self.do("to_gate", self.app.hand_over(
             self.actor(keeper), day, self.session, walking, None, self.guard, self.gate,
-            len(walking), None, None))
+            len(walking), None))
         self.do("confirm", self.app.confirm_handover(
-            self.actor(self.guard), body["handover_id"], len(walking), None, None))
+            self.actor(self.guard), body["handover_id"], len(walking), None))
 
     def release_all(self, index: int, day: date, ids: list[str]) -> None:
         for pid in ids:
@@ -267,18 +267,18 @@ class _Generator:
             self.clock.advance(seconds=20)
             body = self.do("release", self.app.release(
                 self.actor(holder), [pid], day, self.session, self.gate, collector,
-                None, "known_to_staff", None))
+                None, "known_to_staff"))
             if index == self.corrected_day:
                 self.corrected_day = -1  # one mistaken release this month, voided and redone
                 self.clock.advance(seconds=30)
                 seq = body["pupils"][0]["version"]
                 self.do("correction", self.app.correct(
                     self.actor(holder), pid, day, self.session, seq,
-                    "点错了学生，实际尚未离校 / wrong pupil tapped", None))
+                    "点错了学生，实际尚未离校 / wrong pupil tapped"))
                 self.clock.advance(seconds=30)
                 self.do("release", self.app.release(
                     self.actor(holder), [pid], day, self.session, self.gate, collector,
-                    None, "known_to_staff", None))
+                    None, "known_to_staff"))
 
 
 def generate_month(app: HandoverApp, school_id: str, month: str, seed: int,

@@ -222,7 +222,7 @@ class NotificationUseCases(AppCore):
         except UnresolvableError:
             raise RuleError("The webhook URL's host name does not resolve.", field="url") from None
 
-    def configure_webhook(self, actor: Actor, url: str, secret: str, fp: str | None) -> Outcome:
+    def configure_webhook(self, actor: Actor, url: str, secret: str) -> Outcome:
         def decide() -> Decision:
             check_webhook(url, secret)
             self.check_webhook_address(url)
@@ -232,16 +232,16 @@ class NotificationUseCases(AppCore):
             else:
                 hook = Webhook.configure(actor.school_id, url, secret, actor.record())
             return Decision([hook], hook.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def remove_webhook(self, actor: Actor, fp: str | None) -> Outcome:
+    def remove_webhook(self, actor: Actor) -> Outcome:
         def decide() -> Decision:
             hook = self._find(Webhook.create_id(actor.school_id))
             if not isinstance(hook, Webhook):
                 raise ConflictError("No webhook is configured.", state=self.describe_webhook(actor))
             hook.remove(actor.record())
             return Decision([hook], hook.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def notification(self, school_id: str, notification_id: str) -> Notification:
         return self._get(as_uuid(notification_id, "notification"), Notification, "notification",

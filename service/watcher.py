@@ -6,13 +6,24 @@ import logging
 import threading
 from datetime import UTC, datetime
 from time import monotonic, time
-from typing import Any
+from typing import Any, Protocol
 
-from service.app_core import AppCore
+from eventsourcing.persistence import ApplicationRecorder
+
+from service.projections.docstore import DocView
 from service.projections.failures import Backoff
 from service.projections.views import Views
 
 log = logging.getLogger(__name__)
+
+
+class Watched(Protocol):
+    """What the watcher uses of the application: the log's head, and one round of alerts."""
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    def watch(self, roster: DocView, alerts: DocView) -> dict[str, int]: ...
 
 
 class Watcher:
@@ -21,7 +32,7 @@ class Watcher:
     A failed round (the store away, a view stuck) is logged, reported in ``/health`` and tried
     again with back-off, sooner than the next tick; the first good round clears it."""
 
-    def __init__(self, app: AppCore, views: Views, interval: float = 20.0, *,
+    def __init__(self, app: Watched, views: Views, interval: float = 20.0, *,
                  backoff: Backoff | None = None) -> None:
         self.app = app
         self.views = views
@@ -41,8 +52,6 @@ class Watcher:
         head = self.app.recorder.max_notification_id()
         for name in ("roster", "alerts"):
             self.views.runners[name].wait(head, timeout=30)
-        from service.use_cases.alerts import AlertUseCases
-        assert isinstance(self.app, AlertUseCases)
         self.last = self.app.watch(self.views.view("roster"), self.views.view("alerts"))
         self.position = head
         return self.last

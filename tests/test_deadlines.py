@@ -485,12 +485,18 @@ def test_a_handover_offered_before_sessions_could_be_passed_into_still_replays(a
 
 
 def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None:
+    from service.domain.decisions import ReleaseAllowed
     from service.domain.errors import ConflictError
+    from service.domain.pupil import Pupil
     from service.domain.pupil_day import PupilDay, derive
 
     teacher, evening = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
     room = {"id": "g1", "label": "自习室", "kind": "group"}
-    day = PupilDay.open("s1", "p1", datetime(2026, 11, 23).date(), "after_school", "c1")
+    pupil = Pupil.register("s1", "k1", "张小明", "男", "c1", {"staff_id": "t1", "at": "t"})
+    pupil.add_guardian("g-mum", "李梅", "母亲", "13800138000", True, None, {"staff_id": "t1", "at": "t"})
+    mum = pupil.decide_collection(day=datetime(2026, 11, 23).date(), collector_id="g-mum", name=None, id_tail=None)
+    assert isinstance(mum, ReleaseAllowed)
+    day = PupilDay.open("s1", str(pupil.id), datetime(2026, 11, 23).date(), "after_school", "c1")
     day.sign_in(teacher, room, {"staff_id": "t1", "at": "t"})
     day.offer("h1", "to_session", teacher, evening, room, {"staff_id": "t1", "at": "t"})
     with pytest.raises(ConflictError):
@@ -498,6 +504,6 @@ def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None
     day.pass_on("h1", "evening", {"staff_id": "t2", "at": "t"})
     assert day.status == "passed_on" and day.state["passed_on"]["session"] == "evening"
     with pytest.raises(ConflictError):
-        day.release_to({"name": "妈妈"}, {"kind": "guardian"}, "id_card", room, {"staff_id": "t1", "at": "t"})
+        day.release_to(mum, {"name": "李梅"}, "id_card", room, {"staff_id": "t1", "at": "t"})
     assert derive(day.entries) == day.state
     assert [type(e).__name__ for e in day.collect_events()] == ["Opened", "SignedIn", "HandoverOffered", "PassedOn"]

@@ -24,7 +24,7 @@ def a_pupil() -> Pupil:
 
 
 def in_custody_of_guard() -> PupilDay:
-    day = PupilDay.open("s1", "p1", DAY, "after_school", "c1")
+    day = PupilDay.open("s1", str(Pupil.create_id("s1", "k1")), DAY, "after_school", "c1")
     day.sign_in({"staff_id": "g1", "name": "刘保安"}, {"id": "gate", "label": "东门", "kind": "gate"}, GUARD)
     return day
 
@@ -64,17 +64,20 @@ def test_a_phone_authorisation_must_name_the_guardian_who_called() -> None:
 def test_a_released_pupil_is_gone_and_a_second_release_is_a_conflict() -> None:
     day = in_custody_of_guard()
     adult = {"name": "李梅"}
-    day.release_to(adult, {"kind": "guardian", "ref_id": "g-mum"}, "id_card", {"id": "gate"}, GUARD)
+    allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
+    day.release_to(allowed, adult, "id_card", {"id": "gate"}, GUARD)
     assert day.status == "gone"
     with pytest.raises(ConflictError) as e:
-        day.release_to(adult, {"kind": "guardian", "ref_id": "g-mum"}, "id_card", {"id": "gate"}, GUARD)
+        day.release_to(allowed, adult, "id_card", {"id": "gate"}, GUARD)
     assert e.value.state["status"] == "gone"
     assert [type(ev).__name__ for ev in day.collect_events()] == ["Opened", "SignedIn", "Released"]
 
 
 def test_an_unknown_identity_check_is_refused() -> None:
     with pytest.raises(RuleError):
-        in_custody_of_guard().release_to({"name": "x"}, {}, "looked_friendly", {"id": "gate"}, GUARD)
+        in_custody_of_guard().release_to(
+            a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None),
+            {"name": "李梅"}, "looked_friendly", {"id": "gate"}, GUARD)
 
 
 def test_a_correction_voids_a_fact_but_keeps_it_in_the_chain() -> None:

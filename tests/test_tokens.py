@@ -145,7 +145,7 @@ def test_a_token_revoked_through_one_process_is_refused_by_another_at_once(
         [held] = tokens(client, world, world.guard.staff_id)
         admin = Actor(school_id=world.school_id, staff_id=world.admin.staff_id, staff_name="王校长",
                       role="admin", at=clock.now(), command_id=None)
-        app.revoke_token(admin, world.guard.staff_id, str(held["token_id"]), None)
+        app.revoke_token(admin, world.guard.staff_id, str(held["token_id"]))
         assert other.authenticate(world.guard.token) is None
     finally:
         other.close()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.deps import AppDep, MetaDep, Reader, StaffActor, respond
+from service.api.deps import AppDep, Reader, StaffActor, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 
@@ -256,10 +256,9 @@ SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 @router.post("/handovers", response_model=HandoverOut, status_code=201)
-def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     return respond(app.hand_over(actor, body.day, body.session, body.pupil_ids, body.class_id,
-                                 body.to_staff_id, body.place_id, body.count, body.note,
-                                 meta.fingerprint, to_session=body.to_session), HandoverOut)
+                                 body.to_staff_id, body.place_id, body.count, body.note, to_session=body.to_session), HandoverOut)
 
 
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, responses=READ_RESPONSES)
@@ -268,69 +267,61 @@ def get_handover(handover_id: Line, actor: Reader, app: AppDep) -> Any:
 
 
 @router.post("/handovers/{handover_id}/confirm", response_model=HandoverOut)
-def confirm(handover_id: Line, body: ConfirmRequest, actor: StaffActor, app: AppDep,
-            meta: MetaDep) -> JSONResponse:
+def confirm(handover_id: Line, body: ConfirmRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """The receiver takes custody with their own count; a mismatch is recorded on the handover."""
-    return respond(app.confirm_handover(actor, handover_id, body.count, body.received_pupil_ids,
-                                        meta.fingerprint), HandoverOut)
+    return respond(app.confirm_handover(actor, handover_id, body.count, body.received_pupil_ids), HandoverOut)
 
 
 @router.post("/handovers/{handover_id}/withdraw", response_model=HandoverOut)
-def withdraw(handover_id: Line, body: ReasonRequest, actor: StaffActor, app: AppDep,
-             meta: MetaDep) -> JSONResponse:
-    return respond(app.withdraw_handover(actor, handover_id, body.reason, meta.fingerprint), HandoverOut)
+def withdraw(handover_id: Line, body: ReasonRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
+    return respond(app.withdraw_handover(actor, handover_id, body.reason), HandoverOut)
 
 
 @router.post("/absences", response_model=PupilState)
-def mark_absent(body: AbsenceRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def mark_absent(body: AbsenceRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     return respond(app.mark_absent(actor, body.pupil_id, body.day, body.session, body.with_leave,
-                                   body.reason, meta.fingerprint), PupilState)
+                                   body.reason), PupilState)
 
 
 @router.post("/sign-ins", response_model=PupilStates)
-def sign_in(body: SignInRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def sign_in(body: SignInRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """You take custody of these pupils at this place (roll call)."""
-    return respond(app.sign_in(actor, body.pupil_ids, body.day, body.session, body.place_id,
-                               meta.fingerprint), PupilStates)
+    return respond(app.sign_in(actor, body.pupil_ids, body.day, body.session, body.place_id), PupilStates)
 
 
 @router.post("/releases", response_model=PupilStates)
-def release(body: ReleaseRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def release(body: ReleaseRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Release at the gate. Refused (422, and recorded) if the adult is restricted or not authorised."""
     return respond(app.release(actor, body.pupil_ids, body.day, body.session, body.gate_id,
                                body.collector_id, body.adult.model_dump() if body.adult else None,
-                               body.identity_check, meta.fingerprint), PupilStates)
+                               body.identity_check), PupilStates)
 
 
 @router.post("/refusals", response_model=PupilState, status_code=200)
-def refuse(body: RefusalRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def refuse(body: RefusalRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Record that you turned an adult away, and why."""
     return respond(app.refuse_release(actor, body.pupil_id, body.day, body.session,
-                                      body.adult.model_dump(), body.reason, body.gate_id,
-                                      meta.fingerprint), PupilState)
+                                      body.adult.model_dump(), body.reason, body.gate_id), PupilState)
 
 
 @router.post("/home-alone", response_model=PupilState)
-def home_alone(body: HomeAloneRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def home_alone(body: HomeAloneRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Let a pupil go home alone: only under a statement on file for today (else refused, recorded)."""
-    return respond(app.go_home_alone(actor, body.pupil_id, body.day, body.session, body.gate_id,
-                                     meta.fingerprint), PupilState)
+    return respond(app.go_home_alone(actor, body.pupil_id, body.day, body.session, body.gate_id), PupilState)
 
 
 @router.post("/early-departures", response_model=PupilState)
-def early_departure(body: EarlyDepartureRequest, actor: StaffActor, app: AppDep,
-                    meta: MetaDep) -> JSONResponse:
+def early_departure(body: EarlyDepartureRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     return respond(app.leave_early(actor, body.pupil_id, body.day, body.session, body.collector_id,
                                    body.adult.model_dump() if body.adult else None,
-                                   body.approved_by_staff_id, body.reason, body.homeroom_informed,
-                                   meta.fingerprint), PupilState)
+                                   body.approved_by_staff_id, body.reason, body.homeroom_informed), PupilState)
 
 
 @router.post("/corrections", response_model=PupilState)
-def correct(body: CorrectionRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def correct(body: CorrectionRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Void one recorded event of a pupil's day, saying why; the event itself stays on record."""
     return respond(app.correct(actor, body.pupil_id, body.day, body.session, body.corrects,
-                               body.reason, meta.fingerprint), PupilState)
+                               body.reason), PupilState)
 
 
 @router.get("/pupils/{pupil_id}/afternoon", response_model=PupilAfternoon, responses=READ_RESPONSES)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line, Prose
 from service.projections.alerts import read_alerts
@@ -93,16 +93,14 @@ def get_alert(alert_id: Line, actor: Reader, app: AppDep) -> Any:
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
-def acknowledge(alert_id: Line, body: AcknowledgeRequest, actor: StaffActor, app: AppDep,
-                meta: MetaDep) -> JSONResponse:
+def acknowledge(alert_id: Line, body: AcknowledgeRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """You have seen it and are acting: escalation stops."""
-    return respond(app.acknowledge_alert(actor, alert_id, body.note, meta.fingerprint), AlertOut)
+    return respond(app.acknowledge_alert(actor, alert_id, body.note), AlertOut)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-def resolve(alert_id: Line, body: ResolveRequest, actor: StaffActor, app: AppDep,
-            meta: MetaDep) -> JSONResponse:
-    return respond(app.resolve_alert(actor, alert_id, body.how, body.note, meta.fingerprint), AlertOut)
+def resolve(alert_id: Line, body: ResolveRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
+    return respond(app.resolve_alert(actor, alert_id, body.how, body.note), AlertOut)
 
 
 @router.get("/school/alert-policy", response_model=AlertPolicy, responses=READ_RESPONSES, tags=["school"])
@@ -111,6 +109,6 @@ def get_policy(actor: Reader, app: AppDep) -> Any:
 
 
 @router.put("/school/alert-policy", response_model=AlertPolicy, tags=["school"])
-def set_policy(body: AlertPolicy, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def set_policy(body: AlertPolicy, actor: AdminActor, app: AppDep) -> JSONResponse:
     """How unpicked-pupil alerts escalate, and when the other alerts are raised."""
-    return respond(app.set_alert_policy(actor, body.model_dump(), meta.fingerprint), AlertPolicy)
+    return respond(app.set_alert_policy(actor, body.model_dump()), AlertPolicy)

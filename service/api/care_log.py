@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.afternoon import PlaceRef, StaffRef
-from service.api.deps import AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.application import HandoverApp
@@ -298,19 +298,18 @@ def export_care_log(
 
 
 @router.post("/care-notes", response_model=CareNoteOut, status_code=201)
-def write_care_note(body: CareNoteRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def write_care_note(body: CareNoteRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Add a note or an emergency to the group's care log, in your name."""
     return respond(app.write_care_note(
         actor, body.group_id, body.day, body.session, body.kind, body.text, body.actions_taken,
-        body.guardian_notified, body.reported_to_leadership, body.pupil_ids, meta.fingerprint), CareNoteOut)
+        body.guardian_notified, body.reported_to_leadership, body.pupil_ids), CareNoteOut)
 
 
 @router.post("/care-notes/{note_id}/follow-ups", response_model=CareNoteOut)
-def follow_up_care_note(note_id: Line, body: FollowUpRequest, actor: StaffActor, app: AppDep,
-                        meta: MetaDep) -> JSONResponse:
+def follow_up_care_note(note_id: Line, body: FollowUpRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Add what was done since: a step taken, the guardian notified, the leadership told."""
     return respond(app.follow_up_care_note(actor, note_id, body.actions_taken, body.guardian_notified,
-                                           body.reported_to_leadership, meta.fingerprint), CareNoteOut)
+                                           body.reported_to_leadership), CareNoteOut)
 
 
 # -- the tables every format shares -------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,17 +12,19 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from service.api.problems import PROBLEM_MEDIA_TYPE
+from service.api.problems import PROBLEM_MEDIA_TYPE, refusal_problem, rejection_problem
 from service.api.text import Line
 from service.app_core import Outcome, StaffIdentity
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
 from service.projections.views import Views
+from service.use_cases.results import Recorded, Refused, Rejected
 
+log = logging.getLogger(__name__)
 ALL_ROLES = tuple(Role)
 STAFF_ROLES = (Role.ADMIN, Role.TEACHER, Role.GUARD, Role.DUTY_LEADER, Role.SAFETY_OFFICER)
 ADMIN_ONLY = (Role.ADMIN,)
@@ -123,7 +126,7 @@ def require_role(*roles: Role) -> Callable[..., Any]:
         return Actor(
             school_id=identity.school_id, staff_id=identity.staff_id, staff_name=identity.name,
             role=role, at=app.now(), command_id=meta.key, device=meta.device,
-            device_time=meta.device_time,
+            device_time=meta.device_time, fingerprint=meta.fingerprint,
         )
 
     return actor
@@ -135,14 +138,35 @@ Reader = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
 
 
 def respond(outcome: Outcome, model: type[BaseModel]) -> JSONResponse:
-    """The use case's answer as JSON (or problem+json), with the log position of the write."""
+    """The use case's result as HTTP, the one place that does so, with the write's log position.
+
+    An answer replayed for a retried command that no longer validates against
+    today's response model is answered as it was first given, not with an error.
+    """
     headers: dict[str, str] = {}
     if outcome.position is not None:
         headers["X-Log-Position"] = str(outcome.position)
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    if outcome.status >= 400:
-        return JSONResponse(outcome.body, status_code=outcome.status,
+    result = outcome.result
+    if isinstance(result, Refused):
+        return JSONResponse(refusal_problem(result), status_code=422,
                             media_type=PROBLEM_MEDIA_TYPE, headers=headers)
-    content = model.model_validate(outcome.body).model_dump(mode="json")
-    return JSONResponse(content, status_code=outcome.status, headers=headers)
+    if isinstance(result, Rejected):
+        status, body = rejection_problem(result)
+        return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    if isinstance(result, Recorded):
+        status, body = result.status, result.body
+        if status >= 400:
+            return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                                headers=headers)
+    else:
+        status, body = (201 if result.created else 200), result.body
+    try:
+        content = model.model_validate(body).model_dump(mode="json")
+    except ValidationError:
+        if not outcome.replayed:
+            raise
+        log.warning("A replayed answer no longer fits %s; answering it as first given", model.__name__)
+        content = body
+    return JSONResponse(content, status_code=status, headers=headers)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.deps import ADMIN_ONLY, AdminActor, AppDep, MetaDep, require_role, respond
+from service.api.deps import ADMIN_ONLY, AdminActor, AppDep, require_role, respond
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.common import Actor, Role
@@ -84,37 +84,31 @@ class BulkResult(BaseModel):
 
 
 @router.post("/enrolment/apply", response_model=BulkResult)
-def apply_in_bulk(body: BulkApplyRequest, actor: AdminActor, app: AppDep,
-                  meta: MetaDep) -> JSONResponse:
+def apply_in_bulk(body: BulkApplyRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Record each pupil's application (家长申请) for the term; pupils already applied are left."""
     details = body.model_dump(include={"term", "starts", "ends", "sessions"})
-    return respond(app.enrol_in_bulk(actor, "applied", body.pupil_ids, body.class_id, details,
-                                     meta.fingerprint), BulkResult)
+    return respond(app.enrol_in_bulk(actor, "applied", body.pupil_ids, body.class_id, details), BulkResult)
 
 
 @router.post("/enrolment/class_reviewed", response_model=BulkResult)
-def review_in_bulk(body: BulkStepRequest, actor: ReviewerActor, app: AppDep,
-                   meta: MetaDep) -> JSONResponse:
+def review_in_bulk(body: BulkStepRequest, actor: ReviewerActor, app: AppDep) -> JSONResponse:
     """Class review (班级审核): by the class's homeroom teacher or an admin."""
     return respond(app.enrol_in_bulk(actor, "class_reviewed", body.pupil_ids, body.class_id,
-                                     {"note": body.note}, meta.fingerprint), BulkResult)
+                                     {"note": body.note}), BulkResult)
 
 
 @router.post("/enrolment/school_approved", response_model=BulkResult)
-def approve_in_bulk(body: BulkStepRequest, actor: AdminActor, app: AppDep,
-                    meta: MetaDep) -> JSONResponse:
+def approve_in_bulk(body: BulkStepRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """School approval (学校核准): by an admin."""
     return respond(app.enrol_in_bulk(actor, "school_approved", body.pupil_ids, body.class_id,
-                                     {"note": body.note}, meta.fingerprint), BulkResult)
+                                     {"note": body.note}), BulkResult)
 
 
 @router.post("/enrolment/signed", response_model=BulkResult)
-def sign_in_bulk(body: BulkSignRequest, actor: AdminActor, app: AppDep,
-                 meta: MetaDep) -> JSONResponse:
+def sign_in_bulk(body: BulkSignRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Agreements signed (签订协议): by an admin; from then on the pupils are expected in care."""
     details = body.model_dump(include={"note", "signed_on", "reference"})
-    return respond(app.enrol_in_bulk(actor, "signed", body.pupil_ids, body.class_id, details,
-                                     meta.fingerprint), BulkResult)
+    return respond(app.enrol_in_bulk(actor, "signed", body.pupil_ids, body.class_id, details), BulkResult)
 
 
 def paper_agreements(

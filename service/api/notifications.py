@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, MetaDep, Reader, ViewsDep, respond
+from service.api.deps import AdminActor, AppDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line, LongLine
 from service.domain.common import Role
@@ -70,20 +70,20 @@ def get_webhook(actor: AdminActor, app: AppDep) -> Any:
 
 
 @router.put("/school/webhook", response_model=WebhookOut, tags=["school"])
-def put_webhook(body: WebhookRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def put_webhook(body: WebhookRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Send every raised and escalated alert to this URL, signed with this secret.
 
     Each POST carries `X-Handover-Delivery` (the notification id: the same on a retry, so a
     receiver can drop repeats), `X-Handover-Timestamp` and `X-Handover-Signature`. A failed
     delivery is retried after 10 s, 20 s, 40 s … (at most 10 minutes apart), 12 times in all.
     """
-    return respond(app.configure_webhook(actor, body.url, body.secret, meta.fingerprint), WebhookOut)
+    return respond(app.configure_webhook(actor, body.url, body.secret), WebhookOut)
 
 
 @router.delete("/school/webhook", response_model=WebhookOut, tags=["school"])
-def delete_webhook(actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def delete_webhook(actor: AdminActor, app: AppDep) -> JSONResponse:
     """Stop sending; notifications still pending are abandoned at their next attempt."""
-    return respond(app.remove_webhook(actor, meta.fingerprint), WebhookOut)
+    return respond(app.remove_webhook(actor), WebhookOut)
 
 
 @router.get("/notifications", response_model=NotificationList, responses=READ_RESPONSES)

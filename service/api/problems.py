@@ -19,6 +19,7 @@ from service.domain.errors import (
     NotFoundError,
     RuleError,
 )
+from service.use_cases.results import Refused, Rejected
 
 log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -34,6 +35,40 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str | None = None
+
+
+REFUSAL_REASONS = {
+    "restricted": "此人被列入禁止接送名单 / on the do-not-release list",
+    "not_authorised": "此人不在授权接送名单 / not authorised to collect",
+    "id_mismatch": "身份证尾号不符 / ID number does not match",
+    "no_statement": "无有效自行回家说明 / no going-home-alone statement on file",
+}
+REJECTIONS = {  # code: (status, title, extra members)
+    "too-large": (413, "Roster too large", {}),
+    "roster-rows": (422, "Roster rows rejected", {"imported": False}),
+}
+
+
+def refusal_problem(refused: Refused) -> dict[str, Any]:
+    """A refused departure as problem+json: who came, and each pupil's reason in words."""
+    pupils = [{**p, "reason_text": REFUSAL_REASONS.get(p["reason"], p["reason"])}
+              for p in refused.pupils]
+    pupils = [{k: p[k] for k in ("pupil_id", "name", "reason", "reason_text", "refusal_event")}
+              for p in pupils]
+    return {
+        "type": PROBLEM_BASE + "release-refused",
+        "title": "Release refused and recorded",
+        "status": 422,
+        "detail": "; ".join(f"{p['name']}: {p['reason_text']}" for p in pupils),
+        "adult": refused.adult,
+        "pupils": pupils,
+    }
+
+
+def rejection_problem(rejected: Rejected) -> tuple[int, dict[str, Any]]:
+    status, title, extra = REJECTIONS[rejected.code]
+    return status, {"type": PROBLEM_BASE + rejected.code, "title": title, "status": status,
+                    "detail": rejected.detail, **extra, "errors": rejected.errors}
 
 
 def problem_response(status: int, code: str, title: str, detail: str | None, **extra: Any) -> JSONResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, respond
+from service.api.deps import AdminActor, AppDep, Reader, StaffActor, respond
 from service.api.enrolment import ReviewerActor, paper_agreements
 from service.api.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -271,9 +271,9 @@ def list_pupils(actor: Reader, app: AppDep,
 
 
 @router.post("/pupils", response_model=PupilOut, status_code=201)
-def register_pupil(body: PupilRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def register_pupil(body: PupilRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     return respond(app.register_pupil(actor, body.name, body.gender, body.class_id,
-                                      [g.model_dump() for g in body.guardians], meta.fingerprint), PupilOut)
+                                      [g.model_dump() for g in body.guardians]), PupilOut)
 
 
 @router.get("/pupils/{pupil_id}", response_model=PupilOut, responses=READ_RESPONSES)
@@ -282,110 +282,96 @@ def get_pupil(pupil_id: Line, actor: Reader, app: AppDep) -> Any:
 
 
 @router.put("/pupils/{pupil_id}/profile", response_model=PupilOut)
-def change_profile(pupil_id: Line, body: ProfileRequest, actor: AdminActor, app: AppDep,
-                   meta: MetaDep) -> JSONResponse:
-    return respond(app.change_pupil_profile(actor, pupil_id, body.name, body.gender, body.photo,
-                                            meta.fingerprint), PupilOut)
+def change_profile(pupil_id: Line, body: ProfileRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.change_pupil_profile(actor, pupil_id, body.name, body.gender, body.photo), PupilOut)
 
 
 @router.put("/pupils/{pupil_id}/class", response_model=PupilOut)
-def move_class(pupil_id: Line, body: ClassMoveRequest, actor: AdminActor, app: AppDep,
-               meta: MetaDep) -> JSONResponse:
-    return respond(app.move_pupil(actor, pupil_id, body.class_id, meta.fingerprint), PupilOut)
+def move_class(pupil_id: Line, body: ClassMoveRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.move_pupil(actor, pupil_id, body.class_id), PupilOut)
 
 
 @router.put("/pupils/{pupil_id}/tags", response_model=PupilOut)
-def set_tags(pupil_id: Line, body: TagsRequest, actor: AdminActor, app: AppDep,
-             meta: MetaDep) -> JSONResponse:
+def set_tags(pupil_id: Line, body: TagsRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Priority groups (留守, 残疾, 随迁, 困难): fees may be reduced or waived."""
-    return respond(app.set_tags(actor, pupil_id, list(body.tags), meta.fingerprint), PupilOut)
+    return respond(app.set_tags(actor, pupil_id, list(body.tags)), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/guardians", response_model=PupilOut, status_code=201)
-def add_guardian(pupil_id: Line, body: GuardianIn, actor: AdminActor, app: AppDep,
-                 meta: MetaDep) -> JSONResponse:
-    return respond(app.add_guardian(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
+def add_guardian(pupil_id: Line, body: GuardianIn, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.add_guardian(actor, pupil_id, body.model_dump()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/authorisations", response_model=PupilOut, status_code=201)
-def authorise(pupil_id: Line, body: AuthorisationRequest, actor: AdminActor, app: AppDep,
-              meta: MetaDep) -> JSONResponse:
-    return respond(app.authorise_adult(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
+def authorise(pupil_id: Line, body: AuthorisationRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.authorise_adult(actor, pupil_id, body.model_dump()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/phone-authorisations", response_model=PupilOut, status_code=201)
 def phone_authorisation(pupil_id: Line, body: PhoneAuthorisationRequest, actor: StaffActor,
-                        app: AppDep, meta: MetaDep) -> JSONResponse:
+                        app: AppDep) -> JSONResponse:
     """Record a guardian's call: who called, who took it (you), and the adult named, for one day."""
     return respond(app.phone_authorisation(actor, pupil_id, body.guardian_id, body.day,
-                                           body.adult.model_dump(), meta.fingerprint), PupilOut)
+                                           body.adult.model_dump()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/authorisations/{authorisation_id}/revoke", response_model=PupilOut)
 def revoke_authorisation(pupil_id: Line, authorisation_id: Line, body: ReasonRequest,
-                         actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.revoke_authorisation(actor, pupil_id, authorisation_id, body.reason,
-                                            meta.fingerprint), PupilOut)
+                         actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.revoke_authorisation(actor, pupil_id, authorisation_id, body.reason), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/restrictions", response_model=PupilOut, status_code=201)
-def restrict(pupil_id: Line, body: RestrictionRequest, actor: AdminActor, app: AppDep,
-             meta: MetaDep) -> JSONResponse:
+def restrict(pupil_id: Line, body: RestrictionRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """A "do not release to" entry (禁止接送), e.g. from a court order."""
-    return respond(app.restrict_adult(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
+    return respond(app.restrict_adult(actor, pupil_id, body.model_dump()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/restrictions/{restriction_id}/lift", response_model=PupilOut)
 def lift_restriction(pupil_id: Line, restriction_id: Line, body: ReasonRequest, actor: AdminActor,
-                     app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.lift_restriction(actor, pupil_id, restriction_id, body.reason,
-                                        meta.fingerprint), PupilOut)
+                     app: AppDep) -> JSONResponse:
+    return respond(app.lift_restriction(actor, pupil_id, restriction_id, body.reason), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/statements", response_model=PupilOut, status_code=201)
-def file_statement(pupil_id: Line, body: StatementRequest, actor: AdminActor, app: AppDep,
-                   meta: MetaDep) -> JSONResponse:
+def file_statement(pupil_id: Line, body: StatementRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """A guardian's written statement that the pupil may go home alone (自行回家说明)."""
-    return respond(app.file_statement(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
+    return respond(app.file_statement(actor, pupil_id, body.model_dump()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/statements/{statement_id}/withdraw", response_model=PupilOut)
-def withdraw_statement(pupil_id: Line, statement_id: Line, actor: AdminActor, app: AppDep,
-                       meta: MetaDep) -> JSONResponse:
-    return respond(app.withdraw_statement(actor, pupil_id, statement_id, meta.fingerprint), PupilOut)
+def withdraw_statement(pupil_id: Line, statement_id: Line, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.withdraw_statement(actor, pupil_id, statement_id), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment/apply", response_model=PupilOut, tags=["enrolment"])
-def apply(pupil_id: Line, body: ApplyRequest, actor: AdminActor, app: AppDep,
-          meta: MetaDep) -> JSONResponse:
+def apply(pupil_id: Line, body: ApplyRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """The parent's application (家长申请), entered by the school."""
-    return respond(app.apply_for_care(actor, pupil_id, body.model_dump(), meta.fingerprint), PupilOut)
+    return respond(app.apply_for_care(actor, pupil_id, body.model_dump()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment/{step}", response_model=PupilOut, tags=["enrolment"])
 def advance(pupil_id: Line, step: Literal["class_reviewed", "school_approved", "signed"],
-            body: StepRequest, actor: ReviewerActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+            body: StepRequest, actor: ReviewerActor, app: AppDep) -> JSONResponse:
     """Class review (班级审核, the homeroom teacher or an admin) → school approval (学校核准) →
     agreement signed (签订协议), both by an admin."""
     agreement = None
     if body.signed_on is not None or body.reference is not None:
         agreement = {"signed_on": body.signed_on.isoformat() if body.signed_on else None,
                      "reference": body.reference}
-    return respond(app.advance_enrolment(actor, pupil_id, step, body.note, meta.fingerprint,
+    return respond(app.advance_enrolment(actor, pupil_id, step, body.note,
                                          agreement), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment-rejection", response_model=PupilOut, tags=["enrolment"])
-def reject(pupil_id: Line, body: ReasonRequest, actor: AdminActor, app: AppDep,
-           meta: MetaDep) -> JSONResponse:
-    return respond(app.reject_enrolment(actor, pupil_id, body.reason, meta.fingerprint), PupilOut)
+def reject(pupil_id: Line, body: ReasonRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.reject_enrolment(actor, pupil_id, body.reason), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment-withdrawal", response_model=PupilOut, tags=["enrolment"])
-def withdraw(pupil_id: Line, body: WithdrawRequest, actor: AdminActor, app: AppDep,
-             meta: MetaDep) -> JSONResponse:
+def withdraw(pupil_id: Line, body: WithdrawRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Withdraw from the after-school service as of a date; fees settle by days attended."""
-    return respond(app.withdraw_enrolment(actor, pupil_id, body.on, body.reason, meta.fingerprint),
+    return respond(app.withdraw_enrolment(actor, pupil_id, body.on, body.reason),
                    PupilOut)
 
 
@@ -394,7 +380,7 @@ def withdraw(pupil_id: Line, body: WithdrawRequest, actor: AdminActor, app: AppD
     413: {"description": "The file is over 5 MB, unpacks to over 100 MB, or has over 10,000 rows",
           "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
 async def import_roster(
-    actor: AdminActor, app: AppDep, meta: MetaDep,
+    actor: AdminActor, app: AppDep,
     file: Annotated[UploadFile, File(description="The school's roster, CSV (UTF-8/GBK) or XLSX")],
     dry_run: bool = False,
     paper: Annotated[PaperAgreements | None, Depends(paper_agreements)] = None,
@@ -414,6 +400,5 @@ async def import_roster(
     why = unprintable(filename) or ("is longer than 255 characters" if len(filename) > 255 else None)
     if why is not None:  # the name is quoted in the answer, which is kept with the command
         raise RuleError(f"The file's name {why}.", field="file")
-    outcome = await run_in_threadpool(app.import_roster, actor, data, filename, dry_run,
-                                      meta.fingerprint, paper)
+    outcome = await run_in_threadpool(app.import_roster, actor, data, filename, dry_run, paper)
     return respond(outcome, ImportReport)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, MetaDep, Reader, ViewsDep, respond
+from service.api.deps import AdminActor, AppDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
 from service.api.text import IsoDay, Line
@@ -176,34 +176,31 @@ def get_school(actor: Reader, app: AppDep) -> Any:
 
 
 @router.put("/school/profile", response_model=SchoolOut)
-def change_profile(body: ProfileRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.change_school_profile(actor, body.name, body.timezone, meta.fingerprint,
+def change_profile(body: ProfileRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.change_school_profile(actor, body.name, body.timezone,
                                              stage=body.grades), SchoolOut)
 
 
 @router.post("/school/classes", response_model=ClassOut, status_code=201)
-def add_class(body: ClassRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.add_class(actor, body.grade, body.class_no, body.homeroom_teacher_id,
-                                 meta.fingerprint), ClassOut)
+def add_class(body: ClassRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.add_class(actor, body.grade, body.class_no, body.homeroom_teacher_id), ClassOut)
 
 
 @router.put("/school/classes/{class_id}/homeroom-teacher", response_model=ClassOut)
-def assign_homeroom(class_id: Line, body: HomeroomRequest, actor: AdminActor, app: AppDep,
-                    meta: MetaDep) -> JSONResponse:
-    return respond(app.assign_homeroom_teacher(actor, class_id, body.staff_id, meta.fingerprint), ClassOut)
+def assign_homeroom(class_id: Line, body: HomeroomRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.assign_homeroom_teacher(actor, class_id, body.staff_id), ClassOut)
 
 
 @router.post("/school/groups", response_model=GroupOut, status_code=201)
-def add_group(body: GroupRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def add_group(body: GroupRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     return respond(app.define_group(actor, None, body.name, body.kind, body.weekdays, body.room,
-                                    body.class_ids, body.teacher_id, meta.fingerprint), GroupOut)
+                                    body.class_ids, body.teacher_id), GroupOut)
 
 
 @router.put("/school/groups/{group_id}", response_model=GroupOut)
-def change_group(group_id: Line, body: GroupRequest, actor: AdminActor, app: AppDep,
-                 meta: MetaDep) -> JSONResponse:
+def change_group(group_id: Line, body: GroupRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     return respond(app.define_group(actor, group_id, body.name, body.kind, body.weekdays, body.room,
-                                    body.class_ids, body.teacher_id, meta.fingerprint), GroupOut)
+                                    body.class_ids, body.teacher_id), GroupOut)
 
 
 @router.get("/school/group-proposal", response_model=list[ProposedGroup], responses=READ_RESPONSES)
@@ -213,8 +210,8 @@ def group_proposal(actor: AdminActor, app: AppDep, day: IsoDay | None = None) ->
 
 
 @router.post("/school/gates", response_model=GateOut, status_code=201)
-def add_gate(body: GateRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.add_gate(actor, body.name, meta.fingerprint), GateOut)
+def add_gate(body: GateRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.add_gate(actor, body.name), GateOut)
 
 
 @router.get("/school/schedule", response_model=ScheduleModel, responses=READ_RESPONSES)
@@ -223,8 +220,8 @@ def get_schedule(actor: Reader, app: AppDep) -> Any:
 
 
 @router.put("/school/schedule", response_model=ScheduleModel)
-def set_schedule(body: ScheduleModel, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.set_schedule(actor, body.model_dump(mode="json"), meta.fingerprint), ScheduleModel)
+def set_schedule(body: ScheduleModel, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.set_schedule(actor, body.model_dump(mode="json")), ScheduleModel)
 
 
 @router.get("/staff", response_model=list[StaffOut], responses=READ_RESPONSES)
@@ -233,23 +230,22 @@ def list_staff(actor: Reader, app: AppDep) -> Any:
 
 
 @router.post("/staff", response_model=StaffWithToken, status_code=201)
-def add_staff(body: StaffRequest, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.add_staff(actor, body.name, list(body.roles), body.phone, meta.fingerprint),
+def add_staff(body: StaffRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.add_staff(actor, body.name, list(body.roles), body.phone),
                    StaffWithToken)
 
 
 @router.put("/staff/{staff_id}/roles", response_model=StaffOut)
-def change_roles(staff_id: Line, body: RolesRequest, actor: AdminActor, app: AppDep,
-                 meta: MetaDep) -> JSONResponse:
-    return respond(app.change_staff_roles(actor, staff_id, list(body.roles), meta.fingerprint), StaffOut)
+def change_roles(staff_id: Line, body: RolesRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.change_staff_roles(actor, staff_id, list(body.roles)), StaffOut)
 
 
 @router.post("/staff/{staff_id}/tokens", response_model=StaffWithToken, status_code=201)
-def issue_token(staff_id: Line, actor: AdminActor, app: AppDep, meta: MetaDep,
+def issue_token(staff_id: Line, actor: AdminActor, app: AppDep,
                 body: TokenRequest | None = None) -> JSONResponse:
     """A new token for the member (a new tablet, say), shown once."""
     body = body or TokenRequest()
-    return respond(app.issue_token(actor, staff_id, meta.fingerprint, label=body.label,
+    return respond(app.issue_token(actor, staff_id, label=body.label,
                                    ttl_days=body.ttl_days), StaffWithToken)
 
 
@@ -265,23 +261,20 @@ def list_tokens(staff_id: Line, actor: AdminActor, app: AppDep, views: ViewsDep,
 
 
 @router.post("/staff/{staff_id}/tokens/{token_id}/revoke", response_model=TokenOut)
-def revoke_token(staff_id: Line, token_id: Line, actor: AdminActor, app: AppDep,
-                 meta: MetaDep) -> JSONResponse:
+def revoke_token(staff_id: Line, token_id: Line, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Revoke one token (a lost tablet's): it is refused with 401 from the next request on."""
-    return respond(app.revoke_token(actor, staff_id, token_id, meta.fingerprint), TokenOut)
+    return respond(app.revoke_token(actor, staff_id, token_id), TokenOut)
 
 
 @router.post("/staff/{staff_id}/tokens/revoke", response_model=Revoked)
-def revoke_all_tokens(staff_id: Line, actor: AdminActor, app: AppDep, views: ViewsDep,
-                      meta: MetaDep) -> JSONResponse:
+def revoke_all_tokens(staff_id: Line, actor: AdminActor, app: AppDep, views: ViewsDep) -> JSONResponse:
     """Revoke every token the member holds; issue a new one to let them back in."""
     views.reflect(TOKENS, app.recorder.max_notification_id())  # every token issued so far
     held = read_tokens(views.view(TOKENS), actor.school_id, staff_id, app.now())
-    return respond(app.revoke_tokens(actor, staff_id, [t["token_id"] for t in held],
-                                     meta.fingerprint), Revoked)
+    return respond(app.revoke_tokens(actor, staff_id, [t["token_id"] for t in held]), Revoked)
 
 
 @router.post("/staff/{staff_id}/leave", response_model=StaffOut)
-def remove_staff(staff_id: Line, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def remove_staff(staff_id: Line, actor: AdminActor, app: AppDep) -> JSONResponse:
     """The member leaves the school; their tokens stop working; their records stay."""
-    return respond(app.remove_staff(actor, staff_id, meta.fingerprint), StaffOut)
+    return respond(app.remove_staff(actor, staff_id), StaffOut)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, MetaDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
@@ -97,8 +97,8 @@ def get_fee_rule(actor: Reader, app: AppDep) -> Any:
 
 
 @router.put("/school/fee-rule", response_model=FeeRuleOut, tags=["school"])
-def set_fee_rule(body: FeeRuleIn, actor: AdminActor, app: AppDep, meta: MetaDep) -> JSONResponse:
-    return respond(app.set_rule(actor, "fee", body.model_dump(mode="json"), meta.fingerprint),
+def set_fee_rule(body: FeeRuleIn, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.set_rule(actor, "fee", body.model_dump(mode="json")),
                    FeeRuleOut)
 
 
@@ -109,9 +109,8 @@ def get_subsidy_rule(actor: Reader, app: AppDep) -> Any:
 
 
 @router.put("/school/subsidy-rule", response_model=SubsidyRuleOut, tags=["school"])
-def set_subsidy_rule(body: SubsidyRuleIn, actor: AdminActor, app: AppDep,
-                     meta: MetaDep) -> JSONResponse:
-    return respond(app.set_rule(actor, "subsidy", body.model_dump(mode="json"), meta.fingerprint),
+def set_subsidy_rule(body: SubsidyRuleIn, actor: AdminActor, app: AppDep) -> JSONResponse:
+    return respond(app.set_rule(actor, "subsidy", body.model_dump(mode="json")),
                    SubsidyRuleOut)
 
 
@@ -181,17 +180,16 @@ class ShiftList(BaseModel):
 
 
 @router.post("/shifts/sign-on", response_model=ShiftOut, status_code=201, tags=["shifts"])
-def sign_on(body: SignOnRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def sign_on(body: SignOnRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Sign on for the session at a group (or for duty), now; lateness is judged from the timetable."""
     return respond(app.sign_on(actor, body.place_id, body.session, body.staff_id,
-                               body.substitute_for, meta.fingerprint), ShiftOut)
+                               body.substitute_for), ShiftOut)
 
 
 @router.post("/shifts/sign-off", response_model=ShiftOut, tags=["shifts"])
-def sign_off(body: SignOffRequest, actor: StaffActor, app: AppDep, meta: MetaDep) -> JSONResponse:
+def sign_off(body: SignOffRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Sign off, now; before the place's dismissal it is an early leave (早退)."""
-    return respond(app.sign_off(actor, body.place_id, body.session, body.staff_id,
-                                meta.fingerprint), ShiftOut)
+    return respond(app.sign_off(actor, body.place_id, body.session, body.staff_id), ShiftOut)
 
 
 @router.get("/shifts", response_model=ShiftList, responses=READ_RESPONSES, tags=["shifts"])

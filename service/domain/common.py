@@ -20,7 +20,11 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who did it, in what role, where, when, and under which client command id."""
+    """Who did it, in what role, where, when, and under which client command id.
+
+    `fingerprint` is the digest of the request that carried the command id: a retry
+    with the same id but another request is refused. It is never stored in events.
+    """
 
     school_id: str
     staff_id: str
@@ -31,6 +35,7 @@ class Actor:
     device: str | None = None
     device_time: datetime | None = None
     place: str | None = None
+    fingerprint: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The JSON-safe fact stored in every event."""

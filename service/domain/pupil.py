@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -10,6 +9,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.common import id_tails_agree, normalise_name
+from service.domain.decisions import (
+    CollectionDecision,
+    CollectionRefused,
+    Collector,
+    HomeAloneAllowed,
+    HomeAloneDecision,
+    HomeAloneRefused,
+    ReleaseAllowed,
+    issue,
+)
 from service.domain.errors import ConflictError, NotFoundError, RuleError
 
 PUPIL_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil")
@@ -22,24 +31,6 @@ def within(valid_from: str | None, valid_to: str | None, day: date) -> bool:
     """Inclusive validity window; an open end never expires."""
     iso = day.isoformat()
     return (valid_from is None or valid_from <= iso) and (valid_to is None or iso <= valid_to)
-
-
-@dataclass(frozen=True)
-class Collector:
-    """An adult allowed to collect the pupil on a given day, and the entry that allows it."""
-
-    kind: str  # guardian | authorised | one_day
-    ref_id: str
-    name: str
-    relation: str | None
-    phone: str | None
-
-
-@dataclass(frozen=True)
-class CollectionDecision:
-    collector: Collector | None
-    refusal: str | None  # restricted | not_authorised
-    restriction_id: str | None = None
 
 
 class Pupil(Aggregate):
@@ -323,7 +314,15 @@ class Pupil(Aggregate):
     def decide_collection(
         self, *, day: date, collector_id: str | None, name: str | None, id_tail: str | None
     ) -> CollectionDecision:
-        """Who is at the gate, and may they take this pupil today?"""
+        """Who is at the gate, and may they take this pupil today?
+
+        The answer is the only thing `PupilDay.release_to` and `leave_early` record from.
+        """
+        pupil_id, iso = str(self.id), day.isoformat()
+
+        def refused(reason: str, restriction_id: str | None = None) -> CollectionDecision:
+            return issue(CollectionRefused(pupil_id, iso, reason, restriction_id))
+
         candidates = self.collectors_on(day)
         chosen: Collector | None = None
         if collector_id is not None:
@@ -333,7 +332,7 @@ class Pupil(Aggregate):
         if name:
             restriction = self.active_restriction(name, id_tail, day)
             if restriction is not None:
-                return CollectionDecision(None, "restricted", restriction["restriction_id"])
+                return refused("restricted", restriction["restriction_id"])
         if chosen is None and name and collector_id is None:
             chosen = next(
                 (c for c in candidates if normalise_name(c.name) == normalise_name(name)), None
@@ -341,11 +340,18 @@ class Pupil(Aggregate):
         if chosen is not None:
             known_tail = (self.guardians.get(chosen.ref_id) or self.authorisations.get(chosen.ref_id) or {}).get("id_tail")
             if not id_tails_agree(known_tail, id_tail):
-                return CollectionDecision(None, "id_mismatch")
+                return refused("id_mismatch")
             if name and normalise_name(name) != normalise_name(chosen.name):
-                return CollectionDecision(None, "not_authorised")
-            return CollectionDecision(chosen, None)
-        return CollectionDecision(None, "not_authorised")
+                return refused("not_authorised")
+            return issue(ReleaseAllowed(pupil_id, iso, chosen))
+        return refused("not_authorised")
+
+    def decide_home_alone(self, day: date) -> HomeAloneDecision:
+        """May the pupil go home alone today? Only under a statement on file for the day."""
+        statement = self.statement_on(day)
+        if statement is None:
+            return issue(HomeAloneRefused(str(self.id), day.isoformat()))
+        return issue(HomeAloneAllowed(str(self.id), day.isoformat(), statement["statement_id"]))
 
     def statement_on(self, day: date) -> dict[str, Any] | None:
         for s in self.statements.values():

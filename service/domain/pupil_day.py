@@ -8,6 +8,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from service.domain.common import normalise_name
+from service.domain.decisions import HomeAloneAllowed, ReleaseAllowed, require_issued
 from service.domain.errors import ConflictError, RuleError
 
 PUPIL_DAY_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil-day")
@@ -198,30 +200,43 @@ class PupilDay(Aggregate):
         self._custody_taken(handover_id=handover_id, giver=giver, custodian=pending["to"],
                             place=pending["place"], by=by)
 
+    def _allowed(self, decision: object, adult: dict[str, Any]) -> ReleaseAllowed:
+        """The collection rule's own decision for this pupil and day, naming the adult who came."""
+        allowed = require_issued(decision, ReleaseAllowed, self.pupil_id, self.day)
+        if normalise_name(str(adult.get("name") or "")) != normalise_name(allowed.collector.name):
+            raise RuleError("The adult at the gate is not the one the rule allowed.", field="adult")
+        return allowed
+
     def release_to(
-        self, adult: dict[str, Any], collector: dict[str, Any], identity_check: str,
+        self, decision: ReleaseAllowed, adult: dict[str, Any], identity_check: str,
         gate: dict[str, Any], by: dict[str, Any],
     ) -> None:
-        """Release at the gate to an adult the school already decided may collect."""
+        """Release at the gate to the adult the collection rule allowed (and no one else)."""
+        allowed = self._allowed(decision, adult)
         if identity_check not in IDENTITY_CHECKS:
             raise RuleError(f"Identity check is one of {IDENTITY_CHECKS}.", field="identity_check")
         self._require_custodian(by["staff_id"], "release")
-        self._released(adult=adult, collector=collector, identity_check=identity_check,
-                       gate=gate, by=by)
+        self._released(adult=adult, collector=allowed.collector.ref(),
+                       identity_check=identity_check, gate=gate, by=by)
 
     def refuse_release(self, adult: dict[str, Any], reason: str, note: str | None,
                        gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
         """A refused release is itself a fact: who came, and why they were turned away."""
         self._release_refused(adult=adult, reason=reason, note=note, gate=gate, by=by)
 
-    def go_home_alone(self, statement_id: str, gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+    def go_home_alone(self, decision: HomeAloneAllowed, gate: dict[str, Any] | None,
+                      by: dict[str, Any]) -> None:
+        """Home alone only under the statement the rule found on file for this day."""
+        allowed = require_issued(decision, HomeAloneAllowed, self.pupil_id, self.day)
         self._require_custodian(by["staff_id"], "send home alone")
-        self._went_home_alone(statement_id=statement_id, gate=gate, by=by)
+        self._went_home_alone(statement_id=allowed.statement_id, gate=gate, by=by)
 
     def leave_early(
-        self, adult: dict[str, Any], collector: dict[str, Any], approved_by: dict[str, Any],
+        self, decision: ReleaseAllowed, adult: dict[str, Any], approved_by: dict[str, Any],
         reason: str, homeroom_informed: bool, by: dict[str, Any],
     ) -> None:
+        """Leave before the end, with the adult the collection rule allowed."""
+        allowed = self._allowed(decision, adult)
         if not reason.strip():
             raise RuleError("An early departure gives the family's reason.", field="reason")
         if not homeroom_informed:
@@ -229,7 +244,7 @@ class PupilDay(Aggregate):
         # Before the handover the pupil may be collected straight from class.
         if not (self.status == NOT_HANDED_OVER and self.state["pending"] is None):
             self._require_custodian(by["staff_id"], "let leave early")
-        self._left_early(adult=adult, collector=collector, approved_by=approved_by,
+        self._left_early(adult=adult, collector=allowed.collector.ref(), approved_by=approved_by,
                          reason=reason.strip(), homeroom_informed=homeroom_informed, by=by)
 
     def correct(self, seq: int, reason: str, by: dict[str, Any]) -> None:

@@ -9,19 +9,14 @@ from eventsourcing.domain import Aggregate
 
 from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor
+from service.domain.decisions import CollectionRefused, HomeAloneAllowed, ReleaseAllowed
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
 from service.domain.school import School
 from service.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
-
-REFUSAL_REASONS = {
-    "restricted": "此人被列入禁止接送名单 / on the do-not-release list",
-    "not_authorised": "此人不在授权接送名单 / not authorised to collect",
-    "id_mismatch": "身份证尾号不符 / ID number does not match",
-    "no_statement": "无有效自行回家说明 / no going-home-alone statement on file",
-}
+from service.use_cases.results import Refused
 
 
 def staff_ref(school: School, staff_id: str) -> dict[str, Any]:
@@ -36,6 +31,13 @@ def place_ref(school: School, place_id: str) -> dict[str, Any]:
 
 def adult_ref(adult: dict[str, Any]) -> dict[str, Any]:
     return {k: adult.get(k) for k in ("name", "relation", "phone", "id_tail")}
+
+
+def _came(adult: dict[str, Any] | None, allowed: ReleaseAllowed) -> dict[str, Any]:
+    """Who came to collect: the adult as named at the gate, or the collector on file."""
+    c = allowed.collector
+    return adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
+                                           "phone": c.phone, "id_tail": None}
 
 
 class AfternoonUseCases(AppCore):
@@ -79,21 +81,19 @@ class AfternoonUseCases(AppCore):
             f"({len(handover.pupil_ids)} named), {handover.to['name']} {received}")
         return [alert] if alert else []
 
-    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                    fp: str | None, change: Any, *, ahead: bool = False) -> Outcome:
+    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str, change: Any, *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session, ahead=ahead)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             change(school, pupil, pd)
             return Decision([pd], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- handovers ---------------------------------------------------------
     def hand_over(
         self, actor: Actor, day: date | None, session: str, pupil_ids: list[str] | None,
-        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None,
-        fp: str | None, to_session: str | None = None,
+        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None, to_session: str | None = None,
     ) -> Outcome:
         """Offer pupils to another adult; custody moves only when they confirm with their count.
 
@@ -136,8 +136,8 @@ class AfternoonUseCases(AppCore):
             for _, pd in pairs:
                 pd.offer(str(handover.id), kind, giver, to, place, by)
             alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
-            return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), 201)
-        return self.execute(actor, decide, fp)
+            return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), created=True)
+        return self.execute(actor, decide)
 
     def _hand_into_session(
         self, school: School, actor: Actor, on: date, session: str, to_session: str,
@@ -172,7 +172,7 @@ class AfternoonUseCases(AppCore):
             next_pd.offer_from_session(hid, session, giver, to, place, by)
         alerts = self._mismatch_alert(school, handover) if handover.mismatch else []
         days = [pd for _, pd in pairs] + [pd for _, pd in later]
-        return Decision([handover, *days, *alerts], handover.view(), 201)
+        return Decision([handover, *days, *alerts], handover.view(), created=True)
 
     def _handover_days(self, school: School, handover: Handover, pid: str) -> tuple[PupilDay, PupilDay | None]:
         """The pupil's chain in the handover's session, and in the session it passes into."""
@@ -183,7 +183,7 @@ class AfternoonUseCases(AppCore):
         return pd, None if to_session is None else self.pupil_day(school, pupil, on, to_session)
 
     def confirm_handover(self, actor: Actor, handover_id: str, count: int,
-                         received_pupil_ids: list[str] | None, fp: str | None) -> Outcome:
+                         received_pupil_ids: list[str] | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
@@ -203,9 +203,9 @@ class AfternoonUseCases(AppCore):
             if handover.mismatch:
                 days += self._mismatch_alert(school, handover)
             return Decision(days, handover.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def withdraw_handover(self, actor: Actor, handover_id: str, reason: str, fp: str | None) -> Outcome:
+    def withdraw_handover(self, actor: Actor, handover_id: str, reason: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
@@ -218,20 +218,20 @@ class AfternoonUseCases(AppCore):
                     chain.withdraw_offer(handover_id, reason, by)
                     days.append(chain)
             return Decision(days, handover.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def describe_handover(self, actor: Actor, handover_id: str) -> dict[str, Any]:
         return self.handover(actor.school_id, handover_id).view()
 
     # -- attendance ----------------------------------------------------------
     def mark_absent(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                    with_leave: bool, reason: str, fp: str | None) -> Outcome:
-        return self._day_change(actor, pupil_id, day, session, fp,
+                    with_leave: bool, reason: str) -> Outcome:
+        return self._day_change(actor, pupil_id, day, session,
                                 lambda s, p, pd: pd.mark_absent(with_leave, reason, actor.record()),
                                 ahead=True)
 
     def sign_in(self, actor: Actor, pupil_ids: list[str], day: date | None, session: str,
-                place_id: str, fp: str | None) -> Outcome:
+                place_id: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session)
@@ -243,13 +243,12 @@ class AfternoonUseCases(AppCore):
             return Decision([pd for _, pd in pairs], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- leaving -------------------------------------------------------------
     def release(
         self, actor: Actor, pupil_ids: list[str], day: date | None, session: str, gate_id: str,
         collector_id: str | None, adult: dict[str, Any] | None, identity_check: str,
-        fp: str | None,
     ) -> Outcome:
         """Release siblings to one adult: all of them, or none and every refusal recorded."""
         def decide() -> Decision:
@@ -264,30 +263,26 @@ class AfternoonUseCases(AppCore):
                                         id_tail=(adult or {}).get("id_tail"))
                 for pupil, _ in pairs
             ]
-            refused = [(p, pd, d) for (p, pd), d in zip(pairs, decisions, strict=True) if d.refusal]
+            refused = [(p, pd, d) for (p, pd), d in zip(pairs, decisions, strict=True)
+                       if isinstance(d, CollectionRefused)]
             if refused:
                 came = adult_ref(adult or {"name": _named(pairs[0][0], collector_id)})
-                for _, pd, d in refused:
-                    pd.refuse_release(came, d.refusal or "", d.restriction_id, gate, by)
+                for _, pd, no in refused:
+                    pd.refuse_release(came, no.refusal, no.restriction_id, gate, by)
                 alerts = self._refusal_alerts(school, [(p, pd) for p, pd, _ in refused], came)
                 return Decision([*(pd for _, pd, _ in refused), *alerts],
-                                _refusal_problem(refused, came), 422)
-            for (pupil, pd), d in zip(pairs, decisions, strict=True):
-                c = d.collector
-                assert c is not None
-                came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
-                                                       "phone": c.phone, "id_tail": None}
-                pd.release_to(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name},
-                              identity_check, gate, by)
+                                _refused(refused, came))
+            for (_, pd), allowed in zip(pairs, decisions, strict=True):
+                assert isinstance(allowed, ReleaseAllowed)
+                pd.release_to(allowed, _came(adult, allowed), identity_check, gate, by)
             # The answer shows the reader who collected, with contact data only if their role may.
             return Decision([pd for _, pd in pairs], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def refuse_release(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                       adult: dict[str, Any], reason: str, gate_id: str | None,
-                       fp: str | None) -> Outcome:
+                       adult: dict[str, Any], reason: str, gate_id: str | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session)
@@ -296,31 +291,30 @@ class AfternoonUseCases(AppCore):
             pd.refuse_release(adult_ref(adult), "refused_by_staff", reason, gate, actor.record())
             alerts = self._refusal_alerts(school, [(pupil, pd)], adult_ref(adult))
             return Decision([pd, *alerts], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def go_home_alone(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                      gate_id: str | None, fp: str | None) -> Outcome:
+                      gate_id: str | None) -> Outcome:
         """Only under a guardian's statement on file for that day; a refusal is recorded."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session)
             [(pupil, pd)] = self._days(school, [pupil_id], on, session)
             gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
-            statement = pupil.statement_on(on)
-            if statement is None:
+            decision = pupil.decide_home_alone(on)
+            if not isinstance(decision, HomeAloneAllowed):
                 came = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
                 pd.refuse_release(came, "no_statement", None, gate, actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
-                return Decision([pd, *alerts],
-                                _refusal_problem([(pupil, pd, None)], came, "no_statement"), 422)
-            pd.go_home_alone(statement["statement_id"], gate, actor.record())
+                return Decision([pd, *alerts], _refused([(pupil, pd, decision)], came))
+            pd.go_home_alone(decision, gate, actor.record())
             return Decision([pd], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def leave_early(
         self, actor: Actor, pupil_id: str, day: date | None, session: str,
         collector_id: str | None, adult: dict[str, Any] | None, approved_by_staff_id: str,
-        reason: str, homeroom_informed: bool, fp: str | None,
+        reason: str, homeroom_informed: bool,
     ) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
@@ -330,22 +324,18 @@ class AfternoonUseCases(AppCore):
             d = pupil.decide_collection(day=on, collector_id=collector_id,
                                         name=(adult or {}).get("name"),
                                         id_tail=(adult or {}).get("id_tail"))
-            if d.refusal or d.collector is None:
+            if not isinstance(d, ReleaseAllowed):
                 came = adult_ref(adult or {"name": _named(pupil, collector_id)})
                 pd.refuse_release(came, d.refusal or "not_authorised", d.restriction_id, None,
                                   actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
-                return Decision([pd, *alerts], _refusal_problem([(pupil, pd, d)], came), 422)
-            c = d.collector
-            came = adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
-                                                   "phone": c.phone, "id_tail": None}
-            pd.leave_early(came, {"kind": c.kind, "ref_id": c.ref_id, "name": c.name}, approver,
-                           reason, homeroom_informed, actor.record())
+                return Decision([pd, *alerts], _refused([(pupil, pd, d)], came))
+            pd.leave_early(d, _came(adult, d), approver, reason, homeroom_informed, actor.record())
             return Decision([pd], custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id)))
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def correct(self, actor: Actor, pupil_id: str, day: date, session: str, seq: int,
-                reason: str, fp: str | None) -> Outcome:
+                reason: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             pd = self.existing_pupil_day(school.school_id, pupil_id, day, session)
@@ -354,7 +344,7 @@ class AfternoonUseCases(AppCore):
                 raise NotFoundError("event", seq)
             pd.correct(seq, reason, actor.record())
             return Decision([pd], pd.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- reads -----------------------------------------------------------------
     def pupil_afternoon(self, actor: Actor, pupil_id: str, day: date | None, session: str) -> dict[str, Any]:
@@ -401,18 +391,7 @@ def _named(pupil: Pupil, collector_id: str | None) -> str:
     return entry["name"] if entry else f"unknown collector {collector_id}"
 
 
-def _refusal_problem(refused: list[Any], came: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-    pupils = []
-    for pupil, pd, d in refused:
-        code = reason or d.refusal
-        pupils.append({"pupil_id": str(pupil.id), "name": pupil.name, "reason": code,
-                       "reason_text": REFUSAL_REASONS.get(code, code),
-                       "refusal_event": pd.entries[-1]["seq"]})
-    return {
-        "type": "https://handover.invalid/problems/release-refused",
-        "title": "Release refused and recorded",
-        "status": 422,
-        "detail": "; ".join(f"{p['name']}: {p['reason_text']}" for p in pupils),
-        "adult": came,
-        "pupils": pupils,
-    }
+def _refused(refused: list[Any], came: dict[str, Any]) -> Refused:
+    """Who came, and for each pupil the rule's reason and the refusal fact recorded."""
+    return Refused(came, [{"pupil_id": str(pupil.id), "name": pupil.name, "reason": d.refusal,
+                           "refusal_event": pd.entries[-1]["seq"]} for pupil, pd, d in refused])

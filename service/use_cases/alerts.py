@@ -31,19 +31,19 @@ class AlertUseCases(AppCore):
         from service.app_core import as_uuid
         return self._get(as_uuid(alert_id, "alert"), Alert, "alert", school_id)
 
-    def acknowledge_alert(self, actor: Actor, alert_id: str, note: str, fp: str | None) -> Outcome:
+    def acknowledge_alert(self, actor: Actor, alert_id: str, note: str) -> Outcome:
         def decide() -> Decision:
             alert = self.alert(actor.school_id, alert_id)
             alert.acknowledge(note, actor.record())
             return Decision([alert], alert.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def resolve_alert(self, actor: Actor, alert_id: str, how: str, note: str, fp: str | None) -> Outcome:
+    def resolve_alert(self, actor: Actor, alert_id: str, how: str, note: str) -> Outcome:
         def decide() -> Decision:
             alert = self.alert(actor.school_id, alert_id)
             alert.resolve(how, note, actor.record())
             return Decision([alert], alert.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- the watcher ----------------------------------------------------------
     def watch(self, roster: DocView, alerts: DocView) -> dict[str, int]:

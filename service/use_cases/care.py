@@ -22,7 +22,7 @@ class CareUseCases(AppCore):
     def write_care_note(
         self, actor: Actor, group_id: str, day: date | None, session: str, kind: str, text: str,
         actions_taken: str, guardian_notified: bool, reported_to_leadership: bool,
-        pupil_ids: list[str], fp: str | None,
+        pupil_ids: list[str],
     ) -> Outcome:
         """A note or an emergency in the group's care log, in the writer's name."""
         def decide() -> Decision:
@@ -37,18 +37,18 @@ class CareUseCases(AppCore):
                 guardian_notified=guardian_notified, reported_to_leadership=reported_to_leadership,
                 pupil_ids=pupil_ids, by=actor.record(),
             )
-            return Decision([note], note.view(), 201)
-        return self.execute(actor, decide, fp)
+            return Decision([note], note.view(), created=True)
+        return self.execute(actor, decide)
 
     def follow_up_care_note(
         self, actor: Actor, note_id: str, actions_taken: str, guardian_notified: bool,
-        reported_to_leadership: bool, fp: str | None,
+        reported_to_leadership: bool,
     ) -> Outcome:
         def decide() -> Decision:
             note = self.care_note(actor.school_id, note_id)
             note.follow_up(actions_taken, guardian_notified, reported_to_leadership, actor.record())
             return Decision([note], note.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def care_log(self, actor: Actor, view: DocView, group_id: str, day: date | None,
                  session: str) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def enrol_through_to_signed(
 class EnrolmentUseCases(AppCore):
     def enrol_in_bulk(
         self, actor: Actor, step: str, pupil_ids: list[str] | None, class_id: str | None,
-        details: dict[str, Any], fp: str | None,
+        details: dict[str, Any],
     ) -> Outcome:
         """One enrolment step for a list of pupils or a whole class, each pupil answered alone."""
         if step not in ENROLMENT_STEPS:
@@ -124,7 +124,7 @@ class EnrolmentUseCases(AppCore):
             body = {"step": step, **counts, "pupils": answers}
             return Decision(changed, body)
 
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def _step(self, actor: Actor, school: School, step: str,
               details: dict[str, Any]) -> Callable[[Pupil], str]:

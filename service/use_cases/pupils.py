@@ -25,6 +25,7 @@ from service.privacy import (
 )
 from service.roster_import import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
 from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
+from service.use_cases.results import Rejected
 from service.use_cases.setup import class_label
 
 
@@ -68,24 +69,24 @@ class PaperAgreements:
 
 
 class PupilUseCases(AppCore):
-    def _pupil_change(self, actor: Actor, pupil_id: str, fp: str | None, change: Any, status: int = 200) -> Outcome:
+    def _pupil_change(self, actor: Actor, pupil_id: str, change: Any, created: bool = False) -> Outcome:
         """Load one pupil, apply one change, answer with the pupil as it now stands."""
         def decide() -> Decision:
             school = self.school(actor.school_id)
             pupil = self.pupil(actor.school_id, pupil_id)
             change(pupil, school)
-            return Decision([pupil], self._answer(actor, pupil, school), status)
-        return self._execute_answering(actor, decide, fp)
+            return Decision([pupil], self._answer(actor, pupil, school), created)
+        return self._execute_answering(actor, decide)
 
     def _answer(self, actor: Actor, pupil: Pupil, school: School) -> dict[str, Any]:
         """The pupil's record as this reader may see it."""
         return pupil_record(pupil_view(pupil, school), may_see(school, actor.staff_id, pupil.class_id))
 
-    def _execute_answering(self, actor: Actor, decide: Any, fp: str | None) -> Outcome:
+    def _execute_answering(self, actor: Actor, decide: Any) -> Outcome:
         """A change answered with the pupil's record: that answer is a read, and recorded."""
-        outcome = self.execute(actor, decide, fp)
+        outcome = self.execute(actor, decide)
         body = outcome.body
-        if outcome.status < 400 and isinstance(body, dict) and body.get("shown"):
+        if outcome.ok and isinstance(body, dict) and body.get("shown"):
             self.access.note(actor, "pupil", {tuple(body["shown"]): [body["pupil_id"]]})
         return outcome
 
@@ -117,7 +118,7 @@ class PupilUseCases(AppCore):
 
     def register_pupil(
         self, actor: Actor, name: str, gender: str, class_id: str,
-        guardians: list[dict[str, Any]], fp: str | None,
+        guardians: list[dict[str, Any]],
     ) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
@@ -128,33 +129,33 @@ class PupilUseCases(AppCore):
                 pupil.add_guardian(str(uuid4()), id_tail=g.get("id_tail"), by=by,
                                    **{k: v for k, v in _guardian_args(g).items() if k != "id_tail"})
             school.register_pupils([{"pupil_id": str(pupil.id), "class_id": class_id}], by)
-            return Decision([school, pupil], self._answer(actor, pupil, school), 201)
-        return self._execute_answering(actor, decide, fp)
+            return Decision([school, pupil], self._answer(actor, pupil, school), created=True)
+        return self._execute_answering(actor, decide)
 
     def change_pupil_profile(self, actor: Actor, pupil_id: str, name: str, gender: str,
-                             photo: str | None, fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp,
+                             photo: str | None) -> Outcome:
+        return self._pupil_change(actor, pupil_id,
                                   lambda p, s: p.change_profile(name, gender, photo, actor.record()))
 
-    def move_pupil(self, actor: Actor, pupil_id: str, class_id: str, fp: str | None) -> Outcome:
+    def move_pupil(self, actor: Actor, pupil_id: str, class_id: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             pupil = self.pupil(actor.school_id, pupil_id)
             school.move_pupil(pupil_id, class_id, actor.record())
             pupil.move_to_class(class_id, actor.record())
             return Decision([school, pupil], self._answer(actor, pupil, school))
-        return self._execute_answering(actor, decide, fp)
+        return self._execute_answering(actor, decide)
 
-    def set_tags(self, actor: Actor, pupil_id: str, tags: list[str], fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.set_tags(tags, actor.record()))
+    def set_tags(self, actor: Actor, pupil_id: str, tags: list[str]) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.set_tags(tags, actor.record()))
 
-    def add_guardian(self, actor: Actor, pupil_id: str, g: dict[str, Any], fp: str | None) -> Outcome:
+    def add_guardian(self, actor: Actor, pupil_id: str, g: dict[str, Any]) -> Outcome:
         return self._pupil_change(
-            actor, pupil_id, fp,
-            lambda p, s: p.add_guardian(str(uuid4()), by=actor.record(), **_guardian_args(g)), 201,
+            actor, pupil_id,
+            lambda p, s: p.add_guardian(str(uuid4()), by=actor.record(), **_guardian_args(g)), created=True,
         )
 
-    def authorise_adult(self, actor: Actor, pupil_id: str, a: dict[str, Any], fp: str | None) -> Outcome:
+    def authorise_adult(self, actor: Actor, pupil_id: str, a: dict[str, Any]) -> Outcome:
         """Standing (a window) or one-day authorisation given by a guardian."""
         def change(p: Pupil, s: School) -> None:
             one_day: date | None = a.get("day")
@@ -164,11 +165,11 @@ class PupilUseCases(AppCore):
                 a.get("given_by_guardian_id"), a.get("via") or "in_person", None,
                 one_day is not None, actor.record(),
             )
-        return self._pupil_change(actor, pupil_id, fp, change, 201)
+        return self._pupil_change(actor, pupil_id, change, created=True)
 
     def phone_authorisation(
         self, actor: Actor, pupil_id: str, guardian_id: str, day: date | None,
-        adult: dict[str, Any], fp: str | None,
+        adult: dict[str, Any],
     ) -> Outcome:
         """A guardian's call never overrides the list: it becomes a one-day authorisation."""
         def change(p: Pupil, s: School) -> None:
@@ -179,60 +180,56 @@ class PupilUseCases(AppCore):
                 adult.get("id_tail"), on, on, None, guardian_id, "phone_call",
                 f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
             )
-        return self._pupil_change(actor, pupil_id, fp, change, 201)
+        return self._pupil_change(actor, pupil_id, change, created=True)
 
     def revoke_authorisation(self, actor: Actor, pupil_id: str, authorisation_id: str,
-                             reason: str, fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.revoke_authorisation(
+                             reason: str) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.revoke_authorisation(
             authorisation_id, reason, actor.record()))
 
-    def restrict_adult(self, actor: Actor, pupil_id: str, r: dict[str, Any], fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.restrict(
+    def restrict_adult(self, actor: Actor, pupil_id: str, r: dict[str, Any]) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.restrict(
             str(uuid4()), r["name"], r.get("id_tail"), r["reason"], r.get("document"),
-            r.get("valid_from"), r.get("valid_to"), actor.record()), 201)
+            r.get("valid_from"), r.get("valid_to"), actor.record()), created=True)
 
-    def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str,
-                         fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.lift_restriction(
+    def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.lift_restriction(
             restriction_id, reason, actor.record()))
 
-    def file_statement(self, actor: Actor, pupil_id: str, st: dict[str, Any], fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.file_statement(
+    def file_statement(self, actor: Actor, pupil_id: str, st: dict[str, Any]) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.file_statement(
             str(uuid4()), st["valid_from"], st.get("valid_to"), st["weekdays"],
-            st.get("document"), st["given_by_guardian_id"], actor.record()), 201)
+            st.get("document"), st["given_by_guardian_id"], actor.record()), created=True)
 
-    def withdraw_statement(self, actor: Actor, pupil_id: str, statement_id: str, fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.withdraw_statement(
+    def withdraw_statement(self, actor: Actor, pupil_id: str, statement_id: str) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.withdraw_statement(
             statement_id, actor.record()))
 
-    def apply_for_care(self, actor: Actor, pupil_id: str, e: dict[str, Any], fp: str | None) -> Outcome:
+    def apply_for_care(self, actor: Actor, pupil_id: str, e: dict[str, Any]) -> Outcome:
         def change(p: Pupil, s: School) -> None:
             unknown = [k for k in e["sessions"] if k not in {x.key for x in s.schedule.sessions}]
             if unknown:
                 raise RuleError(f"No such sessions in the schedule: {unknown}.", field="sessions")
             p.apply_for_care(e["term"], e["starts"], e["ends"], e["sessions"],
                              e.get("guardian_id"), actor.record())
-        return self._pupil_change(actor, pupil_id, fp, change)
+        return self._pupil_change(actor, pupil_id, change)
 
-    def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None,
-                          fp: str | None, agreement: dict[str, Any] | None = None) -> Outcome:
+    def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None, agreement: dict[str, Any] | None = None) -> Outcome:
         def change(p: Pupil, s: School) -> None:
             check_step_role(actor, s, p, step)
             p.advance_enrolment(step, note, actor.record(), agreement)
-        return self._pupil_change(actor, pupil_id, fp, change)
+        return self._pupil_change(actor, pupil_id, change)
 
-    def reject_enrolment(self, actor: Actor, pupil_id: str, reason: str, fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.reject_enrolment(
+    def reject_enrolment(self, actor: Actor, pupil_id: str, reason: str) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.reject_enrolment(
             reason, actor.record()))
 
-    def withdraw_enrolment(self, actor: Actor, pupil_id: str, on: date, reason: str,
-                           fp: str | None) -> Outcome:
-        return self._pupil_change(actor, pupil_id, fp, lambda p, s: p.withdraw(
+    def withdraw_enrolment(self, actor: Actor, pupil_id: str, on: date, reason: str) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: p.withdraw(
             on, reason, actor.record()))
 
     # -- roster import ---------------------------------------------------------
-    def import_roster(self, actor: Actor, data: bytes, filename: str, dry_run: bool,
-                      fp: str | None, paper: PaperAgreements | None = None) -> Outcome:
+    def import_roster(self, actor: Actor, data: bytes, filename: str, dry_run: bool, paper: PaperAgreements | None = None) -> Outcome:
         """All rows good, or nothing imported; a pupil already imported is not created twice.
 
         Agreements the school already holds on paper (the file's 协议 column, or ``paper``
@@ -244,18 +241,15 @@ class PupilUseCases(AppCore):
                 taught = [g for g in school.grades if school.schedule.band_of(g) is not None]
                 parsed = parse_roster(data, filename, grades=taught)
             except RosterTooLargeError as e:
-                return Decision([], {"type": "https://handover.invalid/problems/too-large",
-                                     "title": "Roster too large", "status": 413, "detail": str(e),
-                                     "errors": [{"field": "file", "message": str(e)}]}, 413)
+                return Decision([], Rejected("too-large", str(e),
+                                             [{"field": "file", "message": str(e)}]))
             except RosterFormatError as e:
                 raise RuleError(str(e), field="file") from None
             if not parsed.ok:
                 errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in parsed.errors]
-                body = {"type": "https://handover.invalid/problems/roster-rows",
-                        "title": "Roster rows rejected", "status": 422,
-                        "detail": f"{len(errors)} problems in the file; nothing was imported.",
-                        "imported": False, "errors": errors}
-                return Decision([], body, 422)
+                return Decision([], Rejected(
+                    "roster-rows", f"{len(errors)} problems in the file; nothing was imported.",
+                    errors))
             school = self.school(actor.school_id)
             by = actor.record()
             paper_ = paper or PaperAgreements()
@@ -323,5 +317,5 @@ class PupilUseCases(AppCore):
             changed_present = [p for p in signed if p not in created]
             if dry_run or (not created and not new_staff and not new_classes):
                 return Decision(changed_present if not dry_run else [], body)
-            return Decision([school, *created, *changed_present], body, 201)
-        return self.execute(actor, decide, fp)
+            return Decision([school, *created, *changed_present], body, created=True)
+        return self.execute(actor, decide)

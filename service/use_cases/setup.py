@@ -69,7 +69,7 @@ class SetupUseCases(AppCore):
     def describe_school(self, actor: Actor) -> dict[str, Any]:
         return school_view(self.school(actor.school_id, readonly=True))
 
-    def change_school_profile(self, actor: Actor, name: str, timezone: str, fp: str | None,
+    def change_school_profile(self, actor: Actor, name: str, timezone: str,
                               stage: str | None = None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
@@ -77,11 +77,10 @@ class SetupUseCases(AppCore):
             if stage is not None and stage != getattr(school, "declared_stage", None):
                 school.declare_grades(stage, actor.record())
             return Decision([school], school_view(school))
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def add_class(
         self, actor: Actor, grade: int, class_no: int, homeroom_teacher_id: str | None,
-        fp: str | None,
     ) -> Outcome:
         def decide() -> Decision:
             if grade not in GRADE_CN:
@@ -90,19 +89,19 @@ class SetupUseCases(AppCore):
             class_id = str(uuid4())
             school.add_class(class_id, grade, class_no, class_label(grade, class_no),
                              homeroom_teacher_id, actor.record())
-            return Decision([school], school.classes[class_id], 201)
-        return self.execute(actor, decide, fp)
+            return Decision([school], school.classes[class_id], created=True)
+        return self.execute(actor, decide)
 
-    def assign_homeroom_teacher(self, actor: Actor, class_id: str, staff_id: str, fp: str | None) -> Outcome:
+    def assign_homeroom_teacher(self, actor: Actor, class_id: str, staff_id: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             school.assign_homeroom_teacher(class_id, staff_id, actor.record())
             return Decision([school], school.classes[class_id])
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def define_group(
         self, actor: Actor, group_id: str | None, name: str, kind: str, weekdays: list[int],
-        room: str, class_ids: list[str], teacher_id: str | None, fp: str | None,
+        room: str, class_ids: list[str], teacher_id: str | None,
     ) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
@@ -110,18 +109,18 @@ class SetupUseCases(AppCore):
             if group_id is not None:
                 school.group(group_id)
             school.define_group(gid, name, kind, weekdays, room, class_ids, teacher_id, actor.record())
-            return Decision([school], school.groups[gid], 200 if group_id else 201)
-        return self.execute(actor, decide, fp)
+            return Decision([school], school.groups[gid], created=not group_id)
+        return self.execute(actor, decide)
 
-    def add_gate(self, actor: Actor, name: str, fp: str | None) -> Outcome:
+    def add_gate(self, actor: Actor, name: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             gate_id = str(uuid4())
             school.add_gate(gate_id, name, actor.record())
-            return Decision([school], school.gates[gate_id], 201)
-        return self.execute(actor, decide, fp)
+            return Decision([school], school.gates[gate_id], created=True)
+        return self.execute(actor, decide)
 
-    def set_schedule(self, actor: Actor, data: dict[str, Any], fp: str | None) -> Outcome:
+    def set_schedule(self, actor: Actor, data: dict[str, Any]) -> Outcome:
         def decide() -> Decision:
             try:
                 schedule = Schedule.from_dict(data)
@@ -133,7 +132,7 @@ class SetupUseCases(AppCore):
             school.set_schedule(schedule, actor.record())
             self._check_enrolled_keep_deadlines(school, schedule)
             return Decision([school], school.schedule_data)
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def _check_enrolled_keep_deadlines(self, school: School, schedule: Schedule) -> None:
         """Refuse a schedule under which a pupil enrolled for care would have no dismissal time."""
@@ -155,15 +154,15 @@ class SetupUseCases(AppCore):
                 raise RuleError(f"Pupils of grade {grade} are enrolled for {session!r} and would have "
                                 f"no dismissal time: {GAP_TEXT[gap]}.", field=field)
 
-    def set_alert_policy(self, actor: Actor, policy: dict[str, Any], fp: str | None) -> Outcome:
+    def set_alert_policy(self, actor: Actor, policy: dict[str, Any]) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             school.set_alert_policy(policy, actor.record())
             return Decision([school], school.alert_policy)
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def add_staff(
-        self, actor: Actor, name: str, roles: list[str], phone: str | None, fp: str | None
+        self, actor: Actor, name: str, roles: list[str], phone: str | None
     ) -> Outcome:
         """A new staff member and their first token (shown once, stored hashed)."""
         def decide() -> Decision:
@@ -173,9 +172,9 @@ class SetupUseCases(AppCore):
             token = new_token()
             issued = self.new_staff_token(token, school.school_id, staff_id, actor.record())
             return Decision([school, issued], {**school.staff[staff_id], "token": token,
-                                               **token_view(issued, self.now())}, 201,
+                                               **token_view(issued, self.now())}, created=True,
                             secrets=("token",))
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def new_staff_token(self, token: str, school_id: str, staff_id: str, by: dict[str, Any],
                         *, label: str | None = None, ttl_days: int | None = None) -> StaffToken:
@@ -186,7 +185,7 @@ class SetupUseCases(AppCore):
         return StaffToken.issue(token, school_id, staff_id, by, at=now, expires_at=expires,
                                 label=label)
 
-    def issue_token(self, actor: Actor, staff_id: str, fp: str | None, *,
+    def issue_token(self, actor: Actor, staff_id: str, *,
                     label: str | None = None, ttl_days: int | None = None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
@@ -195,8 +194,8 @@ class SetupUseCases(AppCore):
             issued = self.new_staff_token(token, school.school_id, staff_id, actor.record(),
                                           label=label, ttl_days=ttl_days)
             return Decision([issued], {**member, "token": token, **token_view(issued, self.now())},
-                            201, secrets=("token",))
-        return self.execute(actor, decide, fp)
+                            created=True, secrets=("token",))
+        return self.execute(actor, decide)
 
     def staff_token(self, actor: Actor, staff_id: str, token_id: str) -> StaffToken:
         token = self._get(as_uuid(token_id, "token"), StaffToken, "token", actor.school_id)
@@ -204,16 +203,15 @@ class SetupUseCases(AppCore):
             raise NotFoundError("token", token_id)
         return token
 
-    def revoke_token(self, actor: Actor, staff_id: str, token_id: str, fp: str | None) -> Outcome:
+    def revoke_token(self, actor: Actor, staff_id: str, token_id: str) -> Outcome:
         """Revoke one token (a lost tablet's): it is refused from the next request on."""
         def decide() -> Decision:
             token = self.staff_token(actor, staff_id, token_id)
             token.revoke(actor.record())
             return Decision([token], token_view(token, self.now()))
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def revoke_tokens(self, actor: Actor, staff_id: str, token_ids: list[str],
-                      fp: str | None) -> Outcome:
+    def revoke_tokens(self, actor: Actor, staff_id: str, token_ids: list[str]) -> Outcome:
         """Revoke every one of these tokens that is still valid, in one transaction."""
         def decide() -> Decision:
             self.school(actor.school_id).member(staff_id)
@@ -224,21 +222,21 @@ class SetupUseCases(AppCore):
                 t.revoke(actor.record())
             return Decision(list(revoked), {"revoked": len(revoked),
                                             "tokens": [token_view(t, now) for t in tokens]})
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def change_staff_roles(self, actor: Actor, staff_id: str, roles: list[str], fp: str | None) -> Outcome:
+    def change_staff_roles(self, actor: Actor, staff_id: str, roles: list[str]) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             school.change_roles(staff_id, roles, actor.record())
             return Decision([school], school.staff[staff_id])
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
-    def remove_staff(self, actor: Actor, staff_id: str, fp: str | None) -> Outcome:
+    def remove_staff(self, actor: Actor, staff_id: str) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
             school.remove_staff(staff_id, actor.record())
             return Decision([school], school.staff[staff_id])
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     def group_proposal(self, actor: Actor, day_iso: str | None) -> list[dict[str, Any]]:
         """Homework groups proposed from the signed enrolments by the policy's rule."""

@@ -55,7 +55,7 @@ class StatementUseCases(AppCore):
         self.school(actor.school_id, readonly=True)
         return rule_view(self.school_rules(actor.school_id), which)
 
-    def set_rule(self, actor: Actor, which: str, data: dict[str, Any], fp: str | None) -> Outcome:
+    def set_rule(self, actor: Actor, which: str, data: dict[str, Any]) -> Outcome:
         """Set the fee or subsidy rule; the school's rules aggregate is created on first set."""
         self.require(actor, Role.ADMIN)
 
@@ -68,7 +68,7 @@ class StatementUseCases(AppCore):
             else:
                 rules.set_subsidy_rule(data, actor.record())
             return Decision([rules], rule_view(rules, which))
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
 
     # -- shifts --------------------------------------------------------------
     def _shift_subject(self, actor: Actor, school: School, staff_id: str | None,
@@ -92,7 +92,7 @@ class StatementUseCases(AppCore):
         return today
 
     def sign_on(self, actor: Actor, place_id: str, session: str, staff_id: str | None,
-                substitute_for: str | None, fp: str | None) -> Outcome:
+                substitute_for: str | None) -> Outcome:
         """Sign on (yourself, or a colleague or substitute if you manage the day) at a group or duty."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
@@ -123,8 +123,8 @@ class StatementUseCases(AppCore):
                 starts_at=school.schedule.start_at(session, today, school.tz),
                 ends_at=place_dismissal(school, place_id, session, today), by=actor.record(),
             )
-            return Decision([shift], shift.view(), 201)
-        return self.execute(actor, decide, fp)
+            return Decision([shift], shift.view(), created=True)
+        return self.execute(actor, decide)
 
     def _check_not_elsewhere(self, school: School, staff_id: str, day: date, session: str,
                              place_id: str) -> None:
@@ -138,8 +138,7 @@ class StatementUseCases(AppCore):
                 raise ConflictError(f"Still signed on at {found.place['label']}; sign off there first.",
                                     state=found.view())
 
-    def sign_off(self, actor: Actor, place_id: str, session: str, staff_id: str | None,
-                 fp: str | None) -> Outcome:
+    def sign_off(self, actor: Actor, place_id: str, session: str, staff_id: str | None) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             staff = self._shift_subject(actor, school, staff_id, False)
@@ -150,4 +149,4 @@ class StatementUseCases(AppCore):
                 raise NotFoundError("shift", f"{staff['name']} {today} {session} {place_id}")
             found.sign_off(self.now(), actor.record())
             return Decision([found], found.view())
-        return self.execute(actor, decide, fp)
+        return self.execute(actor, decide)
