@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from service.domain.decisions import ReleaseAllowed
 from service.domain.errors import ConflictError, RuleError
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
@@ -31,7 +32,7 @@ def names(events: Sequence[object]) -> list[str]:
 
 
 def with_the_teacher() -> PupilDay:
-    day = PupilDay.open("s1", "p1", DAY, "after_school", "c1")
+    day = PupilDay.open("s1", str(Pupil.create_id("s1", "k1")), DAY, "after_school", "c1")
     day.sign_in(TEACHER, GROUP, by(TEACHER))
     day.collect_events()
     return day
@@ -87,9 +88,10 @@ def test_a_handover_needs_another_adult_to_receive() -> None:
 
 def test_only_the_custodian_releases_and_a_refusal_records_nothing_else() -> None:
     day = with_the_teacher()
+    allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed)
     with pytest.raises(ConflictError):
-        day.release_to({"name": "李梅"}, {"kind": "guardian", "ref_id": "g-mum"}, "id_card", GATE,
-                       by(GUARD, "guard"))
+        day.release_to(allowed, {"name": "李梅"}, "id_card", GATE, by(GUARD, "guard"))
     assert day.collect_events() == [] and day.status == "in_custody"
 
 

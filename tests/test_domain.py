@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from service.domain.decisions import ReleaseAllowed
 from service.domain.errors import ConflictError, RuleError
 from service.domain.handover import Handover
 from service.domain.pupil import Pupil
@@ -65,6 +66,7 @@ def test_a_released_pupil_is_gone_and_a_second_release_is_a_conflict() -> None:
     day = in_custody_of_guard()
     adult = {"name": "李梅"}
     allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed)
     day.release_to(allowed, adult, "id_card", {"id": "gate"}, GUARD)
     assert day.status == "gone"
     with pytest.raises(ConflictError) as e:
@@ -74,10 +76,11 @@ def test_a_released_pupil_is_gone_and_a_second_release_is_a_conflict() -> None:
 
 
 def test_an_unknown_identity_check_is_refused() -> None:
+    allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed)
     with pytest.raises(RuleError):
         in_custody_of_guard().release_to(
-            a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None),
-            {"name": "李梅"}, "looked_friendly", {"id": "gate"}, GUARD)
+            allowed, {"name": "李梅"}, "looked_friendly", {"id": "gate"}, GUARD)
 
 
 def test_a_correction_voids_a_fact_but_keeps_it_in_the_chain() -> None:

@@ -258,7 +258,8 @@ SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 @router.post("/handovers", response_model=HandoverOut, status_code=201)
 def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     return respond(app.hand_over(actor, body.day, body.session, body.pupil_ids, body.class_id,
-                                 body.to_staff_id, body.place_id, body.count, body.note, to_session=body.to_session), HandoverOut)
+                                 body.to_staff_id, body.place_id, body.count, body.note,
+                                 to_session=body.to_session), HandoverOut)
 
 
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, responses=READ_RESPONSES)

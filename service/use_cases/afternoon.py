@@ -81,7 +81,8 @@ class AfternoonUseCases(AppCore):
             f"({len(handover.pupil_ids)} named), {handover.to['name']} {received}")
         return [alert] if alert else []
 
-    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str, change: Any, *, ahead: bool = False) -> Outcome:
+    def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str, change: Any,
+                    *, ahead: bool = False) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, day, session, ahead=ahead)
@@ -93,7 +94,8 @@ class AfternoonUseCases(AppCore):
     # -- handovers ---------------------------------------------------------
     def hand_over(
         self, actor: Actor, day: date | None, session: str, pupil_ids: list[str] | None,
-        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None, to_session: str | None = None,
+        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None,
+        to_session: str | None = None,
     ) -> Outcome:
         """Offer pupils to another adult; custody moves only when they confirm with their count.
 

@@ -214,7 +214,8 @@ class PupilUseCases(AppCore):
                              e.get("guardian_id"), actor.record())
         return self._pupil_change(actor, pupil_id, change)
 
-    def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None, agreement: dict[str, Any] | None = None) -> Outcome:
+    def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None,
+                          agreement: dict[str, Any] | None = None) -> Outcome:
         def change(p: Pupil, s: School) -> None:
             check_step_role(actor, s, p, step)
             p.advance_enrolment(step, note, actor.record(), agreement)
@@ -229,7 +230,8 @@ class PupilUseCases(AppCore):
             on, reason, actor.record()))
 
     # -- roster import ---------------------------------------------------------
-    def import_roster(self, actor: Actor, data: bytes, filename: str, dry_run: bool, paper: PaperAgreements | None = None) -> Outcome:
+    def import_roster(self, actor: Actor, data: bytes, filename: str, dry_run: bool,
+                      paper: PaperAgreements | None = None) -> Outcome:
         """All rows good, or nothing imported; a pupil already imported is not created twice.
 
         Agreements the school already holds on paper (the file's 协议 column, or ``paper``
