@@ -66,7 +66,7 @@ class Outbox(DocProjection):
     def school(self, e: School.Founded, batch: Batch) -> None:
         batch.put(f"school/{e.originator_id}", {"name": e.name})
 
-    @handles(School.ProfileChanged)  # type: ignore[attr-defined]
+    @handles(School.ProfileChanged)
     def school_renamed(self, e: Any, batch: Batch) -> None:
         batch.put(f"school/{e.originator_id}", {"name": e.name})
 

@@ -107,7 +107,13 @@ class Pupil(Aggregate):
             raise RuleError("Gender is 男 or 女.", field="gender")
         self._profile_changed(name=name, gender=gender, photo=photo, by=by)
 
-    @event("ProfileChanged")
+    class ProfileChanged(Aggregate.Event):
+        name: str
+        gender: str
+        photo: str | None
+        by: dict[str, Any]
+
+    @event(ProfileChanged)
     def _profile_changed(
         self, name: str, gender: str, photo: str | None, by: dict[str, Any]
     ) -> None:
@@ -116,7 +122,11 @@ class Pupil(Aggregate):
     def move_to_class(self, class_id: str, by: dict[str, Any]) -> None:
         self._moved(class_id=class_id, by=by)
 
-    @event("MovedClass")
+    class MovedClass(Aggregate.Event):
+        class_id: str
+        by: dict[str, Any]
+
+    @event(MovedClass)
     def _moved(self, class_id: str, by: dict[str, Any]) -> None:
         self.class_id = class_id
 
@@ -126,7 +136,11 @@ class Pupil(Aggregate):
             raise RuleError(f"Priority tags are {PRIORITY_TAGS}; not {unknown}.", field="tags")
         self._tags_set(tags=sorted(set(tags)), by=by)
 
-    @event("PriorityTagsSet")
+    class PriorityTagsSet(Aggregate.Event):
+        tags: list[str]
+        by: dict[str, Any]
+
+    @event(PriorityTagsSet)
     def _tags_set(self, tags: list[str], by: dict[str, Any]) -> None:
         self.tags = tags
 
@@ -145,7 +159,16 @@ class Pupil(Aggregate):
             phone=phone, may_collect=may_collect, id_tail=id_tail, by=by,
         )
 
-    @event("GuardianAdded")
+    class GuardianAdded(Aggregate.Event):
+        guardian_id: str
+        name: str
+        relation: str
+        phone: str
+        may_collect: bool
+        id_tail: str | None
+        by: dict[str, Any]
+
+    @event(GuardianAdded)
     def _guardian_added(
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
         id_tail: str | None, by: dict[str, Any],
@@ -189,7 +212,22 @@ class Pupil(Aggregate):
             caller=caller, one_day=one_day, by=by,
         )
 
-    @event("AdultAuthorised")
+    class AdultAuthorised(Aggregate.Event):
+        authorisation_id: str
+        name: str
+        relation: str | None
+        phone: str | None
+        id_tail: str | None
+        valid_from: str | None
+        valid_to: str | None
+        document: str | None
+        given_by_guardian_id: str | None
+        via: str
+        caller: str | None
+        one_day: bool
+        by: dict[str, Any]
+
+    @event(AdultAuthorised)
     def _authorised(
         self, authorisation_id: str, name: str, relation: str | None, phone: str | None,
         id_tail: str | None, valid_from: str | None, valid_to: str | None,
@@ -212,7 +250,12 @@ class Pupil(Aggregate):
             raise ConflictError("Already revoked.", state=found)
         self._authorisation_revoked(authorisation_id=authorisation_id, reason=reason, by=by)
 
-    @event("AuthorisationRevoked")
+    class AuthorisationRevoked(Aggregate.Event):
+        authorisation_id: str
+        reason: str
+        by: dict[str, Any]
+
+    @event(AuthorisationRevoked)
     def _authorisation_revoked(self, authorisation_id: str, reason: str, by: dict[str, Any]) -> None:
         self.authorisations[authorisation_id]["revoked"] = True
 
@@ -234,7 +277,17 @@ class Pupil(Aggregate):
             valid_to=valid_to.isoformat() if valid_to else None, by=by,
         )
 
-    @event("RestrictionAdded")
+    class RestrictionAdded(Aggregate.Event):
+        restriction_id: str
+        name: str
+        id_tail: str | None
+        reason: str
+        document: str | None
+        valid_from: str | None
+        valid_to: str | None
+        by: dict[str, Any]
+
+    @event(RestrictionAdded)
     def _restricted(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: str | None, valid_to: str | None,
@@ -254,7 +307,12 @@ class Pupil(Aggregate):
             raise ConflictError("Already lifted.", state=found)
         self._restriction_lifted(restriction_id=restriction_id, reason=reason, by=by)
 
-    @event("RestrictionLifted")
+    class RestrictionLifted(Aggregate.Event):
+        restriction_id: str
+        reason: str
+        by: dict[str, Any]
+
+    @event(RestrictionLifted)
     def _restriction_lifted(self, restriction_id: str, reason: str, by: dict[str, Any]) -> None:
         self.restrictions[restriction_id]["lifted"] = True
 
@@ -274,7 +332,16 @@ class Pupil(Aggregate):
             document=document, given_by_guardian_id=given_by_guardian_id, by=by,
         )
 
-    @event("GoHomeAloneStatementFiled")
+    class GoHomeAloneStatementFiled(Aggregate.Event):
+        statement_id: str
+        valid_from: str
+        valid_to: str | None
+        weekdays: list[int]
+        document: str | None
+        given_by_guardian_id: str
+        by: dict[str, Any]
+
+    @event(GoHomeAloneStatementFiled)
     def _statement_filed(
         self, statement_id: str, valid_from: str, valid_to: str | None, weekdays: list[int],
         document: str | None, given_by_guardian_id: str, by: dict[str, Any],
@@ -293,7 +360,11 @@ class Pupil(Aggregate):
             raise ConflictError("Already withdrawn.", state=found)
         self._statement_withdrawn(statement_id=statement_id, by=by)
 
-    @event("GoHomeAloneStatementWithdrawn")
+    class GoHomeAloneStatementWithdrawn(Aggregate.Event):
+        statement_id: str
+        by: dict[str, Any]
+
+    @event(GoHomeAloneStatementWithdrawn)
     def _statement_withdrawn(self, statement_id: str, by: dict[str, Any]) -> None:
         self.statements[statement_id]["withdrawn"] = True
 
@@ -375,7 +446,15 @@ class Pupil(Aggregate):
             guardian_id=guardian_id, by=by,
         )
 
-    @event("EnrolmentApplied")
+    class EnrolmentApplied(Aggregate.Event):
+        term: str
+        starts: str
+        ends: str
+        sessions: list[str]
+        guardian_id: str | None
+        by: dict[str, Any]
+
+    @event(EnrolmentApplied)
     def _applied(
         self, term: str, starts: str, ends: str, sessions: list[str], guardian_id: str | None,
         by: dict[str, Any],
@@ -446,7 +525,11 @@ class Pupil(Aggregate):
             raise ConflictError("Only an application under review can be rejected.", state=self.enrolment_view())
         self._rejected(reason=reason, by=by)
 
-    @event("EnrolmentRejected")
+    class EnrolmentRejected(Aggregate.Event):
+        reason: str
+        by: dict[str, Any]
+
+    @event(EnrolmentRejected)
     def _rejected(self, reason: str, by: dict[str, Any]) -> None:
         self.enrolment["status"] = "rejected"
         self.enrolment["history"] = [*self.enrolment["history"], {"step": "rejected", "note": reason, "by": by}]
@@ -458,7 +541,12 @@ class Pupil(Aggregate):
             raise RuleError("Withdrawal is before the term starts.", field="on")
         self._withdrawn(on=on.isoformat(), reason=reason, by=by)
 
-    @event("EnrolmentWithdrawn")
+    class EnrolmentWithdrawn(Aggregate.Event):
+        on: str
+        reason: str
+        by: dict[str, Any]
+
+    @event(EnrolmentWithdrawn)
     def _withdrawn(self, on: str, reason: str, by: dict[str, Any]) -> None:
         self.enrolment["status"] = "withdrawn"
         self.enrolment["withdrawn_on"] = on

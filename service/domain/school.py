@@ -180,7 +180,12 @@ class School(Aggregate):
         check_timezone(timezone)
         self._profile_changed(name=name.strip(), timezone=timezone, by=by)
 
-    @event("ProfileChanged")
+    class ProfileChanged(Aggregate.Event):
+        name: str
+        timezone: str
+        by: dict[str, Any]
+
+    @event(ProfileChanged)
     def _profile_changed(self, name: str, timezone: str, by: dict[str, Any]) -> None:
         self.name = name
         self.timezone = timezone
@@ -218,7 +223,15 @@ class School(Aggregate):
             homeroom_teacher_id=homeroom_teacher_id, by=by,
         )
 
-    @event("ClassAdded")
+    class ClassAdded(Aggregate.Event):
+        class_id: str
+        grade: int
+        class_no: int
+        label: str
+        homeroom_teacher_id: str | None
+        by: dict[str, Any]
+
+    @event(ClassAdded)
     def _class_added(
         self, class_id: str, grade: int, class_no: int, label: str,
         homeroom_teacher_id: str | None, by: dict[str, Any],
@@ -233,7 +246,12 @@ class School(Aggregate):
         self.member(staff_id)
         self._homeroom_teacher_assigned(class_id=class_id, staff_id=staff_id, by=by)
 
-    @event("HomeroomTeacherAssigned")
+    class HomeroomTeacherAssigned(Aggregate.Event):
+        class_id: str
+        staff_id: str
+        by: dict[str, Any]
+
+    @event(HomeroomTeacherAssigned)
     def _homeroom_teacher_assigned(self, class_id: str, staff_id: str, by: dict[str, Any]) -> None:
         self.classes[class_id]["homeroom_teacher_id"] = staff_id
 
@@ -259,7 +277,17 @@ class School(Aggregate):
             room=room.strip(), class_ids=list(class_ids), teacher_id=teacher_id, by=by,
         )
 
-    @event("GroupDefined")
+    class GroupDefined(Aggregate.Event):
+        group_id: str
+        name: str
+        kind: str
+        weekdays: list[int]
+        room: str
+        class_ids: list[str]
+        teacher_id: str | None
+        by: dict[str, Any]
+
+    @event(GroupDefined)
     def _group_defined(
         self, group_id: str, name: str, kind: str, weekdays: list[int], room: str,
         class_ids: list[str], teacher_id: str | None, by: dict[str, Any],
@@ -276,7 +304,12 @@ class School(Aggregate):
             raise ConflictError(f"A gate named {name!r} already exists.", state={"name": name})
         self._gate_added(gate_id=gate_id, name=name.strip(), by=by)
 
-    @event("GateAdded")
+    class GateAdded(Aggregate.Event):
+        gate_id: str
+        name: str
+        by: dict[str, Any]
+
+    @event(GateAdded)
     def _gate_added(self, gate_id: str, name: str, by: dict[str, Any]) -> None:
         self.gates[gate_id] = {"gate_id": gate_id, "name": name}
 
@@ -298,7 +331,11 @@ class School(Aggregate):
                                 "its pupils would have no dismissal time.", field="schedule.bands")
         self._schedule_set(schedule=schedule.to_dict(), by=by)
 
-    @event("ScheduleSet")
+    class ScheduleSet(Aggregate.Event):
+        schedule: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(ScheduleSet)
     def _schedule_set(self, schedule: dict[str, Any], by: dict[str, Any]) -> None:
         self.schedule_data = schedule
 
@@ -310,7 +347,11 @@ class School(Aggregate):
                             field="unpicked_steps")
         self._alert_policy_set(policy=policy, by=by)
 
-    @event("AlertPolicySet")
+    class AlertPolicySet(Aggregate.Event):
+        policy: dict[str, Any]
+        by: dict[str, Any]
+
+    @event(AlertPolicySet)
     def _alert_policy_set(self, policy: dict[str, Any], by: dict[str, Any]) -> None:
         self.alert_policy = policy
 
@@ -328,7 +369,14 @@ class School(Aggregate):
         if not roles or any(r not in allowed for r in roles):
             raise RuleError(f"Roles are one or more of {sorted(allowed)}.", field="roles")
 
-    @event("StaffJoined")
+    class StaffJoined(Aggregate.Event):
+        staff_id: str
+        name: str
+        roles: list[str]
+        phone: str | None
+        by: dict[str, Any]
+
+    @event(StaffJoined)
     def _staff_joined(
         self, staff_id: str, name: str, roles: list[str], phone: str | None, by: dict[str, Any]
     ) -> None:
@@ -342,7 +390,12 @@ class School(Aggregate):
         self._check_roles(roles)
         self._staff_roles_changed(staff_id=staff_id, roles=roles, by=by)
 
-    @event("StaffRolesChanged")
+    class StaffRolesChanged(Aggregate.Event):
+        staff_id: str
+        roles: list[str]
+        by: dict[str, Any]
+
+    @event(StaffRolesChanged)
     def _staff_roles_changed(self, staff_id: str, roles: list[str], by: dict[str, Any]) -> None:
         self.staff[staff_id]["roles"] = sorted(set(roles))
 
@@ -352,7 +405,11 @@ class School(Aggregate):
             raise RuleError("You cannot remove yourself.", field="staff_id")
         self._staff_left(staff_id=staff_id, by=by)
 
-    @event("StaffLeft")
+    class StaffLeft(Aggregate.Event):
+        staff_id: str
+        by: dict[str, Any]
+
+    @event(StaffLeft)
     def _staff_left(self, staff_id: str, by: dict[str, Any]) -> None:
         self.staff[staff_id]["active"] = False
 
@@ -364,7 +421,11 @@ class School(Aggregate):
         if entries:
             self._pupils_registered(entries=entries, by=by)
 
-    @event("PupilsRegistered")
+    class PupilsRegistered(Aggregate.Event):
+        entries: list[dict[str, str]]
+        by: dict[str, Any]
+
+    @event(PupilsRegistered)
     def _pupils_registered(self, entries: list[dict[str, str]], by: dict[str, Any]) -> None:
         for entry in entries:
             self.roll[entry["pupil_id"]] = entry["class_id"]
@@ -375,7 +436,12 @@ class School(Aggregate):
         self.class_(class_id)
         self._pupil_moved(pupil_id=pupil_id, class_id=class_id, by=by)
 
-    @event("PupilMovedClass")
+    class PupilMovedClass(Aggregate.Event):
+        pupil_id: str
+        class_id: str
+        by: dict[str, Any]
+
+    @event(PupilMovedClass)
     def _pupil_moved(self, pupil_id: str, class_id: str, by: dict[str, Any]) -> None:
         self.roll[pupil_id] = class_id
 

@@ -84,7 +84,10 @@ class StaffToken(Aggregate):
             raise ConflictError("This token is already revoked.", state=self.revoked_by)
         self._revoked(by=by)
 
-    @event("Revoked")
+    class Revoked(Aggregate.Event):
+        by: dict[str, Any]
+
+    @event(Revoked)
     def _revoked(self, by: dict[str, Any]) -> None:
         self.revoked = True
         self.revoked_by = by

@@ -83,55 +83,55 @@ class Roster(DocProjection):
             "school_id": str(e.originator_id), "name": e.name, "timezone": e.timezone,
             "schedule": e.schedule, "classes": {}, "groups": {}, "gates": {}, "staff": {}})
 
-    @handles(School.ProfileChanged)  # type: ignore[attr-defined]
+    @handles(School.ProfileChanged)
     def school_profile(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "name": e.name, "timezone": e.timezone})
 
-    @handles(School.ClassAdded)  # type: ignore[attr-defined]
+    @handles(School.ClassAdded)
     def class_added(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade,
                                       "homeroom_teacher_id": e.homeroom_teacher_id}
         batch.put(key, doc)
 
-    @handles(School.HomeroomTeacherAssigned)  # type: ignore[attr-defined]
+    @handles(School.HomeroomTeacherAssigned)
     def homeroom(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id]["homeroom_teacher_id"] = e.staff_id
         batch.put(key, doc)
 
-    @handles(School.GroupDefined)  # type: ignore[attr-defined]
+    @handles(School.GroupDefined)
     def group(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
                                      "teacher_id": e.teacher_id, "room": e.room, "weekdays": e.weekdays}
         batch.put(key, doc)
 
-    @handles(School.GateAdded)  # type: ignore[attr-defined]
+    @handles(School.GateAdded)
     def gate(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["gates"][e.gate_id] = {"name": e.name}
         batch.put(key, doc)
 
-    @handles(School.ScheduleSet)  # type: ignore[attr-defined]
+    @handles(School.ScheduleSet)
     def schedule(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "schedule": e.schedule})
 
-    @handles(School.StaffJoined)  # type: ignore[attr-defined]
+    @handles(School.StaffJoined)
     def staff(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id] = {"name": e.name, "roles": e.roles, "active": True}
         batch.put(key, doc)
 
-    @handles(School.StaffRolesChanged)  # type: ignore[attr-defined]
+    @handles(School.StaffRolesChanged)
     def roles(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id]["roles"] = e.roles
         batch.put(key, doc)
 
-    @handles(School.StaffLeft)  # type: ignore[attr-defined]
+    @handles(School.StaffLeft)
     def left(self, e: Any, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id]["active"] = False
@@ -154,36 +154,36 @@ class Roster(DocProjection):
                         "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender, "class_id": e.class_id, "tags": [],
                         "enrolment": {"status": "none"}})
 
-    @handles(Pupil.ProfileChanged)  # type: ignore[attr-defined]
+    @handles(Pupil.ProfileChanged)
     def pupil_profile(self, e: Any, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "name": e.name, "initials": initials(e.name),
                         "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender,
                         "photo": e.photo})
 
-    @handles(Pupil.MovedClass)  # type: ignore[attr-defined]
+    @handles(Pupil.MovedClass)
     def moved(self, e: Any, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "class_id": e.class_id})
 
-    @handles(Pupil.PriorityTagsSet)  # type: ignore[attr-defined]
+    @handles(Pupil.PriorityTagsSet)
     def tags(self, e: Any, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "tags": e.tags})
 
-    @handles(Pupil.EnrolmentApplied)  # type: ignore[attr-defined]
+    @handles(Pupil.EnrolmentApplied)
     def applied(self, e: Any, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "enrolment": {"status": "applied", "starts": e.starts, "ends": e.ends,
                                              "sessions": e.sessions, "withdrawn_on": None}})
 
-    @handles(Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)  # type: ignore[attr-defined]
+    @handles(Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)
     def enrolment_step(self, e: Any, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         enrolment = dict(doc["enrolment"])
-        if isinstance(e, Pupil.EnrolmentWithdrawn):  # type: ignore[attr-defined]
+        if isinstance(e, Pupil.EnrolmentWithdrawn):
             enrolment.update(status="withdrawn", withdrawn_on=e.on)
-        elif isinstance(e, Pupil.EnrolmentRejected):  # type: ignore[attr-defined]
+        elif isinstance(e, Pupil.EnrolmentRejected):
             enrolment["status"] = "rejected"
         else:
             enrolment["status"] = e.step

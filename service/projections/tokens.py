@@ -25,7 +25,7 @@ class StaffTokens(DocProjection):
                         "issued_at": e.issued_at, "expires_at": e.expires_at,
                         "revoked_at": None, "revoked_by": None})
 
-    @handles(StaffToken.Revoked)  # type: ignore[attr-defined]
+    @handles(StaffToken.Revoked)
     def revoked(self, e: Any, batch: Batch) -> None:
         index = batch.get(f"token-index/{e.originator_id}")
         assert index is not None
