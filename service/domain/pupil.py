@@ -11,6 +11,13 @@ from eventsourcing.domain import Aggregate, event
 
 from service.domain.common import id_tails_agree, normalise_name
 from service.domain.errors import ConflictError, NotFoundError, RuleError
+from service.domain.refs import (
+    ActorRecord,
+    AuthorisationRecord,
+    GuardianRecord,
+    RestrictionRecord,
+    StatementRecord,
+)
 
 PUPIL_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil")
 PRIORITY_TAGS = ("留守", "残疾", "随迁", "困难")
@@ -57,7 +64,7 @@ class Pupil(Aggregate):
         gender: str
         class_id: str
         import_key: str | None
-        by: dict[str, Any]
+        by: ActorRecord
 
     @staticmethod
     def create_id(school_id: str, import_key: str) -> UUID:
@@ -66,7 +73,7 @@ class Pupil(Aggregate):
     @event(Registered)
     def __init__(
         self, school_id: str, name: str, gender: str, class_id: str,
-        import_key: str | None, by: dict[str, Any],
+        import_key: str | None, by: ActorRecord,
     ) -> None:
         self.school_id = school_id
         self.name = name
@@ -74,17 +81,17 @@ class Pupil(Aggregate):
         self.class_id = class_id
         self.import_key = import_key
         self.photo: str | None = None
-        self.guardians: dict[str, dict[str, Any]] = {}
-        self.authorisations: dict[str, dict[str, Any]] = {}
-        self.restrictions: dict[str, dict[str, Any]] = {}
-        self.statements: dict[str, dict[str, Any]] = {}
+        self.guardians: dict[str, GuardianRecord] = {}
+        self.authorisations: dict[str, AuthorisationRecord] = {}
+        self.restrictions: dict[str, RestrictionRecord] = {}
+        self.statements: dict[str, StatementRecord] = {}
         self.tags: list[str] = []
         self.enrolment: dict[str, Any] = {"status": "none", "history": []}
 
     @classmethod
     def register(
         cls, school_id: str, import_key: str, name: str, gender: str, class_id: str,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> Pupil:
         name = "".join(name.split())
         if not name:
@@ -98,7 +105,7 @@ class Pupil(Aggregate):
 
     # -- profile -----------------------------------------------------------
     def change_profile(
-        self, name: str, gender: str, photo: str | None, by: dict[str, Any]
+        self, name: str, gender: str, photo: str | None, by: ActorRecord
     ) -> None:
         name = "".join(name.split())
         if not name:
@@ -111,26 +118,26 @@ class Pupil(Aggregate):
         name: str
         gender: str
         photo: str | None
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(ProfileChanged)
     def _profile_changed(
-        self, name: str, gender: str, photo: str | None, by: dict[str, Any]
+        self, name: str, gender: str, photo: str | None, by: ActorRecord
     ) -> None:
         self.name, self.gender, self.photo = name, gender, photo
 
-    def move_to_class(self, class_id: str, by: dict[str, Any]) -> None:
+    def move_to_class(self, class_id: str, by: ActorRecord) -> None:
         self._moved(class_id=class_id, by=by)
 
     class MovedClass(Aggregate.Event):
         class_id: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(MovedClass)
-    def _moved(self, class_id: str, by: dict[str, Any]) -> None:
+    def _moved(self, class_id: str, by: ActorRecord) -> None:
         self.class_id = class_id
 
-    def set_tags(self, tags: list[str], by: dict[str, Any]) -> None:
+    def set_tags(self, tags: list[str], by: ActorRecord) -> None:
         unknown = [t for t in tags if t not in PRIORITY_TAGS]
         if unknown:
             raise RuleError(f"Priority tags are {PRIORITY_TAGS}; not {unknown}.", field="tags")
@@ -138,16 +145,16 @@ class Pupil(Aggregate):
 
     class PriorityTagsSet(Aggregate.Event):
         tags: list[str]
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(PriorityTagsSet)
-    def _tags_set(self, tags: list[str], by: dict[str, Any]) -> None:
+    def _tags_set(self, tags: list[str], by: ActorRecord) -> None:
         self.tags = tags
 
     # -- guardians and collectors ------------------------------------------
     def add_guardian(
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
-        id_tail: str | None, by: dict[str, Any],
+        id_tail: str | None, by: ActorRecord,
     ) -> None:
         if not name.strip():
             raise RuleError("A guardian needs a name.", field="name")
@@ -166,19 +173,19 @@ class Pupil(Aggregate):
         phone: str
         may_collect: bool
         id_tail: str | None
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(GuardianAdded)
     def _guardian_added(
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
-        id_tail: str | None, by: dict[str, Any],
+        id_tail: str | None, by: ActorRecord,
     ) -> None:
         self.guardians[guardian_id] = {
             "guardian_id": guardian_id, "name": name, "relation": relation, "phone": phone,
             "may_collect": may_collect, "id_tail": id_tail,
         }
 
-    def guardian(self, guardian_id: str) -> dict[str, Any]:
+    def guardian(self, guardian_id: str) -> GuardianRecord:
         try:
             return self.guardians[guardian_id]
         except KeyError:
@@ -188,7 +195,7 @@ class Pupil(Aggregate):
         self, authorisation_id: str, name: str, relation: str | None, phone: str | None,
         id_tail: str | None, valid_from: date | None, valid_to: date | None,
         document: str | None, given_by_guardian_id: str | None, via: str,
-        caller: str | None, one_day: bool, by: dict[str, Any],
+        caller: str | None, one_day: bool, by: ActorRecord,
     ) -> None:
         """Authorise another adult: standing (a window) or for one day only."""
         if not name.strip():
@@ -225,14 +232,14 @@ class Pupil(Aggregate):
         via: str
         caller: str | None
         one_day: bool
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(AdultAuthorised)
     def _authorised(
         self, authorisation_id: str, name: str, relation: str | None, phone: str | None,
         id_tail: str | None, valid_from: str | None, valid_to: str | None,
         document: str | None, given_by_guardian_id: str | None, via: str,
-        caller: str | None, one_day: bool, by: dict[str, Any],
+        caller: str | None, one_day: bool, by: ActorRecord,
     ) -> None:
         self.authorisations[authorisation_id] = {
             "authorisation_id": authorisation_id, "name": name, "relation": relation,
@@ -242,7 +249,7 @@ class Pupil(Aggregate):
             "recorded_by": by,
         }
 
-    def revoke_authorisation(self, authorisation_id: str, reason: str, by: dict[str, Any]) -> None:
+    def revoke_authorisation(self, authorisation_id: str, reason: str, by: ActorRecord) -> None:
         found = self.authorisations.get(authorisation_id)
         if found is None:
             raise NotFoundError("authorisation", authorisation_id)
@@ -253,16 +260,16 @@ class Pupil(Aggregate):
     class AuthorisationRevoked(Aggregate.Event):
         authorisation_id: str
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(AuthorisationRevoked)
-    def _authorisation_revoked(self, authorisation_id: str, reason: str, by: dict[str, Any]) -> None:
+    def _authorisation_revoked(self, authorisation_id: str, reason: str, by: ActorRecord) -> None:
         self.authorisations[authorisation_id]["revoked"] = True
 
     def restrict(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: date | None, valid_to: date | None,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         if not name.strip():
             raise RuleError("A restriction names the adult.", field="name")
@@ -285,13 +292,13 @@ class Pupil(Aggregate):
         document: str | None
         valid_from: str | None
         valid_to: str | None
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(RestrictionAdded)
     def _restricted(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: str | None, valid_to: str | None,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         self.restrictions[restriction_id] = {
             "restriction_id": restriction_id, "name": name, "id_tail": id_tail,
@@ -299,7 +306,7 @@ class Pupil(Aggregate):
             "valid_to": valid_to, "lifted": False,
         }
 
-    def lift_restriction(self, restriction_id: str, reason: str, by: dict[str, Any]) -> None:
+    def lift_restriction(self, restriction_id: str, reason: str, by: ActorRecord) -> None:
         found = self.restrictions.get(restriction_id)
         if found is None:
             raise NotFoundError("restriction", restriction_id)
@@ -310,15 +317,15 @@ class Pupil(Aggregate):
     class RestrictionLifted(Aggregate.Event):
         restriction_id: str
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(RestrictionLifted)
-    def _restriction_lifted(self, restriction_id: str, reason: str, by: dict[str, Any]) -> None:
+    def _restriction_lifted(self, restriction_id: str, reason: str, by: ActorRecord) -> None:
         self.restrictions[restriction_id]["lifted"] = True
 
     def file_statement(
         self, statement_id: str, valid_from: date, valid_to: date | None, weekdays: list[int],
-        document: str | None, given_by_guardian_id: str, by: dict[str, Any],
+        document: str | None, given_by_guardian_id: str, by: ActorRecord,
     ) -> None:
         """A guardian's written statement that the pupil may go home alone."""
         self.guardian(given_by_guardian_id)
@@ -339,12 +346,12 @@ class Pupil(Aggregate):
         weekdays: list[int]
         document: str | None
         given_by_guardian_id: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(GoHomeAloneStatementFiled)
     def _statement_filed(
         self, statement_id: str, valid_from: str, valid_to: str | None, weekdays: list[int],
-        document: str | None, given_by_guardian_id: str, by: dict[str, Any],
+        document: str | None, given_by_guardian_id: str, by: ActorRecord,
     ) -> None:
         self.statements[statement_id] = {
             "statement_id": statement_id, "valid_from": valid_from, "valid_to": valid_to,
@@ -352,7 +359,7 @@ class Pupil(Aggregate):
             "given_by_guardian_id": given_by_guardian_id, "withdrawn": False,
         }
 
-    def withdraw_statement(self, statement_id: str, by: dict[str, Any]) -> None:
+    def withdraw_statement(self, statement_id: str, by: ActorRecord) -> None:
         found = self.statements.get(statement_id)
         if found is None:
             raise NotFoundError("statement", statement_id)
@@ -362,14 +369,14 @@ class Pupil(Aggregate):
 
     class GoHomeAloneStatementWithdrawn(Aggregate.Event):
         statement_id: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(GoHomeAloneStatementWithdrawn)
-    def _statement_withdrawn(self, statement_id: str, by: dict[str, Any]) -> None:
+    def _statement_withdrawn(self, statement_id: str, by: ActorRecord) -> None:
         self.statements[statement_id]["withdrawn"] = True
 
     # -- who may collect, decided -------------------------------------------
-    def active_restriction(self, name: str, id_tail: str | None, day: date) -> dict[str, Any] | None:
+    def active_restriction(self, name: str, id_tail: str | None, day: date) -> RestrictionRecord | None:
         for r in self.restrictions.values():
             if r["lifted"] or not within(r["valid_from"], r["valid_to"], day):
                 continue
@@ -410,7 +417,8 @@ class Pupil(Aggregate):
                 (c for c in candidates if normalise_name(c.name) == normalise_name(name)), None
             )
         if chosen is not None:
-            known_tail = (self.guardians.get(chosen.ref_id) or self.authorisations.get(chosen.ref_id) or {}).get("id_tail")
+            known = self.guardians.get(chosen.ref_id) or self.authorisations.get(chosen.ref_id)
+            known_tail = known.get("id_tail") if known else None
             if not id_tails_agree(known_tail, id_tail):
                 return CollectionDecision(None, "id_mismatch")
             if name and normalise_name(name) != normalise_name(chosen.name):
@@ -418,7 +426,7 @@ class Pupil(Aggregate):
             return CollectionDecision(chosen, None)
         return CollectionDecision(None, "not_authorised")
 
-    def statement_on(self, day: date) -> dict[str, Any] | None:
+    def statement_on(self, day: date) -> StatementRecord | None:
         for s in self.statements.values():
             if (
                 not s["withdrawn"]
@@ -431,7 +439,7 @@ class Pupil(Aggregate):
     # -- enrolment ---------------------------------------------------------
     def apply_for_care(
         self, term: str, starts: date, ends: date, sessions: list[str],
-        guardian_id: str | None, by: dict[str, Any],
+        guardian_id: str | None, by: ActorRecord,
     ) -> None:
         if self.enrolment["status"] not in ("none", "withdrawn", "rejected"):
             raise ConflictError("An enrolment is already under way.", state=self.enrolment_view())
@@ -452,12 +460,12 @@ class Pupil(Aggregate):
         ends: str
         sessions: list[str]
         guardian_id: str | None
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(EnrolmentApplied)
     def _applied(
         self, term: str, starts: str, ends: str, sessions: list[str], guardian_id: str | None,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         self.enrolment = {
             "status": "applied", "term": term, "starts": starts, "ends": ends,
@@ -480,7 +488,7 @@ class Pupil(Aggregate):
         class_version = 2
         step: str
         note: str | None
-        by: dict[str, Any]
+        by: ActorRecord
         agreement: dict[str, Any] | None
 
         @staticmethod
@@ -488,7 +496,7 @@ class Pupil(Aggregate):
             state["agreement"] = None
 
     def advance_enrolment(
-        self, step: str, note: str | None, by: dict[str, Any],
+        self, step: str, note: str | None, by: ActorRecord,
         agreement: dict[str, Any] | None = None,
     ) -> None:
         """Class review, school approval, signed agreement: in that order only.
@@ -513,28 +521,28 @@ class Pupil(Aggregate):
 
     @event(EnrolmentAdvanced)
     def _advanced(
-        self, step: str, note: str | None, by: dict[str, Any], agreement: dict[str, Any] | None
+        self, step: str, note: str | None, by: ActorRecord, agreement: dict[str, Any] | None
     ) -> None:
         self.enrolment["status"] = step
         if step == "signed":
             self.enrolment["agreement"] = agreement
         self.enrolment["history"] = [*self.enrolment["history"], {"step": step, "note": note, "by": by}]
 
-    def reject_enrolment(self, reason: str, by: dict[str, Any]) -> None:
+    def reject_enrolment(self, reason: str, by: ActorRecord) -> None:
         if self.enrolment["status"] not in ("applied", "class_reviewed"):
             raise ConflictError("Only an application under review can be rejected.", state=self.enrolment_view())
         self._rejected(reason=reason, by=by)
 
     class EnrolmentRejected(Aggregate.Event):
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(EnrolmentRejected)
-    def _rejected(self, reason: str, by: dict[str, Any]) -> None:
+    def _rejected(self, reason: str, by: ActorRecord) -> None:
         self.enrolment["status"] = "rejected"
         self.enrolment["history"] = [*self.enrolment["history"], {"step": "rejected", "note": reason, "by": by}]
 
-    def withdraw(self, on: date, reason: str, by: dict[str, Any]) -> None:
+    def withdraw(self, on: date, reason: str, by: ActorRecord) -> None:
         if self.enrolment["status"] != "signed":
             raise ConflictError("Only a signed enrolment can be withdrawn.", state=self.enrolment_view())
         if on.isoformat() < self.enrolment["starts"]:
@@ -544,10 +552,10 @@ class Pupil(Aggregate):
     class EnrolmentWithdrawn(Aggregate.Event):
         on: str
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(EnrolmentWithdrawn)
-    def _withdrawn(self, on: str, reason: str, by: dict[str, Any]) -> None:
+    def _withdrawn(self, on: str, reason: str, by: ActorRecord) -> None:
         self.enrolment["status"] = "withdrawn"
         self.enrolment["withdrawn_on"] = on
         self.enrolment["history"] = [*self.enrolment["history"], {"step": "withdrawn", "note": reason, "by": by}]

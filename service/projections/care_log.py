@@ -43,14 +43,14 @@ class CareLog(DocProjection):
                   "schedule": e.schedule, "classes": {}, "groups": {}, "staff": {}})
 
     @handles(School.ProfileChanged, School.ScheduleSet)
-    def profile(self, e: Any, batch: Batch) -> None:
+    def profile(self, e: School.ProfileChanged | School.ScheduleSet, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         change = {"schedule": e.schedule} if hasattr(e, "schedule") else {
             "name": e.name, "timezone": e.timezone}
         batch.put(key, {**doc, **change})
 
     @handles(School.ClassAdded, School.GroupDefined, School.StaffJoined)
-    def setup(self, e: Any, batch: Batch) -> None:
+    def setup(self, e: School.ClassAdded | School.GroupDefined | School.StaffJoined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         if isinstance(e, School.ClassAdded):
             doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade}
@@ -147,7 +147,7 @@ class CareLog(DocProjection):
             "withdraw_reason": None})
 
     @handles(Handover.Confirmed, Handover.Withdrawn)
-    def settled(self, e: Any, batch: Batch) -> None:
+    def settled(self, e: Handover.Confirmed | Handover.Withdrawn, batch: Batch) -> None:
         key = f"handover/{e.originator_id}"
         doc = batch.get(key)
         assert doc is not None
@@ -184,13 +184,14 @@ class CareLog(DocProjection):
             return
         batch.put(f"alert/{e.originator_id}", {
             "alert_id": str(e.originator_id), "school_id": e.school_id, "kind": e.kind,
-            "subject": s, "detail": e.detail, "raised_at": e.raised_at, "level": 0, "steps": [],
+            "subject": s, "detail": e.detail, "code": e.code, "params": e.params,
+            "raised_at": e.raised_at, "level": 0, "steps": [],
             "acknowledged": None, "resolved": None, "status": "open"})
         for gid in sorted(groups):
             self._touch(batch, e.school_id, day, session, gid, alert_id=str(e.originator_id))
 
     @handles(Alert.Escalated, Alert.Acknowledged, Alert.Resolved)
-    def alert_followed(self, e: Any, batch: Batch) -> None:
+    def alert_followed(self, e: Alert.Escalated | Alert.Acknowledged | Alert.Resolved, batch: Batch) -> None:
         key = f"alert/{e.originator_id}"
         doc = batch.get(key)
         if doc is None:

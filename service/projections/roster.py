@@ -84,55 +84,55 @@ class Roster(DocProjection):
             "schedule": e.schedule, "classes": {}, "groups": {}, "gates": {}, "staff": {}})
 
     @handles(School.ProfileChanged)
-    def school_profile(self, e: Any, batch: Batch) -> None:
+    def school_profile(self, e: School.ProfileChanged, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "name": e.name, "timezone": e.timezone})
 
     @handles(School.ClassAdded)
-    def class_added(self, e: Any, batch: Batch) -> None:
+    def class_added(self, e: School.ClassAdded, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade,
                                       "homeroom_teacher_id": e.homeroom_teacher_id}
         batch.put(key, doc)
 
     @handles(School.HomeroomTeacherAssigned)
-    def homeroom(self, e: Any, batch: Batch) -> None:
+    def homeroom(self, e: School.HomeroomTeacherAssigned, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id]["homeroom_teacher_id"] = e.staff_id
         batch.put(key, doc)
 
     @handles(School.GroupDefined)
-    def group(self, e: Any, batch: Batch) -> None:
+    def group(self, e: School.GroupDefined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
                                      "teacher_id": e.teacher_id, "room": e.room, "weekdays": e.weekdays}
         batch.put(key, doc)
 
     @handles(School.GateAdded)
-    def gate(self, e: Any, batch: Batch) -> None:
+    def gate(self, e: School.GateAdded, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["gates"][e.gate_id] = {"name": e.name}
         batch.put(key, doc)
 
     @handles(School.ScheduleSet)
-    def schedule(self, e: Any, batch: Batch) -> None:
+    def schedule(self, e: School.ScheduleSet, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "schedule": e.schedule})
 
     @handles(School.StaffJoined)
-    def staff(self, e: Any, batch: Batch) -> None:
+    def staff(self, e: School.StaffJoined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id] = {"name": e.name, "roles": e.roles, "active": True}
         batch.put(key, doc)
 
     @handles(School.StaffRolesChanged)
-    def roles(self, e: Any, batch: Batch) -> None:
+    def roles(self, e: School.StaffRolesChanged, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id]["roles"] = e.roles
         batch.put(key, doc)
 
     @handles(School.StaffLeft)
-    def left(self, e: Any, batch: Batch) -> None:
+    def left(self, e: School.StaffLeft, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id]["active"] = False
         batch.put(key, doc)
@@ -155,30 +155,33 @@ class Roster(DocProjection):
                         "enrolment": {"status": "none"}})
 
     @handles(Pupil.ProfileChanged)
-    def pupil_profile(self, e: Any, batch: Batch) -> None:
+    def pupil_profile(self, e: Pupil.ProfileChanged, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "name": e.name, "initials": initials(e.name),
                         "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender,
                         "photo": e.photo})
 
     @handles(Pupil.MovedClass)
-    def moved(self, e: Any, batch: Batch) -> None:
+    def moved(self, e: Pupil.MovedClass, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "class_id": e.class_id})
 
     @handles(Pupil.PriorityTagsSet)
-    def tags(self, e: Any, batch: Batch) -> None:
+    def tags(self, e: Pupil.PriorityTagsSet, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "tags": e.tags})
 
     @handles(Pupil.EnrolmentApplied)
-    def applied(self, e: Any, batch: Batch) -> None:
+    def applied(self, e: Pupil.EnrolmentApplied, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "enrolment": {"status": "applied", "starts": e.starts, "ends": e.ends,
                                              "sessions": e.sessions, "withdrawn_on": None}})
 
     @handles(Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)
-    def enrolment_step(self, e: Any, batch: Batch) -> None:
+    def enrolment_step(
+        self, e: Pupil.EnrolmentAdvanced | Pupil.EnrolmentRejected | Pupil.EnrolmentWithdrawn,
+        batch: Batch,
+    ) -> None:
         key, doc = self._pupil(e, batch)
         enrolment = dict(doc["enrolment"])
         if isinstance(e, Pupil.EnrolmentWithdrawn):

@@ -66,18 +66,18 @@ class Statements(DocProjection):
             "classes": {}, "groups": {}, "staff": {}})
 
     @handles(School.ProfileChanged)
-    def profile(self, e: Any, batch: Batch) -> None:
+    def profile(self, e: School.ProfileChanged, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "name": e.name, "timezone": e.timezone})
 
     @handles(School.ClassAdded)
-    def class_added(self, e: Any, batch: Batch) -> None:
+    def class_added(self, e: School.ClassAdded, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade}
         batch.put(key, doc)
 
     @handles(School.GroupDefined)
-    def group(self, e: Any, batch: Batch) -> None:
+    def group(self, e: School.GroupDefined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
                                      "teacher_id": e.teacher_id, "weekdays": e.weekdays,
@@ -85,13 +85,13 @@ class Statements(DocProjection):
         batch.put(key, doc)
 
     @handles(School.ScheduleSet)
-    def schedule(self, e: Any, batch: Batch) -> None:
+    def schedule(self, e: School.ScheduleSet, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["schedules"].append({"at": _at(e), "schedule": e.schedule, "ref": ref(e)})
         batch.put(key, doc)
 
     @handles(School.StaffJoined, School.StaffRolesChanged, School.StaffLeft)
-    def staff(self, e: Any, batch: Batch) -> None:
+    def staff(self, e: School.StaffJoined | School.StaffRolesChanged | School.StaffLeft, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         member = doc["staff"].setdefault(e.staff_id, {"name": "", "roles": [], "active": True})
         if isinstance(e, School.StaffJoined):
@@ -112,7 +112,7 @@ class Statements(DocProjection):
                         "tags": [], "enrolments": []})
 
     @handles(Pupil.ProfileChanged, Pupil.MovedClass, Pupil.PriorityTagsSet)
-    def pupil_changed(self, e: Any, batch: Batch) -> None:
+    def pupil_changed(self, e: Pupil.ProfileChanged | Pupil.MovedClass | Pupil.PriorityTagsSet, batch: Batch) -> None:
         key, doc = self._indexed("pupil", e, batch)
         if isinstance(e, Pupil.ProfileChanged):
             doc["name"] = e.name
@@ -124,7 +124,10 @@ class Statements(DocProjection):
 
     @handles(Pupil.EnrolmentApplied, Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected,
              Pupil.EnrolmentWithdrawn)
-    def enrolment(self, e: Any, batch: Batch) -> None:
+    def enrolment(
+        self, e: Pupil.EnrolmentApplied | Pupil.EnrolmentAdvanced | Pupil.EnrolmentRejected
+        | Pupil.EnrolmentWithdrawn, batch: Batch,
+    ) -> None:
         key, doc = self._indexed("pupil", e, batch)
         if isinstance(e, Pupil.EnrolmentApplied):
             doc["enrolments"].append({"starts": e.starts, "ends": e.ends, "sessions": e.sessions,
@@ -185,7 +188,7 @@ class Statements(DocProjection):
         batch.put(f"rules/{e.school_id}", {"fee": [], "subsidy": []})
 
     @handles(SchoolRules.FeeRuleSet, SchoolRules.SubsidyRuleSet)
-    def rule_set(self, e: Any, batch: Batch) -> None:
+    def rule_set(self, e: SchoolRules.FeeRuleSet | SchoolRules.SubsidyRuleSet, batch: Batch) -> None:
         key, doc = self._indexed("rules", e, batch)
         which = "fee" if isinstance(e, SchoolRules.FeeRuleSet) else "subsidy"
         doc[which].append({"at": _at(e), "rule": e.rule, "ref": ref(e),

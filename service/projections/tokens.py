@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from service.domain.staff import StaffToken
 from service.projections.docstore import Doc, DocView
@@ -26,7 +25,7 @@ class StaffTokens(DocProjection):
                         "revoked_at": None, "revoked_by": None})
 
     @handles(StaffToken.Revoked)
-    def revoked(self, e: Any, batch: Batch) -> None:
+    def revoked(self, e: StaffToken.Revoked, batch: Batch) -> None:
         index = batch.get(f"token-index/{e.originator_id}")
         assert index is not None
         doc = batch.get(index["key"])
