@@ -21,7 +21,7 @@ Kind = Literal["unpicked", "count_mismatch", "not_handed_over", "zero_report", "
 
 
 # The reader's language for alert texts: zh-CN (the default) or en.
-AcceptLanguage = Annotated[str | None, Header(max_length=200)]
+AcceptLanguage = Annotated[Line | None, Header(max_length=200)]
 
 
 class Step(BaseModel):
