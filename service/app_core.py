@@ -31,6 +31,7 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
 from service.domain.staff import StaffToken, StreamTicket, new_ticket, token_hash
+from service.messages import Message
 from service.outbound import AddressPolicy
 from service.projections.runtime import SaveSignal
 from service.store import sqlite_durability
@@ -254,11 +255,11 @@ class AppCore(Application[UUID]):
         return found if isinstance(found, PupilDay) else None
 
     def new_alert(self, school_id: str, kind: str, cause: str, subject: dict[str, Any],
-                  detail: str) -> Alert | None:
+                  text: Message) -> Alert | None:
         """A new alert for this cause, or None when one was already raised."""
         if self._find(Alert.create_id(school_id, cause), readonly=True) is not None:
             return None
-        return Alert.raise_for(school_id, kind, cause, subject, self.now().isoformat(), detail)
+        return Alert.raise_for(school_id, kind, cause, subject, self.now().isoformat(), text)
 
     def session_day(self, school: School, day: date | None, session: str, *, ahead: bool = False) -> date:
         """The day a command is about: a served session, today or a recent day (offline queue)."""

@@ -177,7 +177,10 @@ class Driver:
 class BenchMark(Aggregate):
     """The smallest useful aggregate: created with one event."""
 
-    @event("Marked")
+    class Marked(Aggregate.Created):
+        n: int
+
+    @event(Marked)
     def __init__(self, n: int) -> None:
         self.n = n
 

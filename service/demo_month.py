@@ -23,6 +23,7 @@ from service.clock import FixedClock
 from service.domain.common import Actor
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import IN_CUSTODY
+from service.domain.refs import GroupRecord
 from service.domain.school import School
 from service.domain.shift import DUTY
 from service.use_cases.statements import place_dismissal
@@ -165,9 +166,10 @@ class _Generator:
         return sorted(found, key=lambda p: (p.name, str(p.id)))
 
     def plan_group(self, a: _Afternoon, index: int, day: date, start: datetime,
-                   g: dict[str, Any], signs_on: bool, substitute: str | None) -> None:
+                   g: GroupRecord, signs_on: bool, substitute: str | None) -> None:
         """The group's keeper signs on and off; its classes are handed over, walked out, released."""
         gid, teacher = g["group_id"], g["teacher_id"]
+        assert teacher is not None, "the demo school gives every group a teacher"
         dismissal = place_dismissal(self.school, gid, self.session, day)
         keeper = substitute or teacher
         if signs_on and substitute is not None:

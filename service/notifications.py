@@ -30,6 +30,7 @@ from service.domain.notification import (
     raised_notify,
 )
 from service.domain.school import School
+from service.messages import alert_detail
 from service.outbound import RefusedAddressError, UnresolvableError
 from service.projections.docstore import Doc, DocView
 from service.projections.runtime import Batch, DocProjection, handles
@@ -66,12 +67,12 @@ class Outbox(DocProjection):
     def school(self, e: School.Founded, batch: Batch) -> None:
         batch.put(f"school/{e.originator_id}", {"name": e.name})
 
-    @handles(School.ProfileChanged)  # type: ignore[attr-defined]
-    def school_renamed(self, e: Any, batch: Batch) -> None:
+    @handles(School.ProfileChanged)
+    def school_renamed(self, e: School.ProfileChanged, batch: Batch) -> None:
         batch.put(f"school/{e.originator_id}", {"name": e.name})
 
     @handles(Webhook.Configured, Webhook.Changed)
-    def webhook_set(self, e: Any, batch: Batch) -> None:
+    def webhook_set(self, e: Webhook.Configured | Webhook.Changed, batch: Batch) -> None:
         batch.put(f"webhook/{e.school_id}", {"active": True})  # never the secret
 
     @handles(Webhook.Removed)
@@ -81,7 +82,8 @@ class Outbox(DocProjection):
     @handles(Alert.Raised)
     def raised(self, e: Alert.Raised, batch: Batch) -> None:
         facts = {"alert_id": str(e.originator_id), "school_id": e.school_id, "kind": e.kind,
-                 "cause": e.cause, "subject": e.subject, "detail": e.detail,
+                 "cause": e.cause, "subject": e.subject, "detail": alert_detail(vars(e)),
+                 "code": e.code, "params": e.params,
                  "raised_at": e.raised_at}
         batch.put(f"alert/{e.originator_id}", facts)
         self._queue(batch, facts, e.originator_version, "alert.raised",

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line, Prose
+from service.messages import alert_detail, negotiate
 from service.projections.alerts import read_alerts
 
 router = APIRouter(prefix="/v1", tags=["alerts"], responses=PROBLEM_RESPONSES)
 
 Kind = Literal["unpicked", "count_mismatch", "not_handed_over", "zero_report", "release_refused",
                "unconfirmed", "document_expiring", "no_deadline"]
+
+
+# The reader's language for alert texts: zh-CN (the default) or en.
+AcceptLanguage = Annotated[Line | None, Header(max_length=200)]
 
 
 class Step(BaseModel):
@@ -31,7 +36,11 @@ class AlertOut(BaseModel):
     kind: Kind
     cause: str
     subject: dict[str, Any]
-    detail: str
+    detail: str = Field(description="The alert's text, in the language Accept-Language asks for "
+                                    "(zh-CN, the default, or en).")
+    code: str | None = Field(default=None, description="The message code the text renders; "
+                                                      "none on alerts raised before codes.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The message's parameters.")
     raised_at: str
     level: int
     steps: list[Step]
@@ -80,16 +89,21 @@ def list_alerts(
     kind: Kind | None = None,
     day: Annotated[Line | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
     min_position: Annotated[int | None, Query(ge=0)] = None,
+    accept_language: AcceptLanguage = None,
 ) -> Any:
+    """Every alert of the school; each `detail` is rendered in the language asked for."""
     views.reflect("alerts", min_position)
     position = views.runners["alerts"].position
-    return {"alerts": read_alerts(views.view("alerts"), actor.school_id, status=status, kind=kind, day=day),
+    language = negotiate(accept_language)
+    found = read_alerts(views.view("alerts"), actor.school_id, status=status, kind=kind, day=day)
+    return {"alerts": [{**a, "detail": alert_detail(a, language)} for a in found],
             "position": position}
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=READ_RESPONSES)
-def get_alert(alert_id: Line, actor: Reader, app: AppDep) -> Any:
-    return app.alert(actor.school_id, alert_id).view()
+def get_alert(alert_id: Line, actor: Reader, app: AppDep,
+              accept_language: AcceptLanguage = None) -> Any:
+    return app.alert(actor.school_id, alert_id).view(negotiate(accept_language))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)

@@ -32,6 +32,7 @@ from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.pupil_day import IN_CUSTODY, NOT_HANDED_OVER, derive
 from service.domain.school import School
+from service.messages import alert_detail
 from service.privacy import custody_rows
 from service.projections.docstore import Doc
 from service.projections.roster import ENTRY_TYPES
@@ -274,7 +275,8 @@ class SchoolFeed:
     def _alert(self, n: LogNotification, doc: Doc) -> Doc:
         event: Any = self.app.mapper.to_domain_event(n)
         change = ALERT_TOPICS[n.topic]
-        data = {k: doc[k] for k in ("alert_id", "kind", "cause", "subject", "detail", "raised_at")}
+        data = {k: doc[k] for k in ("alert_id", "kind", "cause", "subject", "raised_at")}
+        data["detail"] = alert_detail(doc)
         # Escalation stops once an alert is acknowledged or resolved, so by then its level is final.
         data.update(change=change, status=STATUS_AFTER[change], version=n.originator_version,
                     level=0 if change == "raised" else getattr(event, "level", doc["level"]),

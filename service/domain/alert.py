@@ -8,6 +8,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import ActorRecord
+from service.messages import CATALOGUE, DEFAULT_LANGUAGE, Message, alert_detail
 
 ALERT_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/alert")
 
@@ -34,12 +36,22 @@ class Alert(Aggregate):
     """
 
     class Raised(Aggregate.Created):
+        """v2 records the text as a message code and its parameters (``service.messages``),
+        rendered in the reader's language; a v1 alert keeps the text it stored in ``detail``."""
+
+        class_version = 2
         school_id: str
         kind: str
         cause: str
         subject: dict[str, Any]
         raised_at: str
-        detail: str
+        detail: str | None
+        code: str | None
+        params: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(code=None, params={})
 
     @staticmethod
     def create_id(school_id: str, cause: str) -> UUID:
@@ -47,13 +59,16 @@ class Alert(Aggregate):
 
     @event(Raised)
     def __init__(self, school_id: str, kind: str, cause: str, subject: dict[str, Any],
-                 raised_at: str, detail: str) -> None:
+                 raised_at: str, detail: str | None, code: str | None,
+                 params: dict[str, Any]) -> None:
         self.school_id = school_id
         self.kind = kind
         self.cause = cause
         self.subject = subject
         self.raised_at = raised_at
         self.detail = detail
+        self.code = code
+        self.params = params
         self.level = 0
         self.steps: list[dict[str, Any]] = []
         self.acknowledged: dict[str, Any] | None = None
@@ -61,19 +76,25 @@ class Alert(Aggregate):
 
     @classmethod
     def raise_for(cls, school_id: str, kind: str, cause: str, subject: dict[str, Any],
-                  raised_at: str, detail: str) -> Alert:
+                  raised_at: str, message: Message) -> Alert:
+        """Raise an alert whose text is ``message``: a catalogue code and its parameters."""
         if kind not in KINDS:
             raise RuleError(f"Alert kinds are {KINDS}.", field="kind")
+        if message["code"] not in CATALOGUE:
+            raise RuleError(f"No message has the code {message['code']!r}.", field="code")
         return cls(school_id=school_id, kind=kind, cause=cause, subject=subject,
-                   raised_at=raised_at, detail=detail)
+                   raised_at=raised_at, detail=None, code=message["code"],
+                   params=dict(message["params"]))
 
     @property
     def is_open(self) -> bool:
         return self.resolved is None
 
-    def view(self) -> dict[str, Any]:
+    def view(self, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+        facts = {"code": self.code, "params": self.params, "detail": self.detail}
         return {"alert_id": str(self.id), "kind": self.kind, "cause": self.cause,
-                "subject": self.subject, "detail": self.detail, "raised_at": self.raised_at,
+                "subject": self.subject, "detail": alert_detail(facts, language),
+                "code": self.code, "params": self.params, "raised_at": self.raised_at,
                 "level": self.level, "steps": self.steps, "acknowledged": self.acknowledged,
                 "resolved": self.resolved,
                 "status": "resolved" if self.resolved else "acknowledged" if self.acknowledged else "open"}
@@ -96,7 +117,7 @@ class Alert(Aggregate):
         self.level = level
         self.steps = [*self.steps, {"level": level, "step": step, "notify": notify, "at": at}]
 
-    def acknowledge(self, note: str, by: dict[str, Any]) -> None:
+    def acknowledge(self, note: str, by: ActorRecord) -> None:
         if not self.is_open:
             raise ConflictError("Already resolved.", state=self.view())
         if self.acknowledged is not None:
@@ -105,13 +126,13 @@ class Alert(Aggregate):
 
     class Acknowledged(Aggregate.Event):
         note: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Acknowledged)
-    def _acknowledged(self, note: str, by: dict[str, Any]) -> None:
+    def _acknowledged(self, note: str, by: ActorRecord) -> None:
         self.acknowledged = {"note": note, "by": by}
 
-    def resolve(self, how: str, note: str, by: dict[str, Any]) -> None:
+    def resolve(self, how: str, note: str, by: ActorRecord) -> None:
         if how not in RESOLUTIONS:
             raise RuleError(f"Resolutions are {RESOLUTIONS}.", field="how")
         if not self.is_open:
@@ -121,8 +142,8 @@ class Alert(Aggregate):
     class Resolved(Aggregate.Event):
         how: str
         note: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Resolved)
-    def _resolved(self, how: str, note: str, by: dict[str, Any]) -> None:
+    def _resolved(self, how: str, note: str, by: ActorRecord) -> None:
         self.resolved = {"how": how, "note": note, "by": by}

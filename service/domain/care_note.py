@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import RuleError
+from service.domain.refs import ActorRecord
 
 KINDS = ("note", "emergency")
 MAX_TEXT = 2000
@@ -32,13 +33,13 @@ class CareNote(Aggregate):
         guardian_notified: bool
         reported_to_leadership: bool
         pupil_ids: list[str]
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Written)
     def __init__(
         self, school_id: str, day: str, session: str, group_id: str, kind: str, text: str,
         actions_taken: str, guardian_notified: bool, reported_to_leadership: bool,
-        pupil_ids: list[str], by: dict[str, Any],
+        pupil_ids: list[str], by: ActorRecord,
     ) -> None:
         self.school_id = school_id
         self.day = day
@@ -57,7 +58,7 @@ class CareNote(Aggregate):
     def write(
         cls, *, school_id: str, day: str, session: str, group_id: str, kind: str, text: str,
         actions_taken: str, guardian_notified: bool, reported_to_leadership: bool,
-        pupil_ids: list[str], by: dict[str, Any],
+        pupil_ids: list[str], by: ActorRecord,
     ) -> CareNote:
         if kind not in KINDS:
             raise RuleError(f"A care-log entry is one of {KINDS}.", field="kind")
@@ -94,7 +95,7 @@ class CareNote(Aggregate):
         }
 
     def follow_up(self, actions_taken: str, guardian_notified: bool,
-                  reported_to_leadership: bool, by: dict[str, Any]) -> None:
+                  reported_to_leadership: bool, by: ActorRecord) -> None:
         """Add what was done since: a step taken, the guardian notified, the leadership told."""
         actions_taken = _clean(actions_taken, "actions_taken")
         news = (guardian_notified and not self.guardian_notified) or (
@@ -109,11 +110,11 @@ class CareNote(Aggregate):
         actions_taken: str
         guardian_notified: bool
         reported_to_leadership: bool
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(FollowedUp)
     def _followed_up(self, actions_taken: str, guardian_notified: bool,
-                     reported_to_leadership: bool, by: dict[str, Any]) -> None:
+                     reported_to_leadership: bool, by: ActorRecord) -> None:
         self.guardian_notified = self.guardian_notified or guardian_notified
         self.reported_to_leadership = self.reported_to_leadership or reported_to_leadership
         self.follow_ups = [*self.follow_ups, {

@@ -6,7 +6,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+
+from service.domain.refs import ActorRecord
 
 
 class Role(StrEnum):
@@ -37,7 +38,7 @@ class Actor:
     place: str | None = None
     fingerprint: str | None = None
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> ActorRecord:
         """The JSON-safe fact stored in every event."""
         return {
             "staff_id": self.staff_id,

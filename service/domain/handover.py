@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import ActorRecord, PlaceRef, StaffRef
 
 KINDS = ("class_handover", "transfer", "to_gate", "to_gatehouse", "to_session")
 
@@ -25,13 +26,13 @@ class Handover(Aggregate):
         day: str
         session: str
         kind: str
-        giver: dict[str, Any]
-        to: dict[str, Any]
-        place: dict[str, Any]
+        giver: StaffRef
+        to: StaffRef
+        place: PlaceRef
         pupil_ids: list[str]
         count_given: int
         note: str | None
-        by: dict[str, Any]
+        by: ActorRecord
         to_session: str | None  # v2: the later session a "to_session" handover passes pupils into
 
         class_version = 2
@@ -42,9 +43,9 @@ class Handover(Aggregate):
 
     @event(Offered)
     def __init__(
-        self, school_id: str, day: str, session: str, kind: str, giver: dict[str, Any],
-        to: dict[str, Any], place: dict[str, Any], pupil_ids: list[str], count_given: int,
-        note: str | None, by: dict[str, Any], to_session: str | None = None,
+        self, school_id: str, day: str, session: str, kind: str, giver: StaffRef,
+        to: StaffRef, place: PlaceRef, pupil_ids: list[str], count_given: int,
+        note: str | None, by: ActorRecord, to_session: str | None = None,
     ) -> None:
         self.school_id = school_id
         self.day = day
@@ -65,9 +66,9 @@ class Handover(Aggregate):
 
     @classmethod
     def offer(
-        cls, *, school_id: str, day: str, session: str, kind: str, giver: dict[str, Any],
-        to: dict[str, Any], place: dict[str, Any], pupil_ids: list[str], count_given: int,
-        note: str | None, by: dict[str, Any], to_session: str | None = None,
+        cls, *, school_id: str, day: str, session: str, kind: str, giver: StaffRef,
+        to: StaffRef, place: PlaceRef, pupil_ids: list[str], count_given: int,
+        note: str | None, by: ActorRecord, to_session: str | None = None,
     ) -> Handover:
         if kind not in KINDS:
             raise RuleError(f"A handover is one of {KINDS}.", field="kind")
@@ -97,7 +98,7 @@ class Handover(Aggregate):
         }
 
     def confirm(
-        self, count_received: int, received_pupil_ids: list[str] | None, by: dict[str, Any]
+        self, count_received: int, received_pupil_ids: list[str] | None, by: ActorRecord
     ) -> list[str]:
         """The receiver counts for themselves; returns the pupils not received."""
         if self.status != "offered":
@@ -123,19 +124,19 @@ class Handover(Aggregate):
         received_pupil_ids: list[str]
         missing_pupil_ids: list[str]
         mismatch: bool
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Confirmed)
     def _confirmed(
         self, count_received: int, received_pupil_ids: list[str], missing_pupil_ids: list[str],
-        mismatch: bool, by: dict[str, Any],
+        mismatch: bool, by: ActorRecord,
     ) -> None:
         self.status = "confirmed"
         self.count_received = count_received
         self.received_pupil_ids = received_pupil_ids
         self.mismatch = mismatch
 
-    def withdraw(self, reason: str, by: dict[str, Any]) -> None:
+    def withdraw(self, reason: str, by: ActorRecord) -> None:
         if self.status != "offered":
             raise ConflictError(f"This handover is already {self.status}.", state=self.view())
         if by["staff_id"] != self.giver["staff_id"]:
@@ -144,8 +145,8 @@ class Handover(Aggregate):
 
     class Withdrawn(Aggregate.Event):
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Withdrawn)
-    def _withdrawn(self, reason: str, by: dict[str, Any]) -> None:
+    def _withdrawn(self, reason: str, by: ActorRecord) -> None:
         self.status = "withdrawn"

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import ActorRecord
 
 NOTIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/notification")
 WEBHOOK_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/webhook")
@@ -185,21 +186,21 @@ class Webhook(Aggregate):
         school_id: str
         url: str
         secret: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @staticmethod
     def create_id(school_id: str) -> UUID:
         return uuid5(WEBHOOK_NAMESPACE, school_id)
 
     @event(Configured)
-    def __init__(self, school_id: str, url: str, secret: str, by: dict[str, Any]) -> None:
+    def __init__(self, school_id: str, url: str, secret: str, by: ActorRecord) -> None:
         self.school_id = school_id
         self.url: str | None = url
         self.secret = secret
         self.changed = by
 
     @classmethod
-    def configure(cls, school_id: str, url: str, secret: str, by: dict[str, Any]) -> Webhook:
+    def configure(cls, school_id: str, url: str, secret: str, by: ActorRecord) -> Webhook:
         check_webhook(url, secret)
         return cls(school_id=school_id, url=url, secret=secret, by=by)
 
@@ -212,7 +213,7 @@ class Webhook(Aggregate):
         return {"url": self.url, "active": self.active, "secret_set": self.active,
                 "changed_by": self.changed}
 
-    def change(self, url: str, secret: str, by: dict[str, Any]) -> None:
+    def change(self, url: str, secret: str, by: ActorRecord) -> None:
         check_webhook(url, secret)
         self._changed(school_id=self.school_id, url=url, secret=secret, by=by)
 
@@ -220,25 +221,25 @@ class Webhook(Aggregate):
         school_id: str
         url: str
         secret: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Changed)
-    def _changed(self, school_id: str, url: str, secret: str, by: dict[str, Any]) -> None:
+    def _changed(self, school_id: str, url: str, secret: str, by: ActorRecord) -> None:
         self.url = url
         self.secret = secret
         self.changed = by
 
-    def remove(self, by: dict[str, Any]) -> None:
+    def remove(self, by: ActorRecord) -> None:
         if not self.active:
             raise ConflictError("No webhook is configured.", state=self.view())
         self._removed(school_id=self.school_id, by=by)
 
     class Removed(Aggregate.Event):
         school_id: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Removed)
-    def _removed(self, school_id: str, by: dict[str, Any]) -> None:
+    def _removed(self, school_id: str, by: ActorRecord) -> None:
         self.url = None
         self.secret = ""
         self.changed = by

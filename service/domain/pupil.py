@@ -20,6 +20,13 @@ from service.domain.decisions import (
     issue,
 )
 from service.domain.errors import ConflictError, NotFoundError, RuleError
+from service.domain.refs import (
+    ActorRecord,
+    AuthorisationRecord,
+    GuardianRecord,
+    RestrictionRecord,
+    StatementRecord,
+)
 
 PUPIL_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil")
 PRIORITY_TAGS = ("留守", "残疾", "随迁", "困难")
@@ -48,7 +55,7 @@ class Pupil(Aggregate):
         gender: str
         class_id: str
         import_key: str | None
-        by: dict[str, Any]
+        by: ActorRecord
 
     @staticmethod
     def create_id(school_id: str, import_key: str) -> UUID:
@@ -57,7 +64,7 @@ class Pupil(Aggregate):
     @event(Registered)
     def __init__(
         self, school_id: str, name: str, gender: str, class_id: str,
-        import_key: str | None, by: dict[str, Any],
+        import_key: str | None, by: ActorRecord,
     ) -> None:
         self.school_id = school_id
         self.name = name
@@ -65,17 +72,17 @@ class Pupil(Aggregate):
         self.class_id = class_id
         self.import_key = import_key
         self.photo: str | None = None
-        self.guardians: dict[str, dict[str, Any]] = {}
-        self.authorisations: dict[str, dict[str, Any]] = {}
-        self.restrictions: dict[str, dict[str, Any]] = {}
-        self.statements: dict[str, dict[str, Any]] = {}
+        self.guardians: dict[str, GuardianRecord] = {}
+        self.authorisations: dict[str, AuthorisationRecord] = {}
+        self.restrictions: dict[str, RestrictionRecord] = {}
+        self.statements: dict[str, StatementRecord] = {}
         self.tags: list[str] = []
         self.enrolment: dict[str, Any] = {"status": "none", "history": []}
 
     @classmethod
     def register(
         cls, school_id: str, import_key: str, name: str, gender: str, class_id: str,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> Pupil:
         name = "".join(name.split())
         if not name:
@@ -89,7 +96,7 @@ class Pupil(Aggregate):
 
     # -- profile -----------------------------------------------------------
     def change_profile(
-        self, name: str, gender: str, photo: str | None, by: dict[str, Any]
+        self, name: str, gender: str, photo: str | None, by: ActorRecord
     ) -> None:
         name = "".join(name.split())
         if not name:
@@ -98,33 +105,47 @@ class Pupil(Aggregate):
             raise RuleError("Gender is 男 or 女.", field="gender")
         self._profile_changed(name=name, gender=gender, photo=photo, by=by)
 
-    @event("ProfileChanged")
+    class ProfileChanged(Aggregate.Event):
+        name: str
+        gender: str
+        photo: str | None
+        by: ActorRecord
+
+    @event(ProfileChanged)
     def _profile_changed(
-        self, name: str, gender: str, photo: str | None, by: dict[str, Any]
+        self, name: str, gender: str, photo: str | None, by: ActorRecord
     ) -> None:
         self.name, self.gender, self.photo = name, gender, photo
 
-    def move_to_class(self, class_id: str, by: dict[str, Any]) -> None:
+    def move_to_class(self, class_id: str, by: ActorRecord) -> None:
         self._moved(class_id=class_id, by=by)
 
-    @event("MovedClass")
-    def _moved(self, class_id: str, by: dict[str, Any]) -> None:
+    class MovedClass(Aggregate.Event):
+        class_id: str
+        by: ActorRecord
+
+    @event(MovedClass)
+    def _moved(self, class_id: str, by: ActorRecord) -> None:
         self.class_id = class_id
 
-    def set_tags(self, tags: list[str], by: dict[str, Any]) -> None:
+    def set_tags(self, tags: list[str], by: ActorRecord) -> None:
         unknown = [t for t in tags if t not in PRIORITY_TAGS]
         if unknown:
             raise RuleError(f"Priority tags are {PRIORITY_TAGS}; not {unknown}.", field="tags")
         self._tags_set(tags=sorted(set(tags)), by=by)
 
-    @event("PriorityTagsSet")
-    def _tags_set(self, tags: list[str], by: dict[str, Any]) -> None:
+    class PriorityTagsSet(Aggregate.Event):
+        tags: list[str]
+        by: ActorRecord
+
+    @event(PriorityTagsSet)
+    def _tags_set(self, tags: list[str], by: ActorRecord) -> None:
         self.tags = tags
 
     # -- guardians and collectors ------------------------------------------
     def add_guardian(
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
-        id_tail: str | None, by: dict[str, Any],
+        id_tail: str | None, by: ActorRecord,
     ) -> None:
         if not name.strip():
             raise RuleError("A guardian needs a name.", field="name")
@@ -136,17 +157,26 @@ class Pupil(Aggregate):
             phone=phone, may_collect=may_collect, id_tail=id_tail, by=by,
         )
 
-    @event("GuardianAdded")
+    class GuardianAdded(Aggregate.Event):
+        guardian_id: str
+        name: str
+        relation: str
+        phone: str
+        may_collect: bool
+        id_tail: str | None
+        by: ActorRecord
+
+    @event(GuardianAdded)
     def _guardian_added(
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
-        id_tail: str | None, by: dict[str, Any],
+        id_tail: str | None, by: ActorRecord,
     ) -> None:
         self.guardians[guardian_id] = {
             "guardian_id": guardian_id, "name": name, "relation": relation, "phone": phone,
             "may_collect": may_collect, "id_tail": id_tail,
         }
 
-    def guardian(self, guardian_id: str) -> dict[str, Any]:
+    def guardian(self, guardian_id: str) -> GuardianRecord:
         try:
             return self.guardians[guardian_id]
         except KeyError:
@@ -156,7 +186,7 @@ class Pupil(Aggregate):
         self, authorisation_id: str, name: str, relation: str | None, phone: str | None,
         id_tail: str | None, valid_from: date | None, valid_to: date | None,
         document: str | None, given_by_guardian_id: str | None, via: str,
-        caller: str | None, one_day: bool, by: dict[str, Any],
+        caller: str | None, one_day: bool, by: ActorRecord,
     ) -> None:
         """Authorise another adult: standing (a window) or for one day only."""
         if not name.strip():
@@ -180,12 +210,27 @@ class Pupil(Aggregate):
             caller=caller, one_day=one_day, by=by,
         )
 
-    @event("AdultAuthorised")
+    class AdultAuthorised(Aggregate.Event):
+        authorisation_id: str
+        name: str
+        relation: str | None
+        phone: str | None
+        id_tail: str | None
+        valid_from: str | None
+        valid_to: str | None
+        document: str | None
+        given_by_guardian_id: str | None
+        via: str
+        caller: str | None
+        one_day: bool
+        by: ActorRecord
+
+    @event(AdultAuthorised)
     def _authorised(
         self, authorisation_id: str, name: str, relation: str | None, phone: str | None,
         id_tail: str | None, valid_from: str | None, valid_to: str | None,
         document: str | None, given_by_guardian_id: str | None, via: str,
-        caller: str | None, one_day: bool, by: dict[str, Any],
+        caller: str | None, one_day: bool, by: ActorRecord,
     ) -> None:
         self.authorisations[authorisation_id] = {
             "authorisation_id": authorisation_id, "name": name, "relation": relation,
@@ -195,7 +240,7 @@ class Pupil(Aggregate):
             "recorded_by": by,
         }
 
-    def revoke_authorisation(self, authorisation_id: str, reason: str, by: dict[str, Any]) -> None:
+    def revoke_authorisation(self, authorisation_id: str, reason: str, by: ActorRecord) -> None:
         found = self.authorisations.get(authorisation_id)
         if found is None:
             raise NotFoundError("authorisation", authorisation_id)
@@ -203,14 +248,19 @@ class Pupil(Aggregate):
             raise ConflictError("Already revoked.", state=found)
         self._authorisation_revoked(authorisation_id=authorisation_id, reason=reason, by=by)
 
-    @event("AuthorisationRevoked")
-    def _authorisation_revoked(self, authorisation_id: str, reason: str, by: dict[str, Any]) -> None:
+    class AuthorisationRevoked(Aggregate.Event):
+        authorisation_id: str
+        reason: str
+        by: ActorRecord
+
+    @event(AuthorisationRevoked)
+    def _authorisation_revoked(self, authorisation_id: str, reason: str, by: ActorRecord) -> None:
         self.authorisations[authorisation_id]["revoked"] = True
 
     def restrict(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: date | None, valid_to: date | None,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         if not name.strip():
             raise RuleError("A restriction names the adult.", field="name")
@@ -225,11 +275,21 @@ class Pupil(Aggregate):
             valid_to=valid_to.isoformat() if valid_to else None, by=by,
         )
 
-    @event("RestrictionAdded")
+    class RestrictionAdded(Aggregate.Event):
+        restriction_id: str
+        name: str
+        id_tail: str | None
+        reason: str
+        document: str | None
+        valid_from: str | None
+        valid_to: str | None
+        by: ActorRecord
+
+    @event(RestrictionAdded)
     def _restricted(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: str | None, valid_to: str | None,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         self.restrictions[restriction_id] = {
             "restriction_id": restriction_id, "name": name, "id_tail": id_tail,
@@ -237,7 +297,7 @@ class Pupil(Aggregate):
             "valid_to": valid_to, "lifted": False,
         }
 
-    def lift_restriction(self, restriction_id: str, reason: str, by: dict[str, Any]) -> None:
+    def lift_restriction(self, restriction_id: str, reason: str, by: ActorRecord) -> None:
         found = self.restrictions.get(restriction_id)
         if found is None:
             raise NotFoundError("restriction", restriction_id)
@@ -245,13 +305,18 @@ class Pupil(Aggregate):
             raise ConflictError("Already lifted.", state=found)
         self._restriction_lifted(restriction_id=restriction_id, reason=reason, by=by)
 
-    @event("RestrictionLifted")
-    def _restriction_lifted(self, restriction_id: str, reason: str, by: dict[str, Any]) -> None:
+    class RestrictionLifted(Aggregate.Event):
+        restriction_id: str
+        reason: str
+        by: ActorRecord
+
+    @event(RestrictionLifted)
+    def _restriction_lifted(self, restriction_id: str, reason: str, by: ActorRecord) -> None:
         self.restrictions[restriction_id]["lifted"] = True
 
     def file_statement(
         self, statement_id: str, valid_from: date, valid_to: date | None, weekdays: list[int],
-        document: str | None, given_by_guardian_id: str, by: dict[str, Any],
+        document: str | None, given_by_guardian_id: str, by: ActorRecord,
     ) -> None:
         """A guardian's written statement that the pupil may go home alone."""
         self.guardian(given_by_guardian_id)
@@ -265,10 +330,19 @@ class Pupil(Aggregate):
             document=document, given_by_guardian_id=given_by_guardian_id, by=by,
         )
 
-    @event("GoHomeAloneStatementFiled")
+    class GoHomeAloneStatementFiled(Aggregate.Event):
+        statement_id: str
+        valid_from: str
+        valid_to: str | None
+        weekdays: list[int]
+        document: str | None
+        given_by_guardian_id: str
+        by: ActorRecord
+
+    @event(GoHomeAloneStatementFiled)
     def _statement_filed(
         self, statement_id: str, valid_from: str, valid_to: str | None, weekdays: list[int],
-        document: str | None, given_by_guardian_id: str, by: dict[str, Any],
+        document: str | None, given_by_guardian_id: str, by: ActorRecord,
     ) -> None:
         self.statements[statement_id] = {
             "statement_id": statement_id, "valid_from": valid_from, "valid_to": valid_to,
@@ -276,7 +350,7 @@ class Pupil(Aggregate):
             "given_by_guardian_id": given_by_guardian_id, "withdrawn": False,
         }
 
-    def withdraw_statement(self, statement_id: str, by: dict[str, Any]) -> None:
+    def withdraw_statement(self, statement_id: str, by: ActorRecord) -> None:
         found = self.statements.get(statement_id)
         if found is None:
             raise NotFoundError("statement", statement_id)
@@ -284,12 +358,16 @@ class Pupil(Aggregate):
             raise ConflictError("Already withdrawn.", state=found)
         self._statement_withdrawn(statement_id=statement_id, by=by)
 
-    @event("GoHomeAloneStatementWithdrawn")
-    def _statement_withdrawn(self, statement_id: str, by: dict[str, Any]) -> None:
+    class GoHomeAloneStatementWithdrawn(Aggregate.Event):
+        statement_id: str
+        by: ActorRecord
+
+    @event(GoHomeAloneStatementWithdrawn)
+    def _statement_withdrawn(self, statement_id: str, by: ActorRecord) -> None:
         self.statements[statement_id]["withdrawn"] = True
 
     # -- who may collect, decided -------------------------------------------
-    def active_restriction(self, name: str, id_tail: str | None, day: date) -> dict[str, Any] | None:
+    def active_restriction(self, name: str, id_tail: str | None, day: date) -> RestrictionRecord | None:
         for r in self.restrictions.values():
             if r["lifted"] or not within(r["valid_from"], r["valid_to"], day):
                 continue
@@ -338,7 +416,8 @@ class Pupil(Aggregate):
                 (c for c in candidates if normalise_name(c.name) == normalise_name(name)), None
             )
         if chosen is not None:
-            known_tail = (self.guardians.get(chosen.ref_id) or self.authorisations.get(chosen.ref_id) or {}).get("id_tail")
+            known = self.guardians.get(chosen.ref_id) or self.authorisations.get(chosen.ref_id)
+            known_tail = known.get("id_tail") if known else None
             if not id_tails_agree(known_tail, id_tail):
                 return refused("id_mismatch")
             if name and normalise_name(name) != normalise_name(chosen.name):
@@ -353,7 +432,7 @@ class Pupil(Aggregate):
             return issue(HomeAloneRefused(str(self.id), day.isoformat()))
         return issue(HomeAloneAllowed(str(self.id), day.isoformat(), statement["statement_id"]))
 
-    def statement_on(self, day: date) -> dict[str, Any] | None:
+    def statement_on(self, day: date) -> StatementRecord | None:
         for s in self.statements.values():
             if (
                 not s["withdrawn"]
@@ -366,7 +445,7 @@ class Pupil(Aggregate):
     # -- enrolment ---------------------------------------------------------
     def apply_for_care(
         self, term: str, starts: date, ends: date, sessions: list[str],
-        guardian_id: str | None, by: dict[str, Any],
+        guardian_id: str | None, by: ActorRecord,
     ) -> None:
         if self.enrolment["status"] not in ("none", "withdrawn", "rejected"):
             raise ConflictError("An enrolment is already under way.", state=self.enrolment_view())
@@ -381,10 +460,18 @@ class Pupil(Aggregate):
             guardian_id=guardian_id, by=by,
         )
 
-    @event("EnrolmentApplied")
+    class EnrolmentApplied(Aggregate.Event):
+        term: str
+        starts: str
+        ends: str
+        sessions: list[str]
+        guardian_id: str | None
+        by: ActorRecord
+
+    @event(EnrolmentApplied)
     def _applied(
         self, term: str, starts: str, ends: str, sessions: list[str], guardian_id: str | None,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         self.enrolment = {
             "status": "applied", "term": term, "starts": starts, "ends": ends,
@@ -407,7 +494,7 @@ class Pupil(Aggregate):
         class_version = 2
         step: str
         note: str | None
-        by: dict[str, Any]
+        by: ActorRecord
         agreement: dict[str, Any] | None
 
         @staticmethod
@@ -415,7 +502,7 @@ class Pupil(Aggregate):
             state["agreement"] = None
 
     def advance_enrolment(
-        self, step: str, note: str | None, by: dict[str, Any],
+        self, step: str, note: str | None, by: ActorRecord,
         agreement: dict[str, Any] | None = None,
     ) -> None:
         """Class review, school approval, signed agreement: in that order only.
@@ -440,32 +527,41 @@ class Pupil(Aggregate):
 
     @event(EnrolmentAdvanced)
     def _advanced(
-        self, step: str, note: str | None, by: dict[str, Any], agreement: dict[str, Any] | None
+        self, step: str, note: str | None, by: ActorRecord, agreement: dict[str, Any] | None
     ) -> None:
         self.enrolment["status"] = step
         if step == "signed":
             self.enrolment["agreement"] = agreement
         self.enrolment["history"] = [*self.enrolment["history"], {"step": step, "note": note, "by": by}]
 
-    def reject_enrolment(self, reason: str, by: dict[str, Any]) -> None:
+    def reject_enrolment(self, reason: str, by: ActorRecord) -> None:
         if self.enrolment["status"] not in ("applied", "class_reviewed"):
             raise ConflictError("Only an application under review can be rejected.", state=self.enrolment_view())
         self._rejected(reason=reason, by=by)
 
-    @event("EnrolmentRejected")
-    def _rejected(self, reason: str, by: dict[str, Any]) -> None:
+    class EnrolmentRejected(Aggregate.Event):
+        reason: str
+        by: ActorRecord
+
+    @event(EnrolmentRejected)
+    def _rejected(self, reason: str, by: ActorRecord) -> None:
         self.enrolment["status"] = "rejected"
         self.enrolment["history"] = [*self.enrolment["history"], {"step": "rejected", "note": reason, "by": by}]
 
-    def withdraw(self, on: date, reason: str, by: dict[str, Any]) -> None:
+    def withdraw(self, on: date, reason: str, by: ActorRecord) -> None:
         if self.enrolment["status"] != "signed":
             raise ConflictError("Only a signed enrolment can be withdrawn.", state=self.enrolment_view())
         if on.isoformat() < self.enrolment["starts"]:
             raise RuleError("Withdrawal is before the term starts.", field="on")
         self._withdrawn(on=on.isoformat(), reason=reason, by=by)
 
-    @event("EnrolmentWithdrawn")
-    def _withdrawn(self, on: str, reason: str, by: dict[str, Any]) -> None:
+    class EnrolmentWithdrawn(Aggregate.Event):
+        on: str
+        reason: str
+        by: ActorRecord
+
+    @event(EnrolmentWithdrawn)
+    def _withdrawn(self, on: str, reason: str, by: ActorRecord) -> None:
         self.enrolment["status"] = "withdrawn"
         self.enrolment["withdrawn_on"] = on
         self.enrolment["history"] = [*self.enrolment["history"], {"step": "withdrawn", "note": reason, "by": by}]

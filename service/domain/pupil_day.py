@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from service.domain.common import normalise_name
 from service.domain.decisions import HomeAloneAllowed, ReleaseAllowed, require_issued
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import ActorRecord, AdultRef, CollectorRef, PlaceRef, StaffRef
 
 PUPIL_DAY_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil-day")
 
@@ -138,19 +139,19 @@ class PupilDay(Aggregate):
             raise self._refuse(f"A handover is awaiting confirmation; cannot {doing}.")
 
     # -- commands ----------------------------------------------------------
-    def mark_absent(self, with_leave: bool, reason: str, by: dict[str, Any]) -> None:
+    def mark_absent(self, with_leave: bool, reason: str, by: ActorRecord) -> None:
         if self.status not in (NOT_HANDED_OVER, ABSENT):
             raise self._refuse(f"Cannot mark absent a pupil who is {self.status}.")
         self._marked_absent(with_leave=with_leave, reason=reason, by=by)
 
-    def sign_in(self, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+    def sign_in(self, custodian: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
         if self.status != NOT_HANDED_OVER or self.state["pending"] is not None:
             raise self._refuse(f"Cannot sign in a pupil who is {self.status}.")
         self._signed_in(custodian=custodian, place=place, by=by)
 
     def offer(
-        self, handover_id: str, kind: str, giver: dict[str, Any], to: dict[str, Any],
-        place: dict[str, Any], by: dict[str, Any],
+        self, handover_id: str, kind: str, giver: StaffRef, to: StaffRef,
+        place: PlaceRef, by: ActorRecord,
     ) -> None:
         """Hand the pupil on: custody stays with the giver until the receiver confirms."""
         if self.status == NOT_HANDED_OVER and kind == "class_handover":
@@ -163,8 +164,8 @@ class PupilDay(Aggregate):
         self._offered(handover_id=handover_id, kind=kind, giver=giver, to=to, place=place, by=by)
 
     def offer_from_session(
-        self, handover_id: str, from_session: str, giver: dict[str, Any], to: dict[str, Any],
-        place: dict[str, Any], by: dict[str, Any],
+        self, handover_id: str, from_session: str, giver: StaffRef, to: StaffRef,
+        place: PlaceRef, by: ActorRecord,
     ) -> None:
         """This later session is offered the pupil by their custodian in an earlier one."""
         if self.status != NOT_HANDED_OVER or self.state["pending"] is not None:
@@ -175,7 +176,7 @@ class PupilDay(Aggregate):
         self._offered_from_session(handover_id=handover_id, kind="from_session",
                                    from_session=from_session, giver=giver, to=to, place=place, by=by)
 
-    def pass_on(self, handover_id: str, to_session: str, by: dict[str, Any]) -> None:
+    def pass_on(self, handover_id: str, to_session: str, by: ActorRecord) -> None:
         """The later session's receiver confirmed: this session no longer holds the pupil."""
         pending = self.state["pending"]
         if pending is None or pending["handover_id"] != handover_id or pending["kind"] != "to_session":
@@ -185,13 +186,13 @@ class PupilDay(Aggregate):
         self._passed_on(handover_id=handover_id, to_session=to_session, custodian=pending["to"],
                         place=pending["place"], by=by)
 
-    def withdraw_offer(self, handover_id: str, reason: str, by: dict[str, Any]) -> None:
+    def withdraw_offer(self, handover_id: str, reason: str, by: ActorRecord) -> None:
         pending = self.state["pending"]
         if pending is None or pending["handover_id"] != handover_id:
             raise self._refuse("No such handover is pending for this pupil.")
         self._offer_withdrawn(handover_id=handover_id, reason=reason, by=by)
 
-    def take_custody(self, handover_id: str, giver: dict[str, Any] | None, by: dict[str, Any]) -> None:
+    def take_custody(self, handover_id: str, giver: StaffRef | None, by: ActorRecord) -> None:
         pending = self.state["pending"]
         if pending is None or pending["handover_id"] != handover_id:
             raise self._refuse("No such handover is pending for this pupil.")
@@ -208,8 +209,8 @@ class PupilDay(Aggregate):
         return allowed
 
     def release_to(
-        self, decision: ReleaseAllowed, adult: dict[str, Any], identity_check: str,
-        gate: dict[str, Any], by: dict[str, Any],
+        self, decision: ReleaseAllowed, adult: AdultRef, identity_check: str,
+        gate: PlaceRef, by: ActorRecord,
     ) -> None:
         """Release at the gate to the adult the collection rule allowed (and no one else)."""
         allowed = self._allowed(decision, adult)
@@ -219,21 +220,21 @@ class PupilDay(Aggregate):
         self._released(adult=adult, collector=allowed.collector.ref(),
                        identity_check=identity_check, gate=gate, by=by)
 
-    def refuse_release(self, adult: dict[str, Any], reason: str, note: str | None,
-                       gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+    def refuse_release(self, adult: AdultRef, reason: str, note: str | None,
+                       gate: PlaceRef | None, by: ActorRecord) -> None:
         """A refused release is itself a fact: who came, and why they were turned away."""
         self._release_refused(adult=adult, reason=reason, note=note, gate=gate, by=by)
 
-    def go_home_alone(self, decision: HomeAloneAllowed, gate: dict[str, Any] | None,
-                      by: dict[str, Any]) -> None:
+    def go_home_alone(self, decision: HomeAloneAllowed, gate: PlaceRef | None,
+                      by: ActorRecord) -> None:
         """Home alone only under the statement the rule found on file for this day."""
         allowed = require_issued(decision, HomeAloneAllowed, self.pupil_id, self.day)
         self._require_custodian(by["staff_id"], "send home alone")
         self._went_home_alone(statement_id=allowed.statement_id, gate=gate, by=by)
 
     def leave_early(
-        self, decision: ReleaseAllowed, adult: dict[str, Any], approved_by: dict[str, Any],
-        reason: str, homeroom_informed: bool, by: dict[str, Any],
+        self, decision: ReleaseAllowed, adult: AdultRef, approved_by: StaffRef,
+        reason: str, homeroom_informed: bool, by: ActorRecord,
     ) -> None:
         """Leave before the end, with the adult the collection rule allowed."""
         allowed = self._allowed(decision, adult)
@@ -247,7 +248,7 @@ class PupilDay(Aggregate):
         self._left_early(adult=adult, collector=allowed.collector.ref(), approved_by=approved_by,
                          reason=reason.strip(), homeroom_informed=homeroom_informed, by=by)
 
-    def correct(self, seq: int, reason: str, by: dict[str, Any]) -> None:
+    def correct(self, seq: int, reason: str, by: ActorRecord) -> None:
         """Void one recorded fact, naming it and why; the fact itself stays in the chain."""
         if not reason.strip():
             raise RuleError("A correction says why.", field="reason")
@@ -261,133 +262,133 @@ class PupilDay(Aggregate):
         self._corrected(corrects=seq, corrected_type=target["type"], reason=reason.strip(), by=by)
 
     # -- events: each only appends its fact and re-derives the state --------
-    def _append(self, type: str, by: dict[str, Any], **facts: Any) -> None:
+    def _append(self, type: str, by: ActorRecord, **facts: Any) -> None:
         self.entries.append({"seq": self.version + 1, "type": type, "by": by, **facts})
         self.state = derive(self.entries)
 
     class MarkedAbsent(Aggregate.Event):
         with_leave: bool
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(MarkedAbsent)
-    def _marked_absent(self, with_leave: bool, reason: str, by: dict[str, Any]) -> None:
+    def _marked_absent(self, with_leave: bool, reason: str, by: ActorRecord) -> None:
         self._append("absent", by, with_leave=with_leave, reason=reason)
 
     class SignedIn(Aggregate.Event):
-        custodian: dict[str, Any]
-        place: dict[str, Any]
-        by: dict[str, Any]
+        custodian: StaffRef
+        place: PlaceRef
+        by: ActorRecord
 
     @event(SignedIn)
-    def _signed_in(self, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+    def _signed_in(self, custodian: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
         self._append("signed_in", by, custodian=custodian, place=place)
 
     class HandoverOffered(Aggregate.Event):
         handover_id: str
         kind: str
-        giver: dict[str, Any]
-        to: dict[str, Any]
-        place: dict[str, Any]
-        by: dict[str, Any]
+        giver: StaffRef
+        to: StaffRef
+        place: PlaceRef
+        by: ActorRecord
 
     @event(HandoverOffered)
-    def _offered(self, handover_id: str, kind: str, giver: dict[str, Any], to: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+    def _offered(self, handover_id: str, kind: str, giver: StaffRef, to: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
         self._append("offered", by, handover_id=handover_id, kind=kind, giver=giver, to=to, place=place)
 
     class OfferedFromSession(Aggregate.Event):
         handover_id: str
         kind: str
         from_session: str
-        giver: dict[str, Any]
-        to: dict[str, Any]
-        place: dict[str, Any]
-        by: dict[str, Any]
+        giver: StaffRef
+        to: StaffRef
+        place: PlaceRef
+        by: ActorRecord
 
     @event(OfferedFromSession)
-    def _offered_from_session(self, handover_id: str, kind: str, from_session: str, giver: dict[str, Any], to: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+    def _offered_from_session(self, handover_id: str, kind: str, from_session: str, giver: StaffRef, to: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
         self._append("offered", by, handover_id=handover_id, kind=kind, from_session=from_session, giver=giver, to=to, place=place)
 
     class PassedOn(Aggregate.Event):
         handover_id: str
         to_session: str
-        custodian: dict[str, Any]
-        place: dict[str, Any]
-        by: dict[str, Any]
+        custodian: StaffRef
+        place: PlaceRef
+        by: ActorRecord
 
     @event(PassedOn)
-    def _passed_on(self, handover_id: str, to_session: str, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+    def _passed_on(self, handover_id: str, to_session: str, custodian: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
         self._append("passed_on", by, handover_id=handover_id, to_session=to_session, custodian=custodian, place=place)
 
     class HandoverWithdrawn(Aggregate.Event):
         handover_id: str
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(HandoverWithdrawn)
-    def _offer_withdrawn(self, handover_id: str, reason: str, by: dict[str, Any]) -> None:
+    def _offer_withdrawn(self, handover_id: str, reason: str, by: ActorRecord) -> None:
         self._append("offer_withdrawn", by, handover_id=handover_id, reason=reason)
 
     class CustodyTaken(Aggregate.Event):
         handover_id: str
-        giver: dict[str, Any] | None
-        custodian: dict[str, Any]
-        place: dict[str, Any]
-        by: dict[str, Any]
+        giver: StaffRef | None
+        custodian: StaffRef
+        place: PlaceRef
+        by: ActorRecord
 
     @event(CustodyTaken)
-    def _custody_taken(self, handover_id: str, giver: dict[str, Any] | None, custodian: dict[str, Any], place: dict[str, Any], by: dict[str, Any]) -> None:
+    def _custody_taken(self, handover_id: str, giver: StaffRef | None, custodian: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
         self._append("custody_taken", by, handover_id=handover_id, giver=giver, custodian=custodian, place=place)
 
     class Released(Aggregate.Event):
-        adult: dict[str, Any]
-        collector: dict[str, Any]
+        adult: AdultRef
+        collector: CollectorRef
         identity_check: str
-        gate: dict[str, Any]
-        by: dict[str, Any]
+        gate: PlaceRef
+        by: ActorRecord
 
     @event(Released)
-    def _released(self, adult: dict[str, Any], collector: dict[str, Any], identity_check: str, gate: dict[str, Any], by: dict[str, Any]) -> None:
+    def _released(self, adult: AdultRef, collector: CollectorRef, identity_check: str, gate: PlaceRef, by: ActorRecord) -> None:
         self._append("released", by, adult=adult, collector=collector, identity_check=identity_check, gate=gate)
 
     class ReleaseRefused(Aggregate.Event):
-        adult: dict[str, Any]
+        adult: AdultRef
         reason: str
         note: str | None
-        gate: dict[str, Any] | None
-        by: dict[str, Any]
+        gate: PlaceRef | None
+        by: ActorRecord
 
     @event(ReleaseRefused)
-    def _release_refused(self, adult: dict[str, Any], reason: str, note: str | None, gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+    def _release_refused(self, adult: AdultRef, reason: str, note: str | None, gate: PlaceRef | None, by: ActorRecord) -> None:
         self._append("release_refused", by, adult=adult, reason=reason, note=note, gate=gate)
 
     class WentHomeAlone(Aggregate.Event):
         statement_id: str
-        gate: dict[str, Any] | None
-        by: dict[str, Any]
+        gate: PlaceRef | None
+        by: ActorRecord
 
     @event(WentHomeAlone)
-    def _went_home_alone(self, statement_id: str, gate: dict[str, Any] | None, by: dict[str, Any]) -> None:
+    def _went_home_alone(self, statement_id: str, gate: PlaceRef | None, by: ActorRecord) -> None:
         self._append("went_home_alone", by, statement_id=statement_id, gate=gate)
 
     class LeftEarly(Aggregate.Event):
-        adult: dict[str, Any]
-        collector: dict[str, Any]
-        approved_by: dict[str, Any]
+        adult: AdultRef
+        collector: CollectorRef
+        approved_by: StaffRef
         reason: str
         homeroom_informed: bool
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(LeftEarly)
-    def _left_early(self, adult: dict[str, Any], collector: dict[str, Any], approved_by: dict[str, Any], reason: str, homeroom_informed: bool, by: dict[str, Any]) -> None:
+    def _left_early(self, adult: AdultRef, collector: CollectorRef, approved_by: StaffRef, reason: str, homeroom_informed: bool, by: ActorRecord) -> None:
         self._append("left_early", by, adult=adult, collector=collector, approved_by=approved_by, reason=reason, homeroom_informed=homeroom_informed)
 
     class Corrected(Aggregate.Event):
         corrects: int
         corrected_type: str
         reason: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(Corrected)
-    def _corrected(self, corrects: int, corrected_type: str, reason: str, by: dict[str, Any]) -> None:
+    def _corrected(self, corrects: int, corrected_type: str, reason: str, by: ActorRecord) -> None:
         self._append("corrected", by, corrects=corrects, corrected_type=corrected_type, reason=reason)

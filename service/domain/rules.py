@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import RuleError
 from service.domain.pupil import PRIORITY_TAGS
+from service.domain.refs import ActorRecord
 
 RULES_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/school-rules")
 CENT = Decimal("0.01")
@@ -281,9 +282,9 @@ class SchoolRules(Aggregate):
     def __init__(self, school_id: str) -> None:
         self.school_id = school_id
         self.fee: dict[str, Any] | None = None
-        self.fee_set_by: dict[str, Any] | None = None
+        self.fee_set_by: ActorRecord | None = None
         self.subsidy: dict[str, Any] | None = None
-        self.subsidy_set_by: dict[str, Any] | None = None
+        self.subsidy_set_by: ActorRecord | None = None
 
     @property
     def fee_rule(self) -> FeeRule:
@@ -293,26 +294,26 @@ class SchoolRules(Aggregate):
     def subsidy_rule(self) -> SubsidyRule:
         return SubsidyRule.parse(self.subsidy) if self.subsidy is not None else SubsidyRule()
 
-    def set_fee_rule(self, data: Mapping[str, Any], by: dict[str, Any]) -> None:
+    def set_fee_rule(self, data: Mapping[str, Any], by: ActorRecord) -> None:
         self._fee_rule_set(rule=FeeRule.parse(data).to_dict(), by=by)
 
     class FeeRuleSet(Aggregate.Event):
         rule: dict[str, Any]
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(FeeRuleSet)
-    def _fee_rule_set(self, rule: dict[str, Any], by: dict[str, Any]) -> None:
+    def _fee_rule_set(self, rule: dict[str, Any], by: ActorRecord) -> None:
         self.fee = rule
         self.fee_set_by = by
 
-    def set_subsidy_rule(self, data: Mapping[str, Any], by: dict[str, Any]) -> None:
+    def set_subsidy_rule(self, data: Mapping[str, Any], by: ActorRecord) -> None:
         self._subsidy_rule_set(rule=SubsidyRule.parse(data).to_dict(), by=by)
 
     class SubsidyRuleSet(Aggregate.Event):
         rule: dict[str, Any]
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(SubsidyRuleSet)
-    def _subsidy_rule_set(self, rule: dict[str, Any], by: dict[str, Any]) -> None:
+    def _subsidy_rule_set(self, rule: dict[str, Any], by: ActorRecord) -> None:
         self.subsidy = rule
         self.subsidy_set_by = by

@@ -11,6 +11,14 @@ from eventsourcing.domain import Aggregate, event
 
 from service.domain.common import Role
 from service.domain.errors import ConflictError, NotFoundError, RuleError
+from service.domain.refs import (
+    ActorRecord,
+    ClassRecord,
+    GateRecord,
+    GroupRecord,
+    RosterEntry,
+    StaffRecord,
+)
 from service.domain.schedule import Schedule, ScheduleError, default_schedule
 
 GROUP_KINDS = ("homework", "club")
@@ -75,10 +83,10 @@ class School(Aggregate):
         self.name = name
         self.timezone = timezone
         self.schedule_data = schedule
-        self.classes: dict[str, dict[str, Any]] = {}
-        self.groups: dict[str, dict[str, Any]] = {}
-        self.gates: dict[str, dict[str, Any]] = {}
-        self.staff: dict[str, dict[str, Any]] = {}
+        self.classes: dict[str, ClassRecord] = {}
+        self.groups: dict[str, GroupRecord] = {}
+        self.gates: dict[str, GateRecord] = {}
+        self.staff: dict[str, StaffRecord] = {}
         self.roll: dict[str, str] = {}
         self.alert_policy: dict[str, Any] = copy.deepcopy(DEFAULT_ALERT_POLICY)
         self.declared_stage: str | None = None  # founded before stages were declared: derived
@@ -134,31 +142,31 @@ class School(Aggregate):
     def school_id(self) -> str:
         return str(self.id)
 
-    def class_(self, class_id: str) -> dict[str, Any]:
+    def class_(self, class_id: str) -> ClassRecord:
         try:
             return self.classes[class_id]
         except KeyError:
             raise NotFoundError("class", class_id) from None
 
-    def class_by_grade(self, grade: int, class_no: int) -> dict[str, Any] | None:
+    def class_by_grade(self, grade: int, class_no: int) -> ClassRecord | None:
         for klass in self.classes.values():
             if klass["grade"] == grade and klass["class_no"] == class_no:
                 return klass
         return None
 
-    def member(self, staff_id: str) -> dict[str, Any]:
+    def member(self, staff_id: str) -> StaffRecord:
         found = self.staff.get(staff_id)
         if found is None or not found["active"]:
             raise NotFoundError("staff member", staff_id)
         return found
 
-    def group(self, group_id: str) -> dict[str, Any]:
+    def group(self, group_id: str) -> GroupRecord:
         try:
             return self.groups[group_id]
         except KeyError:
             raise NotFoundError("group", group_id) from None
 
-    def gate(self, gate_id: str) -> dict[str, Any]:
+    def gate(self, gate_id: str) -> GateRecord:
         try:
             return self.gates[gate_id]
         except KeyError:
@@ -174,18 +182,23 @@ class School(Aggregate):
         raise NotFoundError("place", place_id)
 
     # -- commands ----------------------------------------------------------
-    def change_profile(self, name: str, timezone: str, by: dict[str, Any]) -> None:
+    def change_profile(self, name: str, timezone: str, by: ActorRecord) -> None:
         if not name.strip():
             raise RuleError("A school needs a name.", field="name")
         check_timezone(timezone)
         self._profile_changed(name=name.strip(), timezone=timezone, by=by)
 
-    @event("ProfileChanged")
-    def _profile_changed(self, name: str, timezone: str, by: dict[str, Any]) -> None:
+    class ProfileChanged(Aggregate.Event):
+        name: str
+        timezone: str
+        by: ActorRecord
+
+    @event(ProfileChanged)
+    def _profile_changed(self, name: str, timezone: str, by: ActorRecord) -> None:
         self.name = name
         self.timezone = timezone
 
-    def declare_grades(self, stage: str, by: dict[str, Any]) -> None:
+    def declare_grades(self, stage: str, by: ActorRecord) -> None:
         """Which grades the school teaches; no class may be left outside them."""
         check_stage(stage)
         grades = STAGES[stage]
@@ -198,15 +211,15 @@ class School(Aggregate):
     class GradesDeclared(Aggregate.Event):
         stage: str
         grades: list[int]
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(GradesDeclared)
-    def _grades_declared(self, stage: str, grades: list[int], by: dict[str, Any]) -> None:
+    def _grades_declared(self, stage: str, grades: list[int], by: ActorRecord) -> None:
         self.declared_stage = stage
 
     def add_class(
         self, class_id: str, grade: int, class_no: int, label: str,
-        homeroom_teacher_id: str | None, by: dict[str, Any],
+        homeroom_teacher_id: str | None, by: ActorRecord,
     ) -> None:
         self.check_grade(grade)
         if self.class_by_grade(grade, class_no) is not None:
@@ -218,28 +231,41 @@ class School(Aggregate):
             homeroom_teacher_id=homeroom_teacher_id, by=by,
         )
 
-    @event("ClassAdded")
+    class ClassAdded(Aggregate.Event):
+        class_id: str
+        grade: int
+        class_no: int
+        label: str
+        homeroom_teacher_id: str | None
+        by: ActorRecord
+
+    @event(ClassAdded)
     def _class_added(
         self, class_id: str, grade: int, class_no: int, label: str,
-        homeroom_teacher_id: str | None, by: dict[str, Any],
+        homeroom_teacher_id: str | None, by: ActorRecord,
     ) -> None:
         self.classes[class_id] = {
             "class_id": class_id, "grade": grade, "class_no": class_no,
             "label": label, "homeroom_teacher_id": homeroom_teacher_id,
         }
 
-    def assign_homeroom_teacher(self, class_id: str, staff_id: str, by: dict[str, Any]) -> None:
+    def assign_homeroom_teacher(self, class_id: str, staff_id: str, by: ActorRecord) -> None:
         self.class_(class_id)
         self.member(staff_id)
         self._homeroom_teacher_assigned(class_id=class_id, staff_id=staff_id, by=by)
 
-    @event("HomeroomTeacherAssigned")
-    def _homeroom_teacher_assigned(self, class_id: str, staff_id: str, by: dict[str, Any]) -> None:
+    class HomeroomTeacherAssigned(Aggregate.Event):
+        class_id: str
+        staff_id: str
+        by: ActorRecord
+
+    @event(HomeroomTeacherAssigned)
+    def _homeroom_teacher_assigned(self, class_id: str, staff_id: str, by: ActorRecord) -> None:
         self.classes[class_id]["homeroom_teacher_id"] = staff_id
 
     def define_group(
         self, group_id: str, name: str, kind: str, weekdays: list[int], room: str,
-        class_ids: list[str], teacher_id: str | None, by: dict[str, Any],
+        class_ids: list[str], teacher_id: str | None, by: ActorRecord,
     ) -> None:
         if kind not in GROUP_KINDS:
             raise RuleError(f"A group is one of {GROUP_KINDS}.", field="kind")
@@ -259,28 +285,43 @@ class School(Aggregate):
             room=room.strip(), class_ids=list(class_ids), teacher_id=teacher_id, by=by,
         )
 
-    @event("GroupDefined")
+    class GroupDefined(Aggregate.Event):
+        group_id: str
+        name: str
+        kind: str
+        weekdays: list[int]
+        room: str
+        class_ids: list[str]
+        teacher_id: str | None
+        by: ActorRecord
+
+    @event(GroupDefined)
     def _group_defined(
         self, group_id: str, name: str, kind: str, weekdays: list[int], room: str,
-        class_ids: list[str], teacher_id: str | None, by: dict[str, Any],
+        class_ids: list[str], teacher_id: str | None, by: ActorRecord,
     ) -> None:
         self.groups[group_id] = {
             "group_id": group_id, "name": name, "kind": kind, "weekdays": weekdays,
             "room": room, "class_ids": class_ids, "teacher_id": teacher_id,
         }
 
-    def add_gate(self, gate_id: str, name: str, by: dict[str, Any]) -> None:
+    def add_gate(self, gate_id: str, name: str, by: ActorRecord) -> None:
         if not name.strip():
             raise RuleError("A gate needs a name.", field="name")
         if any(g["name"] == name.strip() for g in self.gates.values()):
             raise ConflictError(f"A gate named {name!r} already exists.", state={"name": name})
         self._gate_added(gate_id=gate_id, name=name.strip(), by=by)
 
-    @event("GateAdded")
-    def _gate_added(self, gate_id: str, name: str, by: dict[str, Any]) -> None:
+    class GateAdded(Aggregate.Event):
+        gate_id: str
+        name: str
+        by: ActorRecord
+
+    @event(GateAdded)
+    def _gate_added(self, gate_id: str, name: str, by: ActorRecord) -> None:
         self.gates[gate_id] = {"gate_id": gate_id, "name": name}
 
-    def set_schedule(self, schedule: Schedule, by: dict[str, Any]) -> None:
+    def set_schedule(self, schedule: Schedule, by: ActorRecord) -> None:
         try:
             schedule.validate()
         except ScheduleError as e:
@@ -298,11 +339,15 @@ class School(Aggregate):
                                 "its pupils would have no dismissal time.", field="schedule.bands")
         self._schedule_set(schedule=schedule.to_dict(), by=by)
 
-    @event("ScheduleSet")
-    def _schedule_set(self, schedule: dict[str, Any], by: dict[str, Any]) -> None:
+    class ScheduleSet(Aggregate.Event):
+        schedule: dict[str, Any]
+        by: ActorRecord
+
+    @event(ScheduleSet)
+    def _schedule_set(self, schedule: dict[str, Any], by: ActorRecord) -> None:
         self.schedule_data = schedule
 
-    def set_alert_policy(self, policy: dict[str, Any], by: dict[str, Any]) -> None:
+    def set_alert_policy(self, policy: dict[str, Any], by: ActorRecord) -> None:
         steps = policy.get("unpicked_steps", [])
         afters = [s["after_minutes"] for s in steps]
         if not steps or afters != sorted(afters) or len(set(afters)) != len(afters):
@@ -310,12 +355,16 @@ class School(Aggregate):
                             field="unpicked_steps")
         self._alert_policy_set(policy=policy, by=by)
 
-    @event("AlertPolicySet")
-    def _alert_policy_set(self, policy: dict[str, Any], by: dict[str, Any]) -> None:
+    class AlertPolicySet(Aggregate.Event):
+        policy: dict[str, Any]
+        by: ActorRecord
+
+    @event(AlertPolicySet)
+    def _alert_policy_set(self, policy: dict[str, Any], by: ActorRecord) -> None:
         self.alert_policy = policy
 
     def add_staff(
-        self, staff_id: str, name: str, roles: list[str], phone: str | None, by: dict[str, Any]
+        self, staff_id: str, name: str, roles: list[str], phone: str | None, by: ActorRecord
     ) -> None:
         if not name.strip():
             raise RuleError("A staff member needs a name.", field="name")
@@ -328,35 +377,51 @@ class School(Aggregate):
         if not roles or any(r not in allowed for r in roles):
             raise RuleError(f"Roles are one or more of {sorted(allowed)}.", field="roles")
 
-    @event("StaffJoined")
+    class StaffJoined(Aggregate.Event):
+        staff_id: str
+        name: str
+        roles: list[str]
+        phone: str | None
+        by: ActorRecord
+
+    @event(StaffJoined)
     def _staff_joined(
-        self, staff_id: str, name: str, roles: list[str], phone: str | None, by: dict[str, Any]
+        self, staff_id: str, name: str, roles: list[str], phone: str | None, by: ActorRecord
     ) -> None:
         self.staff[staff_id] = {
             "staff_id": staff_id, "name": name, "roles": sorted(set(roles)),
             "phone": phone, "active": True,
         }
 
-    def change_roles(self, staff_id: str, roles: list[str], by: dict[str, Any]) -> None:
+    def change_roles(self, staff_id: str, roles: list[str], by: ActorRecord) -> None:
         self.member(staff_id)
         self._check_roles(roles)
         self._staff_roles_changed(staff_id=staff_id, roles=roles, by=by)
 
-    @event("StaffRolesChanged")
-    def _staff_roles_changed(self, staff_id: str, roles: list[str], by: dict[str, Any]) -> None:
+    class StaffRolesChanged(Aggregate.Event):
+        staff_id: str
+        roles: list[str]
+        by: ActorRecord
+
+    @event(StaffRolesChanged)
+    def _staff_roles_changed(self, staff_id: str, roles: list[str], by: ActorRecord) -> None:
         self.staff[staff_id]["roles"] = sorted(set(roles))
 
-    def remove_staff(self, staff_id: str, by: dict[str, Any]) -> None:
+    def remove_staff(self, staff_id: str, by: ActorRecord) -> None:
         self.member(staff_id)
         if staff_id == by.get("staff_id"):
             raise RuleError("You cannot remove yourself.", field="staff_id")
         self._staff_left(staff_id=staff_id, by=by)
 
-    @event("StaffLeft")
-    def _staff_left(self, staff_id: str, by: dict[str, Any]) -> None:
+    class StaffLeft(Aggregate.Event):
+        staff_id: str
+        by: ActorRecord
+
+    @event(StaffLeft)
+    def _staff_left(self, staff_id: str, by: ActorRecord) -> None:
         self.staff[staff_id]["active"] = False
 
-    def register_pupils(self, entries: list[dict[str, str]], by: dict[str, Any]) -> None:
+    def register_pupils(self, entries: list[RosterEntry], by: ActorRecord) -> None:
         for entry in entries:
             self.class_(entry["class_id"])
             if entry["pupil_id"] in self.roll:
@@ -364,19 +429,28 @@ class School(Aggregate):
         if entries:
             self._pupils_registered(entries=entries, by=by)
 
-    @event("PupilsRegistered")
-    def _pupils_registered(self, entries: list[dict[str, str]], by: dict[str, Any]) -> None:
+    class PupilsRegistered(Aggregate.Event):
+        entries: list[RosterEntry]
+        by: ActorRecord
+
+    @event(PupilsRegistered)
+    def _pupils_registered(self, entries: list[RosterEntry], by: ActorRecord) -> None:
         for entry in entries:
             self.roll[entry["pupil_id"]] = entry["class_id"]
 
-    def move_pupil(self, pupil_id: str, class_id: str, by: dict[str, Any]) -> None:
+    def move_pupil(self, pupil_id: str, class_id: str, by: ActorRecord) -> None:
         if pupil_id not in self.roll:
             raise NotFoundError("pupil", pupil_id)
         self.class_(class_id)
         self._pupil_moved(pupil_id=pupil_id, class_id=class_id, by=by)
 
-    @event("PupilMovedClass")
-    def _pupil_moved(self, pupil_id: str, class_id: str, by: dict[str, Any]) -> None:
+    class PupilMovedClass(Aggregate.Event):
+        pupil_id: str
+        class_id: str
+        by: ActorRecord
+
+    @event(PupilMovedClass)
+    def _pupil_moved(self, pupil_id: str, class_id: str, by: ActorRecord) -> None:
         self.roll[pupil_id] = class_id
 
 

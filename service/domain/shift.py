@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import ActorRecord, PlaceRef, StaffRef
 
 SHIFT_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/shift")
 DUTY = "duty"  # the place of a duty leader's duty-management session (值班管理)
@@ -36,26 +37,26 @@ class Shift(Aggregate):
 
     class SignedOn(Aggregate.Created):
         school_id: str
-        staff: dict[str, Any]
+        staff: StaffRef
         day: str
         session: str
-        place: dict[str, Any]
+        place: PlaceRef
         substitute_for: dict[str, Any] | None
         at: str
         starts_at: str
         ends_at: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @staticmethod
-    def create_id(school_id: str, staff: dict[str, Any], day: str, session: str,
-                  place: dict[str, Any]) -> UUID:
+    def create_id(school_id: str, staff: StaffRef, day: str, session: str,
+                  place: PlaceRef) -> UUID:
         return shift_id(school_id, staff["staff_id"], day, session, place["id"])
 
     @event(SignedOn)
     def __init__(
-        self, school_id: str, staff: dict[str, Any], day: str, session: str, place: dict[str, Any],
+        self, school_id: str, staff: StaffRef, day: str, session: str, place: PlaceRef,
         substitute_for: dict[str, Any] | None, at: str, starts_at: str, ends_at: str,
-        by: dict[str, Any],
+        by: ActorRecord,
     ) -> None:
         self.school_id = school_id
         self.staff = staff
@@ -68,13 +69,13 @@ class Shift(Aggregate):
         self.ends_at = ends_at
         self.signed_on_by = by
         self.signed_off_at: str | None = None
-        self.signed_off_by: dict[str, Any] | None = None
+        self.signed_off_by: ActorRecord | None = None
 
     @classmethod
     def sign_on(
-        cls, *, school_id: str, staff: dict[str, Any], day: date, session: str,
-        place: dict[str, Any], substitute_for: dict[str, Any] | None, at: datetime,
-        starts_at: datetime, ends_at: datetime, by: dict[str, Any],
+        cls, *, school_id: str, staff: StaffRef, day: date, session: str,
+        place: PlaceRef, substitute_for: dict[str, Any] | None, at: datetime,
+        starts_at: datetime, ends_at: datetime, by: ActorRecord,
     ) -> Shift:
         if substitute_for is not None and substitute_for["staff_id"] == staff["staff_id"]:
             raise RuleError("A substitute replaces someone else.", field="substitute_for")
@@ -106,7 +107,7 @@ class Shift(Aggregate):
         }
 
     # -- commands ----------------------------------------------------------
-    def sign_off(self, at: datetime, by: dict[str, Any]) -> None:
+    def sign_off(self, at: datetime, by: ActorRecord) -> None:
         if self.signed_off:
             raise ConflictError(f"Already signed off at {self.signed_off_at}.", state=self.view())
         if at < datetime.fromisoformat(self.signed_on_at):
@@ -115,9 +116,9 @@ class Shift(Aggregate):
 
     class SignedOff(Aggregate.Event):
         at: str
-        by: dict[str, Any]
+        by: ActorRecord
 
     @event(SignedOff)
-    def _signed_off(self, at: str, by: dict[str, Any]) -> None:
+    def _signed_off(self, at: str, by: ActorRecord) -> None:
         self.signed_off_at = at
         self.signed_off_by = by

@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import ActorRecord
 
 TOKEN_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/staff-token")
 
@@ -36,7 +37,7 @@ class StaffToken(Aggregate):
         token_hash: str
         school_id: str
         staff_id: str
-        by: dict[str, Any] | None
+        by: ActorRecord | None
         label: str | None
         issued_at: str | None
         expires_at: str | None
@@ -53,7 +54,7 @@ class StaffToken(Aggregate):
 
     @event(Issued)
     def __init__(
-        self, token_hash: str, school_id: str, staff_id: str, by: dict[str, Any] | None,
+        self, token_hash: str, school_id: str, staff_id: str, by: ActorRecord | None,
         label: str | None = None, issued_at: str | None = None, expires_at: str | None = None,
     ) -> None:
         self.school_id = school_id
@@ -62,10 +63,10 @@ class StaffToken(Aggregate):
         self.issued_at = issued_at
         self.expires_at = expires_at
         self.revoked = False
-        self.revoked_by: dict[str, Any] | None = None
+        self.revoked_by: ActorRecord | None = None
 
     @classmethod
-    def issue(cls, token: str, school_id: str, staff_id: str, by: dict[str, Any] | None, *,
+    def issue(cls, token: str, school_id: str, staff_id: str, by: ActorRecord | None, *,
               at: datetime, expires_at: datetime | None, label: str | None = None) -> StaffToken:
         if expires_at is not None and expires_at <= at:
             raise RuleError("A token expires after it is issued.", field="ttl_days")
@@ -79,13 +80,16 @@ class StaffToken(Aggregate):
     def valid(self, now: datetime) -> bool:
         return not self.revoked and not self.expired(now)
 
-    def revoke(self, by: dict[str, Any]) -> None:
+    def revoke(self, by: ActorRecord) -> None:
         if self.revoked:
             raise ConflictError("This token is already revoked.", state=self.revoked_by)
         self._revoked(by=by)
 
-    @event("Revoked")
-    def _revoked(self, by: dict[str, Any]) -> None:
+    class Revoked(Aggregate.Event):
+        by: ActorRecord
+
+    @event(Revoked)
+    def _revoked(self, by: ActorRecord) -> None:
         self.revoked = True
         self.revoked_by = by
 

@@ -25,7 +25,8 @@ class Alerts(DocProjection):
         key = f"alert/{e.school_id}/{e.originator_id}"
         batch.put(f"alert-index/{e.originator_id}", {"key": key})
         batch.put(key, {"alert_id": str(e.originator_id), "kind": e.kind, "cause": e.cause,
-                        "subject": e.subject, "detail": e.detail, "raised_at": e.raised_at,
+                        "subject": e.subject, "detail": e.detail, "code": e.code, "params": e.params,
+                        "raised_at": e.raised_at,
                         "level": 0, "steps": [], "acknowledged": None, "resolved": None,
                         "status": "open", "version": e.originator_version})
 

@@ -42,19 +42,19 @@ class CareLog(DocProjection):
         batch.put(f"school/{e.originator_id}", {"name": e.name, "timezone": e.timezone,
                   "schedule": e.schedule, "classes": {}, "groups": {}, "staff": {}})
 
-    @handles(School.ProfileChanged, School.ScheduleSet)  # type: ignore[attr-defined]
-    def profile(self, e: Any, batch: Batch) -> None:
+    @handles(School.ProfileChanged, School.ScheduleSet)
+    def profile(self, e: School.ProfileChanged | School.ScheduleSet, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         change = {"schedule": e.schedule} if hasattr(e, "schedule") else {
             "name": e.name, "timezone": e.timezone}
         batch.put(key, {**doc, **change})
 
-    @handles(School.ClassAdded, School.GroupDefined, School.StaffJoined)  # type: ignore[attr-defined]
-    def setup(self, e: Any, batch: Batch) -> None:
+    @handles(School.ClassAdded, School.GroupDefined, School.StaffJoined)
+    def setup(self, e: School.ClassAdded | School.GroupDefined | School.StaffJoined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
-        if isinstance(e, School.ClassAdded):  # type: ignore[attr-defined]
+        if isinstance(e, School.ClassAdded):
             doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade}
-        elif isinstance(e, School.GroupDefined):  # type: ignore[attr-defined]
+        elif isinstance(e, School.GroupDefined):
             doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
                                          "teacher_id": e.teacher_id, "room": e.room}
         else:
@@ -69,8 +69,8 @@ class CareLog(DocProjection):
         batch.put(key, {"pupil_id": str(e.originator_id), "name": e.name, "class_id": e.class_id,
                         "enrolment": {"status": "none"}})
 
-    @handles(Pupil.ProfileChanged, Pupil.MovedClass, Pupil.EnrolmentApplied,  # type: ignore[attr-defined]
-             Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)  # type: ignore[attr-defined]
+    @handles(Pupil.ProfileChanged, Pupil.MovedClass, Pupil.EnrolmentApplied,
+             Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)
     def pupil_changed(self, e: Any, batch: Batch) -> None:
         index = batch.get(f"pupil-index/{e.originator_id}")
         assert index is not None
@@ -147,7 +147,7 @@ class CareLog(DocProjection):
             "withdraw_reason": None})
 
     @handles(Handover.Confirmed, Handover.Withdrawn)
-    def settled(self, e: Any, batch: Batch) -> None:
+    def settled(self, e: Handover.Confirmed | Handover.Withdrawn, batch: Batch) -> None:
         key = f"handover/{e.originator_id}"
         doc = batch.get(key)
         assert doc is not None
@@ -184,13 +184,14 @@ class CareLog(DocProjection):
             return
         batch.put(f"alert/{e.originator_id}", {
             "alert_id": str(e.originator_id), "school_id": e.school_id, "kind": e.kind,
-            "subject": s, "detail": e.detail, "raised_at": e.raised_at, "level": 0, "steps": [],
+            "subject": s, "detail": e.detail, "code": e.code, "params": e.params,
+            "raised_at": e.raised_at, "level": 0, "steps": [],
             "acknowledged": None, "resolved": None, "status": "open"})
         for gid in sorted(groups):
             self._touch(batch, e.school_id, day, session, gid, alert_id=str(e.originator_id))
 
     @handles(Alert.Escalated, Alert.Acknowledged, Alert.Resolved)
-    def alert_followed(self, e: Any, batch: Batch) -> None:
+    def alert_followed(self, e: Alert.Escalated | Alert.Acknowledged | Alert.Resolved, batch: Batch) -> None:
         key = f"alert/{e.originator_id}"
         doc = batch.get(key)
         if doc is None:

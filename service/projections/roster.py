@@ -83,56 +83,56 @@ class Roster(DocProjection):
             "school_id": str(e.originator_id), "name": e.name, "timezone": e.timezone,
             "schedule": e.schedule, "classes": {}, "groups": {}, "gates": {}, "staff": {}})
 
-    @handles(School.ProfileChanged)  # type: ignore[attr-defined]
-    def school_profile(self, e: Any, batch: Batch) -> None:
+    @handles(School.ProfileChanged)
+    def school_profile(self, e: School.ProfileChanged, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "name": e.name, "timezone": e.timezone})
 
-    @handles(School.ClassAdded)  # type: ignore[attr-defined]
-    def class_added(self, e: Any, batch: Batch) -> None:
+    @handles(School.ClassAdded)
+    def class_added(self, e: School.ClassAdded, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade,
                                       "homeroom_teacher_id": e.homeroom_teacher_id}
         batch.put(key, doc)
 
-    @handles(School.HomeroomTeacherAssigned)  # type: ignore[attr-defined]
-    def homeroom(self, e: Any, batch: Batch) -> None:
+    @handles(School.HomeroomTeacherAssigned)
+    def homeroom(self, e: School.HomeroomTeacherAssigned, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id]["homeroom_teacher_id"] = e.staff_id
         batch.put(key, doc)
 
-    @handles(School.GroupDefined)  # type: ignore[attr-defined]
-    def group(self, e: Any, batch: Batch) -> None:
+    @handles(School.GroupDefined)
+    def group(self, e: School.GroupDefined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
                                      "teacher_id": e.teacher_id, "room": e.room, "weekdays": e.weekdays}
         batch.put(key, doc)
 
-    @handles(School.GateAdded)  # type: ignore[attr-defined]
-    def gate(self, e: Any, batch: Batch) -> None:
+    @handles(School.GateAdded)
+    def gate(self, e: School.GateAdded, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["gates"][e.gate_id] = {"name": e.name}
         batch.put(key, doc)
 
-    @handles(School.ScheduleSet)  # type: ignore[attr-defined]
-    def schedule(self, e: Any, batch: Batch) -> None:
+    @handles(School.ScheduleSet)
+    def schedule(self, e: School.ScheduleSet, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "schedule": e.schedule})
 
-    @handles(School.StaffJoined)  # type: ignore[attr-defined]
-    def staff(self, e: Any, batch: Batch) -> None:
+    @handles(School.StaffJoined)
+    def staff(self, e: School.StaffJoined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id] = {"name": e.name, "roles": e.roles, "active": True}
         batch.put(key, doc)
 
-    @handles(School.StaffRolesChanged)  # type: ignore[attr-defined]
-    def roles(self, e: Any, batch: Batch) -> None:
+    @handles(School.StaffRolesChanged)
+    def roles(self, e: School.StaffRolesChanged, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id]["roles"] = e.roles
         batch.put(key, doc)
 
-    @handles(School.StaffLeft)  # type: ignore[attr-defined]
-    def left(self, e: Any, batch: Batch) -> None:
+    @handles(School.StaffLeft)
+    def left(self, e: School.StaffLeft, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["staff"][e.staff_id]["active"] = False
         batch.put(key, doc)
@@ -154,36 +154,39 @@ class Roster(DocProjection):
                         "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender, "class_id": e.class_id, "tags": [],
                         "enrolment": {"status": "none"}})
 
-    @handles(Pupil.ProfileChanged)  # type: ignore[attr-defined]
-    def pupil_profile(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.ProfileChanged)
+    def pupil_profile(self, e: Pupil.ProfileChanged, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "name": e.name, "initials": initials(e.name),
                         "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender,
                         "photo": e.photo})
 
-    @handles(Pupil.MovedClass)  # type: ignore[attr-defined]
-    def moved(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.MovedClass)
+    def moved(self, e: Pupil.MovedClass, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "class_id": e.class_id})
 
-    @handles(Pupil.PriorityTagsSet)  # type: ignore[attr-defined]
-    def tags(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.PriorityTagsSet)
+    def tags(self, e: Pupil.PriorityTagsSet, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "tags": e.tags})
 
-    @handles(Pupil.EnrolmentApplied)  # type: ignore[attr-defined]
-    def applied(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.EnrolmentApplied)
+    def applied(self, e: Pupil.EnrolmentApplied, batch: Batch) -> None:
         key, doc = self._pupil(e, batch)
         batch.put(key, {**doc, "enrolment": {"status": "applied", "starts": e.starts, "ends": e.ends,
                                              "sessions": e.sessions, "withdrawn_on": None}})
 
-    @handles(Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)  # type: ignore[attr-defined]
-    def enrolment_step(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected, Pupil.EnrolmentWithdrawn)
+    def enrolment_step(
+        self, e: Pupil.EnrolmentAdvanced | Pupil.EnrolmentRejected | Pupil.EnrolmentWithdrawn,
+        batch: Batch,
+    ) -> None:
         key, doc = self._pupil(e, batch)
         enrolment = dict(doc["enrolment"])
-        if isinstance(e, Pupil.EnrolmentWithdrawn):  # type: ignore[attr-defined]
+        if isinstance(e, Pupil.EnrolmentWithdrawn):
             enrolment.update(status="withdrawn", withdrawn_on=e.on)
-        elif isinstance(e, Pupil.EnrolmentRejected):  # type: ignore[attr-defined]
+        elif isinstance(e, Pupil.EnrolmentRejected):
             enrolment["status"] = "rejected"
         else:
             enrolment["status"] = e.step

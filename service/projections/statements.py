@@ -65,38 +65,38 @@ class Statements(DocProjection):
             "schedules": [{"at": None, "schedule": e.schedule, "ref": ref(e)}],
             "classes": {}, "groups": {}, "staff": {}})
 
-    @handles(School.ProfileChanged)  # type: ignore[attr-defined]
-    def profile(self, e: Any, batch: Batch) -> None:
+    @handles(School.ProfileChanged)
+    def profile(self, e: School.ProfileChanged, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         batch.put(key, {**doc, "name": e.name, "timezone": e.timezone})
 
-    @handles(School.ClassAdded)  # type: ignore[attr-defined]
-    def class_added(self, e: Any, batch: Batch) -> None:
+    @handles(School.ClassAdded)
+    def class_added(self, e: School.ClassAdded, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["classes"][e.class_id] = {"label": e.label, "grade": e.grade}
         batch.put(key, doc)
 
-    @handles(School.GroupDefined)  # type: ignore[attr-defined]
-    def group(self, e: Any, batch: Batch) -> None:
+    @handles(School.GroupDefined)
+    def group(self, e: School.GroupDefined, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["groups"][e.group_id] = {"name": e.name, "kind": e.kind, "class_ids": e.class_ids,
                                      "teacher_id": e.teacher_id, "weekdays": e.weekdays,
                                      "ref": ref(e)}
         batch.put(key, doc)
 
-    @handles(School.ScheduleSet)  # type: ignore[attr-defined]
-    def schedule(self, e: Any, batch: Batch) -> None:
+    @handles(School.ScheduleSet)
+    def schedule(self, e: School.ScheduleSet, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         doc["schedules"].append({"at": _at(e), "schedule": e.schedule, "ref": ref(e)})
         batch.put(key, doc)
 
-    @handles(School.StaffJoined, School.StaffRolesChanged, School.StaffLeft)  # type: ignore[attr-defined]
-    def staff(self, e: Any, batch: Batch) -> None:
+    @handles(School.StaffJoined, School.StaffRolesChanged, School.StaffLeft)
+    def staff(self, e: School.StaffJoined | School.StaffRolesChanged | School.StaffLeft, batch: Batch) -> None:
         key, doc = self._school(e, batch)
         member = doc["staff"].setdefault(e.staff_id, {"name": "", "roles": [], "active": True})
-        if isinstance(e, School.StaffJoined):  # type: ignore[attr-defined]
+        if isinstance(e, School.StaffJoined):
             member.update(name=e.name, roles=e.roles)
-        elif isinstance(e, School.StaffRolesChanged):  # type: ignore[attr-defined]
+        elif isinstance(e, School.StaffRolesChanged):
             member["roles"] = e.roles
         else:
             member["active"] = False
@@ -111,30 +111,33 @@ class Statements(DocProjection):
                         "classes": [{"at": None, "class_id": e.class_id, "ref": ref(e)}],
                         "tags": [], "enrolments": []})
 
-    @handles(Pupil.ProfileChanged, Pupil.MovedClass, Pupil.PriorityTagsSet)  # type: ignore[attr-defined]
-    def pupil_changed(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.ProfileChanged, Pupil.MovedClass, Pupil.PriorityTagsSet)
+    def pupil_changed(self, e: Pupil.ProfileChanged | Pupil.MovedClass | Pupil.PriorityTagsSet, batch: Batch) -> None:
         key, doc = self._indexed("pupil", e, batch)
-        if isinstance(e, Pupil.ProfileChanged):  # type: ignore[attr-defined]
+        if isinstance(e, Pupil.ProfileChanged):
             doc["name"] = e.name
-        elif isinstance(e, Pupil.MovedClass):  # type: ignore[attr-defined]
+        elif isinstance(e, Pupil.MovedClass):
             doc["classes"].append({"at": _at(e), "class_id": e.class_id, "ref": ref(e)})
         else:
             doc["tags"].append({"at": _at(e), "tags": e.tags, "ref": ref(e)})
         batch.put(key, doc)
 
-    @handles(Pupil.EnrolmentApplied, Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected,  # type: ignore[attr-defined]
-             Pupil.EnrolmentWithdrawn)  # type: ignore[attr-defined]
-    def enrolment(self, e: Any, batch: Batch) -> None:
+    @handles(Pupil.EnrolmentApplied, Pupil.EnrolmentAdvanced, Pupil.EnrolmentRejected,
+             Pupil.EnrolmentWithdrawn)
+    def enrolment(
+        self, e: Pupil.EnrolmentApplied | Pupil.EnrolmentAdvanced | Pupil.EnrolmentRejected
+        | Pupil.EnrolmentWithdrawn, batch: Batch,
+    ) -> None:
         key, doc = self._indexed("pupil", e, batch)
-        if isinstance(e, Pupil.EnrolmentApplied):  # type: ignore[attr-defined]
+        if isinstance(e, Pupil.EnrolmentApplied):
             doc["enrolments"].append({"starts": e.starts, "ends": e.ends, "sessions": e.sessions,
                                       "status": "applied", "signed_at": None, "signed_ref": None,
                                       "withdrawn_on": None, "withdrawn_ref": None})
         elif doc["enrolments"]:
             current = doc["enrolments"][-1]
-            if isinstance(e, Pupil.EnrolmentWithdrawn):  # type: ignore[attr-defined]
+            if isinstance(e, Pupil.EnrolmentWithdrawn):
                 current.update(status="withdrawn", withdrawn_on=e.on, withdrawn_ref=ref(e))
-            elif isinstance(e, Pupil.EnrolmentRejected):  # type: ignore[attr-defined]
+            elif isinstance(e, Pupil.EnrolmentRejected):
                 current["status"] = "rejected"
             else:
                 current["status"] = e.step
@@ -185,7 +188,7 @@ class Statements(DocProjection):
         batch.put(f"rules/{e.school_id}", {"fee": [], "subsidy": []})
 
     @handles(SchoolRules.FeeRuleSet, SchoolRules.SubsidyRuleSet)
-    def rule_set(self, e: Any, batch: Batch) -> None:
+    def rule_set(self, e: SchoolRules.FeeRuleSet | SchoolRules.SubsidyRuleSet, batch: Batch) -> None:
         key, doc = self._indexed("rules", e, batch)
         which = "fee" if isinstance(e, SchoolRules.FeeRuleSet) else "subsidy"
         doc[which].append({"at": _at(e), "rule": e.rule, "ref": ref(e),

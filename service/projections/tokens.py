@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from service.domain.staff import StaffToken
 from service.projections.docstore import Doc, DocView
@@ -25,8 +24,8 @@ class StaffTokens(DocProjection):
                         "issued_at": e.issued_at, "expires_at": e.expires_at,
                         "revoked_at": None, "revoked_by": None})
 
-    @handles(StaffToken.Revoked)  # type: ignore[attr-defined]
-    def revoked(self, e: Any, batch: Batch) -> None:
+    @handles(StaffToken.Revoked)
+    def revoked(self, e: StaffToken.Revoked, batch: Batch) -> None:
         index = batch.get(f"token-index/{e.originator_id}")
         assert index is not None
         doc = batch.get(index["key"])

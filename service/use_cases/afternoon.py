@@ -14,23 +14,26 @@ from service.domain.errors import NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
+from service.domain.refs import AdultRef, PlaceRef, StaffRef
 from service.domain.school import School
+from service.messages import message
 from service.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
 from service.use_cases.results import Refused
 
 
-def staff_ref(school: School, staff_id: str) -> dict[str, Any]:
+def staff_ref(school: School, staff_id: str) -> StaffRef:
     member = school.member(staff_id)
     return {"staff_id": staff_id, "name": member["name"]}
 
 
-def place_ref(school: School, place_id: str) -> dict[str, Any]:
+def place_ref(school: School, place_id: str) -> PlaceRef:
     kind = "group" if place_id in school.groups else "gate" if place_id in school.gates else "gatehouse"
     return {"id": place_id, "label": school.place_label(place_id), "kind": kind}
 
 
-def adult_ref(adult: dict[str, Any]) -> dict[str, Any]:
-    return {k: adult.get(k) for k in ("name", "relation", "phone", "id_tail")}
+def adult_ref(adult: dict[str, Any]) -> AdultRef:
+    return {"name": adult.get("name"), "relation": adult.get("relation"),
+            "phone": adult.get("phone"), "id_tail": adult.get("id_tail")}
 
 
 def _came(adult: dict[str, Any] | None, allowed: ReleaseAllowed) -> dict[str, Any]:
@@ -58,7 +61,7 @@ class AfternoonUseCases(AppCore):
         return pairs
 
     def _refusal_alerts(self, school: School, refused: list[tuple[Pupil, PupilDay]],
-                        came: dict[str, Any]) -> list[Aggregate]:
+                        came: AdultRef) -> list[Aggregate]:
         """A refused release is an alert of its own, raised in the same transaction."""
         alerts: list[Aggregate] = []
         for pupil, pd in refused:
@@ -67,7 +70,8 @@ class AfternoonUseCases(AppCore):
                 school.school_id, "release_refused", f"refused/{pd.id}/{entry['seq']}",
                 {"pupil_id": str(pupil.id), "name": pupil.name, "day": pd.day, "session": pd.session,
                  "adult": came, "reason": entry["reason"], "gate": entry.get("gate")},
-                f"{pupil.name}: 拒绝放行 {came.get('name')} / release refused ({entry['reason']})")
+                message("alert.release_refused", name=pupil.name, adult=came.get("name"),
+                        reason_code=f"refusal.{entry['reason']}"))
             alerts += [alert] if alert else []
         return alerts
 
@@ -77,8 +81,8 @@ class AfternoonUseCases(AppCore):
         received = "?" if handover.count_received is None else handover.count_received
         alert = self.new_alert(
             school.school_id, "count_mismatch", f"mismatch/{hid}", {**handover.view(), "handover_id": hid},
-            f"人数不符 / counts differ: {handover.giver['name']} {handover.count_given} "
-            f"({len(handover.pupil_ids)} named), {handover.to['name']} {received}")
+            message("alert.count_mismatch", giver=handover.giver["name"], given=handover.count_given,
+                    named=len(handover.pupil_ids), receiver=handover.to["name"], received=received))
         return [alert] if alert else []
 
     def _day_change(self, actor: Actor, pupil_id: str, day: date | None, session: str, change: Any,
@@ -305,7 +309,7 @@ class AfternoonUseCases(AppCore):
             gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
             decision = pupil.decide_home_alone(on)
             if not isinstance(decision, HomeAloneAllowed):
-                came = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
+                came: AdultRef = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
                 pd.refuse_release(came, "no_statement", None, gate, actor.record())
                 alerts = self._refusal_alerts(school, [(pupil, pd)], came)
                 return Decision([pd, *alerts], _refused([(pupil, pd, decision)], came))
@@ -393,7 +397,7 @@ def _named(pupil: Pupil, collector_id: str | None) -> str:
     return entry["name"] if entry else f"unknown collector {collector_id}"
 
 
-def _refused(refused: list[Any], came: dict[str, Any]) -> Refused:
+def _refused(refused: list[Any], came: AdultRef) -> Refused:
     """Who came, and for each pupil the rule's reason and the refusal fact recorded."""
     return Refused(came, [{"pupil_id": str(pupil.id), "name": pupil.name, "reason": d.refusal,
                            "refusal_event": pd.entries[-1]["seq"]} for pupil, pd, d in refused])

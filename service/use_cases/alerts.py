@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -12,15 +13,17 @@ from service.domain.alert import Alert
 from service.domain.common import Actor
 from service.domain.errors import ConflictError
 from service.domain.pupil_day import GONE, NOT_HANDED_OVER, PASSED_ON, STILL_HELD
-from service.domain.schedule import GAP_TEXT, NO_SUCH_SESSION, Schedule
+from service.domain.refs import ActorRecord, AuthorisationRecord, RestrictionRecord
+from service.domain.schedule import NO_SUCH_SESSION, Schedule
 from service.domain.school import School
+from service.messages import message
 from service.projections.docstore import DocView
 from service.projections.roster import expected_on, read_roster
 
 WATCHER = "watcher"
 
 
-def _system(at: datetime) -> dict[str, Any]:
+def _system(at: datetime) -> ActorRecord:
     return {"staff_id": WATCHER, "staff_name": "系统巡查 / watcher", "role": "system",
             "at": at.isoformat(), "command_id": None, "device": None, "device_time": None,
             "place": None}
@@ -102,18 +105,20 @@ class AlertUseCases(AppCore):
                         sid, "no_deadline", f"no_deadline/{pid}/{day}/{session}",
                         {**subject, "reason": gap, "grade": row["grade"], "band": row["band"],
                          "fallback_deadline": None if deadline is None else deadline.isoformat()},
-                        f"{row['name']} 无法计算放学时限 / no deadline can be computed: {GAP_TEXT[gap]}"))
+                        message("alert.no_deadline", name=row["name"], gap_code=f"gap.{gap}")))
             if deadline and now >= deadline and held:
                 alert = self.new_alert(sid, "unpicked", f"unpicked/{pid}/{day}/{session}",
                                        {**subject, "deadline": deadline.isoformat(),
                                         "fallback": gap is not None},
-                                       f"{row['name']} 未按时接走 / not collected by {deadline:%H:%M}")
+                                       message("alert.unpicked", name=row["name"],
+                                               deadline=f"{deadline.astimezone(school.tz):%H:%M}"))
                 if alert is not None:
                     _escalate_due(alert, deadline, now, policy)
                 new.append(alert)
             if now >= late and row["status"] == NOT_HANDED_OVER and row["pending"] is None:
                 new.append(self.new_alert(sid, "not_handed_over", f"not_handed_over/{pid}/{day}/{session}",
-                                          subject, f"{row['name']} 未交接 / not handed over by {late:%H:%M}"))
+                                          subject, message("alert.not_handed_over", name=row["name"],
+                                                           late=f"{late.astimezone(school.tz):%H:%M}")))
             pending = row["pending"]
             if pending is not None:
                 offered_at = self._offered_at(row)
@@ -121,7 +126,7 @@ class AlertUseCases(AppCore):
                     new.append(self.new_alert(sid, "unconfirmed", f"unconfirmed/{pending['handover_id']}",
                                               {**subject, "handover_id": pending["handover_id"],
                                                "to": pending["to"]},
-                                              f"交接未确认 / handover to {pending['to']['name']} not confirmed"))
+                                              message("alert.unconfirmed", to=pending["to"]["name"])))
         if now >= late:
             for gid, group in school.groups.items():
                 if group["kind"] != "homework" or today.isoweekday() not in group["weekdays"]:
@@ -131,7 +136,7 @@ class AlertUseCases(AppCore):
                     new.append(self.new_alert(sid, "zero_report", f"zero_report/{gid}/{day}/{session}",
                                               {"group_id": gid, "group": group["name"], "day": day,
                                                "session": session, "expected": len(members)},
-                                              f"{group['name']} 无人报告 / no report from the group"))
+                                              message("alert.zero_report", group=group["name"])))
         for alert in new:
             if alert is not None and self._save_quietly(alert):
                 tally["raised"] += 1
@@ -149,14 +154,14 @@ class AlertUseCases(AppCore):
                 if session in known or not expected_on(doc["enrolment"], today, session):
                     continue
                 pid = doc["pupil_id"]
-                klass = school.classes.get(doc["class_id"], {})
+                klass: Mapping[str, Any] = school.classes.get(doc["class_id"], {})
                 alert = self.new_alert(
                     school.school_id, "no_deadline", f"no_deadline/{pid}/{day}/{session}",
                     {"pupil_id": pid, "name": doc["name"], "class_label": klass.get("label"),
                      "day": day, "session": session, "reason": NO_SUCH_SESSION,
                      "grade": klass.get("grade"), "band": None, "fallback_deadline": None},
-                    f"{doc['name']} 无法计算放学时限 / no deadline can be computed: "
-                    f"{GAP_TEXT[NO_SUCH_SESSION]} ({session})")
+                    message("alert.no_deadline_session", name=doc["name"],
+                            gap_code=f"gap.{NO_SUCH_SESSION}", session=session))
                 if alert is not None and self._save_quietly(alert):
                     tally["raised"] += 1
 
@@ -169,6 +174,7 @@ class AlertUseCases(AppCore):
         horizon = (today + timedelta(days=policy["expiry_warning_days"])).isoformat()
         for pid in school.roll:
             pupil = self.pupil(school.school_id, pid, readonly=True)
+            entries: list[tuple[str, str, AuthorisationRecord | RestrictionRecord]]
             entries = [("authorisation", a["authorisation_id"], a) for a in pupil.authorisations.values()
                        if not a["revoked"] and not a["one_day"]]
             entries += [("restriction", r["restriction_id"], r) for r in pupil.restrictions.values()
@@ -180,8 +186,8 @@ class AlertUseCases(AppCore):
                         school.school_id, "document_expiring", f"expiring/{ref}/{ends}",
                         {"pupil_id": pid, "name": pupil.name, "entry": kind, "entry_id": ref,
                          "adult": entry["name"], "valid_to": ends, "document": entry.get("document")},
-                        f"{pupil.name}: {entry['name']} 的{'授权' if kind == 'authorisation' else '禁止接送'}"
-                        f"将于 {ends} 到期 / expires {ends}")
+                        message(f"alert.{kind}_expiring", name=pupil.name, adult=entry["name"],
+                                ends=ends))
                     if alert is not None and self._save_quietly(alert):
                         tally["raised"] += 1
 

@@ -11,6 +11,7 @@ from service.domain.care_note import CareNote
 from service.domain.common import Actor
 from service.domain.errors import NotFoundError
 from service.domain.pupil_day import ABSENT, GONE, IN_CUSTODY, NOT_HANDED_OVER, PASSED_ON
+from service.messages import alert_detail
 from service.projections.care_log import at_group, closes_at, load, state_at, walk
 from service.projections.docstore import DocView
 
@@ -215,7 +216,7 @@ def _handover_rows(h: dict[str, Any], direction: str, refs: list[dict[str, Any]]
 
 def _alert_rows(a: dict[str, Any], refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = [{"at": a["raised_at"], "kind": "alert_raised", "pupils": refs, "by": None,
-             "summary": f"警报（{ALERT_KINDS.get(a['kind'], a['kind'])}）：{a['detail']}"}]
+             "summary": f"警报（{ALERT_KINDS.get(a['kind'], a['kind'])}）：{alert_detail(a)}"}]
     rows += [{"at": s["at"], "kind": "alert_escalated", "pupils": refs, "by": None,
               "summary": f"警报升级第 {s['level']} 级：{STEPS.get(s['step'], s['step'])}，"
                           f"通知：{'、'.join(NOTIFY.get(n, n) for n in s['notify'])}"} for s in a["steps"]]
@@ -302,7 +303,8 @@ def assemble(raw: dict[str, Any], group_id: str, day: date, session: str, now: d
     alerts = []
     for a in sorted(raw["alerts"], key=lambda a: (a["raised_at"], a["alert_id"])):
         pupil_refs = refs([a["subject"]["pupil_id"]] if a["subject"].get("pupil_id") else [])
-        alerts.append({**{k: a[k] for k in ("alert_id", "kind", "status", "detail", "level")},
+        alerts.append({**{k: a[k] for k in ("alert_id", "kind", "status", "level")},
+                       "detail": alert_detail(a),
                        "steps": [{**s, "at": _local(s["at"], tz)} for s in a["steps"]],
                        "kind_label": ALERT_KINDS.get(a["kind"], a["kind"]), "raised_at": _local(a["raised_at"], tz),
                        "pupils": pupil_refs,

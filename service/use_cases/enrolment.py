@@ -19,6 +19,7 @@ from service.domain.errors import (
     RuleError,
 )
 from service.domain.pupil import ENROLMENT_STEPS, Pupil
+from service.domain.refs import ActorRecord
 from service.domain.school import School
 
 # A pupil refused for one of these is reported and the others go on; bad input (RuleError)
@@ -31,7 +32,8 @@ def check_step_role(actor: Actor, school: School, pupil: Pupil, step: str) -> No
     if actor.role == Role.ADMIN.value:
         return
     if step == "class_reviewed" and actor.role == Role.TEACHER.value:
-        homeroom = school.classes.get(pupil.class_id, {}).get("homeroom_teacher_id")
+        klass = school.classes.get(pupil.class_id)
+        homeroom = klass.get("homeroom_teacher_id") if klass else None
         if homeroom == actor.staff_id:
             return
         raise ForbiddenError("Only the homeroom teacher of the pupil's class or an admin reviews.")
@@ -60,7 +62,7 @@ class Term:
 
 
 def enrol_through_to_signed(
-    pupil: Pupil, term: Term, agreement: dict[str, Any], note: str, by: dict[str, Any]
+    pupil: Pupil, term: Term, agreement: dict[str, Any], note: str, by: ActorRecord
 ) -> str:
     """All four steps for an agreement already signed on paper, from wherever the pupil is.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,6 +14,7 @@ from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor, normalise_name
 from service.domain.errors import ConflictError, RuleError
 from service.domain.pupil import Pupil
+from service.domain.refs import RosterEntry
 from service.domain.school import School
 from service.privacy import (
     PUPIL_LIST,
@@ -30,7 +32,7 @@ from service.use_cases.setup import class_label
 
 
 def pupil_view(pupil: Pupil, school: School) -> dict[str, Any]:
-    klass = school.classes.get(pupil.class_id, {})
+    klass: Mapping[str, Any] = school.classes.get(pupil.class_id, {})
     return {
         "pupil_id": str(pupil.id), "name": pupil.name, "gender": pupil.gender,
         "class_id": pupil.class_id, "class_label": klass.get("label"),
@@ -268,7 +270,7 @@ class PupilUseCases(AppCore):
             teachers = {normalise_name(s["name"]): sid for sid, s in school.staff.items() if s["active"]}
             created: list[Aggregate] = []
             new_staff = new_classes = skipped = 0
-            entries: list[dict[str, str]] = []
+            entries: list[RosterEntry] = []
             for row in parsed.rows:
                 teacher_key = normalise_name(row.homeroom_teacher)
                 if teacher_key not in teachers:

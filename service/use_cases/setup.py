@@ -10,6 +10,7 @@ from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.common import Actor
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.grouping import ClassCount, propose_groups
+from service.domain.refs import ActorRecord
 from service.domain.schedule import (
     GAP_TEXT,
     GRADE_IN_NO_BAND,
@@ -46,8 +47,8 @@ def token_view(token: StaffToken, now: datetime) -> dict[str, Any]:
     status = "revoked" if token.revoked else "expired" if token.expired(now) else "active"
     return {"token_id": str(token.id), "label": token.label, "issued_at": token.issued_at,
             "expires_at": token.expires_at, "status": status,
-            "revoked_at": (token.revoked_by or {}).get("at"),
-            "revoked_by": (token.revoked_by or {}).get("staff_name")}
+            "revoked_at": token.revoked_by.get("at") if token.revoked_by else None,
+            "revoked_by": token.revoked_by.get("staff_name") if token.revoked_by else None}
 
 
 class SetupUseCases(AppCore):
@@ -56,7 +57,7 @@ class SetupUseCases(AppCore):
         """A new school, the grades it teaches and its first admin; the token is shown only here."""
         school = School.found(name, timezone, stage)
         admin_id = str(uuid4())
-        by = {"staff_id": admin_id, "staff_name": admin_name, "role": "admin",
+        by: ActorRecord = {"staff_id": admin_id, "staff_name": admin_name, "role": "admin",
               "at": self.now().isoformat(), "command_id": None, "device": "cli",
               "device_time": None, "place": None}
         school.declare_grades(stage, by)
@@ -176,7 +177,7 @@ class SetupUseCases(AppCore):
                             secrets=("token",))
         return self.execute(actor, decide)
 
-    def new_staff_token(self, token: str, school_id: str, staff_id: str, by: dict[str, Any],
+    def new_staff_token(self, token: str, school_id: str, staff_id: str, by: ActorRecord,
                         *, label: str | None = None, ttl_days: int | None = None) -> StaffToken:
         """A token that expires after ``ttl_days`` (the settings' default when not given)."""
         now = self.now()

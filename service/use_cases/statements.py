@@ -8,6 +8,7 @@ from typing import Any
 from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor, Role
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
+from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
 from service.domain.shift import DUTY, Shift, shift_id
@@ -72,7 +73,7 @@ class StatementUseCases(AppCore):
 
     # -- shifts --------------------------------------------------------------
     def _shift_subject(self, actor: Actor, school: School, staff_id: str | None,
-                       substituting: bool) -> dict[str, Any]:
+                       substituting: bool) -> StaffRef:
         """Whose shift: your own; a colleague's, or a substitute's, only if you manage the day."""
         who = staff_id or actor.staff_id
         if who != actor.staff_id or substituting:
@@ -101,7 +102,7 @@ class StatementUseCases(AppCore):
             if place_id == DUTY:
                 if Role.DUTY_LEADER.value not in school.member(staff["staff_id"])["roles"]:
                     raise RuleError("Only a duty leader signs on for duty.", field="place_id")
-                place = {"id": DUTY, "label": "值班管理", "kind": "duty"}
+                place: PlaceRef = {"id": DUTY, "label": "值班管理", "kind": "duty"}
             else:
                 group = school.group(place_id)
                 if today.isoweekday() not in group["weekdays"]:
