@@ -10,7 +10,9 @@ refused, so no caller can record a departure the rules did not allow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from service.domain.refs import CollectorRef
 
 _ISSUED_BY_RULE = object()  # held only here: the mark of a decision the rule made
 
@@ -31,7 +33,7 @@ class Collector:
     relation: str | None
     phone: str | None
 
-    def ref(self) -> dict[str, Any]:
+    def ref(self) -> CollectorRef:
         return {"kind": self.kind, "ref_id": self.ref_id, "name": self.name}
 
 

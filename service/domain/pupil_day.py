@@ -201,10 +201,10 @@ class PupilDay(Aggregate):
         self._custody_taken(handover_id=handover_id, giver=giver, custodian=pending["to"],
                             place=pending["place"], by=by)
 
-    def _allowed(self, decision: object, adult: dict[str, Any]) -> ReleaseAllowed:
+    def _allowed(self, decision: object, adult: AdultRef) -> ReleaseAllowed:
         """The collection rule's own decision for this pupil and day, naming the adult who came."""
         allowed = require_issued(decision, ReleaseAllowed, self.pupil_id, self.day)
-        if normalise_name(str(adult.get("name") or "")) != normalise_name(allowed.collector.name):
+        if normalise_name(adult.get("name") or "") != normalise_name(allowed.collector.name):
             raise RuleError("The adult at the gate is not the one the rule allowed.", field="adult")
         return allowed
 

@@ -36,7 +36,7 @@ def adult_ref(adult: dict[str, Any]) -> AdultRef:
             "phone": adult.get("phone"), "id_tail": adult.get("id_tail")}
 
 
-def _came(adult: dict[str, Any] | None, allowed: ReleaseAllowed) -> dict[str, Any]:
+def _came(adult: dict[str, Any] | None, allowed: ReleaseAllowed) -> AdultRef:
     """Who came to collect: the adult as named at the gate, or the collector on file."""
     c = allowed.collector
     return adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,

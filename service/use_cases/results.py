@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.domain.refs import AdultRef
+
 RESULT_VERSION = 1
 
 
@@ -29,7 +31,7 @@ class Answer:
 class Refused:
     """A departure the rules refused; each refusal was itself recorded as a fact."""
 
-    adult: dict[str, Any]
+    adult: AdultRef
     pupils: list[dict[str, Any]]  # pupil_id, name, reason, refusal_event
 
     def to_record(self) -> dict[str, Any]:
