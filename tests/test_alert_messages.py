@@ -119,9 +119,10 @@ def test_an_alert_stored_with_its_text_by_the_earlier_release_still_reads_that_t
                   if n.topic == "service.domain.alert:Alert.Raised"]
         assert raised
         for event in raised:
+            assert isinstance(event, Alert.Raised)
             assert event.code is None and event.params == {} and event.detail
             assert alert_detail(vars(event), "en") == event.detail
-            alert = app.repository.get(event.originator_id)
+            alert: Alert = app.repository.get(event.originator_id)
             assert alert.view("en")["detail"] == alert.view()["detail"] == event.detail
     finally:
         app.close()

@@ -20,6 +20,7 @@ from service.domain.common import Actor
 from service.domain.idempotency import CommandRecord
 from service.use_cases.results import Answer, Recorded, Refused, Rejected
 from tests.conftest import MORNING, settings_for
+from tests.refs import adult
 
 
 def an_admin(tmp_path: Path) -> tuple[HandoverApp, Actor]:
@@ -100,7 +101,7 @@ def test_a_replayed_answer_that_no_longer_fits_todays_model_still_answers() -> N
 
 
 def test_the_api_maps_refusals_and_rejections_to_problem_json() -> None:
-    refused = respond(Outcome(Refused({"name": "陌生人"}, [
+    refused = respond(Outcome(Refused(adult("陌生人"), [
         {"pupil_id": "p1", "name": "张小明", "reason": "restricted", "refusal_event": 3}])), GateOut)
     body = json.loads(bytes(refused.body))
     assert refused.status_code == 422 and refused.media_type == "application/problem+json"

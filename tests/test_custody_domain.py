@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 
@@ -12,19 +11,21 @@ from service.domain.decisions import ReleaseAllowed
 from service.domain.errors import ConflictError, RuleError
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
+from service.domain.refs import ActorRecord, PlaceRef, StaffRef
+from tests.refs import actor, adult, place, staff
 
 DAY = date(2026, 11, 23)  # a Monday
 AT = "2026-11-23T16:00:00+08:00"
-TEACHER = {"staff_id": "t1", "name": "张老师"}
-CLUB = {"staff_id": "t2", "name": "赵老师"}
-GUARD = {"staff_id": "g1", "name": "刘保安"}
-GROUP = {"id": "group", "label": "三年级作业组", "kind": "group"}
-CLUB_ROOM = {"id": "club", "label": "美术社", "kind": "club"}
-GATE = {"id": "gate", "label": "东门", "kind": "gate"}
+TEACHER: StaffRef = staff("t1", "张老师")
+CLUB: StaffRef = staff("t2", "赵老师")
+GUARD: StaffRef = staff("g1", "刘保安")
+GROUP: PlaceRef = place("group", "三年级作业组", "group")
+CLUB_ROOM: PlaceRef = place("club", "美术社", "club")
+GATE: PlaceRef = place("gate", "东门", "gate")
 
 
-def by(who: dict[str, str], role: str = "teacher") -> dict[str, Any]:
-    return {"staff_id": who["staff_id"], "staff_name": who["name"], "role": role, "at": AT}
+def by(who: StaffRef, role: str = "teacher") -> ActorRecord:
+    return actor(who["staff_id"], who["name"], role, AT)
 
 
 def names(events: Sequence[object]) -> list[str]:
@@ -91,23 +92,24 @@ def test_only_the_custodian_releases_and_a_refusal_records_nothing_else() -> Non
     allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
     assert isinstance(allowed, ReleaseAllowed)
     with pytest.raises(ConflictError):
-        day.release_to(allowed, {"name": "李梅"}, "id_card", GATE, by(GUARD, "guard"))
+        day.release_to(allowed, adult("李梅"), "id_card", GATE, by(GUARD, "guard"))
     assert day.collect_events() == [] and day.status == "in_custody"
 
 
 def test_a_refused_release_is_an_event_naming_who_came_why_and_who_turned_them_away() -> None:
     day = with_the_teacher()
-    day.refuse_release({"name": "陌生人"}, "not_authorised", "自称舅舅", GATE, by(TEACHER))
+    day.refuse_release(adult("陌生人"), "not_authorised", "自称舅舅", GATE, by(TEACHER))
     [refused] = day.collect_events()
     assert isinstance(refused, PupilDay.ReleaseRefused)
     assert (refused.adult, refused.reason, refused.by["staff_id"]) == (
-        {"name": "陌生人"}, "not_authorised", TEACHER["staff_id"])
+        {"name": "陌生人", "relation": None, "phone": None, "id_tail": None}, "not_authorised",
+        TEACHER["staff_id"])
     assert day.view()["refusals"] == 1 and day.status == "in_custody"
 
 
 def test_a_refusal_cannot_be_corrected_away() -> None:
     day = with_the_teacher()
-    day.refuse_release({"name": "陌生人"}, "not_authorised", None, GATE, by(TEACHER))
+    day.refuse_release(adult("陌生人"), "not_authorised", None, GATE, by(TEACHER))
     refusal_seq = day.entries[-1]["seq"]
     with pytest.raises(RuleError):
         day.correct(refusal_seq, "看错了", by(TEACHER))

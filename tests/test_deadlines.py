@@ -10,9 +10,11 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from service.clock import FixedClock
+from service.domain.refs import ActorRecord
 from service.watcher import Watcher
 from tests.builders import TERM, World, a_school, handed_to_teacher, key
 from tests.conftest import SHANGHAI
+from tests.refs import CLUB_ROOM, actor, adult, by, place, staff
 
 # Grade 3 is the middle band: dismissal 17:20 in autumn, plus 10 minutes' grace.
 DEADLINE = datetime(2026, 11, 23, 17, 30, tzinfo=SHANGHAI)
@@ -106,9 +108,13 @@ def a_class_recorded_before_grades_were_checked(world: World, app: HandoverApp, 
     school = app.school(world.school_id)
     class_id = f"old-{grade}"
     school._class_added(class_id=class_id, grade=grade, class_no=1, label=f"{grade}年级(1)班",
-                        homeroom_teacher_id=world.homeroom.staff_id, by={"staff_id": world.admin.staff_id})
+                        homeroom_teacher_id=world.homeroom.staff_id, by=an_admin(world))
     app.save(school)
     return class_id
+
+
+def an_admin(world: World) -> ActorRecord:
+    return actor(world.admin.staff_id, "王校长", "admin")
 
 
 def a_pupil_in(world: World, class_id: str, name: str, sessions: tuple[str, ...] = ("after_school",)) -> str:
@@ -154,7 +160,7 @@ def test_a_pupil_whose_band_does_not_attend_the_session_raises_no_deadline(
     del data["sessions"][1]["dismissals"]["middle"]  # after-school care without grades 3–4
     for season in data["sessions"][1]["seasons"]:
         season["dismissals"].pop("middle", None)
-    school._schedule_set(schedule=data, by={"staff_id": world.admin.staff_id})  # recorded as an old log holds it
+    school._schedule_set(schedule=data, by=an_admin(world))  # recorded as an old log holds it
     app.save(school)
     handed_to_teacher(world)
     clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
@@ -171,7 +177,7 @@ def test_a_pupil_enrolled_for_a_session_the_schedule_no_longer_has_raises_no_dea
     school = app.school(world.school_id)
     data = school.schedule.to_dict()
     data["sessions"] = [s for s in data["sessions"] if s["key"] != "after_school"]
-    school._schedule_set(schedule=data, by={"staff_id": world.admin.staff_id})  # recorded as an old log holds it
+    school._schedule_set(schedule=data, by=an_admin(world))  # recorded as an old log holds it
     app.save(school)
     clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI))
     watch(client)
@@ -311,10 +317,10 @@ def test_a_middle_school_gets_a_schedule_for_grades_seven_to_nine(app: HandoverA
     created = app.init_school("第一中学", "Asia/Shanghai", "校长", "middle")
     school = app.school(created["school_id"])
     assert school.stage == "middle" and [b.grades for b in school.schedule.bands] == [(7, 8, 9)]
-    by = {"staff_id": created["admin_id"]}
-    school.add_class("c7", 7, 1, "七年级(1)班", None, by)
+    admin = actor(created["admin_id"], "校长", "admin")
+    school.add_class("c7", 7, 1, "七年级(1)班", None, admin)
     with pytest.raises(RuleError) as refused:
-        school.add_class("c3", 3, 1, "三年级(1)班", None, by)
+        school.add_class("c3", 3, 1, "三年级(1)班", None, admin)
     assert refused.value.field == "grade"
 
 
@@ -326,7 +332,7 @@ def test_a_school_from_an_older_log_teaches_the_grades_its_classes_and_bands_hol
     assert app.school(school.school_id).stage == "primary"
     # An older version accepted a 九年级 class into a primary school.
     school._class_added(class_id="c9", grade=9, class_no=1, label="九年级(1)班",
-                        homeroom_teacher_id=None, by={})
+                        homeroom_teacher_id=None, by=actor("a0", "校长", "admin"))
     app.save(school)
     replayed = app.school(school.school_id)
     assert replayed.stage == "nine_year" and replayed.grades == tuple(range(1, 10))
@@ -466,10 +472,10 @@ def test_a_handover_offered_before_sessions_could_be_passed_into_still_replays(a
 
     from service.domain.handover import Handover
 
-    teacher, club = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
+    teacher, club = staff("t1", "张老师"), staff("t2", "赵老师")
     handover = Handover.offer(school_id="s1", day="2026-11-23", session="after_school", kind="transfer",
-                              giver=teacher, to=club, place={"id": "club"}, pupil_ids=["p1"],
-                              count_given=1, note=None, by={"staff_id": "t1"})
+                              giver=teacher, to=club, place=CLUB_ROOM, pupil_ids=["p1"],
+                              count_given=1, note=None, by=by(teacher))
     [offered] = handover.collect_events()
     plain: Mapper[UUID] = Mapper(transcoder=app.mapper.transcoder)  # the stored JSON, unencrypted
     stored = plain.to_stored_event(offered)
@@ -490,20 +496,20 @@ def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None
     from service.domain.pupil import Pupil
     from service.domain.pupil_day import PupilDay, derive
 
-    teacher, evening = {"staff_id": "t1", "name": "张老师"}, {"staff_id": "t2", "name": "赵老师"}
-    room = {"id": "g1", "label": "自习室", "kind": "group"}
-    pupil = Pupil.register("s1", "k1", "张小明", "男", "c1", {"staff_id": "t1", "at": "t"})
-    pupil.add_guardian("g-mum", "李梅", "母亲", "13800138000", True, None, {"staff_id": "t1", "at": "t"})
+    teacher, evening = staff("t1", "张老师"), staff("t2", "赵老师")
+    room = place("g1", "自习室", "group")
+    pupil = Pupil.register("s1", "k1", "张小明", "男", "c1", by(teacher, at="t"))
+    pupil.add_guardian("g-mum", "李梅", "母亲", "13800138000", True, None, by(teacher, at="t"))
     mum = pupil.decide_collection(day=datetime(2026, 11, 23).date(), collector_id="g-mum", name=None, id_tail=None)
     assert isinstance(mum, ReleaseAllowed)
     day = PupilDay.open("s1", str(pupil.id), datetime(2026, 11, 23).date(), "after_school", "c1")
-    day.sign_in(teacher, room, {"staff_id": "t1", "at": "t"})
-    day.offer("h1", "to_session", teacher, evening, room, {"staff_id": "t1", "at": "t"})
+    day.sign_in(teacher, room, by(teacher, at="t"))
+    day.offer("h1", "to_session", teacher, evening, room, by(teacher, at="t"))
     with pytest.raises(ConflictError):
-        day.pass_on("h1", "evening", {"staff_id": "t1", "at": "t"})
-    day.pass_on("h1", "evening", {"staff_id": "t2", "at": "t"})
+        day.pass_on("h1", "evening", by(teacher, at="t"))
+    day.pass_on("h1", "evening", by(evening, at="t"))
     assert day.status == "passed_on" and day.state["passed_on"]["session"] == "evening"
     with pytest.raises(ConflictError):
-        day.release_to(mum, {"name": "李梅"}, "id_card", room, {"staff_id": "t1", "at": "t"})
+        day.release_to(mum, adult("李梅"), "id_card", room, by(teacher, at="t"))
     assert derive(day.entries) == day.state
     assert [type(e).__name__ for e in day.collect_events()] == ["Opened", "SignedIn", "HandoverOffered", "PassedOn"]

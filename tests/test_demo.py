@@ -165,7 +165,8 @@ def test_the_demo_has_court_restrictions_statements_authorisations_and_priority_
     # And other adults are authorised for windows of days, some of which include today
     windows = [a for p in pupils for a in p.authorisations.values()]
     assert windows and all(a["valid_from"] and a["valid_to"] for a in windows)
-    assert any(a["valid_from"] <= today.isoformat() <= a["valid_to"] for a in windows)
+    assert any(a["valid_from"] is not None and a["valid_to"] is not None
+               and a["valid_from"] <= today.isoformat() <= a["valid_to"] for a in windows)
     # And every priority tag is in use
     assert {t for p in pupils for t in p.tags} == set(PRIORITY_TAGS)
 

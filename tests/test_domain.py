@@ -11,9 +11,11 @@ from service.domain.errors import ConflictError, RuleError
 from service.domain.handover import Handover
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
+from service.domain.refs import ActorRecord
+from tests.refs import CLUB_ROOM, CLUB_TEACHER, GATE, TEACHER, actor, adult, staff
 
-BY = {"staff_id": "t1", "staff_name": "张老师", "role": "teacher", "at": "2026-11-23T16:00:00+08:00"}
-GUARD = {**BY, "staff_id": "g1", "staff_name": "刘保安", "role": "guard"}
+BY = actor("t1", "张老师", "teacher", "2026-11-23T16:00:00+08:00")
+GUARD: ActorRecord = {**BY, "staff_id": "g1", "staff_name": "刘保安", "role": "guard"}
 DAY = date(2026, 11, 23)
 
 
@@ -26,7 +28,7 @@ def a_pupil() -> Pupil:
 
 def in_custody_of_guard() -> PupilDay:
     day = PupilDay.open("s1", str(Pupil.create_id("s1", "k1")), DAY, "after_school", "c1")
-    day.sign_in({"staff_id": "g1", "name": "刘保安"}, {"id": "gate", "label": "东门", "kind": "gate"}, GUARD)
+    day.sign_in(staff("g1", "刘保安"), GATE, GUARD)
     return day
 
 
@@ -64,13 +66,13 @@ def test_a_phone_authorisation_must_name_the_guardian_who_called() -> None:
 
 def test_a_released_pupil_is_gone_and_a_second_release_is_a_conflict() -> None:
     day = in_custody_of_guard()
-    adult = {"name": "李梅"}
+    mum = adult("李梅")
     allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
     assert isinstance(allowed, ReleaseAllowed)
-    day.release_to(allowed, adult, "id_card", {"id": "gate"}, GUARD)
+    day.release_to(allowed, mum, "id_card", GATE, GUARD)
     assert day.status == "gone"
     with pytest.raises(ConflictError) as e:
-        day.release_to(allowed, adult, "id_card", {"id": "gate"}, GUARD)
+        day.release_to(allowed, mum, "id_card", GATE, GUARD)
     assert e.value.state["status"] == "gone"
     assert [type(ev).__name__ for ev in day.collect_events()] == ["Opened", "SignedIn", "Released"]
 
@@ -80,7 +82,7 @@ def test_an_unknown_identity_check_is_refused() -> None:
     assert isinstance(allowed, ReleaseAllowed)
     with pytest.raises(RuleError):
         in_custody_of_guard().release_to(
-            allowed, {"name": "李梅"}, "looked_friendly", {"id": "gate"}, GUARD)
+            allowed, adult("李梅"), "looked_friendly", GATE, GUARD)
 
 
 def test_a_correction_voids_a_fact_but_keeps_it_in_the_chain() -> None:
@@ -93,7 +95,7 @@ def test_a_correction_voids_a_fact_but_keeps_it_in_the_chain() -> None:
 
 def test_replaying_the_events_rebuilds_the_same_state() -> None:
     day = in_custody_of_guard()
-    day.refuse_release({"name": "陌生人"}, "not_authorised", None, None, GUARD)
+    day.refuse_release(adult("陌生人"), "not_authorised", None, None, GUARD)
     events = day.collect_events()
     replayed = None
     for ev in events:
@@ -104,8 +106,8 @@ def test_replaying_the_events_rebuilds_the_same_state() -> None:
 
 def test_a_handover_confirmed_with_a_different_count_is_a_mismatch() -> None:
     handover = Handover.offer(school_id="s1", day="2026-11-23", session="after_school", kind="transfer",
-                              giver={"staff_id": "t1", "name": "张老师"}, to={"staff_id": "t2", "name": "赵老师"},
-                              place={"id": "club"}, pupil_ids=["p1", "p2"], count_given=2, note=None, by=BY)
+                              giver=TEACHER, to=CLUB_TEACHER,
+                              place=CLUB_ROOM, pupil_ids=["p1", "p2"], count_given=2, note=None, by=BY)
     missing = handover.confirm(1, ["p1"], {**BY, "staff_id": "t2"})
     assert missing == ["p2"] and handover.mismatch is True
     with pytest.raises(ConflictError):

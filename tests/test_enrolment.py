@@ -19,8 +19,9 @@ from service.domain.pupil import Pupil
 from service.roster_import import parse_roster
 from service.use_cases.enrolment import Term, enrol_through_to_signed
 from tests.builders import TERM, World, a_school, add_staff, key
+from tests.refs import actor
 
-BY = {"staff_id": "a1", "staff_name": "王校长", "role": "admin", "at": "2026-11-23T08:00:00+08:00"}
+BY = actor("a1", "王校长", "admin", "2026-11-23T08:00:00+08:00")
 AUTUMN = Term("2026秋", date(2026, 9, 1), date(2027, 1, 20), ["after_school"])
 HEADER = "姓名,性别,班级,班主任,家长姓名,联系电话"
 

@@ -17,12 +17,14 @@ from service.domain.decisions import (
 from service.domain.errors import RuleError
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
+from service.domain.refs import ActorRecord, AdultRef, PlaceRef
+from tests.refs import TEACHER, actor, adult, place, staff
 
-BY = {"staff_id": "t1", "staff_name": "张老师", "role": "teacher", "at": "2026-11-23T16:00:00+08:00"}
-GUARD = {**BY, "staff_id": "g1", "staff_name": "刘保安", "role": "guard"}
+BY = actor("t1", "张老师", "teacher", "2026-11-23T16:00:00+08:00")
+GUARD: ActorRecord = {**BY, "staff_id": "g1", "staff_name": "刘保安", "role": "guard"}
 DAY = date(2026, 11, 23)  # a Monday
-GATE = {"id": "gate", "label": "东门", "kind": "gate"}
-MUM = {"name": "李梅", "relation": "母亲", "phone": None, "id_tail": None}
+GATE: PlaceRef = place("gate", "东门", "gate")
+MUM: AdultRef = adult("李梅", "母亲")
 
 
 def a_pupil(key: str = "k1") -> Pupil:
@@ -34,7 +36,7 @@ def a_pupil(key: str = "k1") -> Pupil:
 
 def held_by_guard(pupil: Pupil, day: date = DAY) -> PupilDay:
     pd = PupilDay.open("s1", str(pupil.id), day, "after_school", "c1")
-    pd.sign_in({"staff_id": "g1", "name": "刘保安"}, GATE, GUARD)
+    pd.sign_in(staff("g1", "刘保安"), GATE, GUARD)
     return pd
 
 
@@ -74,9 +76,9 @@ def test_a_release_the_rule_did_not_make_is_refused_and_records_nothing(which: i
     pd = held_by_guard(pupil)
     forged = forged_releases(pupil)[which]
     with pytest.raises(NotDecidedByRule):
-        pd.release_to(forged, {"name": "陌生人"}, "id_card", GATE, GUARD)
+        pd.release_to(forged, adult("陌生人"), "id_card", GATE, GUARD)
     with pytest.raises(NotDecidedByRule):
-        pd.leave_early(forged, {"name": "陌生人"}, {"staff_id": "t1", "name": "张老师"}, "看病", True, BY)
+        pd.leave_early(forged, adult("陌生人"), TEACHER, "看病", True, BY)
     assert pd.status == "in_custody" and departures(pd) == []
 
 
@@ -94,7 +96,7 @@ def test_the_adult_recorded_is_the_one_the_rule_allowed() -> None:
     pupil = a_pupil()
     pd = held_by_guard(pupil)
     with pytest.raises(RuleError) as e:
-        pd.release_to(mums_release(pupil), {"name": "陌生人"}, "id_card", GATE, GUARD)
+        pd.release_to(mums_release(pupil), adult("陌生人"), "id_card", GATE, GUARD)
     assert e.value.field == "adult" and departures(pd) == []
 
 
@@ -116,6 +118,6 @@ def test_going_home_alone_needs_the_statement_the_rule_found() -> None:
 def test_an_early_departure_records_the_collector_the_rule_allowed() -> None:
     pupil = a_pupil()
     pd = PupilDay.open("s1", str(pupil.id), DAY, "after_school", "c1")
-    pd.leave_early(mums_release(pupil), MUM, {"staff_id": "t1", "name": "张老师"}, "看病", True, BY)
+    pd.leave_early(mums_release(pupil), MUM, TEACHER, "看病", True, BY)
     assert pd.status == "gone"
     assert pd.entries[-1]["collector"] == {"kind": "guardian", "ref_id": "g-mum", "name": "李梅"}

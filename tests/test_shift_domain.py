@@ -12,9 +12,9 @@ from service.domain.errors import ConflictError, RuleError
 from service.domain.rules import FeePeriod, FeeRule, SchoolRules, SubsidyRule
 from service.domain.shift import Shift
 from tests.conftest import SHANGHAI
+from tests.refs import actor
 
-BY: dict[str, Any] = {"staff_id": "admin-1", "staff_name": "王校长", "role": "admin",
-                      "at": "2026-11-01T08:00:00+08:00"}
+BY = actor("admin-1", "王校长", "admin", "2026-11-01T08:00:00+08:00")
 START = datetime(2026, 11, 23, 15, 40, tzinfo=SHANGHAI)
 DISMISSAL = datetime(2026, 11, 23, 17, 20, tzinfo=SHANGHAI)
 FULL_MONTH = FeePeriod(window_days=17, month_days=17, term_days=80, attended_days=15, withdrawn=False)

@@ -17,8 +17,9 @@ from service.domain.staff import StaffToken, token_hash
 from service.settings import Settings
 from tests.builders import Staff, World, a_school, key
 from tests.conftest import MORNING
+from tests.refs import actor
 
-BY = {"staff_id": "admin-1", "staff_name": "王校长", "at": MORNING.isoformat()}
+BY = actor("admin-1", "王校长", "admin", MORNING.isoformat())
 
 
 def test_a_token_stops_being_valid_when_revoked_once_or_when_it_expires() -> None:
