@@ -25,6 +25,7 @@ from service.projections.docstore import MemoryDocView
 from service.projections.failures import Backoff, EventNotApplied
 from service.projections.runtime import Runner
 from service.settings import Settings
+from service.store import Breaker
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import MORNING, QUIET_WATCHER, TEST_CIPHER_KEY, _pg_schema
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
@@ -314,11 +315,12 @@ def test_health_answers_503_when_the_views_run_elsewhere_and_trail_the_log_too_f
 LIVENESS = 10.0  # seconds: an answer at all, not a speed target
 
 
-def _outage_settings(proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest) -> Settings:
+def _outage_settings(proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest,
+                     pool_wait: float = 1.5) -> Settings:
     return Settings(store="postgres", postgres_host="127.0.0.1", postgres_port=proxy.port,
                     postgres_user=PG_USER, postgres_password=PG_PASSWORD,
                     postgres_dbname=pg_database, postgres_schema=_pg_schema(request),
-                    postgres_pool_wait=1.5, postgres_connect_timeout=1, postgres_query_timeout=2,
+                    postgres_pool_wait=pool_wait, postgres_connect_timeout=1, postgres_query_timeout=2,
                     postgres_reconnect_timeout=2, retry_max_backoff=0.5, watch_interval=0.3,
                     cipher_key=TEST_CIPHER_KEY)
 
@@ -364,7 +366,7 @@ def test_a_silent_database_answers_503_for_a_write_a_read_and_health_and_heals(
 @pytest.mark.parametrize("outage", ["cut", "hole"])
 def test_concurrent_requests_during_an_outage_all_answer_503_quickly_and_heal(
         outage: str, proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest) -> None:
-    settings = _outage_settings(proxy, pg_database, request)
+    settings = _outage_settings(proxy, pg_database, request, pool_wait=3)  # the default wait
     clock = FixedClock(MORNING)
     app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     try:
@@ -406,3 +408,25 @@ def test_concurrent_requests_during_an_outage_all_answer_503_quickly_and_heal(
             assert (app.recorder.max_notification_id() or 0) > acknowledged
     finally:
         app.close()
+
+
+def test_after_a_store_failure_calls_fail_at_once_but_one_probe_a_second_and_a_success_closes_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr("service.store.time.monotonic", lambda: now[0])
+    breaker = Breaker(probe_interval=1.0)
+    breaker.admit()  # closed: every call goes to the store
+    breaker.failed(OperationalError("connection refused"))
+    with pytest.raises(OperationalError, match="connection refused"):
+        breaker.admit()  # open: failing fast with the cause
+    now[0] += 1.0
+    breaker.admit()  # a probe's turn
+    with pytest.raises(OperationalError):
+        breaker.admit()  # only one probe a second
+    breaker.failed(OperationalError("still refused"))
+    now[0] += 1.0
+    breaker.admit()
+    breaker.succeeded()
+    breaker.admit()
+    breaker.admit()  # closed again: no waiting for a probe
+    assert breaker.error is None
