@@ -130,12 +130,6 @@ class Breaker:
             self._error = str(error) or type(error).__name__
 
 
-def store_breaker(recorder: object) -> Breaker | None:
-    """The breaker in front of a recorder's store (``None`` for stores without one)."""
-    breaker = getattr(getattr(recorder, "datastore", None), "breaker", None)
-    return breaker if isinstance(breaker, Breaker) else None
-
-
 def _bounded(method: Any, attempts: int = 3) -> Any:
     """The library's method without its ten-times retry, behind the store's breaker: a broken
     pooled connection is retried at once (after dropping every broken idle one), a pool that
