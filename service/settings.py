@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     postgres_pool_wait: float = Field(
         default=3.0, gt=0, description="Seconds a request waits for a database connection before it answers 503")
     postgres_connect_timeout: int = Field(default=3, ge=1, description="Seconds to open one database connection")
+    postgres_query_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds one database statement may take before it fails (and the request answers 503)")
     postgres_reconnect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds the pool retries a lost connection before the next request retries it")
     sqlite_lock_timeout: int = Field(
@@ -195,6 +197,7 @@ class Settings(BaseSettings):
                 POSTGRES_CONNECT_TIMEOUT=str(self.postgres_connect_timeout),
                 POSTGRES_POOL_WAIT=str(self.postgres_pool_wait),
                 POSTGRES_RECONNECT_TIMEOUT=str(self.postgres_reconnect_timeout),
+                POSTGRES_QUERY_TIMEOUT=str(self.postgres_query_timeout),
                 POSTGRES_LOCK_TIMEOUT="5",
             )
             if self.postgres_schema:

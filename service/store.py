@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,8 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
     SQLiteFactory,
 )
+from psycopg.abc import PQGen
+from psycopg.rows import DictRow
 
 
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
@@ -87,23 +91,101 @@ def _pool_gave_up(error: BaseException) -> bool:
     return False
 
 
+class Breaker:
+    """After a store failure every call fails at once with the same error, except one probe a
+    ``probe_interval``: the first probe that succeeds closes it again. So while the database is
+    away no request queues for the pool, however many arrive, and recovery needs no restart."""
+
+    def __init__(self, probe_interval: float = 1.0) -> None:
+        self.probe_interval = probe_interval
+        self._lock = threading.Lock()
+        self._error: str | None = None
+        self._next_probe = 0.0
+
+    @property
+    def error(self) -> str | None:
+        """Why the store was last found away, while it is (``None`` when it is not known away)."""
+        return self._error
+
+    def admit(self) -> None:
+        """Let the call through, or raise at once while open and it is not a probe's turn."""
+        with self._lock:
+            if self._error is None:
+                return
+            now = time.monotonic()
+            if now >= self._next_probe:
+                self._next_probe = now + self.probe_interval
+                return
+            error = self._error
+        raise OperationalError(f"store unavailable (failing fast until a probe succeeds): {error}")
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._error = None
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._next_probe = time.monotonic() + self.probe_interval
+            self._error = str(error) or type(error).__name__
+
+
 def _bounded(method: Any, attempts: int = 3) -> Any:
-    """The library's method without its ten-times retry: a broken pooled connection is retried
-    at once (after dropping every broken idle one), a pool that found no connection is not."""
+    """The library's method without its ten-times retry, behind the store's breaker: a broken
+    pooled connection is retried at once (after dropping every broken idle one), a pool that
+    found no connection or a database that did not answer is not."""
     inner = method.__wrapped__
 
     @functools.wraps(inner)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        breaker: Breaker | None = getattr(self.datastore, "breaker", None)
+        if breaker is not None:
+            breaker.admit()
         for attempt in range(1, attempts + 1):
             try:
-                return inner(self, *args, **kwargs)
+                result = inner(self, *args, **kwargs)
             except (InterfaceError, OperationalError) as e:
-                if attempt == attempts or _pool_gave_up(e):
+                if attempt == attempts or _pool_gave_up(e) or _no_answer(e):
+                    if breaker is not None:
+                        breaker.failed(e)
                     raise
                 self.datastore.pool.check()  # drop the idle connections the outage broke
+            else:
+                if breaker is not None:
+                    breaker.succeeded()
+                return result
         raise AssertionError("unreachable")
 
     return call
+
+
+class NoAnswer(psycopg.OperationalError):
+    """The database did not answer within the query timeout: the connection is closed."""
+
+
+def _no_answer(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, NoAnswer):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+class BoundedConnection(psycopg.Connection[DictRow]):
+    """A connection that gives up on a database that does not answer (a silent network drops
+    packets and TCP itself sees nothing, as on a host whose kernel still acknowledges them)."""
+
+    answer_timeout: float = 6.0
+
+    def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None:  # psycopg's own bounded waits (a cancel) keep their bound
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, self.answer_timeout)
+        except psycopg.errors._WaitTimeout as e:
+            self.pgconn.finish()  # in an unknown state: the pool discards it
+            raise NoAnswer(f"the database did not answer within {self.answer_timeout:g}s") from e
 
 
 class OutageAwarePostgresRecorder(PostgresApplicationRecorder):
@@ -119,9 +201,12 @@ class OutageAwarePostgresFactory(PostgresFactory):
     """The library's PostgreSQL factory with timeouts fit for an outage.
 
     A request waits at most ``POSTGRES_POOL_WAIT`` seconds for a connection, a new connection
-    at most ``POSTGRES_CONNECT_TIMEOUT`` seconds, and the pool stops retrying a lost connection
-    after ``POSTGRES_RECONNECT_TIMEOUT`` seconds (the next request grows it again at once), so
-    the service answers 503 quickly while the database is away and heals when it is back.
+    at most ``POSTGRES_CONNECT_TIMEOUT`` seconds, a statement at most ``POSTGRES_QUERY_TIMEOUT``
+    seconds (the server cancels it; a second later the client gives up on a silent database),
+    and the pool stops retrying a lost connection after ``POSTGRES_RECONNECT_TIMEOUT`` seconds
+    (the next request grows it again at once). After a failure a breaker answers every call at
+    once until a probe (one a second) succeeds, so the service answers 503 quickly, whatever
+    the concurrency, while the database is away and heals by itself when it is back.
     """
 
     application_recorder_class = OutageAwarePostgresRecorder
@@ -135,5 +220,11 @@ class OutageAwarePostgresFactory(PostgresFactory):
         pool.kwargs["connect_timeout"] = int(self.env.get("POSTGRES_CONNECT_TIMEOUT") or 5)
         # A database that vanishes without closing its connections (a cable, a firewall) is
         # noticed by TCP in seconds, not after the kernel's quarter of an hour.
-        pool.kwargs.update(keepalives=1, keepalives_idle=10, keepalives_interval=3,
-                           keepalives_count=3, tcp_user_timeout=10000)
+        query_timeout = float(self.env.get("POSTGRES_QUERY_TIMEOUT") or 5)
+        pool.kwargs.update(keepalives=1, keepalives_idle=5, keepalives_interval=2,
+                           keepalives_count=3, tcp_user_timeout=int(query_timeout * 1000) + 1000,
+                           options=f"-c statement_timeout={int(query_timeout * 1000)}")
+        pool.connection_class = type(
+            "BoundedConnection", (BoundedConnection,), {"answer_timeout": query_timeout + 1})
+        self.datastore.breaker = Breaker(  # type: ignore[attr-defined]
+            float(self.env.get("POSTGRES_PROBE_INTERVAL") or 1))

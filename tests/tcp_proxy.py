@@ -1,5 +1,7 @@
 """A TCP forwarder in front of a real server, which a test cuts (every connection dropped, new
-ones refused) and restores: a database outage without touching the database."""
+ones refused), turns into a hole (nothing forwarded, new connections accepted and never
+answered, as a network dropping packets) and restores: a database outage without touching
+the database."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._open = threading.Event()
+        self._silent = threading.Event()
+        self._held: list[socket.socket] = []
 
     def start(self) -> Self:
         listener = socket.socket()
@@ -35,16 +39,33 @@ class TcpProxy:
     def cut(self) -> None:
         """Refuse new connections and drop every open one, as a database going away does."""
         self._open.clear()
+        self._silent.clear()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
         with self._lock:
-            dropped, self._sockets = self._sockets, set()
+            dropped, self._sockets = self._sockets | set(self._held), set()
+            self._held = []
         for s in dropped:
             _close(s)
 
+    def hole(self) -> None:
+        """Go silent: open connections stay open but nothing more is forwarded either way, and
+        new connections are accepted and never answered (no refusal, no reset)."""
+        self._silent.set()
+
     def restore(self) -> None:
-        self.start()
+        """Back to forwarding: after a cut a new listener, after a hole the silent connections
+        are dropped (as a network coming back finds them reset)."""
+        if self._silent.is_set():
+            self._silent.clear()
+            with self._lock:
+                dropped, self._sockets = self._sockets | set(self._held), set()
+                self._held = []
+            for s in dropped:
+                _close(s)
+        if self._listener is None:
+            self.start()
 
     @property
     def connections(self) -> int:
@@ -59,6 +80,10 @@ class TcpProxy:
                 continue
             except OSError:
                 return  # closed by cut()
+            if self._silent.is_set():
+                with self._lock:
+                    self._held.append(client)  # accepted, never answered
+                continue
             try:
                 upstream = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -78,6 +103,8 @@ class TcpProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                if self._silent.is_set():
+                    continue  # dropped on the floor
                 dst.sendall(data)
         except OSError:
             pass

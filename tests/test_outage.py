@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from service.projections.docstore import MemoryDocView
 from service.projections.failures import Backoff, EventNotApplied
 from service.projections.runtime import Runner
 from service.settings import Settings
+from service.store import Breaker
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import MORNING, QUIET_WATCHER, TEST_CIPHER_KEY, _pg_schema
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
@@ -310,3 +312,123 @@ def test_health_answers_503_when_the_views_run_elsewhere_and_trail_the_log_too_f
     assert "views.roster" in r.json()["failing"]
     assert r.json()["views"]["roster"]["hosted"] is False
     assert r.json()["watcher"] is None  # the watcher runs where the views run
+
+
+LIVENESS = 10.0  # seconds: an answer at all, not a speed target
+
+
+def _outage_settings(proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest,
+                     pool_wait: float = 1.5) -> Settings:
+    return Settings(store="postgres", postgres_host="127.0.0.1", postgres_port=proxy.port,
+                    postgres_user=PG_USER, postgres_password=PG_PASSWORD,
+                    postgres_dbname=pg_database, postgres_schema=_pg_schema(request),
+                    postgres_pool_wait=pool_wait, postgres_connect_timeout=1, postgres_query_timeout=2,
+                    postgres_reconnect_timeout=2, retry_max_backoff=0.5, watch_interval=0.3,
+                    cipher_key=TEST_CIPHER_KEY)
+
+
+def test_a_silent_database_answers_503_for_a_write_a_read_and_health_and_heals(
+        proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest) -> None:
+    settings = _outage_settings(proxy, pg_database, request)
+    clock = FixedClock(MORNING)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    try:
+        with TestClient(create_app(settings, application=app, clock=clock)) as client:
+            world = a_school(client, app, 1)
+            handed_to_teacher(world)
+            acknowledged = app.recorder.max_notification_id() or 0
+            assert client.get("/health").status_code == 200
+            # Given the network to the database drops every packet (no refusal, no reset),
+            proxy.hole()
+            write, write_took = timed(lambda: new_staff(world, "孙老师", "silent-staff"))
+            read, read_took = timed(lambda: client.get("/v1/alerts", headers=world.admin.h()))
+            health, health_took = timed(lambda: client.get("/health"))
+            print(f"\nsilent database: write {write_took:.2f}s, read {read_took:.2f}s, "
+                  f"health {health_took:.2f}s")
+            # then a write, a read and /health each answer 503 rather than hang,
+            assert_unavailable(write)
+            assert_unavailable(read)
+            assert health.status_code == 503 and "store" in health.json()["failing"]
+            assert max(write_took, read_took, health_took) < LIVENESS
+            # and once the network is back, the same write succeeds without a restart,
+            proxy.restore()
+            created, _ = eventually(
+                lambda: (r := new_staff(world, "孙老师", "silent-staff")).status_code == 201 and r)
+            eventually(lambda: client.get("/health").status_code == 200)
+            # while everything acknowledged before is still there and the refused write made nothing.
+            assert world.state(0)["status"] == "in_custody"
+            assert acknowledged < int(created.headers["X-Log-Position"])
+            staff = [e for e in app.recorder.select_notifications(start=acknowledged + 1, limit=1000)
+                     if e.topic.endswith(".StaffJoined")]
+            assert len(staff) == 1  # the 503 changed nothing, its retry wrote once
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("outage", ["cut", "hole"])
+def test_concurrent_requests_during_an_outage_all_answer_503_quickly_and_heal(
+        outage: str, proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest) -> None:
+    settings = _outage_settings(proxy, pg_database, request, pool_wait=3)  # the default wait
+    clock = FixedClock(MORNING)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+    try:
+        with TestClient(create_app(settings, application=app, clock=clock)) as client:
+            world = a_school(client, app, 1)
+            handed_to_teacher(world)
+            acknowledged = app.recorder.max_notification_id() or 0
+            getattr(proxy, outage)()
+            calls: list[Callable[[], Response]] = [
+                lambda: new_staff(world, "周老师", "busy-staff-1"),
+                lambda: new_staff(world, "吴老师", "busy-staff-2"),
+                lambda: client.get("/health"),
+            ] + [lambda: client.get("/v1/alerts", headers=world.admin.h())] * 5
+            results: list[tuple[Response, float] | None] = [None] * len(calls)
+
+            def run(i: int) -> None:
+                results[i] = timed(calls[i])
+
+            threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            print(f"\n{outage}: " + ", ".join(f"{r[0].status_code} {r[1]:.2f}s" if r else "hung"
+                                              for r in results))
+            # then all eight answer 503 within the liveness bound, none hangs, none 500s,
+            assert all(r is not None for r in results)
+            answered = [r for r in results if r is not None]
+            for r, took in answered[:2] + answered[3:]:
+                assert_unavailable(r)
+            health, _ = answered[2]
+            assert health.status_code == 503 and "store" in health.json()["failing"]
+            assert max(took for _, took in answered) < LIVENESS
+            # and after the outage the service heals by itself with nothing acknowledged lost.
+            proxy.restore()
+            eventually(lambda: new_staff(world, "周老师", "busy-staff-1").status_code == 201)
+            eventually(lambda: client.get("/health").status_code == 200)
+            assert world.state(0)["status"] == "in_custody"
+            assert (app.recorder.max_notification_id() or 0) > acknowledged
+    finally:
+        app.close()
+
+
+def test_after_a_store_failure_calls_fail_at_once_but_one_probe_a_second_and_a_success_closes_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr("service.store.time.monotonic", lambda: now[0])
+    breaker = Breaker(probe_interval=1.0)
+    breaker.admit()  # closed: every call goes to the store
+    breaker.failed(OperationalError("connection refused"))
+    with pytest.raises(OperationalError, match="connection refused"):
+        breaker.admit()  # open: failing fast with the cause
+    now[0] += 1.0
+    breaker.admit()  # a probe's turn
+    with pytest.raises(OperationalError):
+        breaker.admit()  # only one probe a second
+    breaker.failed(OperationalError("still refused"))
+    now[0] += 1.0
+    breaker.admit()
+    breaker.succeeded()
+    breaker.admit()
+    breaker.admit()  # closed again: no waiting for a probe
+    assert breaker.error is None
