@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from service.api.problems import PROBLEM_MEDIA_TYPE
+from service.api.problems import CALLER_CHECKS, PROBLEM_MEDIA_TYPE
 from service.api.text import Line
 from service.app_core import Outcome, StaffIdentity
 from service.application import HandoverApp
@@ -107,13 +108,24 @@ def require_role(*roles: Role) -> Callable[..., Any]:
     ) -> tuple[StaffIdentity, str]:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "A bearer token is required.")
-        identity = app.authenticate(credentials.credentials)
+        return check(app, credentials.credentials)
+
+    def check(app: HandoverApp, token: str) -> tuple[StaffIdentity, str]:
+        identity = app.authenticate(token)
         if identity is None:
             raise HTTPException(401, "This token is not valid.")
         role = next((r for r in allowed if r in identity.roles), None)
         if role is None:
             raise HTTPException(403, f"Your roles ({', '.join(identity.roles)}) may not do this.")
         return identity, role
+
+    def check_request(request: Request) -> None:
+        """The same check, for a request refused before its dependencies ran (a body that
+        does not parse): raises the 401 or 403 the caller gets first."""
+        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        if not token or scheme.lower() != "bearer":
+            raise HTTPException(401, "A bearer token is required.")
+        check(get_app(request), token)
 
     def actor(
         caller: tuple[StaffIdentity, str] = Depends(permitted),  # first; a closure, so no alias
@@ -126,6 +138,7 @@ def require_role(*roles: Role) -> Callable[..., Any]:
             device_time=meta.device_time,
         )
 
+    CALLER_CHECKS[actor] = check_request
     return actor
 
 

