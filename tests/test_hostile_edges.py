@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
+from service.outbound import AddressPolicy, RefusedAddressError
 from tests.builders import a_school, key
 
 memory_only = pytest.mark.parametrize("store", ["memory"], indirect=True)
@@ -42,3 +43,15 @@ def test_json_that_does_not_parse_is_refused_naming_the_body_for_an_allowed_call
     assert [e["field"] for e in errors] == ["body"]
     assert "not valid JSON" in errors[0]["message"]
 
+
+@pytest.mark.parametrize("address", [
+    "192.0.0.8", "192.0.0.170", "192.0.2.1", "198.51.100.7", "203.0.113.9", "198.18.0.1",
+    "192.88.99.1", "[2001:db8::1]", "[100::1]", "[2001:10::1]", "[64:ff9b::c000:8]",
+])
+def test_a_webhook_to_a_special_purpose_address_is_refused(address: str) -> None:
+    with pytest.raises(RefusedAddressError):
+        AddressPolicy().target(f"https://{address}/hook")
+
+
+def test_a_webhook_to_a_public_address_is_allowed() -> None:
+    assert AddressPolicy().target("https://93.184.216.34/hook").address == "93.184.216.34"
