@@ -55,3 +55,21 @@ def test_a_webhook_to_a_special_purpose_address_is_refused(address: str) -> None
 
 def test_a_webhook_to_a_public_address_is_allowed() -> None:
     assert AddressPolicy().target("https://93.184.216.34/hook").address == "93.184.216.34"
+
+
+@memory_only
+def test_only_an_admin_sees_staff_phone_numbers(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    added = client.post("/v1/staff", json={"name": "李门卫", "roles": ["guard"], "phone": "13800000001"},
+                        headers=world.admin.h(**key()))
+    assert added.status_code == 201, added.text
+    for path in ("/v1/staff", "/v1/school"):
+        r = client.get(path, headers=world.admin.h())
+        staff = r.json() if path == "/v1/staff" else r.json()["staff"]
+        assert "13800000001" in [m["phone"] for m in staff]
+        for who in (world.guard, world.teacher, world.inspector):
+            r = client.get(path, headers=who.h())
+            assert r.status_code == 200, r.text
+            staff = r.json() if path == "/v1/staff" else r.json()["staff"]
+            assert "李门卫" in [m["name"] for m in staff]
+            assert all(m["phone"] is None for m in staff) and all(m["roles"] for m in staff)
