@@ -73,3 +73,38 @@ def test_only_an_admin_sees_staff_phone_numbers(client: TestClient, app: Handove
             staff = r.json() if path == "/v1/staff" else r.json()["staff"]
             assert "李门卫" in [m["name"] for m in staff]
             assert all(m["phone"] is None for m in staff) and all(m["roles"] for m in staff)
+
+
+TOKEN = "hov_" + "Ab9_-x" * 7
+
+
+@pytest.mark.parametrize("target", [
+    f"/v1/roster?token={TOKEN}", f"/v1/roster?Access_Token={TOKEN}",
+    f"/v1/roster?access%5Ftoken={TOKEN}", f"/v1/pupils?api_key={TOKEN}",
+    f"/v1/pupils?q=%68ov%5F{TOKEN[4:]}", f"/v1/stream/{TOKEN}", f"/v1/stream/{TOKEN.upper()}?x=1",
+])
+def test_the_access_log_never_shows_a_token_from_a_url(target: str) -> None:
+    import logging
+
+    from service.cli import RedactSecrets
+
+    line = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                             ("1.2.3.4:5", "GET", target, "1.1", 401), None)
+    assert RedactSecrets().filter(line)
+    shown = line.getMessage()
+    assert TOKEN[4:] not in shown and TOKEN.upper()[4:] not in shown and "[redacted]" in shown
+    assert "/v1/" in shown
+
+
+@memory_only
+@pytest.mark.parametrize("query", [
+    {"token": TOKEN}, {"Access_Token": TOKEN}, {"api_key": TOKEN}, {"q": "hov_" + TOKEN[4:]},
+])
+def test_a_token_in_any_query_parameter_is_refused_even_with_a_valid_header(
+        client: TestClient, app: HandoverApp, query: dict[str, str]) -> None:
+    world = a_school(client, app, 0)
+    assert client.get("/v1/pupils", headers=world.admin.h()).status_code == 200
+    for path in ("/v1/pupils", "/v1/staff", "/health"):
+        r = client.get(path, params=query, headers=world.admin.h())
+        assert r.status_code == 401, (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
