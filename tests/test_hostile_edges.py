@@ -108,3 +108,24 @@ def test_a_token_in_any_query_parameter_is_refused_even_with_a_valid_header(
         r = client.get(path, params=query, headers=world.admin.h())
         assert r.status_code == 401, (path, r.text)
         assert r.headers["content-type"] == "application/problem+json"
+
+
+@memory_only
+def test_chinese_header_values_are_accepted_as_text(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    headers = [(b"authorization", f"Bearer {world.admin.token}".encode()),
+               (b"idempotency-key", "笔记-123".encode()), (b"x-device-id", "东门平板".encode())]
+    r = client.post("/v1/school/gates", json={"name": "东北小门"}, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "东北小门"
+
+
+def test_a_header_value_that_is_not_utf8_is_refused_as_such_not_as_a_control_character() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from service.api.text import HeaderLine
+    check = TypeAdapter(HeaderLine)
+    assert check.validate_python("东门平板".encode().decode("latin-1")) == "东门平板"
+    with pytest.raises(ValidationError, match="is not valid UTF-8"):
+        check.validate_python(b"\xe4\xb8".decode("latin-1"))

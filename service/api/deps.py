@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from service.api.problems import CALLER_CHECKS, PROBLEM_MEDIA_TYPE
-from service.api.text import Line
+from service.api.text import HeaderLine
 from service.app_core import Outcome, StaffIdentity
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
@@ -42,7 +42,7 @@ def get_views(request: Request) -> Views:
 
 
 ViewsDep = Annotated[Views, Depends(get_views)]
-DeviceTime = Annotated[Line, Field(json_schema_extra={"format": "date-time"})]
+DeviceTime = Annotated[HeaderLine, Field(json_schema_extra={"format": "date-time"})]
 _bearer = HTTPBearer(auto_error=False, description="A staff token, as printed by `handover init`")
 
 
@@ -56,10 +56,10 @@ class CommandMeta:
 
 async def command_meta(
     request: Request,
-    idempotency_key: Annotated[Line | None, Header(
+    idempotency_key: Annotated[HeaderLine | None, Header(
         max_length=200, description="The client's command id: a retry with the same key and body "
         "returns the first answer and records nothing twice")] = None,
-    x_device_id: Annotated[Line | None, Header(max_length=200)] = None,
+    x_device_id: Annotated[HeaderLine | None, Header(max_length=200)] = None,
     x_device_time: Annotated[DeviceTime | None, Header(
         max_length=64, description="When the command was made on the device (queued offline): RFC 3339, with an offset"
     )] = None,
