@@ -6,7 +6,6 @@ import argparse
 import copy
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,16 +58,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-SECRET_IN_URL = re.compile(r"((?:access_token|ticket)=)[^&\s\"]*")
-
-
 class RedactSecrets(logging.Filter):
-    """Access-log lines never carry a token or a stream ticket from a URL's query."""
+    """Access-log lines never carry a token (anywhere in the path or query, encoded or not) or a
+    stream ticket from a URL."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from service.api.url_secrets import redact
+
         if isinstance(record.args, tuple):
-            record.args = tuple(SECRET_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 

@@ -12,6 +12,18 @@ IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
+# The IANA IPv4 and IPv6 special-purpose address registries (RFC 6890 and successors): none of these
+# is a public internet host. Listed here because ``is_global`` differs between Python versions.
+NOT_PUBLIC: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.ip_network(n) for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+        "2001::/23", "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
+    ))
+
 
 class RefusedAddressError(Exception):
     """The host is, or resolves to, an address the service must not call."""
@@ -59,9 +71,12 @@ def embedded_ipv4(ip: IP) -> ipaddress.IPv4Address | None:
 
 
 def is_public(ip: IP) -> bool:
-    """Neither loopback, private, link-local, multicast, unspecified nor reserved."""
+    """In no special-purpose range (loopback, private, link-local, documentation, benchmarking,
+    shared, multicast, reserved, mapped, translated, 6to4...), nor carrying an IPv4 address that is."""
     inner = embedded_ipv4(ip)
     if inner is not None and not is_public(inner):
+        return False
+    if any(ip.version == net.version and ip in net for net in NOT_PUBLIC):
         return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback
                                  or ip.is_link_local or ip.is_unspecified or ip.is_private)

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Seconds a request waits for a database connection before it answers 503")
     postgres_connect_timeout: int = Field(default=3, ge=1, description="Seconds to open one database connection")
     postgres_query_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds one database statement may take before it fails (and the request answers 503)")
+        default=5.0, gt=0,
+        description="Seconds one database statement may take before it fails (and the request answers 503)")
     postgres_reconnect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds the pool retries a lost connection before the next request retries it")
     sqlite_lock_timeout: int = Field(

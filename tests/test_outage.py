@@ -324,7 +324,7 @@ def _outage_settings(proxy: TcpProxy, pg_database: str, request: pytest.FixtureR
                     postgres_dbname=pg_database, postgres_schema=_pg_schema(request),
                     postgres_pool_wait=pool_wait, postgres_connect_timeout=1, postgres_query_timeout=2,
                     postgres_reconnect_timeout=2, retry_max_backoff=0.5, watch_interval=0.3,
-                    cipher_key=TEST_CIPHER_KEY)
+                    cipher_key=SecretStr(TEST_CIPHER_KEY))
 
 
 def test_a_silent_database_answers_503_for_a_write_a_read_and_health_and_heals(

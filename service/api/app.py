@@ -33,6 +33,7 @@ from service.api.problems import (
     validation_error_handler,
     view_timeout_handler,
 )
+from service.api.url_secrets import RefuseTokensInQuery
 from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.errors import DomainError
@@ -145,6 +146,7 @@ def create_app(
         ),
         lifespan=lifespan,
     )
+    api.add_middleware(RefuseTokensInQuery)
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -12,11 +12,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from service.api.problems import PROBLEM_MEDIA_TYPE, refusal_problem, rejection_problem
-from service.api.text import Line
+from service.api.problems import (
+    CALLER_CHECKS,
+    PROBLEM_MEDIA_TYPE,
+    refusal_problem,
+    rejection_problem,
+)
+from service.api.text import HeaderLine
 from service.app_core import Outcome, StaffIdentity
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
@@ -44,7 +50,7 @@ def get_views(request: Request) -> Views:
 
 
 ViewsDep = Annotated[Views, Depends(get_views)]
-DeviceTime = Annotated[Line, Field(json_schema_extra={"format": "date-time"})]
+DeviceTime = Annotated[HeaderLine, Field(json_schema_extra={"format": "date-time"})]
 _bearer = HTTPBearer(auto_error=False, description="A staff token, as printed by `handover init`")
 
 
@@ -58,10 +64,10 @@ class CommandMeta:
 
 async def command_meta(
     request: Request,
-    idempotency_key: Annotated[Line | None, Header(
+    idempotency_key: Annotated[HeaderLine | None, Header(
         max_length=200, description="The client's command id: a retry with the same key and body "
         "returns the first answer and records nothing twice")] = None,
-    x_device_id: Annotated[Line | None, Header(max_length=200)] = None,
+    x_device_id: Annotated[HeaderLine | None, Header(max_length=200)] = None,
     x_device_time: Annotated[DeviceTime | None, Header(
         max_length=64, description="When the command was made on the device (queued offline): RFC 3339, with an offset"
     )] = None,
@@ -110,13 +116,24 @@ def require_role(*roles: Role) -> Callable[..., Any]:
     ) -> tuple[StaffIdentity, str]:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "A bearer token is required.")
-        identity = app.authenticate(credentials.credentials)
+        return check(app, credentials.credentials)
+
+    def check(app: HandoverApp, token: str) -> tuple[StaffIdentity, str]:
+        identity = app.authenticate(token)
         if identity is None:
             raise HTTPException(401, "This token is not valid.")
         role = next((r for r in allowed if r in identity.roles), None)
         if role is None:
             raise HTTPException(403, f"Your roles ({', '.join(identity.roles)}) may not do this.")
         return identity, role
+
+    def check_request(request: Request) -> None:
+        """The same check, for a request refused before its dependencies ran (a body that
+        does not parse): raises the 401 or 403 the caller gets first."""
+        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        if not token or scheme.lower() != "bearer":
+            raise HTTPException(401, "A bearer token is required.")
+        check(get_app(request), token)
 
     def actor(
         caller: tuple[StaffIdentity, str] = Depends(permitted),  # first; a closure, so no alias
@@ -129,6 +146,7 @@ def require_role(*roles: Role) -> Callable[..., Any]:
             device_time=meta.device_time, fingerprint=meta.fingerprint,
         )
 
+    CALLER_CHECKS[actor] = check_request
     return actor
 
 

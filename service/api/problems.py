@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import Request
@@ -93,6 +93,46 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422, 503)}
 
+# Each role-checking dependency, with a check of the caller from the request alone: a request whose
+# body or form cannot be read is refused before its dependencies run, so that refusal first answers
+# who is calling (401, 403), as every other request does.
+CALLER_CHECKS: dict[Callable[..., Any], Callable[[Request], None]] = {}
+
+
+def _caller_refused(request: Request) -> JSONResponse | None:
+    """The 401 or 403 the route's own role check gives this request, if any."""
+    route = request.scope.get("route")
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        check = CALLER_CHECKS.get(dependant.call) if dependant.call is not None else None
+        if check is not None:
+            try:
+                check(request)
+            except StarletteHTTPException as refused:
+                return http_error_handler(request, refused)
+            return None
+        pending.extend(reversed(dependant.dependencies))
+    return None
+
+
+def _field(e: Any) -> str:
+    if e.get("type") == "json_invalid":
+        return "body"  # its loc holds the character offset of the parse error
+    return ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+
+
+def _message(e: Any) -> str:
+    if e.get("type") == "json_invalid":
+        offset = next((p for p in e.get("loc", ())[1:] if isinstance(p, int)), None)
+        why = (e.get("ctx") or {}).get("error", "")
+        at = f" at character {offset + 1}" if offset is not None else ""
+        return f"The body is not valid JSON ({why}{at})." if why else f"The body is not valid JSON{at}."
+    return str(e.get("msg", "invalid"))
+
+
 _STATUS = {NotFoundError: 404, ConflictError: 409, RuleError: 422, ForbiddenError: 403}
 
 
@@ -109,11 +149,14 @@ def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
-         "message": str(e.get("msg", "invalid"))}
-        for e in exc.errors()
-    ]
+    refused = _caller_refused(request)
+    if refused is not None:
+        return refused
+    errors: list[dict[str, str]] = []
+    for e in exc.errors():
+        error = {"field": _field(e), "message": _message(e)}
+        if error not in errors:  # a union (text or none) reports its one fault once per member
+            errors.append(error)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem_response(422, "invalid-input", "Invalid input", detail, errors=errors)
 
@@ -121,7 +164,11 @@ def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
 def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
-        # A body that is not JSON at all is bad input like any other: 422, as every route declares.
+        # A body that is not JSON at all is bad input like any other: 422, as every route declares
+        # (once the caller is known to be allowed to send it).
+        refused = _caller_refused(request)
+        if refused is not None:
+            return refused
         return problem_response(422, "invalid-input", "Invalid input", str(exc.detail),
                                 errors=[{"field": "body", "message": str(exc.detail)}])
     codes = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}

@@ -44,8 +44,30 @@ class PlainText:
         return validate(value)
 
 
+@dataclass(frozen=True)
+class HeaderDecoded:
+    """HTTP hands header values over as Latin-1: re-read their bytes as the UTF-8 they were sent
+    in, so that Chinese text is kept as text, and refuse bytes that are not UTF-8."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_before_validator_function(self._decode, handler(source))
+
+    @staticmethod
+    def _decode(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return value.encode("latin-1").decode("utf-8")
+            except UnicodeEncodeError:
+                return value  # already text (not from the wire)
+            except UnicodeDecodeError:
+                raise PydanticCustomError("invalid_utf8", "is not valid UTF-8") from None
+        return value
+
+
 # One line: names, ids, keys, phone numbers, search terms (at most 200 characters).
 Line = Annotated[str, PlainText()]
+# One header value: UTF-8 on the wire, then checked as a Line.
+HeaderLine = Annotated[str, PlainText(), HeaderDecoded()]
 # One long line: document references, photo references, URLs (at most 2000 characters).
 LongLine = Annotated[str, PlainText(max_length=2000)]
 # Multi-line: notes, reasons, details (tab and newline allowed; at most 2000 characters).

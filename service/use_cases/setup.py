@@ -7,7 +7,7 @@ from typing import Any
 from uuid import uuid4
 
 from service.app_core import AppCore, Decision, Outcome, as_uuid
-from service.domain.common import Actor
+from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.grouping import ClassCount, propose_groups
 from service.domain.refs import ActorRecord
@@ -68,7 +68,11 @@ class SetupUseCases(AppCore):
         return {"school_id": school.school_id, "admin_id": admin_id, "token": token}
 
     def describe_school(self, actor: Actor) -> dict[str, Any]:
-        return school_view(self.school(actor.school_id, readonly=True))
+        """The school's set-up; staff members' phone numbers are contact data, for admins only."""
+        view = school_view(self.school(actor.school_id, readonly=True))
+        if actor.role != Role.ADMIN:
+            view["staff"] = [{**member, "phone": None} for member in view["staff"]]
+        return view
 
     def change_school_profile(self, actor: Actor, name: str, timezone: str,
                               stage: str | None = None) -> Outcome:
