@@ -439,7 +439,8 @@ def _build_layout(
     return _Layout(header_row, headers, pupil, usable, errors)
 
 
-def parse_roster(data: bytes, filename: str, grades: Collection[int] | None = None) -> RosterParseResult:
+def parse_roster(data: bytes, filename: str, grades: Collection[int] | None = None,
+                 declared: Collection[int] | None = None) -> RosterParseResult:
     """Read a roster; whole-file problems raise RosterFormatError, row problems are returned.
 
     With ``grades``, a row whose class is of any other grade is a row error: the school does
@@ -464,7 +465,7 @@ def parse_roster(data: bytes, filename: str, grades: Collection[int] | None = No
         if unreadable:
             errors.extend(unreadable)
             continue
-        parsed, row_errors, key = _parse_row(number, cells, layout, grades)
+        parsed, row_errors, key = _parse_row(number, cells, layout, grades, declared)
         if key is not None:
             if key in seen:
                 row_errors.append(RowError(
@@ -494,7 +495,8 @@ def _unprintable_cells(number: int, cells: list[str], layout: _Layout) -> list[R
 
 
 def _parse_row(
-    number: int, cells: list[str], layout: _Layout, grades: Collection[int] | None = None
+    number: int, cells: list[str], layout: _Layout, grades: Collection[int] | None = None,
+    declared: Collection[int] | None = None,
 ) -> tuple[RosterRow | None, list[RowError], tuple[int, int, str, str] | None]:
     errors: list[RowError] = []
 
@@ -521,6 +523,10 @@ def _parse_row(
     elif klass is None:
         fail(col["班级"], f"无法识别班级“{raw_class}”，请写成如“三年级(2)班” / "
                         "unrecognised class; write it like 三年级(2)班")
+    elif grades is not None and klass[0] not in grades and declared is not None \
+            and klass[0] in declared:
+        fail(col["班级"], f"作息时间表中没有年级段包含{GRADE_CN[klass[0]]}年级，请先把它加入一个年级段 / "
+                        f"no grade band of the schedule holds grade {klass[0]}: add it to a band first")
     elif grades is not None and klass[0] not in grades:
         taught = "、".join(f"{GRADE_CN[g]}年级" for g in sorted(grades)) or "无"
         fail(col["班级"], f"本校不开设{GRADE_CN[klass[0]]}年级（可导入：{taught}） / "

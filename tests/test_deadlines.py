@@ -258,6 +258,21 @@ def test_a_roster_row_of_a_grade_the_school_does_not_teach_is_refused_naming_row
     assert client.get("/v1/pupils", headers=world.admin.h()).json() == []  # nothing imported
 
 
+def test_a_roster_row_of_a_grade_taught_but_in_no_band_is_refused_for_that_reason(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    r = client.put("/v1/school/profile", json={"name": "实验学校", "grades": "nine_year"},
+                   headers=world.admin.h(**key()))
+    assert r.status_code == 200
+    csv = "姓名,性别,班级,班主任,家长姓名,家长电话\n林七,女,七年级(1)班,周老师,林母,13800138002\n"
+    r = client.post("/v1/imports/roster", files={"file": ("roster.csv", csv.encode(), "text/csv")},
+                    headers=world.admin.h(**key()))
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert error["row"] == 2 and error["column"] == "班级"
+    assert "no grade band" in error["reason"] and "not taught" not in error["reason"]
+
+
 def test_a_schedule_banding_a_grade_the_school_does_not_teach_is_refused(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 0)
     data = app.school(world.school_id).schedule.to_dict()

@@ -243,7 +243,7 @@ class PupilUseCases(AppCore):
             try:
                 school = self.school(actor.school_id, readonly=True)
                 taught = [g for g in school.grades if school.schedule.band_of(g) is not None]
-                parsed = parse_roster(data, filename, grades=taught)
+                parsed = parse_roster(data, filename, grades=taught, declared=school.grades)
             except RosterTooLargeError as e:
                 return Decision([], Rejected("too-large", str(e),
                                              [{"field": "file", "message": str(e)}]))
