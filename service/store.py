@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import selectors
 import sqlite3
 import threading
 import time
@@ -174,7 +175,10 @@ def _no_answer(error: BaseException) -> bool:
 
 class BoundedConnection(psycopg.Connection[DictRow]):
     """A connection that gives up on a database that does not answer (a silent network drops
-    packets and TCP itself sees nothing, as on a host whose kernel still acknowledges them)."""
+    packets and TCP itself sees nothing, as on a host whose kernel still acknowledges them).
+
+    The bound is on silence, not on the whole exchange: a busy process that takes long to
+    read a large answer it is being sent is not a database that went away."""
 
     answer_timeout: float = 6.0
 
@@ -182,10 +186,28 @@ class BoundedConnection(psycopg.Connection[DictRow]):
         if timeout is not None:  # psycopg's own bounded waits (a cancel) keep their bound
             return super().wait(gen, interval, timeout)
         try:
-            return super().wait(gen, interval, self.answer_timeout)
-        except psycopg.errors._WaitTimeout as e:
+            return _wait_until_silent(gen, self.pgconn.socket, self.answer_timeout)
+        except NoAnswer:
             self.pgconn.finish()  # in an unknown state: the pool discards it
-            raise NoAnswer(f"the database did not answer within {self.answer_timeout:g}s") from e
+            raise
+
+
+def _wait_until_silent(gen: PQGen[Any], fileno: int, silence: float) -> Any:
+    """Drive a psycopg generator, raising NoAnswer once the socket stays unready for ``silence``
+    seconds (the library's own wait bounds the total time instead)."""
+    try:
+        state = next(gen)
+        with selectors.DefaultSelector() as selector:
+            selector.register(fileno, state)
+            while True:
+                ready = selector.select(timeout=silence)
+                if not ready:
+                    raise NoAnswer(f"the database did not answer within {silence:g}s")
+                new_state = gen.send(ready[0][1])
+                if new_state != state:
+                    selector.modify(fileno, state := new_state)
+    except StopIteration as done:
+        return done.value
 
 
 class OutageAwarePostgresRecorder(PostgresApplicationRecorder):
