@@ -13,7 +13,7 @@ from psycopg._enums import Ready, Wait
 from service.store import NoAnswer, _wait_until_silent
 
 
-def _reader(sock: socket.socket, want: int) -> Generator[Wait, Ready, bytes]:
+def _reader(sock: socket.socket, want: int) -> Generator[Wait, Ready | int, bytes]:
     """Reads ``want`` bytes the way psycopg's generators do: yield R, read what is there."""
     got = b""
     while len(got) < want:
