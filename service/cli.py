@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from service.demo import prepare_demo
+    from service.demo.school import prepare_demo
 
     settings = _settings(args)
     if settings.store == "memory":
@@ -128,7 +128,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from service.notifications import Deliverer
     from service.projections.failures import Backoff
     from service.projections.views import Views
-    from service.watcher import Watcher
+    from service.workers.watcher import Watcher
 
     settings = _settings(args)
     app = HandoverApp(env=settings.eventsourcing_env())
@@ -190,7 +190,15 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from service.bench import run_bench
+    """The bench is a tool of the repository checkout (``tools/``), not of the installed service."""
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "tools" / "bench.py").is_file():
+        print("handover bench runs from a repository checkout: tools/bench.py is not beside "
+              f"{checkout / 'service'}", file=sys.stderr)
+        return 2
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    from tools.bench import run_bench
 
     return run_bench(args)
 

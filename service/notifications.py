@@ -15,10 +15,11 @@ from uuid import UUID
 import httpx
 from eventsourcing.persistence import IntegrityError
 
-from service.app_core import AppCore, Decision, Outcome, as_uuid
+from service.adapters.outbound import RefusedAddressError, UnresolvableError
 from service.domain.alert import Alert
 from service.domain.common import Actor
 from service.domain.errors import ConflictError, RuleError
+from service.domain.messages import alert_detail
 from service.domain.notification import (
     DELIVERED,
     FAILED,
@@ -30,10 +31,9 @@ from service.domain.notification import (
     raised_notify,
 )
 from service.domain.school import School
-from service.messages import alert_detail
-from service.outbound import RefusedAddressError, UnresolvableError
 from service.projections.docstore import Doc, DocView
 from service.projections.runtime import Batch, DocProjection, handles
+from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
 
 if TYPE_CHECKING:
     from service.projections.views import Views

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.adapters.store import STORE_ERRORS
 from service.api import (
     access_log,
     afternoon,
@@ -35,14 +36,13 @@ from service.api.problems import (
 )
 from service.api.url_secrets import RefuseTokensInQuery
 from service.application import HandoverApp
-from service.clock import Clock
 from service.domain.errors import DomainError
 from service.notifications import Deliverer
 from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
-from service.store import STORE_ERRORS
-from service.watcher import Watcher
+from service.use_cases.clock import Clock
+from service.workers.watcher import Watcher
 
 
 class StoreHealth(BaseModel):

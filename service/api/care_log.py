@@ -16,7 +16,8 @@ from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.application import HandoverApp
 from service.domain.common import Actor
-from service.exports import (
+from service.projections.views import Views
+from service.reports.exports import (
     CSV_TYPE,
     EXPORT_CONTENT,
     HTML_TYPE,
@@ -28,7 +29,6 @@ from service.exports import (
     printable_page,
     xlsx_bytes,
 )
-from service.projections.views import Views
 from service.use_cases.care import hhmm
 
 router = APIRouter(prefix="/v1", tags=["care log"], responses=PROBLEM_RESPONSES)

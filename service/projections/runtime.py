@@ -18,6 +18,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import Projection
 
+from service.adapters.store import is_store_unavailable
 from service.projections.docstore import Doc, DocView
 from service.projections.failures import (
     Backoff,
@@ -26,7 +27,6 @@ from service.projections.failures import (
     Undecodable,
     decode,
 )
-from service.store import is_store_unavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any, Any, "Batch"], None]

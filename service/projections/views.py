@@ -6,7 +6,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
-from service.app_core import AppCore
+from service.adapters.store import is_store_unavailable
 from service.domain.errors import RuleError
 from service.notifications import Outbox
 from service.projections.access_log import AccessLog
@@ -19,7 +19,7 @@ from service.projections.runtime import DocProjection, Runner, SharedReader
 from service.projections.statements import Statements
 from service.projections.tokens import StaffTokens
 from service.settings import Settings
-from service.store import is_store_unavailable
+from service.use_cases.core import AppCore
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,

@@ -8,17 +8,17 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from service.app_core import AppCore, Decision, Outcome
 from service.domain.alert import Alert
 from service.domain.common import Actor
 from service.domain.errors import ConflictError
+from service.domain.messages import message
 from service.domain.pupil_day import GONE, NOT_HANDED_OVER, PASSED_ON, STILL_HELD
 from service.domain.refs import ActorRecord, AuthorisationRecord, RestrictionRecord
 from service.domain.schedule import NO_SUCH_SESSION, Schedule
 from service.domain.school import School
-from service.messages import message
 from service.projections.docstore import DocView
 from service.projections.roster import expected_on, read_roster
+from service.use_cases.core import AppCore, Decision, Outcome
 
 WATCHER = "watcher"
 
@@ -31,7 +31,7 @@ def _system(at: datetime) -> ActorRecord:
 
 class AlertUseCases(AppCore):
     def alert(self, school_id: str, alert_id: str) -> Alert:
-        from service.app_core import as_uuid
+        from service.use_cases.core import as_uuid
         return self._get(as_uuid(alert_id, "alert"), Alert, "alert", school_id)
 
     def acknowledge_alert(self, actor: Actor, alert_id: str, note: str) -> Outcome:

@@ -6,14 +6,14 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.care_note import CareNote
 from service.domain.common import Actor
 from service.domain.errors import NotFoundError
+from service.domain.messages import alert_detail
 from service.domain.pupil_day import ABSENT, GONE, IN_CUSTODY, NOT_HANDED_OVER, PASSED_ON
-from service.messages import alert_detail
 from service.projections.care_log import at_group, closes_at, load, state_at, walk
 from service.projections.docstore import DocView
+from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
 
 
 class CareUseCases(AppCore):

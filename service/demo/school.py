@@ -29,14 +29,14 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from service.app_core import Outcome
+from service.adapters.files import private_file
 from service.application import HandoverApp
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
-from service.files import private_file
 from service.settings import Settings
+from service.use_cases.core import Outcome
 from service.use_cases.setup import class_label
 
 log = logging.getLogger(__name__)
