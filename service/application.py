@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from service.notifications import NotificationUseCases
 from service.use_cases.afternoon import AfternoonUseCases
 from service.use_cases.alerts import AlertUseCases
 from service.use_cases.care import CareUseCases
 from service.use_cases.enrolment import EnrolmentUseCases
+from service.use_cases.notifications import NotificationUseCases
 from service.use_cases.pupils import PupilUseCases
 from service.use_cases.setup import SetupUseCases
 from service.use_cases.statements import StatementUseCases

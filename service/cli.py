@@ -125,9 +125,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import threading
 
     from service.application import HandoverApp
-    from service.notifications import Deliverer
     from service.projections.failures import Backoff
     from service.projections.views import Views
+    from service.workers.deliverer import Deliverer
     from service.workers.watcher import Watcher
 
     settings = _settings(args)

@@ -37,11 +37,11 @@ from service.api.problems import (
 from service.api.url_secrets import RefuseTokensInQuery
 from service.application import HandoverApp
 from service.domain.errors import DomainError
-from service.notifications import Deliverer
 from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
 from service.use_cases.clock import Clock
+from service.workers.deliverer import Deliverer
 from service.workers.watcher import Watcher
 
 

@@ -35,9 +35,9 @@ from service.domain.pupil_day import IN_CUSTODY, NOT_HANDED_OVER, derive
 from service.domain.school import School
 from service.projections.docstore import Doc
 from service.projections.roster import ENTRY_TYPES
-from service.projections.runtime import SaveSignal
 from service.projections.views import Views
 from service.use_cases.core import StaffIdentity
+from service.use_cases.signal import SaveSignal
 
 router = APIRouter(prefix="/v1", tags=["stream"], responses=READ_RESPONSES)
 

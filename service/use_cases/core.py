@@ -32,7 +32,6 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
 from service.domain.staff import StaffToken, StreamTicket, new_ticket, token_hash
-from service.projections.runtime import SaveSignal
 from service.use_cases.access_log import AccessRecorder
 from service.use_cases.clock import Clock, SystemClock
 from service.use_cases.results import (
@@ -44,6 +43,7 @@ from service.use_cases.results import (
     is_done,
     result_from_record,
 )
+from service.use_cases.signal import SaveSignal
 
 log = logging.getLogger(__name__)
 STREAM_TICKET_LIFETIME = timedelta(seconds=60)
