@@ -35,9 +35,9 @@ from service.api.problems import (
     view_timeout_handler,
 )
 from service.api.url_secrets import RefuseTokensInQuery
-from service.application import HandoverApp
 from service.domain.errors import DomainError
 from service.settings import Settings
+from service.use_cases.application import HandoverApp
 from service.use_cases.clock import Clock
 from service.workers.bootstrap import background, open_application
 

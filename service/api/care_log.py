@@ -14,7 +14,6 @@ from service.api.afternoon import PlaceRef, StaffRef
 from service.api.deps import AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
-from service.application import HandoverApp
 from service.domain.common import Actor
 from service.projections.views import Views
 from service.reports.care_log import read_care_log
@@ -27,6 +26,7 @@ from service.reports.exports import (
     content_disposition,
     csv_bytes,
 )
+from service.use_cases.application import HandoverApp
 
 router = APIRouter(prefix="/v1", tags=["care log"], responses=PROBLEM_RESPONSES)
 

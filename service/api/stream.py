@@ -25,7 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import AppDep, Reader, ViewsDep, _bearer
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line
-from service.application import HandoverApp
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
@@ -36,6 +35,7 @@ from service.domain.school import School
 from service.projections.docstore import Doc
 from service.projections.roster import ENTRY_TYPES
 from service.projections.views import Views
+from service.use_cases.application import HandoverApp
 from service.use_cases.core import StaffIdentity
 from service.use_cases.signal import SaveSignal
 

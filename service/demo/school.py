@@ -30,12 +30,12 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from service.adapters.files import private_file
-from service.application import HandoverApp
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
 from service.settings import Settings
+from service.use_cases.application import HandoverApp
 from service.use_cases.core import Outcome
 from service.use_cases.setup import class_label
 from service.workers.bootstrap import open_application

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.application import HandoverApp
 from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
+from service.use_cases.application import HandoverApp
 from service.use_cases.clock import Clock
 from service.workers.deliverer import Deliverer
 from service.workers.watcher import Watcher
