@@ -172,6 +172,28 @@ def test_the_bench_and_test_helpers_are_not_in_the_runtime_package() -> None:
     assert not shipped, f"tooling inside service/: {shipped}"
 
 
+def test_only_the_bench_command_reaches_into_tools() -> None:
+    """tools/ is not installed: the runtime never imports it, only ``handover bench`` does, late."""
+    reaching = set()
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            if any(n == "tools" or n.startswith("tools.") for n in names):
+                reaching.add(module)
+    assert reaching == {"service.cli"}
+
+
+def test_the_store_factories_keep_the_topics_an_environment_may_name() -> None:
+    from eventsourcing.utils import resolve_topic
+
+    from service.adapters.store import DurableSQLiteFactory, OutageAwarePostgresFactory
+
+    assert resolve_topic("service.store:DurableSQLiteFactory") is DurableSQLiteFactory
+    assert resolve_topic("service.store:OutageAwarePostgresFactory") is OutageAwarePostgresFactory
+
+
 def test_the_graph_sees_type_checking_and_local_imports(tmp_path: Path) -> None:
     """The parser counts the imports a cycle hides behind: typing-only and function-local."""
     pkg = tmp_path / "service"
