@@ -1,7 +1,7 @@
 # Handover — 课后服务安全交接
 #
 #   make demo    run the service on the embedded SQLite store with a demo school
-#   make lint    ruff and mypy --strict over service/ and tests/ (versions pinned in the test extras)
+#   make lint    ruff and mypy --strict over service/, tests/ and tools/ (versions pinned in the test extras)
 #   make test    the whole test suite (PostgreSQL required; see scripts/ensure-postgres.sh)
 #   make bench   release throughput and latency over HTTP (SQLite and PostgreSQL)
 #   make clean   remove the virtualenv, caches and the demo data
@@ -45,8 +45,8 @@ demo: $(STAMP)
 	$(BIN)/handover demo $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests
-	$(BIN)/mypy --strict service tests
+	$(BIN)/ruff check service tests tools
+	$(BIN)/mypy --strict service tests tools
 
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh

@@ -1,19 +1,7 @@
-"""The Handover application: every use case, over one event store."""
+"""The composed Handover application, by the path the API's callers and the tests import it from."""
 
 from __future__ import annotations
 
-from service.notifications import NotificationUseCases
-from service.use_cases.afternoon import AfternoonUseCases
-from service.use_cases.alerts import AlertUseCases
-from service.use_cases.care import CareUseCases
-from service.use_cases.enrolment import EnrolmentUseCases
-from service.use_cases.pupils import PupilUseCases
-from service.use_cases.setup import SetupUseCases
-from service.use_cases.statements import StatementUseCases
+from service.use_cases.application import HandoverApp
 
-
-class HandoverApp(SetupUseCases, PupilUseCases, EnrolmentUseCases, AfternoonUseCases, AlertUseCases, CareUseCases,
-                  StatementUseCases, NotificationUseCases):
-    """School set-up, pupils, the afternoon's chain of custody, and alerts."""
-
-    name = "Handover"
+__all__ = ["HandoverApp"]

@@ -41,11 +41,11 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from service.application import HandoverApp
     from service.domain.school import STAGES
+    from service.workers.bootstrap import open_application
 
     settings = _settings(args)
-    app = HandoverApp(env=settings.eventsourcing_env())
+    app = open_application(settings)
     try:
         created = app.init_school(args.name, args.timezone, args.admin, args.grades)
     finally:
@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from service.demo import prepare_demo
+    from service.demo.school import prepare_demo
 
     settings = _settings(args)
     if settings.store == "memory":
@@ -124,32 +124,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.application import HandoverApp
-    from service.notifications import Deliverer
-    from service.projections.failures import Backoff
-    from service.projections.views import Views
-    from service.watcher import Watcher
+    from service.workers.bootstrap import background, open_application
 
     settings = _settings(args)
-    app = HandoverApp(env=settings.eventsourcing_env())
-    views = Views(app, settings)
-    watcher = Watcher(app, views, settings.watch_interval,
-                      backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
-    deliverer = Deliverer(app, views, max_backoff=settings.retry_max_backoff)
+    app = open_application(settings)
+    running = background(app, settings)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    views.start()
-    watcher.start()
-    deliverer.start()
-    print(f"worker running on the {settings.store} store: views {', '.join(views.runners)}")
+    running.start()
+    print(f"worker running on the {settings.store} store: views {', '.join(running.views.runners)}")
     sys.stdout.flush()
     reported: dict[str, str | None] = {}
     try:
         while not stopping.wait(5):
-            states = {f"view {name}": runner.error for name, runner in views.runners.items()}
-            states |= {"watcher": watcher.error, "deliverer": deliverer.error}
-            for part, error in states.items():
+            for part, error in running.errors().items():
                 now = repr(error) if error else None
                 if now != reported.get(part):
                     print(f"{part} failing (retrying): {now}" if now else f"{part} resumed",
@@ -157,9 +146,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                     sys.stderr.flush()
                     reported[part] = now
     finally:
-        deliverer.stop()
-        watcher.stop()
-        views.stop()
+        running.stop()
         app.close()
     return 0
 
@@ -168,11 +155,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     """Drop a view and rebuild it from the first event, showing progress."""
     from tqdm import tqdm
 
-    from service.application import HandoverApp
     from service.projections.views import Views
+    from service.workers.bootstrap import open_application
 
     settings = _settings(args)
-    app = HandoverApp(env=settings.eventsourcing_env())
+    app = open_application(settings)
     try:
         views = Views(app, settings)
         if args.view not in views.runners:
@@ -190,7 +177,15 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from service.bench import run_bench
+    """The bench is a tool of the repository checkout (``tools/``), not of the installed service."""
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "tools" / "bench.py").is_file():
+        print("handover bench runs from a repository checkout: tools/bench.py is not beside "
+              f"{checkout / 'service'}", file=sys.stderr)
+        return 2
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    from tools.bench import run_bench
 
     return run_bench(args)
 

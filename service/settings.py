@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.files import private_file
+from service.adapters.files import private_file
 
 Store = Literal["sqlite", "postgres", "memory"]
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
@@ -182,12 +182,12 @@ class Settings(BaseSettings):
         }
         if self.store == "sqlite":
             private_file(self.sqlite_path)  # 0600 in a 0700 directory, before SQLite opens it
-            env["PERSISTENCE_MODULE"] = "service.store:DurableSQLiteFactory"
+            env["PERSISTENCE_MODULE"] = "service.adapters.store:DurableSQLiteFactory"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = str(self.sqlite_lock_timeout)
         elif self.store == "postgres":
             env.update(
-                PERSISTENCE_MODULE="service.store:OutageAwarePostgresFactory",
+                PERSISTENCE_MODULE="service.adapters.store:OutageAwarePostgresFactory",
                 POSTGRES_HOST=self.postgres_host,
                 POSTGRES_PORT=str(self.postgres_port),
                 POSTGRES_USER=self.postgres_user,

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.settings import Settings, new_cipher_key
+from service.use_cases.clock import FixedClock
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

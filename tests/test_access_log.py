@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.access import AccessRecord
 from service.domain.errors import RuleError
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.builders import Staff, World, a_school, add_staff
 from tests.stores import every_store
 

@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.alert import Alert
 from service.domain.errors import RuleError
-from service.messages import CATALOGUE, alert_detail, message, negotiate, render
+from service.domain.messages import CATALOGUE, alert_detail, message, negotiate, render
 from service.settings import Settings
-from service.watcher import Watcher
+from service.use_cases.clock import FixedClock
+from service.workers.watcher import Watcher
 from tests.builders import World, a_school, handed_to_teacher
 from tests.conftest import SHANGHAI
 

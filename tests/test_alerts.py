@@ -8,8 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
-from service.clock import FixedClock
-from service.watcher import Watcher
+from service.use_cases.clock import FixedClock
+from service.workers.watcher import Watcher
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import SHANGHAI
 from tests.stores import every_store

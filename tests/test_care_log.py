@@ -12,8 +12,8 @@ import openpyxl
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
-from service.clock import FixedClock
-from service.exports import Table, content_disposition, csv_bytes, xlsx_bytes
+from service.reports.exports import Table, content_disposition, csv_bytes, xlsx_bytes
+from service.use_cases.clock import FixedClock
 from tests.builders import SESSION_DAY, World, a_school
 from tests.conftest import SHANGHAI
 from tests.stores import every_store

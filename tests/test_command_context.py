@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.common import Actor
 from service.domain.errors import IdempotencyKeyReusedError
+from service.use_cases.clock import FixedClock
 from tests.conftest import MORNING, settings_for
 
 

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 
 from service.api.deps import respond
 from service.api.school import GateOut
-from service.app_core import Outcome
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.common import Actor
 from service.domain.idempotency import CommandRecord
+from service.use_cases.clock import FixedClock
+from service.use_cases.core import Outcome
 from service.use_cases.results import Answer, Recorded, Refused, Rejected
 from tests.conftest import MORNING, settings_for
 from tests.refs import adult

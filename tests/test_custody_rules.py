@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.builders import a_school, handed_to_teacher
 from tests.stores import every_store
 

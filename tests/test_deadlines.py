@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.refs import ActorRecord
-from service.watcher import Watcher
+from service.use_cases.clock import FixedClock
+from service.workers.watcher import Watcher
 from tests.builders import TERM, World, a_school, handed_to_teacher, key
 from tests.conftest import SHANGHAI
 from tests.refs import CLUB_ROOM, actor, adult, by, place, staff

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.demo import DEMO_FILE, DEMO_NAME, plan_pupils, prepare_demo, term_around
+from service.demo.school import DEMO_FILE, DEMO_NAME, plan_pupils, prepare_demo, term_around
 from service.domain.common import Actor, Role
 from service.domain.pupil import PRIORITY_TAGS
 from service.domain.school import School

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from service.application import HandoverApp
 from service.domain.errors import ConflictError, RuleError
 from service.domain.pupil import Pupil
-from service.roster_import import parse_roster
+from service.imports.roster import parse_roster
 from service.use_cases.enrolment import Term, enrol_through_to_signed
 from tests.builders import TERM, World, a_school, add_staff, key
 from tests.refs import actor

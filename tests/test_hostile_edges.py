@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from service.adapters.outbound import AddressPolicy, RefusedAddressError
 from service.application import HandoverApp
-from service.outbound import AddressPolicy, RefusedAddressError
 from tests.builders import a_school, key
 
 memory_only = pytest.mark.parametrize("store", ["memory"], indirect=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.projections.alerts import read_alerts
 from service.projections.roster import read_roster
 from service.projections.views import Views
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.conftest import SHANGHAI
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -17,14 +17,16 @@ import pytest
 from eventsourcing.utils import get_topic
 from fastapi.testclient import TestClient
 
+from service.adapters.channels import LogChannel, WebhookChannel
+from service.adapters.outbound import AddressPolicy, UnresolvableError
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.notification import MAX_ATTEMPTS, Notification, retry_delay
-from service.notifications import Deliverer, LogChannel, WebhookChannel, error_category
-from service.outbound import AddressPolicy, UnresolvableError
+from service.projections.outbox import error_category
 from service.projections.views import Views
 from service.settings import Settings
-from service.watcher import Watcher
+from service.use_cases.clock import FixedClock
+from service.workers.deliverer import Deliverer
+from service.workers.watcher import Watcher
 from tests.builders import World, a_school, handed_to_teacher
 from tests.conftest import SHANGHAI
 from tests.stores import every_store

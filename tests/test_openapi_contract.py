@@ -50,8 +50,8 @@ from schemathesis.specs.openapi.checks import (
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.builders import SESSION_DAY, World, a_school, handed_to_teacher
 from tests.conftest import MORNING
 

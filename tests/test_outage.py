@@ -17,16 +17,16 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from pydantic import SecretStr
 
+from service.adapters.store import Breaker
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.handover import Handover
 from service.projections.care_log import CareLog
 from service.projections.docstore import MemoryDocView
 from service.projections.failures import Backoff, EventNotApplied
 from service.projections.runtime import Runner
 from service.settings import Settings
-from service.store import Breaker
+from service.use_cases.clock import FixedClock
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import MORNING, QUIET_WATCHER, TEST_CIPHER_KEY, _pg_schema
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
@@ -415,7 +415,7 @@ def test_concurrent_requests_during_an_outage_all_answer_503_quickly_and_heal(
 def test_after_a_store_failure_calls_fail_at_once_but_one_probe_a_second_and_a_success_closes_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr("service.store.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("service.adapters.store.time.monotonic", lambda: now[0])
     breaker = Breaker(probe_interval=1.0)
     breaker.admit()  # closed: every call goes to the store
     breaker.failed(OperationalError("connection refused"))

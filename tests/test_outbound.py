@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.outbound import AddressPolicy, RefusedAddressError
+from service.adapters.outbound import AddressPolicy, RefusedAddressError
 
 
 def answers(table: dict[str, list[str]]) -> AddressPolicy:

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from service.roster_import import (
+from service.imports.roster import (
     GRADE_CN,
     RosterFormatError,
     RosterGuardian,

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
-from service.roster_import import (
+from service.imports.roster import (
     MAX_ROSTER_ROWS,
     RosterFormatError,
     RosterTooLargeError,

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
-from service.demo import open_demo
+from service.demo.school import open_demo
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.scripted_afternoon import Afternoon
 
 

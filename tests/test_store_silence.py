@@ -10,7 +10,7 @@ from collections.abc import Generator
 import pytest
 from psycopg._enums import Ready, Wait
 
-from service.store import NoAnswer, _wait_until_silent
+from service.adapters.store import NoAnswer, _wait_until_silent
 
 
 def _reader(sock: socket.socket, want: int) -> Generator[Wait, Ready | int, bytes]:

@@ -10,11 +10,11 @@ from eventsourcing.persistence import StoredEvent
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.common import Actor
 from service.domain.errors import ConflictError
 from service.domain.staff import StaffToken, token_hash
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.builders import Staff, World, a_school, key
 from tests.conftest import MORNING
 from tests.refs import actor

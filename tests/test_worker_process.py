@@ -17,12 +17,12 @@ from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.application import HandoverApp
-from service.clock import FixedClock
 from service.projections.docstore import SQLiteDocView
 from service.projections.roster import Roster, read_roster
 from service.projections.runtime import Runner
 from service.projections.views import Views
 from service.settings import Settings
+from service.use_cases.clock import FixedClock
 from tests.builders import a_school, handed_to_teacher, walked_to_gate
 from tests.conftest import MORNING, TEST_CIPHER_KEY, _pg_schema
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.adapters.store import STORE_ERRORS
 from service.api import (
     access_log,
     afternoon,
@@ -34,15 +35,11 @@ from service.api.problems import (
     view_timeout_handler,
 )
 from service.api.url_secrets import RefuseTokensInQuery
-from service.application import HandoverApp
-from service.clock import Clock
 from service.domain.errors import DomainError
-from service.notifications import Deliverer
-from service.projections.failures import Backoff
-from service.projections.views import Views
 from service.settings import Settings
-from service.store import STORE_ERRORS
-from service.watcher import Watcher
+from service.use_cases.application import HandoverApp
+from service.use_cases.clock import Clock
+from service.workers.bootstrap import background, open_application
 
 
 class StoreHealth(BaseModel):
@@ -112,27 +109,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         owned = application is None
-        api.state.handover = application or HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+        api.state.handover = application or open_application(settings, clock=clock)
         api.state.store = settings.store
-        api.state.views = Views(api.state.handover, settings)
-        backoff = Backoff(first=1.0, cap=settings.retry_max_backoff)
-        api.state.watcher = Watcher(api.state.handover, api.state.views, settings.watch_interval,
-                                    backoff=backoff)
-        api.state.deliverer = Deliverer(api.state.handover, api.state.views,
-                                        max_backoff=settings.retry_max_backoff)
+        running = background(api.state.handover, settings)
+        api.state.views, api.state.watcher = running.views, running.watcher
+        api.state.deliverer = running.deliverer
         api.state.handover.access.interval = settings.access_flush_interval
         api.state.handover.access.start()
         if settings.run_projections:
-            api.state.views.start()
-            api.state.watcher.start()
-            api.state.deliverer.start()
+            running.start()
         try:
             yield
         finally:
             api.state.handover.access.stop()
-            api.state.deliverer.stop()
-            api.state.watcher.stop()
-            api.state.views.stop()
+            running.stop()
             if owned:
                 api.state.handover.close()
 

@@ -23,11 +23,11 @@ from service.api.problems import (
     rejection_problem,
 )
 from service.api.text import HeaderLine
-from service.app_core import Outcome, StaffIdentity
-from service.application import HandoverApp
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
 from service.projections.views import Views
+from service.use_cases.application import HandoverApp
+from service.use_cases.core import Outcome, StaffIdentity
 from service.use_cases.results import Recorded, Refused, Rejected
 
 log = logging.getLogger(__name__)

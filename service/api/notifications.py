@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.adapters.channels import ERROR_CATEGORIES
 from service.api.deps import AdminActor, AppDep, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line, LongLine
 from service.domain.common import Role
 from service.domain.notification import MIN_SECRET
-from service.notifications import ERROR_CATEGORIES, OUTBOX, read_notifications, shown_to
+from service.projections.outbox import OUTBOX, read_notifications, shown_to
 
 router = APIRouter(prefix="/v1", tags=["notifications"], responses=PROBLEM_RESPONSES)
 

@@ -20,7 +20,7 @@ from service.api.problems import (
 )
 from service.api.text import IsoDay, Line, LongLine, Prose
 from service.domain.errors import RuleError
-from service.printable import unprintable
+from service.domain.printable import unprintable
 from service.use_cases.pupils import PaperAgreements
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)

@@ -13,7 +13,7 @@ from service.api.deps import AppDep, Reader, ViewsDep
 from service.api.problems import READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
-from service.privacy import custody_rows
+from service.domain.privacy import custody_rows
 from service.projections.roster import read_roster
 
 router = APIRouter(prefix="/v1", tags=["roster"], responses=READ_RESPONSES)

@@ -14,12 +14,12 @@ from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, r
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
-from service.exports import XLSX_TYPE, Table, content_disposition, xlsx_bytes
 from service.projections.statements import (
     read_pupil_statements,
     read_shifts,
     read_staff_statements,
 )
+from service.reports.exports import XLSX_TYPE, Table, content_disposition, xlsx_bytes
 
 router = APIRouter(prefix="/v1", tags=["statements"], responses=PROBLEM_RESPONSES)
 

@@ -25,19 +25,19 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import AppDep, Reader, ViewsDep, _bearer
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line
-from service.app_core import StaffIdentity
-from service.application import HandoverApp
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
+from service.domain.messages import alert_detail
+from service.domain.privacy import custody_rows
 from service.domain.pupil_day import IN_CUSTODY, NOT_HANDED_OVER, derive
 from service.domain.school import School
-from service.messages import alert_detail
-from service.privacy import custody_rows
 from service.projections.docstore import Doc
 from service.projections.roster import ENTRY_TYPES
-from service.projections.runtime import SaveSignal
 from service.projections.views import Views
+from service.use_cases.application import HandoverApp
+from service.use_cases.core import StaffIdentity
+from service.use_cases.signal import SaveSignal
 
 router = APIRouter(prefix="/v1", tags=["stream"], responses=READ_RESPONSES)
 

@@ -11,7 +11,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from service.printable import unprintable
+from service.domain.printable import unprintable
 
 
 @dataclass(frozen=True)

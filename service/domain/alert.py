@@ -8,8 +8,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.messages import CATALOGUE, DEFAULT_LANGUAGE, Message, alert_detail
 from service.domain.refs import ActorRecord
-from service.messages import CATALOGUE, DEFAULT_LANGUAGE, Message, alert_detail
 
 ALERT_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/alert")
 
@@ -36,7 +36,7 @@ class Alert(Aggregate):
     """
 
     class Raised(Aggregate.Created):
-        """v2 records the text as a message code and its parameters (``service.messages``),
+        """v2 records the text as a message code and its parameters (``service.domain.messages``),
         rendered in the reader's language; a v1 alert keeps the text it stored in ``detail``."""
 
         class_version = 2

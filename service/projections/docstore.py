@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore
 
-from service.files import private_file
+from service.adapters.files import private_file
 
 Doc = dict[str, Any]
 Changes = Mapping[str, Doc | None]  # None deletes the document

@@ -11,7 +11,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from service.store import is_store_unavailable
+from service.adapters.store import is_store_unavailable
 
 
 class Undecodable:

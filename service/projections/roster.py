@@ -13,9 +13,9 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, STILL_HELD, PupilDay, derive
 from service.domain.schedule import Schedule
 from service.domain.school import School
+from service.imports.roster import normalise_class
 from service.projections.docstore import Doc, DocView
 from service.projections.runtime import Batch, DocProjection, handles
-from service.roster_import import normalise_class
 
 ENTRY_TYPES: dict[type, str] = {
     PupilDay.MarkedAbsent: "absent", PupilDay.SignedIn: "signed_in",

@@ -18,6 +18,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import Projection
 
+from service.adapters.store import is_store_unavailable
 from service.projections.docstore import Doc, DocView
 from service.projections.failures import (
     Backoff,
@@ -26,7 +27,7 @@ from service.projections.failures import (
     Undecodable,
     decode,
 )
-from service.store import is_store_unavailable
+from service.use_cases.signal import SaveSignal
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any, Any, "Batch"], None]
@@ -85,29 +86,6 @@ class DocProjection(Projection[DocView]):
         batch = Batch(self.view)
         self.apply(domain_event, batch)
         self.view.commit(batch.changes, tracking)
-
-
-class SaveSignal:
-    """Set by the application after every save; runners wait on it instead of sleeping."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._count = 0
-
-    def notify(self) -> None:
-        with self._cond:
-            self._count += 1
-            self._cond.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> int:
-        with self._cond:
-            if self._count == seen:
-                self._cond.wait(timeout)
-            return self._count
-
-    @property
-    def count(self) -> int:
-        return self._count
 
 
 class Runner:

@@ -6,20 +6,20 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
-from service.app_core import AppCore
+from service.adapters.store import is_store_unavailable
 from service.domain.errors import RuleError
-from service.notifications import Outbox
 from service.projections.access_log import AccessLog
 from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
 from service.projections.failures import Backoff
+from service.projections.outbox import Outbox
 from service.projections.roster import Roster
 from service.projections.runtime import DocProjection, Runner, SharedReader
 from service.projections.statements import Statements
 from service.projections.tokens import StaffTokens
 from service.settings import Settings
-from service.store import is_store_unavailable
+from service.use_cases.core import AppCore
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,

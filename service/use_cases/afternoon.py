@@ -7,17 +7,17 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor
 from service.domain.decisions import CollectionRefused, HomeAloneAllowed, ReleaseAllowed
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.handover import Handover
+from service.domain.messages import message
+from service.domain.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
 from service.domain.refs import AdultRef, PlaceRef, StaffRef
 from service.domain.school import School
-from service.messages import message
-from service.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
+from service.use_cases.core import AppCore, Decision, Outcome
 from service.use_cases.results import Refused
 
 

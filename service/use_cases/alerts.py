@@ -8,17 +8,16 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from service.app_core import AppCore, Decision, Outcome
 from service.domain.alert import Alert
 from service.domain.common import Actor
 from service.domain.errors import ConflictError
+from service.domain.messages import message
 from service.domain.pupil_day import GONE, NOT_HANDED_OVER, PASSED_ON, STILL_HELD
 from service.domain.refs import ActorRecord, AuthorisationRecord, RestrictionRecord
 from service.domain.schedule import NO_SUCH_SESSION, Schedule
 from service.domain.school import School
-from service.messages import message
-from service.projections.docstore import DocView
-from service.projections.roster import expected_on, read_roster
+from service.use_cases.core import AppCore, Decision, Outcome
+from service.use_cases.ports import LiveState
 
 WATCHER = "watcher"
 
@@ -31,7 +30,7 @@ def _system(at: datetime) -> ActorRecord:
 
 class AlertUseCases(AppCore):
     def alert(self, school_id: str, alert_id: str) -> Alert:
-        from service.app_core import as_uuid
+        from service.use_cases.core import as_uuid
         return self._get(as_uuid(alert_id, "alert"), Alert, "alert", school_id)
 
     def acknowledge_alert(self, actor: Actor, alert_id: str, note: str) -> Outcome:
@@ -49,14 +48,14 @@ class AlertUseCases(AppCore):
         return self.execute(actor, decide)
 
     # -- the watcher ----------------------------------------------------------
-    def watch(self, roster: DocView, alerts: DocView) -> dict[str, int]:
+    def watch(self, live: LiveState) -> dict[str, int]:
         """Raise, escalate and close alerts as of the clock's now. Safe to run anywhere, any
         number of times, by any number of watchers: each cause has one alert, each step one event."""
         now = self.now()
         tally = {"raised": 0, "escalated": 0, "resolved": 0}
-        for key in roster.scan("school/"):
-            school = self.school(key.split("/", 1)[1], readonly=True)
-            self._watch_school(school, now, roster, alerts, tally)
+        for school_id in live.school_ids():
+            school = self.school(school_id, readonly=True)
+            self._watch_school(school, now, live, tally)
         return tally
 
     def _save_quietly(self, *aggregates: Any) -> bool:
@@ -66,19 +65,18 @@ class AlertUseCases(AppCore):
             return False  # another watcher recorded the same fact first
         return True
 
-    def _watch_school(self, school: School, now: datetime, roster: DocView, alerts: DocView,
+    def _watch_school(self, school: School, now: datetime, live: LiveState,
                       tally: dict[str, int]) -> None:
         tz, policy, schedule = school.tz, school.alert_policy, school.schedule
         today = now.astimezone(tz).date()
         rows_by_session: dict[str, dict[str, dict[str, Any]]] = {}
         for spec in schedule.sessions_on(today):
-            found = read_roster(roster, school.school_id, today, spec.key)
-            rows = {r["pupil_id"]: r for r in (found or {}).get("pupils", [])}
+            rows = {r["pupil_id"]: r for r in live.session_roster(school.school_id, today, spec.key)}
             rows_by_session[spec.key] = rows
             self._raise_for_session(school, schedule, spec.key, today, now, rows, policy, tally)
-        self._raise_outside_schedule(school, today, roster, tally)
+        self._raise_outside_schedule(school, today, live, tally)
         self._raise_expiring(school, today, policy, tally)
-        for doc in alerts.scan(f"alert/{school.school_id}/").values():
+        for doc in live.alerts(school.school_id):
             if doc["status"] != "resolved":
                 self._follow_up(school, doc, now, rows_by_session, policy, tally)
 
@@ -141,7 +139,7 @@ class AlertUseCases(AppCore):
             if alert is not None and self._save_quietly(alert):
                 tally["raised"] += 1
 
-    def _raise_outside_schedule(self, school: School, today: date, roster: DocView,
+    def _raise_outside_schedule(self, school: School, today: date, live: LiveState,
                                 tally: dict[str, int]) -> None:
         """A pupil enrolled for a session the schedule no longer has is on no roster: say so."""
         schedule = school.schedule
@@ -149,10 +147,8 @@ class AlertUseCases(AppCore):
             return  # not a school day for after-school care at all
         known = {s.key for s in schedule.sessions}
         day = today.isoformat()
-        for doc in roster.scan(f"pupil/{school.school_id}/").values():
-            for session in doc["enrolment"].get("sessions", ()):
-                if session in known or not expected_on(doc["enrolment"], today, session):
-                    continue
+        for doc, session in live.expected(school.school_id, today):
+            if session not in known:
                 pid = doc["pupil_id"]
                 klass: Mapping[str, Any] = school.classes.get(doc["class_id"], {})
                 alert = self.new_alert(

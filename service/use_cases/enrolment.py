@@ -9,7 +9,6 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor, Role
 from service.domain.errors import (
     ConflictError,
@@ -21,6 +20,7 @@ from service.domain.errors import (
 from service.domain.pupil import ENROLMENT_STEPS, Pupil
 from service.domain.refs import ActorRecord
 from service.domain.school import School
+from service.use_cases.core import AppCore, Decision, Outcome
 
 # A pupil refused for one of these is reported and the others go on; bad input (RuleError)
 # is the same for every pupil, so it refuses the whole request and records nothing.

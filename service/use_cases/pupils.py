@@ -10,13 +10,9 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
-from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor, normalise_name
 from service.domain.errors import ConflictError, RuleError
-from service.domain.pupil import Pupil
-from service.domain.refs import RosterEntry
-from service.domain.school import School
-from service.privacy import (
+from service.domain.privacy import (
     PUPIL_LIST,
     PUPIL_RECORD,
     group_reads,
@@ -25,7 +21,11 @@ from service.privacy import (
     pupil_summary,
     read_of,
 )
-from service.roster_import import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
+from service.domain.pupil import Pupil
+from service.domain.refs import RosterEntry
+from service.domain.school import School
+from service.imports.roster import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
+from service.use_cases.core import AppCore, Decision, Outcome
 from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
 from service.use_cases.results import Rejected
 from service.use_cases.setup import class_label

@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from service.app_core import AppCore, Decision, Outcome, as_uuid
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.grouping import ClassCount, propose_groups
@@ -20,7 +19,8 @@ from service.domain.schedule import (
 )
 from service.domain.school import School
 from service.domain.staff import StaffToken, new_token
-from service.roster_import import GRADE_CN
+from service.imports.roster import GRADE_CN
+from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
 
 
 def class_label(grade: int, class_no: int) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from service.app_core import AppCore, Decision, Outcome
 from service.domain.common import Actor, Role
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
 from service.domain.shift import DUTY, Shift, shift_id
+from service.use_cases.core import AppCore, Decision, Outcome
 
 MANAGERS = (Role.ADMIN.value, Role.DUTY_LEADER.value)  # may sign a colleague on or off
 

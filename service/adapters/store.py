@@ -20,6 +20,7 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
     SQLiteFactory,
 )
+from eventsourcing.utils import register_topic
 from psycopg.abc import PQGen
 from psycopg.rows import DictRow
 
@@ -250,3 +251,9 @@ class OutageAwarePostgresFactory(PostgresFactory):
             "BoundedConnection", (BoundedConnection,), {"answer_timeout": query_timeout + 1})
         self.datastore.breaker = Breaker(  # type: ignore[attr-defined]
             float(self.env.get("POSTGRES_PROBE_INTERVAL") or 1))
+
+
+# The factories by the module path they had before the adapters package: an operator's
+# environment may still name them in PERSISTENCE_MODULE.
+register_topic("service.store:DurableSQLiteFactory", DurableSQLiteFactory)
+register_topic("service.store:OutageAwarePostgresFactory", OutageAwarePostgresFactory)

@@ -29,15 +29,16 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from service.app_core import Outcome
-from service.application import HandoverApp
+from service.adapters.files import private_file
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
-from service.files import private_file
 from service.settings import Settings
+from service.use_cases.application import HandoverApp
+from service.use_cases.core import Outcome
 from service.use_cases.setup import class_label
+from service.workers.bootstrap import open_application
 
 log = logging.getLogger(__name__)
 
@@ -604,7 +605,7 @@ def _issue_tokens(app: HandoverApp, demo: Demo) -> None:
 def open_demo(settings: Settings) -> tuple[Demo, dict[str, Any]]:
     """The demo school (built on the first run) with a fresh token for each demo staff member,
     and a summary of the school as it stands."""
-    app = HandoverApp(env=settings.eventsourcing_env())
+    app = open_application(settings)
     try:
         path = settings.data_dir / DEMO_FILE
         keep = settings.store != "memory"  # an in-memory store is new on every run

@@ -38,7 +38,8 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from service.bench_setup import (
+from service.settings import Settings
+from tools.bench_setup import (
     PG_HOST,
     PG_PASSWORD,
     PG_PORT,
@@ -50,7 +51,6 @@ from service.bench_setup import (
     scratch_store,
     sign_in_all,
 )
-from service.settings import Settings
 
 LEVELS = (1, 16)
 SAVE_TARGET = 0.60  # HTTP release rate / bare Application.save() rate

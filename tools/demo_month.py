@@ -17,15 +17,15 @@ from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
-from service.app_core import Outcome
-from service.application import HandoverApp
-from service.clock import FixedClock
 from service.domain.common import Actor
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import IN_CUSTODY
 from service.domain.refs import GroupRecord
 from service.domain.school import School
 from service.domain.shift import DUTY
+from service.use_cases.application import HandoverApp
+from service.use_cases.clock import FixedClock
+from service.use_cases.core import Outcome
 from service.use_cases.statements import place_dismissal
 
 LATE_SHARE = 0.12

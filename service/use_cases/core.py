@@ -13,8 +13,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from service.access_log import AccessRecorder
-from service.clock import Clock, SystemClock
+from service.adapters.outbound import AddressPolicy
+from service.adapters.store import sqlite_durability
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import (
@@ -27,14 +27,13 @@ from service.domain.errors import (
 )
 from service.domain.handover import Handover
 from service.domain.idempotency import CommandRecord
+from service.domain.messages import Message
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
 from service.domain.staff import StaffToken, StreamTicket, new_ticket, token_hash
-from service.messages import Message
-from service.outbound import AddressPolicy
-from service.projections.runtime import SaveSignal
-from service.store import sqlite_durability
+from service.use_cases.access_log import AccessRecorder
+from service.use_cases.clock import Clock, SystemClock
 from service.use_cases.results import (
     Answer,
     Recorded,
@@ -44,6 +43,7 @@ from service.use_cases.results import (
     is_done,
     result_from_record,
 )
+from service.use_cases.signal import SaveSignal
 
 log = logging.getLogger(__name__)
 STREAM_TICKET_LIFETIME = timedelta(seconds=60)

@@ -93,9 +93,9 @@ def build_school(settings: Settings, pupils: int) -> BenchSchool:
     with the same domain calls as the register/apply/advance use cases but saved in batches,
     so thousands of pupils take seconds rather than thousands of fsyncs.
     """
-    from service.application import HandoverApp
     from service.domain.common import Actor
     from service.domain.pupil import Pupil
+    from service.use_cases.application import HandoverApp
 
     app = HandoverApp(env=settings.eventsourcing_env())
     try:

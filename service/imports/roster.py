@@ -12,8 +12,8 @@ from openpyxl import load_workbook
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 
-from service.printable import unprintable
-from service.roster_agreements import (
+from service.domain.printable import unprintable
+from service.imports.agreements import (
     AGREEMENT_COLUMNS,
     REFERENCE_COLUMNS,
     RosterAgreement,

@@ -6,24 +6,14 @@ import logging
 import threading
 from datetime import UTC, datetime
 from time import monotonic, time
-from typing import Any, Protocol
+from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder
-
-from service.projections.docstore import DocView
 from service.projections.failures import Backoff
+from service.projections.live import LiveViews
 from service.projections.views import Views
+from service.use_cases.ports import Watched
 
 log = logging.getLogger(__name__)
-
-
-class Watched(Protocol):
-    """What the watcher uses of the application: the log's head, and one round of alerts."""
-
-    @property
-    def recorder(self) -> ApplicationRecorder: ...
-
-    def watch(self, roster: DocView, alerts: DocView) -> dict[str, int]: ...
 
 
 class Watcher:
@@ -52,7 +42,7 @@ class Watcher:
         head = self.app.recorder.max_notification_id()
         for name in ("roster", "alerts"):
             self.views.runners[name].wait(head, timeout=30)
-        self.last = self.app.watch(self.views.view("roster"), self.views.view("alerts"))
+        self.last = self.app.watch(LiveViews(self.views.view("roster"), self.views.view("alerts")))
         self.position = head
         return self.last
 

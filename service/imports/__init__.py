@@ -1,0 +1,1 @@
+"""Files staff bring in: the roster spreadsheet and its agreement columns."""
