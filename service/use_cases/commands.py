@@ -1,0 +1,137 @@
+"""What staff ask the school to record about the afternoon: one command object per request.
+
+A route builds one of these from its validated request and hands it, with the actor, to its use
+case; the demo, the month generator and the tests build them directly. A command says what was
+asked, never what the rules decided: the use case decides, and the recording methods of the
+aggregates accept only the decisions the rules produced (``service.domain.decisions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from service.domain.refs import AdultRef
+
+AFTER_SCHOOL = "after_school"
+
+
+def came(name: str | None, relation: str | None = None, phone: str | None = None,
+         id_tail: str | None = None) -> AdultRef:
+    """The adult at the gate as they came: whoever they are, authorised or not."""
+    return {"name": name, "relation": relation, "phone": phone, "id_tail": id_tail}
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """Offer pupils to another adult; custody moves only when they confirm with their own count.
+
+    Name the pupils, or a class to hand over everyone expected and not yet handed over; with
+    ``to_session`` the named pupils pass into a later session the same day (evening study)."""
+
+    to_staff_id: str
+    place_id: str
+    count: int
+    pupil_ids: tuple[str, ...] | None = None
+    class_id: str | None = None
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+    note: str | None = None
+    to_session: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmHandover:
+    """The receiver takes custody with their own count; pupils not received are named."""
+
+    handover_id: str
+    count: int
+    received_pupil_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class WithdrawHandover:
+    handover_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MarkAbsent:
+    """Absent for the session: with leave reported by the family (请假), or not."""
+
+    pupil_id: str
+    with_leave: bool
+    reason: str = ""
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The caller takes custody of these pupils at this place (roll call)."""
+
+    pupil_ids: tuple[str, ...]
+    place_id: str
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class Release:
+    """Release one pupil or several siblings to one adult at a gate: a collector on file
+    (``collector_id``), or the adult as named at the gate (``adult``)."""
+
+    pupil_ids: tuple[str, ...]
+    gate_id: str
+    identity_check: str
+    collector_id: str | None = None
+    adult: AdultRef | None = None
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class RefuseRelease:
+    """A member of staff turned an adult away, saying why."""
+
+    pupil_id: str
+    adult: AdultRef
+    reason: str
+    gate_id: str | None = None
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class GoHomeAlone:
+    """Let a pupil go home alone: allowed only under a guardian's statement on file."""
+
+    pupil_id: str
+    gate_id: str | None = None
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class LeaveEarly:
+    """Collected before the dismissal time, with a member of staff's approval."""
+
+    pupil_id: str
+    approved_by_staff_id: str
+    reason: str
+    homeroom_informed: bool
+    collector_id: str | None = None
+    adult: AdultRef | None = None
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class Correct:
+    """Void one recorded event of a pupil's day (its ``seq``), saying why; it stays on record."""
+
+    pupil_id: str
+    day: date
+    seq: int
+    reason: str
+    session: str = AFTER_SCHOOL
