@@ -135,3 +135,82 @@ class Correct:
     seq: int
     reason: str
     session: str = AFTER_SCHOOL
+
+
+# -- a pupil's file: who may collect, who may not, and the statements on file ------------------
+@dataclass(frozen=True)
+class Guardian:
+    """A guardian on the pupil's file (监护人); ``may_collect`` unless a court says otherwise."""
+
+    name: str
+    phone: str
+    relation: str = "监护人"
+    may_collect: bool = True
+    id_tail: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterPupil:
+    name: str
+    gender: str
+    class_id: str
+    guardians: tuple[Guardian, ...] = ()
+
+
+@dataclass(frozen=True)
+class Authorise:
+    """Another adult who may collect, given by a guardian: for a window, or for one ``day``."""
+
+    name: str
+    relation: str | None = None
+    phone: str | None = None
+    id_tail: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    day: date | None = None
+    document: str | None = None
+    given_by_guardian_id: str | None = None
+    via: str = "in_person"
+
+
+@dataclass(frozen=True)
+class PhoneAuthorisation:
+    """A guardian on file rang: the adult they name may collect on that day only."""
+
+    guardian_id: str
+    adult: AdultRef
+    day: date | None = None
+
+
+@dataclass(frozen=True)
+class Restrict:
+    """A "do not release to" entry (禁止接送), e.g. from a court order."""
+
+    name: str
+    reason: str
+    id_tail: str | None = None
+    document: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+@dataclass(frozen=True)
+class FileStatement:
+    """A guardian's written statement that the pupil may go home alone (自行回家说明)."""
+
+    valid_from: date
+    weekdays: tuple[int, ...]
+    given_by_guardian_id: str
+    valid_to: date | None = None
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyForCare:
+    """The parent's application (家长申请) for a term's sessions."""
+
+    term: str
+    starts: date
+    ends: date
+    sessions: tuple[str, ...] = (AFTER_SCHOOL,)
+    guardian_id: str | None = None
