@@ -481,8 +481,9 @@ def build_demo(app: HandoverApp) -> Demo:
         rooms[floor] = rooms.get(floor, 0) + 1
         teacher = ids[HOMEWORK_TEACHERS[k % len(HOMEWORK_TEACHERS)]]
         # Homework groups meet whenever the service runs: every day in the demo schedule.
-        _ok(app.define_group(admin(), None, proposed["name"], "homework", list(ALL_WEEK),
-                             f"{floor}0{rooms[floor]}教室", proposed["class_ids"], teacher),
+        _ok(app.define_group(admin(), do.DefineGroup(
+                proposed["name"], "homework", tuple(ALL_WEEK), f"{floor}0{rooms[floor]}教室",
+                tuple(proposed["class_ids"]), teacher)),
             f"define {proposed['name']}")
         member = next(s for s in demo.staff if s.staff_id == teacher)
         member.title = ("课后服务教师 · " if k < len(HOMEWORK_TEACHERS) else f"{member.title}、") \
@@ -490,7 +491,8 @@ def build_demo(app: HandoverApp) -> Demo:
     # Clubs last: a school with all three clubs is a finished demo (see _find_in_store).
     for club, weekdays, room, grades, teacher, _ in CLUBS:
         members = [cid for (g, _), cid in sorted(classes.items()) if g in grades]
-        _ok(app.define_group(admin(), None, club, "club", weekdays, room, members, ids[teacher]), f"define {club}")
+        _ok(app.define_group(admin(), do.DefineGroup(club, "club", tuple(weekdays), room, tuple(members),
+                                                     ids[teacher])), f"define {club}")
     demo.seconds = time.perf_counter() - started
     return demo
 

@@ -155,8 +155,7 @@ class _Generator:
         latest = place_dismissal(self.school, DUTY, self.session, day)
         for leader in self.duty:
             a.act(start - timedelta(minutes=5), "sign_on", leader, partial(
-                self.app.sign_on, place_id=DUTY, session=self.session, staff_id=None,
-                substitute_for=None))
+                self.app.sign_on, cmd=do.SignOn(DUTY, self.session)))
             a.act(latest + timedelta(minutes=15), "sign_off", leader, partial(
                 self.app.sign_off, place_id=DUTY, session=self.session, staff_id=None))
         a.run()
@@ -176,13 +175,13 @@ class _Generator:
         if signs_on and substitute is not None:
             on_at = start - timedelta(minutes=3)
             a.act(on_at, "substitute", self.admin, lambda actor: self.app.sign_on(
-                actor, gid, self.session, keeper, teacher))
+                actor, do.SignOn(gid, self.session, keeper, teacher)))
         elif signs_on:
             late = self.rng.random() < LATE_SHARE
             on_at = start + timedelta(minutes=self.rng.randint(8, 25) if late
                                       else -self.rng.randint(0, 10))
             a.act(on_at, "sign_on", teacher, lambda actor: self.app.sign_on(
-                actor, gid, self.session, None, None))
+                actor, do.SignOn(gid, self.session)))
         else:
             on_at = start
         if signs_on:

@@ -214,3 +214,52 @@ class ApplyForCare:
     ends: date
     sessions: tuple[str, ...] = (AFTER_SCHOOL,)
     guardian_id: str | None = None
+
+
+# -- the care log, the school's groups and the staff's shifts ----------------------------------
+@dataclass(frozen=True)
+class WriteCareNote:
+    """A note or an emergency in a group's care log: rescue first, tell the guardian, report."""
+
+    group_id: str
+    text: str
+    kind: str = "note"
+    actions_taken: str = ""
+    guardian_notified: bool = False
+    reported_to_leadership: bool = False
+    pupil_ids: tuple[str, ...] = ()
+    day: date | None = None
+    session: str = AFTER_SCHOOL
+
+
+@dataclass(frozen=True)
+class FollowUpCareNote:
+    note_id: str
+    actions_taken: str = ""
+    guardian_notified: bool = False
+    reported_to_leadership: bool = False
+
+
+@dataclass(frozen=True)
+class DefineGroup:
+    """A homework group or a club: where it meets, on which weekdays, for which classes.
+    Without ``group_id`` a new group; with it, that group as it now stands."""
+
+    name: str
+    kind: str
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)
+    room: str = ""
+    class_ids: tuple[str, ...] = ()
+    teacher_id: str | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SignOn:
+    """Sign on for a session at a group (or for duty): yourself, or, if you manage the day, a
+    colleague (``staff_id``) or a substitute for one (``substitute_for``)."""
+
+    place_id: str
+    session: str = AFTER_SCHOOL
+    staff_id: str | None = None
+    substitute_for: str | None = None
