@@ -242,8 +242,10 @@ class _Generator:
 
     def in_custody_of(self, p: Pupil, day: date, staff_id: str) -> bool:
         pd = self.app.existing_pupil_day(self.school_id, str(p.id), day, self.session)
-        return pd is not None and pd.status == IN_CUSTODY and pd.state["pending"] is None \
-            and pd.state["custodian"]["staff_id"] == staff_id
+        if pd is None or pd.status != IN_CUSTODY or pd.state["pending"] is not None:
+            return False
+        custodian = pd.state["custodian"]
+        return custodian is not None and custodian["staff_id"] == staff_id
 
     def to_gate(self, day: date, ids: list[str], keeper: str) -> None:
         if self.guard is None or self.gate is None:
