@@ -523,7 +523,8 @@ def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None
     with pytest.raises(ConflictError):
         day.pass_on("h1", "evening", by(teacher, at="t"))
     day.pass_on("h1", "evening", by(evening, at="t"))
-    assert day.status == "passed_on" and day.state["passed_on"]["session"] == "evening"
+    passed = day.state["passed_on"]
+    assert day.status == "passed_on" and passed is not None and passed["session"] == "evening"
     with pytest.raises(ConflictError):
         day.release_to(mum, adult("李梅"), "id_card", room, by(teacher, at="t"))
     assert derive(day.entries) == day.state

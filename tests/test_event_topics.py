@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import resolve_topic
 
@@ -19,16 +20,18 @@ from service.domain.staff import StaffToken
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _legacy_topics(tmp_path: Path) -> set[str]:
+def _legacy_topics(tmp_path: Path, release: str) -> set[str]:
     target = tmp_path / "legacy.sqlite3"
-    with gzip.open(FIXTURES / "legacy-main-562a828.sqlite3.gz") as packed, target.open("wb") as out:
+    with gzip.open(FIXTURES / f"{release}.sqlite3.gz") as packed, target.open("wb") as out:
         shutil.copyfileobj(packed, out)
     with sqlite3.connect(target) as db:
         return {row[0] for row in db.execute("SELECT DISTINCT topic FROM stored_events")}
 
 
-def test_every_topic_of_the_earlier_release_resolves_to_the_class_it_names(tmp_path: Path) -> None:
-    topics = _legacy_topics(tmp_path)
+@pytest.mark.parametrize("release", ["legacy-main-562a828", "legacy-main-b4cde03"])
+def test_every_topic_of_the_earlier_release_resolves_to_the_class_it_names(tmp_path: Path,
+                                                                          release: str) -> None:
+    topics = _legacy_topics(tmp_path, release)
     assert len(topics) > 20
     for topic in topics:
         module, _, qualname = topic.partition(":")

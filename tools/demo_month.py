@@ -23,6 +23,7 @@ from service.domain.pupil_day import IN_CUSTODY
 from service.domain.refs import GroupRecord
 from service.domain.school import School
 from service.domain.shift import DUTY
+from service.use_cases import commands as do
 from service.use_cases.application import HandoverApp
 from service.use_cases.clock import FixedClock
 from service.use_cases.core import Outcome
@@ -154,8 +155,7 @@ class _Generator:
         latest = place_dismissal(self.school, DUTY, self.session, day)
         for leader in self.duty:
             a.act(start - timedelta(minutes=5), "sign_on", leader, partial(
-                self.app.sign_on, place_id=DUTY, session=self.session, staff_id=None,
-                substitute_for=None))
+                self.app.sign_on, cmd=do.SignOn(DUTY, self.session)))
             a.act(latest + timedelta(minutes=15), "sign_off", leader, partial(
                 self.app.sign_off, place_id=DUTY, session=self.session, staff_id=None))
         a.run()
@@ -175,13 +175,13 @@ class _Generator:
         if signs_on and substitute is not None:
             on_at = start - timedelta(minutes=3)
             a.act(on_at, "substitute", self.admin, lambda actor: self.app.sign_on(
-                actor, gid, self.session, keeper, teacher))
+                actor, do.SignOn(gid, self.session, keeper, teacher)))
         elif signs_on:
             late = self.rng.random() < LATE_SHARE
             on_at = start + timedelta(minutes=self.rng.randint(8, 25) if late
                                       else -self.rng.randint(0, 10))
             a.act(on_at, "sign_on", teacher, lambda actor: self.app.sign_on(
-                actor, gid, self.session, None, None))
+                actor, do.SignOn(gid, self.session)))
         else:
             on_at = start
         if signs_on:
@@ -202,8 +202,8 @@ class _Generator:
             if self.rng.random() < ABSENT_SHARE:
                 leave = self.rng.random() < LEAVE_SHARE
                 a.act(time(8, 0, k % 60), "absence", homeroom, partial(
-                    self.app.mark_absent, pupil_id=str(p.id), day=day, session=self.session,
-                    with_leave=leave, reason="病假" if leave else "未到"))
+                    self.app.mark_absent, cmd=do.MarkAbsent(
+                        str(p.id), leave, "病假" if leave else "未到", day, self.session)))
             else:
                 staying.append(p)
         if not staying:
@@ -214,15 +214,15 @@ class _Generator:
         taken: dict[str, str] = {}
         if homeroom == keeper:
             a.act(start + timedelta(minutes=5), "sign_in", keeper, lambda actor: self.app.sign_in(
-                actor, ids, day, self.session, gid))
+                actor, do.SignIn(tuple(ids), gid, day, self.session)))
         else:
             def offer() -> None:
-                taken["id"] = self.do("handover", self.app.hand_over(
-                    self.actor(homeroom), day, self.session, ids, None, keeper, gid,
-                    len(ids) + (1 if wrong else 0), None))["handover_id"]
+                taken["id"] = self.do("handover", self.app.hand_over(self.actor(homeroom), do.HandOver(
+                    keeper, gid, len(ids) + (1 if wrong else 0), tuple(ids), day=day,
+                    session=self.session)))["handover_id"]
             a.at(start + timedelta(minutes=5), offer)
             a.act(max(start + timedelta(minutes=6), on_at + timedelta(minutes=1)), "confirm", keeper,
-                  lambda actor: self.app.confirm_handover(actor, taken["id"], len(ids), None))
+                  lambda actor: self.app.confirm_handover(actor, do.ConfirmHandover(taken["id"], len(ids))))
         for p in staying:
             if self.rng.random() < EARLY_DEPARTURE_SHARE:
                 a.at(start + timedelta(minutes=40), partial(self.leave_early, p, day, keeper, homeroom))
@@ -236,14 +236,16 @@ class _Generator:
     def leave_early(self, p: Pupil, day: date, keeper: str, homeroom: str) -> None:
         collector = self.collector(p, day)
         if collector is not None and self.in_custody_of(p, day, keeper):
-            self.do("early_departure", self.app.leave_early(
-                self.actor(keeper), str(p.id), day, self.session, collector, None, homeroom,
-                "家长提前接回（看病）", True))
+            self.do("early_departure", self.app.leave_early(self.actor(keeper), do.LeaveEarly(
+                str(p.id), homeroom, "家长提前接回（看病）", True, collector, day=day,
+                session=self.session)))
 
     def in_custody_of(self, p: Pupil, day: date, staff_id: str) -> bool:
         pd = self.app.existing_pupil_day(self.school_id, str(p.id), day, self.session)
-        return pd is not None and pd.status == IN_CUSTODY and pd.state["pending"] is None \
-            and pd.state["custodian"]["staff_id"] == staff_id
+        if pd is None or pd.status != IN_CUSTODY or pd.state["pending"] is not None:
+            return False
+        custodian = pd.state["custodian"]
+        return custodian is not None and custodian["staff_id"] == staff_id
 
     def to_gate(self, day: date, ids: list[str], keeper: str) -> None:
         if self.guard is None or self.gate is None:
@@ -251,11 +253,10 @@ class _Generator:
         walking = [pid for pid in ids if self.in_custody_of(self.pupils[pid], day, keeper)]
         if not walking:
             return
-        body = self.do("to_gate", self.app.hand_over(
-            self.actor(keeper), day, self.session, walking, None, self.guard, self.gate,
-            len(walking), None))
+        body = self.do("to_gate", self.app.hand_over(self.actor(keeper), do.HandOver(
+            self.guard, self.gate, len(walking), tuple(walking), day=day, session=self.session)))
         self.do("confirm", self.app.confirm_handover(
-            self.actor(self.guard), body["handover_id"], len(walking), None))
+            self.actor(self.guard), do.ConfirmHandover(body["handover_id"], len(walking))))
 
     def release_all(self, index: int, day: date, ids: list[str]) -> None:
         for pid in ids:
@@ -267,20 +268,17 @@ class _Generator:
             if collector is None:
                 continue
             self.clock.advance(seconds=20)
-            body = self.do("release", self.app.release(
-                self.actor(holder), [pid], day, self.session, self.gate, collector,
-                None, "known_to_staff"))
+            body = self.do("release", self.app.release(self.actor(holder), do.Release(
+                (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
             if index == self.corrected_day:
                 self.corrected_day = -1  # one mistaken release this month, voided and redone
                 self.clock.advance(seconds=30)
                 seq = body["pupils"][0]["version"]
-                self.do("correction", self.app.correct(
-                    self.actor(holder), pid, day, self.session, seq,
-                    "点错了学生，实际尚未离校 / wrong pupil tapped"))
+                self.do("correction", self.app.correct(self.actor(holder), do.Correct(
+                    pid, day, seq, "点错了学生，实际尚未离校 / wrong pupil tapped", self.session)))
                 self.clock.advance(seconds=30)
-                self.do("release", self.app.release(
-                    self.actor(holder), [pid], day, self.session, self.gate, collector,
-                    None, "known_to_staff"))
+                self.do("release", self.app.release(self.actor(holder), do.Release(
+                    (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
 
 
 def generate_month(app: HandoverApp, school_id: str, month: str, seed: int,

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from service.api.deps import AppDep, Reader, StaffActor, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
+from service.domain.refs import AdultRef
+from service.use_cases import commands as do
 
 router = APIRouter(prefix="/v1", tags=["afternoon"], responses=PROBLEM_RESPONSES)
 
@@ -159,11 +161,22 @@ class HandoverRequest(Strict):
             raise ValueError("name pupil_ids or a class_id")
         return self
 
+    def command(self) -> do.HandOver:
+        return do.HandOver(
+            to_staff_id=self.to_staff_id, place_id=self.place_id, count=self.count,
+            pupil_ids=None if self.pupil_ids is None else tuple(self.pupil_ids),
+            class_id=self.class_id, day=self.day, session=self.session, note=self.note,
+            to_session=self.to_session)
+
 
 class ConfirmRequest(Strict):
     count: int = Field(ge=0, le=10000, description="The receiver's own head count")
     received_pupil_ids: list[Line] | None = Field(
         default=None, max_length=200, description="Omit when every pupil named arrived")
+
+    def command(self, handover_id: str) -> do.ConfirmHandover:
+        received = None if self.received_pupil_ids is None else tuple(self.received_pupil_ids)
+        return do.ConfirmHandover(handover_id, self.count, received)
 
 
 class ReasonRequest(Strict):
@@ -177,6 +190,9 @@ class AbsenceRequest(Strict):
     day: IsoDay | None = None
     session: Line = Session
 
+    def command(self) -> do.MarkAbsent:
+        return do.MarkAbsent(self.pupil_id, self.with_leave, self.reason, self.day, self.session)
+
 
 class SignInRequest(Strict):
     pupil_ids: list[Line] = PupilIds
@@ -184,12 +200,18 @@ class SignInRequest(Strict):
     day: IsoDay | None = None
     session: Line = Session
 
+    def command(self) -> do.SignIn:
+        return do.SignIn(tuple(self.pupil_ids), self.place_id, self.day, self.session)
+
 
 class AdultIn(Strict):
     name: Line = Field(min_length=1, max_length=50)
     relation: Line | None = Field(default=None, max_length=20)
     phone: Line | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
     id_tail: Line | None = Field(default=None, pattern=r"^[0-9Xx]{4}$")
+
+    def ref(self) -> AdultRef:
+        return do.came(self.name, self.relation, self.phone, self.id_tail)
 
 
 class ReleaseRequest(Strict):
@@ -209,6 +231,10 @@ class ReleaseRequest(Strict):
             raise ValueError("name the collector_id or the adult who came")
         return self
 
+    def command(self) -> do.Release:
+        return do.Release(tuple(self.pupil_ids), self.gate_id, self.identity_check, self.collector_id,
+                          self.adult.ref() if self.adult else None, self.day, self.session)
+
 
 class RefusalRequest(Strict):
     pupil_id: Line = Ref
@@ -218,12 +244,19 @@ class RefusalRequest(Strict):
     day: IsoDay | None = None
     session: Line = Session
 
+    def command(self) -> do.RefuseRelease:
+        return do.RefuseRelease(self.pupil_id, self.adult.ref(), self.reason, self.gate_id, self.day,
+                                self.session)
+
 
 class HomeAloneRequest(Strict):
     pupil_id: Line = Ref
     gate_id: Line | None = Field(default=None, max_length=64)
     day: IsoDay | None = None
     session: Line = Session
+
+    def command(self) -> do.GoHomeAlone:
+        return do.GoHomeAlone(self.pupil_id, self.gate_id, self.day, self.session)
 
 
 class EarlyDepartureRequest(Strict):
@@ -242,6 +275,11 @@ class EarlyDepartureRequest(Strict):
             raise ValueError("name the collector_id or the adult who came")
         return self
 
+    def command(self) -> do.LeaveEarly:
+        return do.LeaveEarly(self.pupil_id, self.approved_by_staff_id, self.reason,
+                             self.homeroom_informed, self.collector_id,
+                             self.adult.ref() if self.adult else None, self.day, self.session)
+
 
 class CorrectionRequest(Strict):
     pupil_id: Line = Ref
@@ -250,6 +288,9 @@ class CorrectionRequest(Strict):
     corrects: int = Field(ge=1, le=100000, description="The seq of the event in the pupil's chain")
     reason: Prose = Text
 
+    def command(self) -> do.Correct:
+        return do.Correct(self.pupil_id, self.day, self.corrects, self.reason, self.session)
+
 
 Day = Annotated[IsoDay | None, Query()]
 SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -257,9 +298,7 @@ SessionQ = Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 @router.post("/handovers", response_model=HandoverOut, status_code=201)
 def hand_over(body: HandoverRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
-    return respond(app.hand_over(actor, body.day, body.session, body.pupil_ids, body.class_id,
-                                 body.to_staff_id, body.place_id, body.count, body.note,
-                                 to_session=body.to_session), HandoverOut)
+    return respond(app.hand_over(actor, body.command()), HandoverOut)
 
 
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, responses=READ_RESPONSES)
@@ -270,59 +309,52 @@ def get_handover(handover_id: Line, actor: Reader, app: AppDep) -> Any:
 @router.post("/handovers/{handover_id}/confirm", response_model=HandoverOut)
 def confirm(handover_id: Line, body: ConfirmRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """The receiver takes custody with their own count; a mismatch is recorded on the handover."""
-    return respond(app.confirm_handover(actor, handover_id, body.count, body.received_pupil_ids), HandoverOut)
+    return respond(app.confirm_handover(actor, body.command(handover_id)), HandoverOut)
 
 
 @router.post("/handovers/{handover_id}/withdraw", response_model=HandoverOut)
 def withdraw(handover_id: Line, body: ReasonRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
-    return respond(app.withdraw_handover(actor, handover_id, body.reason), HandoverOut)
+    return respond(app.withdraw_handover(actor, do.WithdrawHandover(handover_id, body.reason)), HandoverOut)
 
 
 @router.post("/absences", response_model=PupilState)
 def mark_absent(body: AbsenceRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
-    return respond(app.mark_absent(actor, body.pupil_id, body.day, body.session, body.with_leave,
-                                   body.reason), PupilState)
+    return respond(app.mark_absent(actor, body.command()), PupilState)
 
 
 @router.post("/sign-ins", response_model=PupilStates)
 def sign_in(body: SignInRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """You take custody of these pupils at this place (roll call)."""
-    return respond(app.sign_in(actor, body.pupil_ids, body.day, body.session, body.place_id), PupilStates)
+    return respond(app.sign_in(actor, body.command()), PupilStates)
 
 
 @router.post("/releases", response_model=PupilStates)
 def release(body: ReleaseRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Release at the gate. Refused (422, and recorded) if the adult is restricted or not authorised."""
-    return respond(app.release(actor, body.pupil_ids, body.day, body.session, body.gate_id,
-                               body.collector_id, body.adult.model_dump() if body.adult else None,
-                               body.identity_check), PupilStates)
+    return respond(app.release(actor, body.command()), PupilStates)
 
 
 @router.post("/refusals", response_model=PupilState, status_code=200)
 def refuse(body: RefusalRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Record that you turned an adult away, and why."""
-    return respond(app.refuse_release(actor, body.pupil_id, body.day, body.session,
-                                      body.adult.model_dump(), body.reason, body.gate_id), PupilState)
+    return respond(app.refuse_release(actor, body.command()), PupilState)
 
 
 @router.post("/home-alone", response_model=PupilState)
 def home_alone(body: HomeAloneRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Let a pupil go home alone: only under a statement on file for today (else refused, recorded)."""
-    return respond(app.go_home_alone(actor, body.pupil_id, body.day, body.session, body.gate_id), PupilState)
+    return respond(app.go_home_alone(actor, body.command()), PupilState)
 
 
 @router.post("/early-departures", response_model=PupilState)
 def early_departure(body: EarlyDepartureRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
-    return respond(app.leave_early(actor, body.pupil_id, body.day, body.session, body.collector_id,
-                                   body.adult.model_dump() if body.adult else None,
-                                   body.approved_by_staff_id, body.reason, body.homeroom_informed), PupilState)
+    return respond(app.leave_early(actor, body.command()), PupilState)
 
 
 @router.post("/corrections", response_model=PupilState)
 def correct(body: CorrectionRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Void one recorded event of a pupil's day, saying why; the event itself stays on record."""
-    return respond(app.correct(actor, body.pupil_id, body.day, body.session, body.corrects,
-                               body.reason), PupilState)
+    return respond(app.correct(actor, body.command()), PupilState)
 
 
 @router.get("/pupils/{pupil_id}/afternoon", response_model=PupilAfternoon, responses=READ_RESPONSES)

@@ -26,6 +26,7 @@ from service.reports.exports import (
     content_disposition,
     csv_bytes,
 )
+from service.use_cases import commands as do
 from service.use_cases.application import HandoverApp
 
 router = APIRouter(prefix="/v1", tags=["care log"], responses=PROBLEM_RESPONSES)
@@ -290,13 +291,13 @@ def export_care_log(
 @router.post("/care-notes", response_model=CareNoteOut, status_code=201)
 def write_care_note(body: CareNoteRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Add a note or an emergency to the group's care log, in your name."""
-    return respond(app.write_care_note(
-        actor, body.group_id, body.day, body.session, body.kind, body.text, body.actions_taken,
-        body.guardian_notified, body.reported_to_leadership, body.pupil_ids), CareNoteOut)
+    return respond(app.write_care_note(actor, do.WriteCareNote(
+        body.group_id, body.text, body.kind, body.actions_taken, body.guardian_notified,
+        body.reported_to_leadership, tuple(body.pupil_ids), body.day, body.session)), CareNoteOut)
 
 
 @router.post("/care-notes/{note_id}/follow-ups", response_model=CareNoteOut)
 def follow_up_care_note(note_id: Line, body: FollowUpRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Add what was done since: a step taken, the guardian notified, the leadership told."""
-    return respond(app.follow_up_care_note(actor, note_id, body.actions_taken, body.guardian_notified,
-                                           body.reported_to_leadership), CareNoteOut)
+    return respond(app.follow_up_care_note(actor, do.FollowUpCareNote(
+        note_id, body.actions_taken, body.guardian_notified, body.reported_to_leadership)), CareNoteOut)

@@ -21,6 +21,7 @@ from service.api.problems import (
 from service.api.text import IsoDay, Line, LongLine, Prose
 from service.domain.errors import RuleError
 from service.domain.printable import unprintable
+from service.use_cases import commands as do
 from service.use_cases.pupils import PaperAgreements
 
 router = APIRouter(prefix="/v1", tags=["pupils"], responses=PROBLEM_RESPONSES)
@@ -42,6 +43,9 @@ class GuardianIn(Strict):
     phone: Line = Phone
     may_collect: bool = True
     id_tail: Line | None = IdTail
+
+    def command(self) -> do.Guardian:
+        return do.Guardian(self.name, self.phone, self.relation, self.may_collect, self.id_tail)
 
 
 class GuardianOut(BaseModel):
@@ -145,6 +149,10 @@ class PupilRequest(Strict):
     class_id: Line = Field(min_length=1, max_length=64)
     guardians: list[GuardianIn] = Field(default=[], max_length=6)
 
+    def command(self) -> do.RegisterPupil:
+        return do.RegisterPupil(self.name, self.gender, self.class_id,
+                                tuple(g.command() for g in self.guardians))
+
 
 class ProfileRequest(Strict):
     name: Line = Name
@@ -174,6 +182,10 @@ class AuthorisationRequest(Strict):
     given_by_guardian_id: Line | None = Field(default=None, max_length=64)
     via: Literal["in_person", "written", "app"] = "in_person"
 
+    def command(self) -> do.Authorise:
+        return do.Authorise(self.name, self.relation, self.phone, self.id_tail, self.valid_from,
+                            self.valid_to, self.day, self.document, self.given_by_guardian_id, self.via)
+
 
 class AdultIn(Strict):
     name: Line = Name
@@ -189,6 +201,11 @@ class PhoneAuthorisationRequest(Strict):
     adult: AdultIn
     day: IsoDay | None = None
 
+    def command(self) -> do.PhoneAuthorisation:
+        a = self.adult
+        return do.PhoneAuthorisation(self.guardian_id, do.came(a.name, a.relation, a.phone, a.id_tail),
+                                     self.day)
+
 
 class ReasonRequest(Strict):
     reason: Prose = Text
@@ -202,6 +219,10 @@ class RestrictionRequest(Strict):
     valid_from: IsoDay | None = None
     valid_to: IsoDay | None = None
 
+    def command(self) -> do.Restrict:
+        return do.Restrict(self.name, self.reason, self.id_tail, self.document, self.valid_from,
+                           self.valid_to)
+
 
 class StatementRequest(Strict):
     valid_from: IsoDay
@@ -210,6 +231,10 @@ class StatementRequest(Strict):
     document: LongLine | None = Field(default=None, max_length=500)
     given_by_guardian_id: Line = Field(min_length=1, max_length=64)
 
+    def command(self) -> do.FileStatement:
+        return do.FileStatement(self.valid_from, tuple(self.weekdays), self.given_by_guardian_id,
+                                self.valid_to, self.document)
+
 
 class ApplyRequest(Strict):
     term: Line = Field(min_length=1, max_length=40, examples=["2026秋"])
@@ -217,6 +242,9 @@ class ApplyRequest(Strict):
     ends: IsoDay
     sessions: list[Line] = Field(default=["after_school"], min_length=1, max_length=8)
     guardian_id: Line | None = Field(default=None, max_length=64)
+
+    def command(self) -> do.ApplyForCare:
+        return do.ApplyForCare(self.term, self.starts, self.ends, tuple(self.sessions), self.guardian_id)
 
 
 class StepRequest(Strict):
@@ -272,8 +300,7 @@ def list_pupils(actor: Reader, app: AppDep,
 
 @router.post("/pupils", response_model=PupilOut, status_code=201)
 def register_pupil(body: PupilRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
-    return respond(app.register_pupil(actor, body.name, body.gender, body.class_id,
-                                      [g.model_dump() for g in body.guardians]), PupilOut)
+    return respond(app.register_pupil(actor, body.command()), PupilOut)
 
 
 @router.get("/pupils/{pupil_id}", response_model=PupilOut, responses=READ_RESPONSES)
@@ -299,20 +326,19 @@ def set_tags(pupil_id: Line, body: TagsRequest, actor: AdminActor, app: AppDep) 
 
 @router.post("/pupils/{pupil_id}/guardians", response_model=PupilOut, status_code=201)
 def add_guardian(pupil_id: Line, body: GuardianIn, actor: AdminActor, app: AppDep) -> JSONResponse:
-    return respond(app.add_guardian(actor, pupil_id, body.model_dump()), PupilOut)
+    return respond(app.add_guardian(actor, pupil_id, body.command()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/authorisations", response_model=PupilOut, status_code=201)
 def authorise(pupil_id: Line, body: AuthorisationRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
-    return respond(app.authorise_adult(actor, pupil_id, body.model_dump()), PupilOut)
+    return respond(app.authorise_adult(actor, pupil_id, body.command()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/phone-authorisations", response_model=PupilOut, status_code=201)
 def phone_authorisation(pupil_id: Line, body: PhoneAuthorisationRequest, actor: StaffActor,
                         app: AppDep) -> JSONResponse:
     """Record a guardian's call: who called, who took it (you), and the adult named, for one day."""
-    return respond(app.phone_authorisation(actor, pupil_id, body.guardian_id, body.day,
-                                           body.adult.model_dump()), PupilOut)
+    return respond(app.phone_authorisation(actor, pupil_id, body.command()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/authorisations/{authorisation_id}/revoke", response_model=PupilOut)
@@ -324,7 +350,7 @@ def revoke_authorisation(pupil_id: Line, authorisation_id: Line, body: ReasonReq
 @router.post("/pupils/{pupil_id}/restrictions", response_model=PupilOut, status_code=201)
 def restrict(pupil_id: Line, body: RestrictionRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """A "do not release to" entry (禁止接送), e.g. from a court order."""
-    return respond(app.restrict_adult(actor, pupil_id, body.model_dump()), PupilOut)
+    return respond(app.restrict_adult(actor, pupil_id, body.command()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/restrictions/{restriction_id}/lift", response_model=PupilOut)
@@ -336,7 +362,7 @@ def lift_restriction(pupil_id: Line, restriction_id: Line, body: ReasonRequest, 
 @router.post("/pupils/{pupil_id}/statements", response_model=PupilOut, status_code=201)
 def file_statement(pupil_id: Line, body: StatementRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """A guardian's written statement that the pupil may go home alone (自行回家说明)."""
-    return respond(app.file_statement(actor, pupil_id, body.model_dump()), PupilOut)
+    return respond(app.file_statement(actor, pupil_id, body.command()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/statements/{statement_id}/withdraw", response_model=PupilOut)
@@ -347,7 +373,7 @@ def withdraw_statement(pupil_id: Line, statement_id: Line, actor: AdminActor, ap
 @router.post("/pupils/{pupil_id}/enrolment/apply", response_model=PupilOut, tags=["enrolment"])
 def apply(pupil_id: Line, body: ApplyRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """The parent's application (家长申请), entered by the school."""
-    return respond(app.apply_for_care(actor, pupil_id, body.model_dump()), PupilOut)
+    return respond(app.apply_for_care(actor, pupil_id, body.command()), PupilOut)
 
 
 @router.post("/pupils/{pupil_id}/enrolment/{step}", response_model=PupilOut, tags=["enrolment"])

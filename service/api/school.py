@@ -13,6 +13,7 @@ from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
 from service.api.text import IsoDay, Line
 from service.projections.tokens import TOKENS, read_tokens
+from service.use_cases import commands as do
 
 router = APIRouter(prefix="/v1", tags=["school"], responses=PROBLEM_RESPONSES)
 
@@ -136,6 +137,10 @@ class GroupRequest(Strict):
     class_ids: list[Line] = Field(default=[], max_length=50)
     teacher_id: Line | None = Field(default=None, max_length=64)
 
+    def command(self, group_id: str | None = None) -> do.DefineGroup:
+        return do.DefineGroup(self.name, self.kind, tuple(self.weekdays), self.room,
+                              tuple(self.class_ids), self.teacher_id, group_id)
+
 
 class GateRequest(Strict):
     name: Line = Name
@@ -196,14 +201,12 @@ def assign_homeroom(class_id: Line, body: HomeroomRequest, actor: AdminActor, ap
 
 @router.post("/school/groups", response_model=GroupOut, status_code=201)
 def add_group(body: GroupRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
-    return respond(app.define_group(actor, None, body.name, body.kind, body.weekdays, body.room,
-                                    body.class_ids, body.teacher_id), GroupOut)
+    return respond(app.define_group(actor, body.command()), GroupOut)
 
 
 @router.put("/school/groups/{group_id}", response_model=GroupOut)
 def change_group(group_id: Line, body: GroupRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
-    return respond(app.define_group(actor, group_id, body.name, body.kind, body.weekdays, body.room,
-                                    body.class_ids, body.teacher_id), GroupOut)
+    return respond(app.define_group(actor, body.command(group_id)), GroupOut)
 
 
 @router.get("/school/group-proposal", response_model=list[ProposedGroup], responses=READ_RESPONSES)

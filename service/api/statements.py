@@ -20,6 +20,7 @@ from service.projections.statements import (
     read_staff_statements,
 )
 from service.reports.exports import XLSX_TYPE, Table, content_disposition, xlsx_bytes
+from service.use_cases import commands as do
 
 router = APIRouter(prefix="/v1", tags=["statements"], responses=PROBLEM_RESPONSES)
 
@@ -182,8 +183,8 @@ class ShiftList(BaseModel):
 @router.post("/shifts/sign-on", response_model=ShiftOut, status_code=201, tags=["shifts"])
 def sign_on(body: SignOnRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
     """Sign on for the session at a group (or for duty), now; lateness is judged from the timetable."""
-    return respond(app.sign_on(actor, body.place_id, body.session, body.staff_id,
-                               body.substitute_for), ShiftOut)
+    return respond(app.sign_on(actor, do.SignOn(body.place_id, body.session, body.staff_id,
+                                                body.substitute_for)), ShiftOut)
 
 
 @router.post("/shifts/sign-off", response_model=ShiftOut, tags=["shifts"])

@@ -35,6 +35,7 @@ from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
 from service.settings import Settings
+from service.use_cases import commands as do
 from service.use_cases.application import HandoverApp
 from service.use_cases.core import Outcome
 from service.use_cases.setup import class_label
@@ -481,8 +482,9 @@ def build_demo(app: HandoverApp) -> Demo:
         rooms[floor] = rooms.get(floor, 0) + 1
         teacher = ids[HOMEWORK_TEACHERS[k % len(HOMEWORK_TEACHERS)]]
         # Homework groups meet whenever the service runs: every day in the demo schedule.
-        _ok(app.define_group(admin(), None, proposed["name"], "homework", list(ALL_WEEK),
-                             f"{floor}0{rooms[floor]}教室", proposed["class_ids"], teacher),
+        _ok(app.define_group(admin(), do.DefineGroup(
+                proposed["name"], "homework", tuple(ALL_WEEK), f"{floor}0{rooms[floor]}教室",
+                tuple(proposed["class_ids"]), teacher)),
             f"define {proposed['name']}")
         member = next(s for s in demo.staff if s.staff_id == teacher)
         member.title = ("课后服务教师 · " if k < len(HOMEWORK_TEACHERS) else f"{member.title}、") \
@@ -490,7 +492,8 @@ def build_demo(app: HandoverApp) -> Demo:
     # Clubs last: a school with all three clubs is a finished demo (see _find_in_store).
     for club, weekdays, room, grades, teacher, _ in CLUBS:
         members = [cid for (g, _), cid in sorted(classes.items()) if g in grades]
-        _ok(app.define_group(admin(), None, club, "club", weekdays, room, members, ids[teacher]), f"define {club}")
+        _ok(app.define_group(admin(), do.DefineGroup(club, "club", tuple(weekdays), room, tuple(members),
+                                                     ids[teacher])), f"define {club}")
     demo.seconds = time.perf_counter() - started
     return demo
 
@@ -501,24 +504,24 @@ def _grade_label(grade: int, class_no: int) -> str:
 
 def _enrol(app: HandoverApp, admin: Callable[[], Actor], plan: PupilPlan, class_id: str,
            term: Term, homeroom: str) -> None:
-    guardians = [g.guardian() for g in plan.guardians]
-    body = _ok(app.register_pupil(admin(), plan.name, plan.gender, class_id, guardians),
+    guardians = tuple(do.Guardian(**g.guardian()) for g in plan.guardians)
+    body = _ok(app.register_pupil(admin(), do.RegisterPupil(plan.name, plan.gender, class_id, guardians)),
                f"register {plan.name}")
     pid = body["pupil_id"]
     first_guardian = body["guardians"][0]["guardian_id"]
     if plan.tags:
         _ok(app.set_tags(admin(), pid, plan.tags), "set tags")
     for a in plan.authorisations:
-        _ok(app.authorise_adult(admin(), pid, {**a, "given_by_guardian_id": first_guardian}),
+        _ok(app.authorise_adult(admin(), pid, do.Authorise(**{**a, "given_by_guardian_id": first_guardian})),
             "authorise an adult")
     for r in plan.restrictions:
-        _ok(app.restrict_adult(admin(), pid, r), "add a restriction")
+        _ok(app.restrict_adult(admin(), pid, do.Restrict(**r)), "add a restriction")
     for s in plan.statements:
-        _ok(app.file_statement(admin(), pid, {**s, "given_by_guardian_id": first_guardian}),
+        _ok(app.file_statement(admin(), pid, do.FileStatement(
+            **{**s, "weekdays": tuple(s["weekdays"]), "given_by_guardian_id": first_guardian})),
             "file a statement")
-    _ok(app.apply_for_care(admin(), pid, {
-        "term": term.name, "starts": term.starts, "ends": term.ends,
-        "sessions": plan.sessions, "guardian_id": first_guardian}), "apply for care")
+    _ok(app.apply_for_care(admin(), pid, do.ApplyForCare(
+        term.name, term.starts, term.ends, tuple(plan.sessions), first_guardian)), "apply for care")
     notes = {"class_reviewed": f"班主任{homeroom}已审核",
              "school_approved": "学校课后服务领导小组审批通过",
              "signed": "家长已签订《课后服务安全责任协议书》"}

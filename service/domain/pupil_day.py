@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -11,7 +12,16 @@ from eventsourcing.domain import Aggregate, event
 from service.domain.common import normalise_name
 from service.domain.decisions import HomeAloneAllowed, ReleaseAllowed, require_issued
 from service.domain.errors import ConflictError, RuleError
-from service.domain.refs import ActorRecord, AdultRef, CollectorRef, PlaceRef, StaffRef
+from service.domain.refs import (
+    ActorRecord,
+    AdultRef,
+    ChainEntry,
+    CollectorRef,
+    CustodyState,
+    PendingHandover,
+    PlaceRef,
+    StaffRef,
+)
 
 PUPIL_DAY_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pupil-day")
 
@@ -26,9 +36,14 @@ STILL_HELD = (NOT_HANDED_OVER, IN_CUSTODY)
 IDENTITY_CHECKS = ("known_to_staff", "id_card", "pickup_code", "call_to_guardian")
 
 
-def derive(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def derive(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The state as the views keep it in their documents (a chain read back from a view)."""
+    return dict(custody_state(cast(Sequence[ChainEntry], entries)))
+
+
+def custody_state(entries: Sequence[ChainEntry]) -> CustodyState:
     """The pupil's state from the facts that still stand (corrections void facts)."""
-    state: dict[str, Any] = {
+    state: CustodyState = {
         "status": NOT_HANDED_OVER, "with_leave": None, "absence_reason": None,
         "custodian": None, "place": None, "pending": None, "gone": None,
         "passed_on": None, "came_from": None,
@@ -39,33 +54,36 @@ def derive(entries: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         kind = e["type"]
         if kind == "absent":
-            state.update(status=ABSENT, with_leave=e["with_leave"], absence_reason=e["reason"])
+            state["status"], state["with_leave"], state["absence_reason"] = ABSENT, e["with_leave"], e["reason"]
         elif kind == "signed_in":
-            state.update(status=IN_CUSTODY, custodian=e["custodian"], place=e["place"],
-                         with_leave=None, absence_reason=None)
+            state["status"], state["custodian"], state["place"] = IN_CUSTODY, e["custodian"], e["place"]
+            state["with_leave"] = state["absence_reason"] = None
         elif kind == "offered":
-            state["pending"] = {k: e[k] for k in ("handover_id", "kind", "to", "place")}
+            pending: PendingHandover = {"handover_id": e["handover_id"], "kind": e["kind"],
+                                        "to": e["to"], "place": e["place"]}
             if "from_session" in e:
-                state["pending"]["from_session"] = e["from_session"]
+                pending["from_session"] = e["from_session"]
+            state["pending"] = pending
         elif kind == "offer_withdrawn":
             if state["pending"] and state["pending"]["handover_id"] == e["handover_id"]:
                 state["pending"] = None
         elif kind == "custody_taken":
-            came_from = (state["pending"] or {}).get("from_session")
-            if came_from is not None:
-                state["came_from"] = {"session": came_from, "giver": e["giver"],
+            offer = state["pending"]
+            if offer is not None and "from_session" in offer:
+                state["came_from"] = {"session": offer["from_session"], "giver": e["giver"],
                                       "handover_id": e["handover_id"]}
-            state.update(status=IN_CUSTODY, custodian=e["custodian"], place=e["place"],
-                         pending=None, with_leave=None, absence_reason=None)
+            state["status"], state["custodian"], state["place"] = IN_CUSTODY, e["custodian"], e["place"]
+            state["pending"] = None
+            state["with_leave"] = state["absence_reason"] = None
         elif kind == "passed_on":
-            state.update(status=PASSED_ON, pending=None, passed_on={
-                "session": e["to_session"], "custodian": e["custodian"], "place": e["place"],
-                "handover_id": e["handover_id"], "at": e["by"]["at"]})
+            state["status"], state["pending"] = PASSED_ON, None
+            state["passed_on"] = {"session": e["to_session"], "custodian": e["custodian"],
+                                  "place": e["place"], "handover_id": e["handover_id"],
+                                  "at": e["by"]["at"]}
         elif kind in ("released", "went_home_alone", "left_early"):
-            state.update(status=GONE, pending=None, gone={
-                "how": kind, "adult": e.get("adult"), "at": e["by"]["at"],
-                "by": e["by"]["staff_id"],
-            })
+            state["status"], state["pending"] = GONE, None
+            state["gone"] = {"how": kind, "adult": e.get("adult"), "at": e["by"]["at"],
+                             "by": e["by"]["staff_id"]}
     return state
 
 
@@ -98,8 +116,8 @@ class PupilDay(Aggregate):
         self.day = day
         self.session = session
         self.class_id = class_id
-        self.entries: list[dict[str, Any]] = []
-        self.state = derive([])
+        self.entries: list[ChainEntry] = []
+        self.state = custody_state([])
 
     @classmethod
     def open(cls, school_id: str, pupil_id: str, day: date, session: str, class_id: str) -> PupilDay:
@@ -125,17 +143,17 @@ class PupilDay(Aggregate):
         return ConflictError(detail, state=self.view())
 
     def _require_custodian(self, staff_id: str, doing: str) -> None:
-        if self.status == GONE:
-            raise self._refuse(f"Already gone ({self.state['gone']['how']}); cannot {doing}.")
-        if self.status == PASSED_ON:
-            raise self._refuse(f"Handed into {self.state['passed_on']['session']}; cannot {doing} here.")
-        if self.status != IN_CUSTODY:
+        state = self.state
+        if (gone := state["gone"]) is not None and self.status == GONE:
+            raise self._refuse(f"Already gone ({gone['how']}); cannot {doing}.")
+        if (passed := state["passed_on"]) is not None and self.status == PASSED_ON:
+            raise self._refuse(f"Handed into {passed['session']}; cannot {doing} here.")
+        custodian = state["custodian"]
+        if self.status != IN_CUSTODY or custodian is None:
             raise self._refuse(f"The school does not hold this pupil ({self.status}); cannot {doing}.")
-        if self.state["custodian"]["staff_id"] != staff_id:
-            raise self._refuse(
-                f"In the custody of {self.state['custodian']['name']}; only they can {doing}."
-            )
-        if self.state["pending"] is not None:
+        if custodian["staff_id"] != staff_id:
+            raise self._refuse(f"In the custody of {custodian['name']}; only they can {doing}.")
+        if state["pending"] is not None:
             raise self._refuse(f"A handover is awaiting confirmation; cannot {doing}.")
 
     # -- commands ----------------------------------------------------------
@@ -263,8 +281,9 @@ class PupilDay(Aggregate):
 
     # -- events: each only appends its fact and re-derives the state --------
     def _append(self, type: str, by: ActorRecord, **facts: Any) -> None:
-        self.entries.append({"seq": self.version + 1, "type": type, "by": by, **facts})
-        self.state = derive(self.entries)
+        # The event's own attributes are the fact's fields (see ChainEntry).
+        self.entries.append(cast(ChainEntry, {"seq": self.version + 1, "type": type, "by": by, **facts}))
+        self.state = custody_state(self.entries)
 
     class MarkedAbsent(Aggregate.Event):
         with_leave: bool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, Required, TypedDict
 
 
 class ActorRecord(TypedDict):
@@ -140,3 +140,80 @@ class Agreement(TypedDict):
 
     signed_on: str | None
     reference: str | None
+
+
+# -- one pupil's chain of custody for a session, and the state it comes to ---------------------
+class ChainEntry(TypedDict, total=False):
+    """One fact of a pupil's day as the chain keeps it: ``seq``, ``type`` and ``by`` always, then
+    the fields of that type of fact (the event's own attributes)."""
+
+    seq: Required[int]
+    type: Required[str]  # absent | signed_in | offered | offer_withdrawn | custody_taken | ...
+    by: Required[ActorRecord]
+    with_leave: bool
+    reason: str
+    custodian: StaffRef
+    place: PlaceRef
+    handover_id: str
+    kind: str
+    giver: StaffRef | None
+    to: StaffRef
+    from_session: str
+    to_session: str
+    adult: AdultRef
+    collector: CollectorRef
+    identity_check: str
+    gate: PlaceRef | None
+    note: str | None
+    statement_id: str
+    approved_by: StaffRef
+    homeroom_informed: bool
+    corrects: int
+    corrected_type: str
+
+
+class PendingHandover(TypedDict):
+    """An offer the receiver has not yet confirmed: custody stays with the giver."""
+
+    handover_id: str
+    kind: str
+    to: StaffRef
+    place: PlaceRef
+    from_session: NotRequired[str]
+
+
+class GoneRecord(TypedDict):
+    how: str  # released | went_home_alone | left_early
+    adult: AdultRef | None
+    at: str
+    by: str
+
+
+class PassedOnRecord(TypedDict):
+    """Handed into a later session of the day, which now holds the pupil."""
+
+    session: str
+    custodian: StaffRef
+    place: PlaceRef
+    handover_id: str
+    at: str
+
+
+class CameFromRecord(TypedDict):
+    session: str
+    giver: StaffRef | None
+    handover_id: str
+
+
+class CustodyState(TypedDict):
+    """Where the pupil is, derived from the facts of the chain that still stand."""
+
+    status: str  # not_handed_over | absent | in_custody | passed_on | gone
+    with_leave: bool | None
+    absence_reason: str | None
+    custodian: StaffRef | None
+    place: PlaceRef | None
+    pending: PendingHandover | None
+    gone: GoneRecord | None
+    passed_on: PassedOnRecord | None
+    came_from: CameFromRecord | None

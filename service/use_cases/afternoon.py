@@ -17,6 +17,19 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
 from service.domain.refs import AdultRef, PlaceRef, StaffRef
 from service.domain.school import School
+from service.use_cases.commands import (
+    ConfirmHandover,
+    Correct,
+    GoHomeAlone,
+    HandOver,
+    LeaveEarly,
+    MarkAbsent,
+    RefuseRelease,
+    Release,
+    SignIn,
+    WithdrawHandover,
+    came,
+)
 from service.use_cases.core import AppCore, Decision, Outcome
 from service.use_cases.results import Refused
 
@@ -31,16 +44,10 @@ def place_ref(school: School, place_id: str) -> PlaceRef:
     return {"id": place_id, "label": school.place_label(place_id), "kind": kind}
 
 
-def adult_ref(adult: dict[str, Any]) -> AdultRef:
-    return {"name": adult.get("name"), "relation": adult.get("relation"),
-            "phone": adult.get("phone"), "id_tail": adult.get("id_tail")}
-
-
-def _came(adult: dict[str, Any] | None, allowed: ReleaseAllowed) -> AdultRef:
+def _came(adult: AdultRef | None, allowed: ReleaseAllowed) -> AdultRef:
     """Who came to collect: the adult as named at the gate, or the collector on file."""
     c = allowed.collector
-    return adult_ref(adult) if adult else {"name": c.name, "relation": c.relation,
-                                           "phone": c.phone, "id_tail": None}
+    return adult if adult else came(c.name, c.relation, c.phone)
 
 
 class AfternoonUseCases(AppCore):
@@ -96,28 +103,25 @@ class AfternoonUseCases(AppCore):
         return self.execute(actor, decide)
 
     # -- handovers ---------------------------------------------------------
-    def hand_over(
-        self, actor: Actor, day: date | None, session: str, pupil_ids: list[str] | None,
-        class_id: str | None, to_staff_id: str, place_id: str, count: int, note: str | None,
-        to_session: str | None = None,
-    ) -> Outcome:
+    def hand_over(self, actor: Actor, cmd: HandOver) -> Outcome:
         """Offer pupils to another adult; custody moves only when they confirm with their count.
 
         With ``to_session``, the pupils pass from this session into a later one the same day
         (after-school care, then evening study): both sessions hold the offer until the later
         session's receiver confirms; then the earlier one shows where each pupil went.
         """
+        session = cmd.session
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self.session_day(school, day, session)
-            if to_session is not None:
-                return self._hand_into_session(school, actor, on, session, to_session, pupil_ids,
-                                               class_id, to_staff_id, place_id, count, note)
-            ids = list(pupil_ids or [])
-            if class_id is not None:
-                school.class_(class_id)
+            on = self.session_day(school, cmd.day, session)
+            if cmd.to_session is not None:
+                return self._hand_into_session(school, actor, on, cmd, cmd.to_session)
+            ids = list(cmd.pupil_ids or [])
+            if cmd.class_id is not None:
+                school.class_(cmd.class_id)
                 for pid, cid in school.roll.items():
-                    if cid != class_id or pid in ids:
+                    if cid != cmd.class_id or pid in ids:
                         continue
                     existing = self.existing_pupil_day(school.school_id, pid, on, session)
                     if self.pupil(school.school_id, pid, readonly=True).expected_on(on, session) and (
@@ -127,8 +131,8 @@ class AfternoonUseCases(AppCore):
             if not ids:
                 raise RuleError("No pupils to hand over.", field="pupil_ids")
             pairs = self._days(school, ids, on, session)
-            to = staff_ref(school, to_staff_id)
-            place = place_ref(school, place_id)
+            to = staff_ref(school, cmd.to_staff_id)
+            place = place_ref(school, cmd.place_id)
             giver = staff_ref(school, actor.staff_id)
             kind = {"gate": "to_gate", "gatehouse": "to_gatehouse"}.get(place["kind"])
             if kind is None:
@@ -137,7 +141,8 @@ class AfternoonUseCases(AppCore):
             by = actor.record()
             handover = Handover.offer(
                 school_id=school.school_id, day=on.isoformat(), session=session, kind=kind,
-                giver=giver, to=to, place=place, pupil_ids=ids, count_given=count, note=note, by=by,
+                giver=giver, to=to, place=place, pupil_ids=ids, count_given=cmd.count, note=cmd.note,
+                by=by,
             )
             for _, pd in pairs:
                 pd.offer(str(handover.id), kind, giver, to, place, by)
@@ -145,12 +150,10 @@ class AfternoonUseCases(AppCore):
             return Decision([handover, *(pd for _, pd in pairs), *alerts], handover.view(), created=True)
         return self.execute(actor, decide)
 
-    def _hand_into_session(
-        self, school: School, actor: Actor, on: date, session: str, to_session: str,
-        pupil_ids: list[str] | None, class_id: str | None, to_staff_id: str, place_id: str,
-        count: int, note: str | None,
-    ) -> Decision:
-        if class_id is not None or not pupil_ids:
+    def _hand_into_session(self, school: School, actor: Actor, on: date, cmd: HandOver,
+                           to_session: str) -> Decision:
+        session, pupil_ids = cmd.session, list(cmd.pupil_ids or [])
+        if cmd.class_id is not None or not pupil_ids:
             raise RuleError("Name the pupils who stay for the later session.", field="pupil_ids")
         if to_session == session:
             raise RuleError("A pupil passes into another session.", field="to_session")
@@ -163,14 +166,14 @@ class AfternoonUseCases(AppCore):
                             field="to_session")
         pairs = self._days(school, pupil_ids, on, session)
         later = self._days(school, pupil_ids, on, to_session)
-        to, place = staff_ref(school, to_staff_id), place_ref(school, place_id)
+        to, place = staff_ref(school, cmd.to_staff_id), place_ref(school, cmd.place_id)
         if place["kind"] != "group":
             raise RuleError("The later session receives the pupils in a group's room.", field="place_id")
         giver, by = staff_ref(school, actor.staff_id), actor.record()
         handover = Handover.offer(
             school_id=school.school_id, day=on.isoformat(), session=session, kind="to_session",
-            giver=giver, to=to, place=place, pupil_ids=list(pupil_ids), count_given=count, note=note,
-            by=by, to_session=to_session,
+            giver=giver, to=to, place=place, pupil_ids=pupil_ids, count_given=cmd.count,
+            note=cmd.note, by=by, to_session=to_session,
         )
         hid = str(handover.id)
         for (_, pd), (_, next_pd) in zip(pairs, later, strict=True):
@@ -188,13 +191,15 @@ class AfternoonUseCases(AppCore):
         to_session = getattr(handover, "to_session", None)
         return pd, None if to_session is None else self.pupil_day(school, pupil, on, to_session)
 
-    def confirm_handover(self, actor: Actor, handover_id: str, count: int,
-                         received_pupil_ids: list[str] | None) -> Outcome:
+    def confirm_handover(self, actor: Actor, cmd: ConfirmHandover) -> Outcome:
+        handover_id = cmd.handover_id
+        received = None if cmd.received_pupil_ids is None else list(cmd.received_pupil_ids)
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
             by = actor.record()
-            missing = handover.confirm(count, received_pupil_ids, by)
+            missing = handover.confirm(cmd.count, received, by)
             days: list[Aggregate] = [handover]
             for pid in handover.pupil_ids:
                 pd, next_pd = self._handover_days(school, handover, pid)
@@ -211,7 +216,9 @@ class AfternoonUseCases(AppCore):
             return Decision(days, handover.view())
         return self.execute(actor, decide)
 
-    def withdraw_handover(self, actor: Actor, handover_id: str, reason: str) -> Outcome:
+    def withdraw_handover(self, actor: Actor, cmd: WithdrawHandover) -> Outcome:
+        handover_id, reason = cmd.handover_id, cmd.reason
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             handover = self.handover(school.school_id, handover_id)
@@ -230,19 +237,18 @@ class AfternoonUseCases(AppCore):
         return self.handover(actor.school_id, handover_id).view()
 
     # -- attendance ----------------------------------------------------------
-    def mark_absent(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                    with_leave: bool, reason: str) -> Outcome:
-        return self._day_change(actor, pupil_id, day, session,
-                                lambda s, p, pd: pd.mark_absent(with_leave, reason, actor.record()),
+    def mark_absent(self, actor: Actor, cmd: MarkAbsent) -> Outcome:
+        return self._day_change(actor, cmd.pupil_id, cmd.day, cmd.session,
+                                lambda s, p, pd: pd.mark_absent(cmd.with_leave, cmd.reason, actor.record()),
                                 ahead=True)
 
-    def sign_in(self, actor: Actor, pupil_ids: list[str], day: date | None, session: str,
-                place_id: str) -> Outcome:
+    def sign_in(self, actor: Actor, cmd: SignIn) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self.session_day(school, day, session)
-            pairs = self._days(school, pupil_ids, on, session)
-            me, place, by = staff_ref(school, actor.staff_id), place_ref(school, place_id), actor.record()
+            on = self.session_day(school, cmd.day, cmd.session)
+            pairs = self._days(school, list(cmd.pupil_ids), on, cmd.session)
+            me, place = staff_ref(school, actor.staff_id), place_ref(school, cmd.place_id)
+            by = actor.record()
             for _, pd in pairs:
                 pd.sign_in(me, place, by)
             # The answer shows the reader who collected, with contact data only if their role may.
@@ -252,103 +258,98 @@ class AfternoonUseCases(AppCore):
         return self.execute(actor, decide)
 
     # -- leaving -------------------------------------------------------------
-    def release(
-        self, actor: Actor, pupil_ids: list[str], day: date | None, session: str, gate_id: str,
-        collector_id: str | None, adult: dict[str, Any] | None, identity_check: str,
-    ) -> Outcome:
+    def release(self, actor: Actor, cmd: Release) -> Outcome:
         """Release siblings to one adult: all of them, or none and every refusal recorded."""
+        adult = cmd.adult
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self.session_day(school, day, session)
-            gate = place_ref(school, school.gate(gate_id)["gate_id"])
-            pairs = self._days(school, pupil_ids, on, session)
+            on = self.session_day(school, cmd.day, cmd.session)
+            gate = place_ref(school, school.gate(cmd.gate_id)["gate_id"])
+            pairs = self._days(school, list(cmd.pupil_ids), on, cmd.session)
             by = actor.record()
             decisions = [
-                pupil.decide_collection(day=on, collector_id=collector_id,
-                                        name=(adult or {}).get("name"),
-                                        id_tail=(adult or {}).get("id_tail"))
+                pupil.decide_collection(day=on, collector_id=cmd.collector_id,
+                                        name=adult["name"] if adult else None,
+                                        id_tail=adult["id_tail"] if adult else None)
                 for pupil, _ in pairs
             ]
             refused = [(p, pd, d) for (p, pd), d in zip(pairs, decisions, strict=True)
                        if isinstance(d, CollectionRefused)]
             if refused:
-                came = adult_ref(adult or {"name": _named(pairs[0][0], collector_id)})
+                who = adult or came(_named(pairs[0][0], cmd.collector_id))
                 for _, pd, no in refused:
-                    pd.refuse_release(came, no.refusal, no.restriction_id, gate, by)
-                alerts = self._refusal_alerts(school, [(p, pd) for p, pd, _ in refused], came)
+                    pd.refuse_release(who, no.refusal, no.restriction_id, gate, by)
+                alerts = self._refusal_alerts(school, [(p, pd) for p, pd, _ in refused], who)
                 return Decision([*(pd for _, pd, _ in refused), *alerts],
-                                _refused(refused, came))
+                                _refused(refused, who))
             for (_, pd), allowed in zip(pairs, decisions, strict=True):
                 assert isinstance(allowed, ReleaseAllowed)
-                pd.release_to(allowed, _came(adult, allowed), identity_check, gate, by)
+                pd.release_to(allowed, _came(adult, allowed), cmd.identity_check, gate, by)
             # The answer shows the reader who collected, with contact data only if their role may.
             return Decision([pd for _, pd in pairs], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
         return self.execute(actor, decide)
 
-    def refuse_release(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                       adult: dict[str, Any], reason: str, gate_id: str | None) -> Outcome:
+    def refuse_release(self, actor: Actor, cmd: RefuseRelease) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self.session_day(school, day, session)
-            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
-            gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
-            pd.refuse_release(adult_ref(adult), "refused_by_staff", reason, gate, actor.record())
-            alerts = self._refusal_alerts(school, [(pupil, pd)], adult_ref(adult))
+            on = self.session_day(school, cmd.day, cmd.session)
+            [(pupil, pd)] = self._days(school, [cmd.pupil_id], on, cmd.session)
+            gate = place_ref(school, school.gate(cmd.gate_id)["gate_id"]) if cmd.gate_id else None
+            pd.refuse_release(cmd.adult, "refused_by_staff", cmd.reason, gate, actor.record())
+            alerts = self._refusal_alerts(school, [(pupil, pd)], cmd.adult)
             return Decision([pd, *alerts], pd.view())
         return self.execute(actor, decide)
 
-    def go_home_alone(self, actor: Actor, pupil_id: str, day: date | None, session: str,
-                      gate_id: str | None) -> Outcome:
+    def go_home_alone(self, actor: Actor, cmd: GoHomeAlone) -> Outcome:
         """Only under a guardian's statement on file for that day; a refusal is recorded."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self.session_day(school, day, session)
-            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
-            gate = place_ref(school, school.gate(gate_id)["gate_id"]) if gate_id else None
+            on = self.session_day(school, cmd.day, cmd.session)
+            [(pupil, pd)] = self._days(school, [cmd.pupil_id], on, cmd.session)
+            gate = place_ref(school, school.gate(cmd.gate_id)["gate_id"]) if cmd.gate_id else None
             decision = pupil.decide_home_alone(on)
             if not isinstance(decision, HomeAloneAllowed):
-                came: AdultRef = {"name": pupil.name, "relation": "本人", "phone": None, "id_tail": None}
-                pd.refuse_release(came, "no_statement", None, gate, actor.record())
-                alerts = self._refusal_alerts(school, [(pupil, pd)], came)
-                return Decision([pd, *alerts], _refused([(pupil, pd, decision)], came))
+                alone = came(pupil.name, "本人")
+                pd.refuse_release(alone, "no_statement", None, gate, actor.record())
+                alerts = self._refusal_alerts(school, [(pupil, pd)], alone)
+                return Decision([pd, *alerts], _refused([(pupil, pd, decision)], alone))
             pd.go_home_alone(decision, gate, actor.record())
             return Decision([pd], pd.view())
         return self.execute(actor, decide)
 
-    def leave_early(
-        self, actor: Actor, pupil_id: str, day: date | None, session: str,
-        collector_id: str | None, adult: dict[str, Any] | None, approved_by_staff_id: str,
-        reason: str, homeroom_informed: bool,
-    ) -> Outcome:
+    def leave_early(self, actor: Actor, cmd: LeaveEarly) -> Outcome:
+        adult = cmd.adult
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = self.session_day(school, day, session)
-            [(pupil, pd)] = self._days(school, [pupil_id], on, session)
-            approver = staff_ref(school, approved_by_staff_id)
-            d = pupil.decide_collection(day=on, collector_id=collector_id,
-                                        name=(adult or {}).get("name"),
-                                        id_tail=(adult or {}).get("id_tail"))
+            on = self.session_day(school, cmd.day, cmd.session)
+            [(pupil, pd)] = self._days(school, [cmd.pupil_id], on, cmd.session)
+            approver = staff_ref(school, cmd.approved_by_staff_id)
+            d = pupil.decide_collection(day=on, collector_id=cmd.collector_id,
+                                        name=adult["name"] if adult else None,
+                                        id_tail=adult["id_tail"] if adult else None)
             if not isinstance(d, ReleaseAllowed):
-                came = adult_ref(adult or {"name": _named(pupil, collector_id)})
-                pd.refuse_release(came, d.refusal or "not_authorised", d.restriction_id, None,
+                who = adult or came(_named(pupil, cmd.collector_id))
+                pd.refuse_release(who, d.refusal or "not_authorised", d.restriction_id, None,
                                   actor.record())
-                alerts = self._refusal_alerts(school, [(pupil, pd)], came)
-                return Decision([pd, *alerts], _refused([(pupil, pd, d)], came))
-            pd.leave_early(d, _came(adult, d), approver, reason, homeroom_informed, actor.record())
+                alerts = self._refusal_alerts(school, [(pupil, pd)], who)
+                return Decision([pd, *alerts], _refused([(pupil, pd, d)], who))
+            pd.leave_early(d, _came(adult, d), approver, cmd.reason, cmd.homeroom_informed,
+                           actor.record())
             return Decision([pd], custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id)))
         return self.execute(actor, decide)
 
-    def correct(self, actor: Actor, pupil_id: str, day: date, session: str, seq: int,
-                reason: str) -> Outcome:
+    def correct(self, actor: Actor, cmd: Correct) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            pd = self.existing_pupil_day(school.school_id, pupil_id, day, session)
+            pd = self.existing_pupil_day(school.school_id, cmd.pupil_id, cmd.day, cmd.session)
             if pd is None:
-                self.pupil(school.school_id, pupil_id)
-                raise NotFoundError("event", seq)
-            pd.correct(seq, reason, actor.record())
+                self.pupil(school.school_id, cmd.pupil_id)
+                raise NotFoundError("event", cmd.seq)
+            pd.correct(cmd.seq, cmd.reason, actor.record())
             return Decision([pd], pd.view())
         return self.execute(actor, decide)
 

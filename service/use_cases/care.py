@@ -6,6 +6,7 @@ from datetime import date
 
 from service.domain.care_note import CareNote
 from service.domain.common import Actor
+from service.use_cases.commands import FollowUpCareNote, WriteCareNote
 from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
 
 
@@ -13,34 +14,29 @@ class CareUseCases(AppCore):
     def care_note(self, school_id: str, note_id: str) -> CareNote:
         return self._get(as_uuid(note_id, "care note"), CareNote, "care note", school_id)
 
-    def write_care_note(
-        self, actor: Actor, group_id: str, day: date | None, session: str, kind: str, text: str,
-        actions_taken: str, guardian_notified: bool, reported_to_leadership: bool,
-        pupil_ids: list[str],
-    ) -> Outcome:
+    def write_care_note(self, actor: Actor, cmd: WriteCareNote) -> Outcome:
         """A note or an emergency in the group's care log, in the writer's name."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            school.group(group_id)
-            on = self.session_day(school, day, session)
-            for pupil_id in pupil_ids:
+            school.group(cmd.group_id)
+            on = self.session_day(school, cmd.day, cmd.session)
+            for pupil_id in cmd.pupil_ids:
                 self.pupil(school.school_id, pupil_id, readonly=True)
             note = CareNote.write(
-                school_id=school.school_id, day=on.isoformat(), session=session,
-                group_id=group_id, kind=kind, text=text, actions_taken=actions_taken,
-                guardian_notified=guardian_notified, reported_to_leadership=reported_to_leadership,
-                pupil_ids=pupil_ids, by=actor.record(),
+                school_id=school.school_id, day=on.isoformat(), session=cmd.session,
+                group_id=cmd.group_id, kind=cmd.kind, text=cmd.text, actions_taken=cmd.actions_taken,
+                guardian_notified=cmd.guardian_notified,
+                reported_to_leadership=cmd.reported_to_leadership,
+                pupil_ids=list(cmd.pupil_ids), by=actor.record(),
             )
             return Decision([note], note.view(), created=True)
         return self.execute(actor, decide)
 
-    def follow_up_care_note(
-        self, actor: Actor, note_id: str, actions_taken: str, guardian_notified: bool,
-        reported_to_leadership: bool,
-    ) -> Outcome:
+    def follow_up_care_note(self, actor: Actor, cmd: FollowUpCareNote) -> Outcome:
         def decide() -> Decision:
-            note = self.care_note(actor.school_id, note_id)
-            note.follow_up(actions_taken, guardian_notified, reported_to_leadership, actor.record())
+            note = self.care_note(actor.school_id, cmd.note_id)
+            note.follow_up(cmd.actions_taken, cmd.guardian_notified, cmd.reported_to_leadership,
+                           actor.record())
             return Decision([note], note.view())
         return self.execute(actor, decide)
 

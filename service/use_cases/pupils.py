@@ -22,9 +22,18 @@ from service.domain.privacy import (
     read_of,
 )
 from service.domain.pupil import Pupil
-from service.domain.refs import RosterEntry
+from service.domain.refs import ActorRecord, RosterEntry
 from service.domain.school import School
 from service.imports.roster import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
+from service.use_cases.commands import (
+    ApplyForCare,
+    Authorise,
+    FileStatement,
+    Guardian,
+    PhoneAuthorisation,
+    RegisterPupil,
+    Restrict,
+)
 from service.use_cases.core import AppCore, Decision, Outcome
 from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
 from service.use_cases.results import Rejected
@@ -45,11 +54,9 @@ def pupil_view(pupil: Pupil, school: School) -> dict[str, Any]:
     }
 
 
-def _guardian_args(g: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": g["name"], "relation": g.get("relation") or "监护人", "phone": g["phone"],
-        "may_collect": g.get("may_collect", True), "id_tail": g.get("id_tail"),
-    }
+def _add_guardian(pupil: Pupil, g: Guardian, by: ActorRecord) -> None:
+    pupil.add_guardian(str(uuid4()), name=g.name, relation=g.relation or "监护人", phone=g.phone,
+                       may_collect=g.may_collect, id_tail=g.id_tail, by=by)
 
 
 @dataclass(frozen=True)
@@ -118,19 +125,16 @@ class PupilUseCases(AppCore):
         self.access.note(actor, "pupil_list", group_reads(reads))
         return sorted(out, key=lambda p: (p["class_label"], p["name"]))
 
-    def register_pupil(
-        self, actor: Actor, name: str, gender: str, class_id: str,
-        guardians: list[dict[str, Any]],
-    ) -> Outcome:
+    def register_pupil(self, actor: Actor, cmd: RegisterPupil) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
-            school.class_(class_id)
+            school.class_(cmd.class_id)
             by = actor.record()
-            pupil = Pupil.register(school.school_id, f"manual/{uuid4()}", name, gender, class_id, by)
-            for g in guardians:
-                pupil.add_guardian(str(uuid4()), id_tail=g.get("id_tail"), by=by,
-                                   **{k: v for k, v in _guardian_args(g).items() if k != "id_tail"})
-            school.register_pupils([{"pupil_id": str(pupil.id), "class_id": class_id}], by)
+            pupil = Pupil.register(school.school_id, f"manual/{uuid4()}", cmd.name, cmd.gender,
+                                   cmd.class_id, by)
+            for g in cmd.guardians:
+                _add_guardian(pupil, g, by)
+            school.register_pupils([{"pupil_id": str(pupil.id), "class_id": cmd.class_id}], by)
             return Decision([school, pupil], self._answer(actor, pupil, school), created=True)
         return self._execute_answering(actor, decide)
 
@@ -151,35 +155,31 @@ class PupilUseCases(AppCore):
     def set_tags(self, actor: Actor, pupil_id: str, tags: list[str]) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.set_tags(tags, actor.record()))
 
-    def add_guardian(self, actor: Actor, pupil_id: str, g: dict[str, Any]) -> Outcome:
-        return self._pupil_change(
-            actor, pupil_id,
-            lambda p, s: p.add_guardian(str(uuid4()), by=actor.record(), **_guardian_args(g)), created=True,
-        )
+    def add_guardian(self, actor: Actor, pupil_id: str, g: Guardian) -> Outcome:
+        return self._pupil_change(actor, pupil_id, lambda p, s: _add_guardian(p, g, actor.record()),
+                                  created=True)
 
-    def authorise_adult(self, actor: Actor, pupil_id: str, a: dict[str, Any]) -> Outcome:
+    def authorise_adult(self, actor: Actor, pupil_id: str, a: Authorise) -> Outcome:
         """Standing (a window) or one-day authorisation given by a guardian."""
         def change(p: Pupil, s: School) -> None:
-            one_day: date | None = a.get("day")
             p.authorise(
-                str(uuid4()), a["name"], a.get("relation"), a.get("phone"), a.get("id_tail"),
-                one_day or a.get("valid_from"), one_day or a.get("valid_to"), a.get("document"),
-                a.get("given_by_guardian_id"), a.get("via") or "in_person", None,
-                one_day is not None, actor.record(),
+                str(uuid4()), a.name, a.relation, a.phone, a.id_tail,
+                a.day or a.valid_from, a.day or a.valid_to, a.document,
+                a.given_by_guardian_id, a.via or "in_person", None,
+                a.day is not None, actor.record(),
             )
         return self._pupil_change(actor, pupil_id, change, created=True)
 
-    def phone_authorisation(
-        self, actor: Actor, pupil_id: str, guardian_id: str, day: date | None,
-        adult: dict[str, Any],
-    ) -> Outcome:
+    def phone_authorisation(self, actor: Actor, pupil_id: str, cmd: PhoneAuthorisation) -> Outcome:
         """A guardian's call never overrides the list: it becomes a one-day authorisation."""
+        adult = cmd.adult
+
         def change(p: Pupil, s: School) -> None:
-            guardian = p.guardian(guardian_id)
-            on = day or self.today(s)
+            guardian = p.guardian(cmd.guardian_id)
+            on = cmd.day or self.today(s)
             p.authorise(
-                str(uuid4()), adult["name"], adult.get("relation"), adult.get("phone"),
-                adult.get("id_tail"), on, on, None, guardian_id, "phone_call",
+                str(uuid4()), adult["name"] or "", adult["relation"], adult["phone"],
+                adult["id_tail"], on, on, None, cmd.guardian_id, "phone_call",
                 f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
             )
         return self._pupil_change(actor, pupil_id, change, created=True)
@@ -189,31 +189,30 @@ class PupilUseCases(AppCore):
         return self._pupil_change(actor, pupil_id, lambda p, s: p.revoke_authorisation(
             authorisation_id, reason, actor.record()))
 
-    def restrict_adult(self, actor: Actor, pupil_id: str, r: dict[str, Any]) -> Outcome:
+    def restrict_adult(self, actor: Actor, pupil_id: str, r: Restrict) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.restrict(
-            str(uuid4()), r["name"], r.get("id_tail"), r["reason"], r.get("document"),
-            r.get("valid_from"), r.get("valid_to"), actor.record()), created=True)
+            str(uuid4()), r.name, r.id_tail, r.reason, r.document,
+            r.valid_from, r.valid_to, actor.record()), created=True)
 
     def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.lift_restriction(
             restriction_id, reason, actor.record()))
 
-    def file_statement(self, actor: Actor, pupil_id: str, st: dict[str, Any]) -> Outcome:
+    def file_statement(self, actor: Actor, pupil_id: str, st: FileStatement) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.file_statement(
-            str(uuid4()), st["valid_from"], st.get("valid_to"), st["weekdays"],
-            st.get("document"), st["given_by_guardian_id"], actor.record()), created=True)
+            str(uuid4()), st.valid_from, st.valid_to, list(st.weekdays),
+            st.document, st.given_by_guardian_id, actor.record()), created=True)
 
     def withdraw_statement(self, actor: Actor, pupil_id: str, statement_id: str) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.withdraw_statement(
             statement_id, actor.record()))
 
-    def apply_for_care(self, actor: Actor, pupil_id: str, e: dict[str, Any]) -> Outcome:
+    def apply_for_care(self, actor: Actor, pupil_id: str, e: ApplyForCare) -> Outcome:
         def change(p: Pupil, s: School) -> None:
-            unknown = [k for k in e["sessions"] if k not in {x.key for x in s.schedule.sessions}]
+            unknown = [k for k in e.sessions if k not in {x.key for x in s.schedule.sessions}]
             if unknown:
                 raise RuleError(f"No such sessions in the schedule: {unknown}.", field="sessions")
-            p.apply_for_care(e["term"], e["starts"], e["ends"], e["sessions"],
-                             e.get("guardian_id"), actor.record())
+            p.apply_for_care(e.term, e.starts, e.ends, list(e.sessions), e.guardian_id, actor.record())
         return self._pupil_change(actor, pupil_id, change)
 
     def advance_enrolment(self, actor: Actor, pupil_id: str, step: str, note: str | None,

@@ -20,6 +20,7 @@ from service.domain.schedule import (
 from service.domain.school import School
 from service.domain.staff import StaffToken, new_token
 from service.imports.roster import GRADE_CN
+from service.use_cases.commands import DefineGroup
 from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
 
 
@@ -104,17 +105,15 @@ class SetupUseCases(AppCore):
             return Decision([school], school.classes[class_id])
         return self.execute(actor, decide)
 
-    def define_group(
-        self, actor: Actor, group_id: str | None, name: str, kind: str, weekdays: list[int],
-        room: str, class_ids: list[str], teacher_id: str | None,
-    ) -> Outcome:
+    def define_group(self, actor: Actor, cmd: DefineGroup) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id)
-            gid = group_id or str(uuid4())
-            if group_id is not None:
-                school.group(group_id)
-            school.define_group(gid, name, kind, weekdays, room, class_ids, teacher_id, actor.record())
-            return Decision([school], school.groups[gid], created=not group_id)
+            gid = cmd.group_id or str(uuid4())
+            if cmd.group_id is not None:
+                school.group(cmd.group_id)
+            school.define_group(gid, cmd.name, cmd.kind, list(cmd.weekdays), cmd.room,
+                                list(cmd.class_ids), cmd.teacher_id, actor.record())
+            return Decision([school], school.groups[gid], created=not cmd.group_id)
         return self.execute(actor, decide)
 
     def add_gate(self, actor: Actor, name: str) -> Outcome:

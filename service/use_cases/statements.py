@@ -11,6 +11,7 @@ from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
 from service.domain.shift import DUTY, Shift, shift_id
+from service.use_cases.commands import SignOn
 from service.use_cases.core import AppCore, Decision, Outcome
 
 MANAGERS = (Role.ADMIN.value, Role.DUTY_LEADER.value)  # may sign a colleague on or off
@@ -92,9 +93,10 @@ class StatementUseCases(AppCore):
             raise RuleError(f"No {session} service today ({today.isoformat()}).", field="session")
         return today
 
-    def sign_on(self, actor: Actor, place_id: str, session: str, staff_id: str | None,
-                substitute_for: str | None) -> Outcome:
+    def sign_on(self, actor: Actor, cmd: SignOn) -> Outcome:
         """Sign on (yourself, or a colleague or substitute if you manage the day) at a group or duty."""
+        place_id, session, staff_id, substitute_for = cmd.place_id, cmd.session, cmd.staff_id, cmd.substitute_for
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             staff = self._shift_subject(actor, school, staff_id, substitute_for is not None)
