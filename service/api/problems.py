@@ -78,7 +78,8 @@ def problem_response(status: int, code: str, title: str, detail: str | None, **e
 
 
 def _problem_content(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -70,8 +70,11 @@ def roster(
     session: Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "after_school",
     group_id: Annotated[Line | None, Query(max_length=64)] = None,
     gate_id: Annotated[Line | None, Query(max_length=64)] = None,
-    q: Annotated[Line | None, Query(max_length=50, description="Name, pinyin initials (zxm) or class (三(2)班)")] = None,
-    min_position: Annotated[int | None, Query(ge=0, description="Wait until the roster reflects this log position (X-Log-Position of your write)")] = None,
+    q: Annotated[Line | None, Query(
+        max_length=50, description="Name, pinyin initials (zxm) or class (三(2)班)")] = None,
+    min_position: Annotated[int | None, Query(
+        ge=0, description="Wait until the roster reflects this log position (X-Log-Position of your write)",
+    )] = None,
 ) -> Any:
     views.reflect("roster", min_position)
     view = views.view("roster")

@@ -20,6 +20,9 @@ Id = Field(min_length=1, max_length=64)
 Name = Field(min_length=1, max_length=100)
 
 
+RoleName = Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -140,12 +143,12 @@ class GateRequest(Strict):
 
 class StaffRequest(Strict):
     name: Line = Name
-    roles: list[Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]] = Field(min_length=1, max_length=6)
+    roles: list[RoleName] = Field(min_length=1, max_length=6)
     phone: Line | None = Field(default=None, max_length=32)
 
 
 class RolesRequest(Strict):
-    roles: list[Literal["admin", "teacher", "guard", "duty_leader", "safety_officer", "inspector"]] = Field(min_length=1, max_length=6)
+    roles: list[RoleName] = Field(min_length=1, max_length=6)
 
 
 class ProposedGroup(BaseModel):

@@ -293,7 +293,8 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(HandoverOffered)
-    def _offered(self, handover_id: str, kind: str, giver: StaffRef, to: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
+    def _offered(self, handover_id: str, kind: str, giver: StaffRef, to: StaffRef,
+                 place: PlaceRef, by: ActorRecord) -> None:
         self._append("offered", by, handover_id=handover_id, kind=kind, giver=giver, to=to, place=place)
 
     class OfferedFromSession(Aggregate.Event):
@@ -306,8 +307,11 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(OfferedFromSession)
-    def _offered_from_session(self, handover_id: str, kind: str, from_session: str, giver: StaffRef, to: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
-        self._append("offered", by, handover_id=handover_id, kind=kind, from_session=from_session, giver=giver, to=to, place=place)
+    def _offered_from_session(self, handover_id: str, kind: str, from_session: str,
+                              giver: StaffRef, to: StaffRef, place: PlaceRef,
+                              by: ActorRecord) -> None:
+        self._append("offered", by, handover_id=handover_id, kind=kind, from_session=from_session,
+                     giver=giver, to=to, place=place)
 
     class PassedOn(Aggregate.Event):
         handover_id: str
@@ -317,7 +321,8 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(PassedOn)
-    def _passed_on(self, handover_id: str, to_session: str, custodian: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
+    def _passed_on(self, handover_id: str, to_session: str, custodian: StaffRef, place: PlaceRef,
+                   by: ActorRecord) -> None:
         self._append("passed_on", by, handover_id=handover_id, to_session=to_session, custodian=custodian, place=place)
 
     class HandoverWithdrawn(Aggregate.Event):
@@ -337,7 +342,8 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(CustodyTaken)
-    def _custody_taken(self, handover_id: str, giver: StaffRef | None, custodian: StaffRef, place: PlaceRef, by: ActorRecord) -> None:
+    def _custody_taken(self, handover_id: str, giver: StaffRef | None, custodian: StaffRef,
+                       place: PlaceRef, by: ActorRecord) -> None:
         self._append("custody_taken", by, handover_id=handover_id, giver=giver, custodian=custodian, place=place)
 
     class Released(Aggregate.Event):
@@ -348,7 +354,8 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(Released)
-    def _released(self, adult: AdultRef, collector: CollectorRef, identity_check: str, gate: PlaceRef, by: ActorRecord) -> None:
+    def _released(self, adult: AdultRef, collector: CollectorRef, identity_check: str,
+                  gate: PlaceRef, by: ActorRecord) -> None:
         self._append("released", by, adult=adult, collector=collector, identity_check=identity_check, gate=gate)
 
     class ReleaseRefused(Aggregate.Event):
@@ -359,7 +366,8 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(ReleaseRefused)
-    def _release_refused(self, adult: AdultRef, reason: str, note: str | None, gate: PlaceRef | None, by: ActorRecord) -> None:
+    def _release_refused(self, adult: AdultRef, reason: str, note: str | None,
+                         gate: PlaceRef | None, by: ActorRecord) -> None:
         self._append("release_refused", by, adult=adult, reason=reason, note=note, gate=gate)
 
     class WentHomeAlone(Aggregate.Event):
@@ -380,8 +388,10 @@ class PupilDay(Aggregate):
         by: ActorRecord
 
     @event(LeftEarly)
-    def _left_early(self, adult: AdultRef, collector: CollectorRef, approved_by: StaffRef, reason: str, homeroom_informed: bool, by: ActorRecord) -> None:
-        self._append("left_early", by, adult=adult, collector=collector, approved_by=approved_by, reason=reason, homeroom_informed=homeroom_informed)
+    def _left_early(self, adult: AdultRef, collector: CollectorRef, approved_by: StaffRef,
+                    reason: str, homeroom_informed: bool, by: ActorRecord) -> None:
+        self._append("left_early", by, adult=adult, collector=collector, approved_by=approved_by,
+                     reason=reason, homeroom_informed=homeroom_informed)
 
     class Corrected(Aggregate.Event):
         corrects: int

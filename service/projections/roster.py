@@ -151,7 +151,8 @@ class Roster(DocProjection):
         key = f"pupil/{e.school_id}/{e.originator_id}"
         batch.put(f"pupil-index/{e.originator_id}", {"key": key})
         batch.put(key, {"pupil_id": str(e.originator_id), "name": e.name, "initials": initials(e.name),
-                        "initial_options": [list(o) for o in initial_options(e.name)], "gender": e.gender, "class_id": e.class_id, "tags": [],
+                        "initial_options": [list(o) for o in initial_options(e.name)],
+                        "gender": e.gender, "class_id": e.class_id, "tags": [],
                         "enrolment": {"status": "none"}})
 
     @handles(Pupil.ProfileChanged)

@@ -167,7 +167,8 @@ def _handover_rows(h: dict[str, Any], direction: str, refs: list[dict[str, Any]]
     if h["status"] == "confirmed":
         missing = "、".join(names.get(p, p) for p in h["missing_pupil_ids"])
         rows.append({"at": h["confirmed_at"], "kind": "handover_confirmed", "pupils": refs, "by": to,
-                     "summary": f"{h['to']['name']} 确认接收，清点 {h['count_received']} 人（交出 {h['count_given']} 人）"
+                     "summary": f"{h['to']['name']} 确认接收，清点 {h['count_received']} 人"
+                                f"（交出 {h['count_given']} 人）"
                      + ("，人数不符！" if h["mismatch"] else "") + (f"，未收到：{missing}" if missing else "")})
     elif h["status"] == "withdrawn":
         rows.append({"at": h["withdrawn_at"], "kind": "handover_withdrawn", "pupils": refs,
@@ -188,7 +189,8 @@ def _alert_rows(a: dict[str, Any], refs: list[dict[str, Any]]) -> list[dict[str,
     if a["resolved"]:
         r = a["resolved"]
         rows.append({"at": r["by"]["at"], "kind": "alert_resolved", "pupils": refs, "by": _staff(r["by"]),
-                     "summary": f"警报解除（{RESOLUTIONS.get(r['how'], r['how'])}）：{r['note']}，经办：{r['by']['staff_name']}"})
+                     "summary": f"警报解除（{RESOLUTIONS.get(r['how'], r['how'])}）：{r['note']}，"
+                                f"经办：{r['by']['staff_name']}"})
     return rows
 
 
@@ -201,7 +203,8 @@ def _note_rows(n: dict[str, Any], refs: list[dict[str, Any]]) -> list[dict[str, 
         text = f"看护记录：{n['text']}" + (f"；处置：{n['actions_taken']}" if n["actions_taken"] else "")
     rows = [{"at": n["by"]["at"], "kind": n["kind"], "pupils": refs, "by": _staff(n["by"]), "summary": text}]
     for f in n["follow_ups"]:
-        extra = ("；已通知家长" if f["guardian_notified"] else "") + ("；已报告领导小组" if f["reported_to_leadership"] else "")
+        extra = (("；已通知家长" if f["guardian_notified"] else "")
+                 + ("；已报告领导小组" if f["reported_to_leadership"] else ""))
         rows.append({"at": f["by"]["at"], "kind": "follow_up", "pupils": refs, "by": _staff(f["by"]),
                      "summary": f"跟进：{f['actions_taken'] or '（无补充）'}{extra}"})
     return rows
@@ -273,7 +276,8 @@ def assemble(raw: dict[str, Any], group_id: str, day: date, session: str, now: d
                                                               "by": _staff(a["acknowledged"]["by"]),
                                                               "at": _local(a["acknowledged"]["by"]["at"], tz)},
                        "resolved": a["resolved"] and {"how": a["resolved"]["how"], "note": a["resolved"]["note"],
-                                                      "how_label": RESOLUTIONS.get(a["resolved"]["how"], a["resolved"]["how"]),
+                                                      "how_label": RESOLUTIONS.get(a["resolved"]["how"],
+                                                                                   a["resolved"]["how"]),
                                                       "by": _staff(a["resolved"]["by"]),
                                                       "at": _local(a["resolved"]["by"]["at"], tz)}})
         timeline += [{**r, "voided": False} for r in _alert_rows(a, pupil_refs)]
