@@ -13,6 +13,7 @@ from service.domain.common import Actor, Role
 from service.domain.errors import ForbiddenError, RuleError
 from service.domain.incident import TELL_THE_GUARDIAN, FirstAid, Incident, RefusalRef
 from service.domain.messages import message
+from service.domain.privacy import Data
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.refs import ActorRecord, AdultRef, PlaceRef
@@ -44,7 +45,8 @@ class IncidentUseCases(AppCore):
         if actor.role not in READERS and incident.reported_by["staff_id"] != actor.staff_id:
             raise ForbiddenError("Only the reporter, the safety officer, a duty leader, an admin or "
                                  "an inspector reads an incident.")
-        self.access.note(actor, "incident", {("incident",): list(incident.pupil_ids)})
+        # What happened to a child, and to whom: a read of their custody record.
+        self.access.note(actor, "incident", {(Data.PROFILE.value, Data.CUSTODY.value): incident.pupil_ids})
         return incident.view()
 
     # -- reporting ---------------------------------------------------------------------------
