@@ -18,6 +18,7 @@ from service.api import (
     alerts,
     care_log,
     enrolment,
+    incidents,
     notifications,
     pupils,
     roster,
@@ -145,7 +146,7 @@ def create_app(
         api.add_exception_handler(store_error, store_unavailable_handler)
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
-                   notifications.router, stream.router, access_log.router):
+                   notifications.router, stream.router, access_log.router, incidents.router):
         api.include_router(router)
 
     last_head = {"position": 0}  # the log position last read, for /health while the store is away

@@ -22,6 +22,8 @@ KINDS = (
     "unconfirmed",       # handed over, never confirmed by the receiver
     "document_expiring", # an authorisation or restriction ends within 14 days
     "no_deadline",       # expected, but no dismissal time can be computed for the pupil
+    "missing_pupil",     # an incident reports a pupil missing: everyone is told at once
+    "incident_guardian", # an injured or ill pupil's guardian has not been reached yet
 )
 RESOLUTIONS = ("released", "handed_to_guardian", "went_home_alone", "left_early", "found",
                "no_action_needed", "other", "passed_on")  # passed_on: into a later session

@@ -51,6 +51,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh-CN": "人数不符：{giver} 交出 {given} 人（名单 {named} 人），{receiver} 清点 {received} 人",
         "en": "counts differ: {giver} gave {given} ({named} named), {receiver} counted {received}",
     },
+    "alert.missing_pupil": {
+        "zh-CN": "学生走失：{name}（最后所在：{where}）",
+        "en": "missing pupil: {name} (last seen: {where})",
+    },
+    "alert.incident_guardian": {
+        "zh-CN": "{name}：{kind}，尚未联系上家长",
+        "en": "{name}: {kind}, the guardian not reached yet",
+    },
+    # The kinds of incident.
+    "incident.injury": {"zh-CN": "受伤", "en": "injury"},
+    "incident.illness": {"zh-CN": "身体不适", "en": "illness"},
+    "incident.missing_pupil": {"zh-CN": "学生走失", "en": "missing pupil"},
+    "incident.conflict": {"zh-CN": "学生冲突", "en": "conflict between pupils"},
+    "incident.attempted_collection": {"zh-CN": "未授权人员试图接走", "en": "attempted collection"},
+    "incident.late_collection": {"zh-CN": "延迟接送", "en": "late collection"},
+    "incident.property": {"zh-CN": "财物", "en": "property"},
+    "incident.other": {"zh-CN": "其他", "en": "other"},
     # Why a pupil has no deadline (service.domain.schedule's gap reasons).
     "gap.no_such_session": {"zh-CN": "作息表中没有该时段", "en": "the schedule has no such session"},
     "gap.no_class": {"zh-CN": "学生所在班级不存在", "en": "the pupil's class is unknown"},

@@ -31,6 +31,7 @@ MIN_SECRET = 16
 # escalation step (recorded with it), so its raising names nobody twice.
 RAISED_NOTIFY: dict[str, list[str]] = {
     "unpicked": [],
+    "missing_pupil": [],  # escalated to the top at once: each step names its people
     "document_expiring": ["admin"],
 }
 DEFAULT_RAISED_NOTIFY = ["duty_leader"]

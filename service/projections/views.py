@@ -13,6 +13,7 @@ from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
 from service.projections.failures import Backoff
+from service.projections.incidents import Incidents
 from service.projections.outbox import Outbox
 from service.projections.roster import Roster
 from service.projections.runtime import DocProjection, Runner, SharedReader
@@ -23,7 +24,7 @@ from service.use_cases.core import AppCore
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,
-                                               StaffTokens, AccessLog)
+                                               StaffTokens, AccessLog, Incidents)
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:

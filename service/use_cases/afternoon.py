@@ -30,7 +30,8 @@ from service.use_cases.commands import (
     WithdrawHandover,
     came,
 )
-from service.use_cases.core import AppCore, Decision, Outcome
+from service.use_cases.core import Decision, Outcome
+from service.use_cases.incidents import IncidentUseCases
 from service.use_cases.results import Refused
 
 
@@ -50,7 +51,7 @@ def _came(adult: AdultRef | None, allowed: ReleaseAllowed) -> AdultRef:
     return adult if adult else came(c.name, c.relation, c.phone)
 
 
-class AfternoonUseCases(AppCore):
+class AfternoonUseCases(IncidentUseCases):
     # -- shared checks -----------------------------------------------------
     def _expected(self, school: School, pupil_id: str, on: date, session: str) -> Pupil:
         pupil = self.pupil(school.school_id, pupil_id, readonly=True)
@@ -69,7 +70,8 @@ class AfternoonUseCases(AppCore):
 
     def _refusal_alerts(self, school: School, refused: list[tuple[Pupil, PupilDay]],
                         came: AdultRef) -> list[Aggregate]:
-        """A refused release is an alert of its own, raised in the same transaction."""
+        """A refused release is an alert of its own, raised in the same transaction; an adult
+        turned away opens the pupil's attempted-collection incident of the day, or joins it."""
         alerts: list[Aggregate] = []
         for pupil, pd in refused:
             entry = pd.entries[-1]
@@ -80,6 +82,8 @@ class AfternoonUseCases(AppCore):
                 message("alert.release_refused", name=pupil.name, adult=came.get("name"),
                         reason_code=f"refusal.{entry['reason']}"))
             alerts += [alert] if alert else []
+            alerts += self.attempted_collection(school, pupil, pd, came, entry.get("gate"),
+                                                entry["by"])
         return alerts
 
     def _mismatch_alert(self, school: School, handover: Handover) -> list[Aggregate]:

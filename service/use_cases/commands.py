@@ -263,3 +263,48 @@ class SignOn:
     session: str = AFTER_SCHOOL
     staff_id: str | None = None
     substitute_for: str | None = None
+
+
+# -- incidents -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportIncident:
+    """Something happened to pupils in the school's care: what, how bad, to whom, where, who saw
+    it, and the first aid given (by ``first_aid_by``, a member of staff)."""
+
+    kind: str
+    severity: str
+    description: str
+    pupil_ids: tuple[str, ...] = ()
+    place_id: str | None = None
+    where: str = ""
+    witnesses: tuple[str, ...] = ()
+    first_aid_by: str | None = None
+    first_aid: str = ""
+    day: date | None = None
+    session: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyGuardian:
+    """A try to tell a pupil's guardian of an incident: how, and whether they were reached."""
+
+    incident_id: str
+    pupil_id: str
+    guardian: str
+    how: str
+    reached: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IncidentStep:
+    """One further step on an incident: ``escalate`` (to the people named in ``to``), ``action``,
+    ``close`` (``text`` is the outcome), ``acknowledge`` (the guardian of ``pupil_id``), or
+    ``correct`` (void step ``corrects``, ``text`` saying why)."""
+
+    incident_id: str
+    step: str
+    text: str = ""
+    to: tuple[str, ...] = ()
+    pupil_id: str | None = None
+    corrects: int | None = None

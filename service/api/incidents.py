@@ -1,0 +1,171 @@
+"""Incidents over HTTP: report one in a few taps, tell the guardians, escalate, act, close."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.afternoon import PlaceRef, StaffRef
+from service.api.deps import AppDep, Reader, StaffActor, ViewsDep, respond
+from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import IsoDay, Line, Prose
+from service.projections.incidents import read_incidents
+from service.use_cases import commands as do
+from service.use_cases.incidents import READERS
+
+router = APIRouter(prefix="/v1", tags=["incidents"], responses=PROBLEM_RESPONSES)
+
+IncidentKind = Literal["injury", "illness", "missing_pupil", "conflict", "attempted_collection",
+                       "late_collection", "property", "other"]
+Severity = Literal["minor", "serious", "critical"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncidentRequest(Strict):
+    """What happened, how bad, to whom, where, who saw it, and the first aid given (先救治)."""
+
+    kind: IncidentKind
+    severity: Severity = "minor"
+    description: Prose = Field(min_length=1, max_length=2000)
+    pupil_ids: list[Line] = Field(default_factory=list, max_length=60)
+    place_id: Line | None = Field(default=None, max_length=64, description="A group or a gate")
+    where: Line = Field(default="", max_length=200, description="Where exactly, in words")
+    witnesses: list[Line] = Field(default_factory=list, max_length=20)
+    first_aid: Prose = Field(default="", max_length=2000, description="What first aid was given")
+    first_aid_by: Line | None = Field(default=None, max_length=64,
+                                      description="The staff member who gave it (default: you)")
+    day: IsoDay | None = None
+    session: Line | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,31}$")
+
+    def command(self) -> do.ReportIncident:
+        return do.ReportIncident(self.kind, self.severity, self.description, tuple(self.pupil_ids),
+                                 self.place_id, self.where, tuple(self.witnesses), self.first_aid_by,
+                                 self.first_aid, self.day, self.session)
+
+
+class GuardianRequest(Strict):
+    pupil_id: Line = Field(min_length=1, max_length=64)
+    guardian: Line = Field(min_length=1, max_length=100, description="Who was told, or tried")
+    how: Literal["phone", "in_person", "message"]
+    reached: bool = Field(description="False: tried and not reached; try again and record it")
+    note: Prose = Field(default="", max_length=500)
+
+
+class StepRequest(Strict):
+    """``escalate`` names whom in ``to``; ``close`` gives the outcome in ``text``; ``acknowledge``
+    names the pupil whose guardian acknowledged; ``correct`` names the step it voids and why."""
+
+    step: Literal["escalate", "action", "close", "acknowledge", "correct"]
+    text: Prose = Field(default="", max_length=2000)
+    to: list[Line] = Field(default_factory=list, max_length=20)
+    pupil_id: Line | None = Field(default=None, max_length=64)
+    corrects: int | None = Field(default=None, ge=1, le=10000)
+
+
+class FirstAidOut(BaseModel):
+    given_by: StaffRef
+    note: str
+
+
+class IncidentStepOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    step: str
+    by: dict[str, Any]
+
+
+class IncidentOut(BaseModel):
+    incident_id: str
+    day: str
+    session: str | None
+    kind: IncidentKind
+    severity: Severity
+    pupil_ids: list[str]
+    place: PlaceRef | None
+    where: str
+    description: str
+    witnesses: list[str]
+    first_aid: FirstAidOut | None
+    refusals: list[dict[str, Any]]
+    reported_by: dict[str, Any]
+    steps: list[IncidentStepOut]
+    voided: list[int]
+    guardians_pending: list[str] = Field(description="Pupils whose guardian must still be reached")
+    escalated: bool
+    status: Literal["open", "closed"]
+    outcome: str | None
+    version: int
+
+
+class IncidentSummary(BaseModel):
+    incident_id: str
+    day: str
+    session: str | None
+    kind: IncidentKind
+    severity: Severity
+    pupil_ids: list[str]
+    where: str
+    description: str
+    reported_at: str
+    refusals: int
+    guardians_pending: list[str]
+    escalated: bool
+    status: Literal["open", "closed"]
+    outcome: str | None
+    last_step_at: str
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentSummary]
+    position: int
+
+
+@router.post("/incidents", response_model=IncidentOut, status_code=201)
+def report(body: IncidentRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
+    """Report an incident. An injury or an illness alerts until each guardian is reached; a
+    missing pupil alerts everyone at once."""
+    return respond(app.report_incident(actor, body.command()), IncidentOut)
+
+
+@router.get("/incidents", response_model=IncidentList, responses=READ_RESPONSES)
+def list_incidents(
+    actor: Reader, app: AppDep, views: ViewsDep, day: IsoDay | None = None,
+    status: Literal["open", "closed"] | None = None, kind: IncidentKind | None = None,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> Any:
+    """The incidents of a day (today by default), for the safety officer, duty leaders, admins
+    and inspectors."""
+    if actor.role not in READERS:
+        raise HTTPException(403, "Only the safety officer, duty leaders, admins and inspectors list incidents.")
+    views.reflect("incidents", min_position)
+    on = app.incidents_on(actor, day)
+    found = read_incidents(views.view("incidents"), actor.school_id, day=on.isoformat(),
+                           status=status, kind=kind)
+    return {"incidents": found, "position": views.runners["incidents"].position}
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentOut, responses=READ_RESPONSES)
+def get_incident(incident_id: Line, actor: Reader, app: AppDep) -> Any:
+    return app.describe_incident(actor, incident_id)
+
+
+@router.post("/incidents/{incident_id}/guardian-notifications", response_model=IncidentOut)
+def notify_guardian(incident_id: Line, body: GuardianRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
+    """Record a try to tell a pupil's guardian; once reached, the pupil's alert is resolved."""
+    return respond(app.notify_incident_guardian(actor, do.NotifyGuardian(
+        incident_id, body.pupil_id, body.guardian, body.how, body.reached, body.note)), IncidentOut)
+
+
+@router.post("/incidents/{incident_id}/steps", response_model=IncidentOut)
+def step(incident_id: Line, body: StepRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
+    """Escalate to the leadership group (领导小组), record an action, close with the outcome
+    (only once every guardian of an injury, illness or missing pupil was reached), record the
+    guardian's acknowledgement, or correct a step."""
+    return respond(app.incident_step(actor, do.IncidentStep(
+        incident_id, body.step, body.text, tuple(body.to), body.pupil_id, body.corrects)), IncidentOut)

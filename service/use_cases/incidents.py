@@ -1,0 +1,191 @@
+"""Incident use cases: report one, tell the guardians, escalate, act, close, and correct; an
+injury, an illness or a missing pupil alerts until every guardian is reached, a missing pupil
+alerts everyone at once, and a refusal at the gate opens (or joins) the pupil's incident."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from eventsourcing.domain import Aggregate
+
+from service.domain.alert import Alert
+from service.domain.common import Actor, Role
+from service.domain.errors import ForbiddenError, RuleError
+from service.domain.incident import TELL_THE_GUARDIAN, FirstAid, Incident, RefusalRef
+from service.domain.messages import message
+from service.domain.privacy import Data
+from service.domain.pupil import Pupil
+from service.domain.pupil_day import PupilDay
+from service.domain.refs import ActorRecord, AdultRef, PlaceRef
+from service.domain.school import School
+from service.use_cases.commands import IncidentStep, NotifyGuardian, ReportIncident
+from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
+
+# Who may close an incident, and who reads every incident of the school.
+CLOSERS = (Role.ADMIN.value, Role.SAFETY_OFFICER.value, Role.DUTY_LEADER.value)
+READERS = (*CLOSERS, Role.INSPECTOR.value)
+# A refusal at the gate for these reasons is an attempted collection (not a pupil without a
+# going-home-alone statement).
+ATTEMPTS = ("restricted", "not_authorised", "id_mismatch", "refused_by_staff")
+
+
+def _place(school: School, place_id: str) -> PlaceRef:
+    kind = "group" if place_id in school.groups else "gate" if place_id in school.gates else None
+    if kind is None:
+        raise RuleError("No such group or gate.", field="place_id")
+    return {"id": place_id, "label": school.place_label(place_id), "kind": kind}
+
+
+class IncidentUseCases(AppCore):
+    def incident(self, school_id: str, incident_id: str) -> Incident:
+        return self._get(as_uuid(incident_id, "incident"), Incident, "incident", school_id)
+
+    def describe_incident(self, actor: Actor, incident_id: str) -> dict[str, object]:
+        incident = self.incident(actor.school_id, incident_id)
+        if actor.role not in READERS and incident.reported_by["staff_id"] != actor.staff_id:
+            raise ForbiddenError("Only the reporter, the safety officer, a duty leader, an admin or "
+                                 "an inspector reads an incident.")
+        # What happened to a child, and to whom: a read of their custody record.
+        self.access.note(actor, "incident", {(Data.PROFILE.value, Data.CUSTODY.value): incident.pupil_ids})
+        return incident.view()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def report_incident(self, actor: Actor, cmd: ReportIncident) -> Outcome:
+        def decide() -> Decision:
+            school = self.school(actor.school_id, readonly=True)
+            on = cmd.day or self.today(school)
+            if on > self.today(school):
+                raise RuleError("That day has not come yet.", field="day")
+            names = {}
+            for pupil_id in cmd.pupil_ids:
+                names[pupil_id] = self.pupil(school.school_id, pupil_id, readonly=True).name
+            place = _place(school, cmd.place_id) if cmd.place_id else None
+            aid: FirstAid | None = None
+            if cmd.first_aid_by is not None or cmd.first_aid.strip():
+                giver = cmd.first_aid_by or actor.staff_id
+                aid = {"given_by": {"staff_id": giver, "name": school.member(giver)["name"]},
+                       "note": cmd.first_aid}
+            incident = Incident.report(
+                school_id=school.school_id, cause=f"report/{actor.command_id or self.now().isoformat()}"
+                f"/{actor.staff_id}", day=on.isoformat(), session=cmd.session, kind=cmd.kind,
+                severity=cmd.severity, pupil_ids=list(cmd.pupil_ids), place=place, where=cmd.where,
+                description=cmd.description, witnesses=list(cmd.witnesses), first_aid=aid,
+                by=actor.record())
+            alerts = self._incident_alerts(school, incident, names)
+            return Decision([incident, *alerts], incident.view(), created=True)
+        return self.execute(actor, decide)
+
+    def _incident_alerts(self, school: School, incident: Incident,
+                         names: dict[str, str]) -> list[Aggregate]:
+        """A missing pupil alerts everyone at once (every escalation step, in the same
+        transaction); an injury or an illness alerts until each guardian was reached."""
+        alerts: list[Aggregate] = []
+        subject = {"incident_id": str(incident.id), "day": incident.day, "kind": incident.kind,
+                   "pupil_ids": incident.pupil_ids}
+        if incident.kind == "missing_pupil":
+            who = "、".join(names.values())
+            alert = self.new_alert(school.school_id, "missing_pupil", f"incident/{incident.id}/missing",
+                                   subject, message("alert.missing_pupil", name=who,
+                                                    where=incident.where or "?"))
+            if alert is not None:
+                at = self.now().isoformat()
+                for level, step in enumerate(school.alert_policy["unpicked_steps"], start=1):
+                    alert.escalate(level, step["step"], step["notify"], at)
+                alerts.append(alert)
+        if incident.kind in TELL_THE_GUARDIAN and incident.kind != "missing_pupil":
+            for pupil_id in incident.guardians_pending:
+                alert = self.new_alert(
+                    school.school_id, "incident_guardian",
+                    f"incident/{incident.id}/guardian/{pupil_id}/{incident.version}",
+                    {**subject, "pupil_id": pupil_id},
+                    message("alert.incident_guardian", name=names.get(pupil_id, pupil_id),
+                            kind_code=f"incident.{incident.kind}"))
+                alerts += [alert] if alert else []
+        return alerts
+
+    # -- the steps after -----------------------------------------------------------------------
+    def notify_incident_guardian(self, actor: Actor, cmd: NotifyGuardian) -> Outcome:
+        def decide() -> Decision:
+            incident = self.incident(actor.school_id, cmd.incident_id)
+            incident.notify_guardian(cmd.pupil_id, cmd.guardian, cmd.how, cmd.reached, cmd.note,
+                                     actor.record())
+            changed: list[Aggregate] = [incident]
+            if cmd.reached:
+                changed += self._close_guardian_alerts(incident, cmd.pupil_id, actor.record())
+            return Decision(changed, incident.view())
+        return self.execute(actor, decide)
+
+    def _close_guardian_alerts(self, incident: Incident, pupil_id: str,
+                               by: ActorRecord) -> list[Aggregate]:
+        """The guardian was reached: their open alerts for this incident are resolved."""
+        closed: list[Aggregate] = []
+        # Raised at the report (version 1), and again after a correction voided a notification.
+        raised_at = [1, *(s["seq"] for s in incident.steps if s["step"] == "corrected")]
+        for version in raised_at:
+            found = self._find(Alert.create_id(incident.school_id,
+                                               f"incident/{incident.id}/guardian/{pupil_id}/{version}"))
+            if isinstance(found, Alert) and found.is_open:
+                found.resolve("handed_to_guardian", "家长已获知 / guardian told", by)
+                closed.append(found)
+        return closed
+
+    def incident_step(self, actor: Actor, cmd: IncidentStep) -> Outcome:
+        def decide() -> Decision:
+            incident = self.incident(actor.school_id, cmd.incident_id)
+            by = actor.record()
+            changed: list[Aggregate] = [incident]
+            if cmd.step == "escalate":
+                incident.escalate(list(cmd.to), cmd.text, by)
+            elif cmd.step == "action":
+                incident.record_action(cmd.text, by)
+            elif cmd.step == "close":
+                if actor.role not in CLOSERS:
+                    raise ForbiddenError("A safety officer, a duty leader or an admin closes an incident.")
+                incident.close(cmd.text, by)
+            elif cmd.step == "acknowledge":
+                if cmd.pupil_id is None:
+                    raise RuleError("Name the pupil whose guardian acknowledged.", field="pupil_id")
+                incident.guardian_acknowledges(cmd.pupil_id, cmd.text, by)
+            elif cmd.step == "correct":
+                if cmd.corrects is None:
+                    raise RuleError("Name the step corrected.", field="corrects")
+                pending = set(incident.guardians_pending)
+                incident.correct(cmd.corrects, cmd.text, by)
+                school = self.school(actor.school_id, readonly=True)
+                again = [p for p in incident.guardians_pending if p not in pending]
+                if again:  # a voided notification: the guardian is to be reached after all
+                    names = {p: self.pupil(school.school_id, p, readonly=True).name for p in again}
+                    changed += [a for a in self._incident_alerts(school, incident, names)
+                                if isinstance(a, Alert) and a.subject.get("pupil_id") in again]
+            else:
+                raise RuleError("A step is escalate, action, close, acknowledge or correct.", field="step")
+            return Decision(changed, incident.view())
+        return self.execute(actor, decide)
+
+    # -- from the gate -------------------------------------------------------------------------
+    def attempted_collection(self, school: School, pupil: Pupil, pd: PupilDay, came: AdultRef,
+                             gate: PlaceRef | None, by: ActorRecord) -> list[Aggregate]:
+        """A refusal at the gate opens the pupil's attempted-collection incident of the day, or
+        joins the one already open (one incident per pupil and day, whatever the gate)."""
+        entry = pd.entries[-1]
+        reason = entry.get("reason", "")
+        if entry["type"] != "release_refused" or reason not in ATTEMPTS:
+            return []
+        refusal: RefusalRef = {"pupil_id": str(pupil.id), "day": pd.day, "session": pd.session,
+                               "seq": entry["seq"], "adult": came, "reason": reason}
+        cause = f"attempted/{pupil.id}/{pd.day}"
+        found = self._find(Incident.create_id(school.school_id, cause))
+        if isinstance(found, Incident):
+            found.link_refusal(refusal, by)
+            return [found]
+        restricted = reason == "restricted"
+        incident = Incident.report(
+            school_id=school.school_id, cause=cause, day=pd.day, session=pd.session,
+            kind="attempted_collection", severity="serious" if restricted else "minor",
+            pupil_ids=[str(pupil.id)], place=gate, where=gate["label"] if gate else "",
+            description=f"{came.get('name') or '?'} 试图接走 {pupil.name}，被拒绝放行（{reason}）",
+            witnesses=[], first_aid=None, by=by, refusal=refusal)
+        return [incident]
+
+    def incidents_on(self, actor: Actor, day: date | None) -> date:
+        return day or self.today(self.school(actor.school_id, readonly=True))
