@@ -31,6 +31,7 @@ from eventsourcing.utils import get_topic
 
 from service.app_core import Outcome
 from service.application import HandoverApp
+from service.clock import Clock
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
@@ -601,10 +602,10 @@ def _issue_tokens(app: HandoverApp, demo: Demo) -> None:
         member.token = _ok(app.issue_token(actor, member.staff_id), "issue a token")["token"]
 
 
-def open_demo(settings: Settings) -> tuple[Demo, dict[str, Any]]:
+def open_demo(settings: Settings, clock: Clock | None = None) -> tuple[Demo, dict[str, Any]]:
     """The demo school (built on the first run) with a fresh token for each demo staff member,
-    and a summary of the school as it stands."""
-    app = HandoverApp(env=settings.eventsourcing_env())
+    and a summary of the school as it stands (on the demo's clock, when it has one)."""
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     try:
         path = settings.data_dir / DEMO_FILE
         keep = settings.store != "memory"  # an in-memory store is new on every run
