@@ -1,0 +1,156 @@
+"""The demo looks alive whenever it is started: today's afternoon as it stands at the demo clock."""
+
+from __future__ import annotations
+
+import time as wallclock
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.demo import demo_schedule
+from service.demo_today import (
+    LATE_MINUTES,
+    DemoClock,
+    LiveDemo,
+    demo_moment,
+    parse_at,
+    read_days,
+    stage_demo,
+)
+from service.domain.schedule import Schedule
+from service.projections.alerts import read_alerts
+from service.projections.views import Views
+from service.settings import Settings
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TUESDAY_MORNING = datetime(2026, 12, 1, 8, 30, tzinfo=SHANGHAI)  # autumn: dismissals 17:00–17:30
+CUSTODY_ALERTS = {"unpicked", "not_handed_over", "zero_report", "unconfirmed", "no_deadline",
+                  "count_mismatch"}
+
+
+def at(settings: Settings, hhmm: str) -> tuple[str, LiveDemo, list[dict[str, Any]]]:
+    """The demo opened at ``hhmm`` on the test's Tuesday, with every alert of the school."""
+    text, live = stage_demo(settings, parse_at(hhmm), now=TUESDAY_MORNING)
+    views = Views(live.app, settings)
+    try:
+        views.catch_up()
+        school_id = live.player.stager.school_id
+        alerts = read_alerts(views.view("alerts"), school_id)
+    finally:
+        views.stop()
+        live.close()
+    return text, live, alerts
+
+
+def held_alerts(alerts: list[dict[str, Any]], *, open_only: bool = True) -> list[dict[str, Any]]:
+    return [a for a in alerts if a["kind"] in CUSTODY_ALERTS
+            and (a["status"] != "resolved" or not open_only)]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(store="sqlite", data_dir=tmp_path_factory.mktemp("demo-today"))
+
+
+@pytest.fixture(scope="module")
+def afternoon(demo_dir: Settings) -> Iterator[dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]]:
+    # The same demo opened four times in the day, as a presenter would: each start plays on
+    # from where the last one left off.
+    yield {hhmm: at(demo_dir, hhmm) for hhmm in ("15:00", "16:55", "18:30", "21:00")}
+
+
+def sessions(live: LiveDemo) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = live.counts["sessions"]
+    return found
+
+
+def test_at_three_the_noon_pupils_are_gone_and_the_after_school_pupils_are_in_class(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]) -> None:
+    text, live, alerts = afternoon["15:00"]
+    noon, after = sessions(live)["noon"], sessions(live)["after_school"]
+    assert live.moment == datetime(2026, 12, 1, 15, 0, tzinfo=SHANGHAI)
+    assert noon["gone"] > 30 and noon["in_custody"] == noon["not_handed_over"] == 0
+    assert after["not_handed_over"] > 150 and after["in_custody"] == after["gone"] == 0
+    assert 0 < after["absent"] < 40
+    assert held_alerts(alerts, open_only=False) == []
+    assert "Demo clock 演示时钟: 2026-12-01 15:00" in text
+
+
+def test_at_five_to_five_the_groups_are_in_session_and_a_few_have_left_early(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]) -> None:
+    _, live, alerts = afternoon["16:55"]
+    after = sessions(live)["after_school"]
+    assert after["not_handed_over"] == 0 and after["in_custody"] > 150
+    assert 0 < after["gone"] < 30  # early departures; the first band is dismissed at 17:00
+    assert held_alerts(alerts, open_only=False) == []
+
+
+def test_at_half_past_six_one_late_pickup_waits_at_the_gate_under_an_escalated_alert(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]) -> None:
+    _, live, alerts = afternoon["18:30"]
+    after = sessions(live)["after_school"]
+    waiting = after["in_custody"] + after["not_handed_over"]
+    assert waiting == 1 and after["gone"] > 150
+    [still_open] = held_alerts(alerts)
+    assert still_open["kind"] == "unpicked" and still_open["level"] >= 2  # handed to the gatehouse
+    unpicked = [a for a in alerts if a["kind"] == "unpicked"]
+    assert len(unpicked) == len(LATE_MINUTES)  # the one collected at 17:55 is resolved
+    assert [a["resolved"]["how"] for a in unpicked if a["status"] == "resolved"] == ["released"]
+    assert held_alerts(alerts, open_only=False) == unpicked
+
+
+def test_at_nine_everyone_is_gone_and_only_the_late_pickups_raised_alerts_all_closed(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]], demo_dir: Settings) -> None:
+    _, live, alerts = afternoon["21:00"]
+    for session, tally in sessions(live).items():
+        assert tally["in_custody"] == tally["not_handed_over"] == 0, session
+    assert held_alerts(alerts) == []
+    late = held_alerts(alerts, open_only=False)
+    assert len(late) == len(LATE_MINUTES) and {a["kind"] for a in late} == {"unpicked"}
+    assert all(a["resolved"]["how"] == "released" for a in late)
+    assert read_days(demo_dir.data_dir, live.player.stager.school_id) == {
+        "2026-12-01": "2026-12-01T21:00:00+08:00"}
+
+
+def test_a_demo_first_opened_at_nine_in_the_evening_shows_no_burst_of_alerts(
+        tmp_path: Path) -> None:
+    # Given a new demo store, opened for the first time long after the session
+    _, live, alerts = at(Settings(store="sqlite", data_dir=tmp_path), "21:00")
+    # Then the whole day was played: everyone went home, and the only custody alerts are the
+    # late pickups', closed when they were collected
+    after = sessions(live)["after_school"]
+    assert after["gone"] > 150 and after["in_custody"] == after["not_handed_over"] == 0
+    assert held_alerts(alerts) == []
+    assert len(held_alerts(alerts, open_only=False)) <= len(LATE_MINUTES)
+    assert live.player.stager.skipped == 0
+
+
+def test_a_day_already_played_past_the_time_asked_is_shown_on_the_next_service_day() -> None:
+    schedule = Schedule.from_dict(demo_schedule())
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert demo_moment(schedule, SHANGHAI, now, time(16, 55), {}) == datetime(
+        2026, 12, 1, 16, 55, tzinfo=SHANGHAI)
+    played = {"2026-12-01": "2026-12-01T21:00:00+08:00"}
+    assert demo_moment(schedule, SHANGHAI, now, time(16, 55), played).date() == date(2026, 12, 2)
+    assert demo_moment(schedule, SHANGHAI, now, None, {}) == now.astimezone(SHANGHAI)
+    closed = Schedule.from_dict({**demo_schedule(), "no_service_dates": ["2026-12-01"]})
+    assert demo_moment(closed, SHANGHAI, now, time(16, 55), {}).date() == date(2026, 12, 2)
+    with pytest.raises(ValueError):
+        parse_at("25:00")
+
+
+def test_the_demo_clock_stands_still_while_staging_then_runs_on_from_where_it_stood() -> None:
+    clock = DemoClock(TUESDAY_MORNING)
+    clock.advance(minutes=5)
+    assert clock.now() == TUESDAY_MORNING + timedelta(minutes=5)
+    clock.run_on()
+    wallclock.sleep(0.05)
+    later = clock.now()
+    assert TUESDAY_MORNING + timedelta(minutes=5) < later < TUESDAY_MORNING + timedelta(minutes=6)
+    assert clock.advance(seconds=0.01) > later
+    with pytest.raises(RuntimeError):
+        clock.set(TUESDAY_MORNING)
