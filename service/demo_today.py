@@ -28,8 +28,20 @@ from zoneinfo import ZoneInfo
 
 from service.application import HandoverApp
 from service.clock import FixedClock
-from service.demo import DEMO_FILE, SEED, TIMEZONE, _read_saved, banner, demo_schedule, open_demo
+from service.demo import (
+    DEMO_FILE,
+    GATES,
+    SEED,
+    TIMEZONE,
+    Demo,
+    _read_saved,
+    banner,
+    demo_schedule,
+    open_demo,
+)
 from service.demo_month import _Generator
+from service.domain.common import Actor, Role
+from service.domain.device import is_device
 from service.domain.pupil_day import ABSENT, GONE, IN_CUSTODY, NOT_HANDED_OVER
 from service.domain.schedule import Schedule
 from service.files import private_file
@@ -46,6 +58,7 @@ WATCH_EVERY = timedelta(minutes=5)
 RELEASE_GAP = 5.0  # seconds between releases at the gate: two gates, families arriving in turn
 LATE_MINUTES = [25, 75]  # two pupils of the last band collected this long after its dismissal
 LOOK_AHEAD_DAYS = 14
+DEMO_TABLET = "东门平板"
 Step = tuple[datetime, int, str, Callable[[], object]]
 
 
@@ -148,6 +161,10 @@ def day_agenda(app: HandoverApp, school_id: str, day: date) -> list[Step]:
         gen.unattended_day = gen.corrected_day = gen.substitute_day = -1
         gen.mismatch_days = set()
         gen.leaver = None
+        # A paired gate tablet is a guard too: the demo's releases stay with the guard on duty.
+        gen.guard = next((m["staff_id"] for m in sorted(school.staff.values(), key=lambda m: m["name"])
+                          if m["active"] and "guard" in m["roles"] and not is_device(m["staff_id"])),
+                         None)
         gen.release_gap = RELEASE_GAP
         if spec.key == "after_school":
             gen.late_minutes = list(LATE_MINUTES)
@@ -252,6 +269,7 @@ class LiveDemo:
     moment: datetime
     player: Player
     counts: dict[str, Any]
+    tablet: dict[str, Any] | None = None
 
     def close(self) -> None:
         self.player.stop()
@@ -293,8 +311,26 @@ def stage_demo(settings: Settings, at: time | None = None, *,
         raise
     views.stop()
     rest = [s for s in steps if s[0] > moment]
-    live = LiveDemo(app, clock, clock.now(), Player(stager, today, rest), counts)
+    live = LiveDemo(app, clock, clock.now(), Player(stager, today, rest), counts,
+                    pairing_code(app, demo))
     return banner(settings, demo, summary) + "\n" + describe(live), live
+
+
+def pairing_code(app: HandoverApp, demo: Demo) -> dict[str, Any] | None:
+    """A fresh code for the demo's east-gate tablet (registered on the first run)."""
+    admin = demo.admin
+    actor = Actor(school_id=demo.school_id, staff_id=admin.staff_id, staff_name=admin.name,
+                  role=Role.ADMIN.value, at=app.now(), device="demo-setup")
+    school = app.school(demo.school_id, readonly=True)
+    gate = next((g for g in school.gates.values() if g["name"] == GATES[0]), None)
+    if gate is None:
+        return None
+    known = next((d for d in app.list_devices(actor) if d["name"] == DEMO_TABLET
+                  and d["status"] != "revoked"), None)
+    outcome = (app.issue_pairing_code(actor, known["device_id"]) if known
+               else app.register_device(actor, DEMO_TABLET, "gate_tablet", gate["gate_id"]))
+    body: dict[str, Any] | None = outcome.body if outcome.ok else None
+    return body
 
 
 def demo_counts(app: HandoverApp, views: Views, school_id: str, day: date) -> dict[str, Any]:
@@ -323,4 +359,8 @@ def describe(live: LiveDemo) -> str:
                      f"custody, {t[GONE]} gone home, {t[ABSENT]} absent")
     open_alerts = ", ".join(f"{k} {n}" for k, n in sorted(c["open_alerts"].items())) or "none"
     lines.append(f"  open alerts: {open_alerts}")
+    if live.tablet is not None:
+        lines.append(f"Pair the {live.tablet['name']} gate tablet with code {live.tablet['code']} "
+                     f"(once, until {live.tablet['code_expires_at'][11:16]} on the demo clock): "
+                     "POST /v1/devices/pair")
     return "\n".join(lines)

@@ -78,6 +78,16 @@ def test_at_three_the_noon_pupils_are_gone_and_the_after_school_pupils_are_in_cl
     assert 0 < after["absent"] < 40
     assert held_alerts(alerts, open_only=False) == []
     assert "Demo clock 演示时钟: 2026-12-01 15:00" in text
+    assert live.tablet is not None and f"with code {live.tablet['code']} (once, until 15:10" in text
+
+
+def test_each_start_gives_the_same_east_gate_tablet_a_new_pairing_code(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]) -> None:
+    tablets = [live.tablet for _, live, _ in afternoon.values()]
+    assert all(t is not None and t["kind"] == "gate_tablet" and t["place_label"] == "东门"
+               for t in tablets)
+    assert len({t["device_id"] for t in tablets if t}) == 1
+    assert len({t["code"] for t in tablets if t}) == len(tablets)
 
 
 def test_at_five_to_five_the_groups_are_in_session_and_a_few_have_left_early(
