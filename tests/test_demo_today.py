@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from service.cli import main
 from service.demo import demo_schedule
 from service.demo_today import (
     LATE_MINUTES,
     DemoClock,
     LiveDemo,
+    demo_counts,
     demo_moment,
     parse_at,
     read_days,
@@ -164,3 +166,36 @@ def test_the_demo_clock_stands_still_while_staging_then_runs_on_from_where_it_st
     assert clock.advance(seconds=0.01) > later
     with pytest.raises(RuntimeError):
         clock.set(TUESDAY_MORNING)
+
+
+def test_a_day_left_half_played_is_finished_before_the_next_day_is_shown(tmp_path: Path) -> None:
+    # Given the demo opened on Tuesday at 16:55 and stopped there, pupils still in the groups
+    settings = Settings(store="sqlite", data_dir=tmp_path)
+    _, tuesday, _ = at(settings, "16:55")
+    assert sessions(tuesday)["after_school"]["in_custody"] > 150
+    # When it is opened again on Wednesday afternoon
+    _, live = stage_demo(settings, parse_at("15:00"), now=TUESDAY_MORNING + timedelta(days=1))
+    views = Views(live.app, settings)
+    try:
+        views.catch_up()
+        school_id = live.player.stager.school_id
+        finished = demo_counts(live.app, views, school_id, date(2026, 12, 1))
+        alerts = read_alerts(views.view("alerts"), school_id)
+    finally:
+        views.stop()
+        live.close()
+    # Then Tuesday ended as it would have, everyone gone and its alerts closed, and Wednesday
+    # stands at 15:00
+    tue = finished["sessions"]["after_school"]
+    assert tue["in_custody"] == tue["not_handed_over"] == 0 and tue["gone"] > 150
+    assert held_alerts(alerts) == []
+    assert live.moment == datetime(2026, 12, 2, 15, 0, tzinfo=SHANGHAI)
+    assert sessions(live)["after_school"]["not_handed_over"] > 150
+    assert set(read_days(tmp_path, school_id)) == {"2026-12-01", "2026-12-02"}
+
+
+def test_the_command_line_refuses_a_demo_time_that_is_not_hh_mm(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--at", "25:00"])
+    assert exited.value.code == 2 and "HH:MM" in capsys.readouterr().err
