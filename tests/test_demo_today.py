@@ -11,12 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from service.application import HandoverApp
 from service.cli import main
 from service.demo import demo_schedule
 from service.demo_today import (
     LATE_MINUTES,
     DemoClock,
     LiveDemo,
+    Player,
+    Stager,
     demo_counts,
     demo_moment,
     parse_at,
@@ -199,3 +202,36 @@ def test_the_command_line_refuses_a_demo_time_that_is_not_hh_mm(
     with pytest.raises(SystemExit) as exited:
         main(["demo", "--at", "25:00"])
     assert exited.value.code == 2 and "HH:MM" in capsys.readouterr().err
+
+
+def test_the_player_does_each_later_step_when_the_running_clock_reaches_it_and_skips_a_misfit(
+        tmp_path: Path) -> None:
+    # Given a running demo clock and two steps due in a moment, the first no longer fitting
+    clock = DemoClock(TUESDAY_MORNING)
+    app = HandoverApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    settings = Settings(store="memory", data_dir=tmp_path)
+    views = Views(app, settings)
+    stager = Stager(app, clock, views, "school-1", tmp_path)
+    done: list[datetime] = []
+
+    def misfit() -> None:
+        raise RuntimeError("already released at the other gate")
+
+    soon = TUESDAY_MORNING + timedelta(seconds=0.2)
+    player = Player(stager, TUESDAY_MORNING.date(), [
+        (soon, 0, "release", misfit), (soon, 1, "watch", misfit),
+        (soon + timedelta(seconds=0.1), 2, "release", lambda: done.append(clock.now()))])
+    clock.run_on()
+    # When the player runs
+    player.start()
+    for _ in range(100):
+        if done:
+            break
+        wallclock.sleep(0.05)
+    player.stop()
+    app.close()
+    # Then the fitting step ran at its time, the misfit was skipped, and how far the day was
+    # played is kept
+    assert done and done[0] >= soon + timedelta(seconds=0.1)
+    assert stager.skipped == 1
+    assert read_days(tmp_path, "school-1")["2026-12-01"] >= soon.isoformat()

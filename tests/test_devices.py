@@ -116,6 +116,20 @@ def test_a_paired_gate_tablet_signs_in_as_a_guard_at_its_gate_until_it_is_revoke
     assert app.list_devices(admin)[0]["status"] == "revoked"
 
 
+def test_a_duty_board_opens_the_live_stream_by_ticket_as_itself_until_it_is_revoked(
+        app: HandoverApp, clock: FixedClock) -> None:
+    admin, _ = admin_of(app)
+    registered = app.register_device(admin, "值班大屏", "duty_board", None).body
+    board = app.authenticate(app.pair_device(registered["code"], "10.0.0.8").body["token"])
+    assert board is not None
+    ticket = app.issue_stream_ticket(board)["ticket"]
+    opened = app.redeem_stream_ticket(ticket)
+    assert isinstance(opened, DeviceIdentity) and opened.roles == ("inspector",)
+    later = app.issue_stream_ticket(board)["ticket"]
+    app.revoke_device(admin, registered["device_id"])
+    assert app.redeem_stream_ticket(later) is None
+
+
 def test_a_code_pairs_once_and_a_second_pairing_replaces_the_first_token(
         app: HandoverApp, clock: FixedClock) -> None:
     admin, _ = admin_of(app)
@@ -218,6 +232,18 @@ def test_a_new_code_replaces_the_old_one_and_revoking_stops_the_token_at_once(
     assert refused.headers["content-type"].startswith("application/problem+json")
     again = client.post(f"/v1/devices/{device_id}/revoke", headers=world.admin.h(**key()))
     assert again.status_code == 409
+    reissued = client.post(f"/v1/devices/{device_id}/codes", headers=world.admin.h(**key()))
+    assert reissued.status_code == 409 and reissued.json()["type"].endswith("/device-revoked")
+
+
+def test_a_code_out_when_its_device_is_revoked_no_longer_pairs(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    registered = register(world)
+    r = client.post(f"/v1/devices/{registered['device_id']}/revoke", headers=world.admin.h(**key()))
+    assert r.status_code == 200, r.text
+    refused = client.post("/v1/devices/pair", json={"code": registered["code"]})
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/device-revoked")
 
 
 def test_a_used_expired_or_unknown_code_is_refused_as_a_problem(
