@@ -203,7 +203,7 @@ class Stager:
             action()
         except Exception as e:  # noqa: BLE001 - staff using the demo may have acted first
             self.skipped += 1
-            log.info("demo step skipped (%s): %s", kind, e)
+            log.warning("demo step skipped (%s): %s", kind, e)
 
     def play(self, day: date, until: datetime, steps: list[Step]) -> int:
         """Every one of the day's steps due after what was played already, up to ``until``."""

@@ -158,7 +158,8 @@ def create_app(
         api.add_exception_handler(store_error, store_unavailable_handler)
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
-                   notifications.router, stream.router, access_log.router, devices.router):
+                   notifications.router, stream.router, access_log.router, devices.router,
+                   devices.pairing):
         api.include_router(router)
 
     last_head = {"position": 0}  # the log position last read, for /health while the store is away

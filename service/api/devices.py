@@ -20,6 +20,7 @@ from service.domain.common import Actor
 from service.domain.device import TooManyPairingTriesError
 
 router = APIRouter(prefix="/v1", tags=["devices"], responses=PROBLEM_RESPONSES)
+pairing = APIRouter(prefix="/v1", tags=["devices"])  # no token here, so no 401 or 403
 
 Kind = Literal["gate_tablet", "classroom_tablet", "duty_board"]
 KIND_TEXT = ("gate_tablet: a guard at its gate; classroom_tablet: a teacher of its group; "
@@ -117,7 +118,7 @@ def revoke_device(device_id: Line, actor: AdminActor, app: AppDep) -> JSONRespon
     return respond(app.revoke_device(actor, device_id), DeviceOut)
 
 
-@router.post("/devices/pair", response_model=Paired, status_code=201, responses=PAIR_RESPONSES)
+@pairing.post("/devices/pair", response_model=Paired, status_code=201, responses=PAIR_RESPONSES)
 def pair(body: PairRequest, request: Request, app: AppDep) -> JSONResponse:
     """The device exchanges its code, once, for its own token. No token is needed here; a few
     wrong codes from one client make it wait (429)."""
