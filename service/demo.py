@@ -33,6 +33,7 @@ from service.app_core import Outcome
 from service.application import HandoverApp
 from service.clock import Clock
 from service.domain.common import Actor, Role
+from service.domain.device import is_device
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
@@ -580,6 +581,8 @@ def _recall(app: HandoverApp, saved: dict[str, Any] | None) -> Demo | None:
         member = school.staff.get(staff_id)
         if member is None or not member["active"]:
             continue  # removed over the API since: no token for them
+        if is_device(staff_id):
+            continue  # a paired tablet gets a pairing code, never a staff token
         role = member["roles"][0] if member["roles"] else "?"
         if "admin" in member["roles"]:
             role = "admin"

@@ -13,7 +13,7 @@ import pytest
 
 from service.application import HandoverApp
 from service.cli import main
-from service.demo import demo_schedule
+from service.demo import DEMO_FILE, demo_schedule, open_demo
 from service.demo_today import (
     LATE_MINUTES,
     DemoClock,
@@ -235,3 +235,13 @@ def test_the_player_does_each_later_step_when_the_running_clock_reaches_it_and_s
     assert done and done[0] >= soon + timedelta(seconds=0.1)
     assert stager.skipped == 1
     assert read_days(tmp_path, "school-1")["2026-12-01"] >= soon.isoformat()
+
+
+def test_a_demo_found_again_without_its_json_file_gives_the_gate_tablet_no_staff_token(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]], demo_dir: Settings) -> None:
+    # Given the demo with its paired-device tablet registered, but demo.json lost
+    (demo_dir.data_dir / DEMO_FILE).unlink()
+    # When the demo is found again in the store
+    demo, _ = open_demo(demo_dir)
+    # Then the staff given tokens are the people, not the tablet
+    assert demo.staff and all(not s.staff_id.startswith("device-") for s in demo.staff)
