@@ -7,12 +7,16 @@ import copy
 import logging
 import os
 import sys
+from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from service.settings import Settings, StoreKeyError
+
+if TYPE_CHECKING:
+    from service.application import HandoverApp
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -79,12 +83,12 @@ def log_config() -> dict[str, Any]:
     return config
 
 
-def serve(settings: Settings, banner: str = "") -> int:
+def serve(settings: Settings, banner: str = "", application: HandoverApp | None = None) -> int:
     import uvicorn
 
     from service.api.app import create_app
 
-    api = create_app(settings)
+    api = create_app(settings, application=application)
     print(f"Handover on http://{settings.host}:{settings.port}  (API docs: /docs, store: {settings.store})")
     if banner:
         print(banner)
@@ -99,8 +103,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from service.demo.school import prepare_demo
-
     settings = _settings(args)
     if settings.store == "memory":
         print("handover demo needs a store that outlives set-up: use sqlite (default) or postgres",
@@ -112,8 +114,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # The demo keeps its generated key beside its other files, readable by its owner only.
         key = settings.keep_generated_key()
         settings = settings.model_copy(update={"cipher_key": SecretStr(key)})
-    banner = prepare_demo(settings)
-    return serve(settings, banner)
+    from service.demo.today import stage_demo
+
+    banner, live = stage_demo(settings, args.at)
+    live.clock.run_on()
+    live.player.start()
+    try:
+        return serve(settings, banner, application=live.app)
+    finally:
+        live.close()
+
+
+def _demo_time(text: str) -> time:
+    from service.demo.today import parse_at
+    try:
+        return parse_at(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -209,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="run the HTTP API with a demo school (created on first run)")
     _add_server_args(p)
+    p.add_argument("--at", type=_demo_time, default=None, metavar="HH:MM", help=(
+        "start the demo clock at this time on the nearest service day (it runs on from there); "
+        "default: now, with today's afternoon as it would stand by now"))
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("worker", help="keep the views up to date (run beside `serve` in production)")

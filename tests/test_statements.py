@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from service.application import HandoverApp
+from service.demo.month import generate_month
 from service.domain.handover import Handover
 from service.domain.pupil_day import PupilDay
 from service.domain.shift import Shift
@@ -22,7 +23,6 @@ from service.use_cases.clock import FixedClock
 from tests.builders import World, a_school, add_staff, handed_to_teacher, key
 from tests.conftest import SHANGHAI
 from tests.stores import every_store
-from tools.demo_month import generate_month
 
 MONTH = "2026-11"
 BEFORE_THE_MONTH = datetime(2026, 10, 30, 8, 0, tzinfo=SHANGHAI)

@@ -17,6 +17,7 @@ from service.api import (
     afternoon,
     alerts,
     care_log,
+    devices,
     enrolment,
     incidents,
     notifications,
@@ -36,6 +37,7 @@ from service.api.problems import (
     view_timeout_handler,
 )
 from service.api.url_secrets import RefuseTokensInQuery
+from service.domain.device import TooManyPairingTriesError
 from service.domain.errors import DomainError
 from service.settings import Settings
 from service.use_cases.application import HandoverApp
@@ -139,6 +141,7 @@ def create_app(
     )
     api.add_middleware(RefuseTokensInQuery)
     api.add_exception_handler(DomainError, domain_error_handler)
+    api.add_exception_handler(TooManyPairingTriesError, devices.too_many_tries_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
     api.add_exception_handler(TimeoutError, view_timeout_handler)
@@ -146,7 +149,8 @@ def create_app(
         api.add_exception_handler(store_error, store_unavailable_handler)
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
-                   notifications.router, stream.router, access_log.router, incidents.router):
+                   notifications.router, stream.router, access_log.router, incidents.router,
+                   devices.router, devices.pairing):
         api.include_router(router)
 
     last_head = {"position": 0}  # the log position last read, for /health while the store is away

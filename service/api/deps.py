@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from service.domain.errors import RuleError
 from service.projections.views import Views
 from service.use_cases.application import HandoverApp
 from service.use_cases.core import Outcome, StaffIdentity
+from service.use_cases.devices import DeviceIdentity
 from service.use_cases.results import Recorded, Refused, Rejected
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,35 @@ async def command_meta(
 
 
 MetaDep = Annotated[CommandMeta, Depends(command_meta)]
+GATE_BOUND_FIELDS = ("gate_id", "place_id")
+
+
+async def places_named(request: Request) -> frozenset[str]:
+    """The gates or places a JSON command names (for a tablet bound to one gate)."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return frozenset()
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return frozenset()  # the route's own parsing answers for it
+    if not isinstance(body, dict):
+        return frozenset()
+    return frozenset(v for k in GATE_BOUND_FIELDS if isinstance(v := body.get(k), str))
+
+
+PlacesDep = Annotated[frozenset[str], Depends(places_named)]
+
+
+def device_place(identity: StaffIdentity, places: frozenset[str]) -> str | None:
+    """The place a device's commands are made at; a gate tablet acts at its own gate only."""
+    if not isinstance(identity, DeviceIdentity):
+        return None
+    if identity.kind == "gate_tablet":
+        elsewhere = places - {identity.place_id, "gatehouse"}
+        if elsewhere:
+            raise HTTPException(403, f"This tablet is paired for one gate ({identity.place_id}); "
+                                     "it may not act at another.")
+    return identity.place_id
 
 
 def require_role(*roles: Role) -> Callable[..., Any]:
@@ -137,13 +168,15 @@ def require_role(*roles: Role) -> Callable[..., Any]:
 
     def actor(
         caller: tuple[StaffIdentity, str] = Depends(permitted),  # first; a closure, so no alias
-        *, app: AppDep, meta: MetaDep,
+        *, app: AppDep, meta: MetaDep, places: PlacesDep,
     ) -> Actor:
         identity, role = caller
+        place = device_place(identity, places)
+        paired = identity.staff_id if isinstance(identity, DeviceIdentity) else None
         return Actor(
             school_id=identity.school_id, staff_id=identity.staff_id, staff_name=identity.name,
-            role=role, at=app.now(), command_id=meta.key, device=meta.device,
-            device_time=meta.device_time, fingerprint=meta.fingerprint,
+            role=role, at=app.now(), command_id=meta.key, device=paired or meta.device,
+            device_time=meta.device_time, fingerprint=meta.fingerprint, place=place,
         )
 
     CALLER_CHECKS[actor] = check_request

@@ -31,12 +31,14 @@ from eventsourcing.utils import get_topic
 
 from service.adapters.files import private_file
 from service.domain.common import Actor, Role
+from service.domain.device import is_device
 from service.domain.errors import NotFoundError
 from service.domain.schedule import default_schedule
 from service.domain.school import School
 from service.settings import Settings
 from service.use_cases import commands as do
 from service.use_cases.application import HandoverApp
+from service.use_cases.clock import Clock
 from service.use_cases.core import Outcome
 from service.use_cases.setup import class_label
 from service.workers.bootstrap import open_application
@@ -583,6 +585,8 @@ def _recall(app: HandoverApp, saved: dict[str, Any] | None) -> Demo | None:
         member = school.staff.get(staff_id)
         if member is None or not member["active"]:
             continue  # removed over the API since: no token for them
+        if is_device(staff_id):
+            continue  # a paired tablet gets a pairing code, never a staff token
         role = member["roles"][0] if member["roles"] else "?"
         if "admin" in member["roles"]:
             role = "admin"
@@ -605,10 +609,10 @@ def _issue_tokens(app: HandoverApp, demo: Demo) -> None:
         member.token = _ok(app.issue_token(actor, member.staff_id), "issue a token")["token"]
 
 
-def open_demo(settings: Settings) -> tuple[Demo, dict[str, Any]]:
+def open_demo(settings: Settings, clock: Clock | None = None) -> tuple[Demo, dict[str, Any]]:
     """The demo school (built on the first run) with a fresh token for each demo staff member,
-    and a summary of the school as it stands."""
-    app = open_application(settings)
+    and a summary of the school as it stands (on the demo's clock, when it has one)."""
+    app = open_application(settings, clock=clock)
     try:
         path = settings.data_dir / DEMO_FILE
         keep = settings.store != "memory"  # an in-memory store is new on every run

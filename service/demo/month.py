@@ -125,6 +125,11 @@ class _Generator:
         pupils = sorted(self.pupils.values(), key=lambda p: (p.name, str(p.id)))
         self.leaver = pupils[-1] if len(pupils) > 1 else None
         self.leaving_day = self.days[(2 * n) // 3] if n else None
+        # The live demo's knobs (the month keeps its defaults): seconds between releases at the
+        # gate, and how many minutes after their band's dismissal some pupils are collected late.
+        self.release_gap = 20.0
+        self.late_minutes: list[int] = []
+        self.late: set[str] = set()
 
     def actor(self, staff_id: str) -> Actor:
         member = self.school.staff[staff_id]
@@ -138,6 +143,10 @@ class _Generator:
 
     # -- a day ----------------------------------------------------------------------------
     def afternoon(self, index: int, day: date) -> None:
+        self.plan_afternoon(index, day).run()
+
+    def plan_afternoon(self, index: int, day: date) -> _Afternoon:
+        """The day's agenda, not yet run (the live demo runs it as its clock gets there)."""
         a = _Afternoon(self, day)
         start = self.school.schedule.start_at(self.session, day, self.school.tz)
         if self.leaver is not None and day == self.leaving_day:
@@ -158,7 +167,7 @@ class _Generator:
                 self.app.sign_on, cmd=do.SignOn(DUTY, self.session)))
             a.act(latest + timedelta(minutes=15), "sign_off", leader, partial(
                 self.app.sign_off, place_id=DUTY, session=self.session, staff_id=None))
-        a.run()
+        return a
 
     def expected(self, day: date, class_ids: list[str]) -> list[Pupil]:
         found = [p for p in self.pupils.values() if p.class_id in class_ids
@@ -228,6 +237,12 @@ class _Generator:
                 a.at(start + timedelta(minutes=40), partial(self.leave_early, p, day, keeper, homeroom))
         a.at(dismissal - timedelta(minutes=25), lambda: self.to_gate(day, ids, keeper))
         a.at(dismissal + timedelta(minutes=1), lambda: self.release_all(index, day, ids))
+        if self.late_minutes and dismissal == place_dismissal(self.school, DUTY, self.session, day):
+            late = next((p for p in staying if self.collector(p, day) is not None), None)
+            if late is not None:
+                self.late.add(str(late.id))
+                a.at(dismissal + timedelta(minutes=self.late_minutes.pop(0)),
+                     partial(self.release_one, index, day, str(late.id)))
 
     def collector(self, p: Pupil, day: date) -> str | None:
         found = p.collectors_on(day)
@@ -260,25 +275,29 @@ class _Generator:
 
     def release_all(self, index: int, day: date, ids: list[str]) -> None:
         for pid in ids:
-            p = self.pupils[pid]
-            holder = self.guard if self.guard and self.in_custody_of(p, day, self.guard) else None
-            if holder is None or self.gate is None:
-                continue
-            collector = self.collector(p, day)
-            if collector is None:
-                continue
-            self.clock.advance(seconds=20)
-            body = self.do("release", self.app.release(self.actor(holder), do.Release(
+            if pid not in self.late:
+                self.release_one(index, day, pid)
+
+    def release_one(self, index: int, day: date, pid: str) -> None:
+        p = self.pupils[pid]
+        holder = self.guard if self.guard and self.in_custody_of(p, day, self.guard) else None
+        if holder is None or self.gate is None:
+            return
+        collector = self.collector(p, day)
+        if collector is None:
+            return
+        self.clock.advance(seconds=self.release_gap)
+        body = self.do("release", self.app.release(self.actor(holder), do.Release(
+            (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
+        if index == self.corrected_day:
+            self.corrected_day = -1  # one mistaken release this month, voided and redone
+            self.clock.advance(seconds=30)
+            seq = body["pupils"][0]["version"]
+            self.do("correction", self.app.correct(self.actor(holder), do.Correct(
+                pid, day, seq, "点错了学生，实际尚未离校 / wrong pupil tapped", self.session)))
+            self.clock.advance(seconds=30)
+            self.do("release", self.app.release(self.actor(holder), do.Release(
                 (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
-            if index == self.corrected_day:
-                self.corrected_day = -1  # one mistaken release this month, voided and redone
-                self.clock.advance(seconds=30)
-                seq = body["pupils"][0]["version"]
-                self.do("correction", self.app.correct(self.actor(holder), do.Correct(
-                    pid, day, seq, "点错了学生，实际尚未离校 / wrong pupil tapped", self.session)))
-                self.clock.advance(seconds=30)
-                self.do("release", self.app.release(self.actor(holder), do.Release(
-                    (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
 
 
 def generate_month(app: HandoverApp, school_id: str, month: str, seed: int,
