@@ -23,6 +23,7 @@ from service.api import (
     school,
     statements,
     stream,
+    web,
 )
 from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
@@ -157,6 +158,7 @@ def create_app(
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router):
         api.include_router(router)
+    web.mount(api)  # the screens at /app/
 
     last_head = {"position": 0}  # the log position last read, for /health while the store is away
 
