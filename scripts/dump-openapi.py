@@ -14,7 +14,8 @@ from service.settings import Settings
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "web" / "openapi.json"
+    default = Path(__file__).resolve().parent.parent / "web" / "openapi.json"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     schema = create_app(Settings(store="memory")).openapi()
     text = json.dumps(schema, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
     if not out.exists() or out.read_text(encoding="utf-8") != text:

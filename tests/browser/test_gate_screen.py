@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from tests.browser.conftest import AXE, SESSION, Served
 
 GUARD = "刘保国"  # 门卫（东门）
 TEACHER = "陈静"  # 课后服务教师, a homework group of grade 1
 ADMIN = "王建华"
-LANDSCAPE = {"width": 1280, "height": 800}
-PORTRAIT = {"width": 800, "height": 1280}
+LANDSCAPE: ViewportSize = {"width": 1280, "height": 800}
+PORTRAIT: ViewportSize = {"width": 800, "height": 1280}
 
 
 @dataclass
