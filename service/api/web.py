@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 DIST = Path(os.environ.get("HANDOVER_WEB_DIST", Path(__file__).resolve().parents[2] / "web" / "dist"))
@@ -29,6 +30,11 @@ MISSING = """<!doctype html>
 router = APIRouter(include_in_schema=False)
 
 
+def _a_screen(path: str) -> bool:
+    """A path of the app's own (a screen), not a file: no extension, not under assets/."""
+    return not path.startswith("assets/") and "." not in path.rsplit("/", 1)[-1]
+
+
 @router.get("/")
 def root() -> RedirectResponse:
     return RedirectResponse("/app/", status_code=307)
@@ -43,16 +49,18 @@ class AppFiles(StaticFiles):
         super().__init__(directory=dist, html=True, check_dir=False)
         self.dist = dist
 
+    async def check_config(self) -> None:
+        if self.dist.is_dir():  # a missing build is answered per request (see get_response)
+            await super().check_config()
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         if not (self.dist / "index.html").is_file():  # not built (yet): say how to build it
             return HTMLResponse(MISSING, status_code=503, headers={"Cache-Control": "no-store"})
         try:
             response = await super().get_response(path, scope)
-        except Exception as e:  # Starlette raises HTTPException(404) for a missing file
-            if getattr(e, "status_code", None) != 404:
-                raise
-            response = await super().get_response("index.html", scope)
-        if response.status_code == 404:
+        except StarletteHTTPException as e:
+            if e.status_code != 404 or not _a_screen(path):
+                raise  # a missing asset is a 404, never the index page cached as that asset
             response = await super().get_response("index.html", scope)
         if path.startswith("assets/"):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -61,7 +69,7 @@ class AppFiles(StaticFiles):
         return response
 
 
-def mount(api: FastAPI, dist: Path = DIST) -> None:
+def mount(api: FastAPI, dist: Path | None = None) -> None:
     """Serve the built app at /app/ (or the page saying to build it) and send / there."""
     api.include_router(router)
-    api.mount("/app", AppFiles(dist), name="app")
+    api.mount("/app", AppFiles(dist or DIST), name="app")
