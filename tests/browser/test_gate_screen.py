@@ -209,9 +209,10 @@ def test_release_and_refuse_at_the_gate(context: BrowserContext, served: Served,
     expect(row).to_have_count(0)
 
     page.set_viewport_size(PORTRAIT)
+    page.screenshot(path=artifacts / "08-gate-portrait.png")
     page.get_by_test_id("search").fill(cast.plain[2]["initials"])
     page.get_by_test_id("result").filter(has_text=cast.plain[2]["name"]).first.click()
-    page.screenshot(path=artifacts / "08-card-portrait.png", full_page=True)
+    page.screenshot(path=artifacts / "08-card-portrait-open.png", full_page=True)
 
 
 def test_offline_queue_replays_each_once_and_shows_a_conflict(
@@ -253,6 +254,7 @@ def test_offline_queue_replays_each_once_and_shows_a_conflict(
         "identity_check": "known_to_staff", "collector_id": g["guardian_id"]})
     assert r.status_code == 200, r.text
 
+    assert page.evaluate("async () => !!(await caches.match('/app/'))")  # the shell is kept
     page.reload()  # offline: the shell comes from the service worker, the queue from IndexedDB
     expect(page.get_by_test_id("queue-count")).to_have_text(re.compile("4"))
     expect(page.get_by_test_id("waiting")).to_contain_text(three[0]["name"])
@@ -263,7 +265,7 @@ def test_offline_queue_replays_each_once_and_shows_a_conflict(
     conflict = page.get_by_test_id("conflict")
     expect(conflict).to_have_count(1)
     expect(conflict).to_contain_text(late["name"])
-    expect(conflict).to_contain_text("其他校门")
+    expect(conflict).to_contain_text(f"已由 {g['name']} 接走")  # what happened instead, and when
     page.screenshot(path=artifacts / "10-conflict.png")
 
     for p in three[:2]:
@@ -278,9 +280,18 @@ ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
 CATALOGUE_KEY = re.compile(r"\b[a-z_]+\.[a-z_.-]+\b")
 
 
+def untranslated(page: Page) -> set[str]:
+    """Catalogue keys or English words shown on a Chinese screen."""
+    text = page.locator("body").inner_text()
+    return set(CATALOGUE_KEY.findall(text)) | set(ENGLISH_WORD.findall(text)) - {"English"}
+
+
 def test_chinese_by_default_english_on_the_switch_and_accessible(
         context: BrowserContext, served: Served, cast: Cast, artifacts: Path) -> None:
     page = context.new_page()
+    page.goto(f"{served.base}/app/")
+    expect(page.get_by_test_id("signin-form")).to_be_visible()
+    assert not untranslated(page), untranslated(page)  # "English" is the switch, in its language
     sign_in(page, served)
     page.get_by_test_id("search").fill(cast.restricted["name"])
     page.get_by_test_id("result").filter(has_text=cast.restricted["name"]).first.click()
@@ -289,10 +300,7 @@ def test_chinese_by_default_english_on_the_switch_and_accessible(
         if screen == "list":
             page.get_by_test_id("card-close").click()
             page.get_by_test_id("search").fill("")
-        text = page.locator("body").inner_text()
-        assert not CATALOGUE_KEY.findall(text), CATALOGUE_KEY.findall(text)
-        words = set(ENGLISH_WORD.findall(text)) - {"English"}  # the switch names its language
-        assert not words, f"untranslated on the {screen} screen: {words}"
+        assert not untranslated(page), f"untranslated on the {screen} screen: {untranslated(page)}"
 
     page.add_script_tag(path=str(AXE))
     page.get_by_test_id("search").fill(cast.restricted["name"])

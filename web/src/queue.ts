@@ -5,6 +5,7 @@
 import { get, set } from "idb-keyval";
 import { api, type Problem, problemCode, unreachable } from "./api/client";
 import type { Schemas } from "./api/client";
+import { device } from "./device";
 import { deviceTime } from "./time";
 
 export type Command =
@@ -18,8 +19,13 @@ export interface Queued {
   deviceTime: string;
   names: string[]; // the pupils' names, to show what is waiting
   adult: string | null;
+  staffId: string; // who made it: it is sent only under their own sign-in
+  staffName: string;
   state: "waiting" | "sending" | "conflict";
-  problem?: { status: number; code: string; title: string; detail: string | null; reasons: string[] };
+  problem?: {
+    status: number; code: string; title: string; detail: string | null; reasons: string[];
+    gone: { how: string; at: string; adult: string | null } | null; // what happened instead
+  };
   tries: number;
 }
 
@@ -95,10 +101,13 @@ async function send(item: Queued): Promise<Outcome> {
     return { ok: false, offline: true, item };
   }
   const problem = (answer.error ?? { type: "", title: String(status), status }) as Problem;
+  const gone = problem.current_state?.gone;
   item.state = "conflict";
   item.problem = {
     status, code: problemCode(problem), title: problem.title, detail: problem.detail ?? null,
     reasons: (problem.pupils ?? []).map((p) => p.reason),
+    // Only the name of who collected is kept on the device, never their contact details.
+    gone: gone ? { how: gone.how, at: gone.at, adult: (gone as { adult?: { name?: string } | null }).adult?.name ?? null } : null,
   };
   await save();
   return { ok: false, offline: false, item };
@@ -107,8 +116,11 @@ async function send(item: Queued): Promise<Outcome> {
 /** Queue a command (kept before anything is sent), then try to send it now. */
 export async function submit(command: Command, names: string[], adult: string | null): Promise<Outcome> {
   await load();
+  const me = device.me();
+  if (!me) throw new Error("not signed in");
   const item: Queued = {
     key: crypto.randomUUID(), command, deviceTime: deviceTime(), names, adult, state: "waiting", tries: 0,
+    staffId: me.staff_id, staffName: me.name,
   };
   return locked(async () => {
     items.push(item);
@@ -118,12 +130,14 @@ export async function submit(command: Command, names: string[], adult: string | 
   });
 }
 
-/** Send what waits, oldest first; stop at the first that cannot reach the service. */
+/** Send what waits, oldest first; stop at the first that cannot reach the service. Only what
+ * the signed-in staff member made is sent: a record is never sent under someone else's name. */
 export async function replay(): Promise<Outcome[]> {
   await load();
   return locked(async () => {
     const done: Outcome[] = [];
-    for (const item of items.filter((i) => i.state === "waiting")) {
+    const me = device.me();
+    for (const item of items.filter((i) => i.state === "waiting" && i.staffId === me?.staff_id)) {
       const outcome = await send(item);
       done.push(outcome);
       if (!outcome.ok && outcome.offline) break;

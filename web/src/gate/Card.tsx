@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { Pupil, RosterPupil, School } from "../api/client";
 import { known, t, type MessageKey } from "../i18n";
 import { zh } from "../i18n/zh";
-import { submit, type Outcome } from "../queue";
+import { submit, type Outcome, type Queued } from "../queue";
 import { clock } from "../time";
 import { atGate, type Collector, collectorsToday, restrictionsToday, siblings, statementToday } from "./rules";
 
@@ -27,14 +27,18 @@ interface Props {
 
 type Result = { tone: "ok" | "queued" | "bad"; text: string };
 
-function outcomeText(o: Outcome, names: string[]): Result {
+function outcomeText(o: Outcome, names: string[], tz: string): Result {
   if (o.ok) return { tone: "ok", text: t(o.item.command.kind === "refusal" ? "card.refused.ack" : "card.released.ack", { names: names.join("、") }) };
   if (o.offline) return { tone: "queued", text: t("card.queued", { names: names.join("、") }) };
-  return { tone: "bad", text: problemText(o.item.problem) };
+  return { tone: "bad", text: problemText(o.item.problem, tz) };
 }
 
-export function problemText(p: { code: string; reasons: string[]; status: number } | undefined): string {
+export function problemText(p: Queued["problem"], tz: string): string {
   if (!p) return t("problem.unknown");
+  if (p.code === "conflict" && p.gone) {
+    const what = t(`gone.${p.gone.how}` as MessageKey, { time: clock(p.gone.at, tz), adult: p.gone.adult ?? "" });
+    return `${t("problem.conflict.gone")}${what}`;
+  }
   if (p.code === "release-refused") {
     return t("problem.release-refused", { reasons: p.reasons.map((r) => known("reason", r, "reason.other")).join("、") });
   }
@@ -77,7 +81,7 @@ export function Card(props: Props) {
       : { pupil_ids: ids, gate_id: gateId, identity_check: check, adult: { name: adult.name, relation: adult.relation }, session: props.session };
     const outcome = await submit({ kind: "release", body }, names, adult.name);
     setBusy(false);
-    setResult(outcomeText(outcome, names));
+    setResult(outcomeText(outcome, names, tz));
     props.onOutcome(outcome, ids);
   }
 
@@ -91,7 +95,7 @@ export function Card(props: Props) {
       kind: "refusal", body: { pupil_id: row.pupil_id, adult: { name }, reason, gate_id: gateId, session: props.session },
     }, [row.name], name);
     setBusy(false);
-    setResult(outcomeText(outcome, [row.name]));
+    setResult(outcomeText(outcome, [row.name], tz));
     props.onOutcome(outcome, [row.pupil_id]);
   }
 
@@ -100,7 +104,7 @@ export function Card(props: Props) {
     setBusy(true);
     const outcome = await submit({ kind: "home_alone", body: { pupil_id: row.pupil_id, gate_id: gateId, session: props.session } }, [row.name], null);
     setBusy(false);
-    setResult(outcome.ok ? { tone: "ok", text: t("card.home_alone.ack", { name: row.name }) } : outcomeText(outcome, [row.name]));
+    setResult(outcome.ok ? { tone: "ok", text: t("card.home_alone.ack", { name: row.name }) } : outcomeText(outcome, [row.name], tz));
     props.onOutcome(outcome, [row.pupil_id]);
   }
 

@@ -98,7 +98,13 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
     void ids;
   }
 
+  const mine = pending.filter((q) => q.staffId === me.staff_id).length;
+  const [confirmOut, setConfirmOut] = useState(false);
   async function signOut() {
+    if (mine > 0 && !confirmOut && !today.unauthorised) {
+      setConfirmOut(true); // records still waiting are sent only under this sign-in
+      return;
+    }
     device.signOut();
     await cache.forget();
     onSignOut();
@@ -144,8 +150,11 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
           {t("queue.count", { n: pending.length })}
         </p>
         <LangSwitch />
-        <button class="ghost" type="button" onClick={() => void signOut()} data-testid="sign-out">{t("gate.sign_out")}</button>
+        <button class="ghost" type="button" onClick={() => void signOut()} data-testid="sign-out">
+          {confirmOut ? t("gate.sign_out.confirm") : t("gate.sign_out")}
+        </button>
       </header>
+      {confirmOut && <p class="warn" role="alert">{t("gate.sign_out.waiting", { n: mine })}</p>}
 
       {school && !gateId && (
         <section class="panel" data-testid="gate-choice">
@@ -165,7 +174,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
             {conflicts.map((c) => (
               <li key={c.key} data-testid="conflict">
                 <p><strong>{c.names.join("、")}</strong>{c.adult ? ` → ${c.adult}` : ""} · {t(`kind.${c.command.kind}`)} · {clock(c.deviceTime, tz)}</p>
-                <p>{problemText(c.problem)}</p>
+                <p>{problemText(c.problem, tz)}</p>
                 <button type="button" class="ghost" data-testid="conflict-seen" onClick={() => void dismiss(c.key)}>{t("queue.seen")}</button>
               </li>
             ))}
@@ -174,7 +183,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
       )}
 
       {gateId && (
-        <div class="gate-body">
+        <div class={`gate-body ${open ? "has-card" : ""}`}>
           <div class="left">
             <label class="search">
               <span class="label">{t("search.label")}</span>
@@ -198,17 +207,19 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
                 </ul>
               </section>
             ) : (
-              <div class="lists">
-                {list(t("gate.here"), here, "here", t("gate.here.none"))}
-                {list(t("gate.coming"), coming, "coming", t("gate.coming.none"))}
-                {list(t("gate.late"), late, "late", t("gate.late.none"))}
-                <p class="hint" data-testid="gone-count">{t("gate.gone", { n: goneHere })}</p>
-              </div>
+              list(t("gate.here"), here, "here", t("gate.here.none"))
             )}
             {pending.length > 0 && (
               <section class="waiting" data-testid="waiting">
                 <h2>{t("queue.waiting", { n: pending.length })}</h2>
-                <ul>{pending.map((q) => <li key={q.key}>{q.names.join("、")} · {t(`kind.${q.command.kind}`)} · {clock(q.deviceTime, tz)}</li>)}</ul>
+                <ul>
+                  {pending.map((q) => (
+                    <li key={q.key}>
+                      {q.names.join("、")} · {t(`kind.${q.command.kind}`)} · {clock(q.deviceTime, tz)}
+                      {q.staffId !== me.staff_id ? ` · ${t("queue.someone_else", { name: q.staffName })}` : ""}
+                    </li>
+                  ))}
+                </ul>
               </section>
             )}
             {!online && today.savedAt && <p class="hint">{t("net.kept", { time: clock(today.savedAt, tz) })}</p>}
@@ -219,7 +230,16 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
                 gateId={gateId} day={day} session={roster?.session ?? "after_school"} rows={rows} details={today.details}
                 onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome} />
             ) : (
-              <p class="hint placeholder">{t("card.none")}</p>
+              <>
+                <dl class="tiles" data-testid="tiles">
+                  <div><dt>{t("gate.here")}</dt><dd>{here.length}</dd></div>
+                  <div><dt>{t("gate.coming")}</dt><dd>{coming.length}</dd></div>
+                  <div class={late.length ? "late" : ""}><dt>{t("gate.late")}</dt><dd>{late.length}</dd></div>
+                  <div><dt>{t("gate.gone.short")}</dt><dd data-testid="gone-count">{goneHere}</dd></div>
+                </dl>
+                {list(t("gate.coming"), coming, "coming", t("gate.coming.none"))}
+                {list(t("gate.late"), late, "late", t("gate.late.none"))}
+              </>
             )}
           </div>
         </div>

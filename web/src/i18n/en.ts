@@ -28,7 +28,11 @@ export const en = {
   "gate.late.none": "No one is overdue",
   "gate.due_at": "dismissed {time}",
   "gate.overdue": "overdue",
-  "gate.gone": "{n} left through this gate today",
+  "gate.gone.short": "Left by this gate",
+  "gate.sign_out.confirm": "Sign out anyway",
+  "gate.sign_out.waiting": "{n} of your records have not been sent: after signing out they wait until you sign in again online. Tap again to sign out.",
+  "queue.someone_else": "made by {name}: sent when they sign in",
+  "problem.conflict.gone": "Not recorded: the pupil had already left. ",
 
   "net.live": "Online · live",
   "net.connecting": "Connecting…",
@@ -42,7 +46,7 @@ export const en = {
   "queue.this_waits": "Release kept, waiting to send",
 
   "search.label": "Find a pupil",
-  "search.placeholder": "Name, pinyin initials (zxm) or class (3-2)",
+  "search.placeholder": "Name / initials zxm / class 3-2",
   "search.results": "Found",
   "search.none": "No one found: try another spelling",
 
@@ -52,7 +56,6 @@ export const en = {
   "place.absent": "Absent today",
   "place.not_here": "Not at the gate yet",
 
-  "card.none": "Tap a pupil to see who may collect",
   "card.close": "Close",
   "card.loading": "Reading the pupil's file…",
   "card.no_file": "This device has no file for this pupil; it shows once online",

@@ -26,7 +26,11 @@ export const zh = {
   "gate.late.none": "暂无超时",
   "gate.due_at": "{time} 放学",
   "gate.overdue": "已超时",
-  "gate.gone": "今日已从本门离校 {n} 人",
+  "gate.gone.short": "已从本门离校",
+  "gate.sign_out.confirm": "仍要退出",
+  "gate.sign_out.waiting": "您还有 {n} 条记录未发送：退出后，要等您重新登录并联网才会发送。确定退出请再点一次。",
+  "queue.someone_else": "{name} 的记录，待其登录后发送",
+  "problem.conflict.gone": "本条未记录，该生实际已离校：",
 
   "net.live": "在线 · 实时更新",
   "net.connecting": "正在连接…",
@@ -40,7 +44,7 @@ export const zh = {
   "queue.this_waits": "放行已保存，待发送",
 
   "search.label": "查找学生",
-  "search.placeholder": "姓名、拼音首字母（如 zxm）或班级（如 三(2)班）",
+  "search.placeholder": "姓名 / 拼音首字母 zxm / 班级 三(2)",
   "search.results": "查找结果",
   "search.none": "没有找到，请换个写法",
 
@@ -50,7 +54,6 @@ export const zh = {
   "place.absent": "今日缺席",
   "place.not_here": "尚未送到校门",
 
-  "card.none": "点选学生查看接送信息",
   "card.close": "关闭",
   "card.loading": "正在读取接送信息…",
   "card.no_file": "本机没有该生的接送信息，联网后可查看",
