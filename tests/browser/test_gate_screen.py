@@ -196,6 +196,20 @@ def test_release_and_refuse_at_the_gate(context: BrowserContext, served: Served,
     for p in (older, younger):
         assert chain_types(served, p["pupil_id"]).count("released") == 1
 
+    # A guardian phones: someone else may collect today, recorded at the gate, then released.
+    phoned = cast.plain[7]
+    page.get_by_test_id("search").fill(phoned["name"])
+    page.get_by_test_id("result").filter(has_text=phoned["name"]).first.click()
+    page.get_by_test_id("call-open").click()
+    page.get_by_test_id("call-adult").fill("赵大伟")
+    page.get_by_test_id("call-submit").click()
+    expect(page.get_by_test_id("result-ok")).to_contain_text("赵大伟")
+    page.get_by_test_id("collector").filter(has_text="赵大伟").click()
+    page.get_by_test_id("check-id_card").click()
+    expect(page.get_by_test_id("result-ok")).to_contain_text(phoned["name"])
+    afternoon = served.client(ADMIN).get(f"/v1/pupils/{phoned['pupil_id']}/afternoon").json()
+    assert afternoon["status"] == "gone" and afternoon["gone"]["adult"]["name"] == "赵大伟"
+
     # The live list: a release made elsewhere leaves the list without a reload.
     other = cast.plain[1]
     page.get_by_test_id("search").fill("")

@@ -11,7 +11,8 @@ import { deviceTime } from "./time";
 export type Command =
   | { kind: "release"; body: Schemas["ReleaseRequest"] }
   | { kind: "refusal"; body: Schemas["RefusalRequest"] }
-  | { kind: "home_alone"; body: Schemas["HomeAloneRequest"] };
+  | { kind: "home_alone"; body: Schemas["HomeAloneRequest"] }
+  | { kind: "phone_authorisation"; pupilId: string; body: Schemas["PhoneAuthorisationRequest"] };
 
 export interface Queued {
   key: string; // the Idempotency-Key
@@ -72,7 +73,10 @@ async function post(item: Queued): Promise<{ data?: unknown; error?: unknown; re
   const c = item.command;
   if (c.kind === "release") return api.POST("/v1/releases", { body: c.body, params: { header } });
   if (c.kind === "refusal") return api.POST("/v1/refusals", { body: c.body, params: { header } });
-  return api.POST("/v1/home-alone", { body: c.body, params: { header } });
+  if (c.kind === "home_alone") return api.POST("/v1/home-alone", { body: c.body, params: { header } });
+  return api.POST("/v1/pupils/{pupil_id}/phone-authorisations", {
+    body: c.body, params: { header, path: { pupil_id: c.pupilId } },
+  });
 }
 
 async function send(item: Queued): Promise<Outcome> {
@@ -157,4 +161,14 @@ export async function dismiss(key: string): Promise<void> {
 
 export function waiting(list: Queued[]): Queued[] {
   return list.filter((i) => i.state !== "conflict");
+}
+
+/** The pupils a waiting release (or going home alone) has already sent away, on this device. */
+export function leaving(list: Queued[]): Set<string> {
+  const ids = new Set<string>();
+  for (const q of waiting(list)) {
+    if (q.command.kind === "release") q.command.body.pupil_ids.forEach((id) => ids.add(id));
+    if (q.command.kind === "home_alone") ids.add(q.command.body.pupil_id);
+  }
+  return ids;
 }

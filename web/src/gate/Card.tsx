@@ -6,7 +6,7 @@ import { known, t, type MessageKey } from "../i18n";
 import { zh } from "../i18n/zh";
 import { submit, type Outcome, type Queued } from "../queue";
 import { clock } from "../time";
-import { atGate, type Collector, collectorsToday, restrictionsToday, siblings, statementToday } from "./rules";
+import { atGate, type Collector, collectorsToday, phonedIn, restrictionsToday, siblings, statementToday } from "./rules";
 
 const CHECKS = ["known_to_staff", "id_card", "pickup_code", "call_to_guardian"] as const;
 const REASONS = ["refuse.reason.not_authorised", "refuse.reason.identity", "refuse.reason.unfit", "refuse.reason.restricted"] as const;
@@ -21,6 +21,8 @@ interface Props {
   session: string;
   rows: RosterPupil[];
   details: Map<string, Pupil>;
+  queue: Queued[];
+  onPupil: (p: Pupil) => void;
   onClose: () => void;
   onOutcome: (outcome: Outcome, pupilIds: string[]) => void;
 }
@@ -50,7 +52,9 @@ export function Card(props: Props) {
   const tz = school.timezone;
   const [adult, setAdult] = useState<Collector | null>(null);
   const [together, setTogether] = useState<Set<string>>(new Set());
-  const [mode, setMode] = useState<"release" | "refuse">("release");
+  const [mode, setMode] = useState<"release" | "refuse" | "call">("release");
+  const [caller, setCaller] = useState<string | null>(null);
+  const [callAdult, setCallAdult] = useState({ name: "", relation: "", idTail: "" });
   const [result, setResult] = useState<Result | null>(null);
   const [busy, setBusy] = useState(false);
   const [refuser, setRefuser] = useState("");
@@ -66,7 +70,7 @@ export function Card(props: Props) {
   }, [row.pupil_id]);
 
   const here = atGate(row, gateId);
-  const collectors = detail ? collectorsToday(detail, day) : [];
+  const collectors = detail ? [...collectorsToday(detail, day), ...phonedIn(props.queue, row.pupil_id)] : [];
   const restrictions = detail ? restrictionsToday(detail, day) : [];
   const statement = detail ? statementToday(detail, day) : null;
   const others = adult ? siblings(adult, row.pupil_id, props.rows.filter((r) => atGate(r, gateId)), props.details, day) : [];
@@ -76,9 +80,12 @@ export function Card(props: Props) {
     const ids = [row.pupil_id, ...others.filter((o) => together.has(o.pupil_id)).map((o) => o.pupil_id)];
     const names = ids.map((id) => props.rows.find((r) => r.pupil_id === id)?.name ?? id);
     setBusy(true);
-    const body = ids.length === 1
+    // One pupil and a collector on file: by its id. Siblings, or an authorisation phoned in
+    // while offline and still queued before this release: by the adult's name (and ID tail).
+    const body = ids.length === 1 && adult.id
       ? { pupil_ids: ids, gate_id: gateId, identity_check: check, collector_id: adult.id, session: props.session }
-      : { pupil_ids: ids, gate_id: gateId, identity_check: check, adult: { name: adult.name, relation: adult.relation }, session: props.session };
+      : { pupil_ids: ids, gate_id: gateId, identity_check: check, session: props.session,
+          adult: { name: adult.name, relation: adult.relation, id_tail: adult.idTail ?? null } };
     const outcome = await submit({ kind: "release", body }, names, adult.name);
     setBusy(false);
     setResult(outcomeText(outcome, names, tz));
@@ -97,6 +104,30 @@ export function Card(props: Props) {
     setBusy(false);
     setResult(outcomeText(outcome, [row.name], tz));
     props.onOutcome(outcome, [row.pupil_id]);
+  }
+
+  async function phoneIn(e: Event) {
+    e.preventDefault();
+    const name = callAdult.name.trim();
+    const tail = callAdult.idTail.trim().toUpperCase();
+    if (!caller || !name || busy || (tail && !/^[0-9X]{4}$/.test(tail))) return;
+    setBusy(true);
+    const outcome = await submit({
+      kind: "phone_authorisation", pupilId: row.pupil_id,
+      body: { guardian_id: caller, adult: { name, relation: callAdult.relation.trim() || null, id_tail: tail || null } },
+    }, [row.name], name);
+    setBusy(false);
+    if (outcome.ok) {
+      props.onPupil(outcome.body as Pupil);
+      setResult({ tone: "ok", text: t("call.ack", { adult: name }) });
+    } else {
+      setResult(outcomeText(outcome, [row.name], tz));
+    }
+    if (outcome.ok || outcome.offline) {
+      setMode("release");
+      setAdult(null);
+      setCallAdult({ name: "", relation: "", idTail: "" });
+    }
   }
 
   async function homeAlone() {
@@ -135,8 +166,8 @@ export function Card(props: Props) {
           {collectors.length === 0 && <p class="hint">{t("card.no_collectors")}</p>}
           <div class="choices" role="group" aria-label={t("card.collectors")}>
             {collectors.map((c) => (
-              <button type="button" key={c.id} class={`choice ${adult?.id === c.id ? "chosen" : ""}`}
-                aria-pressed={adult?.id === c.id} data-testid="collector" onClick={() => { setAdult(c); setResult(null); }}>
+              <button type="button" key={c.id || `queued-${c.name}`} class={`choice ${adult === c || (adult?.id && adult.id === c.id) ? "chosen" : ""}`}
+                aria-pressed={adult === c || (!!adult?.id && adult.id === c.id)} data-testid="collector" onClick={() => { setAdult(c); setResult(null); }}>
                 <span class="who">{c.name}</span>
                 <span class="rel">{c.relation ?? ""}{c.kind === "one_day" ? ` · ${t("card.one_day")}` : c.kind === "authorised" ? ` · ${t("card.authorised")}` : ""}</span>
               </button>
@@ -172,6 +203,9 @@ export function Card(props: Props) {
                 {t("card.home_alone")}
               </button>
             )}
+            <button type="button" class="ghost big" data-testid="call-open" onClick={() => { setMode("call"); setResult(null); setCaller(detail.guardians?.[0]?.guardian_id ?? null); }}>
+              {t("card.call")}
+            </button>
             <button type="button" class="danger big" data-testid="refuse-open" onClick={() => { setMode("refuse"); setRefuser(adult?.name ?? ""); setResult(null); }}>
               {t("card.refuse")}
             </button>
@@ -201,6 +235,33 @@ export function Card(props: Props) {
             <button type="submit" class="danger big" disabled={busy || !refuser.trim() || !(reasonKey || reasonText.trim())} data-testid="refuse-submit">
               {t("refuse.submit")}
             </button>
+          </div>
+        </form>
+      )}
+
+      {detail && here && mode === "call" && (
+        <form class="refuse" onSubmit={phoneIn} data-testid="call-form">
+          <h3>{t("call.title")}</h3>
+          <fieldset>
+            <legend>{t("call.who_called")}</legend>
+            <div class="choices">
+              {(detail.guardians ?? []).map((g) => (
+                <button type="button" key={g.guardian_id} class={`choice ${caller === g.guardian_id ? "chosen" : ""}`}
+                  aria-pressed={caller === g.guardian_id} onClick={() => setCaller(g.guardian_id)}>
+                  <span class="who">{g.name}</span><span class="rel">{g.relation}</span>
+                </button>
+              ))}
+            </div>
+          </fieldset>
+          <label for="call-name">{t("call.adult")}</label>
+          <input id="call-name" value={callAdult.name} data-testid="call-adult" onInput={(e) => setCallAdult({ ...callAdult, name: (e.target as HTMLInputElement).value })} />
+          <label for="call-relation">{t("call.relation")}</label>
+          <input id="call-relation" value={callAdult.relation} onInput={(e) => setCallAdult({ ...callAdult, relation: (e.target as HTMLInputElement).value })} />
+          <label for="call-tail">{t("call.id_tail")}</label>
+          <input id="call-tail" inputMode="numeric" maxLength={4} value={callAdult.idTail} onInput={(e) => setCallAdult({ ...callAdult, idTail: (e.target as HTMLInputElement).value })} />
+          <div class="row-actions">
+            <button type="button" class="ghost big" onClick={() => setMode("release")}>{t("refuse.back")}</button>
+            <button type="submit" class="primary big" disabled={busy || !caller || !callAdult.name.trim()} data-testid="call-submit">{t("call.submit")}</button>
           </div>
         </form>
       )}

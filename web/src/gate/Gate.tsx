@@ -6,7 +6,7 @@ import { device, type SignedIn } from "../device";
 import { useNow, useOnline } from "../hooks";
 import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
-import { dismiss, load, type Outcome, type Queued, replay, subscribe, waiting } from "../queue";
+import { dismiss, leaving, load, type Outcome, type Queued, replay, subscribe, waiting } from "../queue";
 import { search } from "../search";
 import { clock, dismissal, minutesNow, minutesOf } from "../time";
 import { Card, problemText } from "./Card";
@@ -55,10 +55,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
 
   const rows = roster?.pupils ?? [];
   const results = useMemo(() => (query.trim() ? search(query, rows) : []), [query, rows]);
-  const queuedIds = useMemo(() => new Set(waiting(queue).flatMap((q) => {
-    const c = q.command;
-    return c.kind === "release" ? c.body.pupil_ids : [c.body.pupil_id];
-  })), [queue]);
+  const queuedIds = useMemo(() => leaving(queue), [queue]);
   const conflicts = queue.filter((q) => q.state === "conflict");
   const pending = waiting(queue);
 
@@ -89,6 +86,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
   }
 
   function onOutcome(outcome: Outcome, ids: string[]) {
+    if (outcome.item.command.kind === "phone_authorisation") return;
     if (outcome.ok && outcome.body && typeof outcome.body === "object") {
       const body = outcome.body as { pupils?: Partial<RosterPupil>[] } & Partial<RosterPupil>;
       for (const state of body.pupils ?? [body]) {
@@ -227,8 +225,8 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
           <div class="right">
             {open && school ? (
               <Card row={open} detail={today.details.get(open.pupil_id) ?? null} loading={loading} school={school}
-                gateId={gateId} day={day} session={roster?.session ?? "after_school"} rows={rows} details={today.details}
-                onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome} />
+                gateId={gateId} day={day} session={roster?.session ?? "after_school"} rows={rows} details={today.details} queue={queue}
+                onPupil={today.putDetail} onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome} />
             ) : (
               <>
                 <dl class="tiles" data-testid="tiles">

@@ -16,6 +16,7 @@ export interface Today {
   refresh: () => Promise<void>;
   detail: (id: string) => Promise<Pupil | null>;
   patch: (id: string, change: Partial<RosterPupil>) => void;
+  putDetail: (p: Pupil) => void;
 }
 
 const PREFETCH = 4; // files fetched at once in the background
@@ -201,5 +202,10 @@ export function useToday(gateId: string | null): Today {
     putRoster({ ...r, pupils: r.pupils.map((p) => (p.pupil_id === id ? { ...p, ...change } : p)) }, true);
   }, [putRoster]);
 
-  return { school, roster, details, live, savedAt, unauthorised, refresh, detail, patch };
+  const keepDetail = useCallback((p: Pupil) => {
+    putDetail(p);
+    void cache.savePupil(p);
+  }, [putDetail]);
+
+  return { school, roster, details, live, savedAt, unauthorised, refresh, detail, patch, putDetail: keepDetail };
 }

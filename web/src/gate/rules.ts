@@ -1,14 +1,16 @@
 // What the card shows of a pupil's file for today: who may collect, who must not, and whether a
 // going-home-alone statement covers the day. The service decides again on every release.
 import type { Pupil, RosterPupil } from "../api/client";
+import type { Queued } from "../queue";
 import { weekday, within } from "../time";
 
 export interface Collector {
-  id: string; // guardian_id or authorisation_id: the collector_id of a release
+  id: string; // guardian_id or authorisation_id: the collector_id of a release ("" if queued)
   name: string;
   relation: string | null;
   kind: "guardian" | "authorised" | "one_day";
   caller: string | null;
+  idTail?: string | null; // for a queued phone authorisation, released by name and ID tail
 }
 
 export function collectorsToday(p: Pupil, day: string): Collector[] {
@@ -52,4 +54,12 @@ export function onTheWay(row: RosterPupil, gateId: string): boolean {
   return row.status === "not_handed_over" || row.status === "in_custody"
     ? row.pending?.place.id === gateId
     : false;
+}
+
+/** One-day authorisations phoned in while offline, still in the queue: they may collect by name. */
+export function phonedIn(queue: Queued[], pupilId: string): Collector[] {
+  return queue.flatMap((q) => (q.state !== "conflict" && q.command.kind === "phone_authorisation" && q.command.pupilId === pupilId
+    ? [{ id: "", name: q.command.body.adult.name, relation: q.command.body.adult.relation ?? null, kind: "one_day" as const,
+        caller: null, idTail: q.command.body.adult.id_tail ?? null }]
+    : []));
 }
