@@ -58,18 +58,23 @@ class Served:
         return next(self.tokens[n] for n, r in self.roles.items() if r == role)
 
 
+STARTUP = 120.0  # seconds: a busy CI machine starts slowly; a healthy one takes a few
+
+
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline, last = time.monotonic() + STARTUP, "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"handover serve exited ({proc.returncode}):\n{log.read_text()}")
         try:
-            if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
+            r = httpx.get(f"{base}/health", timeout=2.0)
+            if r.status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
+            last = r.text
+        except httpx.HTTPError as e:
+            last = repr(e)
         time.sleep(0.2)
-    raise RuntimeError(f"handover serve did not become healthy in 30 s:\n{log.read_text()}")
+    raise RuntimeError(f"handover serve was not healthy in {STARTUP:.0f} s ({last}):\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +102,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
 

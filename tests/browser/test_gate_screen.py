@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,10 @@ def cast(served: Served) -> Cast:
     admin, guard, teacher = served.client(ADMIN), served.client(GUARD), served.client(TEACHER)
     roster = admin.get("/v1/roster").json()
     today = roster["day"]
-    files = {r["pupil_id"]: admin.get(f"/v1/pupils/{r['pupil_id']}").json() for r in roster["pupils"]}
+    with ThreadPoolExecutor(6) as pool:  # every file, to find the cast: a few seconds
+        found = pool.map(lambda pid: admin.get(f"/v1/pupils/{pid}").json(),
+                         [r["pupil_id"] for r in roster["pupils"]])
+        files = {f["pupil_id"]: f for f in found}
     names: dict[str, list[str]] = {}
     for pid, f in files.items():
         for g in f["guardians"]:

@@ -13,6 +13,8 @@ import { Card, problemText } from "./Card";
 import { useToday } from "./data";
 import { atGate, onTheWay } from "./rules";
 
+const CLOSE_AFTER_MS = 2500; // how long a card stays open after its release was recorded or queued
+
 export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
   const [gateId, setGateId] = useState<string | null>(device.gate());
   const today = useToday(gateId);
@@ -87,13 +89,18 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
 
   function onOutcome(outcome: Outcome, ids: string[]) {
     if (outcome.item.command.kind === "phone_authorisation") return;
+    if (outcome.ok || outcome.offline) {
+      // Done with this pupil: back to the search for the next one, unless another card is open.
+      setQuery("");
+      const shown = ids[0];
+      window.setTimeout(() => setOpenId((current) => (current === shown ? null : current)), CLOSE_AFTER_MS);
+    }
     if (outcome.ok && outcome.body && typeof outcome.body === "object") {
       const body = outcome.body as { pupils?: Partial<RosterPupil>[] } & Partial<RosterPupil>;
       for (const state of body.pupils ?? [body]) {
         if (state.pupil_id) today.patch(state.pupil_id, { ...state, gate_id: state.status === "gone" ? gateId : state.gate_id ?? null });
       }
     }
-    void ids;
   }
 
   const mine = pending.filter((q) => q.staffId === me.staff_id).length;
