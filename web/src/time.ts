@@ -17,6 +17,12 @@ export function clock(at: Date | string, timeZone: string): string {
   return `${p.hour}:${p.minute}`;
 }
 
+/** Today (YYYY-MM-DD) in the school's time zone. */
+export function isoDay(at: Date, timeZone: string): string {
+  const p = parts(at, timeZone);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
 /** Minutes since midnight, now, in the school's time zone. */
 export function minutesNow(timeZone: string, now: Date = new Date()): number {
   const p = parts(now, timeZone);

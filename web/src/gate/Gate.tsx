@@ -8,7 +8,7 @@ import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { dismiss, leaving, load, type Outcome, type Queued, replay, subscribe, waiting } from "../queue";
 import { search } from "../search";
-import { clock, dismissal, minutesNow, minutesOf } from "../time";
+import { clock, dismissal, isoDay, minutesNow, minutesOf } from "../time";
 import { Card, problemText } from "./Card";
 import { useToday } from "./data";
 import { atGate, onTheWay } from "./rules";
@@ -228,6 +228,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
               </section>
             )}
             {!online && today.savedAt && <p class="hint">{t("net.kept", { time: clock(today.savedAt, tz) })}</p>}
+            {roster && roster.day !== isoDay(now, tz) && <p class="warn" role="alert">{t("net.old_day", { day: roster.day })}</p>}
           </div>
           <div class="right">
             {open && school ? (

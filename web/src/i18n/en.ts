@@ -37,6 +37,7 @@ export const en = {
   "net.live": "Online · live",
   "net.connecting": "Connecting…",
   "net.offline": "Offline: releases are kept on this device",
+  "net.old_day": "This device's list is from {day}, not today: go online to refresh before releasing",
   "net.kept": "Showing the list this device kept at {time}",
 
   "queue.count": "{n} waiting to send",

@@ -35,6 +35,7 @@ export const zh = {
   "net.live": "在线 · 实时更新",
   "net.connecting": "正在连接…",
   "net.offline": "离线：放行记录将保存在本机",
+  "net.old_day": "本机名单是 {day} 的，不是今天的：请联网刷新后再放行",
   "net.kept": "显示的是本机 {time} 保存的名单",
 
   "queue.count": "待发送 {n} 条",
