@@ -179,9 +179,10 @@ def test_release_and_refuse_at_the_gate(context: BrowserContext, served: Served,
     color = alert.evaluate("e => getComputedStyle(e).backgroundColor")
     assert color == "rgb(163, 0, 27)", color  # unmistakable red
     page.screenshot(path=artifacts / "05-card-restricted.png")
-    page.get_by_test_id("refuse-open").click()
-    page.get_by_test_id("refuse-adult").fill(bad["restrictions"][0]["name"])
-    page.get_by_test_id("refuse-reason").first.click()
+    page.get_by_test_id("refuse-open").click()  # named and reasoned already: one tap to record
+    expect(page.get_by_test_id("refuse-adult")).to_have_value(bad["restrictions"][0]["name"])
+    expect(page.get_by_test_id("refuse-reason").filter(has_text="禁止接送名单")).to_have_attribute(
+        "aria-pressed", "true")
     page.screenshot(path=artifacts / "06-refuse.png")
     page.get_by_test_id("refuse-submit").click()
     expect(page.get_by_test_id("result-ok")).to_be_visible()

@@ -206,7 +206,14 @@ export function Card(props: Props) {
             <button type="button" class="ghost big" data-testid="call-open" onClick={() => { setMode("call"); setResult(null); setCaller(detail.guardians?.[0]?.guardian_id ?? null); }}>
               {t("card.call")}
             </button>
-            <button type="button" class="danger big" data-testid="refuse-open" onClick={() => { setMode("refuse"); setRefuser(adult?.name ?? ""); setResult(null); }}>
+            <button type="button" class="danger big" data-testid="refuse-open" onClick={() => {
+              // The adult on the do-not-release list is the likely one at the gate: named already.
+              const barred = adult ? null : restrictions[0];
+              setMode("refuse");
+              setRefuser(adult?.name ?? barred?.name ?? "");
+              setReasonKey(barred ? "refuse.reason.restricted" : null);
+              setResult(null);
+            }}>
               {t("card.refuse")}
             </button>
           </div>
