@@ -69,7 +69,7 @@ def cast(served: Served) -> Cast:
                 and plain_ok(pid)]
     elsewhere = [pid for pid, r in rows.items() if r["homework_group_id"] != group["group_id"]
                  and plain_ok(pid)]
-    plain, coming = elsewhere[:8], in_group[:2]
+    plain, coming = elsewhere[:9], in_group[:2]
     east = served.gates["东门"]
     at_gate = [*plain, restricted, *pair]
     r = guard.post("/v1/sign-ins", json={"pupil_ids": at_gate, "place_id": east})
@@ -234,7 +234,7 @@ def test_release_and_refuse_at_the_gate(context: BrowserContext, served: Served,
     page.screenshot(path=artifacts / "08-card-portrait-open.png", full_page=True)
 
 
-def test_offline_queue_replays_each_once_and_shows_a_conflict(
+def test_offline_queue_replays_each_once_and_shows_the_conflicts(
         context: BrowserContext, served: Served, cast: Cast, artifacts: Path) -> None:
     page = context.new_page()
     sign_in(page, served)
@@ -265,6 +265,19 @@ def test_offline_queue_replays_each_once_and_shows_a_conflict(
     expect(page.get_by_test_id("result-queued")).to_be_visible()
     expect(page.get_by_test_id("queue-count")).to_have_text(re.compile("4"))
 
+    # One more release queued, to an adult the school restricts meanwhile: the rules decide again
+    # when it replays, and the refusal comes back to the guard.
+    barred = cast.plain[8]
+    adult = next(g for g in barred["guardians"] if g["may_collect"])
+    page.get_by_test_id("search").fill(barred["name"])
+    page.get_by_test_id("result").filter(has_text=barred["name"]).first.click()
+    page.get_by_test_id("collector").filter(has_text=adult["name"]).click()
+    page.get_by_test_id("check-id_card").click()
+    expect(page.get_by_test_id("queue-count")).to_have_text(re.compile("5"))
+    r = served.client(ADMIN).post(f"/v1/pupils/{barred['pupil_id']}/restrictions", json={
+        "name": adult["name"], "reason": "法院裁定（测试）"})
+    assert r.status_code == 201, r.text
+
     # Meanwhile, the third is released at the other gate (another tablet, still online).
     late = three[2]
     g = next(g for g in late["guardians"] if g["may_collect"])
@@ -275,24 +288,29 @@ def test_offline_queue_replays_each_once_and_shows_a_conflict(
 
     assert page.evaluate("async () => !!(await caches.match('/app/'))")  # the shell is kept
     page.reload()  # offline: the shell comes from the service worker, the queue from IndexedDB
-    expect(page.get_by_test_id("queue-count")).to_have_text(re.compile("4"))
+    expect(page.get_by_test_id("queue-count")).to_have_text(re.compile("5"))
     expect(page.get_by_test_id("waiting")).to_contain_text(three[0]["name"])
     page.screenshot(path=artifacts / "09-offline-queued.png")
 
     context.set_offline(False)
     expect(page.get_by_test_id("queue-count")).to_have_text(re.compile("0"), timeout=20000)
     conflict = page.get_by_test_id("conflict")
-    expect(conflict).to_have_count(1)
-    expect(conflict).to_contain_text(late["name"])
-    expect(conflict).to_contain_text(f"已由 {g['name']} 接走")  # what happened instead, and when
+    expect(conflict).to_have_count(2)
+    gone_elsewhere = conflict.filter(has_text=late["name"])
+    expect(gone_elsewhere).to_contain_text(f"已由 {g['name']} 接走")  # what happened instead, and when
+    expect(conflict.filter(has_text=barred["name"])).to_contain_text("禁止接送名单")
     page.screenshot(path=artifacts / "10-conflict.png")
 
     for p in three[:2]:
         assert chain_types(served, p["pupil_id"]).count("released") == 1
     assert chain_types(served, late["pupil_id"]).count("released") == 1
     assert chain_types(served, refused["pupil_id"]).count("release_refused") == 1
-    page.get_by_test_id("conflict-seen").click()  # seen: only now does it leave the screen
-    expect(conflict).to_have_count(0)
+    assert chain_types(served, barred["pupil_id"]).count("release_refused") == 1
+    assert status_of(served, barred["pupil_id"]) == "in_custody"
+    gone_elsewhere.get_by_test_id("conflict-seen").click()  # seen: only now does it leave the screen
+    expect(conflict).to_have_count(1)
+    page.reload()  # what the guard has not seen stays, through a reload
+    expect(page.get_by_test_id("conflict")).to_have_count(1)
 
 
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")

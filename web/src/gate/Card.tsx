@@ -142,7 +142,8 @@ export function Card(props: Props) {
   return (
     <section class="card" aria-labelledby="card-name" data-testid="card">
       <header class="card-head">
-        <div>
+        {detail?.photo && <img class="photo" src={detail.photo} alt={t("card.photo", { name: row.name })} />}
+        <div class="card-title">
           <h2 id="card-name" tabIndex={-1} ref={heading}>{row.name}</h2>
           <p class="sub">{row.class_label ?? ""}{detail ? ` · ${detail.gender}` : ""}</p>
         </div>

@@ -57,6 +57,7 @@ export const en = {
   "place.absent": "Absent today",
   "place.not_here": "Not at the gate yet",
 
+  "card.photo": "Photo of {name}",
   "card.close": "Close",
   "card.loading": "Reading the pupil's file…",
   "card.no_file": "This device has no file for this pupil; it shows once online",

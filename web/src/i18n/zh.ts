@@ -55,6 +55,7 @@ export const zh = {
   "place.absent": "今日缺席",
   "place.not_here": "尚未送到校门",
 
+  "card.photo": "{name} 的照片",
   "card.close": "关闭",
   "card.loading": "正在读取接送信息…",
   "card.no_file": "本机没有该生的接送信息，联网后可查看",
