@@ -1,9 +1,9 @@
 import { render } from "preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { device, type SignedIn } from "./device";
 import { Gate } from "./gate/Gate";
 import { useSignal } from "./hooks";
-import { lang } from "./i18n";
+import { lang, t } from "./i18n";
 import { SignIn } from "./SignIn";
 import "./styles.css";
 
@@ -12,7 +12,10 @@ if (saved === "en" || saved === "zh") lang.value = saved;
 document.documentElement.lang = lang.value === "zh" ? "zh-CN" : "en";
 
 function App() {
-  useSignal(lang); // every screen re-renders in the new language
+  const current = useSignal(lang); // every screen re-renders in the new language
+  useEffect(() => {
+    document.title = t("app.title");
+  }, [current]);
   const [me, setMe] = useState<SignedIn | null>(() => (device.token() ? device.me() : null));
   if (!me) return <SignIn onSignedIn={setMe} />;
   return <Gate me={me} onSignOut={() => setMe(null)} />;

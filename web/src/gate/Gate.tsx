@@ -193,7 +193,8 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
             <label class="search">
               <span class="label">{t("search.label")}</span>
               <input ref={searchBox} type="search" value={query} data-testid="search" autocomplete="off"
-                placeholder={t("search.placeholder")} onInput={(e) => setQuery((e.target as HTMLInputElement).value)} />
+                placeholder={t("search.placeholder")} onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+                onKeyDown={(e) => { if (e.key === "Enter" && results[0]) void openCard(results[0].pupil_id); }} />
             </label>
             {query.trim() ? (
               <section class="list" aria-label={t("search.results")} data-testid="results">
