@@ -1,6 +1,7 @@
 # Handover — 课后服务安全交接
 #
-#   make demo    run the service on the embedded SQLite store with a demo school
+#   make demo    run the service on the embedded SQLite store with a demo school (screens at /app/)
+#   make web     build the screens (web/dist) with npm: needs Node 20.19+ and the npm registry
 #   make lint    ruff and mypy --strict over service/, tests/ and tools/ (versions pinned in the test extras)
 #   make test    the whole test suite (PostgreSQL required; see scripts/ensure-postgres.sh)
 #   make bench   release throughput and latency over HTTP (SQLite and PostgreSQL)
@@ -21,10 +22,11 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv install demo lint test bench clean
+.PHONY: help venv install demo web lint test bench clean
 
 help:
 	@echo "make demo    run the service with a demo school on the SQLite store (data/demo)"
+	@echo "make web     build the screens served at /app/ (npm ci + npm run build in web/)"
 	@echo "make lint    check style and types (ruff, mypy --strict)"
 	@echo "make test    run the whole test suite (PostgreSQL required)"
 	@echo "make bench   measure release throughput and latency"
@@ -41,15 +43,35 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv install: $(STAMP)
 
-demo: $(STAMP)
+# The screens: npm ci when the lock file changes, a build when the sources or the API change
+# (the typed client is generated from the OpenAPI document the service writes).
+WEB_SRC := $(shell find web/src web/public -type f ! -name schema.d.ts 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json
+API_SRC := $(shell find service -name '*.py' 2>/dev/null)
+
+web/node_modules/.installed: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/openapi.json: $(API_SRC) scripts/dump-openapi.py | $(STAMP)
+	$(BIN)/python scripts/dump-openapi.py
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed web/openapi.json $(WEB_SRC)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+demo: $(STAMP) web
 	$(BIN)/handover demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests tools
 	$(BIN)/mypy --strict service tests tools
 
-test: $(STAMP)
+test: $(STAMP) web
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-browser.sh
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -58,4 +80,5 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/demo
+	rm -rf web/node_modules web/dist web/openapi.json web/src/api/schema.d.ts tests/browser/artifacts
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

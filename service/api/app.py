@@ -26,6 +26,7 @@ from service.api import (
     school,
     statements,
     stream,
+    web,
 )
 from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
@@ -152,6 +153,7 @@ def create_app(
                    notifications.router, stream.router, access_log.router, incidents.router,
                    devices.router, devices.pairing):
         api.include_router(router)
+    web.mount(api)  # the screens at /app/
 
     last_head = {"position": 0}  # the log position last read, for /health while the store is away
 

@@ -23,6 +23,9 @@ class RosterPupil(BaseModel):
     pupil_id: str
     name: str
     initials: str
+    initial_options: list[list[str]] | None = Field(
+        default=None, description="The initials each character may be typed with, the usual reading "
+        "first (曾 → c, z): for searching on the device")
     class_id: str
     class_label: str | None
     grade: int | None

@@ -266,6 +266,7 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
                               if e["type"] in ("released", "went_home_alone") and e.get("gate")), None)
         rows.append({
             "pupil_id": p["pupil_id"], "name": p["name"], "initials": p["initials"],
+            "initial_options": p.get("initial_options") or [list(o) for o in initial_options(p["name"])],
             "class_id": p["class_id"], "class_label": klass.get("label"), "grade": klass.get("grade"),
             "band": band.key if band else None, "homework_group_id": homework.get(p["class_id"]),
             "gate_id": (state["place"] or {}).get("id") if (state["place"] or {}).get("kind") == "gate"

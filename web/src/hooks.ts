@@ -1,0 +1,35 @@
+import { useEffect, useState } from "preact/hooks";
+import type { Signal } from "./i18n/signal";
+
+/** Re-render when the signal changes; its current value. */
+export function useSignal<T>(s: Signal<T>): T {
+  const [value, setValue] = useState(s.value);
+  useEffect(() => s.subscribe(setValue), [s]);
+  return value;
+}
+
+/** The time now, refreshed every `ms`. */
+export function useNow(ms = 30000): Date {
+  const [now, setNow] = useState(() => new Date());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(new Date()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+/** navigator.onLine, kept up to date. */
+export function useOnline(): boolean {
+  const [online, setOnline] = useState(navigator.onLine);
+  useEffect(() => {
+    const on = () => setOnline(true);
+    const off = () => setOnline(false);
+    addEventListener("online", on);
+    addEventListener("offline", off);
+    return () => {
+      removeEventListener("online", on);
+      removeEventListener("offline", off);
+    };
+  }, []);
+  return online;
+}

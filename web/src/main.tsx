@@ -1,0 +1,29 @@
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { device, type SignedIn } from "./device";
+import { Gate } from "./gate/Gate";
+import { useSignal } from "./hooks";
+import { lang, t } from "./i18n";
+import { SignIn } from "./SignIn";
+import "./styles.css";
+
+const saved = device.lang();
+if (saved === "en" || saved === "zh") lang.value = saved;
+document.documentElement.lang = lang.value === "zh" ? "zh-CN" : "en";
+
+function App() {
+  const current = useSignal(lang); // every screen re-renders in the new language
+  useEffect(() => {
+    document.title = t("app.title");
+  }, [current]);
+  const [me, setMe] = useState<SignedIn | null>(() => (device.token() ? device.me() : null));
+  if (!me) return <SignIn onSignedIn={setMe} />;
+  return <Gate me={me} onSignOut={() => setMe(null)} />;
+}
+
+render(<App />, document.getElementById("root")!);
+
+if ("serviceWorker" in navigator) {
+  // The app shell keeps loading offline after a first visit.
+  void navigator.serviceWorker.register(`${import.meta.env.BASE_URL}sw.js`, { scope: import.meta.env.BASE_URL });
+}

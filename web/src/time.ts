@@ -1,0 +1,68 @@
+// Times as the school keeps them: in its own time zone, whatever the tablet's clock is set to.
+import type { School } from "./api/client";
+
+type Schedule = School["schedule"];
+
+function parts(at: Date, timeZone: string): Record<string, string> {
+  const fmt = new Intl.DateTimeFormat("en-GB", {
+    timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23",
+  });
+  return Object.fromEntries(fmt.formatToParts(at).map((p) => [p.type, p.value]));
+}
+
+/** "17:05" in the school's time zone. */
+export function clock(at: Date | string, timeZone: string): string {
+  const p = parts(typeof at === "string" ? new Date(at) : at, timeZone);
+  return `${p.hour}:${p.minute}`;
+}
+
+/** Today (YYYY-MM-DD) in the school's time zone. */
+export function isoDay(at: Date, timeZone: string): string {
+  const p = parts(at, timeZone);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** Minutes since midnight, now, in the school's time zone. */
+export function minutesNow(timeZone: string, now: Date = new Date()): number {
+  const p = parts(now, timeZone);
+  return Number(p.hour) * 60 + Number(p.minute);
+}
+
+export function minutesOf(hhmm: string): number {
+  const [h, m] = hhmm.split(":").map(Number);
+  return (h ?? 0) * 60 + (m ?? 0);
+}
+
+/** The ISO weekday (1 = Monday) of a YYYY-MM-DD day. */
+export function weekday(day: string): number {
+  const d = new Date(`${day}T12:00:00Z`).getUTCDay();
+  return d === 0 ? 7 : d;
+}
+
+function inSeason(mmdd: string, starts: string, ends: string): boolean {
+  return starts <= ends ? starts <= mmdd && mmdd < ends : mmdd >= starts || mmdd < ends;
+}
+
+/** When the band is dismissed from the session on this day: the season's time if one applies. */
+export function dismissal(schedule: Schedule, session: string, band: string | null, day: string): string | null {
+  const s = schedule.sessions.find((x) => x.key === session);
+  if (!s || !band) return null;
+  const mmdd = day.slice(5);
+  const season = (s.seasons ?? []).find((x) => inSeason(mmdd, x.starts, x.ends) && band in (x.dismissals ?? {}));
+  return season?.dismissals?.[band] ?? s.dismissals[band] ?? null;
+}
+
+/** Is a day within an optional window (dates as YYYY-MM-DD, null: open)? */
+export function within(day: string, from?: string | null, to?: string | null): boolean {
+  return (!from || from <= day) && (!to || day <= to);
+}
+
+/** RFC 3339 with the device's own offset, for X-Device-Time. */
+export function deviceTime(at: Date = new Date()): string {
+  const off = -at.getTimezoneOffset();
+  const sign = off >= 0 ? "+" : "-";
+  const pad = (n: number) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+  const local = new Date(at.getTime() + off * 60000).toISOString().slice(0, 19);
+  return `${local}${sign}${pad(off / 60)}:${pad(off % 60)}`;
+}
