@@ -177,6 +177,18 @@ def test_the_roster_and_the_afternoon_show_the_guard_who_collected_but_not_their
     assert world.state(0, world.admin)["gone"]["adult"]["phone"] == MUM_PHONE
 
 
+def test_a_second_release_refused_as_a_conflict_shows_the_guard_who_collected_but_not_their_number(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    released_to_mum(world)
+    r = world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(0)], "gate_id": world.gate_id,
+                   "collector_id": world.guardian(0)["guardian_id"], "identity_check": "known_to_staff"})
+    assert r.status_code == 409
+    gone = r.json()["current_state"]["gone"]
+    assert gone["adult"]["name"] == "家长0" and gone["adult"]["phone"] is None
+    assert MUM_PHONE not in r.text
+
+
 def test_a_guard_who_takes_a_call_sees_who_rang_but_not_their_number(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     guardian = world.guardian(0)

@@ -28,6 +28,7 @@ from service.domain.errors import (
 from service.domain.handover import Handover
 from service.domain.idempotency import CommandRecord
 from service.domain.messages import Message
+from service.domain.privacy import custody_state, may_see
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
@@ -175,10 +176,12 @@ class AppCore(Application[UUID]):
         for attempt in range(attempts):
             try:
                 decision = decide()
-            except DomainError:
+            except DomainError as refused:
                 replay = self._replay(record_id, key or "", fingerprint) if record_id else None
                 if replay is not None:
                     return replay
+                if actor is not None and isinstance(refused, ConflictError):
+                    refused.state = self._as_seen_by(actor, refused.state)
                 raise
             to_save: list[Aggregate] = list(decision.aggregates)
             if record_id is not None and actor is not None and actor.command_id:
@@ -200,6 +203,16 @@ class AppCore(Application[UUID]):
             position = recordings[-1].notification.id if recordings else None
             return Outcome(decision.result, position=position)
         raise AssertionError("unreachable")
+
+    def _as_seen_by(self, actor: Actor, state: Any) -> Any:
+        """A conflict's current state as the caller may see it: a pupil's state (who collected,
+        and how to reach them) is cut to what the caller's role may see of that pupil."""
+        if not (isinstance(state, dict) and "pupil_id" in state and "status" in state):
+            return state
+        school = self.school(actor.school_id, readonly=True)
+        found = self._find(as_uuid(str(state["pupil_id"]), "pupil"), readonly=True)
+        class_id = found.class_id if isinstance(found, Pupil) else None
+        return custody_state(state, may_see(school, actor.staff_id, class_id))
 
     def _replay(self, record_id: UUID, key: str, fingerprint: str | None) -> Outcome | None:
         try:
