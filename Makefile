@@ -3,12 +3,13 @@
 #   make demo    run the service on the embedded SQLite store with a demo school (screens at /app/)
 #   make web     build the screens (web/dist) with npm: needs Node 20.19+ and the npm registry
 #   make lint    ruff and mypy --strict over service/, tests/ and tools/ (versions pinned in the test extras)
-#   make test    the whole test suite (PostgreSQL required; see scripts/ensure-postgres.sh)
+#   make test    the whole test suite on every core (PostgreSQL required; see scripts/ensure-postgres.sh)
 #   make bench   release throughput and latency over HTTP (SQLite and PostgreSQL)
 #   make clean   remove the virtualenv, caches and the demo data
 #
 # Variables: PY (the Python that creates .venv), ARGS (passed to `handover demo` / `handover bench`),
-# PYTEST_ARGS (passed to pytest).
+# PYTEST_ARGS (passed to pytest), PYTEST_WORKERS (pytest-xdist workers for `make test`: a number,
+# `auto` for one per core, 0 for a single process).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -21,6 +22,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 
 .PHONY: help venv install demo web lint test bench clean
 
@@ -72,7 +74,7 @@ lint: $(STAMP)
 test: $(STAMP) web
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-browser.sh
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	bash scripts/ensure-postgres.sh

@@ -8,3 +8,7 @@ STORES = ("memory", "sqlite", "postgres")
 
 # Recorders, projections, runners, durability, concurrency: the same test on every store.
 every_store = pytest.mark.parametrize("store", STORES, indirect=True)
+
+# What must outlive the process (a rebuild from stored events, a restart): the stores that keep it.
+DURABLE_STORES = ("sqlite", "postgres")
+every_durable_store = pytest.mark.parametrize("store", DURABLE_STORES, indirect=True)

@@ -1,4 +1,8 @@
-"""The afternoon over HTTP, on every store: custody, release, refusals and corrections."""
+"""The afternoon over HTTP on the memory store: custody and release, status and shape.
+
+The rules themselves are carried by tests/test_custody_domain.py and tests/test_domain.py;
+what depends on the store by tests/test_custody_rules.py (rebuilt from stored events).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,6 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import a_school, handed_to_teacher, walked_to_gate
-from tests.stores import every_store
-
-pytestmark = every_store
 
 
 def test_a_class_handed_over_and_confirmed_is_in_the_receivers_custody(client: TestClient, app: HandoverApp) -> None:

@@ -54,7 +54,6 @@ def test_a_pupil_still_in_school_after_the_deadline_raises_exactly_one_alert(
     assert alert["status"] == "open"
 
 
-@every_store
 def test_an_unpicked_alert_escalates_on_schedule_until_acknowledged(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = a_school(client, app, 1)

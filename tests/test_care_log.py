@@ -87,7 +87,6 @@ def export(world: World, fmt: str, **params: Any) -> Any:
     return r
 
 
-@every_store
 def test_the_care_log_shows_who_supervised_when_and_every_handover_with_both_counts(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)
@@ -127,7 +126,6 @@ def test_the_attendance_sheet_tells_each_pupils_afternoon(
     assert [r["in_group_at_close"] for r in rows.values()] == [False, False, True, True, False]
 
 
-@every_store
 def test_the_timeline_tells_the_afternoon_in_order_with_refusals_alerts_and_notes(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
     world = an_afternoon(client, app, clock)

@@ -7,7 +7,6 @@ from fastapi.testclient import TestClient
 from service.application import HandoverApp
 from service.domain.schedule import default_schedule
 from tests.builders import TERM, a_school, enrolled_pupil, key
-from tests.stores import every_store
 
 
 def test_a_new_school_has_the_default_schedule_and_its_admin(client: TestClient, app: HandoverApp) -> None:
@@ -51,7 +50,6 @@ def test_friday_has_no_after_school_service_by_default(client: TestClient, app: 
     assert r.json()["service"] is False and r.json()["pupils"] == []
 
 
-@every_store
 def test_the_same_class_twice_is_a_conflict(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 0)
     r = world.post(world.admin, "/v1/school/classes", {"grade": 3, "class_no": 2})
