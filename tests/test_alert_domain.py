@@ -9,7 +9,7 @@ import pytest
 
 from service.domain.alert import Alert
 from service.domain.errors import ConflictError, RuleError
-from service.messages import message
+from service.domain.messages import message
 from tests.refs import actor
 
 AT = "2026-11-23T17:35:00+08:00"
