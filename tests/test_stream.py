@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -221,7 +222,11 @@ def test_a_quiet_stream_keeps_alive_and_moves_the_client_past_what_it_may_not_se
         await body.aclose()
         return chunks
 
-    assert asyncio.run(first_two()) == ["retry: 2000\n\n", f": keep-alive\nid: {head}\n\n"]
+    # A loop of its own, on a thread of its own: the browser tests keep Playwright's loop running
+    # on this thread for the whole session.
+    with ThreadPoolExecutor(1) as own:
+        got = own.submit(asyncio.run, first_two()).result()
+    assert got == ["retry: 2000\n\n", f": keep-alive\nid: {head}\n\n"]
 
 
 def test_the_access_log_never_shows_a_token_or_ticket_from_a_url() -> None:
