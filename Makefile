@@ -74,7 +74,7 @@ lint: $(STAMP)
 test: $(STAMP) web
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-browser.sh
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	bash scripts/ensure-postgres.sh

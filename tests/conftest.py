@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,11 +27,7 @@ TEST_CIPHER_KEY = new_cipher_key()  # PostgreSQL requires one; SQLite keeps its 
 # of a test that compares log positions.
 QUIET_RECORDER = 60.0  # the longest the settings allow
 
-# -- in parallel (pytest-xdist: `make test`, or `pytest -n auto --dist loadgroup`) ---------------
-# Modules whose tests share an expensive module-scoped fixture (the demo school is built once per
-# module): their tests run on one worker, together. `pytest.mark.xdist_group` would say this, but
-# with pytest 9.2 xdist loses its groups (pytest-dev/pytest-xdist#1386); list such a module here.
-ONE_WORKER = ("tests/test_demo.py",)
+# -- in parallel (pytest-xdist: `make test`, or `pytest -n auto --dist load`) --------------------
 # The longest tests start first, so that no worker is left running one of them alone at the end.
 LONGEST_FIRST = ("tests/test_scripted_afternoon.py", "tests/test_worker_process.py",
                  "tests/test_outage.py", "tests/test_statements.py")
@@ -42,20 +37,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts the same way
         rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadGroupScheduling
-
-    class Scheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist ships no types
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in ONE_WORKER else str(super()._split_scope(nodeid))
-
-    return Scheduling(config, log)
 
 
 @pytest.fixture(scope="session")
