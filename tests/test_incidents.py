@@ -123,7 +123,9 @@ def test_a_bad_report_is_refused_and_records_nothing(client: TestClient, app: Ha
                          (injury(world, description="   "), 422),
                          (injury(world, pupil_ids=[other.pupil(0)]), 404),
                          (injury(world, place_id="nowhere"), 422),
-                         (injury(world, first_aid_by=other.admin.staff_id), 404)]:
+                         (injury(world, first_aid_by=other.admin.staff_id), 422),
+                         (injury(world, day="1900-01-01"), 422),
+                         (injury(world, session="zzz"), 422)]:
         r = world.post(world.teacher, "/v1/incidents", body)
         assert r.status_code == status, (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -131,3 +133,42 @@ def test_a_bad_report_is_refused_and_records_nothing(client: TestClient, app: Ha
     staff = Staff(world.teacher.staff_id, world.teacher.token)
     r = world.post(staff, "/v1/incidents/not-a-uuid/steps", {"step": "action", "text": "x"})
     assert r.status_code == 404
+
+
+def test_only_the_reporter_and_those_who_handle_incidents_act_on_one(client: TestClient,
+                                                                     app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=1)
+    duty = add_staff(client, world.admin, "吴值班", ["duty_leader"])
+    r = world.post(world.teacher, "/v1/incidents", injury(world))
+    path = f"/v1/incidents/{r.json()['incident_id']}"
+    told = {"pupil_id": world.pupil(0), "guardian": "随便谁", "how": "phone", "reached": True}
+    for stranger in (world.guard, world.club_teacher):
+        r = world.post(stranger, f"{path}/guardian-notifications", told)
+        assert r.status_code == 403 and "description" not in r.text
+        r = world.post(stranger, f"{path}/steps", {"step": "action", "text": "看了一眼"})
+        assert r.status_code == 403 and "跑步时摔倒" not in r.text
+    assert world.post(world.teacher, f"{path}/steps", {"step": "action", "text": "已冰敷"}).status_code == 200
+    r = world.post(duty, f"{path}/guardian-notifications", {**told, "guardian": "家长0"})
+    assert r.status_code == 200 and r.json()["guardians_pending"] == []
+    seq = r.json()["steps"][-1]["seq"]
+    assert world.post(duty, f"{path}/steps", {"step": "close", "text": "家长接回"}).status_code == 200
+    # Closed: a correction would reopen what closing settled.
+    r = world.post(duty, f"{path}/steps", {"step": "correct", "corrects": seq, "text": "记错了"})
+    assert r.status_code == 409
+    assert world.post(duty, f"{path}/steps", {"step": "acknowledge", "pupil_id": world.pupil(0),
+                                              "text": "家长知悉"}).status_code == 200
+
+
+def test_a_missing_pupil_found_closes_its_top_level_alert(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=1)
+    safety = add_staff(client, world.admin, "孙安全", ["safety_officer"])
+    r = world.post(world.teacher, "/v1/incidents", {
+        "kind": "missing_pupil", "severity": "critical", "description": "点名时发现不在教室",
+        "pupil_ids": [world.pupil(0)]})
+    path = f"/v1/incidents/{r.json()['incident_id']}"
+    r = world.post(safety, f"{path}/guardian-notifications",
+                   {"pupil_id": world.pupil(0), "guardian": "家长0", "how": "phone", "reached": True})
+    r = world.post(safety, f"{path}/steps", {"step": "close", "text": "在图书馆找到"})
+    assert r.status_code == 200, r.text
+    [alert] = alerts(world, r.headers["X-Log-Position"], "missing_pupil")
+    assert alert["status"] == "resolved" and alert["resolved"]["how"] == "found"

@@ -68,7 +68,8 @@ class Incident(Aggregate):
     Invariants: it has a kind, a severity and a description, and names the pupils involved (an
     attempted collection or a missing pupil names at least one); an injury, an illness or a
     missing pupil cannot be closed until the guardian of every pupil involved was reached; a
-    closed incident takes no more steps but the guardian's acknowledgement and corrections;
+    closed incident takes no more steps but the guardian's acknowledgement (a correction would
+    reopen what closing settled);
     nothing is edited: a correction names the step it voids and why.
     """
 
@@ -133,7 +134,8 @@ class Incident(Aggregate):
             raise RuleError("A pupil is named twice.", field="pupil_ids")
         if kind in ("missing_pupil", "attempted_collection", "injury", "illness", "late_collection") \
                 and not pupil_ids:
-            raise RuleError(f"A {kind} incident names the pupils involved.", field="pupil_ids")
+            raise RuleError(f"{'An' if kind[0] in 'aeiou' else 'A'} {kind} incident names the pupils "
+                            "involved.", field="pupil_ids")
         if first_aid is not None and not first_aid["note"].strip():
             raise RuleError("First aid says what was done.", field="first_aid")
         return cls(school_id=school_id, cause=cause, day=day, session=session, kind=kind,
@@ -249,6 +251,7 @@ class Incident(Aggregate):
 
     def correct(self, seq: int, reason: str, by: ActorRecord) -> None:
         """Void one step, naming it and why; the step itself stays on record."""
+        self._require_open("correct it")
         reason = _clean(reason, "reason")
         if not reason:
             raise RuleError("A correction says why.", field="reason")

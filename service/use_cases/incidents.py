@@ -4,7 +4,7 @@ alerts everyone at once, and a refusal at the gate opens (or joins) the pupil's 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from eventsourcing.domain import Aggregate
 
@@ -19,7 +19,7 @@ from service.domain.pupil_day import PupilDay
 from service.domain.refs import ActorRecord, AdultRef, PlaceRef
 from service.domain.school import School
 from service.use_cases.commands import IncidentStep, NotifyGuardian, ReportIncident
-from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
+from service.use_cases.core import OFFLINE_GRACE_DAYS, AppCore, Decision, Outcome, as_uuid
 
 # Who may close an incident, and who reads every incident of the school.
 CLOSERS = (Role.ADMIN.value, Role.SAFETY_OFFICER.value, Role.DUTY_LEADER.value)
@@ -53,9 +53,15 @@ class IncidentUseCases(AppCore):
     def report_incident(self, actor: Actor, cmd: ReportIncident) -> Outcome:
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            on = cmd.day or self.today(school)
-            if on > self.today(school):
+            today = self.today(school)
+            on = cmd.day or today
+            if on > today:
                 raise RuleError("That day has not come yet.", field="day")
+            if on < today - timedelta(days=OFFLINE_GRACE_DAYS):
+                raise RuleError("That day is closed; report it with today's date and say when in the "
+                                "description.", field="day")
+            if cmd.session is not None and cmd.session not in {s.key for s in school.schedule.sessions}:
+                raise RuleError(f"No session {cmd.session!r} in the schedule.", field="session")
             names = {}
             for pupil_id in cmd.pupil_ids:
                 names[pupil_id] = self.pupil(school.school_id, pupil_id, readonly=True).name
@@ -63,6 +69,8 @@ class IncidentUseCases(AppCore):
             aid: FirstAid | None = None
             if cmd.first_aid_by is not None or cmd.first_aid.strip():
                 giver = cmd.first_aid_by or actor.staff_id
+                if giver not in school.staff:
+                    raise RuleError("No such member of staff gave first aid.", field="first_aid_by")
                 aid = {"given_by": {"staff_id": giver, "name": school.member(giver)["name"]},
                        "note": cmd.first_aid}
             incident = Incident.report(
@@ -104,9 +112,18 @@ class IncidentUseCases(AppCore):
         return alerts
 
     # -- the steps after -----------------------------------------------------------------------
+    def _handling(self, actor: Actor, incident_id: str) -> Incident:
+        """The incident, for its reporter or the people who handle incidents (the safety officer,
+        a duty leader, an admin): no one else acts on it or is shown it."""
+        incident = self.incident(actor.school_id, incident_id)
+        if actor.role not in CLOSERS and incident.reported_by["staff_id"] != actor.staff_id:
+            raise ForbiddenError("Only the reporter, the safety officer, a duty leader or an admin "
+                                 "acts on an incident.")
+        return incident
+
     def notify_incident_guardian(self, actor: Actor, cmd: NotifyGuardian) -> Outcome:
         def decide() -> Decision:
-            incident = self.incident(actor.school_id, cmd.incident_id)
+            incident = self._handling(actor, cmd.incident_id)
             incident.notify_guardian(cmd.pupil_id, cmd.guardian, cmd.how, cmd.reached, cmd.note,
                                      actor.record())
             changed: list[Aggregate] = [incident]
@@ -131,7 +148,7 @@ class IncidentUseCases(AppCore):
 
     def incident_step(self, actor: Actor, cmd: IncidentStep) -> Outcome:
         def decide() -> Decision:
-            incident = self.incident(actor.school_id, cmd.incident_id)
+            incident = self._handling(actor, cmd.incident_id)
             by = actor.record()
             changed: list[Aggregate] = [incident]
             if cmd.step == "escalate":
@@ -142,6 +159,10 @@ class IncidentUseCases(AppCore):
                 if actor.role not in CLOSERS:
                     raise ForbiddenError("A safety officer, a duty leader or an admin closes an incident.")
                 incident.close(cmd.text, by)
+                missing = self._find(Alert.create_id(incident.school_id, f"incident/{incident.id}/missing"))
+                if isinstance(missing, Alert) and missing.is_open:  # the pupil was found
+                    missing.resolve("found", cmd.text, by)
+                    changed.append(missing)
             elif cmd.step == "acknowledge":
                 if cmd.pupil_id is None:
                     raise RuleError("Name the pupil whose guardian acknowledged.", field="pupil_id")
