@@ -37,6 +37,7 @@ from service.api.problems import (
     validation_error_handler,
     view_timeout_handler,
 )
+from service.api.server_time import ServerTime
 from service.api.url_secrets import RefuseTokensInQuery
 from service.domain.device import TooManyPairingTriesError
 from service.domain.errors import DomainError
@@ -141,6 +142,7 @@ def create_app(
         lifespan=lifespan,
     )
     api.add_middleware(RefuseTokensInQuery)
+    api.add_middleware(ServerTime)
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(TooManyPairingTriesError, devices.too_many_tries_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)

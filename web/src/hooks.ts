@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Signal } from "./i18n/signal";
+import { serverNow } from "./time";
 
 /** Re-render when the signal changes; its current value. */
 export function useSignal<T>(s: Signal<T>): T {
@@ -8,11 +9,11 @@ export function useSignal<T>(s: Signal<T>): T {
   return value;
 }
 
-/** The time now, refreshed every `ms`. */
+/** The time now by the service's clock, refreshed every `ms`. */
 export function useNow(ms = 30000): Date {
-  const [now, setNow] = useState(() => new Date());
+  const [now, setNow] = useState(() => serverNow());
   useEffect(() => {
-    const timer = setInterval(() => setNow(new Date()), ms);
+    const timer = setInterval(() => setNow(serverNow()), ms);
     return () => clearInterval(timer);
   }, [ms]);
   return now;

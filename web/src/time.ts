@@ -3,6 +3,22 @@ import type { School } from "./api/client";
 
 type Schedule = School["schedule"];
 
+// How far the service's clock is ahead of this device's (from X-Server-Time on every answer):
+// a tablet whose clock is wrong, or a demo on its own clock, still judges due and overdue rightly.
+let serverOffsetMs = 0;
+
+/** Note the service's time, as an answer just now gave it. */
+export function noteServerTime(header: string | null, receivedAt: number = Date.now()): void {
+  if (!header) return;
+  const at = Date.parse(header);
+  if (!Number.isNaN(at)) serverOffsetMs = at - receivedAt;
+}
+
+/** The time now by the service's clock (the device's, until the service has answered once). */
+export function serverNow(): Date {
+  return new Date(Date.now() + serverOffsetMs);
+}
+
 function parts(at: Date, timeZone: string): Record<string, string> {
   const fmt = new Intl.DateTimeFormat("en-GB", {
     timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
@@ -24,7 +40,7 @@ export function isoDay(at: Date, timeZone: string): string {
 }
 
 /** Minutes since midnight, now, in the school's time zone. */
-export function minutesNow(timeZone: string, now: Date = new Date()): number {
+export function minutesNow(timeZone: string, now: Date = serverNow()): number {
   const p = parts(now, timeZone);
   return Number(p.hour) * 60 + Number(p.minute);
 }

@@ -2,6 +2,7 @@
 // (`make web` dumps it to web/openapi.json; `npm run api-types` writes schema.d.ts).
 import createClient, { type Middleware } from "openapi-fetch";
 import { device } from "../device";
+import { noteServerTime } from "../time";
 import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
@@ -33,6 +34,10 @@ const auth: Middleware = {
     if (token) request.headers.set("Authorization", `Bearer ${token}`);
     request.headers.set("X-Device-Id", device.id());
     return request;
+  },
+  onResponse({ response }) {
+    noteServerTime(response.headers.get("X-Server-Time"));
+    return response;
   },
 };
 
