@@ -32,14 +32,14 @@ function places(pupils: RosterPupil[], counts: Record<string, Record<string, num
   const coming = (id: string) => pupils.filter((p) => p.pending?.place.id === id).length;
   const of = (id: string, status: string) => counts[id]?.[status] ?? 0;
   return [
+    ...gates.map((g): Place => ({
+      id: g.gate_id, name: g.name, kind: "gate", here: of(g.gate_id, "in_custody"), waiting: 0, absent: 0,
+      gone: byGate[g.gate_id]?.gone ?? 0, coming: coming(g.gate_id), holders: holders(g.gate_id),
+    })),
     ...groups.map((g): Place => ({
       id: g.group_id, name: g.name, kind: "group", here: of(g.group_id, "in_custody"),
       waiting: of(g.group_id, "not_handed_over"), absent: of(g.group_id, "absent"), gone: of(g.group_id, "gone"),
       coming: coming(g.group_id), holders: holders(g.group_id),
-    })),
-    ...gates.map((g): Place => ({
-      id: g.gate_id, name: g.name, kind: "gate", here: of(g.gate_id, "in_custody"), waiting: 0, absent: 0,
-      gone: byGate[g.gate_id]?.gone ?? 0, coming: coming(g.gate_id), holders: holders(g.gate_id),
     })),
   ];
 }
@@ -55,6 +55,7 @@ export function Board({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
     : [];
   const status = roster?.counts.by_status ?? {};
   const openAlerts = live.alerts.filter((a) => a.status !== "resolved");
+  const resolved = live.alerts.filter((a) => a.status === "resolved");
 
   return (
     <Shell me={me} title={t("board.title")} live={live} onSignOut={onSignOut}>
@@ -86,7 +87,13 @@ export function Board({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
         </section>
         <section class="board-alerts" aria-label={t("board.alerts")} data-testid="board-alerts">
           <h2>{t("board.alerts")} <span class="count" data-testid="open-alerts">{openAlerts.length}</span></h2>
-          <AlertList alerts={live.alerts} tz={tz} now={now} canWrite={canWrite} onChanged={live.putAlert} />
+          <AlertList alerts={openAlerts} tz={tz} now={now} canWrite={canWrite} onChanged={live.putAlert} />
+          {resolved.length > 0 && (
+            <details class="resolved" data-testid="resolved-alerts">
+              <summary>{t("board.resolved", { n: resolved.length })}</summary>
+              <AlertList alerts={resolved} tz={tz} now={now} canWrite={false} onChanged={live.putAlert} />
+            </details>
+          )}
         </section>
       </div>
     </Shell>

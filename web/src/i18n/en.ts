@@ -165,6 +165,7 @@ export const en = {
   "board.gone_n": "gone {n}",
   "board.held_by": "With: {names}",
   "board.nobody": "Nobody holds pupils here",
+  "board.resolved": "Resolved today: {n}",
   "board.alerts": "Open alerts",
 
   "alert.none": "No alerts",
