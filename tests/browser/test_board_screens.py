@@ -188,7 +188,7 @@ def test_the_safety_officer_reads_an_alerts_history_a_pupils_afternoon_and_an_in
     alert = page.locator(f"[data-alert-id='{scene.injury_alert}']")
     alert.get_by_test_id("alert-open").click()
     expect(alert.get_by_test_id("alert-history")).to_contain_text("发出警报")
-    page.screenshot(path=artifacts / "25-safety-alerts.png")
+    page.screenshot(path=artifacts / "25-safety-alerts.png", full_page=True)
     assert not untranslated(page), untranslated(page)
 
     alert.get_by_test_id("alert-pupil").click()  # the alert's pupil, as a timeline
@@ -205,12 +205,15 @@ def test_the_safety_officer_reads_an_alerts_history_a_pupils_afternoon_and_an_in
     expect(detail).to_contain_text("跳绳时摔倒")
     expect(detail.get_by_test_id("guardians-pending")).to_contain_text(scene.injured["name"])
     expect(detail.get_by_test_id("step-close")).to_be_disabled()  # not before the family is told
-    detail.get_by_test_id("guardian-name").fill("家长王女士")
+    guardian = served.client(ADMIN).get(f"/v1/pupils/{scene.injured['pupil_id']}").json()["guardians"][0]["name"]
+    detail.get_by_test_id("guardian-pick").filter(has_text=guardian).click()  # tapped, not typed
+    expect(detail.get_by_test_id("guardian-name")).to_have_value(guardian)
+    page.screenshot(path=artifacts / "27-safety-incident.png", full_page=True)
     detail.get_by_test_id("guardian-submit").click()
-    expect(detail.locator("[data-step='guardian_notified']")).to_contain_text("家长王女士")
+    expect(detail.locator("[data-step='guardian_notified']")).to_contain_text(guardian)
     expect(detail.get_by_test_id("guardians-pending")).to_have_count(0)
     assert not untranslated(page), untranslated(page)
-    page.screenshot(path=artifacts / "27-safety-incident.png")
+    page.screenshot(path=artifacts / "27-safety-incident-told.png", full_page=True)
     incident = served.client(ADMIN).get(f"/v1/incidents/{scene.injury}").json()
     assert incident["guardians_pending"] == []
     assert [s["step"] for s in incident["steps"]] == ["reported", "guardian_notified"]

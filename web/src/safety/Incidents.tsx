@@ -43,6 +43,18 @@ function Write({ incident, names, onChanged }: { incident: Incident; names: Map<
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const path = { path: { incident_id: incident.incident_id } };
+  const [family, setFamily] = useState<{ name: string; relation: string | null; phone: string | null }[]>([]);
+  useEffect(() => {
+    // The pupil's guardians, to tap rather than type (and their phone, to call).
+    if (!pupil) return;
+    let gone = false;
+    void api.GET("/v1/pupils/{pupil_id}", { params: { path: { pupil_id: pupil } } }).then(({ data }) => {
+      if (!gone) setFamily((data?.guardians ?? []).map((g) => ({ name: g.name, relation: g.relation ?? null, phone: g.phone ?? null })));
+    });
+    return () => {
+      gone = true;
+    };
+  }, [pupil]);
 
   async function run(call: () => Promise<{ data?: Incident; error?: unknown; response: Response }>) {
     setBusy(true);
@@ -85,6 +97,17 @@ function Write({ incident, names, onChanged }: { incident: Incident; names: Map<
               {incident.pupil_ids.map((id) => <option key={id} value={id}>{names.get(id) ?? id}</option>)}
             </select>
           </label>
+          {family.length > 0 && (
+            <div class="choices" role="group" aria-label={t("incident.guardian")}>
+              {family.map((g) => (
+                <button key={g.name} type="button" class={`choice ${guardian === g.name ? "chosen" : ""}`} data-testid="guardian-pick"
+                  aria-pressed={guardian === g.name} onClick={() => setGuardian(g.name)}>
+                  <span class="who">{g.name}</span>
+                  <span class="rel">{[g.relation, g.phone].filter(Boolean).join(" · ")}</span>
+                </button>
+              ))}
+            </div>
+          )}
           <label>{t("incident.guardian")}
             <input type="text" required maxLength={100} value={guardian} data-testid="guardian-name"
               onInput={(e) => setGuardian((e.target as HTMLInputElement).value)} />
@@ -160,8 +183,8 @@ export function Incidents({ tz, names, canWrite, position }: {
             <button type="button" class={`incident-row ${i.status}`} data-testid="incident" aria-expanded={open?.incident_id === i.incident_id}
               onClick={() => void show(i.incident_id)}>
               <span class="who">{known("incident.kind", i.kind, "incident.kind.other")} · {pupilsOf(i.pupil_ids)}</span>
-              <span class="rel">{clock(i.reported_at, tz)} · {t(`incident.severity.${i.severity}`)}</span>
               <span class={`badge badge-${i.status === "open" ? "open" : "resolved"}`}>{t(`incident.status.${i.status}`)}</span>
+              <span class="rel">{clock(i.reported_at, tz)} · {t(`incident.severity.${i.severity}`)}</span>
             </button>
           </li>
         ))}
