@@ -15,6 +15,7 @@ interface Place {
   id: string;
   name: string;
   kind: "group" | "gate";
+  homework: boolean; // a homework group: its pupils come to it from class
   here: number;
   waiting: number; // not yet handed over (a group's own pupils)
   absent: number;
@@ -24,7 +25,7 @@ interface Place {
 }
 
 function places(pupils: RosterPupil[], counts: Record<string, Record<string, number>>,
-  byGate: Record<string, Record<string, number>>, groups: { group_id: string; name: string }[],
+  byGate: Record<string, Record<string, number>>, groups: { group_id: string; name: string; kind: string }[],
   gates: { gate_id: string; name: string }[]): Place[] {
   const holders = (id: string) => [...new Set(pupils
     .filter((p) => p.status === "in_custody" && p.place?.id === id && p.custodian)
@@ -33,11 +34,11 @@ function places(pupils: RosterPupil[], counts: Record<string, Record<string, num
   const of = (id: string, status: string) => counts[id]?.[status] ?? 0;
   return [
     ...gates.map((g): Place => ({
-      id: g.gate_id, name: g.name, kind: "gate", here: of(g.gate_id, "in_custody"), waiting: 0, absent: 0,
+      id: g.gate_id, name: g.name, kind: "gate", homework: false, here: of(g.gate_id, "in_custody"), waiting: 0, absent: 0,
       gone: byGate[g.gate_id]?.gone ?? 0, coming: coming(g.gate_id), holders: holders(g.gate_id),
     })),
     ...groups.map((g): Place => ({
-      id: g.group_id, name: g.name, kind: "group", here: of(g.group_id, "in_custody"),
+      id: g.group_id, name: g.name, kind: "group", homework: g.kind === "homework", here: of(g.group_id, "in_custody"),
       waiting: of(g.group_id, "not_handed_over"), absent: of(g.group_id, "absent"), gone: of(g.group_id, "gone"),
       coming: coming(g.group_id), holders: holders(g.group_id),
     })),
@@ -73,7 +74,7 @@ export function Board({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
                 <h3>{p.kind === "gate" ? t("board.gate", { name: p.name }) : p.name}</h3>
                 <p class="place-here"><strong data-testid="place-here">{p.here}</strong> {t("board.here")}</p>
                 <p class="place-counts">
-                  {p.kind === "group" && <span>{t("board.waiting", { n: p.waiting })}</span>}
+                  {(p.homework || p.waiting > 0) && <span>{t("board.waiting", { n: p.waiting })}</span>}
                   {p.coming > 0 && <span>{t("board.coming", { n: p.coming })}</span>}
                   {p.kind === "group" && p.absent > 0 && <span>{t("board.absent", { n: p.absent })}</span>}
                   <span data-testid="place-gone">{t("board.gone_n", { n: p.gone })}</span>

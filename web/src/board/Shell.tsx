@@ -1,6 +1,7 @@
 // The bar over the board, safety and inspector screens: the screen, who is signed in, whether
 // it is live, the language switch and signing out.
 import type { ComponentChildren } from "preact";
+import { cache } from "../cache";
 import { device, type SignedIn } from "../device";
 import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
@@ -11,6 +12,7 @@ export function Shell({ me, title, live, onSignOut, children }: {
 }) {
   const signOut = () => {
     device.signOut();
+    void cache.forget(); // nothing of the school stays on a shared device
     onSignOut();
   };
   if (live.unauthorised) {

@@ -164,7 +164,7 @@ export const en = {
   "board.absent": "absent {n}",
   "board.gone_n": "gone {n}",
   "board.held_by": "With: {names}",
-  "board.nobody": "Nobody holds pupils here",
+  "board.nobody": "No pupils here",
   "board.resolved": "Resolved today: {n}",
   "board.alerts": "Open alerts",
 

@@ -162,7 +162,7 @@ export const zh = {
   "board.absent": "缺席 {n}",
   "board.gone_n": "已离校 {n}",
   "board.held_by": "看护：{names}",
-  "board.nobody": "无人在此看护",
+  "board.nobody": "暂无学生",
   "board.resolved": "今日已解除 {n} 条",
   "board.alerts": "未处理警报",
 
