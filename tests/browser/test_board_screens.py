@@ -120,6 +120,17 @@ def untranslated(page: Page) -> set[str]:
     return set(CATALOGUE_KEY.findall(text)) | set(ENGLISH_WORD.findall(text)) - FORMAT_NAMES
 
 
+def small_targets(page: Page) -> list[str]:
+    """Visible controls smaller than 48 × 48 CSS px (a checkbox counts with its label)."""
+    found: list[str] = page.evaluate("""() => [...document.querySelectorAll('button, select, input, summary, a[href]')]
+        .filter(e => e.offsetParent !== null)
+        .map(e => [e, (e.type === 'checkbox' && e.closest('label')) || e])
+        .map(([e, box]) => [e.outerHTML.slice(0, 90), box.getBoundingClientRect()])
+        .filter(([, r]) => r.height < 48 || r.width < 48)
+        .map(([html, r]) => `${html} ${Math.round(r.width)}x${Math.round(r.height)}`)""")
+    return found
+
+
 def serious_violations(page: Page) -> list[Any]:
     page.add_script_tag(path=str(AXE))
     violations: list[dict[str, Any]] = page.evaluate("""async () => (await axe.run(document)).violations
@@ -145,12 +156,18 @@ def test_the_board_shows_every_group_and_gate_live_and_an_alert_is_acknowledged_
     expect(alert).to_contain_text("经办人拒绝放行")
     assert not untranslated(page), untranslated(page)
     assert not serious_violations(page)
+    assert not small_targets(page), small_targets(page)
     page.screenshot(path=artifacts / "21-board-landscape.png")
 
-    # Live: a pupil signed in at the south gate elsewhere shows up without a reload.
-    ok(served.client(GUARD).post("/v1/sign-ins", json={"pupil_ids": [scene.spare["pupil_id"]],
-                                                       "place_id": served.gates["南门"]}))
+    # Live: a pupil signed in at the south gate and a refusal there show up without a reload.
+    guard = served.client(GUARD)
+    ok(guard.post("/v1/sign-ins", json={"pupil_ids": [scene.spare["pupil_id"]], "place_id": served.gates["南门"]}))
     expect(gate.get_by_test_id("place-here")).to_have_text(str(len(scene.at_gate) + 1), timeout=15000)
+    open_before = int(page.get_by_test_id("open-alerts").inner_text())
+    ok(guard.post("/v1/refusals", json={"pupil_id": scene.spare["pupil_id"], "gate_id": served.gates["南门"],
+                                        "adult": {"name": "李四"}, "reason": "不在接送名单上"}))
+    expect(page.get_by_test_id("alert").filter(has_text="李四")).to_be_visible(timeout=15000)
+    expect(page.get_by_test_id("open-alerts")).to_have_text(str(open_before + 1))
 
     alert.get_by_test_id("alert-note").fill("已到南门，家长电话已打通")
     alert.get_by_test_id("acknowledge").click()
@@ -208,6 +225,7 @@ def test_the_safety_officer_reads_an_alerts_history_a_pupils_afternoon_and_an_in
     guardian = served.client(ADMIN).get(f"/v1/pupils/{scene.injured['pupil_id']}").json()["guardians"][0]["name"]
     detail.get_by_test_id("guardian-pick").filter(has_text=guardian).click()  # tapped, not typed
     expect(detail.get_by_test_id("guardian-name")).to_have_value(guardian)
+    assert not small_targets(page), small_targets(page)
     page.screenshot(path=artifacts / "27-safety-incident.png", full_page=True)
     detail.get_by_test_id("guardian-submit").click()
     expect(detail.locator("[data-step='guardian_notified']")).to_contain_text(guardian)

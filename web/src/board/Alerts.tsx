@@ -88,7 +88,11 @@ function Actions({ alert, onChanged }: { alert: Alert; onChanged: (a: Alert) => 
         setNote("");
         onChanged(data);
       } else {
-        setError(problemText((problem ?? null) as Problem | null, response.status));
+        const p = (problem ?? null) as Problem | null;
+        setError(problemText(p, response.status));
+        // Someone else acknowledged or resolved it first: show it as it now stands.
+        const now = p?.current_state as unknown as Alert | null | undefined;
+        if (now && typeof now === "object" && now.alert_id === id) onChanged(now);
       }
     } catch {
       setError(t("signin.offline"));
