@@ -46,7 +46,7 @@ export function Safety({ me, onSignOut }: { me: SignedIn; onSignOut: () => void 
               onPupil={(id) => { setPupil(id); setTab("timeline"); }} />
           </section>
         )}
-        {tab === "timeline" && <Timeline pupils={roster?.pupils ?? []} tz={tz} initial={pupil} />}
+        {tab === "timeline" && <Timeline pupils={roster?.pupils ?? []} tz={tz} initial={pupil} alerts={live.alerts} />}
         {tab === "incidents" && <Incidents tz={tz} names={names} canWrite={canWrite} position={roster?.position ?? 0} />}
         {tab === "exports" && school && <Exports school={school} />}
       </div>

@@ -1,6 +1,8 @@
 // A pupil's afternoon as a timeline: every link of the chain of custody, when, by whom, where.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, type RosterPupil, type Schemas } from "../api/client";
+import { AlertHistory } from "../board/Alerts";
+import type { Alert } from "../board/live";
 import { known, t } from "../i18n";
 import { search } from "../search";
 import { clock } from "../time";
@@ -27,7 +29,9 @@ function details(e: Entry): string {
   return parts.join(" · ");
 }
 
-export function Timeline({ pupils, tz, initial }: { pupils: RosterPupil[]; tz: string; initial?: string | null }) {
+export function Timeline({ pupils, tz, initial, alerts }: {
+  pupils: RosterPupil[]; tz: string; initial?: string | null; alerts: Alert[];
+}) {
   const [query, setQuery] = useState("");
   const [pupilId, setPupilId] = useState<string | null>(initial ?? null);
   const [afternoon, setAfternoon] = useState<Afternoon | null>(null);
@@ -86,6 +90,13 @@ export function Timeline({ pupils, tz, initial }: { pupils: RosterPupil[]; tz: s
               </li>
             ))}
           </ol>
+          {alerts.filter((a) => a.subject.pupil_id === afternoon.pupil_id).map((a) => (
+            <div key={a.alert_id} class="pupil-alert" data-testid="pupil-alert">
+              <h3>{known("alert.kind", a.kind, "alert.kind.other")} · {t(`alert.status.${a.status}`)}</h3>
+              <p class="sub">{a.detail}</p>
+              <AlertHistory alert={a} tz={tz} />
+            </div>
+          ))}
         </div>
       )}
     </section>
