@@ -238,6 +238,14 @@ def test_the_safety_officer_reads_an_alerts_history_a_pupils_afternoon_and_an_in
     assert [s["step"] for s in incident["steps"]] == ["reported", "guardian_notified"]
     assert served.client(ADMIN).get(f"/v1/alerts/{scene.injury_alert}").json()["status"] == "resolved"
 
+    page.get_by_test_id("lang").click()
+    expect(page.get_by_role("heading", name=re.compile("Safety"))).to_be_visible()
+    expect(detail.locator("[data-step='guardian_notified']")).to_contain_text("Guardian told")
+    page.get_by_test_id("tab-alerts").click()
+    expect(page.locator(f"[data-alert-id='{scene.injury_alert}']")).to_contain_text("Guardian not yet told")
+    assert not CATALOGUE_KEY.findall(page.locator("body").inner_text())
+    page.screenshot(path=artifacts / "27-safety-english.png", full_page=True)
+
 
 WRITE_CONTROLS = ("[data-writes]", "[data-testid=acknowledge]", "[data-testid=resolve]",
                   "[data-testid=guardian-submit]", "[data-testid^=step-]")
