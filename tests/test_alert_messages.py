@@ -105,6 +105,19 @@ def test_a_refused_release_alert_names_the_reason_in_the_readers_language(
     assert en["detail"].endswith("release to 陌生人 refused (not authorised to collect)")
 
 
+
+def test_a_release_the_guard_refused_names_the_refusal_in_words(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    handed_to_teacher(world)
+    r = world.post(world.teacher, "/v1/refusals", {"pupil_id": world.pupil(0), "gate_id": world.gate_id,
+                   "adult": {"name": "陌生人"}, "reason": "说不出学生的班级"})
+    assert r.status_code == 200, r.text
+    [zh] = _alerts(world, kind="release_refused")
+    [en] = _alerts(world, "en", kind="release_refused")
+    assert zh["detail"].endswith("拒绝放行 陌生人（经办人拒绝放行）"), zh["detail"]
+    assert en["detail"].endswith("release to 陌生人 refused (refused by the staff member)"), en["detail"]
+
 # -- the earlier release's alerts ---------------------------------------------------------------
 def test_an_alert_stored_with_its_text_by_the_earlier_release_still_reads_that_text(tmp_path: Path) -> None:
     with gzip.open(FIXTURES / "legacy-main-562a828.sqlite3.gz") as packed, \

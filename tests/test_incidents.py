@@ -93,6 +93,8 @@ def test_every_refusal_at_the_gate_joins_the_pupils_attempted_collection_inciden
     [incident] = r.json()["incidents"]
     assert incident["kind"] == "attempted_collection" and incident["pupil_ids"] == [world.pupil(0)]
     assert incident["refusals"] == 2 and incident["status"] == "open"
+    name = world.pupils[0]["name"]
+    assert incident["description"] == f"陌生人甲 试图接走 {name}，被拒绝放行（此人不在授权接送名单）"
     full = client.get(f"/v1/incidents/{incident['incident_id']}", headers=world.admin.h()).json()
     assert [f["adult"]["name"] for f in full["refusals"]] == ["陌生人甲", "陌生人乙"]
     assert [f["seq"] for f in full["refusals"]] == sorted(f["seq"] for f in full["refusals"])

@@ -79,6 +79,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "refusal.not_authorised": {"zh-CN": "此人不在授权接送名单", "en": "not authorised to collect"},
     "refusal.id_mismatch": {"zh-CN": "身份证尾号不符", "en": "ID number does not match"},
     "refusal.no_statement": {"zh-CN": "无有效自行回家说明", "en": "no going-home-alone statement on file"},
+    "refusal.refused_by_staff": {"zh-CN": "经办人拒绝放行", "en": "refused by the staff member"},
 }
 
 

@@ -12,7 +12,7 @@ from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import ForbiddenError, RuleError
 from service.domain.incident import TELL_THE_GUARDIAN, FirstAid, Incident, RefusalRef
-from service.domain.messages import message
+from service.domain.messages import message, render
 from service.domain.privacy import Data
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
@@ -200,11 +200,12 @@ class IncidentUseCases(AppCore):
             found.link_refusal(refusal, by)
             return [found]
         restricted = reason == "restricted"
+        why = render(f"refusal.{reason}", {})  # in words, as the alert says it
         incident = Incident.report(
             school_id=school.school_id, cause=cause, day=pd.day, session=pd.session,
             kind="attempted_collection", severity="serious" if restricted else "minor",
             pupil_ids=[str(pupil.id)], place=gate, where=gate["label"] if gate else "",
-            description=f"{came.get('name') or '?'} 试图接走 {pupil.name}，被拒绝放行（{reason}）",
+            description=f"{came.get('name') or '?'} 试图接走 {pupil.name}，被拒绝放行（{why}）",
             witnesses=[], first_aid=None, by=by, refusal=refusal)
         return [incident]
 

@@ -3,6 +3,7 @@ import { api, unreachable } from "./api/client";
 import { device, type SignedIn } from "./device";
 import { t } from "./i18n";
 import { LangSwitch } from "./LangSwitch";
+import { Pairing } from "./Pairing";
 
 export function SignIn({ onSignedIn }: { onSignedIn: (me: SignedIn) => void }) {
   const [token, setToken] = useState("");
@@ -48,13 +49,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (me: SignedIn) => void }) {
         {error && <p class="error" role="alert">{error}</p>}
         <button class="primary big" type="submit" disabled={busy} data-testid="signin">{t("signin.submit")}</button>
       </form>
-      {/* PAIRING: "pair this device with a code" (an admin issues a short code for a named
-          device; the device exchanges it once for a token bound to it). The service's
-          POST /v1/devices... routes are not there yet: wire this form to them when they are. */}
-      <section class="panel muted" data-testid="pairing">
-        <h2>{t("signin.pair.title")}</h2>
-        <p>{t("signin.pair.soon")}</p>
-      </section>
+      <Pairing onSignedIn={onSignedIn} />
     </main>
   );
 }

@@ -8,6 +8,7 @@ export interface SignedIn {
   name: string;
   role: string;
   roles: string[];
+  device?: { kind: string; place_id: string | null }; // a paired device: what it is, where it stands
 }
 
 function read(key: string): string | null {

@@ -1,6 +1,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { device, type SignedIn } from "./device";
+import { boardScreenFor } from "./board/route";
 import { Gate } from "./gate/Gate";
 import { useSignal } from "./hooks";
 import { lang, t } from "./i18n";
@@ -18,6 +19,9 @@ function App() {
   }, [current]);
   const [me, setMe] = useState<SignedIn | null>(() => (device.token() ? device.me() : null));
   if (!me) return <SignIn onSignedIn={setMe} />;
+  // Board, safety officer, inspector (web/src/board/route.ts).
+  const Routed = boardScreenFor(me);
+  if (Routed) return <Routed me={me} onSignOut={() => setMe(null)} />;
   return <Gate me={me} onSignOut={() => setMe(null)} />;
 }
 
