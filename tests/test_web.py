@@ -45,3 +45,19 @@ def test_a_build_is_served_and_any_screen_path_is_the_app(
         assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
         assert c.get("/app/assets/index-old.js").status_code == 404  # never the page as a script
         assert c.get("/v1/nothing-here").status_code == 404  # the API's own 404, not the app
+
+
+def test_the_api_docs_load_from_the_service_itself_never_a_cdn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with client(tmp_path, monkeypatch, tmp_path / "no-dist") as c:
+        assert c.get("/docs").status_code == 503  # not built: says how, like /app/
+        assert c.get("/redoc").status_code == 404
+    dist = tmp_path / "dist"
+    (dist / "api-docs").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>app</title>", encoding="utf-8")
+    (dist / "api-docs" / "swagger-ui-bundle.js").write_text("window.SwaggerUIBundle={}", encoding="utf-8")
+    with client(tmp_path, monkeypatch, dist) as c:
+        r = c.get("/docs")
+        assert r.status_code == 200 and "/app/api-docs/swagger-ui-bundle.js" in r.text
+        assert "cdn" not in r.text.lower() and "//" not in r.text.replace("http://", "").replace("https://", "")
+        assert c.get("/app/api-docs/swagger-ui-bundle.js").text == "window.SwaggerUIBundle={}"

@@ -140,6 +140,8 @@ def create_app(
             "Errors are application/problem+json."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by service.api.web from the build's own Swagger UI: no CDN
+        redoc_url=None,
     )
     api.add_middleware(RefuseTokensInQuery)
     api.add_middleware(ServerTime)

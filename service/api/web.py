@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,6 +39,22 @@ def _a_screen(path: str) -> bool:
 @router.get("/")
 def root() -> RedirectResponse:
     return RedirectResponse("/app/", status_code=307)
+
+
+DOCS_ASSETS = "/app/api-docs"  # Swagger UI from the npm registry, copied into the build
+
+
+@router.get("/docs")
+def docs() -> HTMLResponse:
+    """The API documentation, browsable with no network but this service's."""
+    if not (DIST / "api-docs" / "swagger-ui-bundle.js").is_file():
+        return HTMLResponse(MISSING, status_code=503, headers={"Cache-Control": "no-store"})
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json", title="Handover 课后服务安全交接 · API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        oauth2_redirect_url=f"{DOCS_ASSETS}/oauth2-redirect.html")
 
 
 class AppFiles(StaticFiles):
