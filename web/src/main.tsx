@@ -5,6 +5,7 @@ import { Gate } from "./gate/Gate";
 import { useSignal } from "./hooks";
 import { lang, t } from "./i18n";
 import { SignIn } from "./SignIn";
+import { Teacher } from "./teacher/Teacher";
 import "./styles.css";
 
 const saved = device.lang();
@@ -18,6 +19,9 @@ function App() {
   }, [current]);
   const [me, setMe] = useState<SignedIn | null>(() => (device.token() ? device.me() : null));
   if (!me) return <SignIn onSignedIn={setMe} />;
+  // -- by role: a teacher lands on their phone screen (web/src/teacher/) --
+  if (me.role === "teacher") return <Teacher me={me} onSignOut={() => setMe(null)} />;
+  // -- end by role --
   return <Gate me={me} onSignOut={() => setMe(null)} />;
 }
 
