@@ -9,13 +9,16 @@ import { Choice, Stepper, Ticks } from "./Parts";
 import type { Acted } from "./Roll";
 import { keyed, send, SESSION, useKey } from "./send";
 
-type HandoverOut = Schemas["HandoverOut"];
+export type HandoverOut = Schemas["HandoverOut"];
 
 interface Props extends Acted {
   me: SignedIn;
   school: School;
   rows: RosterPupil[];
   day: string;
+  /** The handovers given or received on this phone today, newest first (kept across the tabs). */
+  results: HandoverOut[];
+  setResults: (update: (rs: HandoverOut[]) => HandoverOut[]) => void;
 }
 
 /** The handover's counts in words: plain when they agree, a plain warning when they do not. */
@@ -30,7 +33,7 @@ export function Handovers(props: Props) {
   const { me, school, rows } = props;
   const incoming = offersTo(rows, me.staff_id);
   const classes = school.classes.filter((c) => c.homeroom_teacher_id === me.staff_id);
-  const [results, setResults] = useState<HandoverOut[]>([]);
+  const { results, setResults } = props;
   const outgoing = offersFrom(rows, me.staff_id);
   const remember = (h: HandoverOut) => setResults((rs) => [h, ...rs.filter((r) => r.handover_id !== h.handover_id)]);
 
@@ -57,10 +60,12 @@ export function Handovers(props: Props) {
           <h2 id="done-title">{t("teacher.done.title")}</h2>
           <ul>
             {results.map((h) => (
-              <li key={h.handover_id} class={`result ${h.mismatch ? "result-bad" : h.count_received === null ? "result-queued" : "result-ok"}`}
-                data-testid={h.mismatch ? "mismatch" : "handover-result"} role={h.mismatch ? "alert" : "status"}>
-                <p>{t("teacher.done.line", { giver: h.giver.name, to: h.to.name, place: h.place.label })}</p>
-                <p>{countsText(h)}</p>
+              <li key={h.handover_id}>
+                <div class={`result ${h.mismatch ? "result-bad" : h.count_received === null ? "result-queued" : "result-ok"}`}
+                  data-testid={h.mismatch ? "mismatch" : "handover-result"} role={h.mismatch ? "alert" : "status"}>
+                  <p>{t("teacher.done.line", { giver: h.giver.name, to: h.to.name, place: h.place.label })}</p>
+                  <p>{countsText(h)}</p>
+                </div>
               </li>
             ))}
           </ul>

@@ -8,7 +8,7 @@ import { useToday } from "../gate/data";
 import { useOnline } from "../hooks";
 import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
-import { Handovers } from "./Handovers";
+import { type HandoverOut, Handovers } from "./Handovers";
 import { Incident } from "./Incident";
 import { mine, myGroups, offersTo, roll } from "./model";
 import { Said } from "./Parts";
@@ -23,6 +23,7 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
   const online = useOnline();
   const [tab, setTab] = useState<Tab>("roll");
   const [groupId, setGroupId] = useState<string | null>(null);
+  const [results, setResults] = useState<HandoverOut[]>([]);
   const [said, setSaid] = useState<{ ok: boolean; text: string } | null>(null);
   const rows = roster?.pupils ?? [];
   const day = roster?.day ?? "";
@@ -94,7 +95,8 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
             {tab === "roll" && (group
               ? <Roll me={me} school={school} group={group} rows={groupRows} detail={today.detail} said={say} patch={patch} />
               : <p class="hint" data-testid="no-group">{t("teacher.no_group")}</p>)}
-            {tab === "handover" && <Handovers me={me} school={school} rows={rows} day={day} said={say} patch={patch} />}
+            {tab === "handover" && <Handovers me={me} school={school} rows={rows} day={day} said={say} patch={patch}
+              results={results} setResults={setResults} />}
             {tab === "incident" && (
               <Incident group={group} pupils={[...mine(rows, me.staff_id), ...groupRows.filter((r) => r.custodian?.staff_id !== me.staff_id && r.status === "in_custody")]}
                 names={names} said={say} />
