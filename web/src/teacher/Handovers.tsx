@@ -22,19 +22,23 @@ interface Props extends Acted {
 }
 
 /** The handover's counts in words: plain when they agree, a plain warning when they do not. */
-export function countsText(h: HandoverOut): string {
+export function countsText(h: HandoverOut, names?: Map<string, string>): string {
   if (h.count_received === null) return t("teacher.handover.waiting", { to: h.to.name, given: h.count_given, named: h.pupil_ids.length });
   if (!h.mismatch) return t("teacher.handover.agreed", { given: h.count_given, received: h.count_received });
-  return t("teacher.handover.mismatch", { giver: h.giver.name, given: h.count_given, named: h.pupil_ids.length,
+  const text = t("teacher.handover.mismatch", { giver: h.giver.name, given: h.count_given, named: h.pupil_ids.length,
     receiver: h.to.name, received: h.count_received, taken: h.received_pupil_ids.length });
+  const missing = h.pupil_ids.filter((id) => !h.received_pupil_ids.includes(id)).map((id) => names?.get(id) ?? "").filter(Boolean);
+  return missing.length ? `${text} ${t("teacher.handover.missing", { names: missing.join("、") })}` : text;
 }
 
 export function Handovers(props: Props) {
   const { me, school, rows } = props;
+  const names = new Map(rows.map((r) => [r.pupil_id, r.name]));
   const incoming = offersTo(rows, me.staff_id);
   const classes = school.classes.filter((c) => c.homeroom_teacher_id === me.staff_id);
   const { results, setResults } = props;
   const outgoing = offersFrom(rows, me.staff_id);
+  const holding = mine(rows, me.staff_id);
   const remember = (h: HandoverOut) => setResults((rs) => [h, ...rs.filter((r) => r.handover_id !== h.handover_id)]);
 
   // What became of the handovers this teacher gave: read again when the roster moves.
@@ -50,11 +54,12 @@ export function Handovers(props: Props) {
 
   return (
     <div data-testid="handovers">
-      <section aria-labelledby="in-title">
-        <h2 id="in-title">{t("teacher.in.title")} <span class="count">{incoming.length}</span></h2>
-        {incoming.length === 0 && <p class="hint">{t("teacher.in.none")}</p>}
-        {incoming.map((o) => <Incoming key={o.handoverId} offer={o} {...props} onResult={remember} />)}
-      </section>
+      {incoming.length > 0 ? (
+        <section aria-labelledby="in-title">
+          <h2 id="in-title">{t("teacher.in.title")} <span class="count">{incoming.length}</span></h2>
+          {incoming.map((o) => <Incoming key={o.handoverId} offer={o} {...props} onResult={remember} />)}
+        </section>
+      ) : <p class="hint" data-testid="no-incoming">{t("teacher.in.none")}</p>}
       {results.length > 0 && (
         <section aria-labelledby="done-title" data-testid="results">
           <h2 id="done-title">{t("teacher.done.title")}</h2>
@@ -64,7 +69,7 @@ export function Handovers(props: Props) {
                 <div class={`result ${h.mismatch ? "result-bad" : h.count_received === null ? "result-queued" : "result-ok"}`}
                   data-testid={h.mismatch ? "mismatch" : "handover-result"} role={h.mismatch ? "alert" : "status"}>
                   <p>{t("teacher.done.line", { giver: h.giver.name, to: h.to.name, place: h.place.label })}</p>
-                  <p>{countsText(h)}</p>
+                  <p>{countsText(h, names)}</p>
                 </div>
               </li>
             ))}
@@ -74,7 +79,7 @@ export function Handovers(props: Props) {
       {classes.map((c) => (
         <ClassHandover key={c.class_id} label={c.label} groups={classHandovers(school, rows, c.class_id)} {...props} onResult={remember} />
       ))}
-      <Move {...props} pupils={mine(rows, me.staff_id)} onResult={remember} />
+      {(holding.length > 0 || classes.length === 0) && <Move {...props} pupils={holding} onResult={remember} />}
       {outgoing.length > 0 && (
         <section aria-labelledby="out-title" data-testid="outgoing">
           <h2 id="out-title">{t("teacher.out.title")}</h2>

@@ -21,6 +21,7 @@ export function Ticks({ pupils, chosen, onChange, testid, legend }: {
   pupils: RosterPupil[]; chosen: Set<string>; onChange: (next: Set<string>) => void; testid: string; legend: string;
 }) {
   const all = pupils.length > 0 && pupils.every((p) => chosen.has(p.pupil_id));
+  const mixed = new Set(pupils.map((p) => p.class_id)).size > 1; // the class only when it tells them apart
   return (
     <fieldset class="ticks">
       <legend>{legend} <span class="count">{pupils.filter((p) => chosen.has(p.pupil_id)).length}/{pupils.length}</span></legend>
@@ -42,7 +43,7 @@ export function Ticks({ pupils, chosen, onChange, testid, legend }: {
                   onChange(next);
                 }} />
               <span class="who">{p.name}</span>
-              <span class="rel">{p.class_label}</span>
+              {mixed && <span class="rel">{p.class_label}</span>}
             </label>
           </li>
         ))}

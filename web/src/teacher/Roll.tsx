@@ -43,6 +43,37 @@ export function Roll({ me, school, group, rows, detail, said, patch }: Props) {
     } else said(false, out.text);
   }
 
+  const row = (r: RosterPupil, mark: (typeof ORDER)[number]) => (
+    <li key={r.pupil_id} class={`roll-row mark-${mark}`} data-testid="roll-pupil" data-name={r.name}>
+      <div class="roll-who">
+        <span class="who">{r.name}</span>
+        {mark !== "not_arrived" && <span class="rel">{r.class_label}</span>}
+        <span class="mark" data-testid="mark">{markText(r, mark, school.timezone)}</span>
+      </div>
+      <div class="roll-actions">
+        {mark === "not_arrived" && !r.pending && (
+          <>
+            <button type="button" class="primary" disabled={busy === r.pupil_id} data-testid="sign-in"
+              aria-label={`${t("teacher.sign_in")} ${r.name}`} onClick={() => void signIn(r)}>{t("teacher.sign_in")}</button>
+            <button type="button" class="ghost" data-testid="absence-open" aria-label={`${t("teacher.absence")} ${r.name}`}
+              onClick={() => setOpen({ id: r.pupil_id, what: "absence" })}>{t("teacher.absence")}</button>
+          </>
+        )}
+        {mark === "here" && (
+          <button type="button" class="ghost" data-testid="early-open" aria-label={`${t("teacher.early")} ${r.name}`}
+            onClick={() => setOpen({ id: r.pupil_id, what: "early" })}>{t("teacher.early")}</button>
+        )}
+      </div>
+      {open?.id === r.pupil_id && open.what === "absence" && (
+        <Absence row={r} onDone={(ok, text) => { setOpen(null); said(ok, text); }} patch={patch} />
+      )}
+      {open?.id === r.pupil_id && open.what === "early" && (
+        <Early row={r} school={school} detail={detail} onClose={() => setOpen(null)}
+          said={(ok, text) => { if (ok) setOpen(null); said(ok, text); }} patch={patch} />
+      )}
+    </li>
+  );
+
   return (
     <section aria-labelledby="roll-title" data-testid="roll">
       <h2 id="roll-title">{t("teacher.roll.title", { group: group.name, room: group.room })}</h2>
@@ -53,41 +84,24 @@ export function Roll({ me, school, group, rows, detail, said, patch }: Props) {
         <div><dt>{t("teacher.n.absent")}</dt><dd data-testid="n-absent">{c.absent}</dd></div>
         <div><dt>{t("teacher.n.away")}</dt><dd data-testid="n-away">{c.elsewhere + c.gone}</dd></div>
       </dl>
-      <ul class="roll">
-        {sorted.map((r) => {
-          const mark = markOf(r, group, me.staff_id);
-          return (
-            <li key={r.pupil_id} class={`roll-row mark-${mark}`} data-testid="roll-pupil" data-name={r.name}>
-              <div class="roll-who">
-                <span class="who">{r.name}</span>
-                <span class="rel">{r.class_label}</span>
-                <span class="mark" data-testid="mark">{markText(r, mark, school.timezone)}</span>
+      {ORDER.map((m) => {
+        const inSection = sorted.filter((r) => markOf(r, group, me.staff_id) === m);
+        if (inSection.length === 0) return null;
+        const classes = m === "not_arrived" ? [...new Set(inSection.map((r) => r.class_label ?? ""))] : [null];
+        return (
+          <section key={m} class="roll-section" aria-labelledby={`roll-${m}`} data-testid={`roll-${m}`}>
+            <h3 id={`roll-${m}`}>{t(`teacher.section.${m}` as MessageKey)} <span class="count">{inSection.length}</span></h3>
+            {classes.map((label) => (
+              <div key={label ?? m}>
+                {label !== null && <h4 class="roll-class">{label}</h4>}
+                <ul class="roll">
+                  {inSection.filter((r) => label === null || (r.class_label ?? "") === label).map((r) => row(r, m))}
+                </ul>
               </div>
-              <div class="roll-actions">
-                {mark === "not_arrived" && !r.pending && (
-                  <>
-                    <button type="button" class="primary" disabled={busy === r.pupil_id} data-testid="sign-in"
-                      onClick={() => void signIn(r)}>{t("teacher.sign_in")}</button>
-                    <button type="button" class="ghost" data-testid="absence-open"
-                      onClick={() => setOpen({ id: r.pupil_id, what: "absence" })}>{t("teacher.absence")}</button>
-                  </>
-                )}
-                {mark === "here" && (
-                  <button type="button" class="ghost" data-testid="early-open"
-                    onClick={() => setOpen({ id: r.pupil_id, what: "early" })}>{t("teacher.early")}</button>
-                )}
-              </div>
-              {open?.id === r.pupil_id && open.what === "absence" && (
-                <Absence row={r} onDone={(ok, text) => { setOpen(null); said(ok, text); }} patch={patch} />
-              )}
-              {open?.id === r.pupil_id && open.what === "early" && (
-                <Early row={r} school={school} detail={detail} onClose={() => setOpen(null)}
-                  said={(ok, text) => { if (ok) setOpen(null); said(ok, text); }} patch={patch} />
-              )}
-            </li>
-          );
-        })}
-      </ul>
+            ))}
+          </section>
+        );
+      })}
       {note ? (
         <CareNote group={group} pupils={rows.filter((r) => markOf(r, group, me.staff_id) === "here")}
           onClose={() => setNote(false)} said={(ok, text) => { if (ok) setNote(false); said(ok, text); }} />
@@ -100,7 +114,7 @@ export function Roll({ me, school, group, rows, detail, said, patch }: Props) {
 
 function markText(r: RosterPupil, mark: string, tz: string): string {
   switch (mark) {
-    case "here": return t("teacher.mark.here");
+    case "here": return "";
     case "coming": return t("teacher.mark.coming", { from: r.custodian?.name ?? "" });
     case "leaving": return t("teacher.mark.leaving", { to: r.pending?.to.name ?? "", place: r.pending?.place.label ?? "" });
     case "elsewhere": return t("teacher.mark.elsewhere", { place: r.place?.label ?? "", by: r.custodian?.name ?? "" });
@@ -108,7 +122,7 @@ function markText(r: RosterPupil, mark: string, tz: string): string {
     case "gone":
       if (r.status === "passed_on") return t("state.passed_on");
       return r.gone ? t(`gone.${r.gone.how}` as MessageKey, { time: clock(r.gone.at, tz), adult: String(r.gone.adult?.name ?? "") }) : t("place.gone");
-    default: return r.pending ? t("teacher.mark.offered_elsewhere", { to: r.pending.to.name }) : t("teacher.mark.not_arrived");
+    default: return r.pending ? t("teacher.mark.offered_elsewhere", { to: r.pending.to.name }) : "";
   }
 }
 

@@ -10,7 +10,7 @@ import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { type HandoverOut, Handovers } from "./Handovers";
 import { Incident } from "./Incident";
-import { mine, myGroups, offersTo, roll } from "./model";
+import { mine, myClasses, myGroups, offersTo, roll } from "./model";
 import { Said } from "./Parts";
 import { Roll } from "./Roll";
 import "./teacher.css";
@@ -21,7 +21,7 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
   const today = useToday(null);
   const { school, roster } = today;
   const online = useOnline();
-  const [tab, setTab] = useState<Tab>("roll");
+  const [chosenTab, setTab] = useState<Tab | null>(null);
   const [groupId, setGroupId] = useState<string | null>(null);
   const [results, setResults] = useState<HandoverOut[]>([]);
   const [said, setSaid] = useState<{ ok: boolean; text: string } | null>(null);
@@ -30,6 +30,8 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
   const groups = school ? myGroups(school, me.staff_id, day) : [];
   const group = groups.find((g) => g.group_id === groupId) ?? groups[0] ?? null;
   const incoming = offersTo(rows, me.staff_id);
+  // A homeroom teacher who runs no group today starts where their class is handed over.
+  const tab: Tab = chosenTab ?? (school && groups.length === 0 && myClasses(school, me.staff_id).length > 0 ? "handover" : "roll");
 
   function say(ok: boolean, text: string) {
     setSaid(text ? { ok, text } : null);
