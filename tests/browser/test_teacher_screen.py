@@ -250,7 +250,7 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
         pending = state(served, p["pupil_id"])["pending"]
         assert pending["kind"] == "to_gate" and pending["to"]["name"] == GUARD
         assert pending["place"]["id"] == served.gates["东门"]
-    expect(teacher.get_by_test_id("outgoing")).to_contain_text(GUARD)
+    expect(teacher.get_by_test_id("results")).to_contain_text(f"等待 {GUARD} 确认")
 
     # English on the switch, kept on the device.
     teacher.get_by_test_id("lang").click()

@@ -238,7 +238,7 @@ export const en = {
   "teacher.incident.severity": "How serious",
   "teacher.incident.pupils": "Pupils involved",
   "teacher.incident.what": "What happened, briefly",
-  "teacher.incident.where": "Where exactly (default {place})",
+  "teacher.incident.where": "Where exactly (blank: {place})",
   "teacher.incident.first_aid": "First aid given (optional)",
   "teacher.incident.submit": "Send the report",
   "teacher.incident.ack": "Incident reported: the safety officer and the duty leader are alerted.",

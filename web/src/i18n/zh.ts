@@ -236,7 +236,7 @@ export const zh = {
   "teacher.incident.severity": "严重程度",
   "teacher.incident.pupils": "涉及的学生",
   "teacher.incident.what": "简要经过",
-  "teacher.incident.where": "具体地点（默认 {place}）",
+  "teacher.incident.where": "具体地点（不填即 {place}）",
   "teacher.incident.first_aid": "已做的救治（可不填）",
   "teacher.incident.submit": "提交事件报告",
   "teacher.incident.ack": "事件已报告，安全主任和值班领导会收到提醒。",

@@ -38,6 +38,8 @@ export function Handovers(props: Props) {
   const classes = school.classes.filter((c) => c.homeroom_teacher_id === me.staff_id);
   const { results, setResults } = props;
   const outgoing = offersFrom(rows, me.staff_id);
+  const shown = new Set(results.map((h) => h.handover_id));
+  const othersWaiting = outgoing.filter((o) => !shown.has(o.handoverId)); // e.g. given before a reload
   const holding = mine(rows, me.staff_id);
   const remember = (h: HandoverOut) => setResults((rs) => [h, ...rs.filter((r) => r.handover_id !== h.handover_id)]);
 
@@ -80,11 +82,11 @@ export function Handovers(props: Props) {
         <ClassHandover key={c.class_id} label={c.label} groups={classHandovers(school, rows, c.class_id)} {...props} onResult={remember} />
       ))}
       {(holding.length > 0 || classes.length === 0) && <Move {...props} pupils={holding} onResult={remember} />}
-      {outgoing.length > 0 && (
+      {othersWaiting.length > 0 && (
         <section aria-labelledby="out-title" data-testid="outgoing">
           <h2 id="out-title">{t("teacher.out.title")}</h2>
           <ul>
-            {outgoing.map((o) => (
+            {othersWaiting.map((o) => (
               <li key={o.handoverId} class="result result-queued">
                 {t("teacher.out.line", { n: o.pupils.length, to: o.to.name, place: o.place.label })}
               </li>
@@ -115,7 +117,7 @@ function Incoming({ offer, onResult, said }: Props & { offer: Offer; onResult: (
     setBusy(false);
     if (out.ok) {
       onResult(out.data);
-      said(!out.data.mismatch, `${t("teacher.in.ack", { n: out.data.received_pupil_ids.length })} ${countsText(out.data)}`);
+      said(!out.data.mismatch, `${t("teacher.in.ack", { n: out.data.received_pupil_ids.length })} ${countsText(out.data, new Map(offer.pupils.map((p) => [p.pupil_id, p.name])))}`);
     } else said(false, out.text);
   }
   const from = given?.giver.name ?? offer.from ?? "";

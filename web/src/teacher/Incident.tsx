@@ -59,7 +59,7 @@ export function Incident({ group, pupils, names, said }: {
       <label for="incident-text">{t("teacher.incident.what")}</label>
       <textarea id="incident-text" rows={2} maxLength={2000} value={text} data-testid="incident-text"
         onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
-      <label for="incident-where">{t("teacher.incident.where", { place: group ? `${group.name}（${group.room}）` : "" })}</label>
+      <label for="incident-where">{t("teacher.incident.where", { place: group?.room ?? "" })}</label>
       <input id="incident-where" value={where} maxLength={200} data-testid="incident-where"
         onInput={(e) => setWhere((e.target as HTMLInputElement).value)} />
       <label for="incident-aid">{t("teacher.incident.first_aid")}</label>

@@ -1,12 +1,12 @@
 // The teacher's phone: roll call of their group, handovers in and out, and incidents. Live from
 // today's roster (and its event stream); every write goes to the service and its answer is shown.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { RosterPupil } from "../api/client";
 import { cache } from "../cache";
 import { device, type SignedIn } from "../device";
 import { useToday } from "../gate/data";
-import { useOnline } from "../hooks";
-import { t } from "../i18n";
+import { useOnline, useSignal } from "../hooks";
+import { lang, t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { type HandoverOut, Handovers } from "./Handovers";
 import { Incident } from "./Incident";
@@ -25,6 +25,8 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
   const [groupId, setGroupId] = useState<string | null>(null);
   const [results, setResults] = useState<HandoverOut[]>([]);
   const [said, setSaid] = useState<{ ok: boolean; text: string } | null>(null);
+  const language = useSignal(lang);
+  useEffect(() => setSaid(null), [language]); // a message said in one language is not left in the other
   const rows = roster?.pupils ?? [];
   const day = roster?.day ?? "";
   const groups = school ? myGroups(school, me.staff_id, day) : [];
