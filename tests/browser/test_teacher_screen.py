@@ -20,7 +20,7 @@ from tests.browser.conftest import AXE, SESSION, Served
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 ADMIN = "王建华"
-GUARD = "刘保国"  # 门卫（东门）
+GUARD = "马德胜"  # 门卫（南门）: the gate's own tests count the pupils coming to the east gate
 SAFETY = "周敏"
 AFTER_SCHOOL = "唐晓东"  # 三四年级混合作业组 (the gate's tests use 陈静's group)
 
@@ -213,6 +213,9 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     club_offer.get_by_test_id("offer-confirm").click()
     expect(club.get_by_test_id("handover-result")).to_contain_text("人数一致")
     checked(club, artifacts, "t07-club-confirmed")
+    club_move = club.get_by_test_id("move")  # and back, later: to their homework group's teacher
+    club_move.locator(f'[data-testid="move-pupil"][data-name="{club_pupils[0]["name"]}"]').check()
+    expect(club_move.get_by_test_id("dest").filter(has_text=a.group["name"])).to_contain_text(AFTER_SCHOOL)
     for p in club_pupils:
         s = state(served, p["pupil_id"])
         assert s["status"] == "in_custody" and s["custodian"]["name"] == a.club_teacher
@@ -234,22 +237,42 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     full = served.client(SAFETY).get(f"/v1/incidents/{mine[0]['incident_id']}").json()
     assert full["first_aid"]["note"] == "清洗伤口，贴创可贴" and full["place"]["id"] == a.group["group_id"]
 
-    # The rest walk to the east gate, to the guard there.
-    rest = a.pupils[3:]
+    # A care note for the group, and one pupil leaves early with a guardian on file.
+    teacher.get_by_test_id("tab-roll").click()
+    teacher.get_by_test_id("note-open").click()
+    teacher.get_by_test_id("note-text").fill("作业完成情况良好，教室窗户已关好")
+    teacher.get_by_test_id("note-submit").click()
+    expect(teacher.get_by_test_id("said-ok")).to_contain_text("看护记录已保存")
+    log = served.client(ADMIN).get("/v1/care-log", params={"group_id": a.group["group_id"]}).json()
+    assert [n["text"] for n in log["notes"]].count("作业完成情况良好，教室窗户已关好") == 1
+    early = a.pupils[-1]
+    row = teacher.locator(f'[data-testid="roll-pupil"][data-name="{early["name"]}"]')
+    row.get_by_test_id("early-open").click()
+    row.get_by_test_id("early-collector").first.click()
+    row.get_by_test_id("early-reason").fill("看牙医")
+    row.get_by_test_id("early-informed").check()
+    checked(teacher, artifacts, "t09-early-departure")
+    row.get_by_test_id("early-submit").click()
+    expect(teacher.get_by_test_id("said-ok")).to_contain_text(early["name"])
+    left = state(served, early["pupil_id"])
+    assert left["status"] == "gone" and left["gone"]["how"] == "left_early"
+
+    # The rest walk to the south gate, to the guard there.
+    rest = a.pupils[3:-1]
     teacher.get_by_test_id("tab-handover").click()
     move = teacher.get_by_test_id("move")
     group_pupils = move.get_by_test_id("move-pupil")
-    expect(group_pupils).to_have_count(n - 3)  # those the teacher holds: the class less three
+    expect(group_pupils).to_have_count(n - 4)  # those the teacher holds: the class less four
     move.get_by_test_id("move-pupil-all").click()
-    move.get_by_test_id("dest").filter(has_text="东门").click()
+    move.get_by_test_id("dest").filter(has_text="南门").click()
     move.get_by_test_id("guard").filter(has_text=GUARD).click()
-    checked(teacher, artifacts, "t09-to-the-gate")
+    checked(teacher, artifacts, "t10-to-the-gate")
     move.get_by_test_id("move-submit").click()
     expect(teacher.get_by_test_id("said-ok")).to_contain_text(GUARD)
     for p in rest:
         pending = state(served, p["pupil_id"])["pending"]
         assert pending["kind"] == "to_gate" and pending["to"]["name"] == GUARD
-        assert pending["place"]["id"] == served.gates["东门"]
+        assert pending["place"]["id"] == served.gates["南门"]
     expect(teacher.get_by_test_id("results")).to_contain_text(f"等待 {GUARD} 确认")
 
     # English on the switch, kept on the device.
@@ -257,6 +280,6 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     expect(teacher.get_by_role("heading", name="After-school · Teacher")).to_be_visible()
     expect(teacher.get_by_test_id("tab-roll")).to_have_text("Roll call")
     expect(teacher.get_by_test_id("results")).to_contain_text("COUNTS DO NOT MATCH")
-    teacher.screenshot(path=artifacts / "t10-english.png", full_page=True)
+    teacher.screenshot(path=artifacts / "t11-english.png", full_page=True)
     teacher.get_by_test_id("lang").click()
     expect(teacher.get_by_test_id("tab-roll")).to_have_text("点名")

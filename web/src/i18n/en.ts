@@ -156,7 +156,7 @@ export const en = {
   "teacher.n.here": "Here",
   "teacher.n.not_arrived": "Not here",
   "teacher.n.absent": "Absent",
-  "teacher.n.away": "Left",
+  "teacher.n.away": "Away",
   "teacher.mark.here": "Here, with you",
   "teacher.mark.coming": "{from} is handing over to you: confirm under Handovers",
   "teacher.mark.leaving": "Handed to {to} ({place}), waiting for them to confirm",

@@ -154,7 +154,7 @@ export const zh = {
   "teacher.n.here": "在场",
   "teacher.n.not_arrived": "未到",
   "teacher.n.absent": "缺席",
-  "teacher.n.away": "已离开",
+  "teacher.n.away": "离组",
   "teacher.mark.here": "在场，由您看护",
   "teacher.mark.coming": "{from} 正交给您，请在“交接”中确认",
   "teacher.mark.leaving": "已交给 {to}（{place}），等对方确认",
