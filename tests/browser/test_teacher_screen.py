@@ -135,6 +135,11 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     n = len(a.pupils)
     ids = [p["pupil_id"] for p in a.pupils]
 
+    # The after-school teacher's phone is open: what is handed to them shows up live.
+    teacher = phone(AFTER_SCHOOL)
+    expect(teacher.get_by_test_id("net")).to_have_text(re.compile("实时"))
+    expect(teacher.get_by_test_id("incoming-banner")).to_have_count(0)
+
     # The homeroom teacher hands the class over to the after-school teacher, with her count.
     home = phone(a.homeroom)
     # She runs no group today: her phone opens where her class is handed over.
@@ -152,8 +157,7 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     assert handover(served, hid)["count_given"] == n and sorted(handover(served, hid)["pupil_ids"]) == sorted(ids)
 
     # The after-school teacher: one pupil did not arrive; untick them, count one fewer, confirm.
-    teacher = phone(AFTER_SCHOOL)
-    expect(teacher.get_by_test_id("incoming-banner")).to_contain_text(str(n))
+    expect(teacher.get_by_test_id("incoming-banner")).to_contain_text(str(n))  # no reload
     checked(teacher, artifacts, "t02-roll-before")
     teacher.get_by_test_id("incoming-banner").click()
     offer = teacher.get_by_test_id("offer")
