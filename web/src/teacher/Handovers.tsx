@@ -145,7 +145,7 @@ function ClassHandover({ label, groups, school, said, onResult }: Props & {
       {groups.length === 0 && <p class="hint">{t("teacher.class.none")}</p>}
       {groups.map(({ group, pupils }) => group && (
         <ClassGroup key={group.group_id} groupId={group.group_id} to={group.teacher_id ?? ""} toName={staffName(school, group.teacher_id)}
-          place={`${group.name}（${group.room}）`} pupils={pupils} said={said} onResult={onResult} />
+          place={`${group.name} · ${group.room}`} pupils={pupils} said={said} onResult={onResult} />
       ))}
     </section>
   );
@@ -197,7 +197,7 @@ function Move({ school, rows, me, day, pupils, said, onResult }: Props & { pupil
   const clubs = clubsToday(school, day).filter((g) => g.teacher_id !== me.staff_id && [...classes].every((c) => g.class_ids.includes(c)));
   const homes = school.groups.filter((g) => g.kind === "homework" && g.teacher_id && g.teacher_id !== me.staff_id
     && picked.length > 0 && picked.every((p) => p.homework_group_id === g.group_id));
-  const groupDests: Dest[] = [...homes, ...clubs].map((g) => ({ kind: "group", id: g.group_id, label: `${g.name}（${g.room}）`,
+  const groupDests: Dest[] = [...homes, ...clubs].map((g) => ({ kind: "group", id: g.group_id, label: `${g.name} · ${g.room}`,
     to: g.teacher_id!, toName: staffName(school, g.teacher_id) }));
   const gateDests: Dest[] = school.gates.map((g) => ({ kind: "gate", id: g.gate_id, label: g.name }));
   const receiver = dest?.kind === "group" ? dest.to : guard;
