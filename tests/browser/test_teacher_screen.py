@@ -174,6 +174,10 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     expect(mismatch).to_contain_text(f"交出 {n} 人")
     expect(mismatch).to_contain_text(f"清点 {n - 1} 人")
     checked(teacher, artifacts, "t04-mismatch-shown")
+    given = home.get_by_test_id("mismatch")  # the giver sees it too, without a reload
+    expect(given).to_contain_text(f"清点 {n - 1} 人")
+    expect(given).to_contain_text(missing["name"])
+    checked(home, artifacts, "t04-mismatch-homeroom")
     h = handover(served, hid)
     assert h["status"] == "confirmed" and h["mismatch"] and h["count_received"] == n - 1
     assert missing["pupil_id"] not in h["received_pupil_ids"]

@@ -43,16 +43,17 @@ export function Handovers(props: Props) {
   const holding = mine(rows, me.staff_id);
   const remember = (h: HandoverOut) => setResults((rs) => [h, ...rs.filter((r) => r.handover_id !== h.handover_id)]);
 
-  // What became of the handovers this teacher gave: read again when the roster moves.
+  // What became of the handovers this teacher gave: read again when any of their pupils moves
+  // (the receiver confirmed, or withdrew), so the giver sees both counts too.
   const given = results.filter((h) => h.giver.staff_id === me.staff_id && h.status === "offered");
-  const waitingIds = outgoing.map((o) => o.handoverId).join(",");
+  const versions = new Map(rows.map((r) => [r.pupil_id, r.version]));
+  const moved = given.map((h) => `${h.handover_id}:${h.pupil_ids.map((id) => versions.get(id) ?? 0).join(".")}`).join(",");
   useEffect(() => {
     for (const h of given) {
-      if (waitingIds.includes(h.handover_id)) continue;
       void api.GET("/v1/handovers/{handover_id}", { params: { path: { handover_id: h.handover_id } } })
-        .then(({ data }) => data && remember(data));
+        .then(({ data }) => data && data.status !== "offered" && remember(data));
     }
-  }, [waitingIds, given.length]);
+  }, [moved]);
 
   return (
     <div data-testid="handovers">
