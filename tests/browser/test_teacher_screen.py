@@ -223,7 +223,17 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     checked(club, artifacts, "t07-club-confirmed")
     club_move = club.get_by_test_id("move")  # and back, later: to their homework group's teacher
     club_move.locator(f'[data-testid="move-pupil"][data-name="{club_pupils[0]["name"]}"]').check()
-    expect(club_move.get_by_test_id("dest").filter(has_text=a.group["name"])).to_contain_text(AFTER_SCHOOL)
+    back = club_move.get_by_test_id("dest").filter(has_text=a.group["name"])
+    expect(back).to_contain_text(AFTER_SCHOOL)
+    back.click()
+    club_move.get_by_test_id("move-submit").click()
+    expect(club.get_by_test_id("said-ok")).to_contain_text(AFTER_SCHOOL)
+    pending = state(served, club_pupils[0]["pupil_id"])["pending"]
+    assert pending["to"]["name"] == AFTER_SCHOOL and pending["place"]["id"] == a.group["group_id"]
+    club.get_by_test_id("withdraw-open").click()  # not yet: the concert rehearsal runs late
+    club.get_by_test_id("withdraw-reason").filter(has_text="安排有变").click()
+    expect(club.get_by_test_id("said-ok")).to_contain_text("已撤回")
+    assert handover(served, pending["handover_id"])["status"] == "withdrawn"
     for p in club_pupils:
         s = state(served, p["pupil_id"])
         assert s["status"] == "in_custody" and s["custodian"]["name"] == a.club_teacher

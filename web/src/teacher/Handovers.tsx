@@ -23,6 +23,7 @@ interface Props extends Acted {
 
 /** The handover's counts in words: plain when they agree, a plain warning when they do not. */
 export function countsText(h: HandoverOut, names?: Map<string, string>): string {
+  if (h.status === "withdrawn") return t("teacher.withdraw.done");
   if (h.count_received === null) return t("teacher.handover.waiting", { to: h.to.name, given: h.count_given, named: h.pupil_ids.length });
   if (!h.mismatch) return t("teacher.handover.agreed", { given: h.count_given, received: h.count_received });
   const text = t("teacher.handover.mismatch", { giver: h.giver.name, given: h.count_given, named: h.pupil_ids.length,
@@ -73,6 +74,9 @@ export function Handovers(props: Props) {
                   data-testid={h.mismatch ? "mismatch" : "handover-result"} role={h.mismatch ? "alert" : "status"}>
                   <p>{t("teacher.done.line", { giver: h.giver.name, to: h.to.name, place: h.place.label })}</p>
                   <p>{countsText(h, names)}</p>
+                  {h.status === "offered" && h.giver.staff_id === me.staff_id && (
+                    <Withdraw handoverId={h.handover_id} said={props.said} onResult={remember} />
+                  )}
                 </div>
               </li>
             ))}
@@ -260,5 +264,31 @@ function Move({ school, rows, me, day, pupils, said, onResult }: Props & { pupil
         </>
       )}
     </section>
+  );
+}
+
+const REASONS = ["teacher.withdraw.wrong_person", "teacher.withdraw.wrong_pupils", "teacher.withdraw.changed"] as const;
+
+/** Take back a handover not yet confirmed (the wrong receiver, the wrong pupils): say why in a tap. */
+function Withdraw({ handoverId, said, onResult }: {
+  handoverId: string; said: (ok: boolean, text: string) => void; onResult: (h: HandoverOut) => void;
+}) {
+  const [open, setOpen] = useState(false);
+  const k = useKey();
+  async function withdraw(reason: string) {
+    const out = await send(() => api.POST("/v1/handovers/{handover_id}/withdraw", {
+      params: { path: { handover_id: handoverId } }, body: { reason }, ...keyed(k.key()) }), k.done);
+    if (out.ok) {
+      onResult(out.data);
+      said(true, t("teacher.withdraw.done"));
+    } else said(false, out.text);
+  }
+  if (!open) return <button type="button" class="ghost" data-testid="withdraw-open" onClick={() => setOpen(true)}>{t("teacher.withdraw")}</button>;
+  return (
+    <div class="choices" role="group" aria-label={t("teacher.withdraw.why")}>
+      {REASONS.map((key) => (
+        <button key={key} type="button" class="ghost" data-testid="withdraw-reason" onClick={() => void withdraw(t(key))}>{t(key)}</button>
+      ))}
+    </div>
   );
 }
