@@ -132,8 +132,9 @@ def checked(page: Page, artifacts: Path, shot: str, chinese: bool = True) -> Non
 def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, afternoon: Afternoon,
                                             artifacts: Path) -> None:
     a = afternoon
-    n = len(a.pupils)
-    ids = [p["pupil_id"] for p in a.pupils]
+    on_leave, pupils = a.pupils[-1], a.pupils[:-1]  # one has a day's leave the family told her of
+    n = len(pupils)
+    ids = [p["pupil_id"] for p in pupils]
 
     # The after-school teacher's phone is open: what is handed to them shows up live.
     teacher = phone(AFTER_SCHOOL)
@@ -145,9 +146,18 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     # She runs no group today: her phone opens where her class is handed over.
     expect(home.get_by_test_id("tab-handover")).to_have_attribute("aria-current", "page")
     section = home.get_by_test_id("class-handover")
-    expect(section.get_by_test_id("class-pupil")).to_have_count(n)
+    expect(section.get_by_test_id("class-pupil")).to_have_count(n + 1)
+    section.locator(f'[data-testid="class-pupil"][data-name="{on_leave["name"]}"]').uncheck()
+    left_out = section.get_by_test_id("left-out")
+    left_out.get_by_test_id("absence-leave").click()
+    checked(home, artifacts, "t01-homeroom-leave")
+    left_out.get_by_test_id("absence-submit").click()
+    expect(home.get_by_test_id("said-ok")).to_contain_text(on_leave["name"])
+    expect(section.get_by_test_id("class-pupil")).to_have_count(n)  # no longer to hand over
+    leave = state(served, on_leave["pupil_id"])
+    assert leave["status"] == "absent" and leave["with_leave"] is True
     expect(section.get_by_test_id("count-value")).to_have_text(str(n))
-    checked(home, artifacts, "t01-homeroom-class-handover")
+    checked(home, artifacts, "t02-homeroom-class-handover")
     section.get_by_test_id("class-handover-submit").click()
     expect(home.get_by_test_id("said-ok")).to_contain_text(AFTER_SCHOOL)
     expect(home.get_by_test_id("handover-result")).to_contain_text(f"交出 {n} 人")
@@ -158,26 +168,26 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
 
     # The after-school teacher: one pupil did not arrive; untick them, count one fewer, confirm.
     expect(teacher.get_by_test_id("incoming-banner")).to_contain_text(str(n))  # no reload
-    checked(teacher, artifacts, "t02-roll-before")
+    checked(teacher, artifacts, "t03-roll-before")
     teacher.get_by_test_id("incoming-banner").click()
     offer = teacher.get_by_test_id("offer")
     expect(offer).to_contain_text(a.homeroom)
     expect(offer).to_contain_text(f"对方清点 {n} 人")
-    missing = a.pupils[0]
+    missing = pupils[0]
     offer.locator(f'[data-testid="offer-pupil"][data-name="{missing["name"]}"]').uncheck()
     expect(offer.get_by_test_id("count-value")).to_have_text(str(n - 1))
     expect(offer.get_by_test_id("will-mismatch")).to_be_visible()
-    checked(teacher, artifacts, "t03-confirm-with-own-count")
+    checked(teacher, artifacts, "t04-confirm-with-own-count")
     offer.get_by_test_id("offer-confirm").click()
     mismatch = teacher.get_by_test_id("mismatch")
     expect(mismatch).to_contain_text("人数不符")
     expect(mismatch).to_contain_text(f"交出 {n} 人")
     expect(mismatch).to_contain_text(f"清点 {n - 1} 人")
-    checked(teacher, artifacts, "t04-mismatch-shown")
+    checked(teacher, artifacts, "t05-mismatch-shown")
     given = home.get_by_test_id("mismatch")  # the giver sees it too, without a reload
     expect(given).to_contain_text(f"清点 {n - 1} 人")
     expect(given).to_contain_text(missing["name"])
-    checked(home, artifacts, "t04-mismatch-homeroom")
+    checked(home, artifacts, "t05-mismatch-homeroom")
     h = handover(served, hid)
     assert h["status"] == "confirmed" and h["mismatch"] and h["count_received"] == n - 1
     assert missing["pupil_id"] not in h["received_pupil_ids"]
@@ -193,21 +203,21 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     row.get_by_test_id("absence-submit").click()
     expect(teacher.get_by_test_id("said-ok")).to_contain_text(missing["name"])
     expect(row.get_by_test_id("mark")).to_have_text("请假")
-    expect(teacher.get_by_test_id("n-absent")).to_have_text("1")
+    expect(teacher.get_by_test_id("n-absent")).to_have_text("2")  # with the one on leave from the class
     expect(teacher.get_by_test_id("n-here")).to_have_text(str(n - 1))
-    checked(teacher, artifacts, "t05-roll-call")
+    checked(teacher, artifacts, "t06-roll-call")
     gone = state(served, missing["pupil_id"])
     assert gone["status"] == "absent" and gone["with_leave"] is True
 
     # Two go to their club: handed to the club teacher at the club's room, who confirms.
-    club_pupils = a.pupils[1:3]
+    club_pupils = pupils[1:3]
     teacher.get_by_test_id("tab-handover").click()
     move = teacher.get_by_test_id("move")
     for p in club_pupils:
         move.locator(f'[data-testid="move-pupil"][data-name="{p["name"]}"]').check()
     move.get_by_test_id("dest").filter(has_text=a.club["name"]).click()
     expect(move.get_by_test_id("count-value")).to_have_text("2")
-    checked(teacher, artifacts, "t06-to-the-club")
+    checked(teacher, artifacts, "t07-to-the-club")
     move.get_by_test_id("move-submit").click()
     expect(teacher.get_by_test_id("said-ok")).to_contain_text(a.club_teacher)
     for p in club_pupils:
@@ -220,7 +230,7 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     expect(club_offer.get_by_test_id("count-value")).to_have_text("2")
     club_offer.get_by_test_id("offer-confirm").click()
     expect(club.get_by_test_id("handover-result")).to_contain_text("人数一致")
-    checked(club, artifacts, "t07-club-confirmed")
+    checked(club, artifacts, "t08-club-confirmed")
     club_move = club.get_by_test_id("move")  # and back, later: to their homework group's teacher
     club_move.locator(f'[data-testid="move-pupil"][data-name="{club_pupils[0]["name"]}"]').check()
     back = club_move.get_by_test_id("dest").filter(has_text=a.group["name"])
@@ -240,13 +250,13 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
         assert s["place"]["id"] == a.club["group_id"]
 
     # An injury: kind, severity, the pupil, what happened, first aid; a few taps and two lines.
-    hurt = a.pupils[3]
+    hurt = pupils[3]
     teacher.get_by_test_id("tab-incident").click()
     teacher.get_by_test_id("kind-injury").click()
     teacher.locator(f'[data-testid="incident-pupil"][data-name="{hurt["name"]}"]').check()
     teacher.get_by_test_id("incident-text").fill("跑动时摔倒，膝盖擦伤")
     teacher.get_by_test_id("incident-first-aid").fill("清洗伤口，贴创可贴")
-    checked(teacher, artifacts, "t08-incident")
+    checked(teacher, artifacts, "t09-incident")
     teacher.get_by_test_id("incident-submit").click()
     expect(teacher.get_by_test_id("said-ok")).to_contain_text(hurt["name"])  # call the family
     found = served.client(SAFETY).get("/v1/incidents", params={"kind": "injury"}).json()["incidents"]
@@ -263,20 +273,20 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     expect(teacher.get_by_test_id("said-ok")).to_contain_text("看护记录已保存")
     log = served.client(ADMIN).get("/v1/care-log", params={"group_id": a.group["group_id"]}).json()
     assert [n["text"] for n in log["notes"]].count("作业完成情况良好，教室窗户已关好") == 1
-    early = a.pupils[-1]
+    early = pupils[-1]
     row = teacher.locator(f'[data-testid="roll-pupil"][data-name="{early["name"]}"]')
     row.get_by_test_id("early-open").click()
     row.get_by_test_id("early-collector").first.click()
     row.get_by_test_id("early-reason").fill("看牙医")
     row.get_by_test_id("early-informed").check()
-    checked(teacher, artifacts, "t09-early-departure")
+    checked(teacher, artifacts, "t10-early-departure")
     row.get_by_test_id("early-submit").click()
     expect(teacher.get_by_test_id("said-ok")).to_contain_text(early["name"])
     left = state(served, early["pupil_id"])
     assert left["status"] == "gone" and left["gone"]["how"] == "left_early"
 
     # The rest walk to the south gate, to the guard there.
-    rest = a.pupils[3:-1]
+    rest = pupils[3:-1]
     teacher.get_by_test_id("tab-handover").click()
     move = teacher.get_by_test_id("move")
     group_pupils = move.get_by_test_id("move-pupil")
@@ -284,7 +294,7 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     move.get_by_test_id("move-pupil-all").click()
     move.get_by_test_id("dest").filter(has_text="南门").click()
     move.get_by_test_id("guard").filter(has_text=GUARD).click()
-    checked(teacher, artifacts, "t10-to-the-gate")
+    checked(teacher, artifacts, "t11-to-the-gate")
     move.get_by_test_id("move-submit").click()
     expect(teacher.get_by_test_id("said-ok")).to_contain_text(GUARD)
     for p in rest:
@@ -298,8 +308,8 @@ def test_an_afternoon_on_the_teachers_phone(phone: Phone, served: Served, aftern
     expect(teacher.get_by_role("heading", name="After-school · Teacher")).to_be_visible()
     expect(teacher.get_by_test_id("tab-roll")).to_have_text("Roll call")
     expect(teacher.get_by_test_id("results")).to_contain_text("COUNTS DO NOT MATCH")
-    checked(teacher, artifacts, "t11-english", chinese=False)
+    checked(teacher, artifacts, "t12-english", chinese=False)
     teacher.get_by_test_id("tab-roll").click()
-    checked(teacher, artifacts, "t12-english-roll", chinese=False)
+    checked(teacher, artifacts, "t13-english-roll", chinese=False)
     teacher.get_by_test_id("lang").click()
     expect(teacher.get_by_test_id("tab-roll")).to_have_text("点名")

@@ -220,6 +220,7 @@ export const en = {
   "teacher.withdraw.wrong_pupils": "Wrong pupils",
   "teacher.withdraw.changed": "Plans changed",
   "teacher.withdraw.done": "Taken back: the pupils stay with you",
+  "teacher.class.left_out": "{name} is not here: on leave or absent?",
   "teacher.class.title": "My class {label}: hand over to after-school care",
   "teacher.class.none": "Everyone in the class is handed over or marked absent",
   "teacher.class.to": "To {to} · {place}",

@@ -218,6 +218,7 @@ export const zh = {
   "teacher.withdraw.wrong_pupils": "选错了学生",
   "teacher.withdraw.changed": "安排有变",
   "teacher.withdraw.done": "已撤回：学生仍由您看护",
+  "teacher.class.left_out": "{name} 不在：请假还是缺席？",
   "teacher.class.title": "我的班级 {label}：交给课后服务",
   "teacher.class.none": "本班学生都已交接或已记缺席",
   "teacher.class.to": "交给 {to} · {place}",

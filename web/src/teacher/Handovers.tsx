@@ -6,7 +6,7 @@ import type { SignedIn } from "../device";
 import { t } from "../i18n";
 import { classHandovers, clubsToday, mine, type Offer, offersFrom, offersTo, staffName, withRole } from "./model";
 import { Choice, Stepper, Ticks } from "./Parts";
-import type { Acted } from "./Roll";
+import { type Acted, Absence } from "./Roll";
 import { keyed, send, SESSION, useKey } from "./send";
 
 export type HandoverOut = Schemas["HandoverOut"];
@@ -141,7 +141,7 @@ function Incoming({ offer, onResult, said }: Props & { offer: Offer; onResult: (
   );
 }
 
-function ClassHandover({ label, groups, school, said, onResult }: Props & {
+function ClassHandover({ label, groups, school, said, patch, onResult }: Props & {
   label: string; groups: ReturnType<typeof classHandovers>; onResult: (h: HandoverOut) => void;
 }) {
   return (
@@ -150,15 +150,15 @@ function ClassHandover({ label, groups, school, said, onResult }: Props & {
       {groups.length === 0 && <p class="hint">{t("teacher.class.none")}</p>}
       {groups.map(({ group, pupils }) => group && (
         <ClassGroup key={group.group_id} groupId={group.group_id} to={group.teacher_id ?? ""} toName={staffName(school, group.teacher_id)}
-          place={`${group.name} · ${group.room}`} pupils={pupils} said={said} onResult={onResult} />
+          place={`${group.name} · ${group.room}`} pupils={pupils} said={said} patch={patch} onResult={onResult} />
       ))}
     </section>
   );
 }
 
-function ClassGroup({ groupId, to, toName, place, pupils, said, onResult }: {
+function ClassGroup({ groupId, to, toName, place, pupils, said, patch, onResult }: {
   groupId: string; to: string; toName: string; place: string; pupils: RosterPupil[];
-  said: (ok: boolean, text: string) => void; onResult: (h: HandoverOut) => void;
+  said: (ok: boolean, text: string) => void; onResult: (h: HandoverOut) => void; patch: Acted["patch"];
 }) {
   const [chosen, setChosen] = useState<Set<string>>(() => new Set(pupils.map((p) => p.pupil_id)));
   const [count, setCount] = useState(pupils.length);
@@ -180,6 +180,13 @@ function ClassGroup({ groupId, to, toName, place, pupils, said, onResult }: {
     <div class="panel">
       <h3>{t("teacher.class.to", { to: toName, place })}</h3>
       <Ticks pupils={pupils} chosen={chosen} onChange={(next) => { setChosen(next); setCount(next.size); }} testid="class-pupil" legend={t("teacher.class.tick")} />
+      {pupils.filter((p) => !chosen.has(p.pupil_id)).map((p) => (
+        <div key={p.pupil_id} class="left-out" data-testid="left-out" data-name={p.name}>
+          <p class="label">{t("teacher.class.left_out", { name: p.name })}</p>
+          <Absence row={p} patch={patch} onDone={(ok, text) => said(ok, text)}
+            onBack={() => { setChosen(new Set([...chosen, p.pupil_id])); setCount(chosen.size + 1); }} />
+        </div>
+      ))}
       <Stepper value={count} onChange={setCount} label={t("teacher.class.count")} />
       <button type="button" class="primary big wide" disabled={chosen.size === 0 || !to} data-testid="class-handover-submit" onClick={() => void give()}>
         {t("teacher.class.submit", { n: count, to: toName })}</button>

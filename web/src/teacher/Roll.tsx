@@ -126,7 +126,9 @@ function markText(r: RosterPupil, mark: string, tz: string): string {
   }
 }
 
-function Absence({ row, onDone, patch }: { row: RosterPupil; onDone: (ok: boolean, text: string) => void } & Pick<Acted, "patch">) {
+export function Absence({ row, onDone, onBack, patch }: {
+  row: RosterPupil; onDone: (ok: boolean, text: string) => void; onBack?: () => void;
+} & Pick<Acted, "patch">) {
   const [leave, setLeave] = useState<boolean | null>(null);
   const [reason, setReason] = useState("");
   const k = useKey();
@@ -148,7 +150,7 @@ function Absence({ row, onDone, patch }: { row: RosterPupil; onDone: (ok: boolea
       <input id={`reason-${row.pupil_id}`} value={reason} data-testid="absence-reason" maxLength={500}
         onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
       <div class="row-actions">
-        <button type="button" class="ghost" onClick={() => onDone(true, "")}>{t("refuse.back")}</button>
+        <button type="button" class="ghost" onClick={onBack ?? (() => onDone(true, ""))}>{t("refuse.back")}</button>
         <button type="button" class="primary" disabled={leave === null} data-testid="absence-submit" onClick={() => void submit()}>
           {t("teacher.absence.submit")}</button>
       </div>
