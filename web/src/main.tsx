@@ -6,6 +6,7 @@ import { Gate } from "./gate/Gate";
 import { useSignal } from "./hooks";
 import { lang, t } from "./i18n";
 import { SignIn } from "./SignIn";
+import { Teacher } from "./teacher/Teacher";
 import "./styles.css";
 
 const saved = device.lang();
@@ -22,6 +23,9 @@ function App() {
   // Board, safety officer, inspector (web/src/board/route.ts).
   const Routed = boardScreenFor(me);
   if (Routed) return <Routed me={me} onSignOut={() => setMe(null)} />;
+  // -- by role: a teacher lands on their phone screen (web/src/teacher/) --
+  if (me.role === "teacher") return <Teacher me={me} onSignOut={() => setMe(null)} />;
+  // -- end by role --
   return <Gate me={me} onSignOut={() => setMe(null)} />;
 }
 
