@@ -7,7 +7,6 @@ import json
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic
@@ -29,15 +28,15 @@ from service.domain.alert import Alert
 from service.domain.common import Actor, Role
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.messages import alert_detail
-from service.domain.privacy import custody_rows
+from service.domain.privacy import CUSTODY_LIST, Data, custody_state, group_reads, may_see, read_of
 from service.domain.pupil_day import IN_CUSTODY, NOT_HANDED_OVER, derive
 from service.domain.school import School
-from service.projections.docstore import Doc
+from service.projections.docstore import Doc, DocView
+from service.projections.feed import Feed, Item
 from service.projections.roster import ENTRY_TYPES
 from service.projections.views import Views
 from service.use_cases.application import HandoverApp
 from service.use_cases.core import StaffIdentity
-from service.use_cases.signal import SaveSignal
 
 router = APIRouter(prefix="/v1", tags=["stream"], responses=READ_RESPONSES)
 
@@ -186,8 +185,103 @@ class StreamReader:
                      staff_name=self.identity.name, role=role, at=at, device=self.device)
 
 
+@dataclass(frozen=True)
+class Change:
+    """A pupil's change or an alert's, as every stream of the school would send it unshaped."""
+
+    kind: str                 # "pupil" | "alert"
+    data: Doc
+    after: Doc | None = None  # pupil: the row after the change; alert: its pupil's row, if any
+    before: Doc | None = None  # pupil: the row before it
+
+
+def read_changes(app: HandoverApp, views: Views, notes: Sequence[LogNotification],
+                 school_id: str | None = None) -> list[Item]:
+    """The stream items of these log notifications: of one school, or of every school."""
+    roster, alerts = views.view("roster"), views.view("alerts")
+    # Whose is each event? The views' index documents name the school in their keys:
+    # day/<school>/<day>/<session>/<pupil> and alert/<school>/<alert>.
+    index = {**roster.get_many(f"day-index/{n.originator_id}" for n in notes
+                               if n.topic in PUPIL_TOPICS),
+             **alerts.get_many(f"alert-index/{n.originator_id}" for n in notes
+                               if n.topic in ALERT_TOPICS)}
+    keys: dict[int, str] = {}
+    for n in notes:
+        kind = "day" if n.topic in PUPIL_TOPICS else "alert"
+        key = index.get(f"{kind}-index/{n.originator_id}", {}).get("key", "")
+        if key.startswith(f"{kind}/{school_id}/" if school_id else f"{kind}/"):
+            keys[n.id] = key
+    if not keys:
+        return []
+    schools = roster.get_many({f"school/{k.split('/')[1]}" for k in keys.values()})
+    days = roster.get_many(k for k in keys.values() if k.startswith("day/"))
+    flagged = alerts.get_many(k for k in keys.values() if k.startswith("alert/"))
+    wanted = {f"pupil/{k.split('/')[1]}/{d['pupil_id']}" for k, d in days.items()}
+    wanted |= {f"pupil/{k.split('/')[1]}/{d['subject']['pupil_id']}" for k, d in flagged.items()
+               if "pupil_id" in d["subject"]}
+    pupils = roster.get_many(wanted)
+    out: list[Item] = []
+    for n in notes:
+        if n.id not in keys:
+            continue
+        key = keys[n.id]
+        sid = key.split("/")[1]
+        school = schools[f"school/{sid}"]
+        if n.topic in PUPIL_TOPICS:
+            day = days[key]
+            pupil = pupils[f"pupil/{sid}/{day['pupil_id']}"]
+            out.append(Item(n.id, sid, _pupil_change(school, pupil, day, n.originator_version)))
+        else:
+            doc = flagged[key]
+            out.append(Item(n.id, sid, Change("alert", _alert(app, n, doc),
+                                              after=_subject_row(roster, sid, school, pupils, doc))))
+    return out
+
+
+def _pupil_change(school: Doc, pupil: Doc, day: Doc, version: int) -> Change:
+    entries = day["entries"]
+    entry = next(e for e in entries if e["seq"] == version)
+    after = pupil_row(school, pupil, day, [e for e in entries if e["seq"] <= version])
+    before = pupil_row(school, pupil, day, [e for e in entries if e["seq"] < version])
+    by = entry["by"]
+    data = {**after, "change": entry["type"], "at": by["at"],
+            "by": {k: by.get(k) for k in ("staff_id", "staff_name", "role")}}
+    return Change("pupil", data, after=after, before=before)
+
+
+def _alert(app: HandoverApp, n: LogNotification, doc: Doc) -> Doc:
+    event: Any = app.mapper.to_domain_event(n)
+    change = ALERT_TOPICS[n.topic]
+    data = {k: doc[k] for k in ("alert_id", "kind", "cause", "subject", "raised_at")}
+    data["detail"] = alert_detail(doc)
+    # Escalation stops once an alert is acknowledged or resolved, so by then its level is final.
+    data.update(change=change, status=STATUS_AFTER[change], version=n.originator_version,
+                level=0 if change == "raised" else getattr(event, "level", doc["level"]),
+                at=doc["raised_at"] if change == "raised" else getattr(event, "at", None))
+    if change == "escalated":
+        data.update(step=event.step, notify=event.notify)
+    if change in ("acknowledged", "resolved"):
+        data.update(note=event.note, at=event.by.get("at"),
+                    by={k: event.by.get(k) for k in ("staff_id", "staff_name", "role")})
+    if change == "resolved":
+        data["how"] = event.how
+    return data
+
+
+def _subject_row(roster: DocView, school_id: str, school: Doc, pupils: dict[str, Doc],
+                 doc: Doc) -> Doc | None:
+    """Where the alert's pupil is now in that session (for the gate and group filters)."""
+    subject = doc["subject"]
+    pupil = pupils.get(f"pupil/{school_id}/{subject.get('pupil_id')}")
+    if pupil is None or "day" not in subject or "session" not in subject:
+        return None
+    day = roster.get(f"day/{school_id}/{subject['day']}/{subject['session']}/{pupil['pupil_id']}")
+    return None if day is None else pupil_row(school, pupil, day, day["entries"])
+
+
 class SchoolFeed:
-    """Reads the log after a position and keeps what belongs to one school and its filters."""
+    """What one stream sends of its school: its filters, its reader's view of each pupil, and
+    the log read after a position (for a bounded read, or the gap before the live feed)."""
 
     def __init__(self, app: HandoverApp, views: Views, school_id: str, filters: Filters,
                  reader: StreamReader | None = None) -> None:
@@ -197,9 +291,26 @@ class SchoolFeed:
         self.filters = filters
         self.active = bool(filters.gate_id or filters.group_id)
         self.reader = reader
+        self._seen: dict[str, frozenset[Data]] = {}
 
-    def page(self, after: int, stop: int | None) -> tuple[Events, int, bool]:
-        """Events after ``after``; the position scanned to; whether more may follow at once."""
+    def wants(self, item: Item) -> bool:
+        """Of this school (the feed sorts by school already), and touching the gate or group.
+
+        A change is sent where the pupil was before it and where they are after it, so a
+        gate's or a group's screen also learns who has just left it."""
+        if item.school_id != self.school_id:
+            return False
+        change: Change = item.payload
+        if not self.active:
+            return True
+        if change.kind == "pupil":
+            return any(r is not None and self.filters.row(r) for r in (change.after, change.before))
+        if self.filters.mentions(change.data["subject"]):
+            return True
+        return change.after is not None and self.filters.row(change.after)
+
+    def page(self, after: int, stop: int | None) -> tuple[list[Item], int, bool]:
+        """Items after ``after``; the position scanned to; whether more may follow at once."""
         head = self.app.recorder.max_notification_id() or 0
         upto = head if stop is None else min(head, stop)
         if upto <= after:
@@ -212,184 +323,154 @@ class SchoolFeed:
             return [], scanned, False
         for name in ("roster", "alerts"):  # the documents read below reflect these events
             self.views.runners[name].wait(notes[-1].id, VIEW_TIMEOUT)
-        return self._events(notes), scanned, full
+        items = read_changes(self.app, self.views, notes, self.school_id)
+        return [i for i in items if self.wants(i)], scanned, full
 
-    def _events(self, notes: Sequence[LogNotification]) -> Events:
-        roster, alerts = self.views.view("roster"), self.views.view("alerts")
-        # Whose is each event? The views' index documents name the school in their keys:
-        # day/<school>/<day>/<session>/<pupil> and alert/<school>/<alert>.
-        index = {**roster.get_many(f"day-index/{n.originator_id}" for n in notes
-                                   if n.topic in PUPIL_TOPICS),
-                 **alerts.get_many(f"alert-index/{n.originator_id}" for n in notes
-                                   if n.topic in ALERT_TOPICS)}
-        keys: dict[int, str] = {}
-        for n in notes:
-            kind = "day" if n.topic in PUPIL_TOPICS else "alert"
-            key = index.get(f"{kind}-index/{n.originator_id}", {}).get("key", "")
-            if key.startswith(f"{kind}/{self.school_id}/"):
-                keys[n.id] = key
-        if not keys:
-            return []
-        school = roster.get(f"school/{self.school_id}")
-        assert school is not None
-        days = roster.get_many(k for k in keys.values() if k.startswith("day/"))
-        flagged = alerts.get_many(k for k in keys.values() if k.startswith("alert/"))
-        pupil_ids = {d["pupil_id"] for d in days.values()}
-        pupil_ids |= {d["subject"]["pupil_id"] for d in flagged.values() if "pupil_id" in d["subject"]}
-        pupils = roster.get_many(f"pupil/{self.school_id}/{p}" for p in pupil_ids)
-        out: Events = []
-        rows: list[Doc] = []
-        for n in notes:
-            if n.id not in keys:
-                continue
-            if n.topic in PUPIL_TOPICS:
-                day = days[keys[n.id]]
-                pupil = pupils[f"pupil/{self.school_id}/{day['pupil_id']}"]
-                data = self._pupil(school, pupil, day, n.originator_version)
-                if data is not None:
-                    rows.append(data)
-                    out.append((n.id, "pupil", data))
-            elif self._alert_wanted(school, pupils, flagged[keys[n.id]]):
-                out.append((n.id, "alert", self._alert(n, flagged[keys[n.id]])))
-        if self.reader is not None and rows:
-            shaped, reads = custody_rows(self.reader.school, self.reader.identity.staff_id, rows)
-            for row, cut in zip(rows, shaped, strict=True):
-                row.update(cut)  # the same objects are in ``out``
-            self.app.access.note(self.reader.actor(self.app.now()), "stream", reads)
+    def render(self, items: Sequence[Item]) -> list[tuple[int, str]]:
+        """The SSE text of each item as this reader may see it; the reads are recorded.
+
+        Readers who may see the same of a pupil share one rendering of each item."""
+        out: list[tuple[int, str]] = []
+        reads: list[tuple[str, list[str]]] = []
+        for item in items:
+            change: Change = item.payload
+            if change.kind == "alert":
+                text = item.cache.get("alert")
+                if text is None:
+                    text = item.cache["alert"] = _sse(item.position, "alert", change.data)
+            else:
+                seen = self._may_see(change.data.get("class_id") or "")
+                text = item.cache.get(seen)
+                if text is None:
+                    shaped = change.data if seen is None else custody_state(change.data, seen)
+                    text = item.cache[seen] = _sse(item.position, "pupil", shaped)
+                if seen is not None:
+                    reads.append((change.data["pupil_id"], read_of(seen, CUSTODY_LIST)))
+            out.append((item.position, text))
+        if self.reader is not None and reads:
+            self.app.access.note(self.reader.actor(self.app.now()), "stream", group_reads(reads))
         return out
 
-    def _pupil(self, school: Doc, pupil: Doc, day: Doc, version: int) -> Doc | None:
-        entries = day["entries"]
-        entry = next(e for e in entries if e["seq"] == version)
-        after = pupil_row(school, pupil, day, [e for e in entries if e["seq"] <= version])
-        if self.active:
-            before = pupil_row(school, pupil, day, [e for e in entries if e["seq"] < version])
-            # A change is sent where the pupil was before it and where they are after it, so a
-            # gate's or a group's screen also learns who has just left it.
-            if not (self.filters.row(after) or self.filters.row(before)):
-                return None
-        by = entry["by"]
-        return {**after, "change": entry["type"], "at": by["at"],
-                "by": {k: by.get(k) for k in ("staff_id", "staff_name", "role")}}
-
-    def _alert(self, n: LogNotification, doc: Doc) -> Doc:
-        event: Any = self.app.mapper.to_domain_event(n)
-        change = ALERT_TOPICS[n.topic]
-        data = {k: doc[k] for k in ("alert_id", "kind", "cause", "subject", "raised_at")}
-        data["detail"] = alert_detail(doc)
-        # Escalation stops once an alert is acknowledged or resolved, so by then its level is final.
-        data.update(change=change, status=STATUS_AFTER[change], version=n.originator_version,
-                    level=0 if change == "raised" else getattr(event, "level", doc["level"]),
-                    at=doc["raised_at"] if change == "raised" else getattr(event, "at", None))
-        if change == "escalated":
-            data.update(step=event.step, notify=event.notify)
-        if change in ("acknowledged", "resolved"):
-            data.update(note=event.note, at=event.by.get("at"),
-                        by={k: event.by.get(k) for k in ("staff_id", "staff_name", "role")})
-        if change == "resolved":
-            data["how"] = event.how
-        return data
-
-    def _alert_wanted(self, school: Doc, pupils: dict[str, Doc], doc: Doc) -> bool:
-        if not self.active or self.filters.mentions(doc["subject"]):
-            return True
-        subject = doc["subject"]
-        pupil = pupils.get(f"pupil/{self.school_id}/{subject.get('pupil_id')}")
-        if pupil is None or "day" not in subject or "session" not in subject:
-            return False
-        day = self.views.view("roster").get(
-            f"day/{self.school_id}/{subject['day']}/{subject['session']}/{pupil['pupil_id']}")
-        return day is not None and self.filters.row(pupil_row(school, pupil, day, day["entries"]))
+    def _may_see(self, class_id: str) -> frozenset[Data] | None:
+        if self.reader is None:
+            return None
+        if class_id not in self._seen:
+            self._seen[class_id] = may_see(self.reader.school, self.reader.identity.staff_id, class_id)
+        return self._seen[class_id]
 
 
 def _sse(position: int, kind: str, data: Doc) -> str:
     return f"id: {position}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-class SaveWaker:
-    """One thread per application turns its save signal into wake-ups of every open stream.
+class LiveFeed:
+    """The process's one feed of every school's changes, read once for all its streams."""
 
-    Streams live on the event loop and must not block it, nor hold a worker thread each while
-    they wait; the thread runs only while some stream is open.
-    """
+    def __init__(self, app: HandoverApp, views: Views) -> None:
+        self.app, self.views = app, views
+        self.feed = Feed(self._read, lambda: app.recorder.max_notification_id() or 0, app.saved)
 
-    def __init__(self, signal: SaveSignal) -> None:
-        self.signal = signal
-        self._lock = threading.Lock()
-        self._events: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-        self._thread: threading.Thread | None = None
-
-    def add(self, event: asyncio.Event) -> None:
-        with self._lock:
-            self._events[id(event)] = (asyncio.get_running_loop(), event)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="stream-waker", daemon=True)
-                self._thread.start()
-
-    def remove(self, event: asyncio.Event) -> None:
-        with self._lock:
-            self._events.pop(id(event), None)
-
-    def _run(self) -> None:
-        seen = self.signal.count
-        while True:
-            count = self.signal.wait(seen, POLL)
-            with self._lock:
-                if not self._events:
-                    self._thread = None
-                    return
-                targets = list(self._events.values()) if count != seen else []
-            seen = count
-            for loop, event in targets:
-                with suppress(RuntimeError):  # that stream's loop has closed
-                    loop.call_soon_threadsafe(event.set)
+    def _read(self, after: int) -> tuple[list[Item], int, bool]:
+        head = self.app.recorder.max_notification_id() or 0
+        if head <= after:
+            return [], after, False
+        notes = self.app.recorder.select_notifications(
+            start=after, limit=PAGE, stop=head, topics=TOPICS, inclusive_of_start=False)
+        full = len(notes) == PAGE
+        scanned = notes[-1].id if full else head
+        if not notes:
+            return [], scanned, False
+        for name in ("roster", "alerts"):
+            self.views.runners[name].wait(notes[-1].id, VIEW_TIMEOUT)
+        return read_changes(self.app, self.views, notes), scanned, full
 
 
-_wakers: weakref.WeakKeyDictionary[SaveSignal, SaveWaker] = weakref.WeakKeyDictionary()
-_wakers_lock = threading.Lock()
+_feeds: weakref.WeakKeyDictionary[Views, LiveFeed] = weakref.WeakKeyDictionary()
+_feeds_lock = threading.Lock()
 
 
-def waker_for(signal: SaveSignal) -> SaveWaker:
-    with _wakers_lock:
-        found = _wakers.get(signal)
-        if found is None:
-            found = _wakers[signal] = SaveWaker(signal)
-        return found
+def live_feed(app: HandoverApp, views: Views) -> Feed:
+    """The one live feed of this process's views."""
+    with _feeds_lock:
+        found = _feeds.get(views)
+        if found is None or found.app is not app:
+            found = _feeds[views] = LiveFeed(app, views)
+        return found.feed
 
 
 async def _events(request: Request, feed: SchoolFeed, after: int, stop: int | None,
                   max_events: int | None) -> AsyncGenerator[str, None]:
     yield f"retry: {RETRY_MS}\n\n"
-    sent, scanned, announced, last_beat = 0, after, after, monotonic()
-    saved, waker = asyncio.Event(), waker_for(feed.app.saved)
-    waker.add(saved)
+    if stop is not None:
+        async for chunk in _bounded(request, feed, after, stop, max_events):
+            yield chunk
+        return
+    loop = asyncio.get_running_loop()
+    sub, floor = await run_in_threadpool(
+        live_feed(feed.app, feed.views).subscribe, feed.school_id, feed.wants, after, loop)
+    sent, last, announced, last_beat = 0, after, after, monotonic()
     try:
-        while stop is None or scanned < stop:
-            saved.clear()  # before reading: a save from now on wakes the next round
+        # Resuming from before what the feed holds: that gap from the store, once.
+        while last < floor:
             try:
-                events, scanned, more = await run_in_threadpool(feed.page, scanned, stop)
+                items, scanned, _ = await run_in_threadpool(feed.page, last, floor)
             except TimeoutError:  # the views lag: nothing is skipped, the page is read again
-                events, more = [], False
-            for position, kind, data in events:
-                yield _sse(position, kind, data)
-                sent, announced, last_beat = sent + 1, position, monotonic()
+                await asyncio.sleep(0.05)
+                continue
+            for position, text in await run_in_threadpool(feed.render, items):
+                yield text
+                sent, announced = sent + 1, position
                 if max_events is not None and sent >= max_events:
                     return
-            if more:
-                continue
-            if stop is not None and scanned >= stop:
-                break  # a bounded read is done: no need to wait for more writes
+            last = scanned
+            if await request.is_disconnected():
+                return
+        last_beat = monotonic()
+        while True:
+            items, position, overflowed = sub.take()
+            if overflowed:
+                # Fallen too far behind the feed: its queue was dropped. The stream ends at
+                # what it has sent; the client reconnects with that Last-Event-ID.
+                yield f": too far behind: reconnect\nid: {announced}\n\n"
+                return
+            fresh = [i for i in items if i.position > last]
+            if fresh:
+                for pos, text in feed.render(fresh):
+                    yield text
+                    sent, announced, last_beat = sent + 1, pos, monotonic()
+                    if max_events is not None and sent >= max_events:
+                        return
+            last = max(last, position)
             if monotonic() - last_beat >= HEARTBEAT:
-                moved = f"id: {scanned}\n" if scanned > announced else ""
-                announced, last_beat = max(announced, scanned), monotonic()
+                moved = f"id: {last}\n" if last > announced else ""
+                announced, last_beat = max(announced, last), monotonic()
                 yield f": keep-alive\n{moved}\n"
             if await request.is_disconnected():
                 return
-            # Woken by a save in this process; the poll picks up other processes' writes.
-            with suppress(TimeoutError):
-                await asyncio.wait_for(saved.wait(), timeout=min(POLL, HEARTBEAT))
+            await sub.wait(min(POLL, HEARTBEAT))
     finally:
-        waker.remove(saved)
+        sub.close()
+
+
+async def _bounded(request: Request, feed: SchoolFeed, after: int, stop: int,
+                   max_events: int | None) -> AsyncGenerator[str, None]:
+    """Everything up to ``stop``, read from the store: a poll needs no feed."""
+    sent, scanned, announced = 0, after, after
+    while scanned < stop:
+        try:
+            items, scanned, more = await run_in_threadpool(feed.page, scanned, stop)
+        except TimeoutError:  # the views lag: nothing is skipped, the page is read again
+            items, more = [], False
+        for position, text in await run_in_threadpool(feed.render, items):
+            yield text
+            sent, announced = sent + 1, position
+            if max_events is not None and sent >= max_events:
+                return
+        if more or scanned >= stop:
+            continue
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.05)
     if scanned > announced:
         yield f"id: {scanned}\n\n"  # a polling client resumes after what it has already scanned
 
