@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import weakref
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,6 +63,9 @@ signed_in, custody_taken, released, ...): pupil_id, name, class, day, session, s
 custodian, place, pending, gone, gate_id. `alert`: an alert raised, escalated, acknowledged or
 resolved (`change`), with its kind, subject, detail, level and status. Comments (`: keep-alive`)
 come every 15 s; an `id:` line without data moves your position past events you were not sent.
+A client that falls too far behind is sent `: too far behind: reconnect` with the `id:` of the
+last event it was sent, and the stream ends: reconnect with that `Last-Event-ID` (EventSource
+does so by itself) and nothing is missed.
 """
 
 Events = list[tuple[int, str, dict[str, Any]]]
@@ -385,17 +387,15 @@ class LiveFeed:
         return read_changes(self.app, self.views, notes), scanned, full
 
 
-_feeds: weakref.WeakKeyDictionary[Views, LiveFeed] = weakref.WeakKeyDictionary()
 _feeds_lock = threading.Lock()
 
 
 def live_feed(app: HandoverApp, views: Views) -> Feed:
     """The one live feed of this process's views."""
     with _feeds_lock:
-        found = _feeds.get(views)
-        if found is None or found.app is not app:
-            found = _feeds[views] = LiveFeed(app, views)
-        return found.feed
+        if views.feed is None:
+            views.feed = LiveFeed(app, views).feed
+        return views.feed
 
 
 async def _events(request: Request, feed: SchoolFeed, after: int, stop: int | None,

@@ -103,8 +103,9 @@ class Feed:
 
     def subscribe(self, school_id: str, wants: Callable[[Item], bool], after: int,
                   loop: asyncio.AbstractEventLoop) -> tuple[Subscription, int]:
-        """Join the feed; the position up to which the caller reads the store itself (``floor``
-        when it resumes from before the buffer, else ``after``). Blocking: call from a thread."""
+        """Join the feed; the position up to which the caller reads the store itself: ``floor``
+        when it resumes from before the buffer (or the feed's position, when more was buffered
+        for it than its queue holds), else ``after``. Blocking: call from a thread."""
         while True:
             head = self.head() if self._thread is None else None
             with self.lock:
@@ -119,8 +120,11 @@ class Feed:
                 for item in self.buffer:
                     if item.position > after and item.school_id == school_id:
                         sub.offer(item)
+                upto = max(after, self.floor)
+                if sub.overflowed:  # more than a queue holds: all that was buffered, from the store
+                    sub.overflowed, upto = False, max(after, self.position)
                 self._subscribers.setdefault(school_id, set()).add(sub)
-                return sub, max(after, self.floor)
+                return sub, upto
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self.lock:

@@ -13,6 +13,7 @@ from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
 from service.projections.failures import Backoff
+from service.projections.feed import Feed
 from service.projections.incidents import Incidents
 from service.projections.outbox import Outbox
 from service.projections.roster import Roster
@@ -46,6 +47,7 @@ class Views:
         self._readers: list[SharedReader] = []
         self.runners: dict[str, Runner] = {}
         self.started = False
+        self.feed: Feed | None = None  # what every open stream of this process reads, once one opens
         backoff = Backoff(cap=settings.retry_max_backoff)
         for cls in PROJECTIONS:
             projection = cls(make_view(cls.name, settings, app))
