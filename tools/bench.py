@@ -6,7 +6,10 @@ For each store (a scratch SQLite file, a scratch PostgreSQL database) in one run
 2. start the real HTTP API (uvicorn, same defaults as ``handover serve``) in a thread;
 3. the guard signs every pupil in at the gate over HTTP (not measured);
 4. measure ``POST /v1/releases`` (one pupil each, unique Idempotency-Key) at 1 and 16 clients;
-5. measure two references on the same database: the bare ``Application.save()`` rate of a
+5. measure releases at 1 client again with 0, 20 and 50 open event streams (``GET /v1/stream``,
+   held by threads of another child process, reading all the time): the rate with N streams
+   divided by the rate with none, in the same run, is what open tablets cost the release;
+6. measure two references on the same database: the bare ``Application.save()`` rate of a
    one-event aggregate, and the raw single-row INSERT+COMMIT rate.
 
 The load generator runs in a child process (threads, one keep-alive ``httpx.Client`` each) so
@@ -33,7 +36,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -53,6 +56,9 @@ from tools.bench_setup import (
 )
 
 LEVELS = (1, 16)
+STREAMS = (0, 20, 50)  # open SSE clients while releases run at one client
+STREAM_TARGET = 0.90  # release rate with 50 open streams / with none
+STREAM_REQUESTS = 400  # releases at each number of open streams (at most --requests)
 SAVE_TARGET = 0.60  # HTTP release rate / bare Application.save() rate
 P99_TARGET_MS = 25.0  # at 16 clients on PostgreSQL
 REFERENCE_MAX_SECONDS = 8.0  # each reference loop stops after this long
@@ -173,6 +179,90 @@ class Driver:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+# -- open streams --------------------------------------------------------------------------
+def hold_streams(base_url: str, token: str, count: int, ready: Any, stop: Any, counts: Any) -> None:
+    """Open ``count`` event streams and read them until ``stop``; ``counts[i]``: events read."""
+    import httpx
+
+    opened = threading.Semaphore(0)
+
+    def reader(i: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0, read=None)) as client, \
+                client.stream("GET", "/v1/stream", headers={"Authorization": f"Bearer {token}"}) as r:
+            opened.release()
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    counts[i] += 1
+
+    for i in range(count):
+        threading.Thread(target=reader, args=(i,), name=f"bench-stream-{i}", daemon=True).start()
+    for _ in range(count):
+        if not opened.acquire(timeout=60):
+            return  # the parent sees ``ready`` never set
+    ready.set()
+    stop.wait()
+
+
+class Streams:
+    """N open streams in a child process, for the time of a ``with`` block."""
+
+    def __init__(self, base_url: str, token: str, count: int) -> None:
+        self.count = count
+        ctx = multiprocessing.get_context("spawn")
+        self.ready, self.stop = ctx.Event(), ctx.Event()
+        self.counts = ctx.Array("l", max(1, count), lock=False)
+        self.process = ctx.Process(target=hold_streams, name="bench-streams", daemon=True,
+                                   args=(base_url, token, count, self.ready, self.stop, self.counts))
+
+    def __enter__(self) -> Self:
+        if self.count:
+            self.process.start()
+            if not self.ready.wait(120):
+                self.process.kill()
+                raise RuntimeError(f"{self.count} event streams did not open within 120 s")
+        return self
+
+    def events(self) -> list[int]:
+        return list(self.counts[:self.count])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.count:
+            self.stop.set()
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.kill()
+
+
+@dataclass
+class StreamLevel:
+    streams: int
+    load: LoadResult
+    events_min: int  # the fewest events any open stream read meanwhile
+
+
+def stream_levels(api: ApiThread, school: BenchSchool, queue: list[tuple[str, str]], run_id: str,
+                  requests: int, driver: Driver) -> list[StreamLevel]:
+    out: list[StreamLevel] = []
+    for count in STREAMS:
+        chunk, queue[:] = queue[:requests], queue[requests:]
+        bodies, keys = release_bodies(school, chunk, run_id, f"s{count}")
+        with Streams(api.base_url, school.guard_token, count) as streams:
+            load = driver.run(api.base_url, school.guard_token, bodies, keys, 1)
+            head = api.api.state.handover.recorder.max_notification_id()
+            api.api.state.views.runners["roster"].wait(head, timeout=60)
+            time.sleep(0.5)  # the last events reach the readers
+            seen = streams.events()
+        level = StreamLevel(count, load, min(seen) if count else 0)
+        out.append(level)
+        base = out[0].load.rate
+        ratio = f"{load.rate / base:.2f}" if base else "-"
+        cpu = f"  CPU/release: server {load.server_cpu / requests * 1000:.2f} ms" if not driver.inprocess else ""
+        got = f"  events read per stream >= {level.events_min}" if count else ""
+        print(f"  {count:>2} open streams: {load.rate:7.1f} req/s (x{ratio})  p50 {load.pct(50):6.1f} ms  "
+              f"p99 {load.pct(99):6.1f} ms  errors {load.errors}{cpu}{got}", flush=True)
+    return out
+
+
 # -- references --------------------------------------------------------------------------
 class BenchMark(Aggregate):
     """The smallest useful aggregate: created with one event."""
@@ -255,6 +345,7 @@ class StoreResult:
     durability: str = ""
     noisy: bool = False  # the references moved by more than 30% during the run
     warmup_errors: int = 0
+    streams: list[StreamLevel] = field(default_factory=list)
 
 
 def release_bodies(school: BenchSchool, pupils: list[tuple[str, str]], run_id: str,
@@ -269,7 +360,8 @@ def release_bodies(school: BenchSchool, pupils: list[tuple[str, str]], run_id: s
 def bench_store(store: str, settings: Settings, requests: int, warmup: int,
                 driver: Driver) -> StoreResult:
     run_id = uuid.uuid4().hex[:8]
-    needed = requests * len(LEVELS) + warmup * 2
+    stream_requests = min(requests, STREAM_REQUESTS)
+    needed = requests * len(LEVELS) + warmup * 2 + stream_requests * len(STREAMS)
     ref_count = max(200, requests)
     # References before and after the HTTP phases: a busy machine shows up as a difference.
     bare_before = bare_save_rate(settings, ref_count)
@@ -326,13 +418,14 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
             lag = _view_lag(api.base_url)
             if lag:
                 print(f"     projections right after: {lag}", flush=True)
+        streams = stream_levels(api, school, queue, run_id, stream_requests, driver)
     bare_after = bare_save_rate(settings, ref_count)
     raw_after = raw_insert_rate(settings, ref_count)
     print(f"  references before/after: bare save {bare_before:.0f}/{bare_after:.0f} per s, "
           f"raw insert+commit {raw_before:.0f}/{raw_after:.0f} per s", flush=True)
     noisy = max(bare_before, bare_after) > 1.3 * min(bare_before, bare_after)
     return StoreResult(store, levels, (bare_before + bare_after) / 2, (raw_before + raw_after) / 2,
-                       built + signed, durability, noisy, warm_errors)
+                       built + signed, durability, noisy, warm_errors, streams)
 
 
 class LagProbe:
@@ -415,6 +508,21 @@ def report(results: list[StoreResult], requests: int) -> None:
         if r.noisy:
             print(f"{'':<9} (the references moved by more than 30% between before and after: "
                   f"the machine was busy; figures are noisy)")
+    if any(r.streams for r in results):
+        print()
+        print(f"Open event streams (GET /v1/stream, all reading) while releases run at 1 client; "
+              f"target: rate with {STREAMS[-1]} streams >= {STREAM_TARGET:.0%} of the rate with none")
+        print(f"{'store':<9} {'streams':>7} {'req/s':>8} {'÷ none':>7} {'':<5} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'server CPU/release ms':>22} {'events/stream':>14}")
+        for r in results:
+            base = r.streams[0].load.rate if r.streams else 0.0
+            for sl in r.streams:
+                ratio = sl.load.rate / base if base else 0.0
+                mark = _mark(ratio >= STREAM_TARGET) if sl.streams == STREAMS[-1] else "-"
+                cpu = sl.load.server_cpu / sl.load.requests * 1000 if sl.load.requests else 0.0
+                print(f"{r.store:<9} {sl.streams:>7} {sl.load.rate:>8.1f} {ratio:>7.2f} {mark:<5} "
+                      f"{sl.load.pct(50):>8.1f} {sl.load.pct(99):>8.1f} {cpu:>22.2f} "
+                      f"{sl.events_min if sl.streams else '-':>14}")
     load = os.getloadavg()
     print(f"load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
           f"(the bench itself keeps about 2 busy)")
@@ -458,6 +566,7 @@ def run_bench(args: argparse.Namespace) -> int:
         driver.close()
     report(results, requests)
     errors = sum(lv.errors for r in results for lv in r.levels) + sum(r.warmup_errors for r in results)
+    errors += sum(sl.load.errors for r in results for sl in r.streams)
     if errors:
         print(f"bench: {errors} release requests did not answer 200", file=sys.stderr)
     return 1 if failed or errors else 0
