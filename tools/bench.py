@@ -16,8 +16,9 @@ The load generator runs in a child process (threads, one keep-alive ``httpx.Clie
 its Python work does not share the server's GIL; set ``HANDOVER_BENCH_INPROCESS_CLIENTS=1`` to
 run the client threads inside the server's process instead. The API runs as configured
 (``HANDOVER_*`` settings), so ``HANDOVER_RUN_PROJECTIONS=false`` measures it without the in-process
-projection runners. "CPU/request" is the CPU time of the server's process (every thread: event
-loop, request threads, projection runners) and of the clients' process, per release.
+projection runners; the alert watcher is kept quiet (see ``bench_store``). "CPU/request" is
+the CPU time of the server's process (every thread: event loop, request threads, projection
+runners) and of the clients' process, per release.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ SAVE_TARGET = 0.60  # HTTP release rate / bare Application.save() rate
 P99_TARGET_MS = 25.0  # at 16 clients on PostgreSQL
 REFERENCE_MAX_SECONDS = 8.0  # each reference loop stops after this long
 REQUEST_TIMEOUT = 30.0
+QUIET_WATCHER = 86400.0  # seconds between watcher rounds while the bench runs
 
 
 # -- the load generator ---------------------------------------------------------------
@@ -370,7 +372,11 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
     school = build_school(settings, needed)
     built = time.perf_counter() - t0
     levels: list[LoadResult] = []
-    with ApiThread(settings) as api:
+    # The watcher stays quiet: on the real clock, a bench run after the day's deadlines would
+    # find every signed-in pupil unpicked and raise thousands of alerts in the middle of a level
+    # (and push them to every open stream), measuring an alert storm rather than releases.
+    quiet = settings.model_copy(update={"watch_interval": QUIET_WATCHER})
+    with ApiThread(quiet) as api:
         import httpx
 
         health = httpx.get(api.base_url + "/health", timeout=10).json()
