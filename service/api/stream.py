@@ -445,7 +445,8 @@ async def _events(request: Request, feed: SchoolFeed, after: int, stop: int | No
                 moved = f"id: {last}\n" if last > announced else ""
                 announced, last_beat = max(announced, last), monotonic()
                 yield f": keep-alive\n{moved}\n"
-            if await request.is_disconnected():
+            # Asked only when quiet: while events flow, a gone client fails the next send.
+            if not fresh and await request.is_disconnected():
                 return
             await sub.wait(min(POLL, HEARTBEAT))
     finally:
