@@ -50,9 +50,10 @@ class Subscription:
     def __init__(self, feed: Feed, school_id: str, wants: Callable[[Item], bool],
                  loop: asyncio.AbstractEventLoop) -> None:
         self.feed, self.school_id, self.wants, self.loop = feed, school_id, wants, loop
-        self.ready = asyncio.Event()
         self.pending: deque[Item] = deque()
         self.overflowed = False
+        self._woken = False  # set on the loop when items came since the last take
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, item: Item) -> bool:
         """Called with the feed's lock held: queue the item if wanted; whether to wake."""
@@ -68,13 +69,27 @@ class Subscription:
         """What is waiting, the feed's position as of it, and whether this subscriber fell
         too far behind (then nothing is waiting: it must reconnect)."""
         with self.feed.lock:
-            self.ready.clear()
+            self._woken = False
             items, self.pending = list(self.pending), deque()
             return items, self.feed.position, self.overflowed
 
     async def wait(self, timeout: float) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self.ready.wait(), timeout)
+        """Until items come or ``timeout`` passes (a future and a timer: no task per wait)."""
+        if self._woken:
+            return
+        waiter = self._waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def wake(self) -> None:
+        """On the subscriber's loop: items came."""
+        self._woken = True
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     def close(self) -> None:
         self.feed.unsubscribe(self)
@@ -135,21 +150,21 @@ class Feed:
                     del self._subscribers[sub.school_id]
 
     def publish(self, items: list[Item], scanned: int) -> None:
-        woken: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
+        woken: dict[asyncio.AbstractEventLoop, list[Subscription]] = {}
         with self.lock:
             for item in items:
                 self.buffer.append(item)
                 for sub in self._subscribers.get(item.school_id, ()):
                     if sub.offer(item):
-                        woken.setdefault(sub.loop, []).append(sub.ready)
+                        woken.setdefault(sub.loop, []).append(sub)
             while len(self.buffer) > self.capacity:
                 self.floor = self.buffer.popleft().position
             if not self.buffer:
                 self.floor = max(self.floor, scanned)
             self.position = max(self.position, scanned)
-        for loop, events in woken.items():  # one hop per event loop, not one per subscriber
+        for loop, subs in woken.items():  # one hop per event loop, not one per subscriber
             with suppress(RuntimeError):  # that loop has closed
-                loop.call_soon_threadsafe(_set_all, events)
+                loop.call_soon_threadsafe(_wake_all, subs)
 
     def _run(self) -> None:
         seen = self.signal.count
@@ -174,6 +189,11 @@ class Feed:
                 seen = self.signal.wait(seen, self.poll)
 
 
-def _set_all(events: list[asyncio.Event]) -> None:
-    for event in events:
-        event.set()
+def _wake_all(subs: list[Subscription]) -> None:
+    for sub in subs:
+        sub.wake()
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
