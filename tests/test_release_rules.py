@@ -190,3 +190,23 @@ def test_an_early_departure_without_informing_the_homeroom_teacher_is_refused(
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "homeroom_informed"
     assert world.state(0)["status"] == "in_custody"
+
+
+def test_an_invisible_character_in_a_name_does_not_get_past_a_restriction(
+        client: TestClient, app: HandoverApp) -> None:
+    world = at_the_gate(client, app)
+    pupil = world.pupil(0)
+    r = world.post(world.admin, f"/v1/pupils/{pupil}/restrictions", {"name": "坏 人", "reason": "法院禁止令"})
+    assert r.status_code == 201, r.text
+    # Nobody can be authorised under that name, however it is written, by phone or on file.
+    r = world.post(world.guard, f"/v1/pupils/{pupil}/phone-authorisations",
+                   {"guardian_id": world.guardian(0)["guardian_id"], "adult": {"name": "坏\u200b人"}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "adult.name", r.text
+    r = world.post(world.admin, f"/v1/pupils/{pupil}/authorisations", {"name": "坏・人"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name", r.text
+    r = client.get(f"/v1/pupils/{pupil}", headers=world.admin.h())
+    assert r.status_code == 200 and r.json()["authorisations"] == []
+
+    r = release(world, [0], adult={"name": "坏\u2060人"})
+    assert r.status_code == 422 and r.json()["pupils"][0]["reason"] == "restricted"
+    assert world.state(0)["status"] == "in_custody"

@@ -147,7 +147,7 @@ class Pupil(Aggregate):
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
         id_tail: str | None, by: ActorRecord,
     ) -> None:
-        if not name.strip():
+        if not normalise_name(name):
             raise RuleError("A guardian needs a name.", field="name")
         for g in self.guardians.values():
             if normalise_name(g["name"]) == normalise_name(name) and g["phone"] == phone:
@@ -189,7 +189,7 @@ class Pupil(Aggregate):
         caller: str | None, one_day: bool, by: ActorRecord,
     ) -> None:
         """Authorise another adult: standing (a window) or for one day only."""
-        if not name.strip():
+        if not normalise_name(name):
             raise RuleError("The authorised adult needs a name.", field="name")
         if given_by_guardian_id is not None:
             self.guardian(given_by_guardian_id)
@@ -200,6 +200,13 @@ class Pupil(Aggregate):
         if via == "phone_call" and not (caller and given_by_guardian_id):
             raise RuleError(
                 "A phone authorisation names the guardian who called.", field="guardian_id"
+            )
+        restriction = self.restriction_over(name, id_tail, valid_from, valid_to)
+        if restriction is not None:
+            raise RuleError(
+                f"{name.strip()} is restricted from collecting this pupil; "
+                "no authorisation can be given to them.",
+                field="name",
             )
         self._authorised(
             authorisation_id=authorisation_id, name=name.strip(), relation=relation,
@@ -262,7 +269,7 @@ class Pupil(Aggregate):
         document: str | None, valid_from: date | None, valid_to: date | None,
         by: ActorRecord,
     ) -> None:
-        if not name.strip():
+        if not normalise_name(name):
             raise RuleError("A restriction names the adult.", field="name")
         if not reason.strip():
             raise RuleError("A restriction gives its reason.", field="reason")
@@ -370,6 +377,25 @@ class Pupil(Aggregate):
     def active_restriction(self, name: str, id_tail: str | None, day: date) -> RestrictionRecord | None:
         for r in self.restrictions.values():
             if r["lifted"] or not within(r["valid_from"], r["valid_to"], day):
+                continue
+            if normalise_name(r["name"]) == normalise_name(name) and id_tails_agree(
+                r["id_tail"], id_tail
+            ):
+                return r
+        return None
+
+    def restriction_over(
+        self, name: str, id_tail: str | None, valid_from: date | None, valid_to: date | None
+    ) -> RestrictionRecord | None:
+        """A restriction on this adult in force on any day of the window (open ends never end)."""
+        start = valid_from.isoformat() if valid_from else None
+        end = valid_to.isoformat() if valid_to else None
+        for r in self.restrictions.values():
+            if r["lifted"]:
+                continue
+            if (end is not None and r["valid_from"] is not None and end < r["valid_from"]) or (
+                start is not None and r["valid_to"] is not None and r["valid_to"] < start
+            ):
                 continue
             if normalise_name(r["name"]) == normalise_name(name) and id_tails_agree(
                 r["id_tail"], id_tail

@@ -177,11 +177,16 @@ class PupilUseCases(AppCore):
         def change(p: Pupil, s: School) -> None:
             guardian = p.guardian(cmd.guardian_id)
             on = cmd.day or self.today(s)
-            p.authorise(
-                str(uuid4()), adult["name"] or "", adult["relation"], adult["phone"],
-                adult["id_tail"], on, on, None, cmd.guardian_id, "phone_call",
-                f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
-            )
+            try:
+                p.authorise(
+                    str(uuid4()), adult["name"] or "", adult["relation"], adult["phone"],
+                    adult["id_tail"], on, on, None, cmd.guardian_id, "phone_call",
+                    f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
+                )
+            except RuleError as e:  # the adult named on the call is the body's adult
+                if e.field != "name":
+                    raise
+                raise RuleError(e.detail, field="adult.name") from None
         return self._pupil_change(actor, pupil_id, change, created=True)
 
     def revoke_authorisation(self, actor: Actor, pupil_id: str, authorisation_id: str,
