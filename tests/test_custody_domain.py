@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from service.domain.decisions import ReleaseAllowed
-from service.domain.errors import ConflictError, RuleError
+from service.domain.errors import ConflictError, ForbiddenError, RuleError
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.refs import ActorRecord, PlaceRef, StaffRef
@@ -223,3 +223,35 @@ def test_a_name_of_invisible_characters_only_is_no_name() -> None:
     with pytest.raises(RuleError) as e:
         pupil.add_guardian("g2", "\u200d", "父亲", "13900139000", True, None, by(TEACHER))
     assert e.value.field == "name" and pupil.collect_events() == []
+
+
+# -- §3.4 a correction: only whoever recorded the fact, or those who answer for the afternoon ----
+
+def released_by_the_teacher() -> PupilDay:
+    day = with_the_teacher()
+    allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed)
+    day.release_to(allowed, adult("李梅"), "id_card", GATE, by(TEACHER))
+    day.collect_events()
+    return day
+
+
+@pytest.mark.parametrize("role", ["teacher", "guard", "inspector"])
+def test_a_member_of_staff_who_did_not_record_a_fact_cannot_void_it(role: str) -> None:
+    day = released_by_the_teacher()
+    release_seq = day.entries[-1]["seq"]
+    with pytest.raises(ForbiddenError):
+        day.correct(release_seq, "点错了", by(CLUB, role))
+    assert day.collect_events() == [] and day.status == "gone"
+
+
+@pytest.mark.parametrize("who,role", [(TEACHER, "teacher"), (CLUB, "admin"), (CLUB, "duty_leader"),
+                                      (CLUB, "safety_officer")])
+def test_whoever_recorded_a_fact_or_an_admin_duty_leader_or_safety_officer_voids_it(
+        who: StaffRef, role: str) -> None:
+    day = released_by_the_teacher()
+    release_seq = day.entries[-1]["seq"]
+    day.correct(release_seq, "点错了学生", by(who, role))
+    [corrected] = day.collect_events()
+    assert isinstance(corrected, PupilDay.Corrected) and corrected.corrects == release_seq
+    assert day.status == "in_custody"

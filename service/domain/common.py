@@ -19,6 +19,18 @@ class Role(StrEnum):
     INSPECTOR = "inspector"
 
 
+# Who may void a fact another member of staff recorded (anyone may void their own).
+CORRECTORS = (Role.ADMIN.value, Role.DUTY_LEADER.value, Role.SAFETY_OFFICER.value)
+
+
+def may_correct(recorded_by: ActorRecord, by: ActorRecord) -> bool:
+    """Only whoever recorded a fact, or an admin, a duty leader or a safety officer, voids it."""
+    return by["staff_id"] == recorded_by["staff_id"] or by["role"] in CORRECTORS
+
+
+CORRECTOR_NAMES = "an admin, a duty leader or a safety officer"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who did it, in what role, where, when, and under which client command id.
