@@ -421,18 +421,32 @@ class Pupil(Aggregate):
         """Who is at the gate, and may they take this pupil today?
 
         The answer is the only thing `PupilDay.release_to` and `leave_early` record from.
+        A question the rule cannot answer is bad input, refused before anything is decided:
+        neither a collector nor a name, a `collector_id` that is none of this pupil's guardians
+        or authorisations, or a name at the gate that is not the collector's.
         """
         pupil_id, iso = str(self.id), day.isoformat()
 
         def refused(reason: str, restriction_id: str | None = None) -> CollectionDecision:
             return issue(CollectionRefused(pupil_id, iso, reason, restriction_id))
 
+        if name is not None and not normalise_name(name):
+            raise RuleError("Name the adult who came.", field="adult.name")
+        if collector_id is None and not name:
+            raise RuleError("Name the collector on file or the adult who came.", field="collector_id")
         candidates = self.collectors_on(day)
         chosen: Collector | None = None
         if collector_id is not None:
-            chosen = next((c for c in candidates if c.ref_id == collector_id), None)
             entry = self.guardians.get(collector_id) or self.authorisations.get(collector_id)
-            name = name or (entry["name"] if entry else None)
+            if entry is None:
+                raise RuleError(f"No guardian or authorised adult {collector_id} for {self.name}.",
+                                field="collector_id")
+            if name and normalise_name(name) != normalise_name(entry["name"]):
+                raise RuleError("The adult at the gate is not the collector named: name the "
+                                "collector on file, or the adult who came, or both alike.",
+                                field="adult.name")
+            chosen = next((c for c in candidates if c.ref_id == collector_id), None)
+            name = name or entry["name"]
         if name:
             restriction = self.active_restriction(name, id_tail, day)
             if restriction is not None:
