@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -288,7 +289,7 @@ class PupilUseCases(AppCore):
                                      class_label(row.grade, row.class_no), teachers[teacher_key], by)
                     klass = school.classes[class_id]
                     new_classes += 1
-                key = f"roster/{row.grade}-{row.class_no}/{normalise_name(row.name)}/{row.guardians[0].phone}"
+                key = f"roster/{row.grade}-{row.class_no}/{_key_name(row.name)}/{row.guardians[0].phone}"
                 pupil_id = Pupil.create_id(school.school_id, key)
                 if str(pupil_id) in school.roll or self._find(pupil_id) is not None:
                     skipped += 1
@@ -327,3 +328,10 @@ class PupilUseCases(AppCore):
                 return Decision(changed_present if not dry_run else [], body)
             return Decision([school, *created, *changed_present], body, created=True)
         return self.execute(actor, decide)
+
+
+def _key_name(name: str) -> str:
+    """The pupil's name in a roster import key, as every release has written it: the key names
+    the pupil stored, so a roster imported again finds them (never `normalise_name`, which
+    may learn to ignore more)."""
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
