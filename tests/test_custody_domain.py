@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from service.domain.decisions import ReleaseAllowed
-from service.domain.errors import ConflictError, RuleError
+from service.domain.errors import ConflictError, ForbiddenError, RuleError
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.refs import ActorRecord, PlaceRef, StaffRef
@@ -152,3 +152,106 @@ def test_a_statement_lets_a_pupil_go_home_alone_only_on_its_weekdays() -> None:
     pupil.file_statement("st1", DAY - timedelta(days=7), None, [2, 4], None, "g-mum", by(TEACHER))
     assert pupil.statement_on(DAY) is None  # a Monday
     assert pupil.statement_on(DAY + timedelta(days=1)) is not None  # Tuesday
+
+
+# -- §3.2 release: an adult's name is the same name however it is written -----------------------
+
+SPELLED_OTHERWISE = [
+    "坏\u200b人", "坏\u200c人", "坏\u200d人", "坏\u2060人", "\ufeff坏人", "坏\u00ad人",  # invisible
+    "坏\u034f人", "坏\ufe0f人",  # a grapheme joiner, a variation selector
+    "坏·人", "坏•人", "坏.人", "坏・人", "坏‧人", "坏．人", "坏･人",  # separators, full- and half-width
+    "坏\u3000人", "坏\u00a0人", "坏\u2009人", " 坏人\t",  # spaces of every kind
+]
+
+
+@pytest.mark.parametrize("name", SPELLED_OTHERWISE)
+def test_a_restricted_adult_is_refused_however_their_name_is_written(name: str) -> None:
+    pupil = a_pupil()
+    pupil.restrict("r1", "坏 人", None, "法院禁止令", None, None, None, by(TEACHER))
+    decision = pupil.decide_collection(day=DAY, collector_id=None, name=name, id_tail=None)
+    assert (decision.refusal, decision.restriction_id) == ("restricted", "r1")
+
+
+@pytest.mark.parametrize("name", ["ＬＩ　ＭＩＮＧ", "li\u200bming", "Li.Ming", "LI·MING", "ｌｉ ｍｉｎｇ"])
+def test_a_latin_name_is_matched_whatever_its_case_width_or_separator(name: str) -> None:
+    pupil = a_pupil()
+    pupil.restrict("r1", "Li Ming", None, "法院禁止令", None, None, None, by(TEACHER))
+    assert pupil.decide_collection(day=DAY, collector_id=None, name=name, id_tail=None).refusal == "restricted"
+
+
+def test_an_authorised_adult_is_found_and_released_to_however_their_name_is_written() -> None:
+    pupil = a_pupil()
+    pupil.authorise("a1", "欧阳·娜娜", "姑姑", None, None, DAY, None, None, "g-mum", "in_person",
+                    None, False, by(TEACHER))
+    allowed = pupil.decide_collection(day=DAY, collector_id=None, name="欧阳\u200b娜娜", id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed) and allowed.collector.ref_id == "a1"
+    day = with_the_teacher()
+    day.release_to(allowed, adult("欧阳．娜娜"), "id_card", GATE, by(TEACHER))
+    [released] = day.collect_events()
+    assert isinstance(released, PupilDay.Released) and released.collector["ref_id"] == "a1"
+
+
+@pytest.mark.parametrize("via", ["phone_call", "in_person"])
+def test_an_authorisation_naming_a_restricted_adult_is_refused_when_recorded(via: str) -> None:
+    pupil = a_pupil()
+    pupil.restrict("r1", "坏 人", "123X", "法院禁止令", None, None, DAY, by(TEACHER))
+    pupil.collect_events()
+    caller = "李梅" if via == "phone_call" else None
+    with pytest.raises(RuleError) as e:
+        pupil.authorise("a1", "坏\u200b人", "舅舅", None, "123x", DAY, DAY, None, "g-mum", via,
+                        caller, True, by(GUARD, "guard"))
+    assert e.value.field == "name" and pupil.collect_events() == [] and pupil.authorisations == {}
+    # Another adult of that name (their ID tail differs), or after the restriction ends: allowed.
+    pupil.authorise("a2", "坏人", "舅舅", None, "9999", DAY, DAY, None, "g-mum", via, caller, True,
+                    by(GUARD, "guard"))
+    later = DAY + timedelta(days=1)
+    pupil.authorise("a3", "坏人", "舅舅", None, None, later, None, None, "g-mum", via, caller,
+                    False, by(GUARD, "guard"))
+    assert names(pupil.collect_events()) == ["AdultAuthorised", "AdultAuthorised"]
+
+
+def test_a_name_of_invisible_characters_only_is_no_name() -> None:
+    pupil = a_pupil()
+    pupil.collect_events()
+    with pytest.raises(RuleError) as e:
+        pupil.restrict("r1", "\u200b\u2060", None, "禁令", None, None, None, by(TEACHER))
+    assert e.value.field == "name"
+    with pytest.raises(RuleError) as e:
+        pupil.authorise("a1", "\ufeff·", None, None, None, None, None, None, None, "in_person", None,
+                        False, by(TEACHER))
+    assert e.value.field == "name"
+    with pytest.raises(RuleError) as e:
+        pupil.add_guardian("g2", "\u200d", "父亲", "13900139000", True, None, by(TEACHER))
+    assert e.value.field == "name" and pupil.collect_events() == []
+
+
+# -- §3.4 a correction: only whoever recorded the fact, or those who answer for the afternoon ----
+
+def released_by_the_teacher() -> PupilDay:
+    day = with_the_teacher()
+    allowed = a_pupil().decide_collection(day=DAY, collector_id="g-mum", name=None, id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed)
+    day.release_to(allowed, adult("李梅"), "id_card", GATE, by(TEACHER))
+    day.collect_events()
+    return day
+
+
+@pytest.mark.parametrize("role", ["teacher", "guard", "inspector"])
+def test_a_member_of_staff_who_did_not_record_a_fact_cannot_void_it(role: str) -> None:
+    day = released_by_the_teacher()
+    release_seq = day.entries[-1]["seq"]
+    with pytest.raises(ForbiddenError):
+        day.correct(release_seq, "点错了", by(CLUB, role))
+    assert day.collect_events() == [] and day.status == "gone"
+
+
+@pytest.mark.parametrize("who,role", [(TEACHER, "teacher"), (CLUB, "admin"), (CLUB, "duty_leader"),
+                                      (CLUB, "safety_officer")])
+def test_whoever_recorded_a_fact_or_an_admin_duty_leader_or_safety_officer_voids_it(
+        who: StaffRef, role: str) -> None:
+    day = released_by_the_teacher()
+    release_seq = day.entries[-1]["seq"]
+    day.correct(release_seq, "点错了学生", by(who, role))
+    [corrected] = day.collect_events()
+    assert isinstance(corrected, PupilDay.Corrected) and corrected.corrects == release_seq
+    assert day.status == "in_custody"

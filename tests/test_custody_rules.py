@@ -8,7 +8,7 @@ from service.api.app import create_app
 from service.application import HandoverApp
 from service.settings import Settings
 from service.use_cases.clock import FixedClock
-from tests.builders import a_school, handed_to_teacher
+from tests.builders import a_school, add_staff, handed_to_teacher, walked_to_gate
 from tests.stores import every_durable_store
 
 
@@ -130,6 +130,31 @@ def test_a_refusal_cannot_be_corrected_away(client: TestClient, app: HandoverApp
     r = world.post(world.admin, "/v1/corrections", {"pupil_id": world.pupil(0), "day": "2026-11-23",
                    "corrects": seq, "reason": "hide it"})
     assert r.status_code == 422
+
+
+def test_only_whoever_recorded_a_fact_or_an_admin_duty_leader_or_safety_officer_voids_it(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    handed_to_teacher(world)
+    walked_to_gate(world, [0])
+    r = world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(0)], "gate_id": world.gate_id,
+                   "identity_check": "id_card", "collector_id": world.guardian(0)["guardian_id"]})
+    assert r.status_code == 200, r.text
+    seq = world.state(0)["chain"][-1]["seq"]
+    body = {"pupil_id": world.pupil(0), "day": "2026-11-23", "corrects": seq, "reason": "点错了"}
+
+    for stranger in (world.club_teacher, world.teacher):  # not involved; or involved, not in this fact
+        r = world.post(stranger, "/v1/corrections", body)
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    state = world.state(0)
+    assert state["status"] == "gone" and state["chain"][-1]["type"] == "released"
+
+    # A teacher who is also the duty leader corrects as the duty leader.
+    leader = add_staff(client, world.admin, "钱主任", ["teacher", "duty_leader"])
+    r = world.post(leader, "/v1/corrections", body)
+    assert r.status_code == 200 and r.json()["status"] == "in_custody", r.text
+    corrected = world.state(0)["chain"][-1]
+    assert corrected["type"] == "corrected" and corrected["by"]["role"] == "duty_leader"
 
 
 def test_every_event_records_who_where_when_and_the_command_id(client: TestClient, app: HandoverApp) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.domain.errors import ConflictError, RuleError
+from service.domain.errors import ConflictError, ForbiddenError, RuleError
 from service.domain.incident import FirstAid, Incident, RefusalRef
 from tests.refs import GATE, GUARD, TEACHER, adult, by, staff
 
@@ -112,3 +112,20 @@ def test_every_refusal_at_the_gate_for_the_pupil_joins_one_incident_once() -> No
     assert names(incident.collect_events()) == ["Reported", "RefusalLinked"]
     assert [r["seq"] for r in incident.refusals] == [3, 5]
     assert incident.guardians_pending == []  # an attempted collection closes once handled
+
+
+def test_only_whoever_recorded_a_step_or_an_admin_duty_leader_or_safety_officer_voids_it() -> None:
+    incident = an_injury()
+    incident.notify_guardian("p1", "李梅", "phone", True, "", by(TEACHER))
+    seq = incident.steps[-1]["seq"]
+    incident.collect_events()
+    for role in ("teacher", "guard", "inspector"):
+        with pytest.raises(ForbiddenError):
+            incident.correct(seq, "没有联系上", by(GUARD, role))
+    assert incident.collect_events() == [] and incident.guardians_pending == []
+    for who, role in ((GUARD, "duty_leader"), (GUARD, "safety_officer"), (GUARD, "admin"),
+                      (TEACHER, "teacher")):
+        incident.notify_guardian("p1", "李梅", "phone", True, "", by(TEACHER))
+        incident.correct(incident.steps[-1]["seq"], "没有联系上", by(who, role))
+    corrected = [e for e in incident.collect_events() if isinstance(e, Incident.Corrected)]
+    assert [e.by["role"] for e in corrected] == ["duty_leader", "safety_officer", "admin", "teacher"]

@@ -174,3 +174,22 @@ def test_a_missing_pupil_found_closes_its_top_level_alert(client: TestClient, ap
     assert r.status_code == 200, r.text
     [alert] = alerts(world, r.headers["X-Log-Position"], "missing_pupil")
     assert alert["status"] == "resolved" and alert["resolved"]["how"] == "found"
+
+
+def test_only_whoever_recorded_a_step_or_an_admin_duty_leader_or_safety_officer_corrects_it(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=1)
+    safety = add_staff(client, world.admin, "孙安全", ["teacher", "safety_officer"])
+    r = world.post(world.teacher, "/v1/incidents", injury(world))
+    path = f"/v1/incidents/{r.json()['incident_id']}"
+    r = world.post(world.teacher, f"{path}/guardian-notifications",
+                   {"pupil_id": world.pupil(0), "guardian": "家长0", "how": "phone", "reached": True})
+    assert r.status_code == 200 and r.json()["guardians_pending"] == []
+    seq = r.json()["steps"][-1]["seq"]
+
+    r = world.post(world.club_teacher, f"{path}/steps", {"step": "correct", "corrects": seq, "text": "没联系上"})
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    r = world.post(safety, f"{path}/steps", {"step": "correct", "corrects": seq, "text": "没联系上"})
+    assert r.status_code == 200, r.text
+    assert r.json()["voided"] == [seq] and r.json()["guardians_pending"] == [world.pupil(0)]
+    assert [s["step"] for s in r.json()["steps"]] == ["reported", "guardian_notified", "corrected"]

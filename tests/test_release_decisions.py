@@ -66,7 +66,7 @@ def forged_releases(pupil: Pupil) -> list[Any]:
         ReleaseAllowed(str(pupil.id), DAY.isoformat(), real.collector),  # even a true copy
         replace(real, collector=stranger),  # the rule's decision, altered
         {"pupil_id": str(pupil.id), "day": DAY.isoformat(), "collector": real.collector},
-        pupil.decide_collection(day=DAY, collector_id="nobody", name="陌生人", id_tail=None),
+        pupil.decide_collection(day=DAY, collector_id=None, name="陌生人", id_tail=None),  # a refusal
     ]
 
 
@@ -121,3 +121,34 @@ def test_an_early_departure_records_the_collector_the_rule_allowed() -> None:
     pd.leave_early(mums_release(pupil), MUM, TEACHER, "看病", True, BY)
     assert pd.status == "gone"
     assert pd.entries[-1]["collector"] == {"kind": "guardian", "ref_id": "g-mum", "name": "李梅"}
+
+
+# -- a question the rule cannot answer is bad input: refused, and nothing decided or recorded -----
+
+def test_a_collector_id_that_is_none_of_the_pupils_entries_is_bad_input() -> None:
+    pupil, sibling = a_pupil(), a_pupil("k2")
+    sibling.add_guardian("g-sib", "王芳", "母亲", "13700137000", True, None, BY)
+    pd = held_by_guard(pupil)
+    pupil.collect_events()
+    pd.collect_events()
+    for typo in ("nope-typo", "g-sib"):  # a typing mistake; another pupil's guardian
+        with pytest.raises(RuleError) as e:
+            pupil.decide_collection(day=DAY, collector_id=typo, name=None, id_tail=None)
+        assert e.value.field == "collector_id"
+    assert pupil.collect_events() == [] and pd.collect_events() == [] and pd.entries[-1]["type"] == "signed_in"
+
+
+def test_a_collector_named_with_another_adults_name_is_bad_input() -> None:
+    pupil = a_pupil()
+    pupil.restrict("r1", "王大力", None, "法院禁止令", None, None, None, BY)
+    pupil.collect_events()
+    for stranger in ("陌生人", "王大力", "\u200b"):
+        with pytest.raises(RuleError) as e:
+            pupil.decide_collection(day=DAY, collector_id="g-mum", name=stranger, id_tail=None)
+        assert e.value.field == "adult.name"
+    with pytest.raises(RuleError) as e:
+        pupil.decide_collection(day=DAY, collector_id=None, name=None, id_tail=None)
+    assert e.value.field == "collector_id" and pupil.collect_events() == []
+    # The collector's own name, however it is written, is the same adult.
+    allowed = pupil.decide_collection(day=DAY, collector_id="g-mum", name="李\u200b梅", id_tail=None)
+    assert isinstance(allowed, ReleaseAllowed) and allowed.collector.ref_id == "g-mum"

@@ -190,3 +190,52 @@ def test_an_early_departure_without_informing_the_homeroom_teacher_is_refused(
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "homeroom_informed"
     assert world.state(0)["status"] == "in_custody"
+
+
+def test_an_invisible_character_in_a_name_does_not_get_past_a_restriction(
+        client: TestClient, app: HandoverApp) -> None:
+    world = at_the_gate(client, app)
+    pupil = world.pupil(0)
+    r = world.post(world.admin, f"/v1/pupils/{pupil}/restrictions", {"name": "坏 人", "reason": "法院禁止令"})
+    assert r.status_code == 201, r.text
+    # Nobody can be authorised under that name, however it is written, by phone or on file.
+    r = world.post(world.guard, f"/v1/pupils/{pupil}/phone-authorisations",
+                   {"guardian_id": world.guardian(0)["guardian_id"], "adult": {"name": "坏\u200b人"}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "adult.name", r.text
+    r = world.post(world.admin, f"/v1/pupils/{pupil}/authorisations", {"name": "坏・人"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name", r.text
+    r = client.get(f"/v1/pupils/{pupil}", headers=world.admin.h())
+    assert r.status_code == 200 and r.json()["authorisations"] == []
+
+    r = release(world, [0], adult={"name": "坏\u2060人"})
+    assert r.status_code == 422 and r.json()["pupils"][0]["reason"] == "restricted"
+    assert world.state(0)["status"] == "in_custody"
+
+
+def test_an_unknown_or_mismatched_collector_is_bad_input_and_records_nothing(
+        client: TestClient, app: HandoverApp) -> None:
+    world = at_the_gate(client, app, 2)
+    mum, other_mum = world.guardian(0)["guardian_id"], world.guardian(1)["guardian_id"]
+    before = [world.state(i)["chain"] for i in (0, 1)]
+    stranger = {"name": "陌生人"}
+    # A typing mistake, another pupil's guardian, a collector named with another adult's name.
+    for i, own, other in ((0, mum, other_mum), (1, other_mum, mum)):
+        for who, field in (({"collector_id": "nope-typo"}, "collector_id"),
+                           ({"collector_id": other}, "collector_id"),
+                           ({"collector_id": own, "adult": stranger}, "adult.name")):
+            r = release(world, [i], **who)
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+            assert "pupils" not in r.json()  # no refusal was recorded
+            r = world.post(world.teacher, "/v1/early-departures", {
+                "pupil_id": world.pupil(i), "approved_by_staff_id": world.homeroom.staff_id,
+                "reason": "看牙医", "homeroom_informed": True, **who})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+    assert [world.state(i)["chain"] for i in (0, 1)] == before
+
+    r = release(world, [0], collector_id=mum, adult={"name": " 家长０ "})
+    assert r.status_code == 200, r.text
+    seen = {"min_position": r.headers["X-Log-Position"]}
+    alerts = client.get("/v1/alerts", params={**seen, "kind": "release_refused"}, headers=world.admin.h())
+    assert alerts.status_code == 200 and alerts.json()["alerts"] == []
+    incidents = client.get("/v1/incidents", params=seen, headers=world.admin.h())
+    assert incidents.status_code == 200 and incidents.json()["incidents"] == []

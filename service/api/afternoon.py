@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.deps import AppDep, Reader, StaffActor, respond
+from service.api.deps import AppDep, CorrectingActor, Reader, StaffActor, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.refs import AdultRef
@@ -352,8 +352,9 @@ def early_departure(body: EarlyDepartureRequest, actor: StaffActor, app: AppDep)
 
 
 @router.post("/corrections", response_model=PupilState)
-def correct(body: CorrectionRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
-    """Void one recorded event of a pupil's day, saying why; the event itself stays on record."""
+def correct(body: CorrectionRequest, actor: CorrectingActor, app: AppDep) -> JSONResponse:
+    """Void one recorded event of a pupil's day, saying why; the event itself stays on record.
+    Only whoever recorded the event, an admin, a duty leader or a safety officer (else 403)."""
     return respond(app.correct(actor, body.command()), PupilState)
 
 

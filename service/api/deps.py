@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 ALL_ROLES = tuple(Role)
 STAFF_ROLES = (Role.ADMIN, Role.TEACHER, Role.GUARD, Role.DUTY_LEADER, Role.SAFETY_OFFICER)
 ADMIN_ONLY = (Role.ADMIN,)
+# The staff roles, those that may void another's record first: a teacher who is also the duty
+# leader corrects (and closes an incident) as the duty leader.
+CORRECTING_ROLES = (Role.ADMIN, Role.SAFETY_OFFICER, Role.DUTY_LEADER, Role.TEACHER, Role.GUARD)
 
 
 def get_app(request: Request) -> HandoverApp:
@@ -185,6 +188,7 @@ def require_role(*roles: Role) -> Callable[..., Any]:
 
 AdminActor = Annotated[Actor, Depends(require_role(*ADMIN_ONLY))]
 StaffActor = Annotated[Actor, Depends(require_role(*STAFF_ROLES))]
+CorrectingActor = Annotated[Actor, Depends(require_role(*CORRECTING_ROLES))]
 Reader = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.afternoon import PlaceRef, StaffRef
-from service.api.deps import AppDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import AppDep, CorrectingActor, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.projections.incidents import read_incidents
@@ -163,9 +163,10 @@ def notify_guardian(incident_id: Line, body: GuardianRequest, actor: StaffActor,
 
 
 @router.post("/incidents/{incident_id}/steps", response_model=IncidentOut)
-def step(incident_id: Line, body: StepRequest, actor: StaffActor, app: AppDep) -> JSONResponse:
+def step(incident_id: Line, body: StepRequest, actor: CorrectingActor, app: AppDep) -> JSONResponse:
     """Escalate to the leadership group (领导小组), record an action, close with the outcome
     (only once every guardian of an injury, illness or missing pupil was reached), record the
-    guardian's acknowledgement, or correct a step."""
+    guardian's acknowledgement, or correct a step (only whoever recorded it, an admin, a duty
+    leader or a safety officer: else 403)."""
     return respond(app.incident_step(actor, do.IncidentStep(
         incident_id, body.step, body.text, tuple(body.to), body.pupil_id, body.corrects)), IncidentOut)

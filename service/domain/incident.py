@@ -8,7 +8,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from service.domain.errors import ConflictError, RuleError
+from service.domain.common import CORRECTOR_NAMES, may_correct
+from service.domain.errors import ConflictError, ForbiddenError, RuleError
 from service.domain.refs import ActorRecord, AdultRef, PlaceRef, StaffRef
 
 INCIDENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/incident")
@@ -69,8 +70,8 @@ class Incident(Aggregate):
     attempted collection or a missing pupil names at least one); an injury, an illness or a
     missing pupil cannot be closed until the guardian of every pupil involved was reached; a
     closed incident takes no more steps but the guardian's acknowledgement (a correction would
-    reopen what closing settled);
-    nothing is edited: a correction names the step it voids and why.
+    reopen what closing settled); nothing is edited: a correction names the step it voids and
+    why, and only whoever recorded that step, an admin, a duty leader or a safety officer makes it.
     """
 
     class Reported(Aggregate.Created):
@@ -250,7 +251,10 @@ class Incident(Aggregate):
         self._guardian_acknowledged(pupil_id=pupil_id, note=_clean(note, "note"), by=by)
 
     def correct(self, seq: int, reason: str, by: ActorRecord) -> None:
-        """Void one step, naming it and why; the step itself stays on record."""
+        """Void one step, naming it and why; the step itself stays on record.
+
+        Only whoever recorded the step, or an admin, a duty leader or a safety officer, voids it.
+        """
         self._require_open("correct it")
         reason = _clean(reason, "reason")
         if not reason:
@@ -262,6 +266,9 @@ class Incident(Aggregate):
             raise RuleError(f"A {target['step']} step cannot be voided.", field="corrects")
         if seq in self._voided():
             raise ConflictError(f"Step {seq} was already corrected.", state=self.view())
+        if not may_correct(target["by"], by):
+            raise ForbiddenError(f"Only {target['by']['staff_name']}, who recorded step {seq}, "
+                                 f"or {CORRECTOR_NAMES} may correct it.")
         self._corrected(corrects=seq, reason=reason, by=by)
 
     # -- events ------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ class Pupil(Aggregate):
         self, guardian_id: str, name: str, relation: str, phone: str, may_collect: bool,
         id_tail: str | None, by: ActorRecord,
     ) -> None:
-        if not name.strip():
+        if not normalise_name(name):
             raise RuleError("A guardian needs a name.", field="name")
         for g in self.guardians.values():
             if normalise_name(g["name"]) == normalise_name(name) and g["phone"] == phone:
@@ -189,7 +189,7 @@ class Pupil(Aggregate):
         caller: str | None, one_day: bool, by: ActorRecord,
     ) -> None:
         """Authorise another adult: standing (a window) or for one day only."""
-        if not name.strip():
+        if not normalise_name(name):
             raise RuleError("The authorised adult needs a name.", field="name")
         if given_by_guardian_id is not None:
             self.guardian(given_by_guardian_id)
@@ -200,6 +200,13 @@ class Pupil(Aggregate):
         if via == "phone_call" and not (caller and given_by_guardian_id):
             raise RuleError(
                 "A phone authorisation names the guardian who called.", field="guardian_id"
+            )
+        restriction = self.restriction_over(name, id_tail, valid_from, valid_to)
+        if restriction is not None:
+            raise RuleError(
+                f"{name.strip()} is restricted from collecting this pupil; "
+                "no authorisation can be given to them.",
+                field="name",
             )
         self._authorised(
             authorisation_id=authorisation_id, name=name.strip(), relation=relation,
@@ -262,7 +269,7 @@ class Pupil(Aggregate):
         document: str | None, valid_from: date | None, valid_to: date | None,
         by: ActorRecord,
     ) -> None:
-        if not name.strip():
+        if not normalise_name(name):
             raise RuleError("A restriction names the adult.", field="name")
         if not reason.strip():
             raise RuleError("A restriction gives its reason.", field="reason")
@@ -377,6 +384,25 @@ class Pupil(Aggregate):
                 return r
         return None
 
+    def restriction_over(
+        self, name: str, id_tail: str | None, valid_from: date | None, valid_to: date | None
+    ) -> RestrictionRecord | None:
+        """A restriction on this adult in force on any day of the window (open ends never end)."""
+        start = valid_from.isoformat() if valid_from else None
+        end = valid_to.isoformat() if valid_to else None
+        for r in self.restrictions.values():
+            if r["lifted"]:
+                continue
+            if (end is not None and r["valid_from"] is not None and end < r["valid_from"]) or (
+                start is not None and r["valid_to"] is not None and r["valid_to"] < start
+            ):
+                continue
+            if normalise_name(r["name"]) == normalise_name(name) and id_tails_agree(
+                r["id_tail"], id_tail
+            ):
+                return r
+        return None
+
     def collectors_on(self, day: date) -> list[Collector]:
         found = [
             Collector("guardian", g["guardian_id"], g["name"], g["relation"], g["phone"])
@@ -395,18 +421,32 @@ class Pupil(Aggregate):
         """Who is at the gate, and may they take this pupil today?
 
         The answer is the only thing `PupilDay.release_to` and `leave_early` record from.
+        A question the rule cannot answer is bad input, refused before anything is decided:
+        neither a collector nor a name, a `collector_id` that is none of this pupil's guardians
+        or authorisations, or a name at the gate that is not the collector's.
         """
         pupil_id, iso = str(self.id), day.isoformat()
 
         def refused(reason: str, restriction_id: str | None = None) -> CollectionDecision:
             return issue(CollectionRefused(pupil_id, iso, reason, restriction_id))
 
+        if name is not None and not normalise_name(name):
+            raise RuleError("Name the adult who came.", field="adult.name")
+        if collector_id is None and not name:
+            raise RuleError("Name the collector on file or the adult who came.", field="collector_id")
         candidates = self.collectors_on(day)
         chosen: Collector | None = None
         if collector_id is not None:
-            chosen = next((c for c in candidates if c.ref_id == collector_id), None)
             entry = self.guardians.get(collector_id) or self.authorisations.get(collector_id)
-            name = name or (entry["name"] if entry else None)
+            if entry is None:
+                raise RuleError(f"No guardian or authorised adult {collector_id} for {self.name}.",
+                                field="collector_id")
+            if name and normalise_name(name) != normalise_name(entry["name"]):
+                raise RuleError("The adult at the gate is not the collector named: name the "
+                                "collector on file, or the adult who came, or both alike.",
+                                field="adult.name")
+            chosen = next((c for c in candidates if c.ref_id == collector_id), None)
+            name = name or entry["name"]
         if name:
             restriction = self.active_restriction(name, id_tail, day)
             if restriction is not None:

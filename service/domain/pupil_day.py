@@ -9,9 +9,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from service.domain.common import normalise_name
+from service.domain.common import CORRECTOR_NAMES, may_correct, normalise_name
 from service.domain.decisions import HomeAloneAllowed, ReleaseAllowed, require_issued
-from service.domain.errors import ConflictError, RuleError
+from service.domain.errors import ConflictError, ForbiddenError, RuleError
 from service.domain.refs import (
     ActorRecord,
     AdultRef,
@@ -95,7 +95,8 @@ class PupilDay(Aggregate):
     session, or gone); custody moves only when the receiver confirms; only the
     current custodian releases, sends home or hands on; a pupil is gone at most
     once a session; nothing is edited: a correction is a new fact naming the
-    fact it voids and why.
+    fact it voids and why, made only by whoever recorded that fact, an admin,
+    a duty leader or a safety officer.
     """
 
     class Opened(Aggregate.Created):
@@ -267,7 +268,10 @@ class PupilDay(Aggregate):
                          reason=reason.strip(), homeroom_informed=homeroom_informed, by=by)
 
     def correct(self, seq: int, reason: str, by: ActorRecord) -> None:
-        """Void one recorded fact, naming it and why; the fact itself stays in the chain."""
+        """Void one recorded fact, naming it and why; the fact itself stays in the chain.
+
+        Only whoever recorded the fact, or an admin, a duty leader or a safety officer, voids it.
+        """
         if not reason.strip():
             raise RuleError("A correction says why.", field="reason")
         target = next((e for e in self.entries if e["seq"] == seq), None)
@@ -277,6 +281,9 @@ class PupilDay(Aggregate):
             raise RuleError(f"A {target['type']} fact cannot be voided.", field="corrects")
         if any(e["type"] == "corrected" and e["corrects"] == seq for e in self.entries):
             raise self._refuse(f"Event {seq} was already corrected.")
+        if not may_correct(target["by"], by):
+            raise ForbiddenError(f"Only {target['by']['staff_name']}, who recorded event {seq}, "
+                                 f"or {CORRECTOR_NAMES} may correct it.")
         self._corrected(corrects=seq, corrected_type=target["type"], reason=reason.strip(), by=by)
 
     # -- events: each only appends its fact and re-derives the state --------

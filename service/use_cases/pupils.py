@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -177,11 +178,16 @@ class PupilUseCases(AppCore):
         def change(p: Pupil, s: School) -> None:
             guardian = p.guardian(cmd.guardian_id)
             on = cmd.day or self.today(s)
-            p.authorise(
-                str(uuid4()), adult["name"] or "", adult["relation"], adult["phone"],
-                adult["id_tail"], on, on, None, cmd.guardian_id, "phone_call",
-                f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
-            )
+            try:
+                p.authorise(
+                    str(uuid4()), adult["name"] or "", adult["relation"], adult["phone"],
+                    adult["id_tail"], on, on, None, cmd.guardian_id, "phone_call",
+                    f"{guardian['name']} ({guardian['phone']})", True, actor.record(),
+                )
+            except RuleError as e:  # the adult named on the call is the body's adult
+                if e.field != "name":
+                    raise
+                raise RuleError(e.detail, field="adult.name") from None
         return self._pupil_change(actor, pupil_id, change, created=True)
 
     def revoke_authorisation(self, actor: Actor, pupil_id: str, authorisation_id: str,
@@ -283,7 +289,7 @@ class PupilUseCases(AppCore):
                                      class_label(row.grade, row.class_no), teachers[teacher_key], by)
                     klass = school.classes[class_id]
                     new_classes += 1
-                key = f"roster/{row.grade}-{row.class_no}/{normalise_name(row.name)}/{row.guardians[0].phone}"
+                key = f"roster/{row.grade}-{row.class_no}/{_key_name(row.name)}/{row.guardians[0].phone}"
                 pupil_id = Pupil.create_id(school.school_id, key)
                 if str(pupil_id) in school.roll or self._find(pupil_id) is not None:
                     skipped += 1
@@ -322,3 +328,10 @@ class PupilUseCases(AppCore):
                 return Decision(changed_present if not dry_run else [], body)
             return Decision([school, *created, *changed_present], body, created=True)
         return self.execute(actor, decide)
+
+
+def _key_name(name: str) -> str:
+    """The pupil's name in a roster import key, as every release has written it: the key names
+    the pupil stored, so a roster imported again finds them (never `normalise_name`, which
+    may learn to ignore more)."""
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
