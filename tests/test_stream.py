@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -14,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.api import stream
 from service.application import HandoverApp
+from tests import aio
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.stores import every_store
 
@@ -222,10 +221,7 @@ def test_a_quiet_stream_keeps_alive_and_moves_the_client_past_what_it_may_not_se
         await body.aclose()
         return chunks
 
-    # A loop of its own, on a thread of its own: the browser tests keep Playwright's loop running
-    # on this thread for the whole session.
-    with ThreadPoolExecutor(1) as own:
-        got = own.submit(asyncio.run, first_two()).result()
+    got = aio.run(first_two())
     assert got == ["retry: 2000\n\n", f": keep-alive\nid: {head}\n\n"]
 
 

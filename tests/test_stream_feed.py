@@ -13,6 +13,7 @@ from service.api import stream
 from service.application import HandoverApp
 from service.projections.feed import Feed
 from service.projections.views import Views
+from tests import aio
 from tests.builders import World, a_school, handed_to_teacher, walked_to_gate
 from tests.stores import every_store
 from tests.test_stream import Connected, afternoon, parse, read
@@ -90,7 +91,7 @@ def test_fifty_open_streams_get_each_event_once_and_in_log_order_from_one_readin
         await close(listeners)
         return listeners
 
-    listeners = asyncio.run(scenario())
+    listeners = aio.run(scenario())
     expected = read(world, last_event_id=start)
     assert len(expected) > 10 and [e["event"] for e in expected].count("alert") == 1
     for listener in listeners:
@@ -114,7 +115,7 @@ def test_a_stream_of_one_school_never_receives_another_schools_event(
         await close([mine, other])
         return mine, other
 
-    mine, other = asyncio.run(scenario())
+    mine, other = aio.run(scenario())
     assert {e["data"]["pupil_id"] for e in other.events} == {theirs.pupil(0)}
     assert not [e for e in other.events if e["event"] == "alert"]
     assert ours.pupil(0) not in "".join(other.chunks) and "release_refused" not in "".join(other.chunks)
@@ -147,7 +148,7 @@ def test_a_resume_from_before_the_feeds_buffer_reads_the_gap_then_the_live_event
         await close([keeper, resumed])
         return resumed
 
-    resumed = asyncio.run(scenario())
+    resumed = aio.run(scenario())
     expected = read(world, last_event_id=start)
     assert resumed.events == expected
     ids = [e["id"] for e in resumed.events]
@@ -181,5 +182,5 @@ def test_a_stream_that_stops_reading_is_told_to_reconnect_and_resumes_by_its_las
         await close([again])
         return chunks + again.chunks
 
-    chunks = asyncio.run(scenario())
+    chunks = aio.run(scenario())
     assert parse("".join(chunks)) == read(world, last_event_id=start)
