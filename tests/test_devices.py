@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -322,3 +323,34 @@ def test_a_teacher_adding_a_device_is_forbidden(client: TestClient, app: Handove
     r = client.post("/v1/devices", json={"name": "平板", "kind": "classroom_tablet",
                                          "place_id": world.group_id}, headers=member.h(**key()))
     assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "application/x+json",
+                                          "APPLICATION/JSON; charset=UTF-8", "application/vnd.a+json"])
+def test_a_gate_tablet_cannot_act_at_another_gate_whatever_the_content_type_is_spelt(
+        client: TestClient, app: HandoverApp, content_type: str) -> None:
+    world = a_school(client, app, 1)
+    paired = pair(client, register(world)["code"])
+    tablet = Staff(str(paired["device_id"]), str(paired["token"]))
+    south = client.post("/v1/school/gates", json={"name": "南门"}, headers=world.admin.h(**key()))
+    elsewhere = south.json()["gate_id"]
+    adult = {"name": "陌生人", "relation": "邻居"}
+    commands = {
+        "/v1/refusals": {"pupil_id": world.pupil(0), "adult": adult, "reason": "不在接送名单",
+                         "gate_id": elsewhere},
+        "/v1/releases": {"pupil_ids": [world.pupil(0)], "gate_id": elsewhere,
+                         "collector_id": world.guardian(0)["guardian_id"],
+                         "identity_check": "known_to_staff"},
+        "/v1/handovers": {"pupil_ids": [world.pupil(0)], "count": 1,
+                          "to_staff_id": world.guard.staff_id, "place_id": elsewhere},
+    }
+    for path, body in commands.items():
+        r = client.post(path, content=json.dumps(body),
+                        headers=tablet.h(**key(), **{"Content-Type": content_type}))
+        assert r.status_code == 403, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    # The same spelling is parsed as JSON: at its own gate the tablet's refusal is recorded.
+    at_home = {**commands["/v1/refusals"], "gate_id": world.gate_id}
+    r = client.post("/v1/refusals", content=json.dumps(at_home),
+                    headers=tablet.h(**key(), **{"Content-Type": content_type}))
+    assert r.status_code == 200, r.text

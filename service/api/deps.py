@@ -108,12 +108,16 @@ GATE_BOUND_FIELDS = ("gate_id", "place_id")
 
 
 async def places_named(request: Request) -> frozenset[str]:
-    """The gates or places a JSON command names (for a tablet bound to one gate)."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
+    """The gates or places a command's body names (for a tablet bound to one gate).
+
+    The body is read as JSON whatever its content type says (``Application/JSON``,
+    ``application/x+json``, none at all): FastAPI parses all of those, and a body it does not
+    parse names no place. Only a form (the roster upload) is not JSON."""
+    if request.headers.get("content-type", "").lower().lstrip().startswith("multipart/"):
         return frozenset()
     try:
         body = json.loads(await request.body() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return frozenset()  # the route's own parsing answers for it
     if not isinstance(body, dict):
         return frozenset()
