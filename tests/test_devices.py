@@ -354,3 +354,28 @@ def test_a_gate_tablet_cannot_act_at_another_gate_whatever_the_content_type_is_s
     r = client.post("/v1/refusals", content=json.dumps(at_home),
                     headers=tablet.h(**key(), **{"Content-Type": content_type}))
     assert r.status_code == 200, r.text
+
+
+def test_a_duty_board_reads_the_roster_alerts_and_stream_only_not_all_an_inspector_reads(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    paired = pair(client, register(world, "duty_board")["code"])
+    board = Staff(str(paired["device_id"]), str(paired["token"]))
+    for path in ("/v1/roster", "/v1/alerts", "/v1/me", "/v1/device", "/v1/school"):
+        r = client.get(path, headers=board.h())
+        assert r.status_code == 200, (path, r.text)
+    r = client.post("/v1/stream/tickets", headers=board.h())
+    assert r.status_code == 201, r.text
+    assert isinstance(app.redeem_stream_ticket(r.json()["ticket"]), DeviceIdentity)
+    pupil, staff = world.pupil(0), world.teacher.staff_id
+    for path in ("/v1/access-log", "/v1/incidents", "/v1/statements/pupils",
+                 f"/v1/statements/pupils/{pupil}", "/v1/statements/staff",
+                 f"/v1/statements/staff/{staff}", "/v1/pupils", f"/v1/pupils/{pupil}",
+                 f"/v1/pupils/{pupil}/afternoon", "/v1/afternoon", "/v1/care-log", "/v1/staff",
+                 "/v1/shifts", "/v1/school/schedule", "/v1/school/alert-policy"):
+        assert client.get(path, headers=world.inspector.h()).status_code != 403, path
+        r = client.get(path, headers=board.h())
+        assert r.status_code == 403, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    listed = client.get("/v1/devices", headers=world.admin.h()).json()["devices"]
+    assert [d["role"] for d in listed] == ["inspector"]  # the role's stored value is unchanged

@@ -87,7 +87,7 @@ PAIR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _problem_content("Too many wrong codes from this client: wait Retry-After seconds"),
     503: PROBLEM_RESPONSES[503],
 }
-DeviceCaller = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
+DeviceCaller = Annotated[Actor, Depends(require_role(*ALL_ROLES, boards=True))]
 
 
 @router.post("/devices", response_model=DeviceWithCode, status_code=201)

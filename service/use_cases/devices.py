@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from service.domain.common import Actor
 from service.domain.device import (
+    BOARD_ONLY_KINDS,
     CODE_ALPHABET,
     CODE_LENGTH,
     KIND_PLACE,
@@ -49,6 +50,11 @@ class DeviceIdentity(StaffIdentity):
 
     kind: str = ""
     place_id: str | None = None
+
+    @property
+    def board_only(self) -> bool:
+        """Whether it reads the board's routes only (a duty board), whatever its role may read."""
+        return self.kind in BOARD_ONLY_KINDS
 
 
 def window_start(now: datetime) -> datetime:
