@@ -284,19 +284,19 @@ def test_a_gate_tablet_works_its_own_gate_but_cannot_do_admin_things_or_act_at_a
     handed_to_teacher(world)
     r = world.post(world.teacher, "/v1/handovers", {"pupil_ids": ids, "count": 1,
                    "to_staff_id": tablet.staff_id, "place_id": world.gate_id})
-    assert r.status_code == 201, r.text
-    r = world.post(tablet, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 422, r.text  # custody is a named adult's, never a tablet's
+    assert [e["field"] for e in r.json()["errors"]] == ["to_staff_id"]
     body = {"pupil_ids": ids, "gate_id": south.json()["gate_id"],
             "collector_id": world.guardian(0)["guardian_id"], "identity_check": "known_to_staff"}
     elsewhere = world.post(tablet, "/v1/releases", body)
     assert elsewhere.status_code == 403, elsewhere.text
-    released = world.post(tablet, "/v1/releases", {**body, "gate_id": world.gate_id})
-    assert released.status_code == 200, released.text
-    [gone] = released.json()["pupils"]
-    assert gone["gone"]["by"] == tablet.staff_id
+    refusal = {"pupil_id": ids[0], "adult": {"name": "陌生人"}, "reason": "不在接送名单"}
+    elsewhere = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": south.json()["gate_id"]})
+    assert elsewhere.status_code == 403, elsewhere.text
+    refused = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": world.gate_id})
+    assert refused.status_code == 200, refused.text
     [recorded] = [n for n in app.recorder.select_notifications(start=1, limit=10_000)
-                  if n.topic.endswith("PupilDay.Released")]
+                  if n.topic.endswith("PupilDay.ReleaseRefused")]
     by = app.mapper.to_domain_event(recorded).by  # type: ignore[attr-defined]
     assert (by["staff_id"], by["device"], by["place"]) == (tablet.staff_id, tablet.staff_id, world.gate_id)
 
@@ -379,3 +379,20 @@ def test_a_duty_board_reads_the_roster_alerts_and_stream_only_not_all_an_inspect
         assert r.headers["content-type"].startswith("application/problem+json")
     listed = client.get("/v1/devices", headers=world.admin.h()).json()["devices"]
     assert [d["role"] for d in listed] == ["inspector"]  # the role's stored value is unchanged
+
+
+def test_pupils_are_handed_to_a_person_who_takes_custody_never_to_a_device_or_an_inspector(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    board = pair(client, register(world, "duty_board")["code"])
+    handed_to_teacher(world)
+    offer = {"pupil_ids": [world.pupil(0)], "count": 1, "place_id": world.gate_id}
+    for receiver in (world.inspector.staff_id, str(board["device_id"])):
+        for extra in ({}, {"to_session": "evening_study", "place_id": world.group_id}):
+            r = world.post(world.teacher, "/v1/handovers", {**offer, **extra, "to_staff_id": receiver})
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert [e["field"] for e in r.json()["errors"]] == ["to_staff_id"], r.text
+    assert world.state(0)["custodian"]["staff_id"] == world.teacher.staff_id  # nothing offered
+    r = world.post(world.teacher, "/v1/handovers", {**offer, "to_staff_id": world.guard.staff_id})
+    assert r.status_code == 201, r.text
