@@ -84,6 +84,7 @@ PAIR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _problem_content("The code was used already, expired (pairing-code-used, "
                           "pairing-code-expired), or its device was revoked"),
     422: _problem_content("Bad input, or a code that is not valid (pairing-code-unknown)"),
+    413: PROBLEM_RESPONSES[413],
     429: _problem_content("Too many wrong codes from this client: wait Retry-After seconds"),
     503: PROBLEM_RESPONSES[503],
 }
