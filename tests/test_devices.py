@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -396,3 +400,58 @@ def test_pupils_are_handed_to_a_person_who_takes_custody_never_to_a_device_or_an
     assert world.state(0)["custodian"]["staff_id"] == world.teacher.staff_id  # nothing offered
     r = world.post(world.teacher, "/v1/handovers", {**offer, "to_staff_id": world.guard.staff_id})
     assert r.status_code == 201, r.text
+
+
+def test_parallel_wrong_codes_from_one_client_get_no_more_tries_than_one_after_another(
+        app: HandoverApp, clock: FixedClock) -> None:
+    admin_of(app)
+    guesses = [f"AAAA-AA{a}{b}" for a in CODE_ALPHABET[:4] for b in CODE_ALPHABET[:4]]
+    start = threading.Barrier(len(guesses))
+
+    def guess(code: str) -> str:
+        start.wait()
+        try:
+            app.pair_device(code, "10.0.0.99")
+        except (PairingCodeUnknownError, TooManyPairingTriesError) as refused:
+            return refused.code
+        return "paired"
+
+    with ThreadPoolExecutor(len(guesses)) as pool:
+        answers = list(pool.map(guess, guesses))
+    assert answers.count("pairing-code-unknown") == PAIRING_TRIES, answers
+    assert answers.count("pairing-tries-exceeded") == len(guesses) - PAIRING_TRIES
+    failed = [e for e in app.recorder.select_notifications(start=1, limit=1000)
+              if e.topic.endswith("PairingTries.Failed")]
+    assert len(failed) == PAIRING_TRIES
+    assert app.pairing_locks._locks == {}  # nothing kept once the tries are done
+
+
+def test_serve_believes_forwarded_addresses_only_from_the_proxies_configured(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from uvicorn.config import Config
+
+    from service.cli import serve
+    from service.settings import Settings
+
+    def client_seen(allowed: str) -> object:
+        ran: dict[str, Any] = {}
+        monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(kw))
+        serve(Settings(store="memory", forwarded_allow_ips=allowed) if allowed else Settings(store="memory"))
+        seen: list[object] = []
+
+        async def inner(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["client"])
+
+        config = Config(inner, proxy_headers=ran["proxy_headers"],
+                        forwarded_allow_ips=ran["forwarded_allow_ips"])
+        config.load()
+        scope = {"type": "http", "client": ("127.0.0.1", 5000), "scheme": "http",
+                 "headers": [(b"x-forwarded-for", b"6.6.6.6")]}
+        asyncio.run(config.loaded_app(scope, None, None))
+        return seen[0]
+
+    monkeypatch.delenv("HANDOVER_FORWARDED_ALLOW_IPS", raising=False)
+    assert client_seen("") == ("127.0.0.1", 5000)  # uvicorn's default would say 6.6.6.6
+    assert client_seen("10.0.0.2") == ("127.0.0.1", 5000)
+    assert client_seen("10.0.0.2, 127.0.0.1")[0] == "6.6.6.6"  # type: ignore[index]
