@@ -39,7 +39,7 @@ class LimitBodySize:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        headers = dict(scope["headers"])  # the server has joined repeated framing headers already
+        headers = dict(scope["headers"])  # the server refuses framing headers that disagree
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
@@ -57,8 +57,7 @@ class LimitBodySize:
         body, more, received = [], True, 0
         while more:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message], receive), send)
+            if message["type"] != "http.request":  # the client went away: no one to answer
                 return
             chunk = message.get("body", b"")
             received += len(chunk)
