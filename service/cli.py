@@ -94,8 +94,16 @@ def serve(settings: Settings, banner: str = "", application: HandoverApp | None 
         print(banner)
     sys.stdout.flush()
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info",
-                log_config=log_config())
+                log_config=log_config(), **forwarding(settings))
     return 0
+
+
+def forwarding(settings: Settings) -> dict[str, Any]:
+    """Forwarded headers are believed only from the proxies configured: uvicorn's own default
+    believes any from 127.0.0.1, and each forged address would be a fresh client to the pairing
+    lockout."""
+    trusted = ",".join(a.strip() for a in settings.forwarded_allow_ips.split(",") if a.strip())
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or ""}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         "are private, e.g. an on-premises SMS gateway; every other private, loopback or "
         "reserved address is refused"))
 
+    forwarded_allow_ips: str = Field(default="", description=(
+        "Comma-separated addresses (or networks) of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: none, each client is the address it connects from "
+        "(the pairing lockout counts per client)"))
+
     token_ttl_days: int = Field(default=365, ge=0, le=3650, description=(
         "Days a newly issued staff token stays valid unless the admin gives its own; 0: no expiry"))
     cipher_key: SecretStr | None = Field(default=None, description=(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -283,19 +288,19 @@ def test_a_gate_tablet_works_its_own_gate_but_cannot_do_admin_things_or_act_at_a
     handed_to_teacher(world)
     r = world.post(world.teacher, "/v1/handovers", {"pupil_ids": ids, "count": 1,
                    "to_staff_id": tablet.staff_id, "place_id": world.gate_id})
-    assert r.status_code == 201, r.text
-    r = world.post(tablet, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 422, r.text  # custody is a named adult's, never a tablet's
+    assert [e["field"] for e in r.json()["errors"]] == ["to_staff_id"]
     body = {"pupil_ids": ids, "gate_id": south.json()["gate_id"],
             "collector_id": world.guardian(0)["guardian_id"], "identity_check": "known_to_staff"}
     elsewhere = world.post(tablet, "/v1/releases", body)
     assert elsewhere.status_code == 403, elsewhere.text
-    released = world.post(tablet, "/v1/releases", {**body, "gate_id": world.gate_id})
-    assert released.status_code == 200, released.text
-    [gone] = released.json()["pupils"]
-    assert gone["gone"]["by"] == tablet.staff_id
+    refusal = {"pupil_id": ids[0], "adult": {"name": "陌生人"}, "reason": "不在接送名单"}
+    elsewhere = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": south.json()["gate_id"]})
+    assert elsewhere.status_code == 403, elsewhere.text
+    refused = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": world.gate_id})
+    assert refused.status_code == 200, refused.text
     [recorded] = [n for n in app.recorder.select_notifications(start=1, limit=10_000)
-                  if n.topic.endswith("PupilDay.Released")]
+                  if n.topic.endswith("PupilDay.ReleaseRefused")]
     by = app.mapper.to_domain_event(recorded).by  # type: ignore[attr-defined]
     assert (by["staff_id"], by["device"], by["place"]) == (tablet.staff_id, tablet.staff_id, world.gate_id)
 
@@ -322,3 +327,131 @@ def test_a_teacher_adding_a_device_is_forbidden(client: TestClient, app: Handove
     r = client.post("/v1/devices", json={"name": "平板", "kind": "classroom_tablet",
                                          "place_id": world.group_id}, headers=member.h(**key()))
     assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "application/x+json",
+                                          "APPLICATION/JSON; charset=UTF-8", "application/vnd.a+json"])
+def test_a_gate_tablet_cannot_act_at_another_gate_whatever_the_content_type_is_spelt(
+        client: TestClient, app: HandoverApp, content_type: str) -> None:
+    world = a_school(client, app, 1)
+    paired = pair(client, register(world)["code"])
+    tablet = Staff(str(paired["device_id"]), str(paired["token"]))
+    south = client.post("/v1/school/gates", json={"name": "南门"}, headers=world.admin.h(**key()))
+    elsewhere = south.json()["gate_id"]
+    adult = {"name": "陌生人", "relation": "邻居"}
+    commands = {
+        "/v1/refusals": {"pupil_id": world.pupil(0), "adult": adult, "reason": "不在接送名单",
+                         "gate_id": elsewhere},
+        "/v1/releases": {"pupil_ids": [world.pupil(0)], "gate_id": elsewhere,
+                         "collector_id": world.guardian(0)["guardian_id"],
+                         "identity_check": "known_to_staff"},
+        "/v1/handovers": {"pupil_ids": [world.pupil(0)], "count": 1,
+                          "to_staff_id": world.guard.staff_id, "place_id": elsewhere},
+    }
+    for path, body in commands.items():
+        r = client.post(path, content=json.dumps(body),
+                        headers=tablet.h(**key(), **{"Content-Type": content_type}))
+        assert r.status_code == 403, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    # The same spelling is parsed as JSON: at its own gate the tablet's refusal is recorded.
+    at_home = {**commands["/v1/refusals"], "gate_id": world.gate_id}
+    r = client.post("/v1/refusals", content=json.dumps(at_home),
+                    headers=tablet.h(**key(), **{"Content-Type": content_type}))
+    assert r.status_code == 200, r.text
+
+
+def test_a_duty_board_reads_the_roster_alerts_and_stream_only_not_all_an_inspector_reads(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    paired = pair(client, register(world, "duty_board")["code"])
+    board = Staff(str(paired["device_id"]), str(paired["token"]))
+    for path in ("/v1/roster", "/v1/alerts", "/v1/me", "/v1/device", "/v1/school"):
+        r = client.get(path, headers=board.h())
+        assert r.status_code == 200, (path, r.text)
+    r = client.post("/v1/stream/tickets", headers=board.h())
+    assert r.status_code == 201, r.text
+    assert isinstance(app.redeem_stream_ticket(r.json()["ticket"]), DeviceIdentity)
+    pupil, staff = world.pupil(0), world.teacher.staff_id
+    for path in ("/v1/access-log", "/v1/incidents", "/v1/statements/pupils",
+                 f"/v1/statements/pupils/{pupil}", "/v1/statements/staff",
+                 f"/v1/statements/staff/{staff}", "/v1/pupils", f"/v1/pupils/{pupil}",
+                 f"/v1/pupils/{pupil}/afternoon", "/v1/afternoon", "/v1/care-log", "/v1/staff",
+                 "/v1/shifts", "/v1/school/schedule", "/v1/school/alert-policy"):
+        assert client.get(path, headers=world.inspector.h()).status_code != 403, path
+        r = client.get(path, headers=board.h())
+        assert r.status_code == 403, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    listed = client.get("/v1/devices", headers=world.admin.h()).json()["devices"]
+    assert [d["role"] for d in listed] == ["inspector"]  # the role's stored value is unchanged
+
+
+def test_pupils_are_handed_to_a_person_who_takes_custody_never_to_a_device_or_an_inspector(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    board = pair(client, register(world, "duty_board")["code"])
+    handed_to_teacher(world)
+    offer = {"pupil_ids": [world.pupil(0)], "count": 1, "place_id": world.gate_id}
+    for receiver in (world.inspector.staff_id, str(board["device_id"])):
+        for extra in ({}, {"to_session": "evening_study", "place_id": world.group_id}):
+            r = world.post(world.teacher, "/v1/handovers", {**offer, **extra, "to_staff_id": receiver})
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert [e["field"] for e in r.json()["errors"]] == ["to_staff_id"], r.text
+    assert world.state(0)["custodian"]["staff_id"] == world.teacher.staff_id  # nothing offered
+    r = world.post(world.teacher, "/v1/handovers", {**offer, "to_staff_id": world.guard.staff_id})
+    assert r.status_code == 201, r.text
+
+
+def test_parallel_wrong_codes_from_one_client_get_no_more_tries_than_one_after_another(
+        app: HandoverApp, clock: FixedClock) -> None:
+    admin_of(app)
+    guesses = [f"AAAA-AA{a}{b}" for a in CODE_ALPHABET[:4] for b in CODE_ALPHABET[:4]]
+    start = threading.Barrier(len(guesses))
+
+    def guess(code: str) -> str:
+        start.wait()
+        try:
+            app.pair_device(code, "10.0.0.99")
+        except (PairingCodeUnknownError, TooManyPairingTriesError) as refused:
+            return refused.code
+        return "paired"
+
+    with ThreadPoolExecutor(len(guesses)) as pool:
+        answers = list(pool.map(guess, guesses))
+    assert answers.count("pairing-code-unknown") == PAIRING_TRIES, answers
+    assert answers.count("pairing-tries-exceeded") == len(guesses) - PAIRING_TRIES
+    failed = [e for e in app.recorder.select_notifications(start=1, limit=1000)
+              if e.topic.endswith("PairingTries.Failed")]
+    assert len(failed) == PAIRING_TRIES
+    assert app.pairing_locks._locks == {}  # nothing kept once the tries are done
+
+
+def test_serve_believes_forwarded_addresses_only_from_the_proxies_configured(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from uvicorn.config import Config
+
+    from service.cli import serve
+    from service.settings import Settings
+
+    def client_seen(allowed: str) -> object:
+        ran: dict[str, Any] = {}
+        monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(kw))
+        serve(Settings(store="memory", forwarded_allow_ips=allowed) if allowed else Settings(store="memory"))
+        seen: list[object] = []
+
+        async def inner(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["client"])
+
+        config = Config(inner, proxy_headers=ran["proxy_headers"],
+                        forwarded_allow_ips=ran["forwarded_allow_ips"])
+        config.load()
+        scope = {"type": "http", "client": ("127.0.0.1", 5000), "scheme": "http",
+                 "headers": [(b"x-forwarded-for", b"6.6.6.6")]}
+        asyncio.run(config.loaded_app(scope, None, None))
+        return seen[0]
+
+    monkeypatch.delenv("HANDOVER_FORWARDED_ALLOW_IPS", raising=False)
+    assert client_seen("") == ("127.0.0.1", 5000)  # uvicorn's default would say 6.6.6.6
+    assert client_seen("10.0.0.2") == ("127.0.0.1", 5000)
+    assert client_seen("10.0.0.2, 127.0.0.1")[0] == "6.6.6.6"  # type: ignore[index]

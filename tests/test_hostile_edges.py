@@ -3,6 +3,11 @@ reach the log from a URL, Chinese header values are text, and webhooks stay off 
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -129,3 +134,68 @@ def test_a_header_value_that_is_not_utf8_is_refused_as_such_not_as_a_control_cha
     assert check.validate_python("东门平板".encode().decode("latin-1")) == "东门平板"
     with pytest.raises(ValidationError, match="is not valid UTF-8"):
         check.validate_python(b"\xe4\xb8".decode("latin-1"))
+
+
+def _asgi_post(asgi: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """A POST straight into the ASGI app whose body may never be read: receive fails if called."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body was read")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+             "query_string": b"", "headers": headers, "client": ("10.0.0.9", 5000),
+             "server": ("testserver", 80)}
+    asyncio.run(asgi(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@memory_only
+def test_a_body_declared_over_the_limit_is_refused_413_before_it_is_read_even_without_a_token(
+        client: TestClient, app: HandoverApp) -> None:
+    for path, declared in (("/v1/devices/pair", 100 * 2**20), ("/v1/releases", 64 * 1024 + 1),
+                           ("/v1/imports/roster", 7 * 2**20)):
+        status, body = _asgi_post(client.app, path, [(b"content-type", b"application/json"),
+                                                     (b"content-length", str(declared).encode())])
+        assert status == 413, (path, body)
+        assert json.loads(body)["type"].endswith("/too-large")
+    r = client.post("/v1/devices/pair", content=b'{"code": "' + b"A" * 70_000 + b'"}', headers=JSON)
+    assert r.status_code == 413, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"] == [{"field": "body", "message": r.json()["detail"]}]
+
+
+@memory_only
+def test_a_chunked_body_is_counted_and_refused_413_once_it_passes_the_limit(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+
+    def chunks(n: int) -> Iterator[bytes]:  # no Content-Length: sent chunked
+        yield b'{"code": "'
+        for _ in range(n):
+            yield b"A" * 1024
+        yield b'"}'
+
+    r = client.post("/v1/devices/pair", content=chunks(100), headers=JSON)
+    assert r.status_code == 413, r.text
+    assert r.json()["type"].endswith("/too-large")
+    r = client.post("/v1/school/gates", content=chunks(100), headers=world.admin.h(**JSON, **key()))
+    assert r.status_code == 413, r.text
+    small = client.post("/v1/school/gates", content=iter([b'{"name": ', b'"\xe5\x8d\x97\xe9\x97\xa8"}']),
+                        headers=world.admin.h(**JSON, **key()))
+    assert small.status_code == 201 and small.json()["name"] == "南门", small.text  # chunked, whole
+
+
+@memory_only
+def test_a_bulk_enrolment_step_for_a_whole_school_fits_its_own_larger_limit(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 0)
+    ids = [f"pupil-{i:05d}-{'x' * 20}" for i in range(3000)]
+    body = json.dumps({"pupil_ids": ids}).encode()
+    assert len(body) > 64 * 1024
+    r = client.post("/v1/enrolment/class_reviewed", content=body, headers=world.admin.h(**JSON, **key()))
+    assert r.status_code != 413, r.text

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import (
+    AdminActor,
+    AppDep,
+    BoardReader,
+    Reader,
+    StaffActor,
+    ViewsDep,
+    respond,
+)
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line, Prose
 from service.domain.messages import alert_detail, negotiate
@@ -84,7 +92,7 @@ class AlertPolicy(BaseModel):
 
 @router.get("/alerts", response_model=AlertList, responses=READ_RESPONSES)
 def list_alerts(
-    actor: Reader, views: ViewsDep,
+    actor: BoardReader, views: ViewsDep,
     status: Literal["open", "acknowledged", "resolved"] | None = None,
     kind: Kind | None = None,
     day: Annotated[Line | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
@@ -101,7 +109,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=READ_RESPONSES)
-def get_alert(alert_id: Line, actor: Reader, app: AppDep,
+def get_alert(alert_id: Line, actor: BoardReader, app: AppDep,
               accept_language: AcceptLanguage = None) -> Any:
     return app.alert(actor.school_id, alert_id).view(negotiate(accept_language))
 

@@ -28,6 +28,7 @@ from service.api import (
     stream,
     web,
 )
+from service.api.body_limit import KB, LimitBodySize
 from service.api.deps import AppDep, ViewsDep
 from service.api.problems import (
     Problem,
@@ -145,6 +146,13 @@ def create_app(
     )
     api.add_middleware(RefuseTokensInQuery)
     api.add_middleware(ServerTime)
+    # Every body has a limit, checked before it is read (the pairing route takes no token):
+    # a JSON command 64 KB; the roster upload its file's limit and the form around it; a bulk
+    # enrolment step its thousands of pupil ids.
+    api.add_middleware(LimitBodySize, limits={
+        "/v1/imports/roster": pupils.MAX_ROSTER_BYTES + 1024 * KB,
+        "/v1/enrolment/": 1024 * KB,
+    })
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(TooManyPairingTriesError, devices.too_many_tries_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -111,12 +111,16 @@ GATE_BOUND_FIELDS = ("gate_id", "place_id")
 
 
 async def places_named(request: Request) -> frozenset[str]:
-    """The gates or places a JSON command names (for a tablet bound to one gate)."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
+    """The gates or places a command's body names (for a tablet bound to one gate).
+
+    The body is read as JSON whatever its content type says (``Application/JSON``,
+    ``application/x+json``, none at all): FastAPI parses all of those, and a body it does not
+    parse names no place. Only a form (the roster upload) is not JSON."""
+    if request.headers.get("content-type", "").lower().lstrip().startswith("multipart/"):
         return frozenset()
     try:
         body = json.loads(await request.body() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return frozenset()  # the route's own parsing answers for it
     if not isinstance(body, dict):
         return frozenset()
@@ -138,8 +142,12 @@ def device_place(identity: StaffIdentity, places: frozenset[str]) -> str | None:
     return identity.place_id
 
 
-def require_role(*roles: Role) -> Callable[..., Any]:
-    """The caller, acting in the first of their roles that may do this."""
+def require_role(*roles: Role, boards: bool = False) -> Callable[..., Any]:
+    """The caller, acting in the first of their roles that may do this.
+
+    A duty board's token is refused (403) unless the route is one the board reads
+    (``boards``): its role is the inspector's, but the board shows the roster, alerts and the
+    stream only."""
     allowed = [r.value for r in roles]
 
     # Who is calling is checked before anything else about the request: without a valid token the
@@ -159,6 +167,9 @@ def require_role(*roles: Role) -> Callable[..., Any]:
         role = next((r for r in allowed if r in identity.roles), None)
         if role is None:
             raise HTTPException(403, f"Your roles ({', '.join(identity.roles)}) may not do this.")
+        if not boards and isinstance(identity, DeviceIdentity) and identity.board_only:
+            raise HTTPException(403, "A duty board reads the roster, alerts and the live stream "
+                                     "only.")
         return identity, role
 
     def check_request(request: Request) -> None:
@@ -190,6 +201,8 @@ AdminActor = Annotated[Actor, Depends(require_role(*ADMIN_ONLY))]
 StaffActor = Annotated[Actor, Depends(require_role(*STAFF_ROLES))]
 CorrectingActor = Annotated[Actor, Depends(require_role(*CORRECTING_ROLES))]
 Reader = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
+# What a duty board reads too: the roster, alerts, the stream, the school's layout and itself.
+BoardReader = Annotated[Actor, Depends(require_role(*ALL_ROLES, boards=True))]
 
 
 def respond(outcome: Outcome, model: type[BaseModel]) -> JSONResponse:

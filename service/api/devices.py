@@ -84,10 +84,11 @@ PAIR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _problem_content("The code was used already, expired (pairing-code-used, "
                           "pairing-code-expired), or its device was revoked"),
     422: _problem_content("Bad input, or a code that is not valid (pairing-code-unknown)"),
+    413: PROBLEM_RESPONSES[413],
     429: _problem_content("Too many wrong codes from this client: wait Retry-After seconds"),
     503: PROBLEM_RESPONSES[503],
 }
-DeviceCaller = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
+DeviceCaller = Annotated[Actor, Depends(require_role(*ALL_ROLES, boards=True))]
 
 
 @router.post("/devices", response_model=DeviceWithCode, status_code=201)

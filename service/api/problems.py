@@ -87,6 +87,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _problem_content("Your role may not do this"),
     404: _problem_content("Not found within your school"),
     409: _problem_content("Conflict with the current state (included)"),
+    413: _problem_content("The request body is larger than this route takes (64 KB for a JSON "
+                          "command), refused before it is read"),
     422: _problem_content("Bad input, or refused by a rule (a safety refusal is recorded)"),
     503: _problem_content("The store cannot be reached right now, or a read asked for min_position "
                           "and the view did not reach it in time: retry after Retry-After seconds"),

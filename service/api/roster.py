@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from service.api.afternoon import CameFrom, Gone, PassedOn, Pending, PlaceRef, StaffRef
-from service.api.deps import AppDep, Reader, ViewsDep
+from service.api.deps import AppDep, BoardReader, ViewsDep
 from service.api.problems import READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
@@ -68,7 +68,7 @@ class RosterOut(BaseModel):
 
 @router.get("/roster", response_model=RosterOut)
 def roster(
-    actor: Reader, app: AppDep, views: ViewsDep,
+    actor: BoardReader, app: AppDep, views: ViewsDep,
     day: IsoDay | None = None,
     session: Annotated[Line, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "after_school",
     group_id: Annotated[Line | None, Query(max_length=64)] = None,

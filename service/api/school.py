@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, Reader, ViewsDep, respond
+from service.api.deps import AdminActor, AppDep, BoardReader, Reader, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.schedule_models import ScheduleModel
 from service.api.text import IsoDay, Line
@@ -172,14 +172,14 @@ class Me(BaseModel):
 
 
 @router.get("/me", response_model=Me, responses=READ_RESPONSES)
-def me(actor: Reader, app: AppDep) -> Me:
+def me(actor: BoardReader, app: AppDep) -> Me:
     member = app.school(actor.school_id).member(actor.staff_id)
     return Me(school_id=actor.school_id, staff_id=actor.staff_id, name=member["name"],
               role=actor.role, roles=member["roles"])
 
 
 @router.get("/school", response_model=SchoolOut, responses=READ_RESPONSES)
-def get_school(actor: Reader, app: AppDep) -> Any:
+def get_school(actor: BoardReader, app: AppDep) -> Any:
     return app.describe_school(actor)
 
 

@@ -20,7 +20,7 @@ from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import AppDep, Reader, ViewsDep, _bearer
+from service.api.deps import AppDep, BoardReader, ViewsDep, _bearer
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import Line
 from service.domain.alert import Alert
@@ -127,7 +127,7 @@ class StreamTicketOut(BaseModel):
 
 @router.post("/stream/tickets", response_model=StreamTicketOut, status_code=201,
              responses=PROBLEM_RESPONSES)
-def stream_ticket(actor: Reader, app: AppDep) -> Any:
+def stream_ticket(actor: BoardReader, app: AppDep) -> Any:
     """A single-use ticket to open the stream from a URL, valid 60 seconds.
 
     Ask for a new one on every (re)connection; pass `last_event_id` to resume.

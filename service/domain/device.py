@@ -27,6 +27,10 @@ KIND_ROLE = {
     "duty_board": Role.INSPECTOR.value,  # the board reads; it never writes
 }
 KIND_PLACE = {"gate_tablet": "gate", "classroom_tablet": "group", "duty_board": None}
+# Kinds that read the board only (the roster with its counts and custodians, alerts, the live
+# stream), not all their role may read: a board on a wall never shows the access log, incidents
+# or statements, though its role's stored value stays the inspector's.
+BOARD_ONLY_KINDS = frozenset({"duty_board"})
 
 # No 0/O, 1/I/L: read off a screen and typed on a tablet without a second look.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

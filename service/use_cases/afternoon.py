@@ -32,6 +32,7 @@ from service.use_cases.commands import (
 )
 from service.use_cases.core import Decision, Outcome
 from service.use_cases.incidents import IncidentUseCases
+from service.use_cases.receivers import require_custody_receiver
 from service.use_cases.results import Refused
 
 
@@ -118,6 +119,7 @@ class AfternoonUseCases(IncidentUseCases):
 
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
+            require_custody_receiver(school, cmd.to_staff_id)
             on = self.session_day(school, cmd.day, session)
             if cmd.to_session is not None:
                 return self._hand_into_session(school, actor, on, cmd, cmd.to_session)

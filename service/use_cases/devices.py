@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 
 from service.domain.common import Actor
 from service.domain.device import (
+    BOARD_ONLY_KINDS,
     CODE_ALPHABET,
     CODE_LENGTH,
     KIND_PLACE,
@@ -50,6 +54,41 @@ class DeviceIdentity(StaffIdentity):
     kind: str = ""
     place_id: str | None = None
 
+    @property
+    def board_only(self) -> bool:
+        """Whether it reads the board's routes only (a duty board), whatever its role may read."""
+        return self.kind in BOARD_ONLY_KINDS
+
+
+PAIRING_LOCK_WAIT = 10.0  # seconds a try waits for the same client's try before it is refused
+
+
+class ClientLocks:
+    """One lock per client, kept only while a try of that client holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, client: str, wait: float) -> Iterator[bool]:
+        """Yields whether the lock was taken within ``wait`` seconds."""
+        with self._guard:
+            lock, users = self._locks.get(client, (threading.Lock(), 0))
+            self._locks[client] = (lock, users + 1)
+        taken = lock.acquire(timeout=wait)
+        try:
+            yield taken
+        finally:
+            if taken:
+                lock.release()
+            with self._guard:
+                lock, users = self._locks[client]
+                if users == 1:
+                    del self._locks[client]
+                else:
+                    self._locks[client] = (lock, users - 1)
+
 
 def window_start(now: datetime) -> datetime:
     seconds = int(PAIRING_WINDOW.total_seconds())
@@ -61,6 +100,7 @@ class DeviceUseCases(AppCore):
         super().__init__(*args, **kwargs)
         # When each device last called this process: cheap, and lost on a restart.
         self.devices_seen: dict[str, str] = {}
+        self.pairing_locks = ClientLocks()
 
     # -- the admin ----------------------------------------------------------------
     def device(self, school_id: str, device_id: str, readonly: bool = False) -> Device:
@@ -135,7 +175,14 @@ class DeviceUseCases(AppCore):
         """Exchange a pairing code, once, for a token bound to its device.
 
         Each refused code counts against the client; after a few within the window every code
-        from it is refused until the window ends."""
+        from it is refused until the window ends. One client's tries are taken one at a time in
+        this process, each counted before the next is checked, so parallel tries get no more."""
+        with self.pairing_locks.hold(client, PAIRING_LOCK_WAIT) as taken:
+            if not taken:
+                raise TooManyPairingTriesError(int(PAIRING_LOCK_WAIT))
+            return self._pair_device(typed, client)
+
+    def _pair_device(self, typed: str, client: str) -> Outcome:
         now = self.now()
         start = window_start(now)
         tries_id = PairingTries.create_id(client, start.isoformat())
