@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import json
 import logging
 import os
 import sqlite3
@@ -54,7 +55,16 @@ def _sqlite_store_is(path: Path) -> Literal["empty", "plain", "encrypted"]:
             return "empty"
     if row is None:
         return "empty"
-    return "plain" if bytes(row[0])[:1] == b"{" else "encrypted"
+    return "plain" if _is_json_object(bytes(row[0])) else "encrypted"
+
+
+def _is_json_object(state: bytes) -> bool:
+    """A state stored in the clear is a JSON object; a ciphertext may begin with ``{`` by chance
+    (one store in 256) but is not one."""
+    try:
+        return isinstance(json.loads(state.decode("utf-8")), dict)
+    except (UnicodeDecodeError, ValueError):
+        return False
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from service.cli import main
-from service.settings import Settings, StoreKeyError, new_cipher_key
+from service.settings import Settings, StoreKeyError, _sqlite_store_is, new_cipher_key
 from tests.builders import a_school
 
 SECRET = "whsec-only-the-gateway-knows"
@@ -105,3 +106,16 @@ def test_postgres_without_a_key_refuses_to_start_and_says_how_to_make_one(
     assert "CIPHER_KEY" not in {k for k, v in Settings(
         store="postgres", unencrypted_store=True).eventsourcing_env().items() if v}
     assert os.environ.get("HANDOVER_CIPHER_KEY") is None
+
+
+def test_an_encrypted_store_whose_first_ciphertext_begins_with_a_brace_is_still_encrypted(
+        tmp_path: Path) -> None:
+    """One encrypted store in 256 has a first state beginning with ``{``: it is not a plain store."""
+    path = tmp_path / "handover.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE stored_events (state BLOB)")
+        db.execute("INSERT INTO stored_events VALUES (?)", (b"{\x9c\x07\xfe\x00ciphertext\xff",))
+    assert _sqlite_store_is(path) == "encrypted"
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE stored_events SET state = ?", (b'{"by": {"staff_id": "s1"}}',))
+    assert _sqlite_store_is(path) == "plain"
