@@ -13,10 +13,14 @@ each is in the log (its position, its aggregate's id and version), so anyone can
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +39,7 @@ from service.projections.roster import ENTRY_TYPES, Roster, entry_of, read_roste
 from service.projections.runtime import Batch
 
 PAGE = 2000  # notifications read at a time while replaying
-PROBE = 32  # notifications read at a probe of the binary search
+PROBE = 8  # notifications read at a probe of the binary search
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic", "by"}
 # A chain's facts that do not move custody: an offer waits for the receiver, a refusal keeps the
 # pupil where they were.
@@ -153,15 +157,58 @@ class SnapshotView(DocView):
         self.position = 0
 
 
-def roster_view_at(app: Application[Any], school_id: str, cut: int, day: date,
-                   sessions: Sequence[str]) -> SnapshotView:
-    """The roster projection of the log up to position ``cut``, for one school and day."""
-    view = SnapshotView("roster-as-of", {}, 0)
+@dataclass
+class _Replay:
+    """A replay of the roster for one school, day and session, up to ``position``."""
+
+    position: int
+    docs: dict[str, Doc]
+    pupils: set[str]
+
+    def copy(self) -> _Replay:
+        return _Replay(self.position, json.loads(json.dumps(self.docs, ensure_ascii=False)),
+                       set(self.pupils))
+
+
+class _Checkpoints:
+    """Per application, the replay up to the start of a few recent days: positions before a day
+    began never change, so every minute of that day (a time slider) replays only the day."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._by_app: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str, str, int], _Replay]] = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    def get(self, app: Any, key: tuple[str, str, str, int]) -> _Replay | None:
+        with self._lock:
+            kept = self._by_app.get(app)
+            found = kept.get(key) if kept is not None else None
+            if found is not None and kept is not None:
+                kept.move_to_end(key)
+            return found.copy() if found is not None else None
+
+    def put(self, app: Any, key: tuple[str, str, str, int], replay: _Replay) -> None:
+        with self._lock:
+            kept = self._by_app.setdefault(app, OrderedDict())
+            kept[key] = replay.copy()
+            while len(kept) > self.KEEP:
+                kept.popitem(last=False)
+
+
+CHECKPOINTS = _Checkpoints()
+
+
+def _replay(app: Application[Any], school_id: str, replay: _Replay, cut: int, day: date,
+            sessions: Sequence[str]) -> _Replay:
+    """Apply the roster projection to the log after ``replay.position`` up to ``cut``."""
+    view = SnapshotView("roster-as-of", replay.docs, replay.position)
     projection = Roster(view)
     batch = Batch(view)
-    pupils: set[str] = set()
-    days: set[str] = set()
-    start = 1
+    pupils = replay.pupils
+    days = {str(PupilDay.create_id(school_id, p, day.isoformat(), s)) for p in pupils for s in sessions}
+    start = replay.position + 1
     while start <= cut:
         page = app.recorder.select_notifications(start=start, limit=PAGE, stop=cut, topics=ROSTER_TOPICS)
         if not page:
@@ -186,8 +233,23 @@ def roster_view_at(app: Application[Any], school_id: str, cut: int, day: date,
                             for s in sessions)
             projection.apply(event, batch)
         start = page[-1].id + 1
-    view.commit(batch.changes, Tracking(app.name, cut or 0))
-    return view
+    view.commit(batch.changes, Tracking(app.name, max(cut, replay.position)))
+    return _Replay(max(cut, replay.position), view.docs, pupils)
+
+
+def roster_view_at(app: Application[Any], school: School, cut: int, day: date, session: str,
+                   log: Log | None = None) -> SnapshotView:
+    """The roster projection of the log up to position ``cut``, for one school and day: the
+    part before the day began is replayed once and kept, the rest each time."""
+    log = log or Log(app)
+    base = min(cut, log.position_at(datetime.combine(day, time(0), school.tz) - timedelta(microseconds=1)))
+    key = (school.school_id, day.isoformat(), session, base)
+    start = CHECKPOINTS.get(app, key)
+    if start is None:
+        start = _replay(app, school.school_id, _Replay(0, {}, set()), base, day, [session])
+        CHECKPOINTS.put(app, key, start)
+    done = _replay(app, school.school_id, start, cut, day, [session])
+    return SnapshotView("roster-as-of", done.docs, done.position)
 
 
 _TO_THE_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(Z|[+-]\d{2}(:?\d{2})?)?$")
@@ -200,6 +262,8 @@ def parse_moment(text: str, school: School) -> datetime:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError("A date and time, as 2026-12-01T17:42 (school time) or with an offset.") from None
+    if not 2000 <= at.year <= 2100:
+        raise ValueError("A moment between the years 2000 and 2100.")
     if at.tzinfo is None:
         at = at.replace(tzinfo=school.tz)
     if _TO_THE_MINUTE.match(text.strip()):
@@ -223,9 +287,9 @@ def roster_as_of(app: Application[Any], school: School, moment: datetime, sessio
                  group_id: str | None = None, gate_id: str | None = None,
                  q: str | None = None) -> dict[str, Any]:
     """The roster of the school (a group, a gate) as it stood at ``moment``."""
-    found, _ = as_of(app, moment)
+    found, log = as_of(app, moment)
     day = moment.astimezone(school.tz).date()
-    view = roster_view_at(app, school.school_id, found.position, day, [session])
+    view = roster_view_at(app, school, found.position, day, session, log)
     roster = read_roster(view, school.school_id, day, session, group_id=group_id, gate_id=gate_id, q=q)
     if roster is None:  # the school was not yet set up then
         roster = {"school_id": school.school_id, "day": day.isoformat(), "session": session,
