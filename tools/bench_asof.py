@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from service.domain.common import Actor
 from service.projections import history
+from service.settings import Settings
 from service.use_cases import commands as do
 from service.use_cases.application import HandoverApp
 from service.use_cases.clock import FixedClock
@@ -88,8 +89,33 @@ def run(store: str, pupils: int, gap: float, repeats: int) -> None:
             t = wall.monotonic()
             timeline = history.pupil_day_timeline(app, school, probe_pupil, day)
             print(f"one pupil's day: {wall.monotonic() - t:.3f}s ({len(timeline['entries'])} entries)")
+            over_http(settings, app, clock, school_built.admin_token, minutes, repeats)
         finally:
             app.close()
+
+
+def over_http(settings: Settings, app: HandoverApp, clock: FixedClock, token: str,
+              minutes: dict[str, datetime], repeats: int) -> None:
+    """The same minutes through ``GET /v1/roster/as-of`` (every pupil's row as JSON), once the
+    service's own views have caught up, so they do not share the CPU with the answer."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    with TestClient(create_app(settings, application=app, clock=clock)) as client:
+        head = app.recorder.max_notification_id() or 0
+        client.app.state.views.reflect("roster", head, timeout=600)  # type: ignore[attr-defined]
+        for label, moment in minutes.items():
+            took = []
+            for _ in range(repeats):
+                t = wall.monotonic()
+                r = client.get("/v1/roster/as-of", params={"at": moment.isoformat(timespec="seconds")},
+                               headers={"Authorization": f"Bearer {token}"})
+                took.append(wall.monotonic() - t)
+                if r.status_code != 200:
+                    raise RuntimeError(f"as-of over HTTP: {r.status_code} {r.text[:300]}")
+            print(f"GET /v1/roster/as-of at {label}: median {statistics.median(took):.2f}s, "
+                  f"max {max(took):.2f}s over {repeats} ({len(r.content) // 1024} KiB)", flush=True)
 
 
 def main() -> int:

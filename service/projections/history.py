@@ -165,34 +165,36 @@ class _Replay:
     docs: dict[str, Doc]
     pupils: set[str]
 
-    def copy(self) -> _Replay:
-        return _Replay(self.position, json.loads(json.dumps(self.docs, ensure_ascii=False)),
-                       set(self.pupils))
-
 
 class _Checkpoints:
     """Per application, the replay up to the start of a few recent days: positions before a day
-    began never change, so every minute of that day (a time slider) replays only the day."""
+    began never change, so every minute of that day (a time slider) replays only the day. Kept
+    as JSON text, so each use starts from its own copy."""
 
     KEEP = 8
 
     def __init__(self) -> None:
-        self._by_app: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str, str, int], _Replay]] = (
+        self._by_app: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str, str, int], str]] = (
             weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
 
     def get(self, app: Any, key: tuple[str, str, str, int]) -> _Replay | None:
         with self._lock:
             kept = self._by_app.get(app)
-            found = kept.get(key) if kept is not None else None
-            if found is not None and kept is not None:
+            text = kept.get(key) if kept is not None else None
+            if text is not None and kept is not None:
                 kept.move_to_end(key)
-            return found.copy() if found is not None else None
+        if text is None:
+            return None
+        docs: dict[str, Doc] = json.loads(text)
+        pupils = {k.removeprefix("pupil-index/") for k in docs if k.startswith("pupil-index/")}
+        return _Replay(key[3], docs, pupils)
 
     def put(self, app: Any, key: tuple[str, str, str, int], replay: _Replay) -> None:
+        text = json.dumps(replay.docs, ensure_ascii=False)
         with self._lock:
             kept = self._by_app.setdefault(app, OrderedDict())
-            kept[key] = replay.copy()
+            kept[key] = text
             while len(kept) > self.KEEP:
                 kept.popitem(last=False)
 
