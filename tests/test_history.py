@@ -229,3 +229,20 @@ def test_only_the_leadership_and_inspectors_read_history_and_never_another_schoo
     log = ok(client.get("/v1/access-log", params={"min_position": head(app)}, headers=world.admin.h()))
     kinds = {e["what"] for e in log["reads"] if e["staff_id"] == world.inspector.staff_id}
     assert {"roster_as_of", "custody_at", "incident_timeline", "pupil_day", "staff_shift"} <= kinds
+
+
+def test_a_later_day_is_rebuilt_on_top_of_what_stood_before_it_began(client: TestClient, app: HandoverApp,
+                                                                       clock: FixedClock) -> None:
+    world, _, shown = afternoon(client, app, clock)
+    assert ok(as_of(world, "16:20"))["pupils"] == shown["16:20"]["pupils"]
+    clock.set(datetime(2026, 11, 24, 16, 0, tzinfo=SHANGHAI))  # the next service day
+    handed_to_teacher(world)
+    next_day = roster_now(world, app)
+    clock.set(datetime(2026, 11, 24, 16, 30, tzinfo=SHANGHAI))
+    hand(world, world.teacher, world.club_teacher, world.club_id, [world.pupil(3)])
+    later = roster_now(world, app)
+    for _ in range(2):  # the second time from what was kept of the log before the day began
+        assert ok(as_of(world, "16:00", at="2026-11-24T16:00"))["pupils"] == next_day["pupils"]
+        assert ok(as_of(world, "16:30", at="2026-11-24T16:30"))["pupils"] == later["pupils"]
+        assert ok(as_of(world, "15:00", at="2026-11-24T15:00"))["counts"]["by_status"] == {"not_handed_over": 4}
+    assert ok(as_of(world, "17:20"))["pupils"] == shown["17:20"]["pupils"]  # the day before, still
