@@ -24,6 +24,7 @@ from tests.builders import (
     walked_to_gate,
 )
 from tests.conftest import SHANGHAI
+from tests.stores import every_store
 
 MINUTES = ("16:00", "16:20", "16:40", "16:50", "17:10", "17:20")
 
@@ -101,6 +102,7 @@ def stored_at(app: HandoverApp, position: int) -> tuple[str, int]:
     return str(n.originator_id), n.originator_version
 
 
+@every_store  # positions, topics and ids as each recorder gives them back
 def test_the_roster_as_of_each_minute_is_the_roster_shown_then(client: TestClient, app: HandoverApp,
                                                               clock: FixedClock) -> None:
     world, _, shown = afternoon(client, app, clock)
@@ -125,6 +127,7 @@ def test_the_roster_as_of_each_minute_is_the_roster_shown_then(client: TestClien
     assert ok(as_of(world, "16:19:59"))["pupils"] == shown["16:00"]["pupils"]
 
 
+@every_store
 def test_who_had_custody_at_a_minute_with_the_events_that_prove_it(client: TestClient, app: HandoverApp,
                                                                   clock: FixedClock) -> None:
     world, _, _ = afternoon(client, app, clock)
