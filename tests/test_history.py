@@ -249,3 +249,26 @@ def test_a_later_day_is_rebuilt_on_top_of_what_stood_before_it_began(client: Tes
         assert ok(as_of(world, "16:30", at="2026-11-24T16:30"))["pupils"] == later["pupils"]
         assert ok(as_of(world, "15:00", at="2026-11-24T15:00"))["counts"]["by_status"] == {"not_handed_over": 4}
     assert ok(as_of(world, "17:20"))["pupils"] == shown["17:20"]["pupils"]  # the day before, still
+
+
+def test_an_attempted_collection_timeline_shows_the_adults_number_only_to_whom_may_see_it(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=2)
+    duty = add_staff(client, world.admin, "周值班", ["duty_leader"])
+    handed_to_teacher(world)
+    walked_to_gate(world, [0, 1])
+    r = world.post(world.guard, "/v1/releases", {
+        "pupil_ids": [world.pupil(0)], "gate_id": world.gate_id, "identity_check": "id_card",
+        "adult": {"name": "陌生人甲", "phone": "13912345678", "id_tail": "8765"}})
+    assert r.status_code == 422, r.text
+    [incident] = ok(client.get("/v1/incidents", params={"min_position": r.headers["X-Log-Position"]},
+                               headers=world.admin.h()))["incidents"]
+    path = f"/v1/incidents/{incident['incident_id']}/timeline"
+    for who, shown in ((world.admin, "13912345678"), (duty, None)):
+        entries = ok(client.get(path, headers=who.h()))["entries"]
+        refused = next(e for e in entries if e["what"] == "release_refused")
+        assert refused["facts"]["adult"]["name"] == "陌生人甲" and refused["facts"]["adult"]["phone"] == shown
+        linked = [e["facts"]["refusal"]["adult"] for e in entries if "refusal" in e["facts"]
+                  and e["facts"]["refusal"]]
+        assert linked and all(a["name"] == "陌生人甲" and a["phone"] == shown for a in linked)
+        assert "8765" not in str(entries) or shown is not None

@@ -115,16 +115,22 @@ def _cut(app: HandoverApp, actor: Actor, school: School, entries: list[dict[str,
          what: str) -> list[dict[str, Any]]:
     """Entries about pupils cut to what the reader may see of each; the read recorded."""
     seen_of: dict[str, Any] = {}
-    out = []
-    for e in entries:
-        pupil_id = e["subject"].get("pupil_id")
-        if pupil_id is None:
-            out.append(e)
-            continue
+
+    def seen(pupil_id: str) -> Any:
         if pupil_id not in seen_of:
             found = app.pupil(school.school_id, pupil_id, readonly=True)
             seen_of[pupil_id] = may_see(school, actor.staff_id, found.class_id)
-        out.append({**e, "facts": custody_entry(e["facts"], seen_of[pupil_id])})
+        return seen_of[pupil_id]
+
+    out = []
+    for e in entries:
+        facts, pupil_id = e["facts"], e["subject"].get("pupil_id")
+        if pupil_id is not None:
+            facts = custody_entry(facts, seen(pupil_id))
+        refusal = facts.get("refusal")
+        if isinstance(refusal, dict) and refusal.get("pupil_id"):  # who came to the gate, for whom
+            facts = {**facts, "refusal": custody_entry(refusal, seen(str(refusal["pupil_id"])))}
+        out.append({**e, "facts": facts})
     reads: dict[tuple[str, ...], list[str]] = {}
     for pupil_id, seen in seen_of.items():
         reads.setdefault(tuple(read_of(seen, CUSTODY_LIST)), []).append(pupil_id)
