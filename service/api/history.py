@@ -116,7 +116,7 @@ def _cut(app: HandoverApp, actor: Actor, school: School, entries: list[dict[str,
     """Entries about pupils cut to what the reader may see of each; the read recorded."""
     seen_of: dict[str, Any] = {}
 
-    def seen(pupil_id: str) -> Any:
+    def seen_for(pupil_id: str) -> Any:
         if pupil_id not in seen_of:
             found = app.pupil(school.school_id, pupil_id, readonly=True)
             seen_of[pupil_id] = may_see(school, actor.staff_id, found.class_id)
@@ -126,10 +126,10 @@ def _cut(app: HandoverApp, actor: Actor, school: School, entries: list[dict[str,
     for e in entries:
         facts, pupil_id = e["facts"], e["subject"].get("pupil_id")
         if pupil_id is not None:
-            facts = custody_entry(facts, seen(pupil_id))
+            facts = custody_entry(facts, seen_for(pupil_id))
         refusal = facts.get("refusal")
         if isinstance(refusal, dict) and refusal.get("pupil_id"):  # who came to the gate, for whom
-            facts = {**facts, "refusal": custody_entry(refusal, seen(str(refusal["pupil_id"])))}
+            facts = {**facts, "refusal": custody_entry(refusal, seen_for(str(refusal["pupil_id"])))}
         out.append({**e, "facts": facts})
     reads: dict[tuple[str, ...], list[str]] = {}
     for pupil_id, seen in seen_of.items():
