@@ -89,12 +89,12 @@ def run(store: str, pupils: int, gap: float, repeats: int) -> None:
             t = wall.monotonic()
             timeline = history.pupil_day_timeline(app, school, probe_pupil, day)
             print(f"one pupil's day: {wall.monotonic() - t:.3f}s ({len(timeline['entries'])} entries)")
-            over_http(settings, app, clock, school_built.admin_token, minutes, repeats)
+            over_http(settings, app, clock, school_built.admin_token, school_built.guard_id, minutes, repeats)
         finally:
             app.close()
 
 
-def over_http(settings: Settings, app: HandoverApp, clock: FixedClock, token: str,
+def over_http(settings: Settings, app: HandoverApp, clock: FixedClock, token: str, guard_id: str,
               minutes: dict[str, datetime], repeats: int) -> None:
     """The same minutes through ``GET /v1/roster/as-of`` (every pupil's row as JSON), once the
     service's own views have caught up, so they do not share the CPU with the answer."""
@@ -116,6 +116,14 @@ def over_http(settings: Settings, app: HandoverApp, clock: FixedClock, token: st
                     raise RuntimeError(f"as-of over HTTP: {r.status_code} {r.text[:300]}")
             print(f"GET /v1/roster/as-of at {label}: median {statistics.median(took):.2f}s, "
                   f"max {max(took):.2f}s over {repeats} ({len(r.content) // 1024} KiB)", flush=True)
+        day = next(iter(minutes.values())).date().isoformat()
+        t = wall.monotonic()
+        r = client.get(f"/v1/staff/{guard_id}/shift", params={"day": day},
+                       headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 200:
+            raise RuntimeError(f"shift over HTTP: {r.status_code} {r.text[:300]}")
+        print(f"GET /v1/staff/<guard>/shift (every sign-in and release of the day): "
+              f"{wall.monotonic() - t:.2f}s ({len(r.json()['entries'])} entries)", flush=True)
 
 
 def main() -> int:

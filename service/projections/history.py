@@ -4,8 +4,14 @@ Every stored fact carries the server's time of the command that recorded it (``b
 ``at`` of a sign-on or a delivery). In log order these times rise, so the last position recorded
 at or before a minute is found by a binary search on them, reading a handful of events. The
 roster as of that minute is the roster projection applied, in log order, to the events up to that
-position, into a document view held in memory: events of other schools, of other days and
-sessions, and of kinds the roster does not handle are skipped before their state is decoded.
+position, into a document view held in memory: events of other schools (but for a pupil's
+registration, which names its school), of other days and sessions, and of kinds the roster does
+not handle are skipped before their state is decoded. The
+replay of the log before a day began is kept (per application, school, day and session), so every
+further minute asked of that day replays only that day's events.
+
+Times rise in log order to within the length of a request: two commands in flight at the same
+moment may be saved in the other order, so a minute's edge is exact to that much.
 
 A timeline lists stored events with who, where, when (server and device time), what, and where
 each is in the log (its position, its aggregate's id and version), so anyone can find it there.
@@ -44,10 +50,6 @@ _META = {"originator_id", "originator_version", "timestamp", "originator_topic",
 # A chain's facts that do not move custody: an offer waits for the receiver, a refusal keeps the
 # pupil where they were.
 NOT_CUSTODY = ("offered", "offer_withdrawn", "release_refused")
-
-
-def _topics(cls: type, names: Iterable[str]) -> dict[str, str]:
-    return {get_topic(getattr(cls, n)): n for n in names}
 
 
 _HANDLED = set(Roster._handlers)
@@ -489,11 +491,7 @@ def incident_timeline(app: Application[Any], school: School, incident: Incident)
 
 
 def _involves(event: Any, staff_id: str) -> bool:
-    facts = vars(event)
-    if (facts.get("by") or {}).get("staff_id") == staff_id:
-        return True
-    return any(isinstance(facts.get(k), dict) and facts[k].get("staff_id") == staff_id
-               for k in ("custodian", "giver", "to", "approved_by"))
+    return _involves_entry(vars(event), staff_id)
 
 
 def staff_shift_timeline(app: Application[Any], school: School, view: DocView, staff_id: str,
