@@ -278,3 +278,21 @@ def test_an_attempted_collection_timeline_shows_the_adults_number_only_to_whom_m
                   and e["facts"]["refusal"]]
         assert linked and all(a["name"] == "陌生人甲" and a["phone"] == shown for a in linked)
         assert "8765" not in str(entries) or shown is not None
+
+
+def test_a_shift_holds_what_was_recorded_for_its_day_before_the_day_began(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, pupils=2)
+    r = world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(0), "with_leave": True,
+                                                   "reason": "病假", "day": "2026-11-24"})
+    assert r.status_code == 200, r.text  # reported the day before (请假)
+    clock.set(datetime(2026, 11, 24, 16, 0, tzinfo=SHANGHAI))
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [world.pupil(1)], "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    ok(client.get("/v1/roster", params={"min_position": head(app), "day": "2026-11-24"}, headers=world.admin.h()))
+    shift = ok(client.get(f"/v1/staff/{world.homeroom.staff_id}/shift", params={"day": "2026-11-24"},
+                          headers=world.admin.h()))
+    _in_log_order(shift["entries"])
+    assert [(e["what"], e["subject"]["pupil_id"]) for e in shift["entries"]] == [
+        ("absent", world.pupil(0)), ("signed_in", world.pupil(1))]
+    assert shift["entries"][0]["at"].startswith("2026-11-23T08:00")

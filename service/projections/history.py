@@ -503,15 +503,53 @@ def staff_shift_timeline(app: Application[Any], school: School, view: DocView, s
     places = [*school.groups, *school.gates, DUTY, "gatehouse"]
     shifts, shift_of = shift_events(app, school, day, {(staff_id, s, p) for s in sessions for p in places})
     session_of: dict[str, tuple[str, str]] = {}
+    versions: dict[str, int] = {}
     for doc in view.scan(f"day/{school.school_id}/{day.isoformat()}/").values():
         if any(_involves_entry(e, staff_id) for e in doc["entries"]):
-            cid = PupilDay.create_id(school.school_id, doc["pupil_id"], doc["day"], doc["session"])
-            session_of[str(cid)] = (doc["pupil_id"], doc["session"])
-    chains = [s for s in events_of(app, session_of) if _involves(s.event, staff_id)]
-    locate(app, [*shifts, *chains])
+            cid = str(PupilDay.create_id(school.school_id, doc["pupil_id"], doc["day"], doc["session"]))
+            session_of[cid], versions[cid] = (doc["pupil_id"], doc["session"]), int(doc["version"])
+    log = Log(app)
+    chains = [s for s in day_chains(app, school, day, versions, log) if _involves(s.event, staff_id)]
+    locate(app, shifts, log)
     entries = [entry(s, _shift_subject(s.event, shift_of)) for s in shifts]
     entries += [entry(s, _chain_subject(s.event, session_of)) for s in chains]
     return {"staff_id": staff_id, "day": day.isoformat(), "entries": _ordered(entries)}
+
+
+QUEUED_DAYS = 8  # a tablet may queue a day's commands for a week: they are recorded that late
+
+
+def day_chains(app: Application[Any], school: School, day: date, versions: dict[str, int],
+               log: Log) -> list[Stored]:
+    """Every event of these chains (id → version) of a day, with its position: read in one pass
+    over the day's part of the log (only those chains' events decoded); a chain with facts
+    recorded outside it (an absence reported days ahead) is read by itself and found in the log."""
+    begins = datetime.combine(day, time(0), school.tz)
+    start, stop = log.first_from(begins), log.position_at(begins + timedelta(days=QUEUED_DAYS))
+    found: dict[str, list[Stored]] = {}
+    topics = sorted(DAY_TOPICS)
+    while versions and start <= stop:
+        page = app.recorder.select_notifications(start=start, limit=PAGE, stop=stop, topics=topics)
+        if not page:
+            break
+        for n in page:
+            cid = str(n.originator_id)
+            if cid in versions:
+                event = app.mapper.to_domain_event(n)
+                found.setdefault(cid, []).append(Stored(event, server_time(event), n.id))
+        start = page[-1].id + 1
+    out: list[Stored] = []
+    for cid, chain in found.items():
+        if len(chain) != versions[cid]:
+            continue
+        later: datetime | None = None
+        for s in reversed(chain):  # the chain's opening takes the time of the fact saved with it
+            s.at = s.at or later
+            later = s.at
+        out.extend(chain)
+    rest = events_of(app, [cid for cid in versions if len(found.get(cid, ())) != versions[cid]])
+    locate(app, rest, log)
+    return [*out, *rest]
 
 
 def _involves_entry(e: dict[str, Any], staff_id: str) -> bool:
