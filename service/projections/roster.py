@@ -28,6 +28,7 @@ ENTRY_TYPES: dict[type, str] = {
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
+@lru_cache(maxsize=65536)
 def initials(name: str) -> str:
     """张小明 → zxm: what a guard types on a tablet."""
     return "".join(p[:1] for p in lazy_pinyin(name, style=Style.FIRST_LETTER)).lower()
@@ -36,7 +37,7 @@ def initials(name: str) -> str:
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65536)
 def initial_options(name: str) -> tuple[tuple[str, ...], ...]:
     """The initials each character may be typed with, the usual reading first: 曾昊杰 → (c z)(h)(j).
 
