@@ -193,3 +193,12 @@ def test_only_whoever_recorded_a_step_or_an_admin_duty_leader_or_safety_officer_
     assert r.status_code == 200, r.text
     assert r.json()["voided"] == [seq] and r.json()["guardians_pending"] == [world.pupil(0)]
     assert [s["step"] for s in r.json()["steps"]] == ["reported", "guardian_notified", "corrected"]
+
+
+def test_two_reports_sent_without_a_command_id_at_the_same_moment_are_two_incidents(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=1)
+    first, second = (client.post("/v1/incidents", json=injury(world), headers=world.teacher.h())
+                     for _ in range(2))
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    assert first.json()["incident_id"] != second.json()["incident_id"]

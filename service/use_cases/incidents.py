@@ -5,6 +5,7 @@ alerts everyone at once, and a refusal at the gate opens (or joins) the pupil's 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
@@ -73,9 +74,11 @@ class IncidentUseCases(AppCore):
                     raise RuleError("No such member of staff gave first aid.", field="first_aid_by")
                 aid = {"given_by": {"staff_id": giver, "name": school.member(giver)["name"]},
                        "note": cmd.first_aid}
+            # One incident per report: its command id (a retry answers the first report), or, sent
+            # without one, an id of its own.
+            cause = f"report/{actor.staff_id}/{actor.command_id or uuid4()}"
             incident = Incident.report(
-                school_id=school.school_id, cause=f"report/{actor.command_id or self.now().isoformat()}"
-                f"/{actor.staff_id}", day=on.isoformat(), session=cmd.session, kind=cmd.kind,
+                school_id=school.school_id, cause=cause, day=on.isoformat(), session=cmd.session, kind=cmd.kind,
                 severity=cmd.severity, pupil_ids=list(cmd.pupil_ids), place=place, where=cmd.where,
                 description=cmd.description, witnesses=list(cmd.witnesses), first_aid=aid,
                 by=actor.record())
