@@ -13,6 +13,7 @@ from service.api.problems import PROBLEM_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
+from service.use_cases import commands as do
 from service.use_cases.enrolment import Term
 from service.use_cases.pupils import PaperAgreements
 
@@ -86,29 +87,35 @@ class BulkResult(BaseModel):
 @router.post("/enrolment/apply", response_model=BulkResult)
 def apply_in_bulk(body: BulkApplyRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Record each pupil's application (家长申请) for the term; pupils already applied are left."""
-    details = body.model_dump(include={"term", "starts", "ends", "sessions"})
-    return respond(app.enrol_in_bulk(actor, "applied", body.pupil_ids, body.class_id, details), BulkResult)
+    application = do.ApplyForCare(body.term, body.starts, body.ends, tuple(body.sessions))
+    return respond(app.enrol_in_bulk(actor, do.EnrolInBulk(
+        "applied", _ids(body.pupil_ids), body.class_id, application)), BulkResult)
 
 
 @router.post("/enrolment/class_reviewed", response_model=BulkResult)
 def review_in_bulk(body: BulkStepRequest, actor: ReviewerActor, app: AppDep) -> JSONResponse:
     """Class review (班级审核): by the class's homeroom teacher or an admin."""
-    return respond(app.enrol_in_bulk(actor, "class_reviewed", body.pupil_ids, body.class_id,
-                                     {"note": body.note}), BulkResult)
+    return respond(app.enrol_in_bulk(actor, do.EnrolInBulk(
+        "class_reviewed", _ids(body.pupil_ids), body.class_id, note=body.note)), BulkResult)
 
 
 @router.post("/enrolment/school_approved", response_model=BulkResult)
 def approve_in_bulk(body: BulkStepRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """School approval (学校核准): by an admin."""
-    return respond(app.enrol_in_bulk(actor, "school_approved", body.pupil_ids, body.class_id,
-                                     {"note": body.note}), BulkResult)
+    return respond(app.enrol_in_bulk(actor, do.EnrolInBulk(
+        "school_approved", _ids(body.pupil_ids), body.class_id, note=body.note)), BulkResult)
 
 
 @router.post("/enrolment/signed", response_model=BulkResult)
 def sign_in_bulk(body: BulkSignRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Agreements signed (签订协议): by an admin; from then on the pupils are expected in care."""
-    details = body.model_dump(include={"note", "signed_on", "reference"})
-    return respond(app.enrol_in_bulk(actor, "signed", body.pupil_ids, body.class_id, details), BulkResult)
+    return respond(app.enrol_in_bulk(actor, do.EnrolInBulk(
+        "signed", _ids(body.pupil_ids), body.class_id, note=body.note, signed_on=body.signed_on,
+        reference=body.reference)), BulkResult)
+
+
+def _ids(pupil_ids: list[str] | None) -> tuple[str, ...] | None:
+    return None if pupil_ids is None else tuple(pupil_ids)
 
 
 def paper_agreements(

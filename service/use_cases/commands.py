@@ -308,3 +308,18 @@ class IncidentStep:
     to: tuple[str, ...] = ()
     pupil_id: str | None = None
     corrects: int | None = None
+
+
+@dataclass(frozen=True)
+class EnrolInBulk:
+    """One enrolment step for the pupils named, or for a whole class: ``applied`` (with the term
+    applied for), ``class_reviewed``, ``school_approved`` or ``signed`` (with the agreement's date
+    and where it is filed, when known)."""
+
+    step: str
+    pupil_ids: tuple[str, ...] | None = None
+    class_id: str | None = None
+    application: ApplyForCare | None = None
+    note: str | None = None
+    signed_on: date | None = None
+    reference: str | None = None

@@ -20,6 +20,7 @@ from service.domain.errors import (
 from service.domain.pupil import ENROLMENT_STEPS, Pupil
 from service.domain.refs import ActorRecord
 from service.domain.school import School
+from service.use_cases.commands import EnrolInBulk
 from service.use_cases.core import AppCore, Decision, Outcome
 
 # A pupil refused for one of these is reported and the others go on; bad input (RuleError)
@@ -83,11 +84,9 @@ def enrol_through_to_signed(
 
 
 class EnrolmentUseCases(AppCore):
-    def enrol_in_bulk(
-        self, actor: Actor, step: str, pupil_ids: list[str] | None, class_id: str | None,
-        details: dict[str, Any],
-    ) -> Outcome:
+    def enrol_in_bulk(self, actor: Actor, cmd: EnrolInBulk) -> Outcome:
         """One enrolment step for a list of pupils or a whole class, each pupil answered alone."""
+        step, pupil_ids, class_id = cmd.step, cmd.pupil_ids, cmd.class_id
         if step not in ENROLMENT_STEPS:
             raise RuleError(f"Enrolment steps are {ENROLMENT_STEPS}.", field="step")
 
@@ -100,7 +99,7 @@ class EnrolmentUseCases(AppCore):
                 ids = [pid for pid, cid in school.roll.items() if cid == class_id]
             else:
                 ids = list(dict.fromkeys(pupil_ids or []))
-            take = self._step(actor, school, step, details)
+            take = self._step(actor, school, cmd)
             changed: list[Aggregate] = []
             answers: list[dict[str, Any]] = []
             for pupil_id in ids:
@@ -128,12 +127,14 @@ class EnrolmentUseCases(AppCore):
 
         return self.execute(actor, decide)
 
-    def _step(self, actor: Actor, school: School, step: str,
-              details: dict[str, Any]) -> Callable[[Pupil], str]:
+    def _step(self, actor: Actor, school: School, cmd: EnrolInBulk) -> Callable[[Pupil], str]:
         """The command one pupil gets: ``done`` when it recorded, ``already`` when at or past it."""
-        by = actor.record()
+        by, step = actor.record(), cmd.step
         if step == "applied":
-            term = Term(details["term"], details["starts"], details["ends"], list(details["sessions"]))
+            if cmd.application is None:
+                raise RuleError("An application names the term applied for.", field="term")
+            a = cmd.application
+            term = Term(a.term, a.starts, a.ends, list(a.sessions))
             term.check(school)
 
             def apply(pupil: Pupil) -> str:
@@ -143,15 +144,14 @@ class EnrolmentUseCases(AppCore):
                 return "done"
             return apply
         agreement = None
-        if step == "signed" and (details.get("signed_on") or details.get("reference")):
-            signed_on: date | None = details.get("signed_on")
-            agreement = {"signed_on": signed_on.isoformat() if signed_on else None,
-                         "reference": details.get("reference")}
+        if step == "signed" and (cmd.signed_on or cmd.reference):
+            agreement = {"signed_on": cmd.signed_on.isoformat() if cmd.signed_on else None,
+                         "reference": cmd.reference}
 
         def advance(pupil: Pupil) -> str:
             if pupil.enrolment_reached(step):
                 return "already"
-            pupil.advance_enrolment(step, details.get("note"), by, agreement)
+            pupil.advance_enrolment(step, cmd.note, by, agreement)
             return "done"
         return advance
 
