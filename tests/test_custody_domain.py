@@ -161,6 +161,8 @@ SPELLED_OTHERWISE = [
     "坏\u034f人", "坏\ufe0f人",  # a grapheme joiner, a variation selector
     "坏·人", "坏•人", "坏.人", "坏・人", "坏‧人", "坏．人", "坏･人",  # separators, full- and half-width
     "坏\u3000人", "坏\u00a0人", "坏\u2009人", " 坏人\t",  # spaces of every kind
+    "壞人", "壞 人",  # traditional characters
+    "坏人（叔叔）", "坏人(爸爸)", "【父亲】坏人",  # a note in brackets of who they are
 ]
 
 
@@ -255,3 +257,14 @@ def test_whoever_recorded_a_fact_or_an_admin_duty_leader_or_safety_officer_voids
     [corrected] = day.collect_events()
     assert isinstance(corrected, PupilDay.Corrected) and corrected.corrects == release_seq
     assert day.status == "in_custody"
+
+
+@pytest.mark.parametrize("name", ["李宏軍", "李宏军（叔叔）", "李先生"])
+def test_a_restricted_adult_is_known_by_a_traditional_spelling_or_the_id_tail_on_file(name: str) -> None:
+    pupil = a_pupil()
+    pupil.restrict("r1", "李宏军", "5480", "人身安全保护令", None, None, None, by(TEACHER))
+    decision = pupil.decide_collection(day=DAY, collector_id=None, name=name, id_tail="5480")
+    assert (decision.refusal, decision.restriction_id) == ("restricted", "r1")
+    with pytest.raises(RuleError):  # nor may a guardian's call authorise them for the day
+        pupil.authorise("a9", name, "叔叔", None, "5480", DAY, DAY, None, "g-mum", "phone_call",
+                        "李梅", True, by(TEACHER))

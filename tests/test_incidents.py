@@ -202,3 +202,16 @@ def test_two_reports_sent_without_a_command_id_at_the_same_moment_are_two_incide
                      for _ in range(2))
     assert first.status_code == second.status_code == 201, (first.text, second.text)
     assert first.json()["incident_id"] != second.json()["incident_id"]
+
+
+def test_a_guardian_reached_is_one_on_the_pupils_file(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=1)
+    r = world.post(world.teacher, "/v1/incidents", injury(world))
+    path = f"/v1/incidents/{r.json()['incident_id']}"
+    r = world.post(world.teacher, f"{path}/guardian-notifications",
+                   {"pupil_id": world.pupil(0), "guardian": "随便谁", "how": "phone", "reached": True})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    r = world.post(world.teacher, f"{path}/guardian-notifications",
+                   {"pupil_id": world.pupil(0), "guardian": "家长\u200b0", "how": "phone", "reached": True})
+    assert r.status_code == 200 and r.json()["guardians_pending"] == []
+    assert r.json()["steps"][-1]["guardian"] == "家长0（母亲）"

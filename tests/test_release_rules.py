@@ -239,3 +239,15 @@ def test_an_unknown_or_mismatched_collector_is_bad_input_and_records_nothing(
     assert alerts.status_code == 200 and alerts.json()["alerts"] == []
     incidents = client.get("/v1/incidents", params=seen, headers=world.admin.h())
     assert incidents.status_code == 200 and incidents.json()["incidents"] == []
+
+
+def test_an_early_departure_approved_by_someone_who_may_not_approve_it_is_refused(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    handed_to_teacher(world)
+    for who in (world.guard, world.inspector, world.club_teacher):
+        r = world.post(world.teacher, "/v1/early-departures", {
+            "pupil_id": world.pupil(0), "collector_id": world.guardian(0)["guardian_id"],
+            "approved_by_staff_id": who.staff_id, "reason": "看牙医", "homeroom_informed": True})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "approved_by_staff_id", r.text
+    assert world.state(0)["status"] == "in_custody"

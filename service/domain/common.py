@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from opencc import OpenCC
 
 from service.domain.refs import ActorRecord
 
@@ -85,13 +89,22 @@ def _unwritten(ch: str) -> bool:
     return any(low <= code <= high for low, high in _INVISIBLE_RANGES)
 
 
+# A note in brackets after or inside a name (李宏军（叔叔）, Wang (dad)) says who they are, not
+# what they are called.
+_BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
+_SIMPLIFIED = OpenCC("t2s")  # 韓志華 and 韩志华 are one name, written in two scripts
+
+
+@functools.lru_cache(maxsize=65536)
 def normalise_name(name: str) -> str:
     """Compare names as people write them: invisible characters, compatibility forms (full-width
-    letters and digits), separators between the parts of a name, spaces of every kind and the
-    case of Latin letters do not matter. Every comparison of adults' names goes through here."""
+    letters and digits), traditional or simplified characters, a note in brackets, separators
+    between the parts of a name, spaces of every kind and the case of Latin letters do not matter.
+    Every comparison of adults' names goes through here."""
     kept = "".join(ch for ch in unicodedata.normalize("NFKC", name) if not _unwritten(ch))
     # Once the invisible characters are gone, what they kept apart may compose: normalise again.
-    return unicodedata.normalize("NFKC", kept).casefold()
+    folded = _SIMPLIFIED.convert(unicodedata.normalize("NFKC", kept)).casefold()
+    return _BRACKETED.sub("", folded) or folded
 
 
 def id_tails_agree(known: str | None, given: str | None) -> bool:

@@ -378,9 +378,7 @@ class Pupil(Aggregate):
         for r in self.restrictions.values():
             if r["lifted"] or not within(r["valid_from"], r["valid_to"], day):
                 continue
-            if normalise_name(r["name"]) == normalise_name(name) and id_tails_agree(
-                r["id_tail"], id_tail
-            ):
+            if _is_the_restricted_adult(r, name, id_tail):
                 return r
         return None
 
@@ -397,9 +395,7 @@ class Pupil(Aggregate):
                 start is not None and r["valid_to"] is not None and r["valid_to"] < start
             ):
                 continue
-            if normalise_name(r["name"]) == normalise_name(name) and id_tails_agree(
-                r["id_tail"], id_tail
-            ):
+            if _is_the_restricted_adult(r, name, id_tail):
                 return r
         return None
 
@@ -618,3 +614,11 @@ class Pupil(Aggregate):
         if e["status"] == "withdrawn":
             return e["starts"] <= iso < e["withdrawn_on"] and session in e["sessions"]
         return False
+
+
+def _is_the_restricted_adult(r: RestrictionRecord, name: str, id_tail: str | None) -> bool:
+    """The adult a restriction names: the same name however written (with the ID tails agreeing
+    where both are known), or, whatever the name given, the ID tail the restriction holds."""
+    if r["id_tail"] and id_tail and normalise_name(r["id_tail"])[-4:] == normalise_name(id_tail)[-4:]:
+        return True
+    return normalise_name(r["name"]) == normalise_name(name) and id_tails_agree(r["id_tail"], id_tail)

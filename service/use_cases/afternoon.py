@@ -334,6 +334,7 @@ class AfternoonUseCases(IncidentUseCases):
             on = self.session_day(school, cmd.day, cmd.session)
             [(pupil, pd)] = self._days(school, [cmd.pupil_id], on, cmd.session)
             approver = staff_ref(school, cmd.approved_by_staff_id)
+            _require_approver(school, pupil, cmd.approved_by_staff_id)
             d = pupil.decide_collection(day=on, collector_id=cmd.collector_id,
                                         name=adult["name"] if adult else None,
                                         id_tail=adult["id_tail"] if adult else None)
@@ -408,3 +409,17 @@ def _refused(refused: list[Any], came: AdultRef) -> Refused:
     """Who came, and for each pupil the rule's reason and the refusal fact recorded."""
     return Refused(came, [{"pupil_id": str(pupil.id), "name": pupil.name, "reason": d.refusal,
                            "refusal_event": pd.entries[-1]["seq"]} for pupil, pd, d in refused])
+
+
+APPROVERS = ("duty_leader", "admin")  # and the homeroom teacher of the pupil's class
+
+
+def _require_approver(school: School, pupil: Pupil, staff_id: str) -> None:
+    """An early departure is approved by a duty leader, an admin or the pupil's homeroom teacher,
+    never by whoever happens to be named."""
+    roles = school.member(staff_id)["roles"]
+    klass = school.classes.get(pupil.class_id)
+    homeroom = klass["homeroom_teacher_id"] if klass else None
+    if not (set(roles) & set(APPROVERS) or staff_id == homeroom):
+        raise RuleError("A duty leader, an admin or the pupil's homeroom teacher approves an early "
+                        "departure.", field="approved_by_staff_id")

@@ -10,7 +10,7 @@ from uuid import uuid4
 from eventsourcing.domain import Aggregate
 
 from service.domain.alert import Alert
-from service.domain.common import Actor, Role
+from service.domain.common import Actor, Role, normalise_name
 from service.domain.errors import ForbiddenError, RuleError
 from service.domain.incident import TELL_THE_GUARDIAN, FirstAid, Incident, RefusalRef
 from service.domain.messages import message, render
@@ -127,13 +127,26 @@ class IncidentUseCases(AppCore):
     def notify_incident_guardian(self, actor: Actor, cmd: NotifyGuardian) -> Outcome:
         def decide() -> Decision:
             incident = self._handling(actor, cmd.incident_id)
-            incident.notify_guardian(cmd.pupil_id, cmd.guardian, cmd.how, cmd.reached, cmd.note,
+            guardian = self._guardian_on_file(incident, cmd.pupil_id, cmd.guardian)
+            incident.notify_guardian(cmd.pupil_id, guardian, cmd.how, cmd.reached, cmd.note,
                                      actor.record())
             changed: list[Aggregate] = [incident]
             if cmd.reached:
                 changed += self._close_guardian_alerts(incident, cmd.pupil_id, actor.record())
             return Decision(changed, incident.view())
         return self.execute(actor, decide)
+
+    def _guardian_on_file(self, incident: Incident, pupil_id: str, named: str) -> str:
+        """The guardian told is one on the pupil's file (by id, or by name however written), as
+        the file names them: "reached" means a guardian the school knows, not any name typed."""
+        if pupil_id not in incident.pupil_ids:
+            raise RuleError("That pupil is not involved in this incident.", field="pupil_id")
+        pupil = self.pupil(incident.school_id, pupil_id, readonly=True)
+        for g in pupil.guardians.values():
+            if named == g["guardian_id"] or normalise_name(named) == normalise_name(g["name"]):
+                return f"{g['name']}（{g['relation']}）" if g["relation"] else g["name"]
+        raise RuleError("Name a guardian on the pupil's file (their name or guardian_id).",
+                        field="guardian")
 
     def _close_guardian_alerts(self, incident: Incident, pupil_id: str,
                                by: ActorRecord) -> list[Aggregate]:
