@@ -222,3 +222,28 @@ def test_the_live_stream_shows_a_guard_who_collected_but_not_their_number_and_re
     streamed = [read for read in r.json()["reads"] if read["what"] == "stream"]
     assert streamed and streamed[0]["pupil_ids"][0] == world.pupil(0)
     assert streamed[0]["device"] == "gate-tablet" and "contacts" not in streamed[0]["data"]
+
+
+def test_fees_subsidies_and_other_groups_care_logs_are_not_for_every_role(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    month = {"month": "2026-11"}
+    for who in (world.guard, world.teacher, world.club_teacher):
+        for path in ("/v1/statements/pupils", f"/v1/statements/pupils/{world.pupil(0)}",
+                     "/v1/statements/staff", "/v1/statements/publication",
+                     f"/v1/statements/staff/{world.admin.staff_id}"):
+            r = client.get(path, params=month, headers=who.h())
+            assert r.status_code == 403, (path, r.text)
+    # One's own subsidy statement, and the care log of one's own group, stay readable.
+    r = client.get(f"/v1/statements/staff/{world.teacher.staff_id}", params=month, headers=world.teacher.h())
+    assert r.status_code == 200, r.text
+    group = {"group_id": world.group_id}
+    assert client.get("/v1/care-log", params=group, headers=world.teacher.h()).status_code == 200
+    assert client.get("/v1/care-log", params=group, headers=world.homeroom.h()).status_code == 200
+    for who in (world.guard, world.club_teacher):
+        assert client.get("/v1/care-log", params=group, headers=who.h()).status_code == 403
+        r = client.get("/v1/care-log/export", params=group, headers=who.h())
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    for who in (world.admin, world.inspector):
+        assert client.get("/v1/statements/pupils", params=month, headers=who.h()).status_code == 200
+        assert client.get("/v1/care-log/export", params=group, headers=who.h()).status_code == 200

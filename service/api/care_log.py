@@ -6,15 +6,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.afternoon import PlaceRef, StaffRef
-from service.api.deps import AppDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import AppDep, CareLogReader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
-from service.domain.common import Actor
+from service.domain.common import Actor, Role
 from service.projections.views import Views
 from service.reports.care_log import read_care_log
 from service.reports.care_log_export import care_log_page, care_log_tables, care_log_xlsx
@@ -243,6 +243,13 @@ class CareNoteOut(BaseModel):
 
 def _read(actor: Actor, app: HandoverApp, views: Views, group_id: str, day: date | None, session: str,
           min_position: int | None) -> dict[str, Any]:
+    if actor.role == Role.TEACHER.value:  # a teacher reads the log of a group they answer for
+        school = app.school(actor.school_id, readonly=True)
+        group = school.group(group_id)
+        homerooms = {school.classes[c]["homeroom_teacher_id"] for c in group["class_ids"]
+                     if c in school.classes}
+        if actor.staff_id != group["teacher_id"] and actor.staff_id not in homerooms:
+            raise HTTPException(403, "A teacher reads the care log of their own group or class.")
     views.reflect("care_log", min_position)
     position = views.runners["care_log"].position
     on = app.care_log_day(actor, day)
@@ -251,7 +258,7 @@ def _read(actor: Actor, app: HandoverApp, views: Views, group_id: str, day: date
 
 
 @router.get("/care-log", response_model=CareLogOut, responses=READ_RESPONSES)
-def care_log(actor: Reader, app: AppDep, views: ViewsDep, group_id: GroupQ, day: DayQ = None,
+def care_log(actor: CareLogReader, app: AppDep, views: ViewsDep, group_id: GroupQ, day: DayQ = None,
              session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
     """The group's care log for one session: supervisors, handovers, attendance, timeline, notes."""
     return _read(actor, app, views, group_id, day, session, min_position)
@@ -261,7 +268,7 @@ def care_log(actor: Reader, app: AppDep, views: ViewsDep, group_id: GroupQ, day:
     **READ_RESPONSES, 200: {"description": "CSV (UTF-8 with BOM), XLSX, or a printable A4 page",
                             "content": EXPORT_CONTENT}})
 def export_care_log(
-    actor: Reader, app: AppDep, views: ViewsDep, group_id: GroupQ, day: DayQ = None,
+    actor: CareLogReader, app: AppDep, views: ViewsDep, group_id: GroupQ, day: DayQ = None,
     session: SessionQ = "after_school", min_position: PositionQ = None,
     format: Literal["csv", "xlsx", "html"] = "csv",
     sheet: Annotated[Literal["attendance", "timeline"], Query(

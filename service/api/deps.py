@@ -201,6 +201,11 @@ AdminActor = Annotated[Actor, Depends(require_role(*ADMIN_ONLY))]
 StaffActor = Annotated[Actor, Depends(require_role(*STAFF_ROLES))]
 CorrectingActor = Annotated[Actor, Depends(require_role(*CORRECTING_ROLES))]
 Reader = Annotated[Actor, Depends(require_role(*ALL_ROLES))]
+# Fees, subsidies and the monthly publication: the school's accounts, for admins and inspectors.
+AccountsReader = Annotated[Actor, Depends(require_role(Role.ADMIN, Role.INSPECTOR))]
+# A group's care log: those who answer for the afternoon (a teacher only for their own group).
+CareLogReader = Annotated[Actor, Depends(require_role(
+    Role.ADMIN, Role.INSPECTOR, Role.SAFETY_OFFICER, Role.DUTY_LEADER, Role.TEACHER))]
 # What a duty board reads too: the roster, alerts, the stream, the school's layout and itself.
 BoardReader = Annotated[Actor, Depends(require_role(*ALL_ROLES, boards=True))]
 

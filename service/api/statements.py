@@ -6,13 +6,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
+from service.api.deps import (
+    AccountsReader,
+    AdminActor,
+    AppDep,
+    Reader,
+    StaffActor,
+    ViewsDep,
+    respond,
+)
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line
+from service.domain.common import Role
 from service.domain.errors import NotFoundError
 from service.projections.statements import (
     read_pupil_statements,
@@ -323,7 +332,7 @@ def _staff(views: Any, app: Any, actor: Any, month: str, session: str,
 
 
 @router.get("/statements/pupils", response_model=PupilStatements, responses=READ_RESPONSES)
-def pupil_statements(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
+def pupil_statements(actor: AccountsReader, app: AppDep, views: ViewsDep, month: MonthQ,
                      session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
     """Every pupil enrolled in the month: days enrolled, attended, absent, left early; fee owed."""
     return _pupils(views, app, actor, month, session, None, min_position)
@@ -331,7 +340,7 @@ def pupil_statements(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
 
 @router.get("/statements/pupils/{pupil_id}", response_model=PupilStatement,
             responses=READ_RESPONSES)
-def pupil_statement(pupil_id: Line, actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
+def pupil_statement(pupil_id: Line, actor: AccountsReader, app: AppDep, views: ViewsDep, month: MonthQ,
                     session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
     found = _pupils(views, app, actor, month, session, pupil_id, min_position)
     if not found["pupils"]:
@@ -352,7 +361,7 @@ def _empty_pupil(pupil_id: str, month: str, session: str, views: Any, actor: Any
 
 
 @router.get("/statements/staff", response_model=StaffStatements, responses=READ_RESPONSES)
-def staff_statements(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
+def staff_statements(actor: AccountsReader, app: AppDep, views: ViewsDep, month: MonthQ,
                      session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
     """Every staff member with a shift or a charge in the month, and their subsidy."""
     return _staff(views, app, actor, month, session, None, min_position)
@@ -361,13 +370,16 @@ def staff_statements(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
 @router.get("/statements/staff/{staff_id}", response_model=StaffStatement, responses=READ_RESPONSES)
 def staff_statement(staff_id: Line, actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
                     session: SessionQ = "after_school", min_position: PositionQ = None) -> Any:
+    """A staff member's own statement, or anyone's for an admin or an inspector."""
+    if actor.role not in (Role.ADMIN.value, Role.INSPECTOR.value) and staff_id != actor.staff_id:
+        raise HTTPException(403, "Only admins and inspectors read another staff member's statement.")
     return _staff(views, app, actor, month, session, staff_id, min_position)["staff"][0]
 
 
 @router.get("/statements/publication", response_class=Response, responses={
     **READ_RESPONSES, 200: {"description": "The month's publication (每月公示) as a workbook",
                             "content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
-def publication(actor: Reader, app: AppDep, views: ViewsDep, month: MonthQ,
+def publication(actor: AccountsReader, app: AppDep, views: ViewsDep, month: MonthQ,
                 session: SessionQ = "after_school", min_position: PositionQ = None) -> Response:
     """每月公示: pupils' attendance and fees, and staff subsidies, one sheet each, Chinese headers."""
     pupils = _pupils(views, app, actor, month, session, None, min_position)
