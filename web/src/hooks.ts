@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Signal } from "./i18n/signal";
-import { serverNow } from "./time";
+import { SERVER_TIME_CHANGED, serverNow } from "./time";
 
 /** Re-render when the signal changes; its current value. */
 export function useSignal<T>(s: Signal<T>): T {
@@ -13,8 +13,13 @@ export function useSignal<T>(s: Signal<T>): T {
 export function useNow(ms = 30000): Date {
   const [now, setNow] = useState(() => serverNow());
   useEffect(() => {
-    const timer = setInterval(() => setNow(serverNow()), ms);
-    return () => clearInterval(timer);
+    const tick = () => setNow(serverNow());
+    const timer = setInterval(tick, ms);
+    addEventListener(SERVER_TIME_CHANGED, tick);
+    return () => {
+      clearInterval(timer);
+      removeEventListener(SERVER_TIME_CHANGED, tick);
+    };
   }, [ms]);
   return now;
 }

@@ -11,8 +11,14 @@ let serverOffsetMs = 0;
 export function noteServerTime(header: string | null, receivedAt: number = Date.now()): void {
   if (!header) return;
   const at = Date.parse(header);
-  if (!Number.isNaN(at)) serverOffsetMs = at - receivedAt;
+  if (Number.isNaN(at)) return;
+  const moved = Math.abs(at - receivedAt - serverOffsetMs) > 5000;
+  serverOffsetMs = at - receivedAt;
+  // A clock that was off by more than a few seconds: every screen's "now" is redrawn at once.
+  if (moved) dispatchEvent(new Event(SERVER_TIME_CHANGED));
 }
+
+export const SERVER_TIME_CHANGED = "handover:server-time";
 
 /** The time now by the service's clock (the device's, until the service has answered once). */
 export function serverNow(): Date {
