@@ -231,6 +231,18 @@ def test_only_the_leadership_and_inspectors_read_history_and_never_another_schoo
             assert client.get(path, params=params, headers=stranger.h()).status_code == 404, path
     r = client.get("/v1/roster/as-of", params={"at": "yesterday teatime"}, headers=world.admin.h())
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    for params in ({"at": "2100-01-01T10:00"}, {"at": f"{SESSION_DAY}T16:30", "session": "bogus"}):
+        r = client.get("/v1/roster/as-of", params=params, headers=world.admin.h())
+        assert r.status_code == 422, (params, r.text)  # not yet come; no such session
+    r = client.get("/v1/roster/as-of", params={"at": f"{SESSION_DAY}T16:30", "group_id": "x"},
+                   headers=world.admin.h())
+    assert r.status_code == 404
+    r = client.get(f"/v1/pupils/{world.pupil(0)}/custody", params={"at": "2100-01-01T10:00"},
+                   headers=world.admin.h())
+    assert r.status_code == 422
+    for day in ("1900-01-01", "2100-01-01"):
+        r = client.get(f"/v1/pupils/{world.pupil(0)}/day", params={"day": day}, headers=world.admin.h())
+        assert r.status_code == 422, day
     theirs = ok(client.get("/v1/roster/as-of", params={"at": f"{SESSION_DAY}T16:30"}, headers=stranger.h()))
     assert theirs["pupils"] == []
     # Every read is in the access log, with what it showed.

@@ -6,6 +6,7 @@ is recorded in the access log like the other reads, and cut to what the reader's
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -104,11 +105,28 @@ def _reader(actor: Actor) -> None:
                                  "the school's history.")
 
 
-def _moment(text: str, school: School) -> Any:
+def _moment(text: str, school: School, app: HandoverApp) -> Any:
+    """A past moment: one that has not come yet has no history to answer for (422)."""
     try:
-        return history.parse_moment(text, school)
+        moment = history.parse_moment(text, school)
     except ValueError as e:
         raise RuleError(str(e), field="at") from None
+    if moment - timedelta(minutes=1) > app.now():
+        raise RuleError("That moment has not come yet.", field="at")
+    return moment
+
+
+def _session(school: School, session: str) -> None:
+    if session not in {s.key for s in school.schedule.sessions}:
+        raise RuleError(f"No session {session!r} in the schedule.", field="session")
+
+
+def _day(app: HandoverApp, school: School, day: date | None) -> date:
+    today = app.today(school)
+    on = day or today
+    if on > today or on.year < 2000:
+        raise RuleError("A day between 2000 and today.", field="day")
+    return on
 
 
 def _cut(app: HandoverApp, actor: Actor, school: School, entries: list[dict[str, Any]],
@@ -149,7 +167,12 @@ def roster_as_of(
     log up to the last event recorded then (not from today's view)."""
     _reader(actor)
     school = app.school(actor.school_id, readonly=True)
-    found = history.roster_as_of(app, school, _moment(at, school), session, group_id=group_id,
+    _session(school, session)
+    if group_id is not None:
+        school.group(group_id)  # 404 for a group the school does not have
+    if gate_id is not None:
+        school.gate(gate_id)
+    found = history.roster_as_of(app, school, _moment(at, school, app), session, group_id=group_id,
                                  gate_id=gate_id, q=q)
     rows, reads = custody_rows(school, actor.staff_id, found["pupils"])
     app.access.note(actor, "roster_as_of", reads)
@@ -164,9 +187,8 @@ def custody_at(pupil_id: Line, actor: Reader, app: AppDep, at: At,
     _reader(actor)
     school = app.school(actor.school_id, readonly=True)
     pupil = app.pupil(actor.school_id, pupil_id, readonly=True)
-    if session not in {s.key for s in school.schedule.sessions}:
-        raise RuleError(f"No session {session!r} in the schedule.", field="session")
-    found = history.custody_at(app, school, str(pupil.id), _moment(at, school), session)
+    _session(school, session)
+    found = history.custody_at(app, school, str(pupil.id), _moment(at, school, app), session)
     seen = may_see(school, actor.staff_id, pupil.class_id)
     app.access.note(actor, "custody_at", {tuple(read_of(seen, CUSTODY_LIST)): [str(pupil.id)]})
     for side in ("before", "after"):
@@ -192,7 +214,7 @@ def pupil_day(pupil_id: Line, actor: Reader, app: AppDep, day: IsoDay | None = N
     _reader(actor)
     school = app.school(actor.school_id, readonly=True)
     pupil = app.pupil(actor.school_id, pupil_id, readonly=True)
-    found = history.pupil_day_timeline(app, school, str(pupil.id), day or app.today(school))
+    found = history.pupil_day_timeline(app, school, str(pupil.id), _day(app, school, day))
     return {**found, "entries": _cut(app, actor, school, found["entries"], "pupil_day")}
 
 
@@ -206,5 +228,5 @@ def staff_shift(staff_id: Line, actor: Reader, app: AppDep, views: ViewsDep,
     if staff_id not in school.staff:
         raise NotFoundError("staff", staff_id)
     found = history.staff_shift_timeline(app, school, views.view("roster"), staff_id,
-                                         day or app.today(school))
+                                         _day(app, school, day))
     return {**found, "entries": _cut(app, actor, school, found["entries"], "staff_shift")}
