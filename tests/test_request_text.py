@@ -131,6 +131,13 @@ def test_a_refused_adults_name_pupil_name_or_gate_name_with_a_control_character_
     assert _refused_field(r) == "name"
     r = world.post(world.admin, "/v1/school/gates", {"name": "北门\u0085"})  # C1 controls too
     assert _refused_field(r) == "name"
+    for bidi in ("\u202e", "\u202a", "\u2066", "\u2069"):  # text that reads otherwise than stored
+        r = world.post(world.guard, "/v1/refusals", {"pupil_id": world.pupil(0),
+                       "adult": {"name": f"王{bidi}五"}, "reason": "不在名单"})
+        assert _refused_field(r) == "adult.name"
+        r = world.post(world.teacher, "/v1/care-notes", {"group_id": world.group_id,
+                                                         "text": f"作业{bidi}完成\n已检查"})
+        assert _refused_field(r) == "text"
     assert _log_position(client) == before
 
 
