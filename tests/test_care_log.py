@@ -297,3 +297,19 @@ def test_a_cell_that_looks_like_a_formula_stays_text_in_csv_and_xlsx() -> None:
     assert sheet["B4"].value == "=HYPERLINK(\"http://x\")" and sheet["B4"].data_type == "s"
     assert content_disposition("看护日志/三年级.csv", "care-log.csv").startswith(
         'attachment; filename="care-log.csv"; filename*=UTF-8\'\'%E7%9C%8B')
+
+
+def test_a_groups_care_log_is_written_by_those_who_supervise_it(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    note = {"group_id": world.group_id, "text": "作业均已完成"}
+    for who in (world.guard, world.club_teacher, world.homeroom):
+        r = world.post(who, "/v1/care-notes", note)
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert world.post(world.teacher, "/v1/care-notes", note).status_code == 201
+    assert world.post(world.admin, "/v1/care-notes", note).status_code == 201
+    # A substitute signed on for the group that session writes in its log.
+    r = world.post(world.admin, "/v1/shifts/sign-on", {"place_id": world.group_id,
+                                                       "staff_id": world.club_teacher.staff_id,
+                                                       "substitute_for": world.teacher.staff_id})
+    assert r.status_code == 201, r.text
+    assert world.post(world.club_teacher, "/v1/care-notes", note).status_code == 201

@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 from service.domain.care_note import CareNote
-from service.domain.common import Actor
+from service.domain.common import Actor, Role
+from service.domain.errors import ForbiddenError
+from service.domain.refs import GroupRecord
+from service.domain.shift import Shift, shift_id
 from service.use_cases.commands import FollowUpCareNote, WriteCareNote
 from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
+
+NOTE_FOR_ANY_GROUP = (Role.ADMIN.value, Role.DUTY_LEADER.value, Role.SAFETY_OFFICER.value)
 
 
 class CareUseCases(AppCore):
@@ -18,8 +23,9 @@ class CareUseCases(AppCore):
         """A note or an emergency in the group's care log, in the writer's name."""
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
-            school.group(cmd.group_id)
+            group = school.group(cmd.group_id)
             on = self.session_day(school, cmd.day, cmd.session)
+            self._require_supervising(actor, school.school_id, group, cmd.group_id, on, cmd.session)
             for pupil_id in cmd.pupil_ids:
                 self.pupil(school.school_id, pupil_id, readonly=True)
             note = CareNote.write(
@@ -31,6 +37,17 @@ class CareUseCases(AppCore):
             )
             return Decision([note], note.view(), created=True)
         return self.execute(actor, decide)
+
+    def _require_supervising(self, actor: Actor, school_id: str, group: GroupRecord, group_id: str,
+                             on: date, session: str) -> None:
+        """A group's care log is written by those who supervise it: its teacher, whoever signed on
+        for it that session (a substitute), or a duty leader, a safety officer or an admin."""
+        if actor.role in NOTE_FOR_ANY_GROUP or actor.staff_id == group["teacher_id"]:
+            return
+        signed_on = self._find(shift_id(school_id, actor.staff_id, on.isoformat(), session, group_id),
+                               readonly=True)
+        if not isinstance(signed_on, Shift):
+            raise ForbiddenError(f"Only whoever supervises {group['name']} writes in its care log.")
 
     def follow_up_care_note(self, actor: Actor, cmd: FollowUpCareNote) -> Outcome:
         def decide() -> Decision:
