@@ -131,8 +131,8 @@ def a_pupil_in(world: World, class_id: str, name: str, sessions: tuple[str, ...]
         assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=term, headers=h(**key())).status_code == 200
     else:
         pupil = app.pupil(world.school_id, pid)
-        pupil.apply_for_care(TERM["term"], date.fromisoformat(TERM["starts"]),
-                             date.fromisoformat(TERM["ends"]), list(sessions), None, an_admin(world))
+        pupil.apply_for_care("2026秋", date(2026, 9, 1), date(2027, 1, 20), list(sessions), None,
+                             an_admin(world))
         app.save(pupil)
     for step in ("class_reviewed", "school_approved", "signed"):
         assert c.post(f"/v1/pupils/{pid}/enrolment/{step}", json={}, headers=h(**key())).status_code == 200
