@@ -204,7 +204,7 @@ class PupilUseCases(AppCore):
     def restrict_adult(self, actor: Actor, pupil_id: str, r: Restrict) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.restrict(
             str(uuid4()), r.name, r.id_tail, r.reason, r.document,
-            r.valid_from, r.valid_to, actor.record()), created=True)
+            r.valid_from, r.valid_to, actor.record(), relation=r.relation), created=True)
 
     def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.lift_restriction(
