@@ -149,14 +149,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.workers.bootstrap import background, open_application
+    from service.workers.bootstrap import Opening, background, open_application
 
     settings = _settings(args)
-    app = open_application(settings)
-    running = background(app, settings)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
+    # Started while the database is away: say so and keep trying, as the views do later.
+    opening = Opening(lambda: open_application(settings), lambda _: None)
+    while not opening.try_once():
+        print(f"the store does not answer ({opening.error!r}): trying again", file=sys.stderr)
+        sys.stderr.flush()
+        if stopping.wait(opening.backoff.delay(opening.attempts)):
+            return 0
+    assert opening.app is not None
+    app = opening.app
+    running = background(app, settings)
     running.start()
     print(f"worker running on the {settings.store} store: views {', '.join(running.views.runners)}")
     sys.stdout.flush()
