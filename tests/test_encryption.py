@@ -44,6 +44,46 @@ def test_the_webhook_secret_and_a_pupils_name_are_not_in_the_stored_bytes(
         assert not any(needle.encode() in raw for raw in stored), needle
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_the_views_keep_no_pupils_name_in_clear_and_still_answer(
+        client: TestClient, app: HandoverApp, settings: Settings) -> None:
+    world = a_school(client, app, 2)
+    head = app.recorder.max_notification_id()
+    roster = client.get("/v1/roster", params={"min_position": head}, headers=world.admin.h())
+    assert {p["name"] for p in roster.json()["pupils"]} == {"学生0", "学生1"}  # read back, opened
+    views = client.app.state.views  # type: ignore[attr-defined]
+    if settings.store == "sqlite":
+        stored = [p.read_bytes() for p in settings.data_dir.glob("views.sqlite3*")]
+    else:
+        view = views.view("roster")
+        with view.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT doc FROM {view.docs}")
+            stored = [bytes(row["doc"]) for row in c.fetchall()]
+    assert stored and sum(len(raw) for raw in stored) > 1000
+    for needle in ("学生0", "家长0", "实验小学", "13800138000"):
+        for form in (needle, needle.encode("unicode_escape").decode()):
+            assert not any(form.encode() in raw for raw in stored), form
+
+
+def test_a_view_kept_in_clear_before_is_dropped_and_rebuilt_sealed(tmp_path: Path) -> None:
+    from eventsourcing.persistence import Tracking
+
+    from service.projections.docstore import SQLiteDocView
+
+    path = str(tmp_path / "views.sqlite3")
+    plain = SQLiteDocView("roster", path)
+    plain.commit({"pupil/1": {"name": "学生0"}}, Tracking("Handover", 7))
+    app = HandoverApp(env=Settings(store="memory").eventsourcing_env())
+    sealed = SQLiteDocView("roster", path, app.mapper.cipher)
+    assert sealed.max_tracking_id("Handover") is None  # starts again from the first event
+    assert plain.get("pupil/1") is None  # the clear copy is gone
+    sealed.commit({"pupil/1": {"name": "学生0"}}, Tracking("Handover", 7))
+    assert sealed.get("pupil/1") == {"name": "学生0"}
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("views.sqlite3*"))
+    assert "学生0".encode() not in on_disk and "学生0".encode("unicode_escape") not in on_disk
+    app.close()
+
+
 def test_a_new_sqlite_store_keeps_its_generated_key_in_an_owner_only_file(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(store="sqlite", data_dir=tmp_path)

@@ -11,13 +11,35 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import Cipher, IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore
 
 from service.adapters.files import private_file
 
 Doc = dict[str, Any]
 Changes = Mapping[str, Doc | None]  # None deletes the document
+
+
+class Seal:
+    """Documents as stored: JSON, or with the events' cipher (AES-GCM) JSON sealed, so that a
+    copy of the view tables shows no child's name, as a copy of the events shows none."""
+
+    def __init__(self, cipher: Cipher | None) -> None:
+        self.cipher = cipher
+
+    @property
+    def on(self) -> bool:
+        return self.cipher is not None
+
+    def close(self, doc: Doc) -> str | bytes:
+        text = json.dumps(doc, ensure_ascii=False)
+        return text if self.cipher is None else self.cipher.encrypt(text.encode())
+
+    def open(self, stored: Any) -> Doc:
+        if self.cipher is None:
+            return stored if isinstance(stored, dict) else json.loads(stored)
+        doc: Doc = json.loads(self.cipher.decrypt(bytes(stored)))
+        return doc
 
 
 class DocView(TrackingRecorder):
@@ -123,16 +145,27 @@ class MemoryDocView(DocView):
 class SQLiteDocView(DocView):
     """Views live in their own SQLite file, so view writes never queue behind event writes."""
 
-    def __init__(self, name: str, path: str) -> None:
+    def __init__(self, name: str, path: str, cipher: Cipher | None = None) -> None:
         super().__init__(name)
         self.path = path
+        self.seal = Seal(cipher)
+        # Sealed documents live in tables of their own; a view kept before in the clear is
+        # dropped there and rebuilt from the log, sealed.
+        self.docs, self.tracking = (("sealed_docs", "sealed_tracking") if self.seal.on
+                                    else ("view_docs", "view_tracking"))
         self._local = threading.local()
         private_file(Path(path))  # owner-only, like the event store
         with self._connection() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS view_docs (view TEXT, key TEXT, doc TEXT, "
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.docs} (view TEXT, key TEXT, doc, "
                       "PRIMARY KEY (view, key)) WITHOUT ROWID")
-            c.execute("CREATE TABLE IF NOT EXISTS view_tracking (view TEXT, application TEXT, "
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.tracking} (view TEXT, application TEXT, "
                       "position INTEGER, PRIMARY KEY (view, application)) WITHOUT ROWID")
+            plain = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if self.seal.on and "view_docs" in plain:
+                c.execute("PRAGMA secure_delete=ON")  # the clear copy is overwritten, not freed
+                c.execute("DELETE FROM view_docs WHERE view=?", (name,))
+                c.execute("DELETE FROM view_tracking WHERE view=?", (name,))
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # nor left in the write-ahead log
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -152,32 +185,32 @@ class SQLiteDocView(DocView):
             chunk = keys[i:i + 500]
             marks = ",".join("?" * len(chunk))
             for key, doc in c.execute(
-                f"SELECT key, doc FROM view_docs WHERE view=? AND key IN ({marks})", [self.name, *chunk]
+                f"SELECT key, doc FROM {self.docs} WHERE view=? AND key IN ({marks})", [self.name, *chunk]
             ):
-                out[key] = json.loads(doc)
+                out[key] = self.seal.open(doc)
         return out
 
     def scan(self, prefix: str) -> dict[str, Doc]:
         rows = self._connection().execute(
-            "SELECT key, doc FROM view_docs WHERE view=? AND key >= ? AND key < ?",
+            f"SELECT key, doc FROM {self.docs} WHERE view=? AND key >= ? AND key < ?",
             (self.name, prefix, prefix + "\U0010ffff"),
         )
-        return {key: json.loads(doc) for key, doc in rows}
+        return {key: self.seal.open(doc) for key, doc in rows}
 
     def _commit(self, changes: Changes, tracking: Tracking, after: int | None) -> None:
         c = self._connection()
         c.execute("BEGIN IMMEDIATE")
         try:
-            row = c.execute("SELECT position FROM view_tracking WHERE view=? AND application=?",
+            row = c.execute(f"SELECT position FROM {self.tracking} WHERE view=? AND application=?",
                             (self.name, tracking.application_name)).fetchone()
             _check(self.name, None if row is None else int(row[0]), tracking, after)
             for key, doc in changes.items():
                 if doc is None:
-                    c.execute("DELETE FROM view_docs WHERE view=? AND key=?", (self.name, key))
+                    c.execute(f"DELETE FROM {self.docs} WHERE view=? AND key=?", (self.name, key))
                 else:
-                    c.execute("INSERT OR REPLACE INTO view_docs VALUES (?, ?, ?)",
-                              (self.name, key, json.dumps(doc, ensure_ascii=False)))
-            c.execute("INSERT OR REPLACE INTO view_tracking VALUES (?, ?, ?)",
+                    c.execute(f"INSERT OR REPLACE INTO {self.docs} VALUES (?, ?, ?)",
+                              (self.name, key, self.seal.close(doc)))
+            c.execute(f"INSERT OR REPLACE INTO {self.tracking} VALUES (?, ?, ?)",
                       (self.name, tracking.application_name, tracking.notification_id))
             c.execute("COMMIT")
         except BaseException:
@@ -186,42 +219,55 @@ class SQLiteDocView(DocView):
 
     def max_tracking_id(self, application_name: str) -> int | None:
         row = self._connection().execute(
-            "SELECT position FROM view_tracking WHERE view=? AND application=?",
+            f"SELECT position FROM {self.tracking} WHERE view=? AND application=?",
             (self.name, application_name)).fetchone()
         return None if row is None else int(row[0])
 
     def reset(self) -> None:
         c = self._connection()
         c.execute("BEGIN IMMEDIATE")
-        c.execute("DELETE FROM view_docs WHERE view=?", (self.name,))
-        c.execute("DELETE FROM view_tracking WHERE view=?", (self.name,))
+        c.execute(f"DELETE FROM {self.docs} WHERE view=?", (self.name,))
+        c.execute(f"DELETE FROM {self.tracking} WHERE view=?", (self.name,))
         c.execute("COMMIT")
 
 
 class PostgresDocView(DocView):
-    def __init__(self, name: str, datastore: PostgresDatastore) -> None:
+    def __init__(self, name: str, datastore: PostgresDatastore, cipher: Cipher | None = None) -> None:
         super().__init__(name)
         self.datastore = datastore
+        self.seal = Seal(cipher)
         schema = datastore.schema
-        self.docs = f'"{schema}".view_docs' if schema else "view_docs"
-        self.tracking = f'"{schema}".view_tracking' if schema else "view_tracking"
+
+        def table(t: str) -> str:
+            return f'"{schema}".{t}' if schema else t
+        plain_docs, plain_tracking = table("view_docs"), table("view_tracking")
+        # Sealed documents (BYTEA) live in tables of their own; a view kept before in the clear
+        # is dropped there and rebuilt from the log, sealed.
+        self.docs, self.tracking = ((table("sealed_view_docs"), table("sealed_view_tracking"))
+                                    if self.seal.on else (plain_docs, plain_tracking))
         with datastore.transaction(commit=True) as c:
-            c.execute(f"CREATE TABLE IF NOT EXISTS {self.docs} (view TEXT, key TEXT, doc JSONB, "
-                      "PRIMARY KEY (view, key))")
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.docs} (view TEXT, key TEXT, "
+                      f"doc {'BYTEA' if self.seal.on else 'JSONB'}, PRIMARY KEY (view, key))")
             c.execute(f"CREATE TABLE IF NOT EXISTS {self.tracking} (view TEXT, application TEXT, "
                       "position BIGINT, PRIMARY KEY (view, application))")
+            if self.seal.on:
+                c.execute("SELECT to_regclass(%s) AS found", (plain_docs,))
+                row = c.fetchone()
+                if row and row["found"]:
+                    c.execute(f"DELETE FROM {plain_docs} WHERE view=%s", (name,))
+                    c.execute(f"DELETE FROM {plain_tracking} WHERE view=%s", (name,))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Doc]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key = ANY(%s)",
                       (self.name, list(keys)))
-            return {row["key"]: row["doc"] for row in c.fetchall()}
+            return {row["key"]: self.seal.open(row["doc"]) for row in c.fetchall()}
 
     def scan(self, prefix: str) -> dict[str, Doc]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT key, doc FROM {self.docs} WHERE view=%s AND key >= %s AND key < %s",
                       (self.name, prefix, prefix + "\uffff"))
-            return {row["key"]: row["doc"] for row in c.fetchall()}
+            return {row["key"]: self.seal.open(row["doc"]) for row in c.fetchall()}
 
     def _commit(self, changes: Changes, tracking: Tracking, after: int | None) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -236,11 +282,12 @@ class PostgresDocView(DocView):
             c.execute(f"UPDATE {self.tracking} SET position=%s WHERE view=%s AND application=%s",
                       (tracking.notification_id, self.name, tracking.application_name))
             deletes = [k for k, d in changes.items() if d is None]
-            upserts = [(self.name, k, json.dumps(d, ensure_ascii=False)) for k, d in changes.items() if d is not None]
+            upserts = [(self.name, k, self.seal.close(d)) for k, d in changes.items() if d is not None]
             if deletes:
                 c.execute(f"DELETE FROM {self.docs} WHERE view=%s AND key = ANY(%s)", (self.name, deletes))
             if upserts:
-                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s::jsonb) "
+                cast = "" if self.seal.on else "::jsonb"
+                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s{cast}) "
                               "ON CONFLICT (view, key) DO UPDATE SET doc = EXCLUDED.doc", upserts)
 
     def max_tracking_id(self, application_name: str) -> int | None:

@@ -29,12 +29,14 @@ PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Stateme
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:
+    """The view's store beside the events', sealed with the events' cipher when they are."""
+    cipher = app.mapper.cipher
     if settings.store == "postgres":
         datastore = getattr(app.factory, "datastore", None)
         assert isinstance(datastore, PostgresDatastore)
-        return PostgresDocView(name, datastore)
+        return PostgresDocView(name, datastore, cipher)
     if settings.store == "sqlite":
-        return SQLiteDocView(name, str(settings.data_dir / "views.sqlite3"))
+        return SQLiteDocView(name, str(settings.data_dir / "views.sqlite3"), cipher)
     return MemoryDocView(name)
 
 
