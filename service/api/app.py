@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.adapters.store import STORE_ERRORS
@@ -104,6 +104,9 @@ class Health(BaseModel):
     access_recorder: AccessRecorderHealth | None = None
     watcher: PartHealth | None = None
     deliverer: PartHealth | None = None
+    wake: PartHealth | None = Field(default=None, description=(
+        "PostgreSQL: the LISTEN connection that wakes the views and streams on other processes' "
+        "writes (while it is down they poll)"))
     failing: list[str] = []
 
 
@@ -123,11 +126,13 @@ def create_app(
         def ready(handover: HandoverApp) -> None:
             running = background(handover, settings)
             api.state.views, api.state.watcher = running.views, running.watcher
-            api.state.deliverer = running.deliverer
+            api.state.deliverer, api.state.wake = running.deliverer, running.wake
             handover.access.interval = settings.access_flush_interval
             handover.access.start()
             if settings.run_projections:
                 running.start()
+            else:
+                running.listen()
             parts.append(running)
             api.state.handover = handover
 
@@ -215,6 +220,11 @@ def create_app(
                 assert part is not None
                 if not part.running or part.error or part.behind:
                     failing.append(name)
+        wake = None
+        if getattr(api.state, "wake", None) is not None:
+            wake = PartHealth(**api.state.wake.health())
+            if not wake.running or wake.error:
+                failing.append("wake")
         if failing:
             response.status_code = 503
         return Health(
@@ -223,7 +233,7 @@ def create_app(
             sqlite_synchronous=durability.synchronous if durability else None,
             store_health=store,
             views={name: ViewHealth(**h) for name, h in view_health.items()},
-            watcher=parts["watcher"], deliverer=parts["deliverer"], failing=failing,
+            watcher=parts["watcher"], deliverer=parts["deliverer"], wake=wake, failing=failing,
             access_recorder=AccessRecorderHealth(**access),
         )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.adapters.store import STORE_ERRORS
+from service.adapters.wake import PgWake, pg_wake
 from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
@@ -94,13 +95,23 @@ class Background:
     views: Views
     watcher: Watcher
     deliverer: Deliverer
+    wake: PgWake | None = None  # on PostgreSQL: woken by other processes' writes
 
     def start(self) -> None:
         self.views.start()
         self.watcher.start()
         self.deliverer.start()
+        self.listen()
+
+    def listen(self) -> None:
+        """Only the wake-up on other processes' writes (an API process whose views run in the
+        worker still serves live streams)."""
+        if self.wake is not None:
+            self.wake.start()
 
     def stop(self) -> None:
+        if self.wake is not None:
+            self.wake.stop()
         self.deliverer.stop()
         self.watcher.stop()
         self.views.stop()
@@ -108,7 +119,8 @@ class Background:
     def errors(self) -> dict[str, BaseException | None]:
         """Each part's current error (None: working), by the name an operator reads."""
         states = {f"view {name}": runner.error for name, runner in self.views.runners.items()}
-        return states | {"watcher": self.watcher.error, "deliverer": self.deliverer.error}
+        woken = {} if self.wake is None else {"wake-up on writes": self.wake.error}
+        return states | {"watcher": self.watcher.error, "deliverer": self.deliverer.error} | woken
 
 
 def background(app: HandoverApp, settings: Settings) -> Background:
@@ -117,4 +129,6 @@ def background(app: HandoverApp, settings: Settings) -> Background:
     watcher = Watcher(app, views, settings.watch_interval,
                       backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
     deliverer = Deliverer(app, views, max_backoff=settings.retry_max_backoff)
-    return Background(views, watcher, deliverer)
+    datastore = getattr(app.factory, "datastore", None)
+    wake = pg_wake(datastore, app.recorder, app.saved.notify) if settings.store == "postgres" else None
+    return Background(views, watcher, deliverer, wake)
