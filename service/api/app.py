@@ -136,7 +136,8 @@ def create_app(
             parts.append(running)
             api.state.handover = handover
 
-        opening = Opening(lambda: application or open_application(settings, clock=clock), ready)
+        opening = Opening(lambda: application or open_application(settings, clock=clock), ready,
+                          owned=owned)
         api.state.opening = opening
         if not opening.try_once():
             opening.start()  # the database is away: answer 503 and keep trying until it is back

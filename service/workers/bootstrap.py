@@ -39,8 +39,8 @@ class Opening:
     not retried: it stops the start-up as before."""
 
     def __init__(self, open_app: Callable[[], HandoverApp], ready: Callable[[HandoverApp], None],
-                 backoff: Backoff | None = None) -> None:
-        self.open_app, self.ready = open_app, ready
+                 backoff: Backoff | None = None, *, owned: bool = True) -> None:
+        self.open_app, self.ready, self.owned = open_app, ready, owned
         self.backoff = backoff or Backoff(first=1.0, cap=15.0)
         self.app: HandoverApp | None = None
         self.error: BaseException | None = None
@@ -55,9 +55,13 @@ class Opening:
 
     def try_once(self) -> bool:
         """One attempt; True when the application is open and handed over."""
+        app: HandoverApp | None = None
         try:
             app = self.open_app()
+            self.ready(app)  # the views' tables are made here: the store may go away meanwhile
         except STORE_ERRORS as e:
+            if app is not None and self.owned:
+                app.close()
             self.attempts += 1
             self.error = e
             self.failing_since = self.failing_since or datetime.now(UTC)
@@ -65,8 +69,7 @@ class Opening:
                       self.attempts, e, self.backoff.delay(self.attempts))
             return False
         if self.attempts:
-            log.warning("the store answered after %d failed attempts: starting", self.attempts)
-        self.ready(app)
+            log.warning("the store answered after %d failed attempts: started", self.attempts)
         self.app, self.error = app, None
         return True
 
