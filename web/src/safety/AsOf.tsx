@@ -21,15 +21,16 @@ export function hhmm(minutes: number): string {
   return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
 }
 
-/** The slider's range for a session: from before it starts to after its last dismissal, never
- * past now on today. */
+/** The slider's range for a session: from before it starts to after its last dismissal; today,
+ * up to now (however late: a late collection), and never past it. */
 export function span(school: School, session: string, day: string, tz: string): [number, number] {
   const s = school.schedule.sessions.find((x) => x.key === session) ?? school.schedule.sessions[0];
   const times = Object.values(s?.dismissals ?? {}).map(minutesOf);
   const start = Math.max(0, minutesOf(s?.start ?? "16:00") - BEFORE_START);
-  let end = Math.min(23 * 60 + 59, Math.max(start, ...times) + AFTER_LAST);
-  if (day === isoDay(serverNow(), tz)) end = Math.min(end, minutesNow(tz));
-  return [start, Math.max(start, end)];
+  const end = Math.min(23 * 60 + 59, Math.max(start, ...times) + AFTER_LAST);
+  if (day !== isoDay(serverNow(), tz)) return [start, end];
+  const now = minutesNow(tz);
+  return [Math.min(start, Math.max(0, now - BEFORE_START)), now];
 }
 
 function name(x: unknown): string {
@@ -161,11 +162,17 @@ function Custody({ pupil, at, session, tz, day, onStaff }: {
 export function AsOf({ school, tz }: { school: School; tz: string }) {
   const sessions = school.schedule.sessions;
   const [session, setSession] = useState(sessions.find((s) => s.key === "after_school")?.key ?? sessions[0]?.key ?? "after_school");
-  const [day, setDay] = useState(() => isoDay(serverNow(), tz));
+  // Today once its afternoon has begun; before that, the day before.
+  const [day, setDay] = useState(() => {
+    const today = isoDay(serverNow(), tz);
+    const yesterday = isoDay(new Date(serverNow().getTime() - 86400000), tz);
+    return minutesNow(tz) < span(school, session, yesterday, tz)[0] ? yesterday : today;
+  });
   const [lo, hi] = span(school, session, day, tz);
   const [minute, setMinute] = useState(() => Math.min(hi, Math.max(lo, minutesNow(tz))));
   const [filter, setFilter] = useState("");
   const [found, setFound] = useState<RosterAsOf | null>(null);
+  const [answered, setAnswered] = useState(""); // what the roster shown answers: minute, session, filter
   const [loading, setLoading] = useState(false);
   const [failed, setFailed] = useState<string | null>(null);
   const [picked, setPicked] = useState<AsOfPupil | null>(null);
@@ -187,8 +194,10 @@ export function AsOf({ school, tz }: { school: School; tz: string }) {
     }).then(({ data, error, response }) => {
       if (ticket !== wanted.current) return; // a later minute was asked meanwhile
       setLoading(false);
-      if (data) setFound(data);
-      else setFailed((error as { detail?: string } | undefined)?.detail ?? t("error.server", { status: response.status }));
+      if (data) {
+        setFound(data);
+        setAnswered(`${at}|${session}|${filter}`);
+      } else setFailed((error as { detail?: string } | undefined)?.detail ?? t("error.server", { status: response.status }));
     }, () => {
       if (ticket === wanted.current) setLoading(false);
     });
@@ -233,7 +242,7 @@ export function AsOf({ school, tz }: { school: School; tz: string }) {
         </label>
       </div>
       <p class="hint" data-testid="asof-status" aria-live="polite" aria-busy={loading}
-        data-at={found ? found.at : ""} data-loading={loading ? "true" : "false"}>
+        data-answered={answered} data-loading={loading ? "true" : "false"}>
         {loading ? t("asof.loading") : shown
           ? t("asof.summary", {
             time: hhmm(settled), total: shown.counts.total,
@@ -243,32 +252,36 @@ export function AsOf({ school, tz }: { school: School; tz: string }) {
       </p>
       {failed && <p class="error" role="alert">{failed}</p>}
       {shown && !shown.service && <p class="hint">{t("asof.no_service")}</p>}
-      {shown && (
-        <table class="asof-roster" data-testid="asof-roster">
-          <thead>
-            <tr><th>{t("asof.col.pupil")}</th><th>{t("asof.col.status")}</th><th>{t("asof.col.custodian")}</th><th>{t("asof.col.place")}</th></tr>
-          </thead>
-          <tbody>
-            {shown.pupils.map((p) => (
-              <tr key={p.pupil_id} data-testid="asof-row" data-pupil-id={p.pupil_id} data-status={p.status}
-                class={picked?.pupil_id === p.pupil_id ? "chosen" : ""}>
-                <td>
-                  <button type="button" class="link" data-testid="asof-pupil" onClick={() => { setPicked(p); setStaff(null); }}>
-                    {p.name}
-                  </button>
-                  <span class="sub"> {p.class_label ?? ""}</span>
-                </td>
-                <td>{known("status", p.status, "status.other")}</td>
-                <td data-testid="asof-custodian">{p.custodian?.name ?? ""}</td>
-                <td data-testid="asof-place">{p.place?.label ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {picked && <Custody pupil={picked} at={at} session={session} tz={tz} day={day}
-        onStaff={(id, who) => setStaff({ id, name: who })} />}
-      {staff && <DayTimeline kind="staff" id={staff.id} day={day} tz={tz} title={t("asof.shift.title", { name: staff.name })} />}
+      <div class="asof-body">
+        {shown && (
+          <table class="asof-roster" data-testid="asof-roster">
+            <thead>
+              <tr><th>{t("asof.col.pupil")}</th><th>{t("asof.col.status")}</th><th>{t("asof.col.custodian")}</th><th>{t("asof.col.place")}</th></tr>
+            </thead>
+            <tbody>
+              {shown.pupils.map((p) => (
+                <tr key={p.pupil_id} data-testid="asof-row" data-pupil-id={p.pupil_id} data-status={p.status}
+                  class={picked?.pupil_id === p.pupil_id ? "chosen" : ""}>
+                  <td>
+                    <button type="button" class="link" data-testid="asof-pupil" onClick={() => { setPicked(p); setStaff(null); }}>
+                      {p.name}
+                    </button>
+                    <span class="sub"> {p.class_label ?? ""}</span>
+                  </td>
+                  <td>{known("status", p.status, "status.other")}</td>
+                  <td data-testid="asof-custodian">{p.custodian?.name ?? ""}</td>
+                  <td data-testid="asof-place">{p.place?.label ?? ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <div class="asof-detail">
+        {picked && <Custody pupil={picked} at={at} session={session} tz={tz} day={day}
+          onStaff={(id, who) => setStaff({ id, name: who })} />}
+        {staff && <DayTimeline kind="staff" id={staff.id} day={day} tz={tz} title={t("asof.shift.title", { name: staff.name })} />}
+        </div>
+      </div>
     </section>
   );
 }
