@@ -20,10 +20,12 @@ from pypdf import PdfWriter
 from service.adapters.attachments import MAX_ATTACHMENT_BYTES, detected_type, inspect_attachment
 from service.adapters.blobs import FileBlobs, PostgresBlobs
 from service.application import HandoverApp
-from service.domain.errors import RuleError, TooLargeError, UnsupportedMediaError
+from service.domain.errors import ConflictError, RuleError, TooLargeError, UnsupportedMediaError
+from service.domain.incident import MAX_ATTACHMENTS, Attachment, Incident
 from service.settings import Settings
 from tests.builders import Staff, World, a_school, add_staff, key
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
+from tests.refs import TEACHER, by, staff
 from tests.stores import every_store
 
 
@@ -61,6 +63,51 @@ def incident(world: World, incident_id: str, who: Staff | None = None) -> dict[s
     r = world.client.get(f"/v1/incidents/{incident_id}", headers=(who or world.admin).h())
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+# -- on the aggregate ---------------------------------------------------------------------------
+
+def a_file(n: int = 1, media_type: str = "image/jpeg") -> Attachment:
+    return {"sha256": f"{n:064x}", "size": 1000 + n, "media_type": media_type, "file_name": f" 照片{n}.jpg ",
+            "width": 640, "height": 480, "pages": None, "caption": " 膝盖 "}
+
+
+def test_an_attachment_is_an_event_naming_its_hash_kind_and_who_and_a_closed_incident_still_takes_one() -> None:
+    safety = staff("s9", "孙安全")
+    incident = Incident.report(
+        school_id="s1", cause="report/1", day="2026-11-23", session="after_school", kind="property",
+        severity="minor", pupil_ids=[], place=None, where="教室", description="窗玻璃破裂",
+        witnesses=[], first_aid=None, by=by(TEACHER))
+    incident.attach(a_file(1), by(TEACHER))
+    incident.close("已更换玻璃", by(safety))
+    incident.attach(a_file(2, "application/pdf"), by(safety))  # the repair note, signed later
+    events = incident.collect_events()
+    attached = [e for e in events if isinstance(e, Incident.Attached)]
+    assert [e.attachment["sha256"] for e in attached] == [f"{1:064x}", f"{2:064x}"]
+    assert attached[0].attachment["file_name"] == "照片1.jpg" and attached[0].attachment["caption"] == "膝盖"
+    assert attached[0].by["staff_id"] == TEACHER["staff_id"]
+    assert [a["seq"] for a in incident.attachments()] == [2, 4]
+    with pytest.raises(ConflictError, match="step 2"):
+        incident.attach(a_file(1), by(safety))
+    with pytest.raises(RuleError):
+        incident.attach(a_file(3, "image/gif"), by(safety))
+    assert not incident.collect_events()
+
+
+def test_a_voided_attachment_stays_on_record_and_the_same_file_may_be_attached_again() -> None:
+    incident = Incident.report(
+        school_id="s1", cause="report/1", day="2026-11-23", session=None, kind="other",
+        severity="minor", pupil_ids=[], place=None, where="", description="走廊灯坏",
+        witnesses=[], first_aid=None, by=by(TEACHER))
+    incident.attach(a_file(1), by(TEACHER))
+    incident.correct(2, "拍错了", by(TEACHER))
+    assert incident.attachments()[0]["voided"] is True
+    incident.attach(a_file(1), by(TEACHER))
+    assert [a["voided"] for a in incident.attachments()] == [True, False]
+    for n in range(2, MAX_ATTACHMENTS + 1):
+        incident.attach(a_file(n), by(TEACHER))
+    with pytest.raises(RuleError, match=f"at most {MAX_ATTACHMENTS}"):
+        incident.attach(a_file(MAX_ATTACHMENTS + 1), by(TEACHER))
 
 
 # -- what a file is ---------------------------------------------------------------------------
@@ -164,6 +211,8 @@ def test_a_file_that_is_not_what_it_says_too_large_or_attached_twice_changes_not
     assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
     r = attach(world, world.teacher, incident_id, bytes(MAX_ATTACHMENT_BYTES + 100 * 1024), "huge.jpg")
     assert r.status_code == 413 and "KB" in r.json()["detail"]  # refused before the body is read
+    r = attach(world, world.teacher, incident_id, photo, "gpj.\u202eknee.jpg")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "file"  # reads otherwise than it is
     r = attach(world, world.guard, incident_id, photo)
     assert r.status_code == 403  # not the reporter, nor one who handles incidents
     assert incident(world, incident_id)["version"] == before

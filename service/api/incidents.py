@@ -198,7 +198,7 @@ _TOO_LARGE = {"description": f"The file is over {MAX_ATTACHMENT_BYTES // MB} MB"
               "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 _UNSUPPORTED = {"description": "Not a JPEG, PNG, WebP or PDF",
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="The attachment's SHA-256")]
+Sha256 = Annotated[Line, Path(pattern=r"^[0-9a-f]{64}$", description="The attachment's SHA-256")]
 
 
 @router.post("/incidents/{incident_id}/attachments", response_model=IncidentOut, status_code=201,

@@ -78,17 +78,17 @@ def api_rows(served: Served, at: str, **query: str) -> dict[str, tuple[str, str,
 
 
 def pupils_signed_in(served: Served) -> dict[str, Any]:
-    """Three pupils of a class of the fifth grade signed in by their homework group's teacher,
-    now: the other screens' tests use the first grades, the group of the third and fourth, and
-    the sixth grade's pupils."""
+    """Three pupils of the second grade signed in by their homework group's teacher, now: the
+    other screens' tests use the first grade's group, the third and fourth grades' and the fifth
+    and sixth grades'."""
     admin = served.client(ADMIN)
     school = ok(admin.get("/v1/school"))
     grade = {c["class_id"]: c["grade"] for c in school["classes"]}
     names = {s["staff_id"]: s["name"] for s in school["staff"]}
     rows = [r for r in ok(admin.get("/v1/roster"))["pupils"]
-            if grade.get(r["class_id"]) == 5 and r["status"] == "not_handed_over" and r["homework_group_id"]]
-    group = next(g for g in school["groups"] if g["group_id"] == rows[0]["homework_group_id"])
-    pupils = [r["pupil_id"] for r in rows if r["homework_group_id"] == group["group_id"]][2:5]
+            if grade.get(r["class_id"]) == 2 and r["status"] == "not_handed_over" and r["homework_group_id"]]
+    group = next(g for g in school["groups"] if g["group_id"] == rows[-1]["homework_group_id"])
+    pupils = [r["pupil_id"] for r in rows if r["homework_group_id"] == group["group_id"]][-3:]
     teacher = names[group["teacher_id"]]
     ok(served.client(teacher).post("/v1/sign-ins", json={"pupil_ids": pupils, "place_id": group["group_id"]}))
     return {"teacher": teacher, "group": group, "pupils": pupils}
