@@ -164,6 +164,12 @@ def test_the_roster_the_slider_shows_at_a_minute_is_the_log_as_of_that_minute(
                                                      params={"day": at[:10]}))
         expect(page.get_by_test_id("staff-shift").get_by_test_id("history-entry")).to_have_count(len(shift["entries"]))
     page.screenshot(path=artifacts / "41-asof-custody.png", full_page=True)
+    school = ok(served.client(ADMIN).get("/v1/school"))
+    teacher_id = next(m["staff_id"] for m in school["staff"] if m["name"] == teacher)
+    page.get_by_test_id("asof-staff").select_option(teacher_id)  # any staff member's shift
+    shift = ok(served.client(SAFETY_OFFICER).get(f"/v1/staff/{teacher_id}/shift", params={"day": at[:10]}))
+    assert any(e["what"] == "signed_in" for e in shift["entries"])
+    expect(page.get_by_test_id("staff-shift").get_by_test_id("history-entry")).to_have_count(len(shift["entries"]))
     assert not untranslated(page), untranslated(page)
 
     page.get_by_test_id("lang").click()
@@ -194,6 +200,11 @@ def test_a_photo_uploaded_on_the_incidents_page_is_kept_and_shown_as_a_thumbnail
     expect(thumb).to_have_attribute("src", re.compile("^blob:"))  # fetched with the token, not a URL token
     assert page.evaluate("(img) => img.naturalWidth", thumb.element_handle()) == 320
     expect(detail.locator("[data-step='attached']")).to_contain_text("体温记录.jpg")
+    detail.get_by_test_id("incident-timeline-open").click()  # its steps with the pupil's chain
+    timeline = ok(safety.get(f"/v1/incidents/{incident['incident_id']}/timeline"))["entries"]
+    shown = detail.get_by_test_id("incident-timeline").get_by_test_id("history-entry")
+    expect(shown).to_have_count(len(timeline))
+    expect(detail.locator("[data-testid=incident-timeline] [data-what='attached']")).to_contain_text("附件")
     page.screenshot(path=artifacts / "42-incident-attachment.png", full_page=True)
     assert not untranslated(page) - {"jpg"}, untranslated(page)  # the file's own name is shown as sent
     assert not small_targets(page), small_targets(page)

@@ -40,12 +40,21 @@ function name(x: unknown): string {
 
 /** One stored event: when (server, and the device's time when it differs), what, who, where,
  * and where it is in the log. */
-export function EntryLine({ e, tz, testid = "history-entry" }: { e: Entry; tz: string; testid?: string }) {
+function whatText(e: Entry): string {
+  if (e.subject.kind === "incident") return known("incident.step", e.what === "action_recorded" ? "action" : e.what, "incident.step.other");
+  return `chain.${e.what}` in zh ? known("chain", e.what, "chain.other") : known("asof.what", e.what, "asof.what.other");
+}
+
+export function EntryLine({ e, tz, testid = "history-entry", names }: {
+  e: Entry; tz: string; testid?: string; names?: Map<string, string>;
+}) {
   const device = e.device_time && e.at && clock(e.device_time, tz) !== clock(e.at, tz) ? e.device_time : null;
+  const pupil = typeof e.subject.pupil_id === "string" ? names?.get(e.subject.pupil_id) : undefined;
   return (
-    <li data-testid={testid} data-what={e.what} data-position={e.position ?? ""}>
+    <li data-testid={testid} data-what={e.what} data-subject={String(e.subject.kind ?? "")} data-position={e.position ?? ""}>
       <time>{e.at ? clock(e.at, tz) : ""}</time>{" "}
-      <strong>{`chain.${e.what}` in zh ? known("chain", e.what, "chain.other") : known("asof.what", e.what, "asof.what.other")}</strong>
+      {pupil && <>{pupil} · </>}
+      <strong>{whatText(e)}</strong>
       {e.who?.name && <> · {t("timeline.by", { name: e.who.name })}</>}
       {e.where && <> · {t("timeline.at", { place: name(e.where) })}</>}
       {device && <span class="sub"> · {t("asof.device_time", { time: clock(device, tz) })}</span>}
@@ -159,6 +168,33 @@ function Custody({ pupil, at, session, tz, day, onStaff }: {
   );
 }
 
+/** An incident's own steps interleaved, in log order, with the custody chains of the pupils
+ * involved that day and the duty shifts around it. */
+export function IncidentTimeline({ incidentId, tz, names }: { incidentId: string; tz: string; names: Map<string, string> }) {
+  const [entries, setEntries] = useState<Entry[] | null>(null);
+  const [failed, setFailed] = useState<number | null>(null);
+  useEffect(() => {
+    let gone = false;
+    void api.GET("/v1/incidents/{incident_id}/timeline", { params: { path: { incident_id: incidentId } } }).then(({ data, response }) => {
+      if (gone) return;
+      if (data) setEntries(data.entries);
+      else setFailed(response.status);
+    });
+    return () => {
+      gone = true;
+    };
+  }, [incidentId]);
+  return (
+    <section data-testid="incident-timeline">
+      {failed !== null && <Problem status={failed} />}
+      {entries === null && failed === null && <p class="hint" aria-busy="true">{t("asof.loading")}</p>}
+      <ol class="history">
+        {(entries ?? []).map((e) => <EntryLine key={`${e.aggregate_id}/${e.version}`} e={e} tz={tz} names={names} />)}
+      </ol>
+    </section>
+  );
+}
+
 export function AsOf({ school, tz }: { school: School; tz: string }) {
   const sessions = school.schedule.sessions;
   const [session, setSession] = useState(sessions.find((s) => s.key === "after_school")?.key ?? sessions[0]?.key ?? "after_school");
@@ -228,6 +264,16 @@ export function AsOf({ school, tz }: { school: School; tz: string }) {
             <optgroup label={t("asof.filter.gates")}>
               {school.gates.map((g) => <option key={g.gate_id} value={`gate:${g.gate_id}`}>{g.name}</option>)}
             </optgroup>
+          </select>
+        </label>
+        <label>{t("asof.shift.pick")}
+          <select value={staff?.id ?? ""} data-testid="asof-staff" onChange={(e) => {
+            const id = (e.target as HTMLSelectElement).value;
+            const member = school.staff.find((m) => m.staff_id === id);
+            setStaff(member ? { id, name: member.name } : null);
+          }}>
+            <option value="">{t("asof.shift.none")}</option>
+            {school.staff.map((m) => <option key={m.staff_id} value={m.staff_id}>{m.name}</option>)}
           </select>
         </label>
         <label class="asof-time">{t("asof.time")}

@@ -6,6 +6,7 @@ import { api, type Problem, type Schemas } from "../api/client";
 import { ACCEPTED, type AttachmentOut, attachmentUrl, MAX_BYTES, uploadAttachment } from "../attachments";
 import { known, t } from "../i18n";
 import { clock } from "../time";
+import { IncidentTimeline } from "./AsOf";
 
 type Incident = Schemas["IncidentOut"];
 type Summary = Schemas["IncidentSummary"];
@@ -243,6 +244,7 @@ export function Incidents({ tz, names, canWrite, position }: {
   const [list, setList] = useState<Summary[] | null>(null);
   const [open, setOpen] = useState<Incident | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [timeline, setTimeline] = useState(false);
 
   const load = useCallback(async () => {
     const { data, response } = await api.GET("/v1/incidents");
@@ -298,6 +300,9 @@ export function Incidents({ tz, names, canWrite, position }: {
               </li>
             ))}
           </ol>
+          <button type="button" class="ghost" data-testid="incident-timeline-open" aria-expanded={timeline}
+            onClick={() => setTimeline(!timeline)}>{t("incident.timeline")}</button>
+          {timeline && <IncidentTimeline key={`${open.incident_id}/${open.version}`} incidentId={open.incident_id} tz={tz} names={names} />}
           {(open.attachments ?? []).length > 0 && (
             <>
               <h3>{t("incident.attachments")}</h3>
