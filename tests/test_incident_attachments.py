@@ -215,6 +215,8 @@ def test_a_file_that_is_not_what_it_says_too_large_or_attached_twice_changes_not
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "file"  # reads otherwise than it is
     r = attach(world, world.guard, incident_id, photo)
     assert r.status_code == 403  # not the reporter, nor one who handles incidents
+    r = attach(world, world.guard, incident_id, b"just text", "note.txt", "text/plain")
+    assert r.status_code == 403  # who may attach is answered before what the file is
     assert incident(world, incident_id)["version"] == before
 
     assert attach(world, world.teacher, incident_id, photo).status_code == 201

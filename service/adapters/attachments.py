@@ -106,6 +106,7 @@ def _pdf_pages(data: bytes) -> int:
 def thumbnail(data: bytes) -> bytes:
     """A small JPEG of an attached image, turned as the camera held it, for the incident's page."""
     with Image.open(BytesIO(data)) as image:
+        image.draft("RGB", (THUMBNAIL_PX * 2, THUMBNAIL_PX * 2))  # a JPEG decodes at a fraction of its size
         small = ImageOps.exif_transpose(image)
         small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
         if small.mode not in ("RGB", "L"):

@@ -134,21 +134,34 @@ class PostgresBlobs(BlobStore):
         self.datastore = datastore
         schema = datastore.schema
         self.table = f'"{schema}".blobs' if schema else "blobs"
-        with datastore.transaction(commit=True) as c:
-            c.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (sha256 TEXT PRIMARY KEY, "
-                      "size BIGINT NOT NULL, content BYTEA NOT NULL)")
+        self._created = False
+        self._lock = threading.Lock()
+
+    def _ensure_table(self) -> None:
+        """Made on first use, not when the application opens: a store that is away at start-up
+        is answered as away by the first request that needs it, like every other."""
+        with self._lock:
+            if self._created:
+                return
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (sha256 TEXT PRIMARY KEY, "
+                          "size BIGINT NOT NULL, content BYTEA NOT NULL)")
+            self._created = True
 
     def _has(self, digest: str) -> bool:
+        self._ensure_table()
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT 1 FROM {self.table} WHERE sha256=%s", (digest,))
             return c.fetchone() is not None
 
     def _write(self, digest: str, stored: bytes) -> None:
+        self._ensure_table()
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"INSERT INTO {self.table} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                       (digest, len(stored), stored))
 
     def _read(self, digest: str) -> bytes | None:
+        self._ensure_table()
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT content FROM {self.table} WHERE sha256=%s", (digest,))
             row: Any = c.fetchone()

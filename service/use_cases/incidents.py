@@ -64,6 +64,7 @@ class IncidentUseCases(AppCore):
     def attach_to_incident(self, actor: Actor, cmd: AttachToIncident) -> Outcome:
         """Keep a photo or a scanned note with the incident: checked for what it is, kept by its
         content hash in the blob store, the event naming hash, size, kind, name and who."""
+        self._handling(actor, cmd.incident_id)  # who may attach, before what the file is
         inspected = inspect_attachment(cmd.data, cmd.declared_type)
 
         def decide() -> Decision:
