@@ -241,7 +241,6 @@ export function AsOf({ school, tz }: { school: School; tz: string }) {
   }, [at, session, filter]);
 
   const groups = useMemo(() => [...school.groups].sort((a, b) => a.name.localeCompare(b.name, "zh")), [school]);
-  const shown = found;
 
   return (
     <section class="asof" data-testid="asof">
@@ -289,23 +288,23 @@ export function AsOf({ school, tz }: { school: School; tz: string }) {
       </div>
       <p class="hint" data-testid="asof-status" aria-live="polite" aria-busy={loading}
         data-answered={answered} data-loading={loading ? "true" : "false"}>
-        {loading ? t("asof.loading") : shown
+        {loading ? t("asof.loading") : found
           ? t("asof.summary", {
-            time: hhmm(settled), total: shown.counts.total,
-            held: shown.counts.by_status.in_custody ?? 0, gone: shown.counts.gone, position: shown.position,
+            time: hhmm(settled), total: found.counts.total,
+            held: found.counts.by_status.in_custody ?? 0, gone: found.counts.gone, position: found.position,
           })
           : ""}
       </p>
       {failed && <p class="error" role="alert">{failed}</p>}
-      {shown && !shown.service && <p class="hint">{t("asof.no_service")}</p>}
+      {found && !found.service && <p class="hint">{t("asof.no_service")}</p>}
       <div class="asof-body">
-        {shown && (
+        {found && (
           <table class="asof-roster" data-testid="asof-roster">
             <thead>
               <tr><th>{t("asof.col.pupil")}</th><th>{t("asof.col.status")}</th><th>{t("asof.col.custodian")}</th><th>{t("asof.col.place")}</th></tr>
             </thead>
             <tbody>
-              {shown.pupils.map((p) => (
+              {found.pupils.map((p) => (
                 <tr key={p.pupil_id} data-testid="asof-row" data-pupil-id={p.pupil_id} data-status={p.status}
                   class={picked?.pupil_id === p.pupil_id ? "chosen" : ""}>
                   <td>
