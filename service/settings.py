@@ -200,6 +200,7 @@ class Settings(BaseSettings):
             env["PERSISTENCE_MODULE"] = "service.adapters.store:DurableSQLiteFactory"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = str(self.sqlite_lock_timeout)
+            env["BLOB_DIR"] = str(self.data_dir / "blobs")
         elif self.store == "postgres":
             env.update(
                 PERSISTENCE_MODULE="service.adapters.store:OutageAwarePostgresFactory",

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
+from service.projections import history
 from service.projections.history import server_time
 from service.use_cases.clock import FixedClock
 from tests.builders import (
@@ -308,3 +309,34 @@ def test_a_shift_holds_what_was_recorded_for_its_day_before_the_day_began(
     assert [(e["what"], e["subject"]["pupil_id"]) for e in shift["entries"]] == [
         ("absent", world.pupil(0)), ("signed_in", world.pupil(1))]
     assert shift["entries"][0]["at"].startswith("2026-11-23T08:00")
+
+
+@every_store
+def test_every_minute_asked_forwards_and_backwards_is_what_a_fresh_replay_gives(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    """A time slider's minutes, one after another and back again: each answer, continued from the
+    minutes asked before it, is the answer replayed afresh from the start of the log."""
+    world, _, _ = afternoon(client, app, clock)
+    minutes = [f"{h:02d}:{m:02d}" for h in (15, 16, 17) for m in range(0, 60, 5)
+               if "15:45" <= f"{h:02d}:{m:02d}" <= "17:30"]
+    asked = {hhmm: ok(as_of(world, hhmm)) for hhmm in [*minutes, *reversed(minutes)]}
+    history.MINUTES.clear()
+    history.CHECKPOINTS.clear()
+    for hhmm in minutes:
+        fresh = ok(as_of(world, hhmm))
+        history.MINUTES.clear()
+        history.CHECKPOINTS.clear()
+        assert asked[hhmm]["pupils"] == fresh["pupils"], hhmm
+        assert asked[hhmm]["counts"] == fresh["counts"] and asked[hhmm]["position"] == fresh["position"], hhmm
+
+
+def test_a_minute_not_yet_settled_is_not_kept_for_the_next(client: TestClient, app: HandoverApp,
+                                                          clock: FixedClock) -> None:
+    world, _, _ = afternoon(client, app, clock)
+    history.MINUTES.clear()
+    at(clock, "17:20")  # the minute asked is now: a write in flight could still land before it
+    ok(as_of(world, "17:20"))
+    assert not [k for k in history.MINUTES.keys(app) if k[0] == world.school_id]
+    at(clock, "17:30")
+    ok(as_of(world, "17:20"))
+    assert [k for k in history.MINUTES.keys(app) if k[0] == world.school_id]

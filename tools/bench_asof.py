@@ -17,6 +17,7 @@ import argparse
 import statistics
 import sys
 import time as wall
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,12 @@ TZ = ZoneInfo("Asia/Shanghai")
 def _ok(outcome: object, what: str) -> None:
     if not getattr(outcome, "ok", False):
         raise RuntimeError(f"bench afternoon failed to {what}: {getattr(outcome, 'result', outcome)}")
+
+
+def _timed(call: Callable[..., object], *args: object) -> float:
+    t = wall.monotonic()
+    call(*args)
+    return wall.monotonic() - t
 
 
 def run(store: str, pupils: int, gap: float, repeats: int) -> None:
@@ -79,9 +86,12 @@ def run(store: str, pupils: int, gap: float, repeats: int) -> None:
                     t = wall.monotonic()
                     found = history.roster_as_of(app, school, moment, SESSION)
                     took.append(wall.monotonic() - t)
-                print(f"as-of roster at {label}: median {statistics.median(took):.2f}s, "
-                      f"max {max(took):.2f}s over {repeats} ({found['counts']['by_status']}, "
-                      f"position {found['position']} of {found['head']})", flush=True)
+                step = _timed(history.roster_as_of, app, school, moment + timedelta(minutes=1), SESSION)
+                print(f"as-of roster at {label}: first {took[0] * 1000:.0f} ms, warm median "
+                      f"{statistics.median(took[1:] or took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms "
+                      f"over {repeats}, a slider step (+1 min) {step * 1000:.0f} ms "
+                      f"({found['counts']['by_status']}, position {found['position']} of {found['head']})",
+                      flush=True)
                 t = wall.monotonic()
                 custody = history.custody_at(app, school, probe_pupil, moment, SESSION)
                 print(f"  custody of one pupil at {label}: {wall.monotonic() - t:.3f}s "
@@ -105,17 +115,24 @@ def over_http(settings: Settings, app: HandoverApp, clock: FixedClock, token: st
     with TestClient(create_app(settings, application=app, clock=clock)) as client:
         head = app.recorder.max_notification_id() or 0
         client.app.state.views.reflect("roster", head, timeout=600)  # type: ignore[attr-defined]
+        def as_of(moment: datetime) -> int:
+            r = client.get("/v1/roster/as-of", params={"at": moment.isoformat(timespec="seconds")},
+                           headers={"Authorization": f"Bearer {token}"})
+            if r.status_code != 200:
+                raise RuntimeError(f"as-of over HTTP: {r.status_code} {r.text[:300]}")
+            return len(r.content)
+
         for label, moment in minutes.items():
             took = []
             for _ in range(repeats):
                 t = wall.monotonic()
-                r = client.get("/v1/roster/as-of", params={"at": moment.isoformat(timespec="seconds")},
-                               headers={"Authorization": f"Bearer {token}"})
+                size = as_of(moment)
                 took.append(wall.monotonic() - t)
-                if r.status_code != 200:
-                    raise RuntimeError(f"as-of over HTTP: {r.status_code} {r.text[:300]}")
-            print(f"GET /v1/roster/as-of at {label}: median {statistics.median(took):.2f}s, "
-                  f"max {max(took):.2f}s over {repeats} ({len(r.content) // 1024} KiB)", flush=True)
+            step = _timed(as_of, moment + timedelta(minutes=1))
+            print(f"GET /v1/roster/as-of at {label}: first {took[0] * 1000:.0f} ms, warm median "
+                  f"{statistics.median(took[1:] or took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms "
+                  f"over {repeats}, a slider step (+1 min) {step * 1000:.0f} ms ({size // 1024} KiB)",
+                  flush=True)
         day = next(iter(minutes.values())).date().isoformat()
         t = wall.monotonic()
         r = client.get(f"/v1/staff/{guard_id}/shift", params={"day": day},

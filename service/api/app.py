@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.adapters.attachments import MAX_ATTACHMENT_BYTES
 from service.adapters.store import STORE_ERRORS
 from service.api import (
     access_log,
@@ -169,10 +170,11 @@ def create_app(
     api.add_middleware(ServerTime)
     # Every body has a limit, checked before it is read (the pairing route takes no token):
     # a JSON command 64 KB; the roster upload its file's limit and the form around it; a bulk
-    # enrolment step its thousands of pupil ids.
+    # enrolment step its thousands of pupil ids; an incident's attachment its file's limit.
     api.add_middleware(LimitBodySize, limits={
         "/v1/imports/roster": pupils.MAX_ROSTER_BYTES + 1024 * KB,
         "/v1/enrolment/": 1024 * KB,
+        "/v1/incidents/*/attachments": MAX_ATTACHMENT_BYTES + 64 * KB,
     })
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(TooManyPairingTriesError, devices.too_many_tries_handler)

@@ -6,6 +6,7 @@ ever holds more than its limit."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,16 +24,17 @@ def _too_large(limit: int) -> Any:
 
 class LimitBodySize:
     """ASGI middleware: each path's body limit, the longest matching prefix in ``limits`` or
-    ``default``."""
+    ``default``; a ``*`` in a prefix stands for one path segment (``/v1/incidents/*/attachments``)."""
 
     def __init__(self, app: Any, default: int = DEFAULT_BODY_LIMIT,
                  limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.default = default
-        self.limits = sorted((limits or {}).items(), key=lambda item: -len(item[0]))
+        self.limits = [(re.compile("[^/]+".join(map(re.escape, prefix.split("*")))), limit)
+                       for prefix, limit in sorted((limits or {}).items(), key=lambda item: -len(item[0]))]
 
     def limit_for(self, path: str) -> int:
-        return next((limit for prefix, limit in self.limits if path.startswith(prefix)), self.default)
+        return next((limit for prefix, limit in self.limits if prefix.match(path)), self.default)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from service.adapters.attachments import MAX_ATTACHMENT_BYTES, MB
 from service.api.afternoon import PlaceRef, StaffRef
 from service.api.deps import AppDep, CorrectingActor, Reader, StaffActor, ViewsDep, respond
-from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
+from service.domain.errors import RuleError, TooLargeError
+from service.domain.printable import unprintable
 from service.projections.incidents import read_incidents
 from service.use_cases import commands as do
 from service.use_cases.incidents import READERS
@@ -80,6 +85,21 @@ class IncidentStepOut(BaseModel):
     by: dict[str, Any]
 
 
+class AttachmentOut(BaseModel):
+    sha256: str = Field(description="The content's SHA-256: the blob store keeps it by this")
+    size: int
+    media_type: Literal["image/jpeg", "image/png", "image/webp", "application/pdf"]
+    file_name: str
+    width: int | None
+    height: int | None
+    pages: int | None
+    caption: str
+    seq: int
+    by: dict[str, Any]
+    voided: bool
+    readable: bool | None = Field(default=None, description="Whether you may open it (on a read)")
+
+
 class IncidentOut(BaseModel):
     incident_id: str
     day: str
@@ -100,6 +120,7 @@ class IncidentOut(BaseModel):
     escalated: bool
     status: Literal["open", "closed"]
     outcome: str | None
+    attachments: list[AttachmentOut] = Field(default_factory=list)
     version: int
 
 
@@ -118,6 +139,7 @@ class IncidentSummary(BaseModel):
     escalated: bool
     status: Literal["open", "closed"]
     outcome: str | None
+    attachments: int = 0
     last_step_at: str
 
 
@@ -170,3 +192,51 @@ def step(incident_id: Line, body: StepRequest, actor: CorrectingActor, app: AppD
     leader or a safety officer: else 403)."""
     return respond(app.incident_step(actor, do.IncidentStep(
         incident_id, body.step, body.text, tuple(body.to), body.pupil_id, body.corrects)), IncidentOut)
+
+
+_TOO_LARGE = {"description": f"The file is over {MAX_ATTACHMENT_BYTES // MB} MB",
+              "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+_UNSUPPORTED = {"description": "Not a JPEG, PNG, WebP or PDF",
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+Sha256 = Annotated[Line, Path(pattern=r"^[0-9a-f]{64}$", description="The attachment's SHA-256")]
+
+
+@router.post("/incidents/{incident_id}/attachments", response_model=IncidentOut, status_code=201,
+             responses={413: _TOO_LARGE, 415: _UNSUPPORTED})
+async def attach(
+    incident_id: Line, actor: StaffActor, app: AppDep,
+    file: Annotated[UploadFile, File(description=f"A photo (JPEG, PNG, WebP) or a scanned note (PDF), "
+                                                 f"at most {MAX_ATTACHMENT_BYTES // MB} MB")],
+    caption: Annotated[Prose, Form(max_length=200)] = "",
+) -> JSONResponse:
+    """Attach a photo or a scanned note to an incident (its reporter, the safety officer, a duty
+    leader or an admin). Pillow decodes an image whole, pypdf reads a PDF's every page; the bytes
+    are kept as sent, by their SHA-256, encrypted at rest when the store is."""
+    data = await file.read(MAX_ATTACHMENT_BYTES + 1)
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise TooLargeError(f"The file is larger than {MAX_ATTACHMENT_BYTES // MB} MB.", field="file")
+    name = file.filename or ""
+    why = unprintable(name) or ("is longer than 200 characters" if len(name) > 200 else None)
+    if why is not None or not name.strip():
+        raise RuleError(f"The file's name {why or 'is empty'}.", field="file")
+    outcome = await run_in_threadpool(app.attach_to_incident, actor, do.AttachToIncident(
+        incident_id, data, name.strip(), file.content_type, caption))
+    return respond(outcome, IncidentOut)
+
+
+@router.get("/incidents/{incident_id}/attachments/{sha256}", response_class=Response,
+            responses={**READ_RESPONSES, 200: {"description": "The file as attached (or a thumbnail)",
+                                               "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
+                                                           "application/pdf": {}}}})
+def attachment(incident_id: Line, sha256: Sha256, actor: Reader, app: AppDep,
+               thumbnail: bool = False) -> Response:
+    """An attached file, for the safety officer, duty leaders, admins and inspectors (a scanned
+    note only for those who may see a pupil's documents); every read is in the access log.
+    ``thumbnail=true``: a small JPEG of an image."""
+    found, data = app.incident_attachment(actor, incident_id, sha256, thumbnail)
+    name = ("thumbnail-" if thumbnail else "") + found["file_name"]
+    disposition = "inline" if found["media_type"].startswith("image/") else "attachment"
+    return Response(data, media_type=found["media_type"], headers={
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'", "ETag": f'"{sha256}"'})

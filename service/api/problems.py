@@ -18,6 +18,8 @@ from service.domain.errors import (
     ForbiddenError,
     NotFoundError,
     RuleError,
+    TooLargeError,
+    UnsupportedMediaError,
 )
 from service.use_cases.results import Refused, Rejected
 
@@ -136,7 +138,8 @@ def _message(e: Any) -> str:
     return str(e.get("msg", "invalid"))
 
 
-_STATUS = {NotFoundError: 404, ConflictError: 409, RuleError: 422, ForbiddenError: 403}
+_STATUS = {NotFoundError: 404, ConflictError: 409, UnsupportedMediaError: 415, TooLargeError: 413,
+           RuleError: 422, ForbiddenError: 403}
 
 
 def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -64,3 +64,17 @@ class IdempotencyKeyReusedError(RuleError):
             f"Idempotency-Key {key!r} was already used with a different request.",
             field="Idempotency-Key",
         )
+
+
+class UnsupportedMediaError(RuleError):
+    """A file of a kind this route does not take (415)."""
+
+    title = "Unsupported media type"
+    code = "unsupported-media"
+
+
+class TooLargeError(RuleError):
+    """A file over its limit (413)."""
+
+    title = "Too large"
+    code = "too-large"

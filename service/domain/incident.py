@@ -23,7 +23,10 @@ NOTIFIED_HOW = ("phone", "in_person", "message")
 MAX_TEXT = 2000
 
 Step = Literal["reported", "guardian_notified", "escalated", "action", "refusal_linked",
-               "closed", "guardian_acknowledged", "corrected"]
+               "closed", "guardian_acknowledged", "corrected", "attached"]
+# What an incident keeps attached: photos and scanned notes, checked before they are kept.
+ATTACHMENT_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+MAX_ATTACHMENTS = 50
 
 
 class FirstAid(TypedDict):
@@ -44,6 +47,20 @@ class RefusalRef(TypedDict):
     reason: str
 
 
+class Attachment(TypedDict):
+    """A file attached to an incident, as the event records it: the blob store keeps the content
+    by its SHA-256; the incident keeps what it is, how large, its name and who attached it."""
+
+    sha256: str
+    size: int
+    media_type: str
+    file_name: str
+    width: int | None
+    height: int | None
+    pages: int | None
+    caption: str
+
+
 class IncidentStep(TypedDict, total=False):
     """One step of the incident's record, as the aggregate keeps it (in order, never edited)."""
 
@@ -61,6 +78,7 @@ class IncidentStep(TypedDict, total=False):
     outcome: str
     corrects: int
     reason: str
+    attachment: Attachment
 
 
 class Incident(Aggregate):
@@ -72,6 +90,8 @@ class Incident(Aggregate):
     closed incident takes no more steps but the guardian's acknowledgement (a correction would
     reopen what closing settled); nothing is edited: a correction names the step it voids and
     why, and only whoever recorded that step, an admin, a duty leader or a safety officer makes it.
+    A file is attached once (by its content hash), of a checked kind, up to MAX_ATTACHMENTS; a
+    closed incident still takes one (a note signed after it closed), and a correction voids one.
     """
 
     class Reported(Aggregate.Created):
@@ -170,6 +190,16 @@ class Incident(Aggregate):
         reached = self.reached()
         return [p for p in self.pupil_ids if p not in reached]
 
+    def attachments(self) -> list[dict[str, object]]:
+        """Every file attached, in order, each with its step and whether a correction voided it."""
+        voided = self._voided()
+        return [{**s["attachment"], "seq": s["seq"], "by": s["by"], "voided": s["seq"] in voided}
+                for s in self.steps if s["step"] == "attached"]
+
+    def attachment(self, sha256: str) -> Attachment | None:
+        return next((s["attachment"] for s in self.steps
+                     if s["step"] == "attached" and s["attachment"]["sha256"] == sha256), None)
+
     @property
     def escalated(self) -> bool:
         return any(s["step"] == "escalated" for s in self.standing())
@@ -184,6 +214,7 @@ class Incident(Aggregate):
             "guardians_pending": self.guardians_pending, "escalated": self.escalated,
             "status": "open" if self.is_open else "closed",
             "outcome": self.closed["outcome"] if self.closed else None,
+            "attachments": self.attachments(),
             "version": self.version,
         }
 
@@ -249,6 +280,23 @@ class Incident(Aggregate):
                for s in self.standing()):
             raise ConflictError("That guardian's acknowledgement is already recorded.", state=self.view())
         self._guardian_acknowledged(pupil_id=pupil_id, note=_clean(note, "note"), by=by)
+
+    def attach(self, attachment: Attachment, by: ActorRecord) -> None:
+        """Keep a checked file with the incident (a photo, a scanned note): once per content."""
+        if attachment["media_type"] not in ATTACHMENT_TYPES:
+            raise RuleError(f"An attachment is one of {ATTACHMENT_TYPES}.", field="file")
+        if len(attachment["sha256"]) != 64 or attachment["size"] <= 0:
+            raise RuleError("An attachment names its content by SHA-256 and size.", field="file")
+        if not attachment["file_name"].strip():
+            raise RuleError("An attachment has a file name.", field="file")
+        standing = {s["attachment"]["sha256"]: s["seq"] for s in self.standing() if s["step"] == "attached"}
+        if attachment["sha256"] in standing:
+            raise ConflictError(f"That file is attached already (step {standing[attachment['sha256']]}).",
+                                state=self.view())
+        if len(standing) >= MAX_ATTACHMENTS:
+            raise RuleError(f"An incident keeps at most {MAX_ATTACHMENTS} files.", field="file")
+        self._attached(attachment={**attachment, "file_name": attachment["file_name"].strip(),
+                                   "caption": _clean(attachment["caption"], "caption")}, by=by)
 
     def correct(self, seq: int, reason: str, by: ActorRecord) -> None:
         """Void one step, naming it and why; the step itself stays on record.
@@ -341,6 +389,15 @@ class Incident(Aggregate):
     @event(Corrected)
     def _corrected(self, corrects: int, reason: str, by: ActorRecord) -> None:
         self._step({"step": "corrected", "corrects": corrects, "reason": reason, "by": by})
+
+
+    class Attached(Aggregate.Event):
+        attachment: Attachment
+        by: ActorRecord
+
+    @event(Attached)
+    def _attached(self, attachment: Attachment, by: ActorRecord) -> None:
+        self._step({"step": "attached", "attachment": attachment, "by": by})
 
 
 def _clean(text: str, field: str) -> str:

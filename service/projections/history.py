@@ -8,7 +8,8 @@ position, into a document view held in memory: events of other schools (but for 
 registration, which names its school), of other days and sessions, and of kinds the roster does
 not handle are skipped before their state is decoded. The
 replay of the log before a day began is kept (per application, school, day and session), so every
-further minute asked of that day replays only that day's events.
+further minute asked of that day replays only that day's events; the last few minutes asked are
+kept too, so a minute after one of them (a slider's next step) replays only what came between.
 
 Times rise in log order to within the length of a request: two commands in flight at the same
 moment may be saved in the other order, so a minute's edge is exact to that much.
@@ -200,8 +201,35 @@ class _Checkpoints:
             while len(kept) > self.KEEP:
                 kept.popitem(last=False)
 
+    def nearest(self, app: Any, where: tuple[str, str, str], lo: int, hi: int) -> _Replay | None:
+        """The kept replay of that school, day and session furthest along between ``lo`` and
+        ``hi`` (both included), or None."""
+        with self._lock:
+            kept = self._by_app.get(app)
+            found = max((k for k in (kept or {}) if k[:3] == where and lo <= k[3] <= hi),
+                        key=lambda k: k[3], default=None)
+        return self.get(app, found) if found is not None else None
+
+    def keys(self, app: Any) -> list[tuple[str, str, str, int]]:
+        with self._lock:
+            return list(self._by_app.get(app) or {})
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_app.clear()
+
 
 CHECKPOINTS = _Checkpoints()
+
+
+class _Minutes(_Checkpoints):
+    """The last few minutes asked of a day (a time slider's): the next minute later replays
+    only what was recorded since."""
+
+    KEEP = 6
+
+
+MINUTES = _Minutes()
 
 
 def _replay(app: Application[Any], school_id: str, replay: _Replay, cut: int, day: date,
@@ -241,18 +269,34 @@ def _replay(app: Application[Any], school_id: str, replay: _Replay, cut: int, da
     return _Replay(max(cut, replay.position), view.docs, pupils)
 
 
+SETTLED = timedelta(seconds=60)  # a write in flight at a moment has committed (or failed) by then
+
+
+def _settled(app: Application[Any], moment: datetime) -> bool:
+    """Whether every write recorded by ``moment`` is in the log for good: a replay up to it may be
+    kept and continued (a write still in flight could take a lower position than one read)."""
+    now = getattr(app, "now", None)
+    current = now() if callable(now) else datetime.now().astimezone()
+    return bool(current - moment >= SETTLED)
+
+
 def roster_view_at(app: Application[Any], school: School, cut: int, day: date, session: str,
-                   log: Log | None = None) -> SnapshotView:
+                   log: Log | None = None, keep: bool = False) -> SnapshotView:
     """The roster projection of the log up to position ``cut``, for one school and day: the
-    part before the day began is replayed once and kept, the rest each time."""
+    part before the day began is replayed once and kept; the rest from the furthest minute kept
+    before ``cut``, and kept in its turn when ``keep`` (the moment has settled)."""
     log = log or Log(app)
     base = min(cut, log.position_at(datetime.combine(day, time(0), school.tz) - timedelta(microseconds=1)))
-    key = (school.school_id, day.isoformat(), session, base)
-    start = CHECKPOINTS.get(app, key)
+    where = (school.school_id, day.isoformat(), session)
+    start = MINUTES.nearest(app, where, base, cut)
+    if start is None:
+        start = CHECKPOINTS.get(app, (*where, base))
     if start is None:
         start = _replay(app, school.school_id, _Replay(0, {}, set()), base, day, [session])
-        CHECKPOINTS.put(app, key, start)
+        CHECKPOINTS.put(app, (*where, base), start)
     done = _replay(app, school.school_id, start, cut, day, [session])
+    if keep and done.position > start.position:
+        MINUTES.put(app, (*where, done.position), done)
     return SnapshotView("roster-as-of", done.docs, done.position)
 
 
@@ -293,7 +337,7 @@ def roster_as_of(app: Application[Any], school: School, moment: datetime, sessio
     """The roster of the school (a group, a gate) as it stood at ``moment``."""
     found, log = as_of(app, moment)
     day = moment.astimezone(school.tz).date()
-    view = roster_view_at(app, school, found.position, day, session, log)
+    view = roster_view_at(app, school, found.position, day, session, log, keep=_settled(app, moment))
     roster = read_roster(view, school.school_id, day, session, group_id=group_id, gate_id=gate_id, q=q)
     if roster is None:  # the school was not yet set up then
         roster = {"school_id": school.school_id, "day": day.isoformat(), "session": session,

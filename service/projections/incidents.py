@@ -31,7 +31,7 @@ class Incidents(DocProjection):
                         "description": e.description, "reported_by": e.by, "reported_at": e.by["at"],
                         "refusals": 1 if e.refusal else 0, "notifications": [],
                         "guardians_pending": pending, "escalated": False, "status": "open",
-                        "outcome": None, "last_step_at": e.by["at"], "version": e.originator_version})
+                        "outcome": None, "attachments": 0, "last_step_at": e.by["at"], "version": e.originator_version})
 
     def _step(self, e: Any, batch: Batch, **change: Any) -> None:
         key, doc = self._doc(e, batch)
@@ -56,6 +56,11 @@ class Incidents(DocProjection):
     def refusal(self, e: Incident.RefusalLinked, batch: Batch) -> None:
         _, doc = self._doc(e, batch)
         self._step(e, batch, refusals=doc["refusals"] + 1)
+
+    @handles(Incident.Attached)
+    def attached(self, e: Incident.Attached, batch: Batch) -> None:
+        _, doc = self._doc(e, batch)
+        self._step(e, batch, attachments=doc.get("attachments", 0) + 1)
 
     @handles(Incident.Closed)
     def closed(self, e: Incident.Closed, batch: Batch) -> None:

@@ -268,6 +268,18 @@ class SignOn:
 
 # -- incidents -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class AttachToIncident:
+    """A photo or a scanned note for an incident: its bytes as sent, its name, the type the
+    client declared (checked against the content) and an optional caption."""
+
+    incident_id: str
+    data: bytes
+    file_name: str
+    declared_type: str | None = None
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class ReportIncident:
     """Something happened to pupils in the school's care: what, how bad, to whom, where, who saw
     it, and the first aid given (by ``first_aid_by``, a member of staff)."""

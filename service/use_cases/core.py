@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from service.adapters.blobs import BlobStore, blob_store_for
 from service.adapters.group_commit import GroupCommit
 from service.adapters.outbound import AddressPolicy
 from service.adapters.store import sqlite_durability
@@ -144,6 +145,8 @@ class AppCore(Application[UUID]):
         self.durability = durability
         self.access = AccessRecorder(self)  # reads of pupils' personal data, saved in batches
         self.group_commit = GroupCommit(self._record)
+        # Attached files beside the events, encrypted with the events' own cipher when that is on.
+        self.blobs: BlobStore = blob_store_for(self.factory, dict(self.env), self.mapper.cipher)
 
     def close(self) -> None:
         self.access.stop()  # what was read is saved before the store closes

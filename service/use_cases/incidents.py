@@ -9,17 +9,24 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
+from service.adapters.attachments import inspect_attachment, thumbnail
+from service.adapters.blobs import sha256_of
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role, normalise_name
-from service.domain.errors import ForbiddenError, RuleError
-from service.domain.incident import TELL_THE_GUARDIAN, FirstAid, Incident, RefusalRef
+from service.domain.errors import ForbiddenError, NotFoundError, RuleError
+from service.domain.incident import TELL_THE_GUARDIAN, Attachment, FirstAid, Incident, RefusalRef
 from service.domain.messages import message, render
-from service.domain.privacy import Data
+from service.domain.privacy import Data, may_see
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.refs import ActorRecord, AdultRef, PlaceRef
 from service.domain.school import School
-from service.use_cases.commands import IncidentStep, NotifyGuardian, ReportIncident
+from service.use_cases.commands import (
+    AttachToIncident,
+    IncidentStep,
+    NotifyGuardian,
+    ReportIncident,
+)
 from service.use_cases.core import OFFLINE_GRACE_DAYS, AppCore, Decision, Outcome, as_uuid
 
 # Who may close an incident, and who reads every incident of the school.
@@ -48,7 +55,62 @@ class IncidentUseCases(AppCore):
                                  "an inspector reads an incident.")
         # What happened to a child, and to whom: a read of their custody record.
         self.access.note(actor, "incident", {(Data.PROFILE.value, Data.CUSTODY.value): incident.pupil_ids})
-        return incident.view()
+        view = incident.view()
+        view["attachments"] = [{**a, "readable": self._may_read_attachment(actor, incident, str(a["media_type"]))}
+                               for a in incident.attachments()]
+        return view
+
+    # -- attachments ---------------------------------------------------------------------------
+    def attach_to_incident(self, actor: Actor, cmd: AttachToIncident) -> Outcome:
+        """Keep a photo or a scanned note with the incident: checked for what it is, kept by its
+        content hash in the blob store, the event naming hash, size, kind, name and who."""
+        self._handling(actor, cmd.incident_id)  # who may attach, before what the file is
+        inspected = inspect_attachment(cmd.data, cmd.declared_type)
+
+        def decide() -> Decision:
+            incident = self._handling(actor, cmd.incident_id)
+            attachment: Attachment = {
+                "sha256": sha256_of(cmd.data), "size": len(cmd.data), "media_type": inspected.media_type,
+                "file_name": cmd.file_name, "width": inspected.width, "height": inspected.height,
+                "pages": inspected.pages, "caption": cmd.caption}
+            incident.attach(attachment, actor.record())
+            self.blobs.put(cmd.data)  # before the event: a recorded attachment always has its content
+            return Decision([incident], incident.view(), created=True)
+        return self.execute(actor, decide)
+
+    def _may_read_attachment(self, actor: Actor, incident: Incident, media_type: str) -> bool:
+        """A role that reads incidents, and that may see this kind of a pupil's data (a photo is
+        their profile, a scanned note a written document) of every pupil involved."""
+        if actor.role not in READERS:
+            return False
+        needed = Data.DOCUMENTS if media_type == "application/pdf" else Data.PROFILE
+        school = self.school(actor.school_id, readonly=True)
+        classes: set[str | None] = {self.pupil(actor.school_id, p, readonly=True).class_id
+                                    for p in incident.pupil_ids}
+        return all(needed in may_see(school, actor.staff_id, c) for c in classes or {None})
+
+    def incident_attachment(self, actor: Actor, incident_id: str, sha256: str,
+                            small: bool = False) -> tuple[Attachment, bytes]:
+        """An attached file's content (or, for an image, a thumbnail), for a reader who may see
+        it; every read is in the access log."""
+        incident = self.incident(actor.school_id, incident_id)
+        attachment = incident.attachment(sha256)
+        if attachment is None:
+            raise NotFoundError("attachment", sha256)
+        if not self._may_read_attachment(actor, incident, attachment["media_type"]):
+            raise ForbiddenError("Only the safety officer, a duty leader, an admin or an inspector "
+                                 "reads an incident's photos, and its scanned notes only those who "
+                                 "may see a pupil's documents.")
+        data = self.blobs.get(sha256)
+        if data is None:
+            raise RuntimeError(f"attachment {sha256} of incident {incident.id} is missing from the blob store")
+        category = Data.DOCUMENTS if attachment["media_type"] == "application/pdf" else Data.PROFILE
+        self.access.note(actor, "incident_attachment", {(category.value,): incident.pupil_ids})
+        if small:
+            if not attachment["media_type"].startswith("image/"):
+                raise RuleError("Only an image has a thumbnail.", field="thumbnail")
+            return {**attachment, "media_type": "image/jpeg"}, thumbnail(data)
+        return attachment, data
 
     # -- reporting ---------------------------------------------------------------------------
     def report_incident(self, actor: Actor, cmd: ReportIncident) -> Outcome:

@@ -1,10 +1,12 @@
 // The day's incidents: what happened, every step (guardians told or tried, escalations, actions,
 // closing), and, for the roles that may, recording a guardian call, an action, an escalation and
 // the closing outcome.
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, type Problem, type Schemas } from "../api/client";
+import { ACCEPTED, type AttachmentOut, attachmentUrl, MAX_BYTES, uploadAttachment } from "../attachments";
 import { known, t } from "../i18n";
 import { clock } from "../time";
+import { IncidentTimeline } from "./AsOf";
 
 type Incident = Schemas["IncidentOut"];
 type Summary = Schemas["IncidentSummary"];
@@ -25,6 +27,8 @@ function stepText(s: Step, names: Map<string, string>): string {
       return String(s.outcome ?? "");
     case "guardian_acknowledged":
       return pupil + (s.note ? `：${String(s.note)}` : "");
+    case "attached":
+      return String((s.attachment as { file_name?: string } | undefined)?.file_name ?? "");
     case "corrected":
       return t("incident.corrects", { seq: Number(s.corrects ?? 0) }) + (s.reason ? `：${String(s.reason)}` : "");
     default:
@@ -150,12 +154,97 @@ function Write({ incident, names, onChanged }: { incident: Incident; names: Map<
   );
 }
 
+function Thumb({ incidentId, a }: { incidentId: string; a: AttachmentOut }) {
+  const [src, setSrc] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    if (!a.readable || !a.media_type.startsWith("image/")) return;
+    let url: string | null = null;
+    let gone = false;
+    attachmentUrl(incidentId, a.sha256, true).then((u) => {
+      if (gone) URL.revokeObjectURL(u);
+      else setSrc((url = u));
+    }, () => setFailed(true));
+    return () => {
+      gone = true;
+      if (url) URL.revokeObjectURL(url);
+    };
+  }, [incidentId, a.sha256, a.readable]);
+  async function open() {
+    const url = await attachmentUrl(incidentId, a.sha256, false);
+    const link = document.createElement("a");
+    link.href = url;
+    if (a.media_type === "application/pdf") link.download = a.file_name;
+    else link.target = "_blank";
+    link.rel = "noopener";
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+  const shape = a.pages ? t("incident.attachment.pages", { pages: a.pages })
+    : a.width && a.height ? `${a.width}×${a.height}` : "";
+  return (
+    <li class={`attachment ${a.voided ? "voided" : ""}`} data-testid="attachment" data-sha256={a.sha256} data-media-type={a.media_type}>
+      {src ? <img src={src} alt={a.caption || a.file_name} data-testid="attachment-thumb" width={160} />
+        : <span class="attachment-icon" aria-hidden="true">{a.media_type === "application/pdf" ? "📄" : "🖼"}</span>}
+      <span class="sub" title={`${a.media_type}, ${a.size} B, SHA-256 ${a.sha256}`}>{a.file_name} · {shape}{a.caption ? ` · ${a.caption}` : ""}{a.voided ? ` · ${t("incident.attachment.voided")}` : ""}</span>
+      {a.readable
+        ? <button type="button" class="ghost" data-testid="attachment-open" onClick={() => void open()}>{t("incident.attachment.open")}</button>
+        : <span class="hint">{t("incident.attachment.not_readable")}</span>}
+      {failed && <span class="error">{t("incident.attachment.failed")}</span>}
+    </li>
+  );
+}
+
+function Attach({ incident, onChanged }: { incident: Incident; onChanged: (i: Incident) => void }) {
+  const [busy, setBusy] = useState(false);
+  const [caption, setCaption] = useState("");
+  const [said, setSaid] = useState<string | null>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  async function chosen(input: HTMLInputElement) {
+    const files = [...(input.files ?? [])];
+    input.value = "";
+    setBusy(true);
+    setSaid(null);
+    try {
+      for (const file of files) {
+        if (file.size > MAX_BYTES) {
+          setSaid(t("incident.attachment.too_large", { name: file.name }));
+          continue;
+        }
+        const out = await uploadAttachment(incident.incident_id, file, caption);
+        if (out.ok) onChanged(out.incident);
+        else setSaid(t("incident.attachment.refused", { name: file.name, detail: out.detail }));
+      }
+      setCaption("");
+    } catch {
+      setSaid(t("signin.offline"));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <div class="panel" data-writes="attachment">
+      <label>{t("incident.attachment.caption")}
+        <input type="text" maxLength={200} value={caption} data-testid="attachment-caption"
+          onInput={(e) => setCaption((e.target as HTMLInputElement).value)} />
+      </label>
+      <input ref={picker} type="file" accept={ACCEPTED} multiple class="file-input" data-testid="attachment-file"
+        aria-label={t("incident.attachment.add")} onChange={(e) => void chosen(e.target as HTMLInputElement)} />
+      <button type="button" class="secondary" disabled={busy} data-testid="attachment-add" onClick={() => picker.current?.click()}>
+        {busy ? t("incident.attachment.uploading") : t("incident.attachment.add")}
+      </button>
+      {said && <p class="error" role="alert">{said}</p>}
+    </div>
+  );
+}
+
 export function Incidents({ tz, names, canWrite, position }: {
   tz: string; names: Map<string, string>; canWrite: boolean; position: number;
 }) {
   const [list, setList] = useState<Summary[] | null>(null);
   const [open, setOpen] = useState<Incident | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [timeline, setTimeline] = useState(false);
 
   const load = useCallback(async () => {
     const { data, response } = await api.GET("/v1/incidents");
@@ -211,6 +300,18 @@ export function Incidents({ tz, names, canWrite, position }: {
               </li>
             ))}
           </ol>
+          <button type="button" class="ghost" data-testid="incident-timeline-open" aria-expanded={timeline}
+            onClick={() => setTimeline(!timeline)}>{t("incident.timeline")}</button>
+          {timeline && <IncidentTimeline key={`${open.incident_id}/${open.version}`} incidentId={open.incident_id} tz={tz} names={names} />}
+          {(open.attachments ?? []).length > 0 && (
+            <>
+              <h3>{t("incident.attachments")}</h3>
+              <ul class="attachments" data-testid="attachments">
+                {(open.attachments ?? []).map((a) => <Thumb key={a.sha256} incidentId={open.incident_id} a={a} />)}
+              </ul>
+            </>
+          )}
+          {canWrite && <Attach incident={open} onChanged={(i) => { void show(i.incident_id); void load(); }} />}
           {open.status === "closed" && <p class="state state-gone">{t("incident.closed", { outcome: open.outcome ?? "" })}</p>}
           {canWrite && <Write incident={open} names={names} onChanged={(i) => { setOpen(i); void load(); }} />}
         </article>

@@ -10,11 +10,12 @@ import { Shell } from "../board/Shell";
 import type { SignedIn } from "../device";
 import { useNow } from "../hooks";
 import { t } from "../i18n";
+import { AsOf } from "./AsOf";
 import { Exports } from "./Exports";
 import { Incidents } from "./Incidents";
 import { Timeline } from "./Timeline";
 
-type Tab = "alerts" | "timeline" | "incidents" | "exports";
+type Tab = "alerts" | "timeline" | "asof" | "incidents" | "exports";
 
 export function Safety({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
   const now = useNow(30000);
@@ -26,7 +27,7 @@ export function Safety({ me, onSignOut }: { me: SignedIn; onSignOut: () => void 
   const [tab, setTab] = useState<Tab>("alerts");
   const [pupil, setPupil] = useState<string | null>(null);
   const names = useMemo(() => new Map((roster?.pupils ?? []).map((p) => [p.pupil_id, p.name])), [roster]);
-  const tabs: Tab[] = inspector ? ["alerts", "timeline", "incidents", "exports"] : ["alerts", "timeline", "incidents"];
+  const tabs: Tab[] = inspector ? ["alerts", "timeline", "asof", "incidents", "exports"] : ["alerts", "timeline", "asof", "incidents"];
   const openAlerts = live.alerts.filter((a) => a.status !== "resolved").length;
 
   return (
@@ -47,6 +48,7 @@ export function Safety({ me, onSignOut }: { me: SignedIn; onSignOut: () => void 
           </section>
         )}
         {tab === "timeline" && <Timeline pupils={roster?.pupils ?? []} tz={tz} initial={pupil} alerts={live.alerts} />}
+        {tab === "asof" && school && <AsOf school={school} tz={tz} />}
         {tab === "incidents" && <Incidents tz={tz} names={names} canWrite={canWrite} position={roster?.position ?? 0} />}
         {tab === "exports" && school && <Exports school={school} />}
       </div>

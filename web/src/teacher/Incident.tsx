@@ -1,6 +1,7 @@
 // Report an incident in a few taps: what kind, how bad, which pupils, where, and the first aid.
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { api, type RosterPupil } from "../api/client";
+import { uploadAttachment } from "../attachments";
 import { type MessageKey, t } from "../i18n";
 import type { Group } from "./model";
 import { Choice, Ticks } from "./Parts";
@@ -20,6 +21,8 @@ export function Incident({ group, pupils, names, said }: {
   const [where, setWhere] = useState("");
   const [firstAid, setFirstAid] = useState("");
   const [text, setText] = useState("");
+  const [photos, setPhotos] = useState<File[]>([]);
+  const picker = useRef<HTMLInputElement>(null);
   const k = useKey();
   async function submit() {
     if (!kind) return;
@@ -28,7 +31,18 @@ export function Incident({ group, pupils, names, said }: {
       where: where.trim(), first_aid: firstAid.trim() }, ...keyed(k.key()) }), k.done);
     if (out.ok) {
       const pending = out.data.guardians_pending.map((id) => names.get(id) ?? "").filter(Boolean);
-      said(true, [t("teacher.incident.ack"), pending.length ? t("teacher.incident.call", { names: pending.join("、") }) : ""].join(" "));
+      let attached = 0;
+      const refused: string[] = [];
+      for (const photo of photos) {
+        const up = await uploadAttachment(out.data.incident_id, photo).catch(() => null);
+        if (up?.ok) attached += 1;
+        else refused.push(photo.name);
+      }
+      said(refused.length === 0, [t("teacher.incident.ack"),
+        attached ? t("teacher.incident.photos", { count: attached }) : "",
+        refused.length ? t("teacher.incident.photos_refused", { names: refused.join("、") }) : "",
+        pending.length ? t("teacher.incident.call", { names: pending.join("、") }) : ""].filter(Boolean).join(" "));
+      setPhotos([]);
       setKind(null);
       setChosen(new Set());
       setText("");
@@ -65,6 +79,15 @@ export function Incident({ group, pupils, names, said }: {
       <label for="incident-aid">{t("teacher.incident.first_aid")}</label>
       <textarea id="incident-aid" rows={2} maxLength={2000} value={firstAid} data-testid="incident-first-aid"
         onInput={(e) => setFirstAid((e.target as HTMLTextAreaElement).value)} />
+      <input ref={picker} type="file" accept="image/jpeg,image/png,image/webp" multiple class="file-input" data-testid="incident-photo-file"
+        aria-label={t("teacher.incident.photo")} onChange={(e) => {
+          const input = e.target as HTMLInputElement;
+          const chosen = [...(input.files ?? [])];
+          input.value = "";
+          setPhotos([...photos, ...chosen]);
+        }} />
+      <button type="button" class="ghost wide" data-testid="incident-photo" onClick={() => picker.current?.click()}>
+        {photos.length ? t("teacher.incident.photo_count", { count: photos.length }) : t("teacher.incident.photo")}</button>
       <button type="button" class="danger big wide" disabled={!kind || !text.trim()} data-testid="incident-submit" onClick={() => void submit()}>
         {t("teacher.incident.submit")}</button>
     </section>
