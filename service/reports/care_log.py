@@ -38,7 +38,7 @@ HANDOVER_KINDS = {"class_handover": "班级交接", "transfer": "走班转移", 
 DIRECTIONS = {"into": "转入", "out": "转出", "within": "组内换人", "related": "相关"}
 ALERT_KINDS = {"unpicked": "超时未接", "count_mismatch": "人数不符", "not_handed_over": "未交接",
                "zero_report": "零报告", "release_refused": "拒绝放行", "unconfirmed": "交接未确认",
-               "no_deadline": "无放学时限"}
+               "no_deadline": "无放学时限", "unattended": "空堂", "after_clearing": "清校后记录"}
 RESOLUTIONS = {"released": "已放行", "handed_to_guardian": "已交家长", "went_home_alone": "自行回家",
                "left_early": "提前离校", "found": "已找到", "no_action_needed": "无需处理", "other": "其他",
                "passed_on": "已转入后续时段"}
