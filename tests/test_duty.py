@@ -176,10 +176,13 @@ def test_clearing_is_refused_while_a_pupil_is_held_or_an_injury_is_open_and_a_la
     assert world.post(world.teacher, "/v1/duty/clearing", {}).status_code == 403
     r = world.post(leader, "/v1/duty/clearing", {"note": "各楼层已查"})
     assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
-    blockers = r.json()["current_state"]["blockers"]
+    blockers = r.json()["errors"]
     assert {(b["kind"], b["name"]) for b in blockers} == {
         ("pupil", "学生0"), ("alert", "incident_guardian"), ("incident", "injury")}
     assert "学生0" in r.json()["detail"]
+    r = client.get("/v1/duty", headers=leader.h())
+    [refused] = r.json()["clearing_refused"]  # the refusal is on record
+    assert refused["by"]["staff_id"] == leader.staff_id and len(refused["blockers"]) == 3
 
     world.post(world.teacher, f"/v1/incidents/{incident}/guardian-notifications",
                {"pupil_id": world.pupil(0), "guardian": "家长0", "how": "phone", "reached": True})
@@ -244,3 +247,27 @@ def test_the_duty_log_tells_the_day_in_json_a_workbook_and_a_pdf_with_chinese_te
     for words in ("实验小学 值班记录", "陈主任", "马保安", "三楼走廊", "各作业组秩序良好", "水杯遗失",
                   "学生0", "已清校"):
         assert words in text, words
+
+
+def test_the_minutes_a_room_was_left_without_an_adult_count_as_a_room_unattended_in_the_statement(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, 2)
+    duty = Duty(world)
+    assert duty.roster().status_code == 201
+    clock.set(at(15, 40))
+    handed_to_teacher(world)
+    clock.set(at(15, 46))
+    watch(client)
+    clock.set(at(16, 0))
+    assert world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id}).status_code == 201
+    watch(client)
+    clock.set(at(17, 31))
+    head = client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = client.get(f"/v1/statements/staff/{world.teacher.staff_id}",
+                   params={"month": "2026-11", "min_position": head}, headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    [room] = r.json()["unattended_rooms"]["items"]
+    assert (room["day"], room["group_id"], room["pupils"], room["minutes"]) == (
+        SESSION_DAY, world.group_id, 2, 15.0)  # from 15:45, the grace over
+    assert [ref["event"] for ref in room["refs"]] == ["Alert.Raised", "Alert.Resolved"]
+    assert r.json()["subsidy"]["deduction_percent"] == 100

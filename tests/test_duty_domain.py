@@ -72,13 +72,13 @@ def test_a_patrol_says_where_and_what_was_seen_and_comes_after_it_was_made() -> 
     assert [p["place"] for p in day.patrols] == ["三楼走廊"] and day.patrols[0]["by"] == LEADER
 
 
-def test_clearing_is_refused_naming_what_blocks_it_and_done_once() -> None:
+def test_a_refused_clearing_is_recorded_naming_what_blocked_it_and_the_school_is_cleared_once() -> None:
     day = a_day()
     blockers: list[Blocker] = [{"kind": "pupil", "id": "p1", "name": "王小明", "detail": "在校看护中"}]
-    with pytest.raises(ConflictError, match="王小明") as refused:
-        day.clear(blockers, {"p1": 3}, "", LEADER)
-    assert refused.value.state == {"blockers": blockers}
-    day.clear([], {"p1": 5}, "全部离校", LEADER)
+    assert day.clear(blockers, {"p1": 3}, "", LEADER) is False
+    assert day.cleared is None and day.refusals == [{"at": LEADER["at"], "by": LEADER, "blockers": blockers}]
+    assert day.clear([], {"p1": 5}, "全部离校", LEADER) is True
+    assert [type(e).__name__ for e in day.collect_events()] == ["Opened", "ClearingRefused", "Cleared"]
     assert day.cleared is not None and day.cleared["pupils"] == 1 and day.versions == {"p1": 5}
     with pytest.raises(ConflictError):
         day.clear([], {"p1": 5}, "", LEADER)

@@ -86,6 +86,19 @@ class Cleared(BaseModel):
     pupils: int
 
 
+class Blocker(BaseModel):
+    kind: Literal["pupil", "alert", "incident"]
+    id: str
+    name: str = Field(description="The pupil's name, the alert's kind or the incident's kind")
+    detail: str
+
+
+class ClearingRefused(BaseModel):
+    at: str
+    by: dict[str, Any]
+    blockers: list[Blocker]
+
+
 class DutyDayOut(BaseModel):
     duty_day_id: str | None
     day: str
@@ -93,6 +106,7 @@ class DutyDayOut(BaseModel):
     roster: Roster | None
     replaced: list[Roster]
     patrols: list[Patrol]
+    clearing_refused: list[ClearingRefused]
     cleared: Cleared | None
     version: int
 
@@ -122,6 +136,7 @@ class DutyLog(BaseModel):
     replaced_rosters: list[Roster]
     shifts: list[dict[str, Any]]
     patrols: list[Patrol]
+    clearing_refused: list[ClearingRefused]
     incidents: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     cleared: Cleared | None
@@ -159,8 +174,9 @@ def _caught_up(app: HandoverApp, views: Views, *names: str) -> int:
 
 
 @router.post("/duty/clearing", response_model=DutyDayOut,
-             responses={409: {"description": "Refused: the body's current_state.blockers names "
-                                             "each pupil still held and each blocking alert and incident"}})
+             responses={409: {"description": "Refused, and the refusal recorded: the body's errors "
+                                             "name each pupil still held and each blocking alert and "
+                                             "incident"}})
 def clear_school(body: ClearRequest, actor: StaffActor, app: AppDep, views: ViewsDep) -> JSONResponse:
     """清校: refused (409) while any pupil is held or a blocking alert or incident is open; once
     cleared, any later custody event of the day raises an alert."""

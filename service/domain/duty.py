@@ -41,7 +41,8 @@ class DutyDay(Aggregate):
     Invariants: one per school, day and session (its id derives from them); a roster names
     two distinct duty leaders and two distinct guards, and a new roster names the one it
     replaces; patrols are added, never changed; the school is cleared at most once, and only
-    when nothing blocks it (the blockers are decided by the use case from the live views).
+    when nothing blocks it: a refusal is recorded, naming each blocker (which the use case
+    decides from the live views).
     """
 
     class Opened(Aggregate.Created):
@@ -62,6 +63,7 @@ class DutyDay(Aggregate):
         self.patrols: list[dict[str, Any]] = []
         self.cleared: dict[str, Any] | None = None
         self.versions: dict[str, int] = {}
+        self.refusals: list[dict[str, Any]] = []
 
     # -- reads -------------------------------------------------------------
     @property
@@ -76,7 +78,7 @@ class DutyDay(Aggregate):
     def view(self) -> dict[str, Any]:
         return {"duty_day_id": str(self.id), "day": self.day, "session": self.session,
                 "roster": self.roster, "replaced": self.rosters[:-1], "patrols": self.patrols,
-                "cleared": self.cleared, "version": self.version}
+                "clearing_refused": self.refusals, "cleared": self.cleared, "version": self.version}
 
     # -- commands ----------------------------------------------------------
     def set_roster(self, leaders: list[StaffRef], guards: list[RosterGuard], note: str,
@@ -141,15 +143,24 @@ class DutyDay(Aggregate):
                                         "notes": notes, "by": by}]
 
     def clear(self, blockers: list[Blocker], versions: dict[str, int], note: str,
-              by: ActorRecord) -> None:
-        """Clear the school (清校): refused while anything blocks it, saying what."""
+              by: ActorRecord) -> bool:
+        """Clear the school (清校); while anything blocks it, record the refusal naming each
+        blocker instead, and answer False."""
         if self.cleared is not None:
             raise ConflictError("The school was already cleared.", state=self.view())
         if blockers:
-            names = "、".join(f"{b['name']}（{b['detail']}）" for b in blockers)
-            raise ConflictError(f"尚不能清校 / cannot clear the school yet: {names}",
-                                state={"blockers": blockers})
+            self._clearing_refused(blockers=blockers, by=by)
+            return False
         self._cleared(versions=versions, note=note, by=by)
+        return True
+
+    class ClearingRefused(Aggregate.Event):
+        blockers: list[Blocker]
+        by: ActorRecord
+
+    @event(ClearingRefused)
+    def _clearing_refused(self, blockers: list[Blocker], by: ActorRecord) -> None:
+        self.refusals = [*self.refusals, {"at": by["at"], "by": by, "blockers": blockers}]
 
     class Cleared(Aggregate.Event):
         """``versions``: each pupil's chain as it stood when cleared; a later event is an alert."""

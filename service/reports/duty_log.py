@@ -43,6 +43,7 @@ def duty_log(app: HandoverApp, views: Views, school_id: str, day: date, session:
         "incidents": [{**i, "pupil_names": [names.get(p, p) for p in i["pupil_ids"]],
                        "blocks_clearing": blocking_incident(i) is not None} for i in incidents],
         "alerts": alerts,
+        "clearing_refused": duty["clearing_refused"] if duty else [],
         "cleared": duty["cleared"] if duty else None,
     }
 
@@ -70,15 +71,19 @@ def duty_tables(log: Doc) -> list[Table]:
     alerts = [[_t(a["raised_at"], tz), a["detail"], ALERT_STATUS.get(a["status"], a["status"]),
                (a["resolved"] or {}).get("how", "")] for a in log["alerts"]]
     cleared = log["cleared"]
-    clearing = [[_t(cleared["at"], tz), cleared["by"]["staff_name"], cleared["pupils"],
-                 cleared["note"]]] if cleared else []
+    clearing = [[_t(r["at"], tz), r["by"]["staff_name"], "未能清校：" + "、".join(
+        f"{b['name']}（{b['detail']}）" for b in r["blockers"])] for r in log["clearing_refused"]]
+    if cleared:
+        note = f"：{cleared['note']}" if cleared["note"] else ""
+        clearing.append([_t(cleared["at"], tz), cleared["by"]["staff_name"],
+                         f"已清校（名单 {cleared['pupils']} 人）{note}"])
     return [
         Table("值班安排", ["职责", "姓名", "校门"], rostered),
         Table("签到", ["岗位", "地点", "姓名", "替班（代替）", "签到", "签退"], shifts),
         Table("巡查记录", ["时间", "地点", "所见情况", "备注", "巡查人"], patrols),
         Table("事件及处理结果", ["时间", "类别", "学生", "地点", "经过", "结果"], incidents),
         Table("警报", ["时间", "内容", "状态", "处理"], alerts),
-        Table("清校", ["时间", "清校人", "名单人数", "备注"], clearing),
+        Table("清校", ["时间", "值班领导", "结果"], clearing),
     ]
 
 

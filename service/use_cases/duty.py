@@ -16,6 +16,7 @@ from service.domain.pupil_day import IN_CUSTODY, STILL_HELD
 from service.domain.refs import StaffRef
 from service.domain.school import School
 from service.use_cases.core import AppCore, Decision, Outcome
+from service.use_cases.results import Rejected
 
 Doc = dict[str, Any]
 DUTY_READERS = (Role.ADMIN.value, Role.DUTY_LEADER.value, Role.SAFETY_OFFICER.value,
@@ -130,7 +131,8 @@ class DutyUseCases(AppCore):
         found = self.duty_day(actor.school_id, on, session)
         if found is None:
             return {"duty_day_id": None, "day": on.isoformat(), "session": session, "roster": None,
-                    "replaced": [], "patrols": [], "cleared": None, "version": 0}
+                    "replaced": [], "patrols": [], "clearing_refused": [], "cleared": None,
+                    "version": 0}
         return found.view()
 
     def set_duty_roster(self, actor: Actor, cmd: SetDutyRoster) -> Outcome:
@@ -183,8 +185,8 @@ class DutyUseCases(AppCore):
 
     def clear_school(self, actor: Actor, session: str, note: str, rows: Sequence[Doc],
                      alerts: Sequence[Doc], incidents: Sequence[Doc]) -> Outcome:
-        """A duty leader clears the school (清校): refused (409) while any pupil is still held or
-        any blocking alert or incident is open, naming each. ``rows``, ``alerts`` and
+        """A duty leader clears the school (清校): refused (409, the refusal recorded) while any
+        pupil is still held or any blocking alert or incident is open, naming each. ``rows``, ``alerts`` and
         ``incidents`` are the live views of the day as of the caller's request."""
         if actor.role not in CLEARERS:
             raise ForbiddenError("Only a duty leader clears the school (清校).")
@@ -197,8 +199,11 @@ class DutyUseCases(AppCore):
                 school_id=school.school_id, day=day, session=session)
             blockers = clearing_blockers(rows, alerts, incidents, day, session)
             versions = {r["pupil_id"]: int(r["version"]) for r in rows}
-            duty.clear(blockers, versions, note, actor.record())
-            return Decision([duty], duty.view())
+            if duty.clear(blockers, versions, note, actor.record()):
+                return Decision([duty], duty.view())
+            names = "、".join(f"{b['name']}（{b['detail']}）" for b in blockers)
+            return Decision([duty], Rejected("not-clear", f"尚不能清校 / the school cannot be "
+                                                          f"cleared yet: {names}", list(blockers)))
         return self.execute(actor, decide)
 
     def may_read_duty_log(self, actor: Actor) -> None:
