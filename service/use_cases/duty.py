@@ -203,7 +203,7 @@ class DutyUseCases(AppCore):
                 return Decision([duty], duty.view())
             names = "、".join(f"{b['name']}（{b['detail']}）" for b in blockers)
             return Decision([duty], Rejected("not-clear", f"尚不能清校 / the school cannot be "
-                                                          f"cleared yet: {names}", list(blockers)))
+                                                          f"cleared yet: {names}", [dict(b) for b in blockers]))
         return self.execute(actor, decide)
 
     def may_read_duty_log(self, actor: Actor) -> None:
