@@ -6,7 +6,7 @@ import pytest
 
 from service.domain.duty import Blocker, DutyDay, RosterGuard, check_rostered
 from service.domain.errors import ConflictError, RuleError
-from service.domain.refs import StaffRef
+from service.domain.refs import ActorRecord, StaffRef
 from tests.refs import actor, staff
 
 ADMIN = actor("admin-1", "王校长", "admin", "2026-11-23T08:00:00+08:00")
@@ -65,16 +65,20 @@ def test_only_whoever_the_roster_names_or_their_substitute_signs_on() -> None:
 def test_a_patrol_says_where_and_what_was_seen_and_comes_after_it_was_made() -> None:
     day = a_day()
     day.record_patrol("三楼走廊", "2026-11-23T16:30:00+08:00", "各班秩序良好", "", LEADER)
+    # The same minute written in UTC, as the server's clock may give it, is no later.
+    in_utc: ActorRecord = {**LEADER, "at": "2026-11-23T09:45:00+00:00"}
+    day.record_patrol("操场", "2026-11-23T17:45:00+08:00", "无人逗留", "", in_utc)
     with pytest.raises(RuleError):
         day.record_patrol(" ", "2026-11-23T16:30:00+08:00", "秩序良好", "", LEADER)
     with pytest.raises(RuleError):
         day.record_patrol("操场", "2026-11-23T18:30:00+08:00", "秩序良好", "", LEADER)
-    assert [p["place"] for p in day.patrols] == ["三楼走廊"] and day.patrols[0]["by"] == LEADER
+    assert [p["place"] for p in day.patrols] == ["三楼走廊", "操场"] and day.patrols[0]["by"] == LEADER
 
 
 def test_a_refused_clearing_is_recorded_naming_what_blocked_it_and_the_school_is_cleared_once() -> None:
     day = a_day()
-    blockers: list[Blocker] = [{"kind": "pupil", "id": "p1", "name": "王小明", "detail": "在校看护中"}]
+    blockers: list[Blocker] = [{"kind": "pupil", "id": "p1", "name": "王小明", "code": "in_custody",
+                                "place": "301", "detail": "在校看护中：301"}]
     assert day.clear(blockers, {"p1": 3}, "", LEADER) is False
     assert day.cleared is None and day.refusals == [{"at": LEADER["at"], "by": LEADER, "blockers": blockers}]
     assert day.clear([], {"p1": 5}, "全部离校", LEADER) is True

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from service.api.alerts import AcceptLanguage
 from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.common import Actor
+from service.domain.messages import negotiate
 from service.projections.incidents import read_incidents
 from service.projections.live import LiveViews
 from service.projections.views import Views
@@ -90,7 +92,10 @@ class Blocker(BaseModel):
     kind: Literal["pupil", "alert", "incident"]
     id: str
     name: str = Field(description="The pupil's name, the alert's kind or the incident's kind")
-    detail: str
+    code: str = Field(description="The pupil's status, the alert's kind, or why the incident "
+                                  "blocks: missing | guardian_not_reached | critical")
+    place: str | None = Field(description="Where the pupil is held, or the incident happened")
+    detail: str = Field(description="All of it in words, in the language asked for")
 
 
 class ClearingRefused(BaseModel):
@@ -177,7 +182,8 @@ def _caught_up(app: HandoverApp, views: Views, *names: str) -> int:
              responses={409: {"description": "Refused, and the refusal recorded: the body's errors "
                                              "name each pupil still held and each blocking alert and "
                                              "incident"}})
-def clear_school(body: ClearRequest, actor: StaffActor, app: AppDep, views: ViewsDep) -> JSONResponse:
+def clear_school(body: ClearRequest, actor: StaffActor, app: AppDep, views: ViewsDep,
+                 accept_language: AcceptLanguage = None) -> JSONResponse:
     """清校: refused (409) while any pupil is held or a blocking alert or incident is open; once
     cleared, any later custody event of the day raises an alert."""
     school = app.school(actor.school_id, readonly=True)
@@ -187,7 +193,8 @@ def clear_school(body: ClearRequest, actor: StaffActor, app: AppDep, views: View
     incidents = read_incidents(views.view("incidents"), actor.school_id, day=today.isoformat())
     return respond(app.clear_school(actor, body.session, body.note,
                                     live.session_roster(actor.school_id, today, body.session),
-                                    live.alerts(actor.school_id), incidents), DutyDayOut)
+                                    live.alerts(actor.school_id), incidents,
+                                    negotiate(accept_language)), DutyDayOut)
 
 
 def _log(actor: Actor, app: HandoverApp, views: Views, day: date | None, session: str) -> dict[str, Any]:

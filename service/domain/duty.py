@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypedDict
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -31,8 +32,10 @@ class Blocker(TypedDict):
 
     kind: str  # pupil | alert | incident
     id: str
-    name: str
-    detail: str
+    name: str  # the pupil's name, the alert's kind, the incident's kind
+    code: str  # the pupil's status, the alert's kind, why the incident blocks
+    place: str | None  # where a pupil is held
+    detail: str  # all of it in words
 
 
 class DutyDay(Aggregate):
@@ -123,7 +126,7 @@ class DutyDay(Aggregate):
             raise RuleError("A patrol names the place it saw.", field="place")
         if not seen.strip():
             raise RuleError("A patrol says what was seen.", field="seen")
-        if seen_at > by["at"]:
+        if datetime.fromisoformat(seen_at) > datetime.fromisoformat(by["at"]):
             raise RuleError("A patrol is recorded after it was made.", field="at")
         self._patrolled(seq=len(self.patrols) + 1, place=place, seen_at=seen_at, seen=seen,
                         notes=notes, by=by)

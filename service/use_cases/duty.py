@@ -11,7 +11,7 @@ from service.domain.alert import KINDS as ALERT_KINDS
 from service.domain.common import Actor, Role
 from service.domain.duty import Blocker, DutyDay, RosterGuard
 from service.domain.errors import ForbiddenError, RuleError
-from service.domain.messages import alert_detail, render
+from service.domain.messages import DEFAULT_LANGUAGE, alert_detail, render
 from service.domain.pupil_day import IN_CUSTODY, STILL_HELD
 from service.domain.refs import StaffRef
 from service.domain.school import School
@@ -33,7 +33,6 @@ BLOCK_UNTIL_RESOLVED = ("unpicked", "not_handed_over", "unconfirmed", "no_deadli
 BLOCK_UNTIL_SEEN = ("release_refused", "count_mismatch", "zero_report")
 assert set(BLOCK_UNTIL_RESOLVED + BLOCK_UNTIL_SEEN) <= set(ALERT_KINDS)
 
-STATUS_ZH = {"not_handed_over": "未交接", "in_custody": "在校看护中"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def blocking_incident(doc: Doc) -> str | None:
 
 
 def clearing_blockers(rows: Sequence[Doc], alerts: Sequence[Doc], incidents: Sequence[Doc],
-                      day: str, session: str) -> list[Blocker]:
+                      day: str, session: str, language: str = DEFAULT_LANGUAGE) -> list[Blocker]:
     """Every pupil still held, and every alert and incident of the day that blocks clearing."""
     found: list[Blocker] = []
     names = {r["pupil_id"]: r["name"] for r in rows}
@@ -88,7 +87,9 @@ def clearing_blockers(rows: Sequence[Doc], alerts: Sequence[Doc], incidents: Seq
         if r["status"] in STILL_HELD:
             where = (r["place"] or {}).get("label") if r["status"] == IN_CUSTODY else None
             found.append({"kind": "pupil", "id": r["pupil_id"], "name": r["name"],
-                          "detail": STATUS_ZH[r["status"]] + (f"：{where}" if where else "")})
+                          "code": r["status"], "place": where,
+                          "detail": render(f"status.{r['status']}", {}, language)
+                          + (f"：{where}" if where else "")})
     for a in sorted(alerts, key=lambda a: a["raised_at"]):
         subject = a["subject"]
         if a["status"] == "resolved" or subject.get("day") != day:
@@ -98,15 +99,17 @@ def clearing_blockers(rows: Sequence[Doc], alerts: Sequence[Doc], incidents: Seq
         if a["kind"] in BLOCK_UNTIL_RESOLVED or (
                 a["kind"] in BLOCK_UNTIL_SEEN and a["status"] == "open"):
             found.append({"kind": "alert", "id": a["alert_id"], "name": a["kind"],
-                          "detail": alert_detail(a)})
+                          "code": a["kind"], "place": None, "detail": alert_detail(a, language)})
     for i in incidents:
         why = blocking_incident(i)
         if why is None or i["day"] != day or i.get("session") not in (None, session):
             continue
         pupils = "、".join(names.get(p, p) for p in i["pupil_ids"])
         found.append({"kind": "incident", "id": i["incident_id"], "name": i["kind"],
-                      "detail": f"{render('incident.' + i['kind'], {})}（{pupils}）"
-                                f"：{render('clearing.' + why, {})}"})
+                      "code": why, "place": i["where"] or None,
+                      "detail": f"{render('incident.' + i['kind'], {}, language)}"
+                                + (f"（{pupils}）" if pupils else "")
+                                + f"：{render('clearing.' + why, {}, language)}"})
     return found
 
 
@@ -173,8 +176,7 @@ class DutyUseCases(AppCore):
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self._duty_session(school, None, cmd.session)
-            now = self.now()
-            seen_at = (cmd.at or now).astimezone(school.tz)
+            seen_at = (cmd.at or actor.at).astimezone(school.tz)  # default: when it was sent
             if seen_at.date() != on:
                 raise RuleError("A patrol is recorded on the day it was made.", field="at")
             duty = self.duty_day(school.school_id, on, cmd.session, readonly=False) or DutyDay(
@@ -184,7 +186,8 @@ class DutyUseCases(AppCore):
         return self.execute(actor, decide)
 
     def clear_school(self, actor: Actor, session: str, note: str, rows: Sequence[Doc],
-                     alerts: Sequence[Doc], incidents: Sequence[Doc]) -> Outcome:
+                     alerts: Sequence[Doc], incidents: Sequence[Doc],
+                     language: str = DEFAULT_LANGUAGE) -> Outcome:
         """A duty leader clears the school (清校): refused (409, the refusal recorded) while any
         pupil is still held or any blocking alert or incident is open, naming each. ``rows``, ``alerts`` and
         ``incidents`` are the live views of the day as of the caller's request."""
@@ -197,7 +200,7 @@ class DutyUseCases(AppCore):
             day = on.isoformat()
             duty = self.duty_day(school.school_id, on, session, readonly=False) or DutyDay(
                 school_id=school.school_id, day=day, session=session)
-            blockers = clearing_blockers(rows, alerts, incidents, day, session)
+            blockers = clearing_blockers(rows, alerts, incidents, day, session, language)
             versions = {r["pupil_id"]: int(r["version"]) for r in rows}
             if duty.clear(blockers, versions, note, actor.record()):
                 return Decision([duty], duty.view())
