@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from service.api.app import create_app
 from service.application import HandoverApp
+from service.settings import Settings
 from service.use_cases.clock import FixedClock
 from service.workers.watcher import Watcher
 from tests.builders import (
@@ -24,6 +26,7 @@ from tests.builders import (
     walked_to_gate,
 )
 from tests.conftest import SHANGHAI
+from tests.stores import every_durable_store
 
 PROBLEM = "application/problem+json"
 
@@ -133,10 +136,14 @@ def test_a_group_holding_pupils_with_no_adult_signed_on_raises_an_alert_until_so
     [alert] = alerts(world, "unattended")
     assert alert["subject"]["group_id"] == world.group_id and alert["subject"]["count"] == 2
     assert "空堂" in alert["detail"] and "三年级作业组" in alert["detail"]
-    assert alert["level"] == 1 and "duty_leader" in alert["steps"][0]["notify"]
-    clock.set(at(16, 1))
+    assert alert["level"] == 0 and alert["subject"]["since"].startswith("2026-11-23T15:45")
+    clock.set(at(15, 55))
     watch(client)
-    assert alerts(world, "unattended")[0]["level"] == 2
+    [alert] = alerts(world, "unattended")
+    assert alert["level"] == 1 and alert["steps"][0]["notify"] == ["duty_leader", "homeroom_teacher"]
+    clock.set(at(16, 5))
+    watch(client)
+    assert alerts(world, "unattended")[0]["steps"][-1]["notify"] == ["safety_officer"]
 
     r = world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id})
     assert r.status_code == 201, r.text
@@ -271,3 +278,34 @@ def test_the_minutes_a_room_was_left_without_an_adult_count_as_a_room_unattended
         SESSION_DAY, world.group_id, 2, 15.0)  # from 15:45, the grace over
     assert [ref["event"] for ref in room["refs"]] == ["Alert.Raised", "Alert.Resolved"]
     assert r.json()["subsidy"]["deduction_percent"] == 100
+
+
+@every_durable_store
+def test_the_days_duty_rebuilt_from_the_stored_events_alone_is_the_same(
+        client: TestClient, app: HandoverApp, settings: Settings, clock: FixedClock) -> None:
+    world = a_school(client, app, 1)
+    duty = Duty(world)
+    assert duty.roster().status_code == 201
+    assert duty.roster(leaders=[duty.leaders[1], duty.spare], replaces=1).status_code == 200
+    clock.set(at(15, 40))
+    handed_to_teacher(world)
+    clock.set(at(16, 40))
+    world.post(duty.leaders[1], "/v1/duty/patrols", {"place": "操场", "seen": "无人逗留"})
+    assert world.post(duty.leaders[1], "/v1/duty/clearing", {}).status_code == 409
+    walked_to_gate(world, [0])
+    world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(0)], "gate_id": world.gate_id,
+               "identity_check": "id_card", "collector_id": world.guardian(0)["guardian_id"]})
+    clock.set(at(17, 40))
+    assert world.post(duty.leaders[1], "/v1/duty/clearing", {"note": "已清校"}).status_code == 200
+    before = client.get("/v1/duty", headers=world.admin.h()).json()
+    log = client.get("/v1/duty/log", headers=world.admin.h()).json()
+    fresh = HandoverApp(env={**settings.eventsourcing_env(), "AGGREGATE_CACHE_MAXSIZE": "0"}, clock=clock)
+    try:
+        with TestClient(create_app(settings, application=fresh, clock=clock)) as other:
+            assert other.get("/v1/duty", headers=world.admin.h()).json() == before
+            assert other.get("/v1/duty/log", headers=world.admin.h()).json() == log
+    finally:
+        fresh.close()
+    assert [r["roster_no"] for r in [*before["replaced"], before["roster"]]] == [1, 2]
+    assert len(before["patrols"]) == 1 and len(before["clearing_refused"]) == 1
+    assert before["cleared"]["note"] == "已清校" and log["cleared"]["note"] == "已清校"

@@ -11,6 +11,7 @@ from service.projections.alerts import read_alerts
 from service.projections.incidents import read_incidents
 from service.projections.statements import read_shifts
 from service.projections.views import Views
+from service.reports.care_log import ALERT_KINDS, RESOLUTIONS
 from service.reports.exports import Table
 from service.use_cases.application import HandoverApp
 from service.use_cases.duty import blocking_incident
@@ -52,6 +53,14 @@ def _t(at: str | None, tz: ZoneInfo) -> str:
     return "" if not at else f"{datetime.fromisoformat(at).astimezone(tz):%H:%M}"
 
 
+def _blocker(b: Doc) -> str:
+    if b["kind"] == "pupil":
+        return f"学生 {b['name']}（{b['detail']}）"
+    if b["kind"] == "alert":
+        return f"警报 {ALERT_KINDS.get(b['name'], b['name'])}（{b['detail']}）"
+    return f"事件 {b['detail']}"
+
+
 def duty_tables(log: Doc) -> list[Table]:
     tz = ZoneInfo(log["timezone"])
     roster = log["roster"]
@@ -68,11 +77,13 @@ def duty_tables(log: Doc) -> list[Table]:
                   "、".join(i["pupil_names"]), i["where"], i["description"],
                   "已结案：" + (i["outcome"] or "") if i["status"] == "closed" else "未结案"]
                  for i in log["incidents"]]
-    alerts = [[_t(a["raised_at"], tz), a["detail"], ALERT_STATUS.get(a["status"], a["status"]),
-               (a["resolved"] or {}).get("how", "")] for a in log["alerts"]]
+    alerts = [[_t(a["raised_at"], tz), f"{ALERT_KINDS.get(a['kind'], a['kind'])}：{a['detail']}",
+               ALERT_STATUS.get(a["status"], a["status"]),
+               RESOLUTIONS.get((a["resolved"] or {}).get("how", ""), (a["resolved"] or {}).get("how", ""))]
+              for a in log["alerts"]]
     cleared = log["cleared"]
-    clearing = [[_t(r["at"], tz), r["by"]["staff_name"], "未能清校：" + "、".join(
-        f"{b['name']}（{b['detail']}）" for b in r["blockers"])] for r in log["clearing_refused"]]
+    clearing = [[_t(r["at"], tz), r["by"]["staff_name"], "未能清校：" + "；".join(
+        _blocker(b) for b in r["blockers"])] for r in log["clearing_refused"]]
     if cleared:
         note = f"：{cleared['note']}" if cleared["note"] else ""
         clearing.append([_t(cleared["at"], tz), cleared["by"]["staff_name"],

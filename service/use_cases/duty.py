@@ -204,7 +204,8 @@ class DutyUseCases(AppCore):
             versions = {r["pupil_id"]: int(r["version"]) for r in rows}
             if duty.clear(blockers, versions, note, actor.record()):
                 return Decision([duty], duty.view())
-            names = "、".join(f"{b['name']}（{b['detail']}）" for b in blockers)
+            names = "、".join(f"{b['name']}（{b['detail']}）" if b["kind"] == "pupil" else b["detail"]
+                             for b in blockers)
             return Decision([duty], Rejected("not-clear", f"尚不能清校 / the school cannot be "
                                                           f"cleared yet: {names}", [dict(b) for b in blockers]))
         return self.execute(actor, decide)

@@ -19,12 +19,13 @@ from service.use_cases.core import AppCore
 from service.use_cases.ports import LiveState
 
 UNATTENDED_GRACE_MINUTES = 5  # after the session starts, a room may wait this long for its adult
-# A room without an adult escalates like an unpicked pupil, in steps counted from when it was
-# found, to the people who can send an adult there (never to the guardians: the pupils are safe
+# Raised, it tells the duty leaders (as most alerts do); then it escalates like an unpicked
+# pupil, in steps counted from when the room was found without an adult, to the people who can
+# send one there (never to the guardians: the pupils are safe
 # inside the school, and the school must staff the room).
 UNATTENDED_STEPS: list[dict[str, Any]] = [
-    {"after_minutes": 0, "step": "duty_leader_to_room", "notify": ["duty_leader", "homeroom_teacher"]},
-    {"after_minutes": 15, "step": "safety_officer", "notify": ["safety_officer"]},
+    {"after_minutes": 10, "step": "duty_leader_to_room", "notify": ["duty_leader", "homeroom_teacher"]},
+    {"after_minutes": 20, "step": "safety_officer", "notify": ["safety_officer"]},
 ]
 Rows = dict[str, dict[str, Any]]
 
