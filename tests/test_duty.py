@@ -187,6 +187,8 @@ def test_clearing_is_refused_while_a_pupil_is_held_or_an_injury_is_open_and_a_la
     assert {(b["kind"], b["name"]) for b in blockers} == {
         ("pupil", "学生0"), ("alert", "incident_guardian"), ("incident", "injury")}
     assert "学生0" in r.json()["detail"]
+    r = client.get("/v1/access-log", params={"pupil": world.pupil(0)}, headers=world.admin.h())
+    assert "clearing" in {e["what"] for e in r.json()["reads"]}  # the refusal named where they are
     r = client.get("/v1/duty", headers=leader.h())
     [refused] = r.json()["clearing_refused"]  # the refusal is on record
     assert refused["by"]["staff_id"] == leader.staff_id and len(refused["blockers"]) == 3
@@ -239,6 +241,10 @@ def test_the_duty_log_tells_the_day_in_json_a_workbook_and_a_pdf_with_chinese_te
     [incident] = log["incidents"]
     assert incident["pupil_names"] == ["学生0"] and incident["blocks_clearing"] is False
     assert log["cleared"]["note"] == "已清校"
+
+    r = client.get("/v1/access-log", params={"pupil": world.pupil(0)}, headers=world.admin.h())
+    reads = [e for e in r.json()["reads"] if e["what"] == "duty_log"]  # the log named the pupil
+    assert reads and reads[0]["staff_id"] == world.inspector.staff_id
 
     r = client.get("/v1/duty/log/export", params={"format": "xlsx"}, headers=world.inspector.h())
     assert r.status_code == 200 and "spreadsheetml" in r.headers["content-type"]

@@ -15,6 +15,8 @@ from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.common import Actor
 from service.domain.messages import negotiate
+from service.domain.privacy import Data
+from service.domain.pupil_day import STILL_HELD
 from service.projections.incidents import read_incidents
 from service.projections.live import LiveViews
 from service.projections.views import Views
@@ -191,10 +193,13 @@ def clear_school(body: ClearRequest, actor: StaffActor, app: AppDep, views: View
     _caught_up(app, views, "roster", "alerts", "incidents")
     live = LiveViews(views.view("roster"), views.view("alerts"))
     incidents = read_incidents(views.view("incidents"), actor.school_id, day=today.isoformat())
-    return respond(app.clear_school(actor, body.session, body.note,
-                                    live.session_roster(actor.school_id, today, body.session),
-                                    live.alerts(actor.school_id), incidents,
-                                    negotiate(accept_language)), DutyDayOut)
+    rows = live.session_roster(actor.school_id, today, body.session)
+    outcome = app.clear_school(actor, body.session, body.note, rows, live.alerts(actor.school_id),
+                               incidents, negotiate(accept_language))
+    if not outcome.ok:  # a refusal names the pupils still held: a read of where they are
+        held = [r["pupil_id"] for r in rows if r["status"] in STILL_HELD]
+        app.access.note(actor, "clearing", {(Data.PROFILE.value, Data.CUSTODY.value): held})
+    return respond(outcome, DutyDayOut)
 
 
 def _log(actor: Actor, app: HandoverApp, views: Views, day: date | None, session: str) -> dict[str, Any]:
@@ -203,7 +208,14 @@ def _log(actor: Actor, app: HandoverApp, views: Views, day: date | None, session
     on = day or app.today(school)
     app.describe_duty(actor, on, session)  # the session must run that day
     position = _caught_up(app, views, "statements", "incidents", "alerts")
-    return {**duty_log(app, views, actor.school_id, on, session), "position": position}
+    log = duty_log(app, views, actor.school_id, on, session)
+    # The pupils the log names (an incident, an alert, a refused clearing): a read of their
+    # name and of what happened to them in the school's custody.
+    named = {p for i in log["incidents"] for p in i["pupil_ids"]}
+    named |= {a["subject"]["pupil_id"] for a in log["alerts"] if a["subject"].get("pupil_id")}
+    named |= {b["id"] for r in log["clearing_refused"] for b in r["blockers"] if b["kind"] == "pupil"}
+    app.access.note(actor, "duty_log", {(Data.PROFILE.value, Data.CUSTODY.value): sorted(named)})
+    return {**log, "position": position}
 
 
 @router.get("/duty/log", response_model=DutyLog, responses=READ_RESPONSES)
