@@ -157,7 +157,8 @@ def get_duty(actor: Reader, app: AppDep, day: IsoDay | None = None,
     return app.describe_duty(actor, day, session)
 
 
-@router.put("/duty/roster", response_model=DutyDayOut)
+@router.put("/duty/roster", response_model=DutyDayOut,
+            responses={201: {"model": DutyDayOut, "description": "The day's first roster, set"}})
 def set_roster(body: RosterRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     """Set a day's duty roster (值班安排); changing it names the roster it replaces."""
     return respond(app.set_duty_roster(actor, SetDutyRoster(
@@ -181,9 +182,9 @@ def _caught_up(app: HandoverApp, views: Views, *names: str) -> int:
 
 
 @router.post("/duty/clearing", response_model=DutyDayOut,
-             responses={409: {"description": "Refused, and the refusal recorded: the body's errors "
-                                             "name each pupil still held and each blocking alert and "
-                                             "incident"}})
+             responses={409: {**PROBLEM_RESPONSES[409], "description": (
+                 "Refused, and the refusal recorded: the body's errors name each pupil still held and "
+                 "each blocking alert and incident")}})
 def clear_school(body: ClearRequest, actor: StaffActor, app: AppDep, views: ViewsDep,
                  accept_language: AcceptLanguage = None) -> JSONResponse:
     """清校: refused (409) while any pupil is held or a blocking alert or incident is open; once
@@ -226,8 +227,10 @@ def get_duty_log(actor: Reader, app: AppDep, views: ViewsDep, day: IsoDay | None
     return _log(actor, app, views, day, session)
 
 
-@router.get("/duty/log/export", responses={**READ_RESPONSES, 200: {"content": {
-    XLSX_TYPE: {}, PDF_TYPE: {}}, "description": "The duty log as a workbook or a printable PDF"}})
+@router.get("/duty/log/export", response_class=Response, responses={
+    **READ_RESPONSES, 200: {"description": "The duty log as a workbook or a printable A4 PDF",
+                            "content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                                        PDF_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
 def export_duty_log(actor: Reader, app: AppDep, views: ViewsDep, day: IsoDay | None = None,
                     session: SessionQ = "after_school",
                     format: Literal["xlsx", "pdf"] = "pdf") -> Response:

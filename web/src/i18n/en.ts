@@ -462,7 +462,7 @@ export const en = {
   "duty.patrol_notes": "Notes (optional)",
   "duty.patrol_save": "Record the patrol",
   "duty.patrol_saved": "Recorded: {place}",
-  "duty.patrols": "{n} patrols today",
+  "duty.patrols": "Patrols today: {n}",
   "duty.clearing": "Clear the school",
   "duty.clear": "Clear the school",
   "duty.cleared": "Cleared at {time} ({name})",
