@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads) and need CJK
-# fonts to draw Chinese. Installs `chromium` and `fonts-noto-cjk` with apt when missing (as root);
+# fonts to draw Chinese; the printable PDFs embed fonts-wqy-zenhei. Installs `chromium`,
+# `fonts-noto-cjk` and `fonts-wqy-zenhei` with apt when missing (as root);
 # fails loudly when they are missing and cannot be installed.
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "install ok installed" || missing+=(fonts-noto-cjk)
+# The printable PDFs (service/reports/pdf.py) embed a CJK font with TrueType outlines.
+dpkg-query -W -f='${Status}' fonts-wqy-zenhei 2>/dev/null | grep -q "install ok installed" || missing+=(fonts-wqy-zenhei)
 
 if ((${#missing[@]} == 0)); then
-    echo "chromium and fonts-noto-cjk are present"
+    echo "chromium, fonts-noto-cjk and fonts-wqy-zenhei are present"
     exit 0
 fi
 if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then

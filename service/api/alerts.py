@@ -25,7 +25,8 @@ from service.projections.alerts import read_alerts
 router = APIRouter(prefix="/v1", tags=["alerts"], responses=PROBLEM_RESPONSES)
 
 Kind = Literal["unpicked", "count_mismatch", "not_handed_over", "zero_report", "release_refused",
-               "unconfirmed", "document_expiring", "no_deadline", "missing_pupil", "incident_guardian"]
+               "unconfirmed", "document_expiring", "no_deadline", "missing_pupil", "incident_guardian",
+               "unattended", "after_clearing"]
 
 
 # The reader's language for alert texts: zh-CN (the default) or en.

@@ -19,6 +19,7 @@ from service.api import (
     alerts,
     care_log,
     devices,
+    duty,
     enrolment,
     history,
     incidents,
@@ -186,7 +187,7 @@ def create_app(
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router, incidents.router,
-                   history.router,
+                   history.router, duty.router,
                    devices.router, devices.pairing):
         api.include_router(router)
     web.mount(api)  # the screens at /app/

@@ -48,6 +48,7 @@ REFUSAL_REASONS = {
 REJECTIONS = {  # code: (status, title, extra members)
     "too-large": (413, "Roster too large", {}),
     "roster-rows": (422, "Roster rows rejected", {"imported": False}),
+    "not-clear": (409, "The school cannot be cleared yet", {}),  # errors: what blocks it
 }
 
 

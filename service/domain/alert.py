@@ -24,9 +24,12 @@ KINDS = (
     "no_deadline",       # expected, but no dismissal time can be computed for the pupil
     "missing_pupil",     # an incident reports a pupil missing: everyone is told at once
     "incident_guardian", # an injured or ill pupil's guardian has not been reached yet
+    "unattended",        # a group holds pupils with no adult signed on for it (空堂)
+    "after_clearing",    # a pupil's chain moved after the school was cleared (清校)
 )
 RESOLUTIONS = ("released", "handed_to_guardian", "went_home_alone", "left_early", "found",
-               "no_action_needed", "other", "passed_on")  # passed_on: into a later session
+               "no_action_needed", "other", "passed_on",  # passed_on: into a later session
+               "attended")  # attended: an adult signed on for the room
 
 
 class Alert(Aggregate):

@@ -59,6 +59,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh-CN": "{name}：{kind}，尚未联系上家长",
         "en": "{name}: {kind}, the guardian not reached yet",
     },
+    "alert.unattended": {
+        "zh-CN": "{group} 空堂：{count} 名学生无教师签到看护（自 {since} 起）",
+        "en": "{group} unattended: {count} pupils with no adult signed on (since {since})",
+    },
+    "alert.after_clearing": {
+        "zh-CN": "清校后仍有记录：{name}（{status}）",
+        "en": "recorded after the school was cleared: {name} ({status})",
+    },
+    # Why an open incident keeps the school from being cleared (清校).
+    "clearing.missing": {"zh-CN": "学生尚未找到", "en": "the pupil is not found yet"},
+    "clearing.guardian_not_reached": {"zh-CN": "尚未联系上家长", "en": "the guardian not reached yet"},
+    "clearing.critical": {"zh-CN": "严重事件未结案", "en": "a critical incident still open"},
+    # A pupil's state as an alert names it.
+    "status.not_handed_over": {"zh-CN": "未交接", "en": "not handed over"},
+    "status.in_custody": {"zh-CN": "在校看护中", "en": "in custody"},
+    "status.absent": {"zh-CN": "缺席", "en": "absent"},
+    "status.gone": {"zh-CN": "已离校", "en": "gone"},
+    "status.passed_on": {"zh-CN": "转入后续时段", "en": "passed into a later session"},
     # The kinds of incident.
     "incident.injury": {"zh-CN": "受伤", "en": "injury"},
     "incident.illness": {"zh-CN": "身体不适", "en": "illness"},

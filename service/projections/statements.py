@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from service.domain.alert import Alert
 from service.domain.handover import Handover
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
@@ -210,6 +211,27 @@ class Statements(DocProjection):
     def signed_off(self, e: Shift.SignedOff, batch: Batch) -> None:
         key, doc = self._indexed("shift", e, batch)
         batch.put(key, {**doc, "off_at": e.at, "off_ref": ref(e)})
+
+    # -- rooms without an adult (空堂), as the watcher found them ------------------------
+    @handles(Alert.Raised)
+    def unattended_found(self, e: Alert.Raised, batch: Batch) -> None:
+        if e.kind != "unattended":
+            return
+        subject = e.subject
+        key = f"unattended/{e.school_id}/{subject['day']}/{subject['session']}/{subject['group_id']}/{e.originator_id}"
+        batch.put(f"unattended-index/{e.originator_id}", {"key": key})
+        batch.put(key, {"day": subject["day"], "session": subject["session"],
+                        "group_id": subject["group_id"], "pupils": subject["count"],
+                        "since": subject["since"], "until": None, "refs": [ref(e)]})
+
+    @handles(Alert.Resolved)
+    def unattended_ended(self, e: Alert.Resolved, batch: Batch) -> None:
+        index = batch.get(f"unattended-index/{e.originator_id}")
+        if index is None:
+            return  # an alert of another kind
+        doc = batch.get(index["key"])
+        assert doc is not None
+        batch.put(index["key"], {**doc, "until": e.by["at"], "refs": [*doc["refs"], ref(e)]})
 
 
 # -- reading: one school's month ------------------------------------------------------------
@@ -461,8 +483,31 @@ def unattended_rooms(m: Month) -> list[dict[str, Any]]:
             if refs:
                 found.append({"day": d.isoformat(), "group_id": gid, "group_name": g["name"],
                               "teacher_id": g["teacher_id"], "pupils": len(refs),
-                              "refs": [g["ref"], *refs]})
-    return found
+                              "minutes": None, "refs": [g["ref"], *refs]})
+    return _with_alerted_rooms(m, found)
+
+
+def _with_alerted_rooms(m: Month, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rooms the watcher found holding pupils with no adult signed on (a 空堂 alert) count too,
+    once per group and day, with the minutes from when it was found until it was resolved."""
+    by_room = {(r["day"], r["group_id"]): r for r in found}
+    for doc in sorted(m.view.scan(f"unattended/{m.school_id}/{m.month}").values(),
+                      key=lambda d: d["since"]):
+        if doc["session"] != m.session:
+            continue
+        minutes = None if doc["until"] is None else round(minutes_between(doc["since"], doc["until"]), 1)
+        room = by_room.get((doc["day"], doc["group_id"]))
+        if room is None:
+            group = m.school["groups"].get(doc["group_id"], {})
+            room = {"day": doc["day"], "group_id": doc["group_id"],
+                    "group_name": group.get("name", "?"), "teacher_id": group.get("teacher_id"),
+                    "pupils": doc["pupils"], "minutes": None, "refs": []}
+            by_room[(doc["day"], doc["group_id"])] = room
+            found.append(room)
+        if minutes is not None:
+            room["minutes"] = round((room["minutes"] or 0) + minutes, 1)
+        room["refs"] = [*room["refs"], *doc["refs"]]
+    return sorted(found, key=lambda r: r["day"])
 
 
 def handover_violations(m: Month) -> list[dict[str, Any]]:

@@ -38,10 +38,12 @@ HANDOVER_KINDS = {"class_handover": "班级交接", "transfer": "走班转移", 
 DIRECTIONS = {"into": "转入", "out": "转出", "within": "组内换人", "related": "相关"}
 ALERT_KINDS = {"unpicked": "超时未接", "count_mismatch": "人数不符", "not_handed_over": "未交接",
                "zero_report": "零报告", "release_refused": "拒绝放行", "unconfirmed": "交接未确认",
-               "no_deadline": "无放学时限"}
+               "no_deadline": "无放学时限", "unattended": "空堂", "after_clearing": "清校后记录",
+               "document_expiring": "证件将到期", "missing_pupil": "学生走失",
+               "incident_guardian": "事件待通知家长"}
 RESOLUTIONS = {"released": "已放行", "handed_to_guardian": "已交家长", "went_home_alone": "自行回家",
                "left_early": "提前离校", "found": "已找到", "no_action_needed": "无需处理", "other": "其他",
-               "passed_on": "已转入后续时段"}
+               "passed_on": "已转入后续时段", "attended": "已有教师签到"}
 NOTIFY = {"guardian": "家长", "custodian": "看护人", "homeroom_teacher": "班主任", "duty_leader": "值日领导",
           "safety_officer": "安全员", "admin": "教导处"}
 STEPS = {"guardian_contacted": "联系家长", "handed_to_gatehouse": "交门卫室", "safety_officer": "报安全员"}

@@ -17,6 +17,7 @@ from service.domain.refs import ActorRecord, AuthorisationRecord, RestrictionRec
 from service.domain.schedule import NO_SUCH_SESSION, Schedule
 from service.domain.school import School
 from service.use_cases.core import AppCore, Decision, Outcome
+from service.use_cases.duty_watch import watch_duty
 from service.use_cases.ports import LiveState
 
 WATCHER = "watcher"
@@ -79,6 +80,7 @@ class AlertUseCases(AppCore):
         for doc in live.alerts(school.school_id):
             if doc["status"] != "resolved":
                 self._follow_up(school, doc, now, rows_by_session, policy, tally)
+        watch_duty(self, school, now, live, rows_by_session, tally)
 
     def _raise_for_session(self, school: School, schedule: Schedule, session: str, today: date,
                            now: datetime, rows: dict[str, dict[str, Any]], policy: dict[str, Any],

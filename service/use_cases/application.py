@@ -6,6 +6,7 @@ from service.use_cases.afternoon import AfternoonUseCases
 from service.use_cases.alerts import AlertUseCases
 from service.use_cases.care import CareUseCases
 from service.use_cases.devices import DeviceUseCases
+from service.use_cases.duty import DutyUseCases
 from service.use_cases.enrolment import EnrolmentUseCases
 from service.use_cases.notifications import NotificationUseCases
 from service.use_cases.pupils import PupilUseCases
@@ -14,7 +15,7 @@ from service.use_cases.statements import StatementUseCases
 
 
 class HandoverApp(SetupUseCases, PupilUseCases, EnrolmentUseCases, AfternoonUseCases, AlertUseCases, CareUseCases,
-                  StatementUseCases, NotificationUseCases, DeviceUseCases):
+                  StatementUseCases, NotificationUseCases, DeviceUseCases, DutyUseCases):
     """School set-up, pupils, the afternoon's chain of custody, and alerts."""
 
     name = "Handover"

@@ -40,9 +40,10 @@ class Refused:
 
 @dataclass(frozen=True)
 class Rejected:
-    """Nothing was done: the input as a whole was rejected (`code` says why)."""
+    """Nothing was done: the input as a whole was rejected (`code` says why); a refusal that
+    matters for safety may itself be recorded (a clearing refused names what blocked it)."""
 
-    code: str  # roster-rows | too-large
+    code: str  # roster-rows | too-large | not-clear
     detail: str
     errors: list[dict[str, Any]] = field(default_factory=list)
 

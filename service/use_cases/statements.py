@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from service.domain.common import Actor, Role
+from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
@@ -105,6 +106,9 @@ class StatementUseCases(AppCore):
                 if Role.DUTY_LEADER.value not in school.member(staff["staff_id"])["roles"]:
                     raise RuleError("Only a duty leader signs on for duty.", field="place_id")
                 place: PlaceRef = {"id": DUTY, "label": "值班管理", "kind": "duty"}
+                rostered = self._find(duty_day_id(school.school_id, today.isoformat(), session), readonly=True)
+                check_rostered(rostered if isinstance(rostered, DutyDay) else None,
+                               staff["staff_id"], substitute_for, "leaders")
             else:
                 group = school.group(place_id)
                 if today.isoweekday() not in group["weekdays"]:

@@ -4,6 +4,8 @@
 import type { RosterPupil } from "../api/client";
 import type { SignedIn } from "../device";
 import { useNow } from "../hooks";
+import { useState } from "preact/hooks";
+import { DutyPanel } from "../duty/Duty";
 import { t } from "../i18n";
 import { AlertList } from "./Alerts";
 import { useSchoolNow } from "./live";
@@ -57,9 +59,21 @@ export function Board({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
   const status = roster?.counts.by_status ?? {};
   const openAlerts = live.alerts.filter((a) => a.status !== "resolved");
   const resolved = live.alerts.filter((a) => a.status === "resolved");
+  // A duty leader (not a paired board) also keeps the day's duty: roster, patrols, clearing.
+  const [view, setView] = useState<"board" | "duty">("board");
+  const keepsDuty = me.role === "duty_leader" && !me.device;
 
   return (
     <Shell me={me} title={t("board.title")} live={live} onSignOut={onSignOut}>
+      {keepsDuty && (
+        <nav class="tabs duty-views" aria-label={t("duty.views")}>
+          <button type="button" class={view === "board" ? "primary" : "ghost"} aria-pressed={view === "board"}
+            data-testid="view-board" onClick={() => setView("board")}>{t("board.title")}</button>
+          <button type="button" class={view === "duty" ? "primary" : "ghost"} aria-pressed={view === "duty"}
+            data-testid="view-duty" onClick={() => setView("duty")}>{t("duty.title")}</button>
+        </nav>
+      )}
+      {view === "duty" && school ? <DutyPanel me={me} school={school} /> : (
       <div class="board-body">
         <section class="board-places" aria-label={t("board.places")}>
           <dl class="tiles board-totals" data-testid="totals">
@@ -97,6 +111,7 @@ export function Board({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
           )}
         </section>
       </div>
+      )}
     </Shell>
   );
 }
