@@ -82,6 +82,21 @@ class DeadlineIndex(Protocol):
         ...
 
 
+class PupilReads(Protocol):
+    """What the afternoon and the pupil list read of the views instead of every pupil's aggregates.
+
+    Each answers None when the views cannot answer as of everything written so far (behind and
+    not catching up in time, or stuck): the caller then reads the aggregates."""
+
+    def pupils(self, school_id: str) -> dict[str, Doc] | None:
+        """Every pupil of the school by id: name, gender, class_id, tags, enrolment (status...)."""
+        ...
+
+    def days(self, school_id: str, day: date, session: str) -> dict[str, Doc] | None:
+        """The session's chains by pupil id: entries (as ``PupilDay.entries``) and version."""
+        ...
+
+
 class Watched(Protocol):
     """What the watcher uses of the application: the log, and one round of alerts."""
 
