@@ -159,3 +159,38 @@ def test_a_stuck_view_leaves_the_afternoon_to_the_aggregates(
     assert reads.pupils(world.school_id) is None
     r = client.get("/v1/afternoon", headers=world.admin.h())
     assert r.status_code == 200 and r.json()["counts"] == {"absent": 1, "not_handed_over": 1}
+
+
+@every_store
+def test_the_roster_cache_holds_what_the_view_holds_as_the_afternoon_goes_on_and_after_a_rebuild(
+        client: TestClient, app: HandoverApp, afternoon: World) -> None:
+    world = afternoon
+    views = client.app.state.views  # type: ignore[attr-defined]
+    cache, view = views.roster_cache, views.view("roster")
+    prefixes = [f"pupil/{world.school_id}/", f"day/{world.school_id}/2026-11-23/after_school/"]
+
+    def caught_up() -> None:
+        views.runners["roster"].wait(app.recorder.max_notification_id(), timeout=10)
+
+    def same() -> None:
+        caught_up()
+        for prefix in prefixes:
+            assert cache.scan(prefix) == view.scan(prefix), prefix
+
+    same()
+    r = world.post(world.guard, "/v1/releases", {"pupil_ids": [world.pupil(1)], "gate_id": world.gate_id,
+                   "identity_check": "id_card", "collector_id": world.guardian(1)["guardian_id"]})
+    assert r.status_code == 200, r.text
+    same()
+    r = client.put(f"/v1/pupils/{world.pupil(2)}/profile", json={"name": "李小红", "gender": "女"},
+                   headers=world.admin.h(**key()))
+    assert r.status_code == 200, r.text
+    newcomer = enrolled_pupil(world, "又一插班生", "家长", "13900003333")
+    r = world.post(world.homeroom, "/v1/absences", {"pupil_id": newcomer["pupil_id"], "with_leave": False})
+    assert r.status_code == 200, r.text
+    same()
+    assert any(d["name"] == "李小红" for d in cache.scan(prefixes[0]).values())
+    views.stop()
+    view.reset()
+    views.runners["roster"].catch_up()
+    same()

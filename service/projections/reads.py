@@ -32,11 +32,11 @@ class ViewReads:
     def pupils(self, school_id: str) -> dict[str, Doc] | None:
         if not self._caught_up():
             return None
-        docs = self.views.view("roster").scan(f"pupil/{school_id}/")
+        docs = self.views.roster_cache.scan(f"pupil/{school_id}/")
         return {d["pupil_id"]: d for d in docs.values()}
 
     def days(self, school_id: str, day: date, session: str) -> dict[str, Doc] | None:
         if not self._caught_up():
             return None
-        docs = self.views.view("roster").scan(f"day/{school_id}/{day.isoformat()}/{session}/")
+        docs = self.views.roster_cache.scan(f"day/{school_id}/{day.isoformat()}/{session}/")
         return {d["pupil_id"]: d for d in docs.values()}

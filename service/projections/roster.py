@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
@@ -297,7 +297,15 @@ def _class_no(label: str) -> int | None:
     return found[1] if found else None
 
 
-def read_roster(view: DocView, school_id: str, day: date, session: str, *, group_id: str | None = None,
+class Docs(Protocol):
+    """What reading the roster needs of its documents: the view, or its cache in this process."""
+
+    def get(self, key: str) -> Doc | None: ...
+
+    def scan(self, prefix: str) -> dict[str, Doc]: ...
+
+
+def read_roster(view: Docs, school_id: str, day: date, session: str, *, group_id: str | None = None,
                 gate_id: str | None = None, q: str | None = None) -> dict[str, Any] | None:
     """The roster as the guard's tablet and the duty leader's board show it."""
     school = view.get(f"school/{school_id}")

@@ -12,7 +12,7 @@ from service.domain.decisions import CollectionRefused, HomeAloneAllowed, Releas
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.messages import message
-from service.domain.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
+from service.domain.privacy import CUSTODY_LIST, Data, custody_state, group_reads, may_see, read_of
 from service.domain.pupil import Pupil, enrolment_expects
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay, day_view, derive
 from service.domain.refs import AdultRef, PlaceRef, StaffRef
@@ -383,6 +383,7 @@ class AfternoonUseCases(IncidentUseCases):
         pupils: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         reads: list[tuple[str, list[str]]] = []
+        seen_by_class: dict[str, frozenset[Data]] = {}
         docs = views.pupils(school.school_id) if views is not None and runs else None
         chains = views.days(school.school_id, on, session) if views is not None and docs is not None else None
         for pupil_id, cid in school.roll.items() if runs else ():
@@ -403,7 +404,7 @@ class AfternoonUseCases(IncidentUseCases):
                     continue
                 name = pupil.name
                 view = self.pupil_day(school, pupil, on, session).view()
-            seen = may_see(school, actor.staff_id, cid)
+            seen = seen_by_class.get(cid) or seen_by_class.setdefault(cid, may_see(school, actor.staff_id, cid))
             counts[view["status"]] = counts.get(view["status"], 0) + 1
             pupils.append(custody_state({**view, "name": name, "class_id": cid,
                                          "class_label": school.classes[cid]["label"]}, seen))
