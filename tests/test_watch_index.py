@@ -26,6 +26,7 @@ from service.projections.live import LiveViews
 from service.projections.views import Views
 from service.settings import Settings
 from service.use_cases.clock import FixedClock
+from service.workers.watcher import Watcher
 from tests.builders import Staff, World, a_school, enrolled_pupil
 from tests.conftest import SHANGHAI
 from tests.scripted_afternoon import Afternoon
@@ -269,3 +270,24 @@ def test_a_round_with_nothing_changed_and_nothing_due_reads_no_row(
             f"day/{world.school_id}/2026-11-23/after_school/{world.pupil(1)}"]
     finally:
         del roster.scan, roster.get_many
+
+
+def test_after_a_round_that_failed_partway_the_next_round_looks_at_everything_again(
+        client: TestClient, app: HandoverApp, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    _quiet(client)
+    world = a_school(client, app, 2)
+    watcher = Watcher(app, client.app.state.views)  # type: ignore[attr-defined]
+    clock.set(datetime(2026, 11, 23, 16, 10, tzinfo=SHANGHAI))  # past the hand-over time
+
+    def away(*aggregates: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the store is away")
+
+    with monkeypatch.context() as m:
+        m.setattr(app, "save", away)
+        watcher._round()
+    assert watcher.failures == 1
+    watcher._round()
+    assert watcher.failures == 0 and watcher.last is not None and watcher.last["raised"] == 3
+    head = app.recorder.max_notification_id()
+    r = client.get("/v1/alerts", params={"min_position": head}, headers=world.admin.h())
+    assert sorted(a["kind"] for a in r.json()["alerts"]) == ["not_handed_over", "not_handed_over", "zero_report"]

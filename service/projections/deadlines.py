@@ -79,6 +79,12 @@ class DeadlineIndex(LiveViews):
         self._schools: dict[str, _SchoolDay] = {}
         self._school_ids: list[str] | None = None
 
+    def forget(self) -> None:
+        """Drop everything held: the next round reads every school afresh (after a round that
+        failed partway, whose changes taken off the index may not all have been looked at)."""
+        self._schools.clear()
+        self._school_ids = None
+
     # -- taking in the events -------------------------------------------------------------
     def refresh(self) -> None:
         upto = min(self.roster.max_tracking_id(self.app_name) or 0,

@@ -56,6 +56,7 @@ class Watcher:
         try:
             self.run_once()
         except Exception as e:  # logged, reported and retried with back-off
+            self.index.forget()  # what this round took off the index is looked at again
             self.error = e
             self.failures += 1
             delay = min(self.interval, self.backoff.delay(self.failures))
