@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.deps import AppDep, CorrectingActor, Reader, StaffActor, respond
+from service.api.deps import AppDep, CorrectingActor, Reader, StaffActor, ViewsDep, respond
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.refs import AdultRef
+from service.projections.reads import ViewReads
 from service.use_cases import commands as do
 
 router = APIRouter(prefix="/v1", tags=["afternoon"], responses=PROBLEM_RESPONSES)
@@ -366,7 +367,7 @@ def pupil_afternoon(pupil_id: Line, actor: Reader, app: AppDep, day: Day = None,
 
 
 @router.get("/afternoon", response_model=Afternoon, responses=READ_RESPONSES)
-def afternoon(actor: Reader, app: AppDep, day: Day = None, session: SessionQ = "after_school",
+def afternoon(actor: Reader, app: AppDep, views: ViewsDep, day: Day = None, session: SessionQ = "after_school",
               class_id: Annotated[Line | None, Query(max_length=64)] = None) -> Any:
     """Every pupil expected for the session, and where each one is."""
-    return app.expected_today(actor, day, session, class_id)
+    return app.expected_today(actor, day, session, class_id, ViewReads(views))

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import AdminActor, AppDep, Reader, StaffActor, respond
+from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.enrolment import ReviewerActor, paper_agreements
 from service.api.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -21,6 +21,7 @@ from service.api.problems import (
 from service.api.text import IsoDay, Line, LongLine, Prose
 from service.domain.errors import RuleError
 from service.domain.printable import unprintable
+from service.projections.reads import ViewReads
 from service.use_cases import commands as do
 from service.use_cases.pupils import PaperAgreements
 
@@ -295,10 +296,10 @@ PupilId = Annotated[str, Field(max_length=64)]
 
 
 @router.get("/pupils", response_model=list[PupilSummary], responses=READ_RESPONSES)
-def list_pupils(actor: Reader, app: AppDep,
+def list_pupils(actor: Reader, app: AppDep, views: ViewsDep,
                 class_id: Annotated[Line | None, Query(max_length=64)] = None,
                 q: Annotated[Line | None, Query(max_length=50)] = None) -> Any:
-    return app.list_pupils(actor, class_id, q)
+    return app.list_pupils(actor, class_id, q, ViewReads(views))
 
 
 @router.post("/pupils", response_model=PupilOut, status_code=201)

@@ -80,11 +80,11 @@ def roster(
     )] = None,
 ) -> Any:
     views.reflect("roster", min_position)
-    view = views.view("roster")
     school = app.school(actor.school_id, readonly=True)
     on = day or app.today(school)
     position = views.runners["roster"].position
-    found = read_roster(view, actor.school_id, on, session, group_id=group_id, gate_id=gate_id, q=q)
+    found = read_roster(views.roster_cache, actor.school_id, on, session, group_id=group_id, gate_id=gate_id,
+                        q=q)
     if found is None:
         raise NotFoundError("school", actor.school_id)
     rows, reads = custody_rows(school, actor.staff_id, found["pupils"])

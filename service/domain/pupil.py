@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -609,13 +610,17 @@ class Pupil(Aggregate):
 
     def expected_on(self, day: date, session: str) -> bool:
         """Only a signed, current enrolment makes a pupil expected on a service day."""
-        e = self.enrolment
-        iso = day.isoformat()
-        if e["status"] == "signed":
-            return e["starts"] <= iso <= e["ends"] and session in e["sessions"]
-        if e["status"] == "withdrawn":
-            return e["starts"] <= iso < e["withdrawn_on"] and session in e["sessions"]
-        return False
+        return enrolment_expects(self.enrolment, day, session)
+
+
+def enrolment_expects(e: Mapping[str, Any], day: date, session: str) -> bool:
+    """Only a signed, current enrolment makes a pupil expected on a service day."""
+    iso = day.isoformat()
+    if e["status"] == "signed":
+        return bool(e["starts"] <= iso <= e["ends"] and session in e["sessions"])
+    if e["status"] == "withdrawn":
+        return bool(e["starts"] <= iso < e["withdrawn_on"] and session in e["sessions"])
+    return False
 
 
 def _is_the_restricted_adult(r: RestrictionRecord, name: str, id_tail: str | None) -> bool:

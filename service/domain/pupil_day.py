@@ -87,6 +87,13 @@ def custody_state(entries: Sequence[ChainEntry]) -> CustodyState:
     return state
 
 
+def day_view(pupil_id: str, day: str, session: str, state: Mapping[str, Any],
+             entries: Sequence[Mapping[str, Any]], version: int) -> dict[str, Any]:
+    """A pupil's session as answered: the state, the refusals recorded, the chain's version."""
+    return {"pupil_id": pupil_id, "day": day, "session": session, **state,
+            "refusals": sum(1 for e in entries if e["type"] == "release_refused"), "version": version}
+
+
 class PupilDay(Aggregate):
     """Where one pupil is, and with whom, during one session of one day.
 
@@ -133,12 +140,7 @@ class PupilDay(Aggregate):
         return str(self.state["status"])
 
     def view(self) -> dict[str, Any]:
-        return {
-            "pupil_id": self.pupil_id, "day": self.day, "session": self.session,
-            **self.state,
-            "refusals": sum(1 for e in self.entries if e["type"] == "release_refused"),
-            "version": self.version,
-        }
+        return day_view(self.pupil_id, self.day, self.session, self.state, self.entries, self.version)
 
     def _refuse(self, detail: str) -> ConflictError:
         return ConflictError(detail, state=self.view())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from pypinyin import Style, lazy_pinyin, pinyin
 
@@ -225,6 +226,60 @@ def expected_on(enrolment: dict[str, Any], day: date, session: str) -> bool:
     return False
 
 
+def roster_order(row: Doc) -> tuple[str, str, str]:
+    """The order the roster lists its pupils in: class, initials, name."""
+    return (row["class_label"] or "", row["initials"], row["name"])
+
+
+def _homework(school: Doc) -> dict[str, str]:
+    return {cid: gid for gid, g in school["groups"].items() if g["kind"] == "homework"
+            for cid in g["class_ids"]}
+
+
+def _row(p: Doc, school: Doc, schedule: Schedule, homework: dict[str, str], chain: Doc | None) -> Doc:
+    """One pupil's roster row: who they are and where they are in the session."""
+    klass = school["classes"].get(p["class_id"], {})
+    chain = chain or {"entries": [], "version": 0}
+    state = derive(chain["entries"])
+    band = schedule.band_of(klass.get("grade", 0))
+    released_gate = next((e["gate"]["id"] for e in reversed(chain["entries"])
+                          if e["type"] in ("released", "went_home_alone") and e.get("gate")), None)
+    return {
+        "pupil_id": p["pupil_id"], "name": p["name"], "initials": p["initials"],
+        "initial_options": p.get("initial_options") or [list(o) for o in initial_options(p["name"])],
+        "class_id": p["class_id"], "class_label": klass.get("label"), "grade": klass.get("grade"),
+        "band": band.key if band else None, "homework_group_id": homework.get(p["class_id"]),
+        "gate_id": (state["place"] or {}).get("id") if (state["place"] or {}).get("kind") == "gate"
+        and state["status"] == IN_CUSTODY else released_gate,
+        "refusals": sum(1 for e in chain["entries"] if e["type"] == "release_refused"),
+        "offered_at": next((e["by"]["at"] for e in reversed(chain["entries"])
+                            if e["type"] == "offered"), None) if state["pending"] else None,
+        "version": chain["version"], **state,
+    }
+
+
+def read_rows(view: DocView, school_id: str, day: date, session: str,
+              pupil_ids: Iterable[str]) -> dict[str, Doc]:
+    """The roster rows of these pupils only, read by key: those not expected that day have none."""
+    school = view.get(f"school/{school_id}")
+    ids = list(pupil_ids)
+    if school is None or not ids:
+        return {}
+    schedule = Schedule.from_dict(school["schedule"])
+    if not (session in {s.key for s in schedule.sessions} and schedule.runs_on(session, day)):
+        return {}
+    docs = view.get_many([*(f"pupil/{school_id}/{pid}" for pid in ids),
+                          *(f"day/{school_id}/{day.isoformat()}/{session}/{pid}" for pid in ids)])
+    homework = _homework(school)
+    out: dict[str, Doc] = {}
+    for pid in ids:
+        p = docs.get(f"pupil/{school_id}/{pid}")
+        if p is not None and expected_on(p["enrolment"], day, session):
+            out[pid] = _row(p, school, schedule, homework,
+                            docs.get(f"day/{school_id}/{day.isoformat()}/{session}/{pid}"))
+    return out
+
+
 def _matches(q: str, pupil: Doc, klass: dict[str, Any]) -> bool:
     q = q.strip()
     if not q:
@@ -242,7 +297,15 @@ def _class_no(label: str) -> int | None:
     return found[1] if found else None
 
 
-def read_roster(view: DocView, school_id: str, day: date, session: str, *, group_id: str | None = None,
+class Docs(Protocol):
+    """What reading the roster needs of its documents: the view, or its cache in this process."""
+
+    def get(self, key: str) -> Doc | None: ...
+
+    def scan(self, prefix: str) -> dict[str, Doc]: ...
+
+
+def read_roster(view: Docs, school_id: str, day: date, session: str, *, group_id: str | None = None,
                 gate_id: str | None = None, q: str | None = None) -> dict[str, Any] | None:
     """The roster as the guard's tablet and the duty leader's board show it."""
     school = view.get(f"school/{school_id}")
@@ -253,31 +316,10 @@ def read_roster(view: DocView, school_id: str, day: date, session: str, *, group
     pupils = view.scan(f"pupil/{school_id}/") if runs else {}
     days = view.scan(f"day/{school_id}/{day.isoformat()}/{session}/") if runs else {}
     day_by_pupil = {d["pupil_id"]: d for d in days.values()}
-    homework = {cid: gid for gid, g in school["groups"].items() if g["kind"] == "homework"
-                for cid in g["class_ids"]}
-    rows: list[dict[str, Any]] = []
-    for p in pupils.values():
-        if not expected_on(p["enrolment"], day, session):
-            continue
-        klass = school["classes"].get(p["class_id"], {})
-        chain = day_by_pupil.get(p["pupil_id"], {"entries": [], "version": 0})
-        state = derive(chain["entries"])
-        band = schedule.band_of(klass.get("grade", 0))
-        released_gate = next((e["gate"]["id"] for e in reversed(chain["entries"])
-                              if e["type"] in ("released", "went_home_alone") and e.get("gate")), None)
-        rows.append({
-            "pupil_id": p["pupil_id"], "name": p["name"], "initials": p["initials"],
-            "initial_options": p.get("initial_options") or [list(o) for o in initial_options(p["name"])],
-            "class_id": p["class_id"], "class_label": klass.get("label"), "grade": klass.get("grade"),
-            "band": band.key if band else None, "homework_group_id": homework.get(p["class_id"]),
-            "gate_id": (state["place"] or {}).get("id") if (state["place"] or {}).get("kind") == "gate"
-            and state["status"] == IN_CUSTODY else released_gate,
-            "refusals": sum(1 for e in chain["entries"] if e["type"] == "release_refused"),
-            "offered_at": next((e["by"]["at"] for e in reversed(chain["entries"])
-                                if e["type"] == "offered"), None) if state["pending"] else None,
-            "version": chain["version"], **state,
-        })
-    rows.sort(key=lambda r: (r["class_label"] or "", r["initials"], r["name"]))
+    homework = _homework(school)
+    rows = [_row(p, school, schedule, homework, day_by_pupil.get(p["pupil_id"]))
+            for p in pupils.values() if expected_on(p["enrolment"], day, session)]
+    rows.sort(key=roster_order)
     counts = _counts(rows)
     # Everyone the school answers for and who has not left, whatever the filters: a pupil
     # expected but never handed over is still in the school, and so is one awaiting a handover.

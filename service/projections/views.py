@@ -10,6 +10,7 @@ from service.adapters.store import is_store_unavailable
 from service.domain.errors import RuleError
 from service.projections.access_log import AccessLog
 from service.projections.alerts import Alerts
+from service.projections.cache import RosterCache
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
 from service.projections.failures import Backoff
@@ -55,6 +56,8 @@ class Views:
             projection = cls(make_view(cls.name, settings, app))
             self.runners[cls.name] = Runner(app, projection, signal=app.saved,
                                             batch_size=settings.view_batch_size, backoff=backoff)
+        # The afternoon's and the pupil list's reads of the roster, decoded once per process.
+        self.roster_cache = RosterCache(self.view("roster"), app.recorder, app.name)
 
     def view(self, name: str) -> DocView:
         return self.runners[name].view

@@ -12,9 +12,9 @@ from service.domain.decisions import CollectionRefused, HomeAloneAllowed, Releas
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.messages import message
-from service.domain.privacy import CUSTODY_LIST, custody_state, group_reads, may_see, read_of
-from service.domain.pupil import Pupil
-from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay
+from service.domain.privacy import CUSTODY_LIST, Data, custody_state, group_reads, may_see, read_of
+from service.domain.pupil import Pupil, enrolment_expects
+from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay, day_view, derive
 from service.domain.refs import AdultRef, PlaceRef, StaffRef
 from service.domain.school import School
 from service.use_cases.commands import (
@@ -32,6 +32,7 @@ from service.use_cases.commands import (
 )
 from service.use_cases.core import Decision, Outcome
 from service.use_cases.incidents import IncidentUseCases
+from service.use_cases.ports import PupilReads
 from service.use_cases.receivers import require_custody_receiver
 from service.use_cases.results import Refused
 
@@ -373,25 +374,39 @@ class AfternoonUseCases(IncidentUseCases):
                               "chain": pd.entries}, seen)
 
     def expected_today(self, actor: Actor, day: date | None, session: str,
-                       class_id: str | None) -> dict[str, Any]:
-        """Every pupil expected for the session and where each one is."""
+                       class_id: str | None, views: PupilReads | None = None) -> dict[str, Any]:
+        """Every pupil expected for the session and where each one is: from the views when they
+        answer as of everything written, else from each pupil's aggregates (the same answer)."""
         school = self.school(actor.school_id, readonly=True)
         on = day or self.today(school)
         runs = session in {s.key for s in school.schedule.sessions} and school.schedule.runs_on(session, on)
         pupils: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         reads: list[tuple[str, list[str]]] = []
+        seen_by_class: dict[str, frozenset[Data]] = {}
+        docs = views.pupils(school.school_id) if views is not None and runs else None
+        chains = views.days(school.school_id, on, session) if views is not None and docs is not None else None
         for pupil_id, cid in school.roll.items() if runs else ():
             if class_id and cid != class_id:
                 continue
-            pupil = self.pupil(school.school_id, pupil_id, readonly=True)
-            if not pupil.expected_on(on, session):
-                continue
-            pd = self.pupil_day(school, pupil, on, session)
-            view = pd.view()
-            seen = may_see(school, actor.staff_id, cid)
+            if docs is not None and chains is not None:
+                doc = docs.get(pupil_id)
+                if doc is None or not enrolment_expects(doc["enrolment"], on, session):
+                    continue
+                name = doc["name"]
+                chain = chains.get(pupil_id)
+                entries = chain["entries"] if chain else []
+                view = day_view(pupil_id, on.isoformat(), session, derive(entries), entries,
+                                chain["version"] if chain else 1)
+            else:
+                pupil = self.pupil(school.school_id, pupil_id, readonly=True)
+                if not pupil.expected_on(on, session):
+                    continue
+                name = pupil.name
+                view = self.pupil_day(school, pupil, on, session).view()
+            seen = seen_by_class.get(cid) or seen_by_class.setdefault(cid, may_see(school, actor.staff_id, cid))
             counts[view["status"]] = counts.get(view["status"], 0) + 1
-            pupils.append(custody_state({**view, "name": pupil.name, "class_id": cid,
+            pupils.append(custody_state({**view, "name": name, "class_id": cid,
                                          "class_label": school.classes[cid]["label"]}, seen))
             reads.append((pupil_id, read_of(seen, CUSTODY_LIST)))
         self.access.note(actor, "afternoon", group_reads(reads))

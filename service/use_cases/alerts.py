@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from service.domain.schedule import NO_SUCH_SESSION, Schedule
 from service.domain.school import School
 from service.use_cases.core import AppCore, Decision, Outcome
 from service.use_cases.duty_watch import watch_duty
-from service.use_cases.ports import LiveState
+from service.use_cases.ports import DeadlineIndex, Doc, Due, LiveState
 
 WATCHER = "watcher"
 
@@ -59,6 +59,59 @@ class AlertUseCases(AppCore):
             self._watch_school(school, now, live, tally)
         return tally
 
+    def watch_due(self, index: DeadlineIndex) -> dict[str, int]:
+        """The same round as ``watch``, touching only what the deadline index says is due at the
+        clock's now or changed since the last round: the same alerts, raised, escalated and
+        closed at the same rounds, without reading the whole roster."""
+        now = self.now()
+        tally = {"raised": 0, "escalated": 0, "resolved": 0}
+        index.refresh()
+        for school_id in index.school_ids():
+            school = self.school(school_id, readonly=True)
+            today = now.astimezone(school.tz).date()
+            sessions = [spec.key for spec in school.schedule.sessions_on(today)]
+            due = index.due(school_id, today, sessions, now)
+            self._watch_due(school, today, now, due, index, tally)
+        return tally
+
+    def _watch_due(self, school: School, today: date, now: datetime, due: Due, index: DeadlineIndex,
+                   tally: dict[str, int]) -> None:
+        sid, policy, schedule = school.school_id, school.alert_policy, school.schedule
+        for session, rows in due.rows.items():
+            late = self._late(school, schedule, session, today, policy)
+            if due.fresh:
+                todo = list(rows.values())
+            else:
+                todo = [rows[pid] for pid in due.rows_due.get(session, ()) if pid in rows]
+            new: list[Alert | None] = []
+            for row in todo:
+                raised, wake = self._raise_for_pupil(school, schedule, session, today, now, row, late, policy)
+                new += raised
+                index.wake(sid, ("row", session, row["pupil_id"]), wake)
+            if due.fresh or session in due.sessions_due:
+                groups: Iterable[str] = school.groups
+            else:
+                classes = due.classes_due.get(session, set())
+                groups = [gid for gid, g in school.groups.items() if classes & set(g["class_ids"])]
+            new += self._zero_reports(school, session, today, now, late, rows, groups)
+            index.wake(sid, ("late", session), late if now < late else None)
+            self._save_new(new, tally)
+        if due.fresh:
+            self._raise_outside_schedule(school, today, lambda: index.expected(sid, today, None), tally)
+            self._raise_expiring(school, today, policy, school.roll, tally)
+        elif due.pupils_changed:
+            self._raise_outside_schedule(
+                school, today, lambda: index.expected(sid, today, sorted(due.pupils_changed)), tally)
+            self._raise_expiring(school, today, policy, [p for p in school.roll if p in due.pupils_changed],
+                                 tally)
+        docs = due.alerts.values() if due.fresh else [due.alerts[a] for a in sorted(due.alerts_due)
+                                                       if a in due.alerts]
+        for doc in docs:
+            wake = self._follow_up(school, doc, now, due.rows, policy, tally)
+            index.wake(sid, ("alert", doc["alert_id"]), wake)
+        # Duty (空堂, after the clearing) looks at every room and pupil held, as the full scan does.
+        watch_duty(self, school, now, due.alerts.values(), due.rows, tally)
+
     def _save_quietly(self, *aggregates: Any) -> bool:
         try:
             self.save(*aggregates)
@@ -75,38 +128,62 @@ class AlertUseCases(AppCore):
             rows = {r["pupil_id"]: r for r in live.session_roster(school.school_id, today, spec.key)}
             rows_by_session[spec.key] = rows
             self._raise_for_session(school, schedule, spec.key, today, now, rows, policy, tally)
-        self._raise_outside_schedule(school, today, live, tally)
-        self._raise_expiring(school, today, policy, tally)
+        self._raise_outside_schedule(school, today, lambda: live.expected(school.school_id, today), tally)
+        self._raise_expiring(school, today, policy, school.roll, tally)
         for doc in live.alerts(school.school_id):
             if doc["status"] != "resolved":
                 self._follow_up(school, doc, now, rows_by_session, policy, tally)
-        watch_duty(self, school, now, live, rows_by_session, tally)
+        watch_duty(self, school, now, live.alerts(school.school_id), rows_by_session, tally)
 
     def _raise_for_session(self, school: School, schedule: Schedule, session: str, today: date,
                            now: datetime, rows: dict[str, dict[str, Any]], policy: dict[str, Any],
                            tally: dict[str, int]) -> None:
-        sid, day = school.school_id, today.isoformat()
-        start = schedule.start_at(session, today, school.tz)
-        late = start + timedelta(minutes=policy["not_handed_over_after_minutes"])
+        late = self._late(school, schedule, session, today, policy)
         new: list[Alert | None] = []
-        for pid, row in rows.items():
-            subject = {"pupil_id": pid, "name": row["name"], "class_label": row["class_label"],
-                       "day": day, "session": session}
-            gap = schedule.deadline_gap(session, row["grade"])
-            held = row["status"] in STILL_HELD
-            if gap is None:
-                deadline = schedule.deadline_at(session, row["grade"], today, school.tz)
+        for row in rows.values():
+            new += self._raise_for_pupil(school, schedule, session, today, now, row, late, policy)[0]
+        new += self._zero_reports(school, session, today, now, late, rows, school.groups)
+        self._save_new(new, tally)
+
+    @staticmethod
+    def _late(school: School, schedule: Schedule, session: str, today: date,
+              policy: dict[str, Any]) -> datetime:
+        """When a pupil nobody handed over is missed."""
+        start = schedule.start_at(session, today, school.tz)
+        return start + timedelta(minutes=policy["not_handed_over_after_minutes"])
+
+    def _save_new(self, new: list[Alert | None], tally: dict[str, int]) -> None:
+        for alert in new:
+            if alert is not None and self._save_quietly(alert):
+                tally["raised"] += 1
+
+    def _raise_for_pupil(self, school: School, schedule: Schedule, session: str, today: date,
+                         now: datetime, row: dict[str, Any], late: datetime,
+                         policy: dict[str, Any]) -> tuple[list[Alert | None], datetime | None]:
+        """The alerts one pupil's row raises now, and when it could next raise one unchanged."""
+        sid, day, pid = school.school_id, today.isoformat(), row["pupil_id"]
+        subject = {"pupil_id": pid, "name": row["name"], "class_label": row["class_label"],
+                   "day": day, "session": session}
+        gap = schedule.deadline_gap(session, row["grade"])
+        held = row["status"] in STILL_HELD
+        new: list[Alert | None] = []
+        later: list[datetime] = []
+        if gap is None:
+            deadline = schedule.deadline_at(session, row["grade"], today, school.tz)
+        else:
+            # Never silence: say at once that no deadline exists, and still raise unpicked
+            # once the session's last band is due out.
+            deadline = schedule.latest_deadline_at(session, today, school.tz)
+            if held:
+                new.append(self.new_alert(
+                    sid, "no_deadline", f"no_deadline/{pid}/{day}/{session}",
+                    {**subject, "reason": gap, "grade": row["grade"], "band": row["band"],
+                     "fallback_deadline": None if deadline is None else deadline.isoformat()},
+                    message("alert.no_deadline", name=row["name"], gap_code=f"gap.{gap}")))
+        if deadline and held:
+            if now < deadline:
+                later.append(deadline)
             else:
-                # Never silence: say at once that no deadline exists, and still raise unpicked
-                # once the session's last band is due out.
-                deadline = schedule.latest_deadline_at(session, today, school.tz)
-                if held:
-                    new.append(self.new_alert(
-                        sid, "no_deadline", f"no_deadline/{pid}/{day}/{session}",
-                        {**subject, "reason": gap, "grade": row["grade"], "band": row["band"],
-                         "fallback_deadline": None if deadline is None else deadline.isoformat()},
-                        message("alert.no_deadline", name=row["name"], gap_code=f"gap.{gap}")))
-            if deadline and now >= deadline and held:
                 alert = self.new_alert(sid, "unpicked", f"unpicked/{pid}/{day}/{session}",
                                        {**subject, "deadline": deadline.isoformat(),
                                         "fallback": gap is not None},
@@ -115,33 +192,48 @@ class AlertUseCases(AppCore):
                 if alert is not None:
                     _escalate_due(alert, deadline, now, policy)
                 new.append(alert)
-            if now >= late and row["status"] == NOT_HANDED_OVER and row["pending"] is None:
+        if row["status"] == NOT_HANDED_OVER and row["pending"] is None:
+            if now < late:
+                later.append(late)
+            else:
                 new.append(self.new_alert(sid, "not_handed_over", f"not_handed_over/{pid}/{day}/{session}",
                                           subject, message("alert.not_handed_over", name=row["name"],
                                                            late=f"{late.astimezone(school.tz):%H:%M}")))
-            pending = row["pending"]
-            if pending is not None:
-                offered_at = self._offered_at(row)
-                if offered_at and now >= offered_at + timedelta(minutes=policy["unconfirmed_after_minutes"]):
+        pending = row["pending"]
+        if pending is not None:
+            offered_at = self._offered_at(row)
+            if offered_at:
+                due = offered_at + timedelta(minutes=policy["unconfirmed_after_minutes"])
+                if now < due:
+                    later.append(due)
+                else:
                     new.append(self.new_alert(sid, "unconfirmed", f"unconfirmed/{pending['handover_id']}",
                                               {**subject, "handover_id": pending["handover_id"],
                                                "to": pending["to"]},
                                               message("alert.unconfirmed", to=pending["to"]["name"])))
-        if now >= late:
-            for gid, group in school.groups.items():
-                if group["kind"] != "homework" or today.isoweekday() not in group["weekdays"]:
-                    continue
-                members = [r for r in rows.values() if r["class_id"] in group["class_ids"]]
-                if members and all(r["status"] == NOT_HANDED_OVER and r["pending"] is None for r in members):
-                    new.append(self.new_alert(sid, "zero_report", f"zero_report/{gid}/{day}/{session}",
-                                              {"group_id": gid, "group": group["name"], "day": day,
-                                               "session": session, "expected": len(members)},
-                                              message("alert.zero_report", group=group["name"])))
-        for alert in new:
-            if alert is not None and self._save_quietly(alert):
-                tally["raised"] += 1
+        return new, min(later, default=None)
 
-    def _raise_outside_schedule(self, school: School, today: date, live: LiveState,
+    def _zero_reports(self, school: School, session: str, today: date, now: datetime, late: datetime,
+                      rows: dict[str, dict[str, Any]], group_ids: Iterable[str]) -> list[Alert | None]:
+        """A homework group none of whose pupils was handed over, once the hand-over time is past."""
+        if now < late:
+            return []
+        sid, day = school.school_id, today.isoformat()
+        new: list[Alert | None] = []
+        for gid in group_ids:
+            group = school.groups[gid]
+            if group["kind"] != "homework" or today.isoweekday() not in group["weekdays"]:
+                continue
+            members = [r for r in rows.values() if r["class_id"] in group["class_ids"]]
+            if members and all(r["status"] == NOT_HANDED_OVER and r["pending"] is None for r in members):
+                new.append(self.new_alert(sid, "zero_report", f"zero_report/{gid}/{day}/{session}",
+                                          {"group_id": gid, "group": group["name"], "day": day,
+                                           "session": session, "expected": len(members)},
+                                          message("alert.zero_report", group=group["name"])))
+        return new
+
+    def _raise_outside_schedule(self, school: School, today: date,
+                                expected: Callable[[], list[tuple[Doc, str]]],
                                 tally: dict[str, int]) -> None:
         """A pupil enrolled for a session the schedule no longer has is on no roster: say so."""
         schedule = school.schedule
@@ -149,7 +241,7 @@ class AlertUseCases(AppCore):
             return  # not a school day for after-school care at all
         known = {s.key for s in schedule.sessions}
         day = today.isoformat()
-        for doc, session in live.expected(school.school_id, today):
+        for doc, session in expected():
             if session not in known:
                 pid = doc["pupil_id"]
                 klass: Mapping[str, Any] = school.classes.get(doc["class_id"], {})
@@ -168,9 +260,9 @@ class AlertUseCases(AppCore):
         return None if row.get("offered_at") is None else datetime.fromisoformat(row["offered_at"])
 
     def _raise_expiring(self, school: School, today: date, policy: dict[str, Any],
-                        tally: dict[str, int]) -> None:
+                        pupil_ids: Iterable[str], tally: dict[str, int]) -> None:
         horizon = (today + timedelta(days=policy["expiry_warning_days"])).isoformat()
-        for pid in school.roll:
+        for pid in pupil_ids:
             pupil = self.pupil(school.school_id, pid, readonly=True)
             entries: list[tuple[str, str, AuthorisationRecord | RestrictionRecord]]
             entries = [("authorisation", a["authorisation_id"], a) for a in pupil.authorisations.values()
@@ -191,7 +283,8 @@ class AlertUseCases(AppCore):
 
     def _follow_up(self, school: School, doc: dict[str, Any], now: datetime,
                    rows_by_session: dict[str, dict[str, dict[str, Any]]], policy: dict[str, Any],
-                   tally: dict[str, int]) -> None:
+                   tally: dict[str, int]) -> datetime | None:
+        """Resolve or escalate one open alert; when it could next escalate unchanged."""
         subject = doc["subject"]
         row = rows_by_session.get(subject.get("session", ""), {}).get(subject.get("pupil_id", ""))
         today = now.astimezone(school.tz).date().isoformat()
@@ -214,23 +307,29 @@ class AlertUseCases(AppCore):
                 alert.resolve(how, "状态已变化 / state changed", _system(now))
                 if self._save_quietly(alert):
                     tally["resolved"] += 1
-            return
+            return None
         if doc["kind"] != "unpicked" or doc["acknowledged"] is not None:
-            return
+            return None
         deadline = datetime.fromisoformat(subject["deadline"])
+        later: list[datetime] = []
         for level, step in enumerate(policy["unpicked_steps"], start=1):
-            if level <= doc["level"] or now < deadline + timedelta(minutes=step["after_minutes"]):
+            if level <= doc["level"]:
+                continue
+            at = deadline + timedelta(minutes=step["after_minutes"])
+            if now < at:
+                later.append(at)
                 continue
             alert = self.alert(school.school_id, doc["alert_id"])
             if alert.level >= level or not alert.is_open or alert.acknowledged is not None:
-                return
+                return None  # the alert moved on since the view saw it: its event brings it back
             try:
                 _escalate_due(alert, deadline, now, policy)
             except ConflictError:
-                return
+                return None
             if self._save_quietly(alert):
                 tally["escalated"] += 1
-            return
+            return None
+        return min(later, default=None)
 
 
 def _escalate_due(alert: Alert, deadline: datetime, now: datetime, policy: dict[str, Any]) -> None:

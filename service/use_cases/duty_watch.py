@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,6 @@ from service.domain.refs import ActorRecord
 from service.domain.school import School
 from service.domain.shift import Shift, shift_id
 from service.use_cases.core import AppCore
-from service.use_cases.ports import LiveState
 
 UNATTENDED_GRACE_MINUTES = 5  # after the session starts, a room may wait this long for its adult
 # Raised, it tells the duty leaders (as most alerts do); then it escalates like an unpicked
@@ -44,7 +44,7 @@ def _saved(app: AppCore, alert: Alert) -> bool:
     return True
 
 
-def watch_duty(app: AppCore, school: School, now: datetime, live: LiveState,
+def watch_duty(app: AppCore, school: School, now: datetime, open_alerts: Iterable[dict[str, Any]],
                rows_by_session: dict[str, Rows], tally: dict[str, int]) -> None:
     """For each session of today with a duty roster: raise, escalate and close 空堂 alerts; for
     each cleared session: one alert per pupil whose chain moved after the clearing.
@@ -53,7 +53,7 @@ def watch_duty(app: AppCore, school: School, now: datetime, live: LiveState,
     school's word that its staff sign on that day (a school that never signs on is not told every
     day that every room is unattended)."""
     today = now.astimezone(school.tz).date()
-    alerts = [a for a in live.alerts(school.school_id) if a["kind"] == "unattended"]
+    alerts = [a for a in open_alerts if a["kind"] == "unattended"]
     for session, rows in rows_by_session.items():
         found = app._find(DutyDay.create_id(school.school_id, today.isoformat(), session),
                           readonly=True)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from time import monotonic, time
 from typing import Any
 
+from service.projections.deadlines import DeadlineIndex
 from service.projections.failures import Backoff
-from service.projections.live import LiveViews
 from service.projections.views import Views
 from service.use_cases.ports import Watched
 
@@ -20,13 +20,18 @@ class Watcher:
     """Every ``interval`` seconds: let the views catch up, then raise, escalate and close alerts.
 
     A failed round (the store away, a view stuck) is logged, reported in ``/health`` and tried
-    again with back-off, sooner than the next tick; the first good round clears it."""
+    again with back-off, sooner than the next tick; the first good round clears it.
+
+    A round asks the deadline index for what is due and what changed; with ``scan`` it reads
+    the whole roster instead, as a check on the index (the same alerts either way)."""
 
     def __init__(self, app: Watched, views: Views, interval: float = 20.0, *,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, scan: bool = False) -> None:
         self.app = app
         self.views = views
         self.interval = interval
+        self.scan = scan
+        self.index = DeadlineIndex(app.recorder, app.name, views.view("roster"), views.view("alerts"))
         self.backoff = backoff or Backoff(first=1.0)
         self.last: dict[str, int] | None = None
         self.error: BaseException | None = None
@@ -42,7 +47,7 @@ class Watcher:
         head = self.app.recorder.max_notification_id()
         for name in ("roster", "alerts"):
             self.views.runners[name].wait(head, timeout=30)
-        self.last = self.app.watch(LiveViews(self.views.view("roster"), self.views.view("alerts")))
+        self.last = self.app.watch(self.index) if self.scan else self.app.watch_due(self.index)
         self.position = head
         return self.last
 
@@ -51,6 +56,7 @@ class Watcher:
         try:
             self.run_once()
         except Exception as e:  # logged, reported and retried with back-off
+            self.index.forget()  # what this round took off the index is looked at again
             self.error = e
             self.failures += 1
             delay = min(self.interval, self.backoff.delay(self.failures))
