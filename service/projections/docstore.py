@@ -45,6 +45,15 @@ class DocView(TrackingRecorder):
     def reset(self) -> None:
         """Drop every document and the position: the next run rebuilds from zero."""
 
+    @abstractmethod
+    def add(self, key: str, doc: Doc) -> bool:
+        """Write a document no log position stands for, only if none is under its key yet:
+        whether it was written (for records of their own, such as signed checkpoints)."""
+
+    @abstractmethod
+    def replace(self, key: str, doc: Doc) -> None:
+        """Write a document no log position stands for, over any under its key."""
+
     def get(self, key: str) -> Doc | None:
         return self.get_many([key]).get(key)
 
@@ -118,6 +127,17 @@ class MemoryDocView(DocView):
         with self._lock:
             self._docs.clear()
             self._positions.clear()
+
+    def add(self, key: str, doc: Doc) -> bool:
+        with self._lock:
+            if key in self._docs:
+                return False
+            self._docs[key] = json.dumps(doc, ensure_ascii=False)
+            return True
+
+    def replace(self, key: str, doc: Doc) -> None:
+        with self._lock:
+            self._docs[key] = json.dumps(doc, ensure_ascii=False)
 
 
 class SQLiteDocView(DocView):
@@ -197,6 +217,16 @@ class SQLiteDocView(DocView):
         c.execute("DELETE FROM view_tracking WHERE view=?", (self.name,))
         c.execute("COMMIT")
 
+    def add(self, key: str, doc: Doc) -> bool:
+        cursor = self._connection().execute(
+            "INSERT OR IGNORE INTO view_docs VALUES (?, ?, ?)",
+            (self.name, key, json.dumps(doc, ensure_ascii=False)))
+        return cursor.rowcount == 1
+
+    def replace(self, key: str, doc: Doc) -> None:
+        self._connection().execute("INSERT OR REPLACE INTO view_docs VALUES (?, ?, ?)",
+                                   (self.name, key, json.dumps(doc, ensure_ascii=False)))
+
 
 class PostgresDocView(DocView):
     def __init__(self, name: str, datastore: PostgresDatastore) -> None:
@@ -254,3 +284,15 @@ class PostgresDocView(DocView):
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {self.docs} WHERE view=%s", (self.name,))
             c.execute(f"DELETE FROM {self.tracking} WHERE view=%s", (self.name,))
+
+    def add(self, key: str, doc: Doc) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.docs} VALUES (%s, %s, %s::jsonb) ON CONFLICT DO NOTHING",
+                      (self.name, key, json.dumps(doc, ensure_ascii=False)))
+            return bool(c.rowcount == 1)
+
+    def replace(self, key: str, doc: Doc) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.docs} VALUES (%s, %s, %s::jsonb) "
+                      "ON CONFLICT (view, key) DO UPDATE SET doc = EXCLUDED.doc",
+                      (self.name, key, json.dumps(doc, ensure_ascii=False)))

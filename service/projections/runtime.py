@@ -81,6 +81,13 @@ class DocProjection(Projection[DocView]):
         if attr is not None:
             getattr(self, attr)(event, batch)
 
+    def apply_recorded(self, notification: Notification, event: Any, batch: Batch) -> None:
+        """Apply one stored record as read from the log (its decoded event beside it); a
+        projection of the stored bytes themselves overrides this."""
+        if isinstance(event, Undecodable):
+            raise event.error
+        self.apply(event, batch)
+
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """One event, committed with its position (for callers outside the runner)."""
         batch = Batch(self.view)
@@ -138,9 +145,7 @@ class Runner:
         batch = Batch(self.view)
         for i, (n, event) in enumerate(todo):
             try:
-                if isinstance(event, Undecodable):
-                    raise event.error
-                self.projection.apply(event, batch)
+                self.projection.apply_recorded(n, event, batch)
             except Exception as e:
                 if is_store_unavailable(e):
                     raise
@@ -152,8 +157,8 @@ class Runner:
     def _commit(self, start: int, todo: Sequence[tuple[Notification, Any]], batch: Batch | None = None) -> int:
         if batch is None:  # the events before one that failed: apply them again, alone
             batch = Batch(self.view)
-            for _, event in todo:
-                self.projection.apply(event, batch)
+            for n, event in todo:
+                self.projection.apply_recorded(n, event, batch)
         try:
             self.view.commit(batch.changes, Tracking(self.app.name, todo[-1][0].id), after=start)
         except IntegrityError:

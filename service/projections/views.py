@@ -6,12 +6,14 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
+from service.adapters.signing_keys import KeyFiles
 from service.adapters.store import is_store_unavailable
 from service.domain.errors import RuleError
 from service.projections.access_log import AccessLog
 from service.projections.alerts import Alerts
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
+from service.projections.evidence import SIGNED, Chain, Evidence
 from service.projections.failures import Backoff
 from service.projections.feed import Feed
 from service.projections.incidents import Incidents
@@ -25,7 +27,7 @@ from service.use_cases.core import AppCore
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,
-                                               StaffTokens, AccessLog, Incidents)
+                                               StaffTokens, AccessLog, Incidents, Chain)
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:
@@ -53,6 +55,8 @@ class Views:
             projection = cls(make_view(cls.name, settings, app))
             self.runners[cls.name] = Runner(app, projection, signal=app.saved,
                                             batch_size=settings.view_batch_size, backoff=backoff)
+        self.evidence = Evidence(self.view(Chain.name), make_view(SIGNED, settings, app),
+                                 KeyFiles(settings.signing_keys_dir, settings.store_cipher_key()))
 
     def view(self, name: str) -> DocView:
         return self.runners[name].view

@@ -13,6 +13,7 @@ from service.projections.views import Views
 from service.settings import Settings
 from service.use_cases.application import HandoverApp
 from service.use_cases.clock import Clock
+from service.workers.checkpointer import Checkpointer
 from service.workers.deliverer import Deliverer
 from service.workers.watcher import Watcher
 
@@ -24,18 +25,22 @@ def open_application(settings: Settings, *, clock: Clock | None = None) -> Hando
 
 @dataclass
 class Background:
-    """The views, the watcher and the deliverer over one application, started and stopped together."""
+    """The views, the watcher, the deliverer and the checkpointer over one application, started
+    and stopped together."""
 
     views: Views
     watcher: Watcher
     deliverer: Deliverer
+    checkpointer: Checkpointer
 
     def start(self) -> None:
         self.views.start()
         self.watcher.start()
         self.deliverer.start()
+        self.checkpointer.start()
 
     def stop(self) -> None:
+        self.checkpointer.stop()
         self.deliverer.stop()
         self.watcher.stop()
         self.views.stop()
@@ -43,7 +48,8 @@ class Background:
     def errors(self) -> dict[str, BaseException | None]:
         """Each part's current error (None: working), by the name an operator reads."""
         states = {f"view {name}": runner.error for name, runner in self.views.runners.items()}
-        return states | {"watcher": self.watcher.error, "deliverer": self.deliverer.error}
+        return states | {"watcher": self.watcher.error, "deliverer": self.deliverer.error,
+                         "checkpointer": self.checkpointer.error}
 
 
 def background(app: HandoverApp, settings: Settings) -> Background:
@@ -52,4 +58,6 @@ def background(app: HandoverApp, settings: Settings) -> Background:
     watcher = Watcher(app, views, settings.watch_interval,
                       backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
     deliverer = Deliverer(app, views, max_backoff=settings.retry_max_backoff)
-    return Background(views, watcher, deliverer)
+    checkpointer = Checkpointer(views, app.clock, settings.checkpoint_interval,
+                                backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
+    return Background(views, watcher, deliverer, checkpointer)
