@@ -19,6 +19,7 @@ from service.api import (
     care_log,
     devices,
     enrolment,
+    evidence,
     history,
     incidents,
     notifications,
@@ -103,6 +104,7 @@ class Health(BaseModel):
     access_recorder: AccessRecorderHealth | None = None
     watcher: PartHealth | None = None
     deliverer: PartHealth | None = None
+    checkpointer: PartHealth | None = None
     failing: list[str] = []
 
 
@@ -121,6 +123,7 @@ def create_app(
         running = background(api.state.handover, settings)
         api.state.views, api.state.watcher = running.views, running.watcher
         api.state.deliverer = running.deliverer
+        api.state.checkpointer = running.checkpointer
         api.state.handover.access.interval = settings.access_flush_interval
         api.state.handover.access.start()
         if settings.run_projections:
@@ -164,7 +167,7 @@ def create_app(
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router, incidents.router,
-                   history.router,
+                   history.router, evidence.router,
                    devices.router, devices.pairing):
         api.include_router(router)
     web.mount(api)  # the screens at /app/
@@ -192,11 +195,12 @@ def create_app(
             if h["error"] or (h["hosted"] and not h["running"]) or (
                     h["lag"] is not None and h["lag"] > settings.health_max_view_lag):
                 failing.append(f"views.{name}")
-        parts: dict[str, PartHealth | None] = {"watcher": None, "deliverer": None}
+        parts: dict[str, PartHealth | None] = {"watcher": None, "deliverer": None, "checkpointer": None}
         if views.started:
             watcher = PartHealth(**api.state.watcher.health(settings.health_watcher_grace))
             deliverer = PartHealth(**api.state.deliverer.health())
-            parts = {"watcher": watcher, "deliverer": deliverer}
+            checkpointer = PartHealth(**api.state.checkpointer.health())
+            parts = {"watcher": watcher, "deliverer": deliverer, "checkpointer": checkpointer}
             for name, part in parts.items():
                 assert part is not None
                 if not part.running or part.error or part.behind:
@@ -209,7 +213,8 @@ def create_app(
             sqlite_synchronous=durability.synchronous if durability else None,
             store_health=store,
             views={name: ViewHealth(**h) for name, h in view_health.items()},
-            watcher=parts["watcher"], deliverer=parts["deliverer"], failing=failing,
+            watcher=parts["watcher"], deliverer=parts["deliverer"],
+            checkpointer=parts["checkpointer"], failing=failing,
             access_recorder=AccessRecorderHealth(**access),
         )
 

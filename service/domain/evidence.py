@@ -261,7 +261,7 @@ class ChainCheck:
         self.keys = keys
         self.checkpoints: dict[int, Checkpoint] = {}
         self.pure: bytes | None = genesis(school_id)  # from the stored bytes alone
-        self.located = self.pure  # follows the recorded links after a fault, to find the next
+        self.located: bytes = genesis(school_id)  # follows the recorded links after a fault
         self.seq = 0
         self.position = 0
 
@@ -284,8 +284,8 @@ class ChainCheck:
         self._order(seq, position)
         digest = record_digest(position, originator_id, originator_version, topic, state)
         pure = None if self.pure is None else next_link(self.pure, digest)
-        located = pure if self.located == self.pure else next_link(self.located or b"", digest)
-        if link is not None and located is not None and located.hex() != link:
+        located = pure if pure is not None and self.located == self.pure else next_link(self.located, digest)
+        if link is not None and located.hex() != link:
             self._fault("altered", position, seq, "its stored bytes (id, version, topic, state or "
                         "place in the log) are not those the chain recorded")
             located = bytes.fromhex(link)
