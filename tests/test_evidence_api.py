@@ -1,0 +1,159 @@
+"""DESIGN §3.6 Evidence over HTTP: checkpoints, keys, rotation, export and proofs, for admins and
+inspectors only; the chain's failure never holds a write back and shows in /health."""
+
+from __future__ import annotations
+
+import stat
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.application import HandoverApp
+from service.domain.evidence import CHECKPOINT_AFTER, CHECKPOINT_EVERY, PublicKey, verify_proof
+from service.projections.evidence import Chain
+from service.projections.views import Views
+from service.settings import Settings
+from service.use_cases.clock import FixedClock
+from tests.builders import World, a_school, add_staff, key
+from tests.test_outage import eventually
+
+
+def views_of(world: World) -> Views:
+    views: Views = world.client.app.state.views  # type: ignore[attr-defined]
+    return views
+
+
+def signed_to_head(world: World, app: HandoverApp) -> Views:
+    views = views_of(world)
+    views.reflect("evidence", app.recorder.max_notification_id())
+    views.evidence.sign_due(app.clock.now(), force=True)
+    return views
+
+
+@pytest.mark.parametrize("path", ["/v1/evidence/checkpoints", "/v1/evidence/keys",
+                                  "/v1/evidence/export", "/v1/evidence/proof?position=1"])
+def test_only_admins_and_inspectors_read_the_evidence(client: TestClient, app: HandoverApp, path: str) -> None:
+    world = a_school(client, app, 1)
+    signed_to_head(world, app)
+    for who in (world.guard, world.teacher, world.homeroom):
+        r = client.get(path, headers=who.h())
+        assert r.status_code == 403, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.get(path).status_code == 401
+    for who in (world.admin, world.inspector):
+        assert client.get(path, headers=who.h()).status_code in (200, 404)
+
+
+def test_checkpoints_are_paged_and_name_the_chains_head(client: TestClient, app: HandoverApp,
+                                                       clock: FixedClock) -> None:
+    world = a_school(client, app, 1)
+    views = views_of(world)
+    for i in range(70):  # a few events each: a member of staff, their token, the command
+        add_staff(client, world.admin, f"老师{i}", ["teacher"])
+    views.reflect("evidence", app.recorder.max_notification_id())
+    events = views.evidence.head(world.school_id)["seq"]  # type: ignore[index]
+    assert events > 2 * CHECKPOINT_EVERY and events % CHECKPOINT_EVERY
+    made = views.evidence.sign_due(clock.now())
+    every = list(range(CHECKPOINT_EVERY, events + 1, CHECKPOINT_EVERY))
+    assert [c.seq for c in made if c.school_id == world.school_id] == every
+    mine = world.school_id
+    clock.advance(seconds=CHECKPOINT_AFTER - 1)
+    assert [c for c in views.evidence.sign_due(clock.now()) if c.school_id == mine] == []
+    clock.advance(seconds=1)  # the tail after the last hundred has waited five minutes
+    [tail] = [c for c in views.evidence.sign_due(clock.now()) if c.school_id == mine]
+    assert tail.seq == events
+    clock.advance(seconds=CHECKPOINT_AFTER)
+    assert views.evidence.sign_due(clock.now()) == []  # nothing unsigned: nothing due
+    add_staff(client, world.admin, "新老师", ["teacher"])
+    views.reflect("evidence", app.recorder.max_notification_id())
+    assert views.evidence.sign_due(clock.now()) == []  # the first look notes the unsigned event
+    clock.advance(seconds=CHECKPOINT_AFTER)
+    [late] = [c for c in views.evidence.sign_due(clock.now()) if c.school_id == mine]
+
+    r = client.get("/v1/evidence/checkpoints", params={"limit": 2}, headers=world.inspector.h())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [c["seq"] for c in body["checkpoints"]] == every[:2]
+    assert body["next_after_seq"] == every[1]
+    assert body["chain"]["events"] == late.seq and body["chain"]["link"] == late.link
+    r = client.get("/v1/evidence/checkpoints", params={"after_seq": body["next_after_seq"]},
+                   headers=world.inspector.h())
+    assert [c["seq"] for c in r.json()["checkpoints"]] == [*every[2:], tail.seq, late.seq]
+    assert r.json()["next_after_seq"] is None
+
+
+def test_an_admin_rotates_the_key_and_the_old_one_stays_published_with_its_validity(
+        client: TestClient, app: HandoverApp, clock: FixedClock, settings: Settings) -> None:
+    world = a_school(client, app, 1)
+    views = signed_to_head(world, app)
+    r = client.post("/v1/evidence/keys/rotate", headers=world.inspector.h(**key()))
+    assert r.status_code == 403
+    clock.advance(hours=1)
+
+    r = client.post("/v1/evidence/keys/rotate", headers=world.admin.h(**key()))
+
+    assert r.status_code == 201, r.text
+    new = r.json()
+    [old, current] = client.get("/v1/evidence/keys", headers=world.inspector.h()).json()["keys"]
+    assert current == new and old["valid_until"] == new["valid_from"] == clock.now().isoformat()
+    add_staff(client, world.admin, "新老师", ["teacher"])
+    signed_to_head(world, app)
+    [first, second] = views.evidence.checkpoints(world.school_id)
+    assert (first.key_id, second.key_id) == (old["key_id"], new["key_id"])
+    files = sorted((settings.signing_keys_dir / world.school_id).iterdir())
+    assert [f.stem for f in files] == sorted([old["key_id"], new["key_id"]])
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+        assert b"ENCRYPTED PRIVATE KEY" in f.read_bytes()  # with the store's cipher key
+    stored = b"".join(n.state for n in app.recorder.select_notifications(start=1, limit=100_000))
+    assert b"PRIVATE KEY" not in stored
+
+
+def test_a_proof_ties_a_pupils_event_to_the_next_signed_checkpoint(client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    views = signed_to_head(world, app)
+    position = int(views.evidence.entry(world.school_id, 10)["p"])  # type: ignore[index]
+
+    r = client.get("/v1/evidence/proof", params={"position": position}, headers=world.inspector.h())
+
+    assert r.status_code == 200, r.text
+    proof = r.json()
+    keys = {k["key_id"]: PublicKey.from_json(k)
+            for k in client.get("/v1/evidence/keys", headers=world.inspector.h()).json()["keys"]}
+    assert proof["seq"] == 10 and verify_proof(proof, keys) is None
+    assert all(set(step) == {"seq", "position", "digest"} for step in proof["path"])
+
+
+def test_a_proof_of_another_schools_event_is_not_found(client: TestClient, app: HandoverApp) -> None:
+    mine = a_school(client, app, 1)
+    theirs = a_school(client, app, 1, name="城北小学")
+    views = signed_to_head(mine, app)
+    position = int(views.evidence.entry(theirs.school_id, 1)["p"])  # type: ignore[index]
+    r = client.get("/v1/evidence/proof", params={"position": position}, headers=mine.inspector.h())
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = client.get("/v1/evidence/export", headers=mine.inspector.h())
+    assert theirs.school_id not in r.text
+
+
+def test_a_failing_chain_never_holds_a_write_back_and_shows_in_health(
+        client: TestClient, app: HandoverApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = a_school(client, app, 1)
+    views = views_of(world)
+    original = Chain.apply_recorded
+
+    def broken(self: Chain, notification: Any, event: Any, batch: Any) -> None:
+        raise RuntimeError("the chain cannot be written")
+
+    monkeypatch.setattr(Chain, "apply_recorded", broken)
+    added = add_staff(client, world.admin, "新老师", ["teacher"])  # the write succeeds
+
+    assert client.get("/v1/staff", headers=world.admin.h()).status_code == 200
+    health, _ = eventually(lambda: (r := client.get("/health")).status_code == 503 and r.json())
+    assert health["failing"] == ["views.evidence"]
+    assert "the chain cannot be written" in health["views"]["evidence"]["failure"]["cause"]
+    assert health["checkpointer"]["running"] is True
+    monkeypatch.setattr(Chain, "apply_recorded", original)
+    views.reflect("evidence", app.recorder.max_notification_id(), timeout=15)
+    assert client.get("/health").status_code == 200 and added.staff_id
