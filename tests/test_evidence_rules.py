@@ -4,6 +4,8 @@ signed by a trusted key within its validity count."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import uuid
@@ -263,6 +265,24 @@ def test_a_tail_cut_with_its_chain_is_found_by_the_checkpoint_past_the_end() -> 
     assert report.first is not None and report.first.kind == "cut"
     assert report.broken == checkpoints[1]
     assert report.checkpoints == 1
+
+
+def test_states_given_as_their_hashes_verify_the_same_and_a_changed_one_is_found() -> None:
+    rows, schools = a_log(90)
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    checkpoint = signer.sign(recorded, len(school_positions(schools)))
+    lines = [json.loads(line) for line in export(rows, recorded, [checkpoint], [signer.public])]
+    for line in lines:
+        if "state" in line:
+            line["state_sha256"] = hashlib.sha256(base64.b64decode(line.pop("state"))).hexdigest()
+    assert verify_export(map(json.dumps, lines), key_file(signer.public)).ok
+
+    at = school_positions(schools)[7]
+    [target] = [line for line in lines if line.get("position") == at and line["kind"] == "event"]
+    target["state_sha256"] = hashlib.sha256(b"another state").hexdigest()
+    report = verify_export(map(json.dumps, lines), key_file(signer.public))
+    assert report.first is not None and report.first.position == at and report.broken == checkpoint
 
 
 def test_a_stored_record_no_chain_holds_is_reported_as_inserted() -> None:

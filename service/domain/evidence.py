@@ -34,7 +34,6 @@ CHECKPOINT_AFTER = 300.0  # seconds an unsigned event waits for a checkpoint, at
 
 _HEAD = struct.Struct(">QI")
 _MID = struct.Struct(">QI")
-_TAIL = struct.Struct(">Q")
 
 
 # -- the chain ------------------------------------------------------------------------------------
@@ -46,12 +45,19 @@ def genesis(school_id: str) -> bytes:
 
 def record_digest(position: int, originator_id: str, originator_version: int, topic: str,
                   state: bytes) -> bytes:
-    """SHA-256 of one stored record's canonical encoding (big-endian lengths, UTF-8 text):
-    position u64, len u32 + originator id, version u64, len u32 + topic, len u64 + state."""
+    """SHA-256 of one stored record's canonical encoding (big-endian, UTF-8 text): position
+    u64, len u32 + originator id, version u64, len u32 + topic, SHA-256 of the state as stored."""
+    return digest_of(position, originator_id, originator_version, topic, hashlib.sha256(state).digest())
+
+
+def digest_of(position: int, originator_id: str, originator_version: int, topic: str,
+              state_sha256: bytes) -> bytes:
+    """The record's digest from its state's hash: an export may carry the hash for a state its
+    reader may not see (a store kept unencrypted), and the chain is the same."""
     oid, top = originator_id.encode(), topic.encode()
     return hashlib.sha256(b"".join((
         _HEAD.pack(position, len(oid)), oid, _MID.pack(originator_version, len(top)), top,
-        _TAIL.pack(len(state)), state))).digest()
+        state_sha256))).digest()
 
 
 def next_link(previous: bytes, digest: bytes) -> bytes:
@@ -280,9 +286,9 @@ class ChainCheck:
         self.report.faults.append(Fault(kind, self.report.school_id, position, seq, detail))
 
     def event(self, seq: int, position: int, originator_id: str, originator_version: int,
-              topic: str, state: bytes, link: str | None) -> None:
+              topic: str, state_sha256: bytes, link: str | None) -> None:
         self._order(seq, position)
-        digest = record_digest(position, originator_id, originator_version, topic, state)
+        digest = digest_of(position, originator_id, originator_version, topic, state_sha256)
         pure = None if self.pure is None else next_link(self.pure, digest)
         located = pure if pure is not None and self.located == self.pure else next_link(self.located, digest)
         if link is not None and located.hex() != link:
@@ -337,6 +343,13 @@ class ChainCheck:
         return self.report
 
 
+def state_hash(doc: Mapping[str, Any]) -> bytes:
+    """A record's state hash: of its ``state`` (base64), or its ``state_sha256`` (hex)."""
+    if "state" in doc:
+        return hashlib.sha256(unb64(str(doc["state"]))).digest()
+    return bytes.fromhex(str(doc["state_sha256"]))
+
+
 def read_lines(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -373,7 +386,7 @@ def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
             check.checkpoint(Checkpoint.from_json(doc))
         elif kind == "event":
             check.event(int(doc["seq"]), int(doc["position"]), str(doc["originator_id"]),
-                        int(doc["originator_version"]), str(doc["topic"]), unb64(str(doc["state"])),
+                        int(doc["originator_version"]), str(doc["topic"]), state_hash(doc),
                         None if doc.get("link") is None else str(doc["link"]))
         elif kind == "missing":
             check.missing(int(doc["seq"]), int(doc["position"]), str(doc["link"]))
@@ -400,9 +413,9 @@ def verify_proof(proof: Mapping[str, Any], keys: Mapping[str, PublicKey]) -> str
     if checkpoint.school_id != proof["school_id"]:
         return "the checkpoint is another school's"
     record = proof["record"]
-    link = next_link(bytes.fromhex(str(proof["previous_link"])), record_digest(
+    link = next_link(bytes.fromhex(str(proof["previous_link"])), digest_of(
         int(proof["position"]), str(record["originator_id"]), int(record["originator_version"]),
-        str(record["topic"]), unb64(str(record["state"]))))
+        str(record["topic"]), state_hash(record)))
     seq, position = int(proof["seq"]), int(proof["position"])
     for step in proof["path"]:
         if int(step["seq"]) != seq + 1 or int(step["position"]) <= position:

@@ -9,6 +9,7 @@ recorded but the store no longer holds as ``missing``; a stored record no chain 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -36,9 +37,17 @@ def _line(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _record(n: Notification) -> dict[str, Any]:
+def _record(n: Notification, *, with_state: bool = True) -> dict[str, Any]:
+    """A stored record as the export carries it: its state as stored, or (a store kept
+    unencrypted, whose states are children's data in clear) only the state's SHA-256."""
+    state = {"state": b64(n.state)} if with_state else {"state_sha256": hashlib.sha256(n.state).hexdigest()}
     return {"position": n.id, "originator_id": str(n.originator_id),
-            "originator_version": n.originator_version, "topic": n.topic, "state": b64(n.state)}
+            "originator_version": n.originator_version, "topic": n.topic, **state}
+
+
+def states_shown(app: Application[Any]) -> bool:
+    """Whether an export may carry the states themselves: only when the store encrypts them."""
+    return app.mapper.cipher is not None
 
 
 def _school_of_unchained(app: Application[Any], evidence: Evidence, n: Notification) -> str | None:
@@ -56,6 +65,7 @@ def export_lines(app: Application[Any], evidence: Evidence, school_id: str,
                  exported_at: datetime) -> Iterator[str]:
     """The school's export, line by line (docs/evidence-export.md)."""
     position = evidence.chain.max_tracking_id(app.name) or 0
+    shown = states_shown(app)
     head = evidence.head(school_id)
     count = int(head["seq"]) if head else 0
     yield _line({"kind": "export", "format": EXPORT_FORMAT, "school_id": school_id,
@@ -84,12 +94,13 @@ def export_lines(app: Application[Any], evidence: Evidence, school_id: str,
             entry = placed.get(n.id)
             if entry is None:
                 if _school_of_unchained(app, evidence, n) in (school_id, None):
-                    yield _line({"kind": "unchained", **_record(n)})
+                    yield _line({"kind": "unchained", **_record(n, with_state=shown)})
                 continue
             if entry["s"] != school_id:
                 continue
             yield from missing_until(int(entry["n"]))
-            yield _line({"kind": "event", "seq": entry["n"], **_record(n), "link": entry["h"]})
+            yield _line({"kind": "event", "seq": entry["n"], **_record(n, with_state=shown),
+                         "link": entry["h"]})
             expected = max(expected, int(entry["n"]) + 1)
         start = page[-1].id + 1
     yield from missing_until(count + 1)
@@ -134,7 +145,7 @@ def inclusion_proof(app: Application[Any], evidence: Evidence, school_id: str,
             raise NotFoundError("stored event of the chain", entry["p"] if entry else later)
         path.append({"seq": later, "position": n.id, "digest": record_digest(
             n.id, str(n.originator_id), n.originator_version, n.topic, n.state).hex()})
-    record = _record(records[position])
+    record = _record(records[position], with_state=states_shown(app))
     del record["position"]
     return {"school_id": school_id, "seq": seq, "position": position, "record": record,
             "previous_link": previous["h"] if previous else genesis(school_id).hex(),
