@@ -15,6 +15,7 @@ published, and the chain view rebuilt from the log gives the same links again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +62,11 @@ class Chain(DocProjection):
     """Links every stored record into its school's chain, in log order."""
 
     name = CHAIN
+
+    def prefetch(self, notifications: Sequence[Notification], batch: Batch) -> None:
+        aggregates = [f"agg/{n.originator_id}" for n in notifications]
+        batch.load(aggregates)
+        batch.load([f"head/{doc['s']}" for key in aggregates if (doc := batch.loaded[key]) is not None])
 
     def apply_recorded(self, notification: Notification, event: Any, batch: Batch) -> None:
         agg_key = f"agg/{notification.originator_id}"

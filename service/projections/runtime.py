@@ -46,6 +46,13 @@ class Batch:
             self.loaded[key] = self.view.get(key)
         return self.loaded[key]
 
+    def load(self, keys: Sequence[str]) -> None:
+        """Read the documents not read yet in one go (a key without one is read as absent)."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self.loaded]
+        found = self.view.get_many(wanted) if wanted else {}
+        for key in wanted:
+            self.loaded[key] = found.get(key)
+
     def put(self, key: str, doc: Doc) -> None:
         self.loaded[key] = doc
         self.changes[key] = doc
@@ -80,6 +87,9 @@ class DocProjection(Projection[DocView]):
         attr = self._handlers.get(type(event))
         if attr is not None:
             getattr(self, attr)(event, batch)
+
+    def prefetch(self, notifications: Sequence[Notification], batch: Batch) -> None:
+        """Read into the batch, at once, the documents its records will need (by default none)."""
 
     def apply_recorded(self, notification: Notification, event: Any, batch: Batch) -> None:
         """Apply one stored record as read from the log (its decoded event beside it); a
@@ -143,6 +153,7 @@ class Runner:
         if not todo:
             return 0
         batch = Batch(self.view)
+        self.projection.prefetch([n for n, _ in todo], batch)
         for i, (n, event) in enumerate(todo):
             try:
                 self.projection.apply_recorded(n, event, batch)
