@@ -3,13 +3,20 @@ inspectors only; the chain's failure never holds a write back and shows in /heal
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import stat
+import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
+from service.cli import main
 from service.domain.evidence import CHECKPOINT_AFTER, CHECKPOINT_EVERY, PublicKey, verify_proof
 from service.projections.evidence import Chain
 from service.projections.views import Views
@@ -157,3 +164,41 @@ def test_a_failing_chain_never_holds_a_write_back_and_shows_in_health(
     monkeypatch.setattr(Chain, "apply_recorded", original)
     views.reflect("evidence", app.recorder.max_notification_id(), timeout=15)
     assert client.get("/health").status_code == 200 and added.staff_id
+
+
+def test_an_inspectors_own_verifier_written_from_the_format_document_agrees(
+        client: TestClient, app: HandoverApp) -> None:
+    """docs/evidence-export.md, followed by hand with hashlib, struct and an Ed25519 library."""
+    world = a_school(client, app, 2)
+    signed_to_head(world, app)
+    lines = [json.loads(line) for line in
+             client.get("/v1/evidence/export", headers=world.inspector.h()).text.splitlines()]
+    [key] = [line for line in lines if line["kind"] == "key"]
+    checkpoints = {c["seq"]: c for c in lines if c["kind"] == "checkpoint"}
+    link = hashlib.sha256(b"handover-evidence/1\x00" + world.school_id.encode()).digest()
+    for line in (e for e in lines if e["kind"] == "event"):
+        oid, topic = line["originator_id"].encode(), line["topic"].encode()
+        digest = hashlib.sha256(struct.pack(">QI", line["position"], len(oid)) + oid
+                                + struct.pack(">QI", line["originator_version"], len(topic)) + topic
+                                + hashlib.sha256(base64.b64decode(line["state"])).digest()).digest()
+        link = hashlib.sha256(link + digest).digest()
+        assert link.hex() == line["link"]
+        if line["seq"] in checkpoints:
+            c = checkpoints.pop(line["seq"])
+            assert c["link"] == link.hex() and c["position"] == line["position"]
+            payload = json.dumps({"format": "handover-checkpoint/1", **{k: c[k] for k in (
+                "school_id", "seq", "position", "link", "at", "key_id")}}, sort_keys=True,
+                separators=(",", ":")).encode()
+            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"]))
+            public.verify(base64.b64decode(c["signature"]), payload)  # raises if it does not hold
+            assert hashlib.sha256(base64.b64decode(key["public_key"])).hexdigest()[:16] == c["key_id"]
+    assert checkpoints == {}
+
+
+def test_verify_without_an_export_or_with_one_that_is_not_is_bad_usage(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify"]) == 2
+    (tmp_path / "not.jsonl").write_text('{"kind": "event"}\n')
+    (tmp_path / "keys.json").write_text('{"keys": []}')
+    assert main(["verify", str(tmp_path / "not.jsonl"), "--key", str(tmp_path / "keys.json")]) == 2
+    assert "cannot be read as an evidence export" in capsys.readouterr().err
