@@ -202,3 +202,28 @@ def test_verify_without_an_export_or_with_one_that_is_not_is_bad_usage(
     (tmp_path / "keys.json").write_text('{"keys": []}')
     assert main(["verify", str(tmp_path / "not.jsonl"), "--key", str(tmp_path / "keys.json")]) == 2
     assert "cannot be read as an evidence export" in capsys.readouterr().err
+
+
+def test_a_lost_signing_key_stops_signing_until_an_admin_rotates_and_old_checkpoints_still_verify(
+        client: TestClient, app: HandoverApp, clock: FixedClock, settings: Settings) -> None:
+    world = a_school(client, app, 1)
+    views = signed_to_head(world, app)
+    checkpointer = client.app.state.checkpointer  # type: ignore[attr-defined]
+    for f in (settings.signing_keys_dir / world.school_id).iterdir():
+        f.unlink()  # the data directory was restored without its keys
+    add_staff(client, world.admin, "新老师", ["teacher"])
+    views.reflect("evidence", app.recorder.max_notification_id())
+
+    with pytest.raises(FileNotFoundError):
+        checkpointer.run_once(force=True)
+    clock.advance(minutes=1)
+    assert client.post("/v1/evidence/keys/rotate", headers=world.admin.h(**key())).status_code == 201
+    checkpointer.run_once(force=True)
+
+    keys = client.get("/v1/evidence/keys", headers=world.inspector.h())
+    (Path(settings.data_dir) / "keys.json").write_text(keys.text)
+    export = client.get("/v1/evidence/export", headers=world.inspector.h())
+    (Path(settings.data_dir) / "export.jsonl").write_bytes(export.content)
+    assert main(["verify", str(Path(settings.data_dir) / "export.jsonl"),
+                 "--key", str(Path(settings.data_dir) / "keys.json")]) == 0
+    assert len(views.evidence.checkpoints(world.school_id)) == 2
