@@ -227,3 +227,16 @@ def test_a_lost_signing_key_stops_signing_until_an_admin_rotates_and_old_checkpo
     assert main(["verify", str(Path(settings.data_dir) / "export.jsonl"),
                  "--key", str(Path(settings.data_dir) / "keys.json")]) == 0
     assert len(views.evidence.checkpoints(world.school_id)) == 2
+
+
+def test_a_clock_set_back_never_signs_outside_the_keys_validity(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, 1)
+    views = signed_to_head(world, app)
+    clock.advance(hours=-2)
+    add_staff(client, world.admin, "新老师", ["teacher"])
+    signed_to_head(world, app)
+    assert client.post("/v1/evidence/keys/rotate", headers=world.admin.h(**key())).status_code == 201
+    keys = {k.key_id: k for k in views.evidence.keys(world.school_id)}
+    for checkpoint in views.evidence.checkpoints(world.school_id):
+        assert keys[checkpoint.key_id].valid_at(checkpoint.at), checkpoint

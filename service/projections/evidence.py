@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -90,6 +90,14 @@ class Chain(DocProjection):
         batch.put(pos_key(notification.id), {"s": school, "n": seq, "h": link})
 
 
+def _not_before(at: datetime, key: PublicKey | None) -> datetime:
+    """A moment no earlier than the key's start: a clock set back never signs outside it."""
+    if key is None:
+        return at
+    start = datetime.fromisoformat(key.valid_from)
+    return max(at, start)
+
+
 class Evidence:
     """The chain view read, and the checkpoints and keys signed over it."""
 
@@ -134,13 +142,18 @@ class Evidence:
             return self._new_key(school_id, at)
 
     def _new_key(self, school_id: str, at: datetime) -> PublicKey:
-        moment = at.isoformat()
         old = self.current_key(school_id)
+        moment = _not_before(at, old)
+        if old is not None:  # every checkpoint the old key signed stays inside its interval
+            signed = [datetime.fromisoformat(c.at) for c in self.checkpoints(school_id)
+                      if c.key_id == old.key_id]
+            moment = max([moment, *(t + timedelta(microseconds=1) for t in signed)])
+        moment_text = moment.isoformat()
         key_id, public = self.key_files.create(school_id)
-        key = PublicKey(school_id, public, moment)
+        key = PublicKey(school_id, public, moment_text)
         self.signed.replace(f"key/{school_id}/{key_id}", key.to_json())
         if old is not None:
-            retired = PublicKey(old.school_id, old.public_key, old.valid_from, moment)
+            retired = PublicKey(old.school_id, old.public_key, old.valid_from, moment_text)
             self.signed.replace(f"key/{school_id}/{old.key_id}", retired.to_json())
         return key
 
@@ -162,11 +175,9 @@ class Evidence:
             raise NotFoundError("chain entry", f"{school_id}/{seq}")
         with self._lock:
             key = self.current_key(school_id) or self._new_key(school_id, at)
-            if not key.valid_at(at.isoformat()):  # a clock set back behind the key's start
-                key = self._new_key(school_id, at)
         private = self.key_files.load(school_id, key.key_id)
-        checkpoint = Checkpoint(school_id, seq, int(entry["p"]), str(entry["h"]), at.isoformat(),
-                                key.key_id).signed(private)
+        checkpoint = Checkpoint(school_id, seq, int(entry["p"]), str(entry["h"]),
+                                _not_before(at, key).isoformat(), key.key_id).signed(private)
         if self.signed.add(f"cp/{school_id}/{seq:012d}", checkpoint.to_json()):
             last = self.last_checkpoint(school_id)
             if last is None or last.seq < seq:
