@@ -240,3 +240,25 @@ def test_a_clock_set_back_never_signs_outside_the_keys_validity(
     keys = {k.key_id: k for k in views.evidence.keys(world.school_id)}
     for checkpoint in views.evidence.checkpoints(world.school_id):
         assert keys[checkpoint.key_id].valid_at(checkpoint.at), checkpoint
+
+
+def test_checkpoints_saved_from_the_api_are_checked_beside_the_exports_own(
+        client: TestClient, app: HandoverApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = a_school(client, app, 1)
+    signed_to_head(world, app)
+    saved = client.get("/v1/evidence/checkpoints", headers=world.inspector.h())
+    (tmp_path / "kept.json").write_text(saved.text)
+    (tmp_path / "keys.json").write_text(client.get("/v1/evidence/keys", headers=world.inspector.h()).text)
+    add_staff(client, world.admin, "新老师", ["teacher"])
+    signed_to_head(world, app)
+    lines = client.get("/v1/evidence/export", headers=world.inspector.h()).text.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if '"kind":"checkpoint"' in line)
+    del lines[first]  # the export no longer lists the checkpoint the inspector kept
+    (tmp_path / "export.jsonl").write_text("".join(lines))
+    command = ["verify", str(tmp_path / "export.jsonl"), "--key", str(tmp_path / "keys.json")]
+    capsys.readouterr()
+
+    assert main(command) == 0
+    assert " 1 signed checkpoints verified" in capsys.readouterr().out
+    assert main([*command, "--checkpoints", str(tmp_path / "kept.json")]) == 0
+    assert " 2 signed checkpoints verified" in capsys.readouterr().out

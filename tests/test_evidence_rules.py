@@ -23,6 +23,7 @@ from service.domain.evidence import (
     PublicKey,
     b64,
     genesis,
+    kept_checkpoints,
     key_id_of,
     next_link,
     raw_public_key,
@@ -249,6 +250,35 @@ def test_a_chain_rewritten_with_the_records_still_breaks_the_signed_checkpoint()
     assert report.broken == checkpoints[1]
     assert report.first is not None and report.first.kind == "altered"
     assert f"after position {checkpoints[0].position} up to {checkpoints[1].position}" in report.first.detail
+
+
+def test_a_history_rewritten_and_re_signed_by_the_key_holder_breaks_a_checkpoint_kept_elsewhere() -> None:
+    rows, schools = a_log()
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    kept = [signer.sign(recorded, seq) for seq in (50, 100)]  # the inspector saved these last month
+    at = school_positions(schools)[70]
+
+    tampered = flip_a_byte(rows, at)
+    rewritten = chain_of(tampered, schools)
+    resigned = [signer.sign(rewritten, seq, at=LATER) for seq in (50, 100)]  # the school's own key
+    lines = export(tampered, rewritten, resigned, [signer.public])
+
+    assert verify_export(lines, key_file(signer.public)).ok  # alone, the export cannot tell
+    report = verify_export(lines, key_file(signer.public), kept=kept)
+    assert report.broken == kept[1] and not report.ok
+    assert report.checkpoints == 3  # the export's two and the kept one before the change
+
+
+def test_kept_checkpoints_are_read_from_saved_pages_lists_or_json_lines() -> None:
+    rows, schools = a_log(60)
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    cps = [signer.sign(recorded, seq) for seq in (10, 20)]
+    page = {"school_id": SCHOOL, "checkpoints": [c.to_json() for c in cps], "next_after_seq": None}
+    for text in (json.dumps(page), json.dumps([page, page]), json.dumps([c.to_json() for c in cps]),
+                 "\n".join(json.dumps(c.to_json()) for c in cps)):
+        assert set(kept_checkpoints(text)) == set(cps)
 
 
 def test_a_tail_cut_with_its_chain_is_found_by_the_checkpoint_past_the_end() -> None:

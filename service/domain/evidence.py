@@ -265,7 +265,7 @@ class ChainCheck:
     def __init__(self, school_id: str, keys: Mapping[str, PublicKey]) -> None:
         self.report = Report(school_id, keys=sum(k.school_id == school_id for k in keys.values()))
         self.keys = keys
-        self.checkpoints: dict[int, Checkpoint] = {}
+        self.checkpoints: dict[int, list[Checkpoint]] = {}
         self.pure: bytes | None = genesis(school_id)  # from the stored bytes alone
         self.located: bytes = genesis(school_id)  # follows the recorded links after a fault
         self.seq = 0
@@ -279,8 +279,8 @@ class ChainCheck:
             self.report.rejected.append((checkpoint, why))
         elif checkpoint.seq <= self.seq:
             raise ValueError("checkpoints come before the records they cover")
-        else:
-            self.checkpoints[checkpoint.seq] = checkpoint
+        elif checkpoint not in (known := self.checkpoints.setdefault(checkpoint.seq, [])):
+            known.append(checkpoint)  # a kept copy that differs from the export's is checked too
 
     def _fault(self, kind: str, position: int | None, seq: int | None, detail: str) -> None:
         self.report.faults.append(Fault(kind, self.report.school_id, position, seq, detail))
@@ -319,9 +319,10 @@ class ChainCheck:
         self.report.events += 1
 
     def _reached(self, seq: int, position: int) -> None:
-        checkpoint = self.checkpoints.pop(seq, None)
-        if checkpoint is None:
-            return
+        for checkpoint in self.checkpoints.pop(seq, []):
+            self._against(checkpoint, position)
+
+    def _against(self, checkpoint: Checkpoint, position: int) -> None:
         if self.pure is not None and checkpoint.position == position and self.pure.hex() == checkpoint.link:
             self.report.checkpoints += 1
             self.report.last_checkpoint = checkpoint
@@ -333,7 +334,7 @@ class ChainCheck:
                             f" up to {checkpoint.position} do not give the signed chain")
 
     def finish(self) -> Report:
-        for checkpoint in sorted(self.checkpoints.values(), key=lambda c: c.seq):
+        for checkpoint in sorted((c for cs in self.checkpoints.values() for c in cs), key=lambda c: c.seq):
             if self.report.broken is None:
                 self.report.broken = checkpoint
             self._fault("cut", checkpoint.position, checkpoint.seq,
@@ -364,9 +365,12 @@ def read_lines(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
 
 
 def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
-                  keys: Mapping[str, PublicKey] | None = None) -> Report:
+                  keys: Mapping[str, PublicKey] | None = None,
+                  kept: Iterable[Checkpoint] = ()) -> Report:
     """Verify one school's export (JSON lines, see docs/evidence-export.md) against trusted
-    public keys: a key file's text, or keys already loaded."""
+    public keys (a key file's text, or keys already loaded) and the checkpoints it holds, with
+    any ``kept`` from earlier (an inspector's copies, a witness's): a log rewritten together with
+    its chain and checkpoints still breaks a checkpoint kept elsewhere."""
     docs = read_lines(lines)
     header = next(docs, None)
     if header is None or header.get("kind") != "export" or header.get("format") != EXPORT_FORMAT:
@@ -380,8 +384,7 @@ def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
             exported.append(PublicKey.from_json(doc))
             continue
         if check is None:
-            trusted = dict(keys) if keys is not None else trusted_keys(key_text or "", school_id, exported)
-            check = ChainCheck(school_id, trusted)
+            check = _check(school_id, key_text, keys, exported, kept)
         if kind == "checkpoint":
             check.checkpoint(Checkpoint.from_json(doc))
         elif kind == "event":
@@ -395,9 +398,34 @@ def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
         else:
             raise ValueError(f"unknown line kind {kind!r}")
     if check is None:
-        check = ChainCheck(school_id, dict(keys) if keys is not None else
-                           trusted_keys(key_text or "", school_id, exported))
+        check = _check(school_id, key_text, keys, exported, kept)
     return check.finish()
+
+
+def _check(school_id: str, key_text: str | None, keys: Mapping[str, PublicKey] | None,
+           exported: list[PublicKey], kept: Iterable[Checkpoint]) -> ChainCheck:
+    trusted = dict(keys) if keys is not None else trusted_keys(key_text or "", school_id, exported)
+    check = ChainCheck(school_id, trusted)
+    for checkpoint in kept:
+        if checkpoint.school_id == school_id:
+            check.checkpoint(checkpoint)
+    return check
+
+
+def kept_checkpoints(text: str) -> list[Checkpoint]:
+    """Checkpoints kept from earlier: the JSON of GET /v1/evidence/checkpoints (one page or a
+    list of pages), a list of checkpoints, or JSON lines of them."""
+    text = text.strip()
+    try:
+        docs: Any = json.loads(text)
+    except ValueError:
+        docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+    pages = docs if isinstance(docs, list) else [docs]
+    found: list[Checkpoint] = []
+    for page in pages:
+        entries = page.get("checkpoints", [page]) if isinstance(page, dict) else [page]
+        found += [Checkpoint.from_json(e) for e in entries]
+    return found
 
 
 # -- inclusion proofs: one event tied to a signed checkpoint ----------------------------------------

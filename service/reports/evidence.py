@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from eventsourcing.persistence import Notification
 from service.domain.errors import NotFoundError
 from service.domain.evidence import (
     EXPORT_FORMAT,
+    Checkpoint,
     PublicKey,
     Report,
     b64,
@@ -107,11 +108,12 @@ def export_lines(app: Application[Any], evidence: Evidence, school_id: str,
 
 
 def verify_live(app: Application[Any], evidence: Evidence, now: datetime,
-                keys: Mapping[str, PublicKey] | None = None) -> list[Report]:
-    """Every chain of the live store against its published checkpoints (and the keys given, or
-    the published ones)."""
+                keys: Mapping[str, PublicKey] | None = None,
+                kept: Sequence[Checkpoint] = ()) -> list[Report]:
+    """Every chain of the live store against its published checkpoints and any ``kept``
+    (with the keys given, or the published ones)."""
     trusted = dict(keys) if keys is not None else evidence.all_keys()
-    return [verify_export(export_lines(app, evidence, school_id, now), keys=trusted)
+    return [verify_export(export_lines(app, evidence, school_id, now), keys=trusted, kept=kept)
             for school_id in sorted(evidence.heads())]
 
 
