@@ -17,9 +17,16 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from service.cli import main
-from service.domain.evidence import CHECKPOINT_AFTER, CHECKPOINT_EVERY, PublicKey, verify_proof
+from service.domain.evidence import (
+    CHECKPOINT_AFTER,
+    CHECKPOINT_EVERY,
+    PublicKey,
+    verify_export,
+    verify_proof,
+)
 from service.projections.evidence import Chain
 from service.projections.views import Views
+from service.reports.evidence import export_lines
 from service.settings import Settings
 from service.use_cases.clock import FixedClock
 from tests.builders import World, a_school, add_staff, key
@@ -262,3 +269,22 @@ def test_checkpoints_saved_from_the_api_are_checked_beside_the_exports_own(
     assert " 1 signed checkpoints verified" in capsys.readouterr().out
     assert main([*command, "--checkpoints", str(tmp_path / "kept.json")]) == 0
     assert " 2 signed checkpoints verified" in capsys.readouterr().out
+
+
+def test_a_store_kept_unencrypted_is_exported_with_the_hashes_of_its_states_only(
+        tmp_path: Path, clock: FixedClock) -> None:
+    settings = Settings(store="memory", data_dir=tmp_path)
+    plain = {k: v for k, v in settings.eventsourcing_env().items() if "CIPHER" not in k}
+    app = HandoverApp(env=plain, clock=clock)
+    try:
+        school_id = app.init_school("城南小学", "Asia/Shanghai", "陈主任")["school_id"]
+        views = Views(app, settings)
+        views.catch_up()
+        views.evidence.sign_due(clock.now(), force=True)
+        lines = list(export_lines(app, views.evidence, school_id, clock.now()))
+        events = [json.loads(line) for line in lines if '"kind":"event"' in line]
+        assert events and all("state" not in e and len(e["state_sha256"]) == 64 for e in events)
+        assert "城南小学" not in "".join(lines) and "陈主任" not in "".join(lines)
+        assert verify_export(lines, keys=views.evidence.all_keys()).ok
+    finally:
+        app.close()
