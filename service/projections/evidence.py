@@ -35,7 +35,7 @@ from service.domain.evidence import (
 )
 from service.domain.school import School
 from service.projections.docstore import Doc, DocView
-from service.projections.failures import Undecodable
+from service.projections.failures import Deferred, Undecodable
 from service.projections.runtime import Batch, DocProjection
 
 CHAIN = "evidence"
@@ -62,6 +62,7 @@ class Chain(DocProjection):
     """Links every stored record into its school's chain, in log order."""
 
     name = CHAIN
+    decodes = False  # the school of an aggregate is read from its first event only
 
     def prefetch(self, notifications: Sequence[Notification], batch: Batch) -> None:
         aggregates = [f"agg/{n.originator_id}" for n in notifications]
@@ -74,6 +75,8 @@ class Chain(DocProjection):
         if known is not None:
             school = str(known["s"])
         else:  # an aggregate's first record: its event names the school
+            if isinstance(event, Deferred):
+                event = event.decoded()
             if isinstance(event, Undecodable):
                 raise event.error
             school = school_of_event(notification, event)

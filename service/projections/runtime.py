@@ -74,6 +74,8 @@ class DocProjection(Projection[DocView]):
     """A projection whose handlers stage document changes in a batch."""
 
     _handlers: ClassVar[dict[type, str]]
+    # Whether its reader decodes every event for it; if not, it is given ``Deferred`` ones.
+    decodes: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,7 +143,8 @@ class Runner:
             start=start, limit=self.batch_size, inclusive_of_start=False)
         if not notifications:
             return 0
-        return self.apply(start, notifications, decode(self.app, notifications))
+        return self.apply(start, notifications, decode(
+            self.app, notifications, deferred=not self.projection.decodes))
 
     def apply(self, start: int, notifications: Sequence[Notification], events: Sequence[Any]) -> int:
         """Apply the notifications after ``start`` and commit them with the last position, but
@@ -312,7 +315,8 @@ class SharedReader:
             for runner in active:
                 runner.failed(e)
             return 0
-        events = decode(self.app, notifications) if notifications else []
+        deferred = not any(r.projection.decodes for r in active)
+        events = decode(self.app, notifications, deferred=deferred) if notifications else []
         for runner in active:
             try:
                 if notifications:

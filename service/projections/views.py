@@ -64,10 +64,13 @@ class Views:
     def start(self) -> None:
         # The live views (what the gate and the watcher read) get a reader of their own, so a
         # slower report view (care log, statements, outbox) never holds the roster back.
+        # The evidence chain reads the stored bytes on a reader of its own, decoding only each
+        # aggregate's first event, so it never holds a report view back either.
         live = [r for name, r in self.runners.items() if name in LIVE]
-        rest = [r for name, r in self.runners.items() if name not in LIVE]
-        self._readers = [SharedReader(self.app, group, signal=self.app.saved,
-                                      batch_size=self.batch_size) for group in (live, rest) if group]
+        chain = [r for name, r in self.runners.items() if name == Chain.name]
+        rest = [r for name, r in self.runners.items() if name not in LIVE and name != Chain.name]
+        self._readers = [SharedReader(self.app, group, signal=self.app.saved, batch_size=self.batch_size)
+                         for group in (live, rest, chain) if group]
         for reader in self._readers:
             reader.start()
         self.started = True
