@@ -223,6 +223,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"handover verify: {args.export} cannot be read as an evidence export: {e}",
                   file=sys.stderr)
             return 2
+    if not reports:
+        print("no event is recorded yet: nothing to verify")
     for report in reports:
         for line in report.lines():
             print(line)
