@@ -107,7 +107,38 @@ def forwarding(settings: Settings) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return serve(_settings(args))
+    settings = _settings(args)
+    if args.workers > 1:
+        return serve_processes(settings, args)
+    return serve(settings)
+
+
+def serve_processes(settings: Settings, args: argparse.Namespace) -> int:
+    """Several API processes on one port (uvicorn's workers) over PostgreSQL.
+
+    Each process decides and saves its own commands (the store orders them; an aggregate
+    changed by another process is read forward from the log before deciding); the views, the
+    alert watcher and the deliverer run once, in ``handover worker``, not in the API processes."""
+    import os
+
+    import uvicorn
+
+    if settings.store != "postgres":
+        print(f"handover: several API processes need the PostgreSQL store (this is {settings.store}: "
+              "one process holds a SQLite file)", file=sys.stderr)
+        return 2
+    # The processes build their settings from the environment: hand them these.
+    os.environ.update({"HANDOVER_STORE": settings.store, "HANDOVER_HOST": settings.host,
+                       "HANDOVER_PORT": str(settings.port), "HANDOVER_RUN_PROJECTIONS": "false"})
+    if getattr(args, "data_dir", None):
+        os.environ["HANDOVER_DATA_DIR"] = str(settings.data_dir)
+    print(f"Handover on http://{settings.host}:{settings.port}: {args.workers} API processes on the "
+          "PostgreSQL store; run `handover worker` beside them for the views, alerts and deliveries")
+    sys.stdout.flush()
+    uvicorn.run("service.api.app:create_app", factory=True, workers=args.workers,
+                host=settings.host, port=settings.port, log_level="info", log_config=log_config(),
+                **forwarding(settings))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -149,14 +180,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.workers.bootstrap import background, open_application
+    from service.workers.bootstrap import Opening, background, open_application
 
     settings = _settings(args)
-    app = open_application(settings)
-    running = background(app, settings)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
+    # Started while the database is away: say so and keep trying, as the views do later.
+    opening = Opening(lambda: open_application(settings), lambda _: None)
+    while not opening.try_once():
+        print(f"the store does not answer ({opening.error!r}): trying again", file=sys.stderr)
+        sys.stderr.flush()
+        if stopping.wait(opening.backoff.delay(opening.attempts)):
+            return 0
+    assert opening.app is not None
+    app = opening.app
+    running = background(app, settings)
     running.start()
     print(f"worker running on the {settings.store} store: views {', '.join(running.views.runners)}")
     sys.stdout.flush()
@@ -279,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("serve", help="run the HTTP API")
     _add_server_args(p)
+    p.add_argument("--workers", type=int, default=1, metavar="N", help=(
+        "API processes sharing the port (PostgreSQL only; the views then run in `handover worker`)"))
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="run the HTTP API with a demo school (created on first run)")

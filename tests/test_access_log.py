@@ -207,3 +207,29 @@ def test_a_time_outside_the_calendar_is_refused_as_a_problem(client: TestClient,
     r = client.get("/v1/access-log", params={"from": "0001-01-01T00:00:00+01:00"}, headers=world.admin.h())
 
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("store", ["memory"])
+def test_reading_or_exporting_a_care_log_or_the_statements_is_recorded_naming_the_pupils_on_it(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [world.pupil(0), world.pupil(1)],
+                                                    "place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    head = {"min_position": app.recorder.max_notification_id()}
+    inspector = world.inspector.h()
+    assert client.get("/v1/care-log", params={"group_id": world.group_id, **head},
+                      headers=inspector).status_code == 200
+    assert client.get("/v1/care-log/export", params={"group_id": world.group_id, "format": "xlsx", **head},
+                      headers=inspector).status_code == 200
+    assert client.get("/v1/statements/pupils", params={"month": "2026-11", **head},
+                      headers=inspector).status_code == 200
+    app.access.flush()
+
+    reads = {read["what"]: read for read in access_log(world) if read["role"] == "inspector"}
+    both = sorted([world.pupil(0), world.pupil(1)])
+    assert sorted(reads["care_log"]["pupil_ids"]) == both
+    assert sorted(reads["care_log_export_xlsx"]["pupil_ids"]) == both
+    assert reads["care_log"]["data"] == ["custody", "profile"]
+    assert sorted(reads["statements"]["pupil_ids"]) == both
+    assert "priority" in reads["statements"]["data"]

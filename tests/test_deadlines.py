@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -117,14 +117,23 @@ def an_admin(world: World) -> ActorRecord:
     return actor(world.admin.staff_id, "王校长", "admin")
 
 
-def a_pupil_in(world: World, class_id: str, name: str, sessions: tuple[str, ...] = ("after_school",)) -> str:
+def a_pupil_in(world: World, class_id: str, name: str, sessions: tuple[str, ...] = ("after_school",),
+               app: HandoverApp | None = None) -> str:
+    """A pupil enrolled through the API; with ``app``, applied as an old log holds it (before the
+    service refused care in a session the pupil's grade band does not attend)."""
     c, h = world.client, world.admin.h
     r = c.post("/v1/pupils", json={"name": name, "gender": "女", "class_id": class_id,
                "guardians": [{"name": "家长", "relation": "母亲", "phone": "13900139000"}]}, headers=h(**key()))
     assert r.status_code == 201, r.text
     pid = str(r.json()["pupil_id"])
     term = {**TERM, "sessions": list(sessions)}
-    assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=term, headers=h(**key())).status_code == 200
+    if app is None:
+        assert c.post(f"/v1/pupils/{pid}/enrolment/apply", json=term, headers=h(**key())).status_code == 200
+    else:
+        pupil = app.pupil(world.school_id, pid)
+        pupil.apply_for_care("2026秋", date(2026, 9, 1), date(2027, 1, 20), list(sessions), None,
+                             an_admin(world))
+        app.save(pupil)
     for step in ("class_reviewed", "school_approved", "signed"):
         assert c.post(f"/v1/pupils/{pid}/enrolment/{step}", json={}, headers=h(**key())).status_code == 200
     return pid
@@ -135,7 +144,7 @@ def test_a_pupil_whose_grade_is_in_no_band_raises_no_deadline_at_once_and_unpick
 ) -> None:
     world = a_school(client, app, 1)
     nine = a_class_recorded_before_grades_were_checked(world, app, 9)
-    pid = a_pupil_in(world, nine, "林九")
+    pid = a_pupil_in(world, nine, "林九", app=app)
     r = world.post(world.homeroom, "/v1/sign-ins", {"pupil_ids": [pid], "place_id": world.group_id})
     assert r.status_code == 200, r.text
     clock.set(datetime(2026, 11, 23, 15, 45, tzinfo=SHANGHAI))
@@ -193,7 +202,7 @@ def test_a_no_deadline_alert_is_closed_when_the_pupil_is_released(
 
     world = a_school(client, app, 1)
     nine = a_class_recorded_before_grades_were_checked(world, app, 9)
-    world.pupils.append({"pupil_id": a_pupil_in(world, nine, "林九"), "guardians": []})
+    world.pupils.append({"pupil_id": a_pupil_in(world, nine, "林九", app=app), "guardians": []})
     r = world.post(world.homeroom, "/v1/handovers", {"pupil_ids": [world.pupil(1)], "count": 1,
                    "to_staff_id": world.teacher.staff_id, "place_id": world.group_id})
     world.post(world.teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 1})
@@ -529,3 +538,53 @@ def test_only_the_named_receiver_passes_a_pupil_into_the_later_session() -> None
         day.release_to(mum, adult("李梅"), "id_card", room, by(teacher, at="t"))
     assert derive(day.entries) == day.state
     assert [type(e).__name__ for e in day.collect_events()] == ["Opened", "SignedIn", "HandoverOffered", "PassedOn"]
+
+
+# -- no enrolment for a session the pupil's grade band does not attend ------------------------
+
+def with_upper_only_evening(client: TestClient, app: HandoverApp) -> World:
+    world = a_school(client, app, 0)
+    data = app.school(world.school_id).schedule.to_dict()
+    data["sessions"].append({**EVENING, "dismissals": {"upper": "20:00"}})
+    r = client.put("/v1/school/schedule", json=data, headers=world.admin.h(**key()))
+    assert r.status_code == 200, r.text
+    return world
+
+
+def test_applying_for_a_session_the_grade_band_does_not_attend_is_refused_and_records_nothing(
+    client: TestClient, app: HandoverApp
+) -> None:
+    world = with_upper_only_evening(client, app)
+    c, h = world.client, world.admin.h
+    r = c.post("/v1/pupils", json={"name": "钱三", "gender": "男", "class_id": world.class_id},
+               headers=h(**key()))
+    pid = r.json()["pupil_id"]
+    term = {**TERM, "sessions": ["after_school", "evening"]}
+    refused = c.post(f"/v1/pupils/{pid}/enrolment/apply", json=term, headers=h(**key()))
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "evening" in refused.text and "钱三" in refused.text
+    assert c.get(f"/v1/pupils/{pid}", headers=h()).json()["enrolment"]["status"] == "none"
+    # In bulk, that pupil is refused and said why; a pupil for a session the band attends goes on.
+    r = c.post("/v1/enrolment/apply", json={"pupil_ids": [pid], **term}, headers=h(**key()))
+    assert r.status_code == 200, r.text
+    [answer] = r.json()["pupils"]
+    assert answer["result"] == "refused" and "evening" in answer["reason"]["detail"]
+    ok = c.post("/v1/enrolment/apply", json={"pupil_ids": [pid], **TERM}, headers=h(**key()))
+    assert ok.json()["done"] == 1
+
+
+def test_a_roster_whose_signed_agreements_name_a_session_the_band_does_not_attend_imports_nothing(
+    client: TestClient, app: HandoverApp
+) -> None:
+    world = with_upper_only_evening(client, app)
+    rows = ["姓名,性别,班级,班主任,家长姓名,联系电话,协议", "孙一,男,三年级(2)班,李老师,孙二,13800138001,是",
+            "周六,女,五年级(1)班,周老师,周七,13800138002,是"]
+    r = client.post("/v1/imports/roster", params={
+        "term": "2026秋", "term_starts": "2026-09-01", "term_ends": "2027-01-20",
+        "sessions": ["after_school", "evening"]}, headers=world.admin.h(**key()),
+        files={"file": ("名单.csv", "\n".join(rows).encode(), "text/csv")})
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["errors"]
+    assert problem["row"] == 2 and "evening" in problem["reason"]
+    assert client.get("/v1/pupils", headers=world.admin.h()).json() == []

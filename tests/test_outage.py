@@ -150,6 +150,34 @@ def test_a_database_outage_answers_503_at_once_and_heals_without_a_restart(
         app.close()
 
 
+def test_a_service_started_while_the_database_is_away_answers_503_says_why_and_starts_once_it_is_back(
+        proxy: TcpProxy, pg_database: str, request: pytest.FixtureRequest,
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(store="postgres", postgres_host="127.0.0.1", postgres_port=proxy.port,
+                        postgres_user=PG_USER, postgres_password=PG_PASSWORD,
+                        postgres_dbname=pg_database, postgres_schema=_pg_schema(request),
+                        postgres_pool_wait=1.0, postgres_connect_timeout=1,
+                        postgres_reconnect_timeout=1, retry_max_backoff=0.5, watch_interval=0.3,
+                        cipher_key=SecretStr(TEST_CIPHER_KEY))
+    proxy.cut()
+    api = create_app(settings, clock=FixedClock(MORNING))
+    with caplog.at_level(logging.ERROR), TestClient(api) as client:
+        # Started with the database away: it does not exit; every route says so, and /health why.
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["failing"] == ["store"]
+        assert health.json()["store_health"]["ok"] is False
+        assert_unavailable(client.get("/v1/roster"))
+        assert any("store does not answer" in r.getMessage() for r in caplog.records)
+        # Once it is back, the service starts by itself: the store answers, the views run.
+        proxy.restore()
+        api.state.opening.backoff = Backoff(first=0.2, cap=0.5)
+        _, took = eventually(lambda: client.get("/health").status_code == 200, timeout=40)
+        print(f"\nstarted {took:.1f}s after the database came back")
+        created = api.state.handover.init_school("晚开小学", "Asia/Shanghai", "王校长")
+        r = client.get("/v1/school", headers={"Authorization": f"Bearer {created['token']}"})
+        assert r.status_code == 200 and r.json()["name"] == "晚开小学"
+
+
 def test_a_locked_sqlite_file_answers_503_and_the_same_write_succeeds_once_it_is_free(
         tmp_path: Path) -> None:
     settings = Settings(store="sqlite", data_dir=tmp_path, sqlite_lock_timeout=1,

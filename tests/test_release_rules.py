@@ -46,6 +46,21 @@ def test_release_to_a_restricted_adult_is_refused_and_recorded(client: TestClien
     assert refusal["by"]["staff_id"] == world.guard.staff_id
 
 
+def test_the_guard_sees_who_the_restricted_adult_is_to_the_child_but_not_the_court_papers(
+        client: TestClient, app: HandoverApp) -> None:
+    world = at_the_gate(client, app)
+    r = world.post(world.admin, f"/v1/pupils/{world.pupil(0)}/restrictions",
+                   {"name": "王大力", "relation": "生父", "reason": "法院禁止令", "id_tail": "1234"})
+    assert r.status_code == 201, r.text
+    card = client.get(f"/v1/pupils/{world.pupil(0)}", headers=world.guard.h()).json()
+    [shown] = card["restrictions"]
+    assert (shown["name"], shown["relation"]) == ("王大力", "生父")
+    assert shown["reason"] is None and shown["id_tail"] is None
+    r = world.post(world.admin, f"/v1/pupils/{world.pupil(0)}/restrictions",
+                   {"name": "李四", "relation": "舅" * 21, "reason": "x"})
+    assert r.status_code == 422 and "relation" in r.text
+
+
 def test_release_to_an_adult_not_on_the_list_is_refused_and_recorded(client: TestClient, app: HandoverApp) -> None:
     world = at_the_gate(client, app)
     r = release(world, [0], adult={"name": "陌生人"})

@@ -119,3 +119,75 @@ def test_a_worker_that_loses_the_database_says_so_and_catches_up_when_it_is_back
             process.wait(timeout=30)
     app.close()
     assert process.returncode == 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_api_processes_on_postgresql_share_the_commands_and_each_is_recorded_once(
+        tmp_path: Path, pg_database: str, request: pytest.FixtureRequest) -> None:
+    import httpx
+
+    from tests.test_group_commit import together
+
+    schema = _pg_schema(request)
+    settings = Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
+                        postgres_user=PG_USER, postgres_password=PG_PASSWORD,
+                        postgres_dbname=pg_database, postgres_schema=schema, run_projections=False,
+                        cipher_key=SecretStr(TEST_CIPHER_KEY))
+    app = HandoverApp(env=settings.eventsourcing_env())
+    port = free_port()
+    env = {**os.environ, "HANDOVER_POSTGRES_HOST": PG_HOST, "HANDOVER_POSTGRES_PORT": str(PG_PORT),
+           "HANDOVER_POSTGRES_USER": PG_USER, "HANDOVER_POSTGRES_PASSWORD": PG_PASSWORD,
+           "HANDOVER_POSTGRES_DBNAME": pg_database, "HANDOVER_POSTGRES_SCHEMA": schema,
+           "HANDOVER_CIPHER_KEY": TEST_CIPHER_KEY, "HANDOVER_WATCH_INTERVAL": "86400"}
+    api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
+    with api_log.open("wb") as out, worker_log.open("wb") as wout, \
+            TestClient(create_app(settings, application=app)) as setup:
+        world = a_school(setup, app, 6)
+        api = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--store", "postgres",
+                                "--port", str(port), "--workers", "2"], env=env,
+                               stdout=out, stderr=subprocess.STDOUT)
+        views = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--store", "postgres"],
+                                 env=env, stdout=wout, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            eventually(lambda: api_log.read_bytes().count(b"Application startup complete") == 2, 60)
+            keys = [f"two-processes-{i}" for i in range(12)]
+
+            def add_guardian(i: int) -> httpx.Response:
+                with httpx.Client(base_url=base, timeout=30) as c:  # a new connection each time
+                    return c.post(f"/v1/pupils/{world.pupil(i % 6)}/guardians",
+                                  json={"name": f"外婆{i % 6}", "relation": "外婆", "phone": "13800000000"},
+                                  headers=world.admin.h(**{"Idempotency-Key": keys[i % 6]}))
+            # Each pupil's new guardian sent twice at once with the same key, to either process:
+            first = together(12, add_guardian)
+            assert [r.status_code for r in first] == [201] * 12, [r.text for r in first]
+            for i in range(6):
+                assert first[i].json() == first[i + 6].json()
+            # recorded once each, and read back from either process.
+            for i in range(12):
+                with httpx.Client(base_url=base, timeout=30) as c:
+                    pupil = c.get(f"/v1/pupils/{world.pupil(i % 6)}", headers=world.admin.h()).json()
+                assert [g["name"] for g in pupil["guardians"]].count(f"外婆{i % 6}") == 1
+            head = app.recorder.max_notification_id()
+            with httpx.Client(base_url=base, timeout=30) as c:  # the views run in the worker
+                roster = c.get("/v1/roster", params={"min_position": head}, headers=world.admin.h())
+            assert roster.status_code == 200, roster.text
+        finally:
+            for process in (api, views):
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+    app.close()
+
+
+def test_several_api_processes_are_refused_on_sqlite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from service.cli import main
+
+    assert main(["serve", "--store", "sqlite", "--data-dir", str(tmp_path), "--workers", "2"]) == 2
+    assert "PostgreSQL" in capsys.readouterr().err

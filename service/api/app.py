@@ -32,6 +32,7 @@ from service.api import (
 )
 from service.api.body_limit import KB, LimitBodySize
 from service.api.deps import AppDep, ViewsDep
+from service.api.opening import WhileOpening
 from service.api.problems import (
     Problem,
     domain_error_handler,
@@ -47,7 +48,7 @@ from service.domain.errors import DomainError
 from service.settings import Settings
 from service.use_cases.application import HandoverApp
 from service.use_cases.clock import Clock
-from service.workers.bootstrap import background, open_application
+from service.workers.bootstrap import Background, Opening, background, open_application
 
 
 class StoreHealth(BaseModel):
@@ -118,23 +119,35 @@ def create_app(
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         owned = application is None
-        api.state.handover = application or open_application(settings, clock=clock)
         api.state.store = settings.store
-        running = background(api.state.handover, settings)
-        api.state.views, api.state.watcher = running.views, running.watcher
-        api.state.deliverer = running.deliverer
-        api.state.checkpointer = running.checkpointer
-        api.state.handover.access.interval = settings.access_flush_interval
-        api.state.handover.access.start()
-        if settings.run_projections:
-            running.start()
+        parts: list[Background] = []
+
+        def ready(handover: HandoverApp) -> None:
+            running = background(handover, settings)
+            api.state.views, api.state.watcher = running.views, running.watcher
+            api.state.deliverer = running.deliverer
+            api.state.checkpointer = running.checkpointer
+            handover.access.interval = settings.access_flush_interval
+            handover.access.start()
+            if settings.run_projections:
+                running.start()
+            parts.append(running)
+            api.state.handover = handover
+
+        opening = Opening(lambda: application or open_application(settings, clock=clock), ready)
+        api.state.opening = opening
+        if not opening.try_once():
+            opening.start()  # the database is away: answer 503 and keep trying until it is back
         try:
             yield
         finally:
-            api.state.handover.access.stop()
-            running.stop()
-            if owned:
-                api.state.handover.close()
+            opening.stop()
+            if opening.app is not None:
+                opening.app.access.stop()
+                for running in parts:
+                    running.stop()
+                if owned:
+                    opening.app.close()
 
     api = FastAPI(
         title="Handover 课后服务安全交接",
@@ -148,6 +161,7 @@ def create_app(
         docs_url=None,  # served by service.api.web from the build's own Swagger UI: no CDN
         redoc_url=None,
     )
+    api.add_middleware(WhileOpening)
     api.add_middleware(RefuseTokensInQuery)
     api.add_middleware(ServerTime)
     # Every body has a limit, checked before it is read (the pairing route takes no token):

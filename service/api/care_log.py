@@ -15,6 +15,7 @@ from service.api.deps import AppDep, CareLogReader, StaffActor, ViewsDep, respon
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
 from service.domain.common import Actor, Role
+from service.domain.privacy import Data
 from service.projections.views import Views
 from service.reports.care_log import read_care_log
 from service.reports.care_log_export import care_log_page, care_log_tables, care_log_xlsx
@@ -242,7 +243,7 @@ class CareNoteOut(BaseModel):
 
 
 def _read(actor: Actor, app: HandoverApp, views: Views, group_id: str, day: date | None, session: str,
-          min_position: int | None) -> dict[str, Any]:
+          min_position: int | None, what: str = "care_log") -> dict[str, Any]:
     if actor.role == Role.TEACHER.value:  # a teacher reads the log of a group they answer for
         school = app.school(actor.school_id, readonly=True)
         group = school.group(group_id)
@@ -254,6 +255,9 @@ def _read(actor: Actor, app: HandoverApp, views: Views, group_id: str, day: date
     position = views.runners["care_log"].position
     on = app.care_log_day(actor, day)
     log = read_care_log(views.view("care_log"), actor.school_id, group_id, on, session, app.now())
+    # The log names its pupils with their custody and the notes about them: that read is recorded.
+    app.access.note(actor, what, {(Data.CUSTODY.value, Data.PROFILE.value):
+                                  [row["pupil_id"] for row in log["attendance"]]})
     return {**log, "position": position}
 
 
@@ -275,7 +279,7 @@ def export_care_log(
         description="Which table a CSV holds (XLSX and HTML hold them all)")] = "attendance",
 ) -> Response:
     """Download the care log: the attendance sheet or timeline as CSV, every table as XLSX, or print."""
-    log = _read(actor, app, views, group_id, day, session, min_position)
+    log = _read(actor, app, views, group_id, day, session, min_position, f"care_log_export_{format}")
     tz = ZoneInfo(log["timezone"])
     tables = care_log_tables(log, tz)
     stem = f"看护日志_{log['group_name']}_{log['day']}" + (

@@ -81,6 +81,7 @@ class RestrictionOut(BaseModel):
     restriction_id: str
     name: str
     id_tail: str | None
+    relation: str | None = Field(default=None, description="Who the adult is to the child (生父, 继父)")
     reason: str | None
     document: str | None
     valid_from: date | None
@@ -214,6 +215,8 @@ class ReasonRequest(Strict):
 class RestrictionRequest(Strict):
     name: Line = Name
     id_tail: Line | None = IdTail
+    relation: Line | None = Field(default=None, max_length=20, examples=["生父"],
+                                  description="Who the adult is to the child, shown at the gate")
     reason: Prose = Text
     document: LongLine | None = Field(default=None, max_length=500, description="Court order or agreement reference")
     valid_from: IsoDay | None = None
@@ -221,7 +224,7 @@ class RestrictionRequest(Strict):
 
     def command(self) -> do.Restrict:
         return do.Restrict(self.name, self.reason, self.id_tail, self.document, self.valid_from,
-                           self.valid_to)
+                           self.valid_to, self.relation)
 
 
 class StatementRequest(Strict):

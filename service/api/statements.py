@@ -23,6 +23,7 @@ from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.common import Role
 from service.domain.errors import NotFoundError
+from service.domain.privacy import Data
 from service.projections.statements import (
     read_pupil_statements,
     read_shifts,
@@ -310,13 +311,19 @@ class StaffStatements(BaseModel):
 
 
 def _pupils(views: Any, app: Any, actor: Any, month: str, session: str,
-            pupil_id: str | None = None, min_position: int | None = None) -> dict[str, Any]:
+            pupil_id: str | None = None, min_position: int | None = None,
+            what: str = "statements") -> dict[str, Any]:
     views.reflect("statements", min_position)
     position = views.runners["statements"].position
     found = read_pupil_statements(views.view("statements"), actor.school_id, month, session,
                                   pupil_id, app.now())
     if found is None:
         raise NotFoundError("pupil" if pupil_id else "school", pupil_id or actor.school_id)
+    # Attendance and fees, and (not on the publication) the priority tags behind a reduction:
+    # each pupil's read is recorded.
+    shown = (Data.CUSTODY.value, *(() if what == "publication" else (Data.PRIORITY.value,)),
+             Data.PROFILE.value)
+    app.access.note(actor, what, {shown: [p["pupil_id"] for p in found["pupils"]]})
     return {**found, "position": position}
 
 
@@ -382,7 +389,7 @@ def staff_statement(staff_id: Line, actor: Reader, app: AppDep, views: ViewsDep,
 def publication(actor: AccountsReader, app: AppDep, views: ViewsDep, month: MonthQ,
                 session: SessionQ = "after_school", min_position: PositionQ = None) -> Response:
     """每月公示: pupils' attendance and fees, and staff subsidies, one sheet each, Chinese headers."""
-    pupils = _pupils(views, app, actor, month, session, None, min_position)
+    pupils = _pupils(views, app, actor, month, session, None, min_position, "publication")
     staff = _staff(views, app, actor, month, session)
     year, mon = month.split("-")
     title = f"{pupils['school_name']} {year}年{int(mon)}月 课后服务每月公示"

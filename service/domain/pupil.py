@@ -267,7 +267,7 @@ class Pupil(Aggregate):
     def restrict(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: date | None, valid_to: date | None,
-        by: ActorRecord,
+        by: ActorRecord, relation: str | None = None,
     ) -> None:
         if not normalise_name(name):
             raise RuleError("A restriction names the adult.", field="name")
@@ -278,6 +278,7 @@ class Pupil(Aggregate):
         self._restricted(
             restriction_id=restriction_id, name=name.strip(), id_tail=id_tail,
             reason=reason.strip(), document=document,
+            relation=relation.strip() if relation and relation.strip() else None,
             valid_from=valid_from.isoformat() if valid_from else None,
             valid_to=valid_to.isoformat() if valid_to else None, by=by,
         )
@@ -291,17 +292,18 @@ class Pupil(Aggregate):
         valid_from: str | None
         valid_to: str | None
         by: ActorRecord
+        relation: str | None = None  # who the adult is to the child (生父, 前继父); older logs lack it
 
     @event(RestrictionAdded)
     def _restricted(
         self, restriction_id: str, name: str, id_tail: str | None, reason: str,
         document: str | None, valid_from: str | None, valid_to: str | None,
-        by: ActorRecord,
+        by: ActorRecord, relation: str | None = None,
     ) -> None:
         self.restrictions[restriction_id] = {
             "restriction_id": restriction_id, "name": name, "id_tail": id_tail,
-            "reason": reason, "document": document, "valid_from": valid_from,
-            "valid_to": valid_to, "lifted": False,
+            "relation": relation, "reason": reason, "document": document,
+            "valid_from": valid_from, "valid_to": valid_to, "lifted": False,
         }
 
     def lift_restriction(self, restriction_id: str, reason: str, by: ActorRecord) -> None:

@@ -118,6 +118,7 @@ class RestrictionRecord(TypedDict):
     restriction_id: str
     name: str
     id_tail: str | None
+    relation: str | None
     reason: str
     document: str | None
     valid_from: str | None

@@ -192,6 +192,7 @@ class Restrict:
     document: str | None = None
     valid_from: date | None = None
     valid_to: date | None = None
+    relation: str | None = None
 
 
 @dataclass(frozen=True)

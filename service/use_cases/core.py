@@ -9,10 +9,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from service.adapters.group_commit import GroupCommit
 from service.adapters.outbound import AddressPolicy
 from service.adapters.store import sqlite_durability
 from service.domain.alert import Alert
@@ -142,13 +143,23 @@ class AppCore(Application[UUID]):
             raise RuntimeError(f"SQLite store is not crash-safe: {durability}")
         self.durability = durability
         self.access = AccessRecorder(self)  # reads of pupils' personal data, saved in batches
+        self.group_commit = GroupCommit(self._record)
 
     def close(self) -> None:
         self.access.stop()  # what was read is saved before the store closes
         super().close()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        recordings = super().save(*objs, **kwargs)
+        """Save as the library does, through the group commit: concurrent saves share one
+        transaction, each keeping its own outcome (see service.adapters.group_commit)."""
+        if kwargs:
+            recordings = super().save(*objs, **kwargs)
+        else:
+            processing: ProcessingEvent[UUID] = ProcessingEvent()
+            processing.collect_events(*objs)
+            recordings = self.group_commit.record(processing)
+            self._take_snapshots(processing)
+            self._notify(recordings)
         self.saved.notify()  # wakes the projection runners in this process
         return recordings
 

@@ -19,6 +19,7 @@ from service.domain.errors import (
 )
 from service.domain.pupil import ENROLMENT_STEPS, Pupil
 from service.domain.refs import ActorRecord
+from service.domain.schedule import GAP_TEXT
 from service.domain.school import School
 from service.use_cases.commands import EnrolInBulk
 from service.use_cases.core import AppCore, Decision, Outcome
@@ -45,6 +46,22 @@ def check_sessions(school: School, sessions: list[str]) -> None:
     unknown = [k for k in sessions if k not in {x.key for x in school.schedule.sessions}]
     if unknown:
         raise RuleError(f"No such sessions in the schedule: {unknown}.", field="sessions")
+
+
+def check_attends(school: School, pupil: Pupil, sessions: list[str], *, alone: bool) -> None:
+    """Refuse care in a session the pupil's grade band does not attend: it would hold a child with
+    no dismissal time. ``alone``: the pupil's own request (422); else one pupil of many (refused
+    and reported, the others go on)."""
+    klass = school.classes.get(pupil.class_id)
+    grade = klass["grade"] if klass else None
+    for session in sessions:
+        gap = school.schedule.deadline_gap(session, grade)
+        if gap is None:
+            continue
+        text = f"{pupil.name} cannot be enrolled for {session!r}: {GAP_TEXT[gap]}."
+        if alone:
+            raise RuleError(text, field="sessions")
+        raise ConflictError(text)
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,7 @@ class EnrolmentUseCases(AppCore):
             def apply(pupil: Pupil) -> str:
                 if pupil.enrolment_reached("applied", term.term):
                     return "already"
+                check_attends(school, pupil, term.sessions, alone=False)
                 pupil.apply_for_care(term.term, term.starts, term.ends, term.sessions, None, by)
                 return "done"
             return apply

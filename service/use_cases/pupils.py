@@ -24,6 +24,7 @@ from service.domain.privacy import (
 )
 from service.domain.pupil import Pupil
 from service.domain.refs import ActorRecord, RosterEntry
+from service.domain.schedule import GAP_TEXT
 from service.domain.school import School
 from service.imports.roster import RosterFormatError, RosterRow, RosterTooLargeError, parse_roster
 from service.use_cases.commands import (
@@ -36,7 +37,12 @@ from service.use_cases.commands import (
     Restrict,
 )
 from service.use_cases.core import AppCore, Decision, Outcome
-from service.use_cases.enrolment import Term, check_step_role, enrol_through_to_signed
+from service.use_cases.enrolment import (
+    Term,
+    check_attends,
+    check_step_role,
+    enrol_through_to_signed,
+)
 from service.use_cases.results import Rejected
 from service.use_cases.setup import class_label
 
@@ -198,7 +204,7 @@ class PupilUseCases(AppCore):
     def restrict_adult(self, actor: Actor, pupil_id: str, r: Restrict) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.restrict(
             str(uuid4()), r.name, r.id_tail, r.reason, r.document,
-            r.valid_from, r.valid_to, actor.record()), created=True)
+            r.valid_from, r.valid_to, actor.record(), relation=r.relation), created=True)
 
     def lift_restriction(self, actor: Actor, pupil_id: str, restriction_id: str, reason: str) -> Outcome:
         return self._pupil_change(actor, pupil_id, lambda p, s: p.lift_restriction(
@@ -218,6 +224,7 @@ class PupilUseCases(AppCore):
             unknown = [k for k in e.sessions if k not in {x.key for x in s.schedule.sessions}]
             if unknown:
                 raise RuleError(f"No such sessions in the schedule: {unknown}.", field="sessions")
+            check_attends(s, p, list(e.sessions), alone=True)
             p.apply_for_care(e.term, e.starts, e.ends, list(e.sessions), e.guardian_id, actor.record())
         return self._pupil_change(actor, pupil_id, change)
 
@@ -268,6 +275,15 @@ class PupilUseCases(AppCore):
                     raise RuleError("Name the term (term, term_starts, term_ends) the signed "
                                     "agreements are for.", field="term")
                 paper_.term.check(school)
+                unattended = [
+                    {"row": row.row, "column": "班级", "reason": f"grade {row.grade} cannot be enrolled "
+                     f"for {session!r}: {GAP_TEXT[gap]}"}
+                    for row in parsed.rows if row.row in to_sign for session in paper_.term.sessions
+                    if (gap := school.schedule.deadline_gap(session, row.grade)) is not None]
+                if unattended:
+                    return Decision([], Rejected(
+                        "roster-rows", f"{len(unattended)} problems in the file; nothing was "
+                        "imported.", unattended))
             note = f"纸质协议，名册导入 {filename}".strip()
             signed: list[Aggregate] = []
             already_signed = 0
@@ -296,6 +312,8 @@ class PupilUseCases(AppCore):
                     if row.row in to_sign and paper_.term is not None:
                         present = self.pupil(school.school_id, str(pupil_id))
                         try:
+                            if not present.enrolment_reached("applied", paper_.term.term):
+                                check_attends(school, present, paper_.term.sessions, alone=False)
                             done = enrol_through_to_signed(
                                 present, paper_.term, paper_.agreement(row), note, by)
                         except ConflictError as e:

@@ -6,8 +6,13 @@ application: the views, the alert watcher and the notification deliverer.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from service.adapters.store import STORE_ERRORS
 from service.projections.failures import Backoff
 from service.projections.views import Views
 from service.settings import Settings
@@ -17,10 +22,70 @@ from service.workers.checkpointer import Checkpointer
 from service.workers.deliverer import Deliverer
 from service.workers.watcher import Watcher
 
+log = logging.getLogger(__name__)
+
 
 def open_application(settings: Settings, *, clock: Clock | None = None) -> HandoverApp:
     """The application over the store the settings name."""
     return HandoverApp(env=settings.eventsourcing_env(), clock=clock)
+
+
+class Opening:
+    """Opens the application, and while the store does not answer keeps trying with back-off.
+
+    A process started while its database is away does not exit: it says so (logs, and ``/health``
+    through ``error``), tries again, and once the store answers hands the application to
+    ``ready`` and carries on as if it had started then. Any other error (a wrong setting) is
+    not retried: it stops the start-up as before."""
+
+    def __init__(self, open_app: Callable[[], HandoverApp], ready: Callable[[HandoverApp], None],
+                 backoff: Backoff | None = None) -> None:
+        self.open_app, self.ready = open_app, ready
+        self.backoff = backoff or Backoff(first=1.0, cap=15.0)
+        self.app: HandoverApp | None = None
+        self.error: BaseException | None = None
+        self.attempts = 0
+        self.failing_since: datetime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self.app is not None
+
+    def try_once(self) -> bool:
+        """One attempt; True when the application is open and handed over."""
+        try:
+            app = self.open_app()
+        except STORE_ERRORS as e:
+            self.attempts += 1
+            self.error = e
+            self.failing_since = self.failing_since or datetime.now(UTC)
+            log.error("the store does not answer (attempt %d): %r; trying again in %.0fs",
+                      self.attempts, e, self.backoff.delay(self.attempts))
+            return False
+        if self.attempts:
+            log.warning("the store answered after %d failed attempts: starting", self.attempts)
+        self.ready(app)
+        self.app, self.error = app, None
+        return True
+
+    def start(self) -> None:
+        """Keep trying in the background until the store answers (or ``stop``)."""
+        def loop() -> None:
+            while not self.opened and not self._stop.wait(self.backoff.delay(self.attempts)):
+                try:
+                    self.try_once()
+                except Exception:  # a start-up step failed past the store: said, and tried again
+                    self.attempts += 1
+                    log.exception("starting over the store failed (attempt %d)", self.attempts)
+        self._thread = threading.Thread(target=loop, name="store-opening", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 @dataclass
