@@ -33,6 +33,7 @@ COPY service ./service
 COPY --from=web /web/dist ./web/dist
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/handover --create-home handover \
+    && install -d -o handover -g handover -m 0700 /var/lib/handover/evidence-keys \
     && chown handover:handover /var/lib/handover
 
 USER handover

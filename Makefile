@@ -5,6 +5,7 @@
 #   make lint    ruff and mypy --strict over service/, tests/ and tools/ (versions pinned in the test extras)
 #   make test    the whole test suite on every core (PostgreSQL required; see scripts/ensure-postgres.sh)
 #   make bench   release throughput and latency over HTTP (SQLite and PostgreSQL)
+#   make bench-verify   the offline evidence verifier over a million records, against a raw chain
 #   make clean   remove the virtualenv, caches and the demo data
 #
 # Variables: PY (the Python that creates .venv), ARGS (passed to `handover demo` / `handover bench`),
@@ -24,7 +25,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 
-.PHONY: help venv install demo web lint test bench clean
+.PHONY: help venv install demo web lint test bench bench-verify clean
 
 help:
 	@echo "make demo    run the service with a demo school on the SQLite store (data/demo)"
@@ -32,6 +33,7 @@ help:
 	@echo "make lint    check style and types (ruff, mypy --strict)"
 	@echo "make test    run the whole test suite (PostgreSQL required)"
 	@echo "make bench   measure release throughput and latency"
+	@echo "make bench-verify   time the evidence verifier over a million records"
 	@echo "make venv    create .venv and install the project with its test extras"
 	@echo "make clean   remove .venv, caches and data/demo"
 
@@ -79,6 +81,9 @@ test: $(STAMP) web
 bench: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(BIN)/handover bench $(ARGS)
+
+bench-verify: $(STAMP)
+	$(BIN)/python tools/bench_verify.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/demo

@@ -1,4 +1,4 @@
-"""The ``handover`` command line: init, serve, demo, bench."""
+"""The ``handover`` command line: init, serve, demo, worker, rebuild, verify, bench."""
 
 from __future__ import annotations
 
@@ -240,6 +240,55 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify an evidence export offline (no database, no decryption key), or the live store
+    against its published checkpoints; 0 when everything verifies, 1 when anything does not."""
+    from service.domain.evidence import Report, kept_checkpoints, verify_export
+
+    key_text = Path(args.key).read_text(encoding="utf-8") if args.key else None
+    kept = [c for path in args.checkpoints or []
+            for c in kept_checkpoints(Path(path).read_text(encoding="utf-8"))]
+    reports: list[Report]
+    if args.live:
+        reports = _verify_live(args, key_text, kept)
+    else:
+        if args.export is None or key_text is None:
+            print("handover verify: give an EXPORT and --key PUBLIC_KEY_FILE (or --live)", file=sys.stderr)
+            return 2
+        try:
+            with open(args.export, "rb") as f:
+                reports = [verify_export(f, key_text, kept=kept)]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"handover verify: {args.export} cannot be read as an evidence export: {e}",
+                  file=sys.stderr)
+            return 2
+    if not reports:
+        print("no event is recorded yet: nothing to verify")
+    for report in reports:
+        for line in report.lines():
+            print(line)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _verify_live(args: argparse.Namespace, key_text: str | None, kept: list[Any]) -> list[Any]:
+    from service.domain.evidence import trusted_keys
+    from service.projections.views import Views
+    from service.reports.evidence import verify_live
+    from service.workers.bootstrap import open_application
+
+    settings = _settings(args)
+    app = open_application(settings)
+    try:
+        views = Views(app, settings)
+        views.runners["evidence"].catch_up()
+        keys = trusted_keys(key_text) if key_text else None
+        if keys is None:
+            print("(trusting the public keys the service publishes: give --key to trust your own copy)")
+        return verify_live(app, views.evidence, app.clock.now(), keys, kept)
+    finally:
+        app.close()
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """The bench is a tool of the repository checkout (``tools/``), not of the installed service."""
     checkout = Path(__file__).resolve().parent.parent
@@ -288,6 +337,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("view", help="the view's name, e.g. roster")
     _add_store_args(p)
     p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("verify", help="verify an evidence export offline, or the live store (--live)")
+    p.add_argument("export", nargs="?", help="the export (JSON lines from GET /v1/evidence/export)")
+    p.add_argument("--key", help="the trusted public keys: GET /v1/evidence/keys as JSON, or one PEM key")
+    p.add_argument("--checkpoints", action="append", metavar="FILE", help=(
+        "checkpoints kept from earlier (GET /v1/evidence/checkpoints saved, or a witness's copy), "
+        "checked besides the export's own; may be repeated"))
+    p.add_argument("--live", action="store_true",
+                   help="verify the live store's chains against their published checkpoints")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("bench", help="measure release throughput and latency over HTTP")
     p.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")

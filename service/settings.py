@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         default=True, description="Run the projection runners inside the API process")
     retry_max_backoff: float = Field(
         default=10.0, gt=0, description="Longest pause of a view, watcher or deliverer retrying after a failure")
+    checkpoint_interval: float = Field(
+        default=5.0, gt=0, description=(
+            "Seconds between looks for the signed checkpoints a school's chain is due (every "
+            "100 events, and 5 minutes after an unsigned one)"))
     health_max_view_lag: int = Field(
         default=1000, ge=0, description="Events a view may be behind the log before /health answers 503")
     health_watcher_grace: float = Field(
@@ -131,6 +135,11 @@ class Settings(BaseSettings):
         "Run a PostgreSQL store written before encryption without a key: the library cannot "
         "read plain records with a cipher on"))
     _memory_key: str | None = PrivateAttr(default=None)
+
+    @property
+    def signing_keys_dir(self) -> Path:
+        """Where each school's Ed25519 checkpoint keys are kept (owner-only files)."""
+        return self.data_dir / "evidence-keys"
 
     @property
     def key_file(self) -> Path:

@@ -52,7 +52,7 @@ def settings_for(store: str, tmp_path: Path, pg_database: str | None, schema: st
         assert pg_database is not None
         return Settings(store="postgres", postgres_host=PG_HOST, postgres_port=PG_PORT,
                         postgres_user=PG_USER, postgres_password=PG_PASSWORD,
-                        postgres_dbname=pg_database, postgres_schema=schema,
+                        postgres_dbname=pg_database, postgres_schema=schema, data_dir=tmp_path,
                         watch_interval=QUIET_WATCHER, cipher_key=SecretStr(TEST_CIPHER_KEY),
                         access_flush_interval=QUIET_RECORDER)
     return Settings(store=store, data_dir=tmp_path, watch_interval=QUIET_WATCHER,  # type: ignore[arg-type]

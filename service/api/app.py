@@ -21,6 +21,7 @@ from service.api import (
     devices,
     duty,
     enrolment,
+    evidence,
     history,
     incidents,
     notifications,
@@ -109,6 +110,7 @@ class Health(BaseModel):
     wake: PartHealth | None = Field(default=None, description=(
         "PostgreSQL: the LISTEN connection that wakes the views and streams on other processes' "
         "writes (while it is down they poll)"))
+    checkpointer: PartHealth | None = None
     failing: list[str] = []
 
 
@@ -129,6 +131,7 @@ def create_app(
             running = background(handover, settings)
             api.state.views, api.state.watcher = running.views, running.watcher
             api.state.deliverer, api.state.wake = running.deliverer, running.wake
+            api.state.checkpointer = running.checkpointer
             handover.access.interval = settings.access_flush_interval
             handover.access.start()
             if settings.run_projections:
@@ -187,7 +190,7 @@ def create_app(
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router, incidents.router,
-                   history.router, duty.router,
+                   history.router, duty.router, evidence.router,
                    devices.router, devices.pairing):
         api.include_router(router)
     web.mount(api)  # the screens at /app/
@@ -215,11 +218,12 @@ def create_app(
             if h["error"] or (h["hosted"] and not h["running"]) or (
                     h["lag"] is not None and h["lag"] > settings.health_max_view_lag):
                 failing.append(f"views.{name}")
-        parts: dict[str, PartHealth | None] = {"watcher": None, "deliverer": None}
+        parts: dict[str, PartHealth | None] = {"watcher": None, "deliverer": None, "checkpointer": None}
         if views.started:
             watcher = PartHealth(**api.state.watcher.health(settings.health_watcher_grace))
             deliverer = PartHealth(**api.state.deliverer.health())
-            parts = {"watcher": watcher, "deliverer": deliverer}
+            checkpointer = PartHealth(**api.state.checkpointer.health())
+            parts = {"watcher": watcher, "deliverer": deliverer, "checkpointer": checkpointer}
             for name, part in parts.items():
                 assert part is not None
                 if not part.running or part.error or part.behind:
@@ -237,7 +241,8 @@ def create_app(
             sqlite_synchronous=durability.synchronous if durability else None,
             store_health=store,
             views={name: ViewHealth(**h) for name, h in view_health.items()},
-            watcher=parts["watcher"], deliverer=parts["deliverer"], wake=wake, failing=failing,
+            watcher=parts["watcher"], deliverer=parts["deliverer"], wake=wake,
+            checkpointer=parts["checkpointer"], failing=failing,
             access_recorder=AccessRecorderHealth(**access),
         )
 

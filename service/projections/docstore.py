@@ -67,6 +67,15 @@ class DocView(TrackingRecorder):
     def reset(self) -> None:
         """Drop every document and the position: the next run rebuilds from zero."""
 
+    @abstractmethod
+    def add(self, key: str, doc: Doc) -> bool:
+        """Write a document no log position stands for, only if none is under its key yet:
+        whether it was written (for records of their own, such as signed checkpoints)."""
+
+    @abstractmethod
+    def replace(self, key: str, doc: Doc) -> None:
+        """Write a document no log position stands for, over any under its key."""
+
     def get(self, key: str) -> Doc | None:
         return self.get_many([key]).get(key)
 
@@ -140,6 +149,17 @@ class MemoryDocView(DocView):
         with self._lock:
             self._docs.clear()
             self._positions.clear()
+
+    def add(self, key: str, doc: Doc) -> bool:
+        with self._lock:
+            if key in self._docs:
+                return False
+            self._docs[key] = json.dumps(doc, ensure_ascii=False)
+            return True
+
+    def replace(self, key: str, doc: Doc) -> None:
+        with self._lock:
+            self._docs[key] = json.dumps(doc, ensure_ascii=False)
 
 
 class SQLiteDocView(DocView):
@@ -230,12 +250,23 @@ class SQLiteDocView(DocView):
         c.execute(f"DELETE FROM {self.tracking} WHERE view=?", (self.name,))
         c.execute("COMMIT")
 
+    def add(self, key: str, doc: Doc) -> bool:
+        cursor = self._connection().execute(
+            f"INSERT OR IGNORE INTO {self.docs} VALUES (?, ?, ?)",
+            (self.name, key, self.seal.close(doc)))
+        return cursor.rowcount == 1
+
+    def replace(self, key: str, doc: Doc) -> None:
+        self._connection().execute(f"INSERT OR REPLACE INTO {self.docs} VALUES (?, ?, ?)",
+                                   (self.name, key, self.seal.close(doc)))
+
 
 class PostgresDocView(DocView):
     def __init__(self, name: str, datastore: PostgresDatastore, cipher: Cipher | None = None) -> None:
         super().__init__(name)
         self.datastore = datastore
         self.seal = Seal(cipher)
+        self._cast = "" if self.seal.on else "::jsonb"  # a sealed document is BYTEA
         schema = datastore.schema
 
         def table(t: str) -> str:
@@ -286,8 +317,7 @@ class PostgresDocView(DocView):
             if deletes:
                 c.execute(f"DELETE FROM {self.docs} WHERE view=%s AND key = ANY(%s)", (self.name, deletes))
             if upserts:
-                cast = "" if self.seal.on else "::jsonb"
-                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s{cast}) "
+                c.executemany(f"INSERT INTO {self.docs} VALUES (%s, %s, %s{self._cast}) "
                               "ON CONFLICT (view, key) DO UPDATE SET doc = EXCLUDED.doc", upserts)
 
     def max_tracking_id(self, application_name: str) -> int | None:
@@ -301,3 +331,15 @@ class PostgresDocView(DocView):
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {self.docs} WHERE view=%s", (self.name,))
             c.execute(f"DELETE FROM {self.tracking} WHERE view=%s", (self.name,))
+
+    def add(self, key: str, doc: Doc) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.docs} VALUES (%s, %s, %s{self._cast}) ON CONFLICT DO NOTHING",
+                      (self.name, key, self.seal.close(doc)))
+            return bool(c.rowcount == 1)
+
+    def replace(self, key: str, doc: Doc) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.docs} VALUES (%s, %s, %s{self._cast}) "
+                      "ON CONFLICT (view, key) DO UPDATE SET doc = EXCLUDED.doc",
+                      (self.name, key, self.seal.close(doc)))

@@ -21,7 +21,23 @@ class Undecodable:
         self.notification, self.error = notification, error
 
 
-def decode(app: Application[Any], notifications: Sequence[Notification]) -> list[Any]:
+class Deferred:
+    """A stored event not decoded yet: a projection of the stored bytes decodes only the few it
+    needs (an aggregate's first record), so its reader does not decrypt the whole log."""
+
+    def __init__(self, app: Application[Any], notification: Notification) -> None:
+        self.app, self.notification = app, notification
+
+    def decoded(self) -> Any:
+        """The domain event, or an ``Undecodable`` saying why not."""
+        [event] = decode(self.app, [self.notification])
+        return event
+
+
+def decode(app: Application[Any], notifications: Sequence[Notification], *,
+           deferred: bool = False) -> list[Any]:
+    if deferred:
+        return [Deferred(app, n) for n in notifications]
     events: list[Any] = []
     for n in notifications:
         try:

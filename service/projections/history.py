@@ -159,6 +159,12 @@ class SnapshotView(DocView):
         self.docs.clear()
         self.position = 0
 
+    def add(self, key: str, doc: Doc) -> bool:
+        return self.docs.setdefault(key, doc) is doc
+
+    def replace(self, key: str, doc: Doc) -> None:
+        self.docs[key] = doc
+
 
 @dataclass
 class _Replay:

@@ -46,6 +46,13 @@ class Batch:
             self.loaded[key] = self.view.get(key)
         return self.loaded[key]
 
+    def load(self, keys: Sequence[str]) -> None:
+        """Read the documents not read yet in one go (a key without one is read as absent)."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self.loaded]
+        found = self.view.get_many(wanted) if wanted else {}
+        for key in wanted:
+            self.loaded[key] = found.get(key)
+
     def put(self, key: str, doc: Doc) -> None:
         self.loaded[key] = doc
         self.changes[key] = doc
@@ -67,6 +74,8 @@ class DocProjection(Projection[DocView]):
     """A projection whose handlers stage document changes in a batch."""
 
     _handlers: ClassVar[dict[type, str]]
+    # Whether its reader decodes every event for it; if not, it is given ``Deferred`` ones.
+    decodes: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,6 +89,16 @@ class DocProjection(Projection[DocView]):
         attr = self._handlers.get(type(event))
         if attr is not None:
             getattr(self, attr)(event, batch)
+
+    def prefetch(self, notifications: Sequence[Notification], batch: Batch) -> None:
+        """Read into the batch, at once, the documents its records will need (by default none)."""
+
+    def apply_recorded(self, notification: Notification, event: Any, batch: Batch) -> None:
+        """Apply one stored record as read from the log (its decoded event beside it); a
+        projection of the stored bytes themselves overrides this."""
+        if isinstance(event, Undecodable):
+            raise event.error
+        self.apply(event, batch)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """One event, committed with its position (for callers outside the runner)."""
@@ -124,7 +143,8 @@ class Runner:
             start=start, limit=self.batch_size, inclusive_of_start=False)
         if not notifications:
             return 0
-        return self.apply(start, notifications, decode(self.app, notifications))
+        return self.apply(start, notifications, decode(
+            self.app, notifications, deferred=not self.projection.decodes))
 
     def apply(self, start: int, notifications: Sequence[Notification], events: Sequence[Any]) -> int:
         """Apply the notifications after ``start`` and commit them with the last position, but
@@ -136,11 +156,10 @@ class Runner:
         if not todo:
             return 0
         batch = Batch(self.view)
+        self.projection.prefetch([n for n, _ in todo], batch)
         for i, (n, event) in enumerate(todo):
             try:
-                if isinstance(event, Undecodable):
-                    raise event.error
-                self.projection.apply(event, batch)
+                self.projection.apply_recorded(n, event, batch)
             except Exception as e:
                 if is_store_unavailable(e):
                     raise
@@ -152,8 +171,8 @@ class Runner:
     def _commit(self, start: int, todo: Sequence[tuple[Notification, Any]], batch: Batch | None = None) -> int:
         if batch is None:  # the events before one that failed: apply them again, alone
             batch = Batch(self.view)
-            for _, event in todo:
-                self.projection.apply(event, batch)
+            for n, event in todo:
+                self.projection.apply_recorded(n, event, batch)
         try:
             self.view.commit(batch.changes, Tracking(self.app.name, todo[-1][0].id), after=start)
         except IntegrityError:
@@ -296,7 +315,8 @@ class SharedReader:
             for runner in active:
                 runner.failed(e)
             return 0
-        events = decode(self.app, notifications) if notifications else []
+        deferred = not any(r.projection.decodes for r in active)
+        events = decode(self.app, notifications, deferred=deferred) if notifications else []
         for runner in active:
             try:
                 if notifications:

@@ -6,6 +6,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
+from service.adapters.signing_keys import KeyFiles
 from service.adapters.store import is_store_unavailable
 from service.domain.errors import RuleError
 from service.projections.access_log import AccessLog
@@ -13,6 +14,7 @@ from service.projections.alerts import Alerts
 from service.projections.cache import RosterCache
 from service.projections.care_log import CareLog
 from service.projections.docstore import DocView, MemoryDocView, PostgresDocView, SQLiteDocView
+from service.projections.evidence import SIGNED, Chain, Evidence
 from service.projections.failures import Backoff
 from service.projections.feed import Feed
 from service.projections.incidents import Incidents
@@ -26,7 +28,7 @@ from service.use_cases.core import AppCore
 
 LIVE = ("roster", "alerts")
 PROJECTIONS: tuple[type[DocProjection], ...] = (Roster, Alerts, CareLog, Statements, Outbox,
-                                               StaffTokens, AccessLog, Incidents)
+                                               StaffTokens, AccessLog, Incidents, Chain)
 
 
 def make_view(name: str, settings: Settings, app: AppCore) -> DocView:
@@ -58,6 +60,8 @@ class Views:
                                             batch_size=settings.view_batch_size, backoff=backoff)
         # The afternoon's and the pupil list's reads of the roster, decoded once per process.
         self.roster_cache = RosterCache(self.view("roster"), app.recorder, app.name)
+        self.evidence = Evidence(self.view(Chain.name), make_view(SIGNED, settings, app),
+                                 KeyFiles(settings.signing_keys_dir, settings.store_cipher_key()))
 
     def view(self, name: str) -> DocView:
         return self.runners[name].view
@@ -65,10 +69,13 @@ class Views:
     def start(self) -> None:
         # The live views (what the gate and the watcher read) get a reader of their own, so a
         # slower report view (care log, statements, outbox) never holds the roster back.
+        # The evidence chain reads the stored bytes on a reader of its own, decoding only each
+        # aggregate's first event, so it never holds a report view back either.
         live = [r for name, r in self.runners.items() if name in LIVE]
-        rest = [r for name, r in self.runners.items() if name not in LIVE]
-        self._readers = [SharedReader(self.app, group, signal=self.app.saved,
-                                      batch_size=self.batch_size) for group in (live, rest) if group]
+        chain = [r for name, r in self.runners.items() if name == Chain.name]
+        rest = [r for name, r in self.runners.items() if name not in LIVE and name != Chain.name]
+        self._readers = [SharedReader(self.app, group, signal=self.app.saved, batch_size=self.batch_size)
+                         for group in (live, rest, chain) if group]
         for reader in self._readers:
             reader.start()
         self.started = True

@@ -19,6 +19,7 @@ from service.projections.views import Views
 from service.settings import Settings
 from service.use_cases.application import HandoverApp
 from service.use_cases.clock import Clock
+from service.workers.checkpointer import Checkpointer
 from service.workers.deliverer import Deliverer
 from service.workers.watcher import Watcher
 
@@ -93,17 +94,20 @@ class Opening:
 
 @dataclass
 class Background:
-    """The views, the watcher and the deliverer over one application, started and stopped together."""
+    """The views, the watcher, the deliverer and the checkpointer over one application, started
+    and stopped together."""
 
     views: Views
     watcher: Watcher
     deliverer: Deliverer
+    checkpointer: Checkpointer
     wake: PgWake | None = None  # on PostgreSQL: woken by other processes' writes
 
     def start(self) -> None:
         self.views.start()
         self.watcher.start()
         self.deliverer.start()
+        self.checkpointer.start()
         self.listen()
 
     def listen(self) -> None:
@@ -115,6 +119,7 @@ class Background:
     def stop(self) -> None:
         if self.wake is not None:
             self.wake.stop()
+        self.checkpointer.stop()
         self.deliverer.stop()
         self.watcher.stop()
         self.views.stop()
@@ -123,7 +128,8 @@ class Background:
         """Each part's current error (None: working), by the name an operator reads."""
         states = {f"view {name}": runner.error for name, runner in self.views.runners.items()}
         woken = {} if self.wake is None else {"wake-up on writes": self.wake.error}
-        return states | {"watcher": self.watcher.error, "deliverer": self.deliverer.error} | woken
+        return states | {"watcher": self.watcher.error, "deliverer": self.deliverer.error,
+                         "checkpointer": self.checkpointer.error} | woken
 
 
 def background(app: HandoverApp, settings: Settings) -> Background:
@@ -132,6 +138,8 @@ def background(app: HandoverApp, settings: Settings) -> Background:
     watcher = Watcher(app, views, settings.watch_interval,
                       backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
     deliverer = Deliverer(app, views, max_backoff=settings.retry_max_backoff)
+    checkpointer = Checkpointer(views, app.clock, settings.checkpoint_interval,
+                                backoff=Backoff(first=1.0, cap=settings.retry_max_backoff))
     datastore = getattr(app.factory, "datastore", None)
     wake = pg_wake(datastore, app.recorder, app.saved.notify) if settings.store == "postgres" else None
-    return Background(views, watcher, deliverer, wake)
+    return Background(views, watcher, deliverer, checkpointer, wake)
