@@ -19,6 +19,7 @@ from service.api import (
     care_log,
     devices,
     enrolment,
+    gate_guards,
     history,
     incidents,
     notifications,
@@ -164,7 +165,7 @@ def create_app(
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router, incidents.router,
-                   history.router,
+                   history.router, gate_guards.router,
                    devices.router, devices.pairing):
         api.include_router(router)
     web.mount(api)  # the screens at /app/
