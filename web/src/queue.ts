@@ -22,6 +22,8 @@ export interface Queued {
   adult: string | null;
   staffId: string; // who made it: it is sent only under their own sign-in
   staffName: string;
+  guardId?: string; // at a gate tablet: the guard on duty who made it, named when it is sent
+  guardName?: string;
   state: "waiting" | "sending" | "conflict";
   problem?: {
     status: number; code: string; title: string; detail: string | null; reasons: string[];
@@ -69,7 +71,10 @@ export function subscribe(fn: (items: Queued[]) => void): () => void {
 }
 
 async function post(item: Queued): Promise<{ data?: unknown; error?: unknown; response: Response }> {
-  const header = { "idempotency-key": item.key, "x-device-time": item.deviceTime };
+  const header = {
+    "idempotency-key": item.key, "x-device-time": item.deviceTime,
+    ...(item.guardId ? { "x-guard-id": item.guardId } : {}),
+  };
   const c = item.command;
   if (c.kind === "release") return api.POST("/v1/releases", { body: c.body, params: { header } });
   if (c.kind === "refusal") return api.POST("/v1/refusals", { body: c.body, params: { header } });
@@ -122,9 +127,11 @@ export async function submit(command: Command, names: string[], adult: string | 
   await load();
   const me = device.me();
   if (!me) throw new Error("not signed in");
+  const guard = me.device?.kind === "gate_tablet" ? device.guard() : null;
   const item: Queued = {
     key: crypto.randomUUID(), command, deviceTime: deviceTime(), names, adult, state: "waiting", tries: 0,
     staffId: me.staff_id, staffName: me.name,
+    ...(guard ? { guardId: guard.staff_id, guardName: guard.name } : {}),
   };
   return locked(async () => {
     items.push(item);
