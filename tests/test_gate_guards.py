@@ -40,6 +40,8 @@ def test_a_gate_shift_handed_to_a_colleague_and_resumed_is_open_only_while_signe
     assert shift.open_at(MORNING + timedelta(minutes=30))
     assert not shift.open_at(MORNING + timedelta(hours=2))
     assert shift.open_at(MORNING + timedelta(hours=5))
+    assert not shift.open_at(MORNING - timedelta(seconds=20))
+    assert shift.open_at(MORNING - timedelta(seconds=20), timedelta(seconds=30))  # a device's clock
     _, handed, resumed = shift.collect_events()
     assert isinstance(handed, Shift.HandedOver) and handed.to["staff_id"] == "guard-2"
     assert isinstance(resumed, Shift.Resumed)

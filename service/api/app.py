@@ -147,7 +147,6 @@ def create_app(
         redoc_url=None,
     )
     api.add_middleware(RefuseTokensInQuery)
-    api.add_middleware(ServerTime)
     # Every body has a limit, checked before it is read (the pairing route takes no token):
     # a JSON command 64 KB; the roster upload its file's limit and the form around it; a bulk
     # enrolment step its thousands of pupil ids.
@@ -155,6 +154,8 @@ def create_app(
         "/v1/imports/roster": pupils.MAX_ROSTER_BYTES + 1024 * KB,
         "/v1/enrolment/": 1024 * KB,
     })
+    # Outermost: every answer says the service's time, a body refused as too large (413) too.
+    api.add_middleware(ServerTime)
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(TooManyPairingTriesError, devices.too_many_tries_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -97,10 +97,11 @@ class Shift(Aggregate):
     def signed_off(self) -> bool:
         return self.signed_off_at is not None
 
-    def open_at(self, at: datetime) -> bool:
-        """Whether the staff member was signed on here at that moment."""
-        return any(datetime.fromisoformat(on) <= at
-                   and (off is None or at <= datetime.fromisoformat(off))
+    def open_at(self, at: datetime, slack: timedelta = timedelta(0)) -> bool:
+        """Whether the staff member was signed on here at that moment (give or take ``slack``,
+        for a moment read off a device's clock)."""
+        return any(datetime.fromisoformat(on) <= at + slack
+                   and (off is None or at - slack <= datetime.fromisoformat(off))
                    for on, off in self.periods)
 
     def view(self) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from service.use_cases.statements import StatementUseCases, place_dismissal
 
 PIN_TRIES = 5  # wrong PINs for one person within the window before every try is refused
 DEVICE_CLOCK_AHEAD = timedelta(minutes=5)  # a queued command made later than this is not believed
+# A device's time is whole seconds off its own clock: a command made just as the guard signed on
+# (or off) is theirs.
+DEVICE_CLOCK_SLACK = timedelta(seconds=30)
 
 
 class GuardNotOnDutyError(RuleError):
@@ -249,6 +252,6 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
         day = at.astimezone(school.tz).date()
         for session in school.schedule.sessions:
             shift = self._gate_shift(school, guard_id, day, session.key, identity.place_id)
-            if shift is not None and shift.open_at(at):
+            if shift is not None and shift.open_at(at, DEVICE_CLOCK_SLACK):
                 return {"staff_id": guard_id, "name": member["name"]}
         raise GuardNotOnDutyError(member["name"], gate["name"])

@@ -92,6 +92,8 @@ def release(page: Page, pupil: dict[str, Any]) -> None:
 def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
         context: BrowserContext, served: Served, tablet: Tablet, artifacts: Path) -> None:
     page = context.new_page()
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     page.goto(f"{served.base}/app/")
     page.get_by_test_id("pair-code").fill(tablet.code)
     page.get_by_test_id("pair").click()
@@ -153,3 +155,4 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     page.get_by_test_id("lang").click()
     expect(page.get_by_test_id("guard-sign-on")).to_contain_text("Sign on first")
     page.screenshot(path=artifacts / "44-tablet-signed-off-en.png")
+    assert missing == [], missing  # the favicon too: nothing the browser asks for is missing
