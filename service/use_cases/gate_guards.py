@@ -68,6 +68,9 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
                                        "has_pin": True, "set_at": actor.at.isoformat()})
         return self.execute(actor, decide)
 
+    def has_pin(self, school_id: str, staff_id: str) -> bool:
+        return self._has_pin(school_id, staff_id)
+
     def _has_pin(self, school_id: str, staff_id: str) -> bool:
         return isinstance(self._find(StaffPin.create_id(school_id, staff_id), readonly=True),
                           StaffPin)
