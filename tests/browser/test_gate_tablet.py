@@ -18,8 +18,8 @@ from tests.browser.conftest import SESSION, Served
 from tests.browser.test_gate_screen import LANDSCAPE, collects_plainly, untranslated
 
 ADMIN = "王建华"
-SOUTH_GUARD = "马德胜"  # 门卫（南门）
-EAST_GUARD = "刘保国"  # 门卫（东门）, who takes the south gate over
+SOUTH_GUARD = "赵卫东"  # the second east-gate guard, at the south gate's shared tablet today
+EAST_GUARD = "刘保国"  # 门卫（东门）, who takes the south gate over (the board's tests use 马德胜)
 PINS = {SOUTH_GUARD: "2580", EAST_GUARD: "1397"}
 
 
@@ -124,7 +124,11 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     page.get_by_test_id("search").fill("")
     page.get_by_test_id("guard-on-duty").click()
     page.get_by_test_id("guard-take-over").filter(has_text=EAST_GUARD).click()
-    expect(page.get_by_test_id("guard-count")).to_have_value("2")
+    held = [r for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]
+            if r["status"] == "in_custody" and r["place"]["id"] == served.gates["南门"]
+            and r["custodian"]["staff_id"] == tablet.staff[SOUTH_GUARD]]
+    assert {second["pupil_id"], third["pupil_id"]} <= {r["pupil_id"] for r in held}
+    expect(page.get_by_test_id("guard-count")).to_have_value(str(len(held)))
     page.screenshot(path=artifacts / "42-tablet-take-over.png")
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-on-duty")).to_contain_text(EAST_GUARD)

@@ -114,6 +114,13 @@ export const en = {
   "kind.release": "release",
   "kind.refusal": "refusal",
   "kind.home_alone": "home alone",
+  "kind.sign_in": "Roll call",
+  "kind.absence": "Leave / absence",
+  "kind.handover": "Handover",
+  "kind.confirm": "Received",
+  "kind.early_departure": "Early departure",
+  "teacher.queued": "Kept on this phone: {names}. Sent when the network is back.",
+  "teacher.queue.waiting": "{n} records wait on this phone for the network: {names}",
 
   "reason.restricted": "the adult is on the do-not-release list",
   "reason.not_authorised": "the adult may not collect",

@@ -112,6 +112,13 @@ export const zh = {
   "kind.release": "放行",
   "kind.refusal": "拒绝放行",
   "kind.home_alone": "自行回家",
+  "kind.sign_in": "点名签到",
+  "kind.absence": "请假/缺勤",
+  "kind.handover": "交接",
+  "kind.confirm": "确认接收",
+  "kind.early_departure": "提前离校",
+  "teacher.queued": "已保存在手机上：{names}。联网后自动发送。",
+  "teacher.queue.waiting": "{n} 条记录在手机上等待联网后发送：{names}",
 
   "reason.restricted": "来人在禁止接送名单上",
   "reason.not_authorised": "来人不在授权接送名单",
