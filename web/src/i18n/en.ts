@@ -163,7 +163,7 @@ export const en = {
   "guard.off.confirm": "Sign off",
   "guard.problem.wrong-pin": "Wrong PIN: type it again",
   "guard.problem.no-pin": "This guard has no PIN yet: ask an admin",
-  "guard.problem.pin-tries-exceeded": "Too many wrong PINs: try again in 15 minutes, or ask the duty leader to sign you on",
+  "guard.problem.pin-tries-exceeded": "Too many wrong PINs: try again in 15 minutes; a forgotten PIN is reset by an admin",
   "guard.problem.rule": "Cannot sign on: a rule forbids it (no service today, or not a guard's account)",
   "guard.problem.conflict": "Cannot sign on: you are still on duty elsewhere, or the guard handing over is no longer on duty here",
   "guard.problem.not-found": "No such guard, or no shift of theirs at this gate",

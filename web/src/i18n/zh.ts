@@ -161,7 +161,7 @@ export const zh = {
   "guard.off.confirm": "确认签退",
   "guard.problem.wrong-pin": "密码不对，请重新输入",
   "guard.problem.no-pin": "该门卫还没有设置密码，请找管理员",
-  "guard.problem.pin-tries-exceeded": "密码错误次数太多，请 15 分钟后再试，或请值班领导帮您签到",
+  "guard.problem.pin-tries-exceeded": "密码错误次数太多，请 15 分钟后再试；忘记密码请找管理员重设",
   "guard.problem.rule": "不能签到：不符合规则（例如今天没有课后服务，或不是门卫账号）",
   "guard.problem.conflict": "不能签到：您仍在别处值班，或交班的门卫已不在本门值班",
   "guard.problem.not-found": "找不到该门卫或本门的值班记录",
