@@ -18,7 +18,7 @@ from service.domain.common import Actor, Role
 router = APIRouter(prefix="/v1", tags=["gate guards"], responses=PROBLEM_RESPONSES)
 GuardActor = Annotated[Actor, Depends(require_role(Role.GUARD))]
 Session = Annotated[Line, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-Pin = Annotated[str, Field(pattern=r"^[0-9]{4,8}$", description="4 to 8 digits")]
+Pin = Annotated[Line, Field(pattern=r"^[0-9]{4,8}$", description="4 to 8 digits")]
 PIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _problem_content("Too many wrong PINs for this person: wait Retry-After seconds "
                           "(pin-tries-exceeded)"),
