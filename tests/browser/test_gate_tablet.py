@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import SESSION, Served
+from tests.browser.test_board_screens import serious_violations, small_targets
 from tests.browser.test_gate_screen import LANDSCAPE, collects_plainly, untranslated
 
 ADMIN = "王建华"
@@ -103,6 +104,7 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     expect(asking).to_contain_text("请先签到")
     expect(page.get_by_test_id("search")).to_have_count(0)
     assert not untranslated(page), untranslated(page)
+    assert serious_violations(page) == [], serious_violations(page)
     page.screenshot(path=artifacts / "40-tablet-sign-on-first.png")
 
     asking.get_by_test_id("guard-choice").filter(has_text=SOUTH_GUARD).click()
@@ -129,6 +131,8 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
             and r["custodian"]["staff_id"] == tablet.staff[SOUTH_GUARD]]
     assert {second["pupil_id"], third["pupil_id"]} <= {r["pupil_id"] for r in held}
     expect(page.get_by_test_id("guard-count")).to_have_value(str(len(held)))
+    assert small_targets(page) == [], small_targets(page)  # the keypad is for gloved fingers
+    assert serious_violations(page) == [], serious_violations(page)
     page.screenshot(path=artifacts / "42-tablet-take-over.png")
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-on-duty")).to_contain_text(EAST_GUARD)
