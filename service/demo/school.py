@@ -66,10 +66,11 @@ STAFF = [  # one per role (the admin above), then the other guards
     ("周敏", "safety_officer", "安全主任"),
     ("吴志刚", "inspector", "责任督学"),
     ("马德胜", "guard", "门卫（南门）"),
-    ("赵卫东", "guard", "门卫（东门）"),
+    ("赵卫东", "guard", "门卫（南门）"),
 ]
 # The guards at each gate at dismissal, and the PIN each signs on with at a shared gate tablet.
-GATE_GUARDS = {"东门": ["刘保国", "赵卫东"], "南门": ["马德胜"]}
+# The east gate's one guard holds all its pupils, so the demo's east-gate tablet releases them all.
+GATE_GUARDS = {"东门": ["刘保国"], "南门": ["马德胜", "赵卫东"]}
 GUARD_PINS = {"刘保国": "2580", "马德胜": "1397", "赵卫东": "3690"}
 # The gate each grade leaves by: the little ones by the east gate, where the families wait.
 GATE_OF_GRADE = {1: "东门", 2: "东门", 3: "南门", 4: "南门", 5: "东门", 6: "南门"}

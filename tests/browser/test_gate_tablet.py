@@ -19,7 +19,7 @@ from tests.browser.test_board_screens import serious_violations, small_targets
 from tests.browser.test_gate_screen import LANDSCAPE, collects_plainly, untranslated
 
 ADMIN = "王建华"
-SOUTH_GUARD = "赵卫东"  # the second east-gate guard, at the south gate's shared tablet today
+SOUTH_GUARD = "赵卫东"  # the south gate's second guard
 EAST_GUARD = "刘保国"  # 门卫（东门）, who takes the south gate over (the board's tests use 马德胜)
 PINS = {SOUTH_GUARD: "2580", EAST_GUARD: "1397"}
 
