@@ -250,7 +250,8 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
             {open && school ? (
               <Card row={open} detail={today.details.get(open.pupil_id) ?? null} loading={loading} school={school}
                 gateId={gateId} day={day} session={roster?.session ?? "after_school"} rows={rows} details={today.details} queue={queue}
-                onPupil={today.putDetail} onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome} />
+                onPupil={today.putDetail} onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome}
+                actingAs={onDuty?.staff_id ?? me.staff_id} />
             ) : (
               <>
                 <dl class="tiles" data-testid="tiles">

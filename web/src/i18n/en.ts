@@ -138,6 +138,7 @@ export const en = {
   // -- the guard on duty at a gate tablet --
   "problem.guard-not-signed-on": "Not recorded: no guard is signed on at this tablet. The guard on duty signs on first, then tries again.",
   "problem.guard-not-on-duty": "Not recorded: the guard named was not on duty at this gate then. Check, and let the guard on duty do it again.",
+  "card.held_by_other": "Held by {by}: only {by} can release this pupil (or hand the gate over to you first)",
   "guard.sign_on_first": "Sign on first",
   "guard.sign_on.why": "This tablet is shared: releases, refusals and guardians' calls are recorded under the guard signed on. Tap your name and type your own PIN.",
   "guard.pick": "Tap to sign on",

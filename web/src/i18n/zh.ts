@@ -136,6 +136,7 @@ export const zh = {
   // -- the guard on duty at a gate tablet --
   "problem.guard-not-signed-on": "未记录：本平板没有门卫签到。请值班门卫先签到，再重新操作。",
   "problem.guard-not-on-duty": "未记录：记录上的门卫当时不在本门值班。请核对后由当前值班门卫重新操作。",
+  "card.held_by_other": "由 {by} 看护：只有 {by} 能放行这名学生（或 {by} 交班给您后再放行）",
   "guard.sign_on_first": "请先签到",
   "guard.sign_on.why": "本平板是共用设备：放行、拒绝放行和家长来电都记在签到门卫的名下。请点自己的名字，输入个人密码。",
   "guard.pick": "点此签到",
