@@ -42,6 +42,8 @@ def test_a_gate_shift_handed_to_a_colleague_and_resumed_is_open_only_while_signe
     assert shift.open_at(MORNING + timedelta(hours=5))
     assert not shift.open_at(MORNING - timedelta(seconds=20))
     assert shift.open_at(MORNING - timedelta(seconds=20), timedelta(seconds=30))  # a device's clock
+    off = MORNING + timedelta(hours=1)
+    assert not shift.open_at(off + timedelta(seconds=5), timedelta(seconds=30))  # never after
     _, handed, resumed = shift.collect_events()
     assert isinstance(handed, Shift.HandedOver) and handed.to["staff_id"] == "guard-2"
     assert isinstance(resumed, Shift.Resumed)

@@ -98,10 +98,11 @@ class Shift(Aggregate):
         return self.signed_off_at is not None
 
     def open_at(self, at: datetime, slack: timedelta = timedelta(0)) -> bool:
-        """Whether the staff member was signed on here at that moment (give or take ``slack``,
-        for a moment read off a device's clock)."""
+        """Whether the staff member was signed on here at that moment. ``slack`` lets a moment
+        read off a device's clock (in whole seconds) fall just before a sign-on, never after a
+        sign-off."""
         return any(datetime.fromisoformat(on) <= at + slack
-                   and (off is None or at - slack <= datetime.fromisoformat(off))
+                   and (off is None or at <= datetime.fromisoformat(off))
                    for on, off in self.periods)
 
     def view(self) -> dict[str, Any]:

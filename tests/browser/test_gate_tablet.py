@@ -22,6 +22,7 @@ ADMIN = "王建华"
 SOUTH_GUARD = "赵卫东"  # the south gate's second guard
 EAST_GUARD = "刘保国"  # 门卫（东门）, who takes the south gate over (the board's tests use 马德胜)
 PINS = {SOUTH_GUARD: "2580", EAST_GUARD: "1397"}
+DUTY_LEADER = "孙立军"
 
 
 @dataclass
@@ -153,6 +154,20 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     [released] = [e for e in state["chain"] if e["type"] == "released"]
     assert state["status"] == "gone" and released["by"]["staff_id"] == tablet.staff[EAST_GUARD]
     assert released["by"]["device_time"] is not None
+
+    # The duty leader signs the guard off from the board: the tablet's next release is refused,
+    # and the tablet asks for a guard again; the same guard comes back with their PIN.
+    r = served.client(DUTY_LEADER).post("/v1/shifts/sign-off", json={
+        "place_id": served.gates["南门"], "staff_id": tablet.staff[EAST_GUARD]})
+    assert r.status_code == 200, r.text
+    release(page, third)
+    expect(page.get_by_test_id("guard-sign-on")).to_contain_text("请先签到", timeout=10000)
+    expect(page.get_by_test_id("conflict")).to_contain_text("不在本门值班")
+    assert afternoon(served, third["pupil_id"])["status"] == "in_custody"
+    page.get_by_test_id("conflict-seen").click()
+    page.get_by_test_id("guard-choice").filter(has_text=EAST_GUARD).click()
+    type_pin(page, PINS[EAST_GUARD])
+    expect(page.get_by_test_id("guard-on-duty")).to_contain_text(EAST_GUARD)
 
     # Signing off takes the PIN; then the tablet asks for a guard again.
     page.get_by_test_id("guard-on-duty").click()

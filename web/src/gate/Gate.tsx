@@ -84,6 +84,8 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
   const goneHere = gateId ? rows.filter((r) => r.status === "gone" && r.gate_id === gateId).length : 0;
   const open = openId ? rows.find((r) => r.pupil_id === openId) ?? null : null;
   const held = onDuty ? here.filter((r) => r.custodian?.staff_id === onDuty.staff_id) : [];
+  // A record refused because its guard was not on duty: ask the service who is on duty now.
+  const recheck = conflicts.filter((c) => c.problem?.code?.startsWith("guard-not")).length;
   const needsGuard = tablet && !onDuty;
 
   async function openCard(id: string) {
@@ -172,7 +174,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
       {confirmOut && <p class="warn" role="alert">{t("gate.sign_out.waiting", { n: mine })}</p>}
       {tablet && gateId && (
         <GuardDesk gateId={gateId} day={day || isoDay(now, tz)} session={roster?.session ?? "after_school"} online={online}
-          onDuty={onDuty} held={held} onChange={changeGuard} />
+          onDuty={onDuty} held={held} onChange={changeGuard} recheck={recheck} />
       )}
 
       {school && !gateId && (

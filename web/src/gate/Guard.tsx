@@ -20,12 +20,13 @@ interface Props {
   onDuty: OnDuty | null;
   held: RosterPupil[]; // the pupils the guard on duty holds at this gate now
   onChange: (guard: OnDuty | null) => void;
+  recheck: number; // changes when the service refused a record for its guard: read who is on duty
 }
 
 const DIGITS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "", "0", "back"] as const;
 
 /** Who of the school's guards may sign on here, and who is on duty (the service's word). */
-export function useGateGuards(gateId: string | null, session: string, online: boolean) {
+export function useGateGuards(gateId: string | null, session: string, online: boolean, recheck = 0) {
   const [guards, setGuards] = useState<Guard[] | null>(null);
   const [failed, setFailed] = useState<string | null>(null);
   async function refresh(): Promise<Guard[] | null> {
@@ -45,13 +46,13 @@ export function useGateGuards(gateId: string | null, session: string, online: bo
   }
   useEffect(() => {
     void refresh();
-  }, [gateId, session, online]);
+  }, [gateId, session, online, recheck]);
   return { guards, failed, refresh };
 }
 
 export function GuardDesk(props: Props) {
-  const { gateId, day, session, online, onDuty, held, onChange } = props;
-  const { guards, failed, refresh } = useGateGuards(gateId, session, online);
+  const { gateId, day, session, online, onDuty, held, onChange, recheck } = props;
+  const { guards, failed, refresh } = useGateGuards(gateId, session, online, recheck);
   const [step, setStep] = useState<Step>({ kind: "list" });
   const [pin, setPin] = useState("");
   const [count, setCount] = useState("");
