@@ -185,6 +185,10 @@ def test_a_second_guard_takes_over_and_a_release_queued_before_still_names_the_f
     statement = r.json()
     assert statement["sessions_supervised"]["count"] == 1, r.text
     assert statement["early_leaves"]["count"] == 0, r.text  # handing the gate over is no early leave
+    r = client.get(f"/v1/staff/{world.guard.staff_id}/shift", headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    mine = [(e["what"], e["device"]) for e in r.json()["entries"] if e["subject"]["kind"] == "shift"]
+    assert ("handed_over", tablet.staff_id) in mine, mine  # the guard's day says where and to whom
 
 
 def test_a_guard_signs_off_with_their_pin_and_comes_back_after_a_break(
