@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -95,6 +96,17 @@ def test_an_admin_sets_a_guards_pin_and_reads_the_schools_setup(
     expect(guard.get_by_role("status")).to_contain_text(f"已为 {GUARD} 设置签到密码")
     guard.get_by_test_id("staff-tokens").click()
     expect(guard.get_by_test_id("token").first).to_contain_text("有效")
+    # A lost phone: every token of theirs revoked, a new one issued and shown once.
+    guard.get_by_test_id("token-revoke-all").click()
+    expect(guard.get_by_role("status").first).to_contain_text("已撤销 1 个令牌")
+    expect(guard.get_by_test_id("token").first).to_contain_text("已撤销")
+    old_token = hired.json()["token"]
+    assert httpx.get(f"{served.base}/v1/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
+    guard.get_by_test_id("token-issue").click()
+    fresh = guard.get_by_test_id("token-issued").locator(".token-text").inner_text()
+    assert fresh.startswith("hov_") and fresh != old_token
+    assert httpx.get(f"{served.base}/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    expect(guard.get_by_test_id("token").filter(has_text="有效")).to_have_count(1)
     page.screenshot(path=artifacts / "52-admin-staff.png")
     page.get_by_test_id("admin-tab-setup").click()
     expect(page.get_by_test_id("setup-gates")).to_contain_text("东门")

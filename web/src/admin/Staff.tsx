@@ -23,6 +23,7 @@ export function StaffList({ school, onChanged }: { school: School; onChanged: ()
 
 function StaffRow({ member, tz, onChanged }: { member: Member; tz: string; onChanged: () => void }) {
   const [tokens, setTokens] = useState<Token[] | null>(null);
+  const [issued, setIssued] = useState<string | null>(null); // a new token, shown once
   const [pin, setPin] = useState("");
   const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
   const key = () => ({ "idempotency-key": crypto.randomUUID() });
@@ -31,18 +32,33 @@ function StaffRow({ member, tz, onChanged }: { member: Member; tz: string; onCha
   function failed(error: unknown) {
     setNote({ ok: false, text: known("admin.problem", problemCode(error as Problem), "admin.problem.unknown") });
   }
-  async function loadTokens() {
-    const { data, error } = await api.GET("/v1/staff/{staff_id}/tokens", { params: { path } });
+  async function loadTokens(after?: Response) {
+    const position = Number(after?.headers.get("X-Log-Position") ?? "") || undefined; // read what was just done
+    const { data, error } = await api.GET("/v1/staff/{staff_id}/tokens", {
+      params: { path, ...(position ? { query: { min_position: position } } : {}) },
+    });
     if (!data) return failed(error);
     setTokens(data.tokens);
   }
   async function revoke(token: Token) {
-    const { data, error } = await api.POST("/v1/staff/{staff_id}/tokens/{token_id}/revoke", {
+    const { data, error, response } = await api.POST("/v1/staff/{staff_id}/tokens/{token_id}/revoke", {
       params: { path: { ...path, token_id: token.token_id }, header: key() },
     });
     if (!data) return failed(error);
     setNote({ ok: true, text: t("admin.token.revoked") });
-    await loadTokens();
+    await loadTokens(response);
+  }
+  async function revokeAll() {
+    const { data, error, response } = await api.POST("/v1/staff/{staff_id}/tokens/revoke", { params: { path, header: key() } });
+    if (!data) return failed(error);
+    setNote({ ok: true, text: t("admin.token.revoked_all", { n: data.revoked }) });
+    await loadTokens(response);
+  }
+  async function issue() {
+    const { data, error, response } = await api.POST("/v1/staff/{staff_id}/tokens", { params: { path, header: key() } });
+    if (!data) return failed(error);
+    setIssued(data.token);
+    await loadTokens(response);
   }
   async function setGuardPin(e: Event) {
     e.preventDefault();
@@ -73,6 +89,21 @@ function StaffRow({ member, tz, onChanged }: { member: Member; tz: string; onCha
         </form>
       )}
       {note && <p class={note.ok ? "ok-note" : "error"} role="status">{note.text}</p>}
+      {issued && (
+        <div class="issued" role="status" data-testid="token-issued">
+          <p>{t("admin.token.issued_once", { name: member.name })}</p>
+          <p class="token-text" lang="en">{issued}</p>
+          <button type="button" class="ghost" onClick={() => setIssued(null)}>{t("admin.device.code_done")}</button>
+        </div>
+      )}
+      {tokens && (
+        <div class="row-actions token-actions">
+          <button type="button" class="primary" data-testid="token-issue" onClick={() => void issue()}>{t("admin.token.issue")}</button>
+          {tokens.some((x) => x.status === "active") && (
+            <button type="button" class="danger" data-testid="token-revoke-all" onClick={() => void revokeAll()}>{t("admin.token.revoke_all")}</button>
+          )}
+        </div>
+      )}
       {tokens && (
         <ul class="tokens" data-testid="token-list">
           {tokens.length === 0 && <li class="hint">{t("admin.token.none")}</li>}
