@@ -252,6 +252,11 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
             raise GuardNotOnDutyError(guard_id, gate["name"])
         if at > self.now() + DEVICE_CLOCK_AHEAD:
             raise RuleError("X-Device-Time is later than now.", field="X-Device-Time")
+        # A command made moments ago is judged now (a guard signed off a second ago releases no
+        # more); one queued for a while at the time it was made on the device.
+        now = self.now()
+        if abs(now - at) <= DEVICE_CLOCK_SLACK:
+            at = now
         day = at.astimezone(school.tz).date()
         for session in school.schedule.sessions:
             shift = self._gate_shift(school, guard_id, day, session.key, identity.place_id)
