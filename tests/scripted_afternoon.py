@@ -129,7 +129,8 @@ class Afternoon:
             mine = sorted(pid for pid, g in holder.items() if g["group_id"] == group["group_id"])
             if not mine:
                 continue
-            gate, guard = gates[k % len(gates)], guards[k % len(guards)]
+            at = k % len(gates)  # one guard receives and releases at each gate
+            gate, guard = gates[at], guards[at % len(guards)]
             offer = self.post(group["teacher_id"], "/v1/handovers", {"pupil_ids": mine, "count": len(mine),
                               "to_staff_id": guard, "place_id": gate}, 201)
             self.post(guard, f"/v1/handovers/{offer['handover_id']}/confirm", {"count": len(mine)}, 200)

@@ -194,10 +194,10 @@ def test_there_is_a_demo_staff_member_in_every_role_and_each_printed_token_signs
 ) -> None:
     # Given the staff lines of the banner
     staff = staff_in(banner)
-    # Then every role is there, with two guards for the two gates
+    # Then every role is there, with three guards for the two gates
     roles = Counter(role for _, role, _ in staff)
     assert set(roles) == {r.value for r in Role}
-    assert roles["guard"] == 2 and roles["teacher"] >= 12
+    assert roles["guard"] == 3 and roles["teacher"] >= 12
     # When each token is used, then it signs in as the member it is printed beside
     for name, role, token in staff:
         r = api.get("/v1/me", headers=bearer(token))

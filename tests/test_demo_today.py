@@ -28,6 +28,8 @@ from service.demo.today import (
 )
 from service.domain.schedule import Schedule
 from service.projections.alerts import read_alerts
+from service.projections.roster import read_roster
+from service.projections.statements import read_shifts
 from service.projections.views import Views
 from service.settings import Settings
 
@@ -35,6 +37,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 TUESDAY_MORNING = datetime(2026, 12, 1, 8, 30, tzinfo=SHANGHAI)  # autumn: dismissals 17:00–17:30
 CUSTODY_ALERTS = {"unpicked", "not_handed_over", "zero_report", "unconfirmed", "no_deadline",
                   "count_mismatch"}
+
+
+ROSTERS: dict[str, list[dict[str, Any]]] = {}  # the after-school roster at each time opened
+SHIFTS: dict[str, list[dict[str, Any]]] = {}  # the day's shifts at each time opened
 
 
 def at(settings: Settings, hhmm: str) -> tuple[str, LiveDemo, list[dict[str, Any]]]:
@@ -45,6 +51,10 @@ def at(settings: Settings, hhmm: str) -> tuple[str, LiveDemo, list[dict[str, Any
         views.catch_up()
         school_id = live.player.stager.school_id
         alerts = read_alerts(views.view("alerts"), school_id)
+        day = live.moment.date()
+        ROSTERS[hhmm] = (read_roster(views.view("roster"), school_id, day, "after_school")
+                         or {}).get("pupils", [])
+        SHIFTS[hhmm] = read_shifts(views.view("statements"), school_id, day)
     finally:
         views.stop()
         live.close()
@@ -65,7 +75,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def afternoon(demo_dir: Settings) -> Iterator[dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]]:
     # The same demo opened four times in the day, as a presenter would: each start plays on
     # from where the last one left off.
-    yield {hhmm: at(demo_dir, hhmm) for hhmm in ("15:00", "16:55", "18:30", "21:00")}
+    yield {hhmm: at(demo_dir, hhmm) for hhmm in ("15:00", "16:55", "17:05", "18:30", "21:00")}
 
 
 def sessions(live: LiveDemo) -> dict[str, dict[str, int]]:
@@ -102,6 +112,40 @@ def test_at_five_to_five_the_groups_are_in_session_and_a_few_have_left_early(
     assert after["not_handed_over"] == 0 and after["in_custody"] > 150
     assert 0 < after["gone"] < 30  # early departures; the first band is dismissed at 17:00
     assert held_alerts(alerts, open_only=False) == []
+
+
+def test_at_five_past_five_the_first_band_leaves_by_the_east_gate_and_the_guards_are_at_their_gates(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]) -> None:
+    text, _, alerts = afternoon["17:05"]
+    rows = ROSTERS["17:05"]
+    first_band = [r for r in rows if r["class_label"].startswith(("一年级", "二年级"))]
+    later = [r for r in rows if r not in first_band and r["status"] != "absent"]
+    at_gates = {r["place"]["label"] for r in rows if r["status"] == "in_custody"
+                and r["place"]["kind"] == "gate"}
+    holders = {r["custodian"]["name"] for r in first_band if r["status"] == "in_custody"}
+    # The little ones were walked to the east gate at 16:55 and their families are arriving...
+    assert at_gates == {"东门"} and holders == {"刘保国"}
+    assert any(r["status"] == "gone" and r["gate_id"] for r in first_band)
+    assert any(r["status"] == "in_custody" for r in first_band)
+    # ...while the later bands are still in their groups, and nobody is overdue yet.
+    assert later and all(r["status"] == "in_custody" and r["place"]["kind"] == "group"
+                         for r in later if r["status"] != "gone")
+    assert held_alerts(alerts, open_only=False) == []
+    on_at_gates = {(s["staff"]["name"], s["place"]["label"]) for s in SHIFTS["17:05"]
+                   if s["place"]["kind"] == "gate"}
+    assert on_at_gates == {("刘保国", "东门"), ("马德胜", "南门"), ("赵卫东", "南门")}
+    assert "刘保国 2580" in text  # the guards' PINs for the gate tablet
+
+
+def test_by_half_past_six_pupils_left_by_both_gates_each_by_its_grades(
+        afternoon: dict[str, tuple[str, LiveDemo, list[dict[str, Any]]]]) -> None:
+    rows = [r for r in ROSTERS["18:30"] if r["status"] == "gone" and r["gate_id"]]
+    gates = {r["gate_id"] for r in rows}
+    assert len(gates) == 2
+    by_class: dict[str, set[str]] = {}
+    for r in rows:
+        by_class.setdefault(r["class_label"], set()).add(r["gate_id"])
+    assert all(len(g) == 1 for g in by_class.values()), by_class
 
 
 def test_at_half_past_six_one_late_pickup_waits_at_the_gate_under_an_escalated_alert(
@@ -202,6 +246,23 @@ def test_the_command_line_refuses_a_demo_time_that_is_not_hh_mm(
     with pytest.raises(SystemExit) as exited:
         main(["demo", "--at", "25:00"])
     assert exited.value.code == 2 and "HH:MM" in capsys.readouterr().err
+
+
+def test_a_demo_time_before_the_school_opens_is_refused_not_moved_to_seven(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--at", "06:30"])
+    assert exited.value.code == 2 and "07:00" in capsys.readouterr().err
+    assert parse_at("07:00") == time(7, 0)
+
+
+def test_a_demo_started_before_the_school_opens_says_its_clock_starts_at_seven(
+        tmp_path: Path) -> None:
+    settings = Settings(store="sqlite", data_dir=tmp_path)
+    text, live = stage_demo(settings, now=datetime(2026, 12, 1, 5, 40, tzinfo=SHANGHAI))
+    live.close()
+    assert live.moment == datetime(2026, 12, 1, 7, 0, tzinfo=SHANGHAI)
+    assert "(not 05:40: the demo school opens at 07:00, so the clock starts there)" in text
 
 
 def test_the_player_does_each_later_step_when_the_running_clock_reaches_it_and_skips_a_misfit(

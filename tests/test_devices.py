@@ -272,6 +272,15 @@ def test_a_used_expired_or_unknown_code_is_refused_as_a_problem(
     assert r.json()["type"].endswith("/pairing-tries-exceeded")
 
 
+def signed_on_at(world: World, tablet: Staff) -> None:
+    """The school's guard, given a PIN, signs on at the tablet's gate with it."""
+    r = world.client.put(f"/v1/staff/{world.guard.staff_id}/pin", json={"pin": "2580"},
+                         headers=world.admin.h(**key()))
+    assert r.status_code == 200, r.text
+    r = world.post(tablet, "/v1/gate/guards/sign-on", {"staff_id": world.guard.staff_id, "pin": "2580"})
+    assert r.status_code == 201, r.text
+
+
 def test_a_gate_tablet_works_its_own_gate_but_cannot_do_admin_things_or_act_at_another_gate(
         client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
@@ -297,12 +306,18 @@ def test_a_gate_tablet_works_its_own_gate_but_cannot_do_admin_things_or_act_at_a
     refusal = {"pupil_id": ids[0], "adult": {"name": "陌生人"}, "reason": "不在接送名单"}
     elsewhere = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": south.json()["gate_id"]})
     assert elsewhere.status_code == 403, elsewhere.text
-    refused = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": world.gate_id})
+    anonymous = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": world.gate_id})
+    assert anonymous.status_code == 422, anonymous.text  # no guard signed on at the tablet
+    assert anonymous.json()["type"].endswith("/guard-not-signed-on")
+    signed_on_at(world, tablet)
+    refused = world.post(tablet, "/v1/refusals", {**refusal, "gate_id": world.gate_id},
+                         **{"X-Guard-Id": world.guard.staff_id})
     assert refused.status_code == 200, refused.text
     [recorded] = [n for n in app.recorder.select_notifications(start=1, limit=10_000)
                   if n.topic.endswith("PupilDay.ReleaseRefused")]
     by = app.mapper.to_domain_event(recorded).by  # type: ignore[attr-defined]
-    assert (by["staff_id"], by["device"], by["place"]) == (tablet.staff_id, tablet.staff_id, world.gate_id)
+    assert (by["staff_id"], by["device"], by["place"]) == (world.guard.staff_id, tablet.staff_id,
+                                                           world.gate_id)
 
 
 def test_another_schools_admin_neither_sees_nor_revokes_nor_reissues_a_device(
@@ -354,9 +369,11 @@ def test_a_gate_tablet_cannot_act_at_another_gate_whatever_the_content_type_is_s
         assert r.status_code == 403, (path, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
     # The same spelling is parsed as JSON: at its own gate the tablet's refusal is recorded.
+    signed_on_at(world, tablet)
     at_home = {**commands["/v1/refusals"], "gate_id": world.gate_id}
     r = client.post("/v1/refusals", content=json.dumps(at_home),
-                    headers=tablet.h(**key(), **{"Content-Type": content_type}))
+                    headers=tablet.h(**key(), **{"Content-Type": content_type,
+                                                 "X-Guard-Id": world.guard.staff_id}))
     assert r.status_code == 200, r.text
 
 

@@ -47,6 +47,19 @@ def test_a_build_is_served_and_any_screen_path_is_the_app(
         assert c.get("/v1/nothing-here").status_code == 404  # the API's own 404, not the app
 
 
+def test_the_icon_is_the_apps_whether_asked_of_the_page_or_of_the_site_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = Path(__file__).resolve().parents[1] / "web"
+    assert '<link rel="icon" href="/app/favicon.svg"' in (sources / "index.html").read_text("utf-8")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>app</title>", encoding="utf-8")
+    (dist / "favicon.svg").write_bytes((sources / "public" / "favicon.svg").read_bytes())
+    with client(tmp_path, monkeypatch, dist) as c:
+        r = c.get("/favicon.ico")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+
+
 def test_the_api_docs_load_from_the_service_itself_never_a_cdn(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with client(tmp_path, monkeypatch, tmp_path / "no-dist") as c:

@@ -22,6 +22,7 @@ from service.api import (
     duty,
     enrolment,
     evidence,
+    gate_guards,
     history,
     incidents,
     notifications,
@@ -171,7 +172,6 @@ def create_app(
     )
     api.add_middleware(WhileOpening)
     api.add_middleware(RefuseTokensInQuery)
-    api.add_middleware(ServerTime)
     # Every body has a limit, checked before it is read (the pairing route takes no token):
     # a JSON command 64 KB; the roster upload its file's limit and the form around it; a bulk
     # enrolment step its thousands of pupil ids; an incident's attachment its file's limit.
@@ -180,6 +180,8 @@ def create_app(
         "/v1/enrolment/": 1024 * KB,
         "/v1/incidents/*/attachments": MAX_ATTACHMENT_BYTES + 64 * KB,
     })
+    # Outermost: every answer says the service's time, a body refused as too large (413) too.
+    api.add_middleware(ServerTime)
     api.add_exception_handler(DomainError, domain_error_handler)
     api.add_exception_handler(TooManyPairingTriesError, devices.too_many_tries_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -190,7 +192,7 @@ def create_app(
     for router in (afternoon.router, school.router, pupils.router, enrolment.router,
                    roster.router, alerts.router, care_log.router, statements.router,
                    notifications.router, stream.router, access_log.router, incidents.router,
-                   history.router, duty.router, evidence.router,
+                   history.router, duty.router, evidence.router, gate_guards.router,
                    devices.router, devices.pairing):
         api.include_router(router)
     web.mount(api)  # the screens at /app/

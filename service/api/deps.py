@@ -65,6 +65,7 @@ class CommandMeta:
     fingerprint: str | None
     device: str | None
     device_time: datetime | None
+    guard: str | None = None  # the guard a gate tablet's command is made by (X-Guard-Id)
 
 
 async def command_meta(
@@ -76,6 +77,10 @@ async def command_meta(
     x_device_time: Annotated[DeviceTime | None, Header(
         max_length=64, description="When the command was made on the device (queued offline): RFC 3339, with an offset"
     )] = None,
+    x_guard_id: Annotated[HeaderLine | None, Header(
+        max_length=64, description="A gate tablet only: the guard on duty at its gate who made "
+        "the command (signed on with their PIN); recorded as the one who did it, the tablet as "
+        "where")] = None,
 ) -> CommandMeta:
     device_time = None
     if x_device_time:
@@ -103,7 +108,8 @@ async def command_meta(
         else:
             digest.update(await request.body())
         fingerprint = digest.hexdigest()
-    return CommandMeta(key or None, fingerprint, x_device_id, device_time)
+    return CommandMeta(key or None, fingerprint, x_device_id, device_time,
+                       x_guard_id.strip() if x_guard_id and x_guard_id.strip() else None)
 
 
 MetaDep = Annotated[CommandMeta, Depends(command_meta)]
@@ -187,8 +193,13 @@ def require_role(*roles: Role, boards: bool = False) -> Callable[..., Any]:
         identity, role = caller
         place = device_place(identity, places)
         paired = identity.staff_id if isinstance(identity, DeviceIdentity) else None
+        staff_id, name = identity.staff_id, identity.name
+        if meta.guard is not None:
+            # A shared gate tablet acts under the guard on duty at its gate: the guard did it.
+            guard = app.guard_on_duty(identity, meta.guard, meta.device_time or app.now())
+            staff_id, name = guard["staff_id"], guard["name"]
         return Actor(
-            school_id=identity.school_id, staff_id=identity.staff_id, staff_name=identity.name,
+            school_id=identity.school_id, staff_id=staff_id, staff_name=name,
             role=role, at=app.now(), command_id=meta.key, device=paired or meta.device,
             device_time=meta.device_time, fingerprint=meta.fingerprint, place=place,
         )

@@ -134,7 +134,7 @@ class StaffRef(BaseModel):
 class ShiftPlace(BaseModel):
     id: str
     label: str
-    kind: Literal["group", "duty"]
+    kind: Literal["group", "duty", "gate"]
 
 
 class ShiftOut(BaseModel):
@@ -152,11 +152,13 @@ class ShiftOut(BaseModel):
     left_early: bool
     signed_on_by: str
     signed_off_by: str | None
+    handed_to: StaffRef | None = Field(default=None, description="A gate taken over by a colleague")
     version: int
 
 
 class SignOnRequest(Strict):
-    place_id: Line = Field(min_length=1, max_length=64, description="A group id, or \"duty\"")
+    place_id: Line = Field(min_length=1, max_length=64, description="A group id, a gate id (a "
+                           "guard), or \"duty\"")
     session: Line = Field(default="after_school", pattern=r"^[a-z][a-z0-9_]{0,31}$")
     staff_id: Line | None = Field(default=None, max_length=64, description="Omit to sign yourself "
                                  "on; an admin or duty leader may name a colleague")

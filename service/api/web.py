@@ -41,6 +41,12 @@ def root() -> RedirectResponse:
     return RedirectResponse("/app/", status_code=307)
 
 
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    """A browser that asks the site root for its icon is sent to the app's."""
+    return RedirectResponse("/app/favicon.svg", status_code=308)
+
+
 DOCS_ASSETS = "/app/api-docs"  # Swagger UI from the npm registry, copied into the build
 
 

@@ -130,6 +130,14 @@ class _Generator:
         self.release_gap = 20.0
         self.late_minutes: list[int] = []
         self.late: set[str] = set()
+        # How long before their dismissal a class walks to the gate; the minutes over which its
+        # families arrive (0: all at once, one after another); which gate a class leaves by and
+        # the guards on duty at each gate (the month: one gate, one guard, no gate shifts).
+        self.walk_before = timedelta(minutes=25)
+        self.arrivals_over = 0
+        self.arrivals = random.Random(seed + 1)  # its own draws: the day's others stay as they were
+        self.gate_of_class: dict[str, str] = {}
+        self.guards_at: dict[str, list[str]] = {}
 
     def actor(self, staff_id: str) -> Actor:
         member = self.school.staff[staff_id]
@@ -162,6 +170,14 @@ class _Generator:
             sub = self.spare[0] if g["group_id"] == covered else None
             self.plan_group(a, index, day, start, g, g["group_id"] != unattended, sub)
         latest = place_dismissal(self.school, DUTY, self.session, day)
+        first = min((place_dismissal(self.school, g["group_id"], self.session, day)
+                     for g in homework), default=latest)
+        for gate_id, guards in self.guards_at.items():
+            for k, guard in enumerate(guards):
+                a.act(first - timedelta(minutes=30 - 2 * k), "sign_on", guard, partial(
+                    self.app.sign_on, cmd=do.SignOn(gate_id, self.session)))
+                a.act(latest + timedelta(minutes=90), "sign_off", guard, partial(
+                    self.app.sign_off, place_id=gate_id, session=self.session, staff_id=None))
         for leader in self.duty:
             a.act(start - timedelta(minutes=5), "sign_on", leader, partial(
                 self.app.sign_on, cmd=do.SignOn(DUTY, self.session)))
@@ -235,8 +251,14 @@ class _Generator:
         for p in staying:
             if self.rng.random() < EARLY_DEPARTURE_SHARE:
                 a.at(start + timedelta(minutes=40), partial(self.leave_early, p, day, keeper, homeroom))
-        a.at(dismissal - timedelta(minutes=25), lambda: self.to_gate(day, ids, keeper))
-        a.at(dismissal + timedelta(minutes=1), lambda: self.release_all(index, day, ids))
+        gate, guard = self.gate_and_guard(class_id)
+        a.at(dismissal - self.walk_before, lambda: self.to_gate(day, ids, keeper, gate, guard))
+        if self.arrivals_over:
+            for pid in ids:  # families arrive in turn over the minutes after the dismissal
+                arrives = timedelta(seconds=self.arrivals.randint(30, 60 * self.arrivals_over))
+                a.at(dismissal + arrives, partial(self.release_all, index, day, [pid]))
+        else:
+            a.at(dismissal + timedelta(minutes=1), lambda: self.release_all(index, day, ids))
         if self.late_minutes and dismissal == place_dismissal(self.school, DUTY, self.session, day):
             late = next((p for p in staying if self.collector(p, day) is not None), None)
             if late is not None:
@@ -262,16 +284,27 @@ class _Generator:
         custodian = pd.state["custodian"]
         return custodian is not None and custodian["staff_id"] == staff_id
 
-    def to_gate(self, day: date, ids: list[str], keeper: str) -> None:
-        if self.guard is None or self.gate is None:
+    def gate_and_guard(self, class_id: str) -> tuple[str | None, str | None]:
+        """The gate a class leaves by and the guard there who receives it (taking turns)."""
+        gate = self.gate_of_class.get(class_id, self.gate)
+        guards = self.guards_at.get(gate or "", [])
+        if not guards:
+            return gate, self.guard
+        turn = sorted(c for c, g in self.gate_of_class.items() if g == gate).index(class_id)
+        return gate, guards[turn % len(guards)]
+
+    def to_gate(self, day: date, ids: list[str], keeper: str, gate: str | None = None,
+                guard: str | None = None) -> None:
+        gate, guard = gate or self.gate, guard or self.guard
+        if guard is None or gate is None:
             return
         walking = [pid for pid in ids if self.in_custody_of(self.pupils[pid], day, keeper)]
         if not walking:
             return
         body = self.do("to_gate", self.app.hand_over(self.actor(keeper), do.HandOver(
-            self.guard, self.gate, len(walking), tuple(walking), day=day, session=self.session)))
+            guard, gate, len(walking), tuple(walking), day=day, session=self.session)))
         self.do("confirm", self.app.confirm_handover(
-            self.actor(self.guard), do.ConfirmHandover(body["handover_id"], len(walking))))
+            self.actor(guard), do.ConfirmHandover(body["handover_id"], len(walking))))
 
     def release_all(self, index: int, day: date, ids: list[str]) -> None:
         for pid in ids:
@@ -280,15 +313,18 @@ class _Generator:
 
     def release_one(self, index: int, day: date, pid: str) -> None:
         p = self.pupils[pid]
-        holder = self.guard if self.guard and self.in_custody_of(p, day, self.guard) else None
-        if holder is None or self.gate is None:
+        gate, _ = self.gate_and_guard(p.class_id)
+        guards = [*self.guards_at.get(gate or "", []), *([self.guard] if self.guard else [])]
+        holder = next((g for g in guards if self.in_custody_of(p, day, g)), None)
+        if holder is None or gate is None:
             return
         collector = self.collector(p, day)
         if collector is None:
             return
-        self.clock.advance(seconds=self.release_gap)
+        if not self.arrivals_over:
+            self.clock.advance(seconds=self.release_gap)
         body = self.do("release", self.app.release(self.actor(holder), do.Release(
-            (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
+            (pid,), gate, "known_to_staff", collector, day=day, session=self.session)))
         if index == self.corrected_day:
             self.corrected_day = -1  # one mistaken release this month, voided and redone
             self.clock.advance(seconds=30)
@@ -297,7 +333,7 @@ class _Generator:
                 pid, day, seq, "点错了学生，实际尚未离校 / wrong pupil tapped", self.session)))
             self.clock.advance(seconds=30)
             self.do("release", self.app.release(self.actor(holder), do.Release(
-                (pid,), self.gate, "known_to_staff", collector, day=day, session=self.session)))
+                (pid,), gate, "known_to_staff", collector, day=day, session=self.session)))
 
 
 def generate_month(app: HandoverApp, school_id: str, month: str, seed: int,

@@ -59,14 +59,21 @@ ROLE_CN = {
 
 # -- the staff -------------------------------------------------------------------------------
 ADMIN = ("王建华", "admin", "校长 · 系统管理员")  # created by init_school
-STAFF = [  # one per role (the admin above), then a second guard
+STAFF = [  # one per role (the admin above), then the other guards
     ("陈静", "teacher", "课后服务教师"),
     ("刘保国", "guard", "门卫（东门）"),
     ("孙立军", "duty_leader", "值班校领导"),
     ("周敏", "safety_officer", "安全主任"),
     ("吴志刚", "inspector", "责任督学"),
     ("马德胜", "guard", "门卫（南门）"),
+    ("赵卫东", "guard", "门卫（南门）"),
 ]
+# The guards at each gate at dismissal, and the PIN each signs on with at a shared gate tablet.
+# The east gate's one guard holds all its pupils, so the demo's east-gate tablet releases them all.
+GATE_GUARDS = {"东门": ["刘保国"], "南门": ["马德胜", "赵卫东"]}
+GUARD_PINS = {"刘保国": "2580", "马德胜": "1397", "赵卫东": "3690"}
+# The gate each grade leaves by: the little ones by the east gate, where the families wait.
+GATE_OF_GRADE = {1: "东门", 2: "东门", 3: "南门", 4: "南门", 5: "东门", 6: "南门"}
 HOMEROOM = {  # (grade, class_no): name
     (1, 1): "李芳", (1, 2): "张丽娟", (2, 1): "赵雪梅", (2, 2): "杨晓红",
     (3, 1): "黄婷", (3, 2): "徐海燕", (4, 1): "朱文斌", (4, 2): "胡玉兰",
@@ -609,6 +616,18 @@ def _issue_tokens(app: HandoverApp, demo: Demo) -> None:
         member.token = _ok(app.issue_token(actor, member.staff_id), "issue a token")["token"]
 
 
+def _give_pins(app: HandoverApp, demo: Demo) -> None:
+    """The demo guards' PINs, set once (a PIN changed since by the guard is theirs)."""
+    admin = demo.admin
+    for member in demo.staff:
+        pin = GUARD_PINS.get(member.name)
+        if member.role != "guard" or pin is None or app.has_pin(demo.school_id, member.staff_id):
+            continue
+        actor = Actor(school_id=demo.school_id, staff_id=admin.staff_id, staff_name=admin.name,
+                      role=Role.ADMIN.value, at=app.now(), command_id=None, device="demo-setup")
+        _ok(app.set_pin(actor, member.staff_id, pin), f"set {member.name}'s PIN")
+
+
 def open_demo(settings: Settings, clock: Clock | None = None) -> tuple[Demo, dict[str, Any]]:
     """The demo school (built on the first run) with a fresh token for each demo staff member,
     and a summary of the school as it stands (on the demo's clock, when it has one)."""
@@ -632,6 +651,7 @@ def open_demo(settings: Settings, clock: Clock | None = None) -> tuple[Demo, dic
                                 encoding="utf-8")
             except OSError as e:
                 demo.notes.append(f"could not write {path} ({e}); the school is found in the store")
+        _give_pins(app, demo)
         if settings.store == "memory":
             demo.notes.append("--store memory keeps nothing: the server starts on an empty store, "
                               "so these tokens will not work there; use sqlite or postgres")
@@ -681,6 +701,10 @@ def banner(settings: Settings, demo: Demo, summary: dict[str, Any]) -> str:
         f'  curl -s {base}/v1/afternoon -H "Authorization: Bearer {guard.token}"',
         f'  curl -s {base}/v1/school -H "Authorization: Bearer {admin.token}"',
     ]
+    pins = [f"{s.name} {GUARD_PINS[s.name]}" for s in demo.staff if s.role == "guard"
+            and s.name in GUARD_PINS]
+    if pins:
+        lines += ["", "At a gate tablet a guard signs on with their PIN 门卫签到密码: " + ", ".join(pins)]
     lines += [f"Note: {note}" for note in demo.notes]
     return "\n".join(lines)
 

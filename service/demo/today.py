@@ -31,6 +31,8 @@ from service.application import HandoverApp
 from service.demo.month import _Generator
 from service.demo.school import (
     DEMO_FILE,
+    GATE_GUARDS,
+    GATE_OF_GRADE,
     GATES,
     SEED,
     TIMEZONE,
@@ -57,6 +59,8 @@ DAYS_FILE = "demo-days.json"  # how far each day was played, beside demo.json
 DAY_STARTS = time(7, 0)  # the school opens: set-up happens before anyone acts
 WATCH_EVERY = timedelta(minutes=5)
 RELEASE_GAP = 5.0  # seconds between releases at the gate: two gates, families arriving in turn
+WALK_BEFORE = timedelta(minutes=5)  # a class walks to its gate this long before its dismissal
+ARRIVALS_OVER = 8  # minutes after the dismissal over which a class's families arrive (in the grace)
 LATE_MINUTES = [25, 75]  # two pupils of the last band collected this long after its dismissal
 LOOK_AHEAD_DAYS = 14
 DEMO_TABLET = "东门平板"
@@ -98,11 +102,15 @@ class DemoClock(FixedClock):
 
 
 def parse_at(text: str) -> time:
-    """``HH:MM`` (24-hour), as ``--at`` takes it."""
+    """``HH:MM`` (24-hour), as ``--at`` takes it: from the school's opening (07:00) on, since
+    nothing happens before it that the demo could show."""
     try:
         found = datetime.strptime(text.strip(), "%H:%M").time()
     except ValueError:
         raise ValueError(f"--at takes a time of day as HH:MM, not {text!r}") from None
+    if found < DAY_STARTS:
+        raise ValueError(f"--at {text.strip()}: the demo school opens at {DAY_STARTS:%H:%M}; "
+                         f"give a time from {DAY_STARTS:%H:%M} to 23:59")
     return found
 
 
@@ -167,6 +175,19 @@ def day_agenda(app: HandoverApp, school_id: str, day: date) -> list[Step]:
                           if m["active"] and "guard" in m["roles"] and not is_device(m["staff_id"])),
                          None)
         gen.release_gap = RELEASE_GAP
+        # Each class walks to its grade's gate just before its band is dismissed, is received
+        # there by one of that gate's guards (signed on at their gate), and its families arrive
+        # over the next minutes.
+        gen.walk_before, gen.arrivals_over = WALK_BEFORE, ARRIVALS_OVER
+        named = {m["name"]: m["staff_id"] for m in school.staff.values()
+                 if m["active"] and "guard" in m["roles"] and not is_device(m["staff_id"])}
+        gates = {g["name"]: g["gate_id"] for g in school.gates.values()}
+        gen.guards_at = {gates[gate]: [named[n] for n in names if n in named]
+                         for gate, names in GATE_GUARDS.items() if gate in gates}
+        gen.guards_at = {g: guards for g, guards in gen.guards_at.items() if guards}
+        gen.gate_of_class = {cid: gates[GATE_OF_GRADE[c["grade"]]] for cid, c in school.classes.items()
+                             if GATE_OF_GRADE.get(c["grade"]) in gates
+                             and gates[GATE_OF_GRADE[c["grade"]]] in gen.guards_at}
         if spec.key == "after_school":
             gen.late_minutes = list(LATE_MINUTES)
         planned = gen.plan_afternoon(gen.days.index(day), day)
@@ -271,6 +292,7 @@ class LiveDemo:
     player: Player
     counts: dict[str, Any]
     tablet: dict[str, Any] | None = None
+    asked: datetime | None = None  # the moment asked for (before the opening, the clock starts then)
 
     def close(self) -> None:
         self.player.stop()
@@ -313,7 +335,7 @@ def stage_demo(settings: Settings, at: time | None = None, *,
     views.stop()
     rest = [s for s in steps if s[0] > moment]
     live = LiveDemo(app, clock, clock.now(), Player(stager, today, rest), counts,
-                    pairing_code(app, demo))
+                    pairing_code(app, demo), asked=moment)
     return banner(settings, demo, summary) + "\n" + describe(live), live
 
 
@@ -355,6 +377,9 @@ def describe(live: LiveDemo) -> str:
     c = live.counts
     lines = [(f"Demo clock 演示时钟: {live.moment:%Y-%m-%d %H:%M} (Asia/Shanghai), running on "
               "from there; the afternoon plays on by itself while you use it")]
+    if live.asked is not None and live.asked.time() < DAY_STARTS:
+        lines.append(f"  (not {live.asked:%H:%M}: the demo school opens at {DAY_STARTS:%H:%M}, "
+                     "so the clock starts there)")
     for session, t in c["sessions"].items():
         lines.append(f"  {session}: {t[NOT_HANDED_OVER]} not yet handed over, {t[IN_CUSTODY]} in "
                      f"custody, {t[GONE]} gone home, {t[ABSENT]} absent")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -13,6 +13,7 @@ from service.domain.refs import ActorRecord, PlaceRef, StaffRef
 
 SHIFT_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/shift")
 DUTY = "duty"  # the place of a duty leader's duty-management session (值班管理)
+GATE = "gate"  # the kind of place a guard signs on at (门岗)
 
 
 def shift_id(school_id: str, staff_id: str, day: str, session: str, place_id: str) -> UUID:
@@ -32,7 +33,9 @@ class Shift(Aggregate):
     them); it is signed on once and signed off at most once, never before it was signed on;
     a substitute (替班) names the colleague they replace, never themselves. The session's
     start and the place's dismissal are recorded with the sign-on, so lateness and early
-    leave are judged against the timetable as it stood that day.
+    leave are judged against the timetable as it stood that day. A gate shift may be handed
+    to the colleague who takes the gate over (not an early leave) and resumed after a break:
+    it is open at a moment only between a sign-on (or resumption) and the next sign-off.
     """
 
     class SignedOn(Aggregate.Created):
@@ -70,6 +73,8 @@ class Shift(Aggregate):
         self.signed_on_by = by
         self.signed_off_at: str | None = None
         self.signed_off_by: ActorRecord | None = None
+        self.handed_to: StaffRef | None = None
+        self.periods: list[tuple[str, str | None]] = [(at, None)]
 
     @classmethod
     def sign_on(
@@ -92,6 +97,14 @@ class Shift(Aggregate):
     def signed_off(self) -> bool:
         return self.signed_off_at is not None
 
+    def open_at(self, at: datetime, slack: timedelta = timedelta(0)) -> bool:
+        """Whether the staff member was signed on here at that moment. ``slack`` lets a moment
+        read off a device's clock (in whole seconds) fall just before a sign-on, never after a
+        sign-off."""
+        return any(datetime.fromisoformat(on) <= at + slack
+                   and (off is None or at <= datetime.fromisoformat(off))
+                   for on, off in self.periods)
+
     def view(self) -> dict[str, Any]:
         return {
             "shift_id": str(self.id), "staff": self.staff, "day": self.day,
@@ -103,6 +116,7 @@ class Shift(Aggregate):
             and minutes_between(self.signed_off_at, self.ends_at) > 0,
             "signed_on_by": self.signed_on_by["staff_id"],
             "signed_off_by": self.signed_off_by["staff_id"] if self.signed_off_by else None,
+            "handed_to": self.handed_to,
             "version": self.version,
         }
 
@@ -110,7 +124,7 @@ class Shift(Aggregate):
     def sign_off(self, at: datetime, by: ActorRecord) -> None:
         if self.signed_off:
             raise ConflictError(f"Already signed off at {self.signed_off_at}.", state=self.view())
-        if at < datetime.fromisoformat(self.signed_on_at):
+        if at < datetime.fromisoformat(self.periods[-1][0]):
             raise RuleError("Signing off before signing on.", field="at")
         self._signed_off(at=at.isoformat(), by=by)
 
@@ -120,5 +134,54 @@ class Shift(Aggregate):
 
     @event(SignedOff)
     def _signed_off(self, at: str, by: ActorRecord) -> None:
+        self._close(at, by)
+
+    def _close(self, at: str, by: ActorRecord) -> None:
         self.signed_off_at = at
         self.signed_off_by = by
+        self.handed_to = None
+        self.periods = [*self.periods[:-1], (self.periods[-1][0], at)]
+
+    def hand_over(self, to: StaffRef, at: datetime, by: ActorRecord) -> None:
+        """The gate is taken over by a colleague: signed off, and not an early leave."""
+        if self.place["kind"] != GATE:
+            raise RuleError("Only a gate is handed over this way.", field="place_id")
+        if to["staff_id"] == self.staff["staff_id"]:
+            raise RuleError("A gate is handed to someone else.", field="staff_id")
+        if self.signed_off:
+            raise ConflictError(f"Already signed off at {self.signed_off_at}.", state=self.view())
+        if at < datetime.fromisoformat(self.periods[-1][0]):
+            raise RuleError("Handing over before signing on.", field="at")
+        self._handed_over(to=to, at=at.isoformat(), by=by)
+
+    class HandedOver(Aggregate.Event):
+        to: StaffRef
+        at: str
+        by: ActorRecord
+
+    @event(HandedOver)
+    def _handed_over(self, to: StaffRef, at: str, by: ActorRecord) -> None:
+        self._close(at, by)
+        self.handed_to = to
+
+    def resume(self, at: datetime, by: ActorRecord) -> None:
+        """Back at the gate after a break or a colleague's turn: the same shift, open again."""
+        if self.place["kind"] != GATE:
+            raise ConflictError("Already signed on here today.", state=self.view())
+        if not self.signed_off:
+            raise ConflictError("Already signed on here.", state=self.view())
+        assert self.signed_off_at is not None
+        if at < datetime.fromisoformat(self.signed_off_at):
+            raise RuleError("Resuming before signing off.", field="at")
+        self._resumed(at=at.isoformat(), by=by)
+
+    class Resumed(Aggregate.Event):
+        at: str
+        by: ActorRecord
+
+    @event(Resumed)
+    def _resumed(self, at: str, by: ActorRecord) -> None:
+        self.signed_off_at = None
+        self.signed_off_by = None
+        self.handed_to = None
+        self.periods = [*self.periods, (at, None)]

@@ -210,7 +210,17 @@ class Statements(DocProjection):
     @handles(Shift.SignedOff)
     def signed_off(self, e: Shift.SignedOff, batch: Batch) -> None:
         key, doc = self._indexed("shift", e, batch)
-        batch.put(key, {**doc, "off_at": e.at, "off_ref": ref(e)})
+        batch.put(key, {**doc, "off_at": e.at, "off_ref": ref(e), "handed_to": None})
+
+    @handles(Shift.HandedOver)
+    def handed_over(self, e: Shift.HandedOver, batch: Batch) -> None:
+        key, doc = self._indexed("shift", e, batch)
+        batch.put(key, {**doc, "off_at": e.at, "off_ref": ref(e), "handed_to": e.to})
+
+    @handles(Shift.Resumed)
+    def resumed(self, e: Shift.Resumed, batch: Batch) -> None:
+        key, doc = self._indexed("shift", e, batch)
+        batch.put(key, {**doc, "off_at": None, "off_ref": None, "handed_to": None})
 
     # -- rooms without an adult (空堂), as the watcher found them ------------------------
     @handles(Alert.Raised)
@@ -573,7 +583,8 @@ def read_staff_statements(view: DocView, school_id: str, month: str, session: st
                 lambda s: {"signed_on_at": s["at"], "starts_at": s["starts_at"],
                            "minutes_late": round(minutes_between(s["starts_at"], s["at"]), 1)}),
             "early_leaves": shift_rows(
-                lambda s: s["off_at"] is not None and minutes_between(s["off_at"], s["ends_at"]) > 0,
+                lambda s: s["off_at"] is not None and not s.get("handed_to")
+                and minutes_between(s["off_at"], s["ends_at"]) > 0,
                 lambda s: {"signed_off_at": s["off_at"], "ends_at": s["ends_at"],
                            "minutes_early": round(minutes_between(s["off_at"], s["ends_at"]), 1)},
                 "off_ref"),

@@ -33,7 +33,7 @@ from service.use_cases.commands import (
 from service.use_cases.core import Decision, Outcome
 from service.use_cases.incidents import IncidentUseCases
 from service.use_cases.ports import PupilReads
-from service.use_cases.receivers import require_custody_receiver
+from service.use_cases.receivers import require_custody_receiver, require_person
 from service.use_cases.results import Refused
 
 
@@ -268,6 +268,7 @@ class AfternoonUseCases(IncidentUseCases):
     def release(self, actor: Actor, cmd: Release) -> Outcome:
         """Release siblings to one adult: all of them, or none and every refusal recorded."""
         adult = cmd.adult
+        require_person(actor)
 
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
@@ -300,6 +301,8 @@ class AfternoonUseCases(IncidentUseCases):
         return self.execute(actor, decide)
 
     def refuse_release(self, actor: Actor, cmd: RefuseRelease) -> Outcome:
+        require_person(actor)
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, cmd.day, cmd.session)
@@ -312,6 +315,8 @@ class AfternoonUseCases(IncidentUseCases):
 
     def go_home_alone(self, actor: Actor, cmd: GoHomeAlone) -> Outcome:
         """Only under a guardian's statement on file for that day; a refusal is recorded."""
+        require_person(actor)
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             on = self.session_day(school, cmd.day, cmd.session)
@@ -329,6 +334,7 @@ class AfternoonUseCases(IncidentUseCases):
 
     def leave_early(self, actor: Actor, cmd: LeaveEarly) -> Outcome:
         adult = cmd.adult
+        require_person(actor)
 
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)

@@ -44,6 +44,7 @@ from service.use_cases.enrolment import (
     enrol_through_to_signed,
 )
 from service.use_cases.ports import PupilReads
+from service.use_cases.receivers import require_person
 from service.use_cases.results import Rejected
 from service.use_cases.setup import class_label
 
@@ -191,8 +192,10 @@ class PupilUseCases(AppCore):
         return self._pupil_change(actor, pupil_id, change, created=True)
 
     def phone_authorisation(self, actor: Actor, pupil_id: str, cmd: PhoneAuthorisation) -> Outcome:
-        """A guardian's call never overrides the list: it becomes a one-day authorisation."""
+        """A guardian's call never overrides the list: it becomes a one-day authorisation, taken
+        by a named person (a gate tablet's guard on duty)."""
         adult = cmd.adult
+        require_person(actor)
 
         def change(p: Pupil, s: School) -> None:
             guardian = p.guardian(cmd.guardian_id)

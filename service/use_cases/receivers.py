@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.domain.common import Role
+from service.domain.common import Actor, Role
 from service.domain.device import is_device
 from service.domain.errors import RuleError
 from service.domain.school import School
@@ -22,3 +22,19 @@ def require_custody_receiver(school: School, staff_id: str) -> None:
         raise RuleError(f"{member['name']} ({', '.join(member['roles'])}) cannot take custody "
                         "of pupils: hand them to a teacher, a guard, a duty leader, a safety "
                         "officer or an admin.", field="to_staff_id")
+
+
+class GuardNotSignedOnError(RuleError):
+    title = "No guard signed on"
+    code = "guard-not-signed-on"
+
+    def __init__(self) -> None:
+        super().__init__("A gate tablet releases, refuses and takes calls only under the guard "
+                         "signed on at it: sign on first.", field="X-Guard-Id")
+
+
+def require_person(actor: Actor) -> None:
+    """A release, a refusal or a guardian's call is made by a named person: a shared tablet acts
+    under the guard signed on at it (X-Guard-Id), never as itself."""
+    if is_device(actor.staff_id):
+        raise GuardNotSignedOnError()

@@ -11,7 +11,7 @@ from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, 
 from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
-from service.domain.shift import DUTY, Shift, shift_id
+from service.domain.shift import DUTY, GATE, Shift, shift_id
 from service.use_cases.commands import SignOn
 from service.use_cases.core import AppCore, Decision, Outcome
 
@@ -32,12 +32,12 @@ def rule_view(rules: SchoolRules | None, which: str) -> dict[str, Any]:
 def place_dismissal(school: School, place_id: str, session: str, day: date) -> datetime:
     """When the place's last pupils leave: the latest dismissal of the bands it serves.
 
-    A group serves the bands of its classes; duty, and a group naming no class, serve every
-    band attending the session (the duty leader clears the school after the last band).
+    A group serves the bands of its classes; duty, a gate, and a group naming no class, serve
+    every band attending the session (the duty leader clears the school after the last band).
     """
     schedule, tz = school.schedule, school.tz
     grades: set[int] = set()
-    if place_id != DUTY:
+    if place_id != DUTY and place_id not in school.gates:
         grades = {school.classes[c]["grade"] for c in school.group(place_id)["class_ids"]
                   if c in school.classes}
     if not grades:
@@ -95,7 +95,8 @@ class StatementUseCases(AppCore):
         return today
 
     def sign_on(self, actor: Actor, cmd: SignOn) -> Outcome:
-        """Sign on (yourself, or a colleague or substitute if you manage the day) at a group or duty."""
+        """Sign on (yourself, or a colleague or substitute if you manage the day) at a group, a
+        gate (a guard) or duty."""
         place_id, session, staff_id, substitute_for = cmd.place_id, cmd.session, cmd.staff_id, cmd.substitute_for
 
         def decide() -> Decision:
@@ -109,6 +110,13 @@ class StatementUseCases(AppCore):
                 rostered = self._find(duty_day_id(school.school_id, today.isoformat(), session), readonly=True)
                 check_rostered(rostered if isinstance(rostered, DutyDay) else None,
                                staff["staff_id"], substitute_for, "leaders")
+            elif place_id in school.gates:
+                if Role.GUARD.value not in school.member(staff["staff_id"])["roles"]:
+                    raise RuleError("Only a guard signs on at a gate.", field="place_id")
+                place = {"id": place_id, "label": school.gates[place_id]["name"], "kind": GATE}
+                rostered = self._find(duty_day_id(school.school_id, today.isoformat(), session), readonly=True)
+                check_rostered(rostered if isinstance(rostered, DutyDay) else None,
+                               staff["staff_id"], substitute_for, "guards")
             else:
                 group = school.group(place_id)
                 if today.isoweekday() not in group["weekdays"]:
@@ -136,7 +144,7 @@ class StatementUseCases(AppCore):
     def _check_not_elsewhere(self, school: School, staff_id: str, day: date, session: str,
                              place_id: str) -> None:
         """One place at a time: a shift still open elsewhere must be signed off first."""
-        for other in [DUTY, *school.groups]:
+        for other in [DUTY, *school.groups, *school.gates]:
             if other == place_id:
                 continue
             found = self._find(shift_id(school.school_id, staff_id, day.isoformat(),

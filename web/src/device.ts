@@ -1,6 +1,17 @@
 // What this device keeps for itself: the staff token (this browser's storage only), its own id,
-// the gate it stands at, and the language of its screens.
-const KEY = { token: "handover.token", me: "handover.me", id: "handover.device", gate: "handover.gate", lang: "handover.lang" };
+// the gate it stands at, the guard on duty at a gate tablet, and the language of its screens.
+const KEY = {
+  token: "handover.token", me: "handover.me", id: "handover.device", gate: "handover.gate", lang: "handover.lang",
+  guard: "handover.guard",
+};
+
+/** The guard signed on at this gate tablet (with their PIN): every release names them. */
+export interface OnDuty {
+  staff_id: string;
+  name: string;
+  gate_id: string;
+  day: string;
+}
 
 export interface SignedIn {
   school_id: string;
@@ -32,6 +43,7 @@ export const device = {
   signOut(): void {
     localStorage.removeItem(KEY.token);
     localStorage.removeItem(KEY.me);
+    localStorage.removeItem(KEY.guard);
   },
   id(): string {
     let id = read(KEY.id);
@@ -43,6 +55,14 @@ export const device = {
   },
   gate: (): string | null => read(KEY.gate),
   setGate: (gateId: string): void => localStorage.setItem(KEY.gate, gateId),
+  guard: (): OnDuty | null => {
+    const raw = read(KEY.guard);
+    return raw ? (JSON.parse(raw) as OnDuty) : null;
+  },
+  setGuard(guard: OnDuty | null): void {
+    if (guard) localStorage.setItem(KEY.guard, JSON.stringify(guard));
+    else localStorage.removeItem(KEY.guard);
+  },
   lang: (): string | null => read(KEY.lang),
   setLang: (lang: string): void => localStorage.setItem(KEY.lang, lang),
 };

@@ -1,5 +1,6 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { Admin } from "./admin/Admin";
 import { device, type SignedIn } from "./device";
 import { boardScreenFor } from "./board/route";
 import { Gate } from "./gate/Gate";
@@ -25,6 +26,7 @@ function App() {
   if (Routed) return <Routed me={me} onSignOut={() => setMe(null)} />;
   // -- by role: a teacher lands on their phone screen (web/src/teacher/) --
   if (me.role === "teacher") return <Teacher me={me} onSignOut={() => setMe(null)} />;
+  if (me.role === "admin") return <Admin me={me} onSignOut={() => setMe(null)} />;
   // -- end by role --
   return <Gate me={me} onSignOut={() => setMe(null)} />;
 }

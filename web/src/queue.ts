@@ -1,4 +1,4 @@
-// Releases and refusals queue on the device before they are sent: each with its Idempotency-Key
+// Releases and refusals (and a teacher's roll call and handovers) queue on the device before they are sent: each with its Idempotency-Key
 // and the time it was made here, so that a reload, a restart or a dropped network loses none and
 // a replay records none twice. An answer the service refuses (a conflict, a release refused by
 // the rules) stays on the screen until the guard has seen it: nothing is dropped silently.
@@ -12,7 +12,13 @@ export type Command =
   | { kind: "release"; body: Schemas["ReleaseRequest"] }
   | { kind: "refusal"; body: Schemas["RefusalRequest"] }
   | { kind: "home_alone"; body: Schemas["HomeAloneRequest"] }
-  | { kind: "phone_authorisation"; pupilId: string; body: Schemas["PhoneAuthorisationRequest"] };
+  | { kind: "phone_authorisation"; pupilId: string; body: Schemas["PhoneAuthorisationRequest"] }
+  // The teacher's phone: roll call, leave and absence, handovers given and received, early departures.
+  | { kind: "sign_in"; body: Schemas["SignInRequest"] }
+  | { kind: "absence"; body: Schemas["AbsenceRequest"] }
+  | { kind: "handover"; body: Schemas["HandoverRequest"] }
+  | { kind: "confirm"; handoverId: string; body: Schemas["ConfirmRequest"] }
+  | { kind: "early_departure"; body: Schemas["EarlyDepartureRequest"] };
 
 export interface Queued {
   key: string; // the Idempotency-Key
@@ -22,6 +28,8 @@ export interface Queued {
   adult: string | null;
   staffId: string; // who made it: it is sent only under their own sign-in
   staffName: string;
+  guardId?: string; // at a gate tablet: the guard on duty who made it, named when it is sent
+  guardName?: string;
   state: "waiting" | "sending" | "conflict";
   problem?: {
     status: number; code: string; title: string; detail: string | null; reasons: string[];
@@ -69,11 +77,23 @@ export function subscribe(fn: (items: Queued[]) => void): () => void {
 }
 
 async function post(item: Queued): Promise<{ data?: unknown; error?: unknown; response: Response }> {
-  const header = { "idempotency-key": item.key, "x-device-time": item.deviceTime };
+  const header = {
+    "idempotency-key": item.key, "x-device-time": item.deviceTime,
+    ...(item.guardId ? { "x-guard-id": item.guardId } : {}),
+  };
   const c = item.command;
   if (c.kind === "release") return api.POST("/v1/releases", { body: c.body, params: { header } });
   if (c.kind === "refusal") return api.POST("/v1/refusals", { body: c.body, params: { header } });
   if (c.kind === "home_alone") return api.POST("/v1/home-alone", { body: c.body, params: { header } });
+  if (c.kind === "sign_in") return api.POST("/v1/sign-ins", { body: c.body, params: { header } });
+  if (c.kind === "absence") return api.POST("/v1/absences", { body: c.body, params: { header } });
+  if (c.kind === "handover") return api.POST("/v1/handovers", { body: c.body, params: { header } });
+  if (c.kind === "early_departure") return api.POST("/v1/early-departures", { body: c.body, params: { header } });
+  if (c.kind === "confirm") {
+    return api.POST("/v1/handovers/{handover_id}/confirm", {
+      body: c.body, params: { header, path: { handover_id: c.handoverId } },
+    });
+  }
   return api.POST("/v1/pupils/{pupil_id}/phone-authorisations", {
     body: c.body, params: { header, path: { pupil_id: c.pupilId } },
   });
@@ -122,9 +142,11 @@ export async function submit(command: Command, names: string[], adult: string | 
   await load();
   const me = device.me();
   if (!me) throw new Error("not signed in");
+  const guard = me.device?.kind === "gate_tablet" ? device.guard() : null;
   const item: Queued = {
     key: crypto.randomUUID(), command, deviceTime: deviceTime(), names, adult, state: "waiting", tries: 0,
     staffId: me.staff_id, staffName: me.name,
+    ...(guard ? { guardId: guard.staff_id, guardName: guard.name } : {}),
   };
   return locked(async () => {
     items.push(item);

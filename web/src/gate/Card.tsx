@@ -25,6 +25,7 @@ interface Props {
   onPupil: (p: Pupil) => void;
   onClose: () => void;
   onOutcome: (outcome: Outcome, pupilIds: string[]) => void;
+  actingAs?: string; // who a release made here is recorded under (the tablet's guard on duty)
 }
 
 type Result = { tone: "ok" | "queued" | "bad"; text: string };
@@ -159,6 +160,9 @@ export function Card(props: Props) {
       ))}
 
       <p class={`state state-${row.status}`} data-testid="card-state">{stateText(row, gateId, tz)}</p>
+      {here && props.actingAs && row.custodian && row.custodian.staff_id !== props.actingAs && (
+        <p class="warn" role="alert" data-testid="held-by-other">{t("card.held_by_other", { by: row.custodian.name })}</p>
+      )}
       {!detail && <p class="hint">{props.loading ? t("card.loading") : t("card.no_file")}</p>}
 
       {detail && here && mode === "release" && (

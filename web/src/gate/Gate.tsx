@@ -11,6 +11,7 @@ import { search } from "../search";
 import { clock, dismissal, isoDay, minutesNow, minutesOf } from "../time";
 import { Card, problemText } from "./Card";
 import { useToday } from "./data";
+import { GuardDesk } from "./Guard";
 import { atGate, onTheWay } from "./rules";
 
 const CLOSE_AFTER_MS = 2500; // how long a card stays open after its release was recorded or queued
@@ -18,6 +19,13 @@ const CLOSE_AFTER_MS = 2500; // how long a card stays open after its release was
 export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
   const [gateId, setGateId] = useState<string | null>(device.gate());
   const today = useToday(gateId);
+  // A shared gate tablet acts under the guard signed on at it; a guard's own sign-in is the guard.
+  const tablet = me.device?.kind === "gate_tablet";
+  const [onDuty, setOnDuty] = useState(() => (tablet ? device.guard() : null));
+  function changeGuard(guard: typeof onDuty) {
+    device.setGuard(guard);
+    setOnDuty(guard);
+  }
   const { school, roster } = today;
   const [query, setQuery] = useState("");
   const [openId, setOpenId] = useState<string | null>(null);
@@ -75,6 +83,10 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
   const late = [...here, ...coming].filter(overdue);
   const goneHere = gateId ? rows.filter((r) => r.status === "gone" && r.gate_id === gateId).length : 0;
   const open = openId ? rows.find((r) => r.pupil_id === openId) ?? null : null;
+  const held = onDuty ? here.filter((r) => r.custodian?.staff_id === onDuty.staff_id) : [];
+  // A record refused because its guard was not on duty: ask the service who is on duty now.
+  const recheck = conflicts.filter((c) => c.problem?.code?.startsWith("guard-not")).length;
+  const needsGuard = tablet && !onDuty;
 
   async function openCard(id: string) {
     setOpenId(id);
@@ -160,6 +172,10 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
         </button>
       </header>
       {confirmOut && <p class="warn" role="alert">{t("gate.sign_out.waiting", { n: mine })}</p>}
+      {tablet && gateId && (
+        <GuardDesk gateId={gateId} day={day || isoDay(now, tz)} session={roster?.session ?? "after_school"} online={online}
+          onDuty={onDuty} held={held} onChange={changeGuard} recheck={recheck} />
+      )}
 
       {school && !gateId && (
         <section class="panel" data-testid="gate-choice">
@@ -187,7 +203,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
         </section>
       )}
 
-      {gateId && (
+      {gateId && !needsGuard && (
         <div class={`gate-body ${open ? "has-card" : ""}`}>
           <div class="left">
             <label class="search">
@@ -222,6 +238,7 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
                   {pending.map((q) => (
                     <li key={q.key}>
                       {q.names.join("、")} · {t(`kind.${q.command.kind}`)} · {clock(q.deviceTime, tz)}
+                      {q.guardName ? ` · ${q.guardName}` : ""}
                       {q.staffId !== me.staff_id ? ` · ${t("queue.someone_else", { name: q.staffName })}` : ""}
                     </li>
                   ))}
@@ -235,7 +252,8 @@ export function Gate({ me, onSignOut }: { me: SignedIn; onSignOut: () => void })
             {open && school ? (
               <Card row={open} detail={today.details.get(open.pupil_id) ?? null} loading={loading} school={school}
                 gateId={gateId} day={day} session={roster?.session ?? "after_school"} rows={rows} details={today.details} queue={queue}
-                onPupil={today.putDetail} onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome} />
+                onPupil={today.putDetail} onClose={() => { setOpenId(null); searchBox.current?.focus(); }} onOutcome={onOutcome}
+                actingAs={onDuty?.staff_id ?? me.staff_id} />
             ) : (
               <>
                 <dl class="tiles" data-testid="tiles">

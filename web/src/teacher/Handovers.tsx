@@ -7,7 +7,7 @@ import { t } from "../i18n";
 import { classHandovers, clubsToday, mine, type Offer, offersFrom, offersTo, staffName, withRole } from "./model";
 import { Choice, Stepper, Ticks } from "./Parts";
 import { type Acted, Absence } from "./Roll";
-import { keyed, send, SESSION, useKey } from "./send";
+import { keyed, send, sendQueued, SESSION, useKey } from "./send";
 
 export type HandoverOut = Schemas["HandoverOut"];
 
@@ -108,7 +108,6 @@ function Incoming({ offer, onResult, said }: Props & { offer: Offer; onResult: (
   const [count, setCount] = useState(offer.pupils.length);
   const [given, setGiven] = useState<HandoverOut | null>(null);
   const [busy, setBusy] = useState(false);
-  const k = useKey();
   useEffect(() => {
     void api.GET("/v1/handovers/{handover_id}", { params: { path: { handover_id: offer.handoverId } } })
       .then(({ data }) => data && setGiven(data));
@@ -116,14 +115,13 @@ function Incoming({ offer, onResult, said }: Props & { offer: Offer; onResult: (
   async function confirm() {
     setBusy(true);
     const all = arrived.size === offer.pupils.length;
-    const out = await send(() => api.POST("/v1/handovers/{handover_id}/confirm", {
-      params: { path: { handover_id: offer.handoverId } },
-      body: { count, ...(all ? {} : { received_pupil_ids: [...arrived] }) }, ...keyed(k.key()) }), k.done);
+    const out = await sendQueued<HandoverOut>({ kind: "confirm", handoverId: offer.handoverId,
+      body: { count, ...(all ? {} : { received_pupil_ids: [...arrived] }) } }, offer.pupils.map((p) => p.name));
     setBusy(false);
     if (out.ok) {
       onResult(out.data);
       said(!out.data.mismatch, `${t("teacher.in.ack", { n: out.data.received_pupil_ids.length })} ${countsText(out.data, new Map(offer.pupils.map((p) => [p.pupil_id, p.name])))}`);
-    } else said(false, out.text);
+    } else said(!!out.queued, out.text, out.queued);
   }
   const from = given?.giver.name ?? offer.from ?? "";
   return (
@@ -158,23 +156,23 @@ function ClassHandover({ label, groups, school, said, patch, onResult }: Props &
 
 function ClassGroup({ groupId, to, toName, place, pupils, said, patch, onResult }: {
   groupId: string; to: string; toName: string; place: string; pupils: RosterPupil[];
-  said: (ok: boolean, text: string) => void; onResult: (h: HandoverOut) => void; patch: Acted["patch"];
+  said: (ok: boolean, text: string, queued?: boolean) => void; onResult: (h: HandoverOut) => void; patch: Acted["patch"];
 }) {
   const [chosen, setChosen] = useState<Set<string>>(() => new Set(pupils.map((p) => p.pupil_id)));
   const [count, setCount] = useState(pupils.length);
-  const k = useKey();
   const ids = pupils.map((p) => p.pupil_id).join(",");
   useEffect(() => {
     setChosen(new Set(pupils.map((p) => p.pupil_id)));
     setCount(pupils.length);
   }, [ids]);
   async function give() {
-    const out = await send(() => api.POST("/v1/handovers", { body: { session: SESSION, to_staff_id: to, place_id: groupId, count,
-      pupil_ids: pupils.filter((p) => chosen.has(p.pupil_id)).map((p) => p.pupil_id) }, ...keyed(k.key()) }), k.done);
+    const picked = pupils.filter((p) => chosen.has(p.pupil_id));
+    const out = await sendQueued<HandoverOut>({ kind: "handover", body: { session: SESSION, to_staff_id: to, place_id: groupId, count,
+      pupil_ids: picked.map((p) => p.pupil_id) } }, picked.map((p) => p.name));
     if (out.ok) {
       onResult(out.data);
       said(true, t("teacher.class.ack", { n: out.data.pupil_ids.length, to: toName }));
-    } else said(false, out.text);
+    } else said(!!out.queued, out.text, out.queued);
   }
   return (
     <div class="panel">
@@ -202,7 +200,6 @@ function Move({ school, rows, me, day, pupils, said, onResult }: Props & { pupil
   const guards = withRole(school, "guard");
   const [guard, setGuard] = useState<string | null>(null);
   const [count, setCount] = useState(0);
-  const k = useKey();
   const picked = pupils.filter((p) => chosen.has(p.pupil_id));
   const classes = new Set(picked.map((p) => p.class_id));
   // A club takes its own members; back to a homework group is the group the pupils belong to.
@@ -222,14 +219,14 @@ function Move({ school, rows, me, day, pupils, said, onResult }: Props & { pupil
 
   async function give() {
     if (!dest || !receiver) return;
-    const out = await send(() => api.POST("/v1/handovers", { body: { session: SESSION, to_staff_id: receiver, place_id: dest.id, count,
-      pupil_ids: picked.map((p) => p.pupil_id) }, ...keyed(k.key()) }), k.done);
+    const out = await sendQueued<HandoverOut>({ kind: "handover", body: { session: SESSION, to_staff_id: receiver, place_id: dest.id, count,
+      pupil_ids: picked.map((p) => p.pupil_id) } }, picked.map((p) => p.name));
     if (out.ok) {
       onResult(out.data);
       said(true, t("teacher.move.ack", { n: out.data.pupil_ids.length, to: receiverName, place: dest.label }));
       setChosen(new Set());
       setDest(null);
-    } else said(false, out.text);
+    } else said(!!out.queued, out.text, out.queued);
   }
   return (
     <section aria-labelledby="move-title" data-testid="move">

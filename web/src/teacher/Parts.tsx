@@ -61,8 +61,9 @@ export function Choice({ chosen, onClick, children, testid }:
   );
 }
 
-export function Said({ said }: { said: { ok: boolean; text: string } | null }) {
+export function Said({ said }: { said: { ok: boolean; text: string; queued?: boolean } | null }) {
   if (!said) return null;
+  if (said.queued) return <p class="result result-queued" role="status" data-testid="said-queued">{said.text}</p>;
   return <p class={`result ${said.ok ? "result-ok" : "result-bad"}`} role={said.ok ? "status" : "alert"}
     data-testid={said.ok ? "said-ok" : "said-bad"}>{said.text}</p>;
 }

@@ -1,16 +1,16 @@
 // Roll call (点名) of one group: running counts; sign a pupil in with one tap, mark leave or
 // absence, let one leave early with an adult on file, and write a care note for the group.
 import { useEffect, useState } from "preact/hooks";
-import { api, type Pupil, type RosterPupil, type School } from "../api/client";
+import { api, type Pupil, type RosterPupil, type Schemas, type School } from "../api/client";
 import type { SignedIn } from "../device";
 import { type MessageKey, t } from "../i18n";
 import { clock } from "../time";
 import { counts, type Group, markOf, withRole } from "./model";
 import { Choice, Ticks } from "./Parts";
-import { keyed, send, SESSION, useKey } from "./send";
+import { keyed, send, sendQueued, SESSION, useKey } from "./send";
 
 export interface Acted {
-  said: (ok: boolean, text: string) => void;
+  said: (ok: boolean, text: string, queued?: boolean) => void;
   patch: (state: Partial<RosterPupil> & { pupil_id: string }) => void;
 }
 
@@ -29,17 +29,22 @@ export function Roll({ me, school, group, rows, detail, said, patch }: Props) {
   const [open, setOpen] = useState<{ id: string; what: "absence" | "early" } | null>(null);
   const [note, setNote] = useState(false);
   const [busy, setBusy] = useState<string | null>(null);
-  const k = useKey();
   const sorted = [...rows].sort((a, b) => ORDER.indexOf(markOf(a, group, me.staff_id)) - ORDER.indexOf(markOf(b, group, me.staff_id))
     || a.name.localeCompare(b.name, "zh-CN"));
 
   async function signIn(r: RosterPupil) {
     setBusy(r.pupil_id);
-    const out = await send(() => api.POST("/v1/sign-ins", { body: { session: SESSION, pupil_ids: [r.pupil_id], place_id: group.group_id }, ...keyed(k.key()) }), k.done);
+    const out = await sendQueued<Schemas["PupilStates"]>(
+      { kind: "sign_in", body: { session: SESSION, pupil_ids: [r.pupil_id], place_id: group.group_id } }, [r.name]);
     setBusy(null);
     if (out.ok) {
       for (const s of out.data.pupils) patch(s);
       said(true, t("teacher.signed_in", { name: r.name }));
+    } else if (out.queued) {
+      // Here on the phone until it is sent: the roll counts the pupil as signed in by you.
+      patch({ pupil_id: r.pupil_id, status: "in_custody", custodian: { staff_id: me.staff_id, name: me.name },
+        place: { id: group.group_id, label: group.name, kind: "group" } });
+      said(true, out.text, true);
     } else said(false, out.text);
   }
 
@@ -65,11 +70,11 @@ export function Roll({ me, school, group, rows, detail, said, patch }: Props) {
         )}
       </div>
       {open?.id === r.pupil_id && open.what === "absence" && (
-        <Absence row={r} onDone={(ok, text) => { setOpen(null); said(ok, text); }} patch={patch} />
+        <Absence row={r} onDone={(ok, text, queued) => { setOpen(null); said(ok, text, queued); }} patch={patch} />
       )}
       {open?.id === r.pupil_id && open.what === "early" && (
         <Early row={r} school={school} detail={detail} onClose={() => setOpen(null)}
-          said={(ok, text) => { if (ok) setOpen(null); said(ok, text); }} patch={patch} />
+          said={(ok, text, queued) => { if (ok) setOpen(null); said(ok, text, queued); }} patch={patch} />
       )}
     </li>
   );
@@ -127,17 +132,20 @@ function markText(r: RosterPupil, mark: string, tz: string): string {
 }
 
 export function Absence({ row, onDone, onBack, patch }: {
-  row: RosterPupil; onDone: (ok: boolean, text: string) => void; onBack?: () => void;
+  row: RosterPupil; onDone: (ok: boolean, text: string, queued?: boolean) => void; onBack?: () => void;
 } & Pick<Acted, "patch">) {
   const [leave, setLeave] = useState<boolean | null>(null);
   const [reason, setReason] = useState("");
-  const k = useKey();
   async function submit() {
     if (leave === null) return;
-    const out = await send(() => api.POST("/v1/absences", { body: { session: SESSION, pupil_id: row.pupil_id, with_leave: leave, reason: reason.trim() }, ...keyed(k.key()) }), k.done);
+    const out = await sendQueued<Schemas["PupilState"]>(
+      { kind: "absence", body: { session: SESSION, pupil_id: row.pupil_id, with_leave: leave, reason: reason.trim() } }, [row.name]);
     if (out.ok) {
       patch(out.data);
       onDone(true, t(leave ? "teacher.absence.leave_ack" : "teacher.absence.absent_ack", { name: row.name }));
+    } else if (out.queued) {
+      patch({ pupil_id: row.pupil_id, status: "absent", with_leave: leave });
+      onDone(true, out.text, true);
     } else onDone(false, out.text);
   }
   return (
@@ -167,20 +175,19 @@ function Early({ row, school, detail, onClose, said, patch }: {
   const [approver, setApprover] = useState<string | null>(leaders[0]?.staff_id ?? null);
   const [reason, setReason] = useState("");
   const [informed, setInformed] = useState(false);
-  const k = useKey();
   useEffect(() => {
     void detail(row.pupil_id).then((f) => setFile(f));
   }, [row.pupil_id, detail]);
   const collectors = (file?.guardians ?? []).filter((g) => g.may_collect);
   async function submit() {
     if (!collector || !approver) return;
-    const out = await send(() => api.POST("/v1/early-departures", { body: { session: SESSION,
+    const out = await sendQueued<Schemas["PupilState"]>({ kind: "early_departure", body: { session: SESSION,
       pupil_id: row.pupil_id, collector_id: collector, approved_by_staff_id: approver, reason: reason.trim(),
-      homeroom_informed: informed }, ...keyed(k.key()) }), k.done);
+      homeroom_informed: informed } }, [row.name]);
     if (out.ok) {
       patch(out.data);
       said(true, t("teacher.early.ack", { name: row.name }));
-    } else said(false, out.text);
+    } else said(!!out.queued, out.text, out.queued);
   }
   return (
     <div class="sheet" data-testid="early">

@@ -6,13 +6,15 @@ import { cache } from "../cache";
 import { device, type SignedIn } from "../device";
 import { useToday } from "../gate/data";
 import { useOnline, useSignal } from "../hooks";
-import { lang, t } from "../i18n";
+import { known, lang, t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { type HandoverOut, Handovers } from "./Handovers";
 import { Incident } from "./Incident";
 import { mine, myClasses, myGroups, offersTo, roll } from "./model";
 import { Said } from "./Parts";
 import { Roll } from "./Roll";
+import { dismiss, load, type Queued, replay, subscribe, waiting } from "../queue";
+import { clock } from "../time";
 import "./teacher.css";
 
 type Tab = "roll" | "handover" | "incident";
@@ -24,7 +26,26 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
   const [chosenTab, setTab] = useState<Tab | null>(null);
   const [groupId, setGroupId] = useState<string | null>(null);
   const [results, setResults] = useState<HandoverOut[]>([]);
-  const [said, setSaid] = useState<{ ok: boolean; text: string } | null>(null);
+  const [said, setSaid] = useState<{ ok: boolean; text: string; queued?: boolean } | null>(null);
+  const [queue, setQueue] = useState<Queued[]>([]);
+  useEffect(() => subscribe(setQueue), []);
+  // What waits on the phone is sent on reconnect and every 15 s, oldest first; then the roster anew.
+  useEffect(() => {
+    const send = async () => {
+      if (!navigator.onLine) return;
+      const done = await replay();
+      if (done.length) await today.refresh();
+    };
+    void load().then(send);
+    addEventListener("online", send);
+    const timer = setInterval(() => void send(), 15000);
+    return () => {
+      removeEventListener("online", send);
+      clearInterval(timer);
+    };
+  }, [today.refresh]);
+  const pending = waiting(queue).filter((q) => q.staffId === me.staff_id);
+  const conflicts = queue.filter((q) => q.state === "conflict" && q.staffId === me.staff_id);
   const language = useSignal(lang);
   useEffect(() => setSaid(null), [language]); // a message said in one language is not left in the other
   const rows = roster?.pupils ?? [];
@@ -35,8 +56,8 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
   // A homeroom teacher who runs no group today starts where their class is handed over.
   const tab: Tab = chosenTab ?? (school && groups.length === 0 && myClasses(school, me.staff_id).length > 0 ? "handover" : "roll");
 
-  function say(ok: boolean, text: string) {
-    setSaid(text ? { ok, text } : null);
+  function say(ok: boolean, text: string, queued?: boolean) {
+    setSaid(text ? { ok, text, queued } : null);
   }
   function patch(state: Partial<RosterPupil> & { pupil_id: string }) {
     today.patch(state.pupil_id, state);
@@ -68,9 +89,29 @@ export function Teacher({ me, onSignOut }: { me: SignedIn; onSignOut: () => void
         <p class={`net ${online ? "on" : "off"}`} role="status" data-testid="net">
           {online ? (today.live === "live" ? t("net.live") : t("net.connecting")) : t("teacher.net.offline")}
         </p>
+        <p class={`queue ${pending.length ? "has" : ""}`} role="status" aria-live="polite" data-testid="queue-count">
+          {t("queue.count", { n: pending.length })}
+        </p>
         <LangSwitch />
         <button class="ghost" type="button" onClick={() => void signOut()} data-testid="sign-out">{t("gate.sign_out")}</button>
       </header>
+      {conflicts.length > 0 && (
+        <section class="conflicts" role="alert" data-testid="conflicts">
+          <h2>{t("queue.conflicts", { n: conflicts.length })}</h2>
+          <ul>
+            {conflicts.map((c) => (
+              <li key={c.key} data-testid="conflict">
+                <p><strong>{c.names.join("、")}</strong> · {t(`kind.${c.command.kind}`)} · {clock(c.deviceTime, school?.timezone ?? "Asia/Shanghai")}</p>
+                <p>{known("teacher.problem", c.problem?.code ?? "", "teacher.problem.unknown")}</p>
+                <button type="button" class="ghost" data-testid="conflict-seen" onClick={() => void dismiss(c.key)}>{t("queue.seen")}</button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      {pending.length > 0 && (
+        <p class="warn" data-testid="waiting">{t("teacher.queue.waiting", { n: pending.length, names: pending.flatMap((q) => q.names).join("、") })}</p>
+      )}
       <p class="whoami">{me.name}{group ? ` · ${group.name}` : ""}</p>
       <nav class="tabs" aria-label={t("teacher.tabs")}>
         {tabs.map(([key, label, n]) => (

@@ -1,13 +1,16 @@
-// The teacher's writes go straight to the service (a teacher acts online, in the room): each with
-// an Idempotency-Key kept until it is answered, so a retry after a dropped connection records once.
+// The teacher's writes: roll call, leave, handovers and early departures go through the device's
+// queue (kept with their Idempotency-Key and device time, sent at once when the network is there,
+// replayed when it comes back, a refusal shown until seen); the rest go straight to the service,
+// each with an Idempotency-Key kept until it is answered, so a retry records once.
 import { useRef } from "preact/hooks";
 import { type Problem, problemCode, unreachable } from "../api/client";
 import { known, t } from "../i18n";
+import { type Command, submit } from "../queue";
 
 /** The teacher works in the after-school session (课后服务). */
 export const SESSION = "after_school";
 
-export type Sent<T> = { ok: true; data: T } | { ok: false; text: string };
+export type Sent<T> = { ok: true; data: T } | { ok: false; text: string; queued?: boolean };
 
 interface Answer<T> {
   data?: T;
@@ -44,4 +47,15 @@ export async function send<T>(call: () => Promise<Answer<T>>, done: () => void):
     if (unreachable(e)) return { ok: false, text: t("teacher.offline") };
     throw e;
   }
+}
+
+/** Queue a write on the phone and send it now if the network is there: its answer, "queued" while
+ * offline (it is sent when the network comes back), or why the service refused it. */
+export async function sendQueued<T>(command: Command, names: string[]): Promise<Sent<T>> {
+  const outcome = await submit(command, names, null);
+  if (outcome.ok) return { ok: true, data: outcome.body as T };
+  if (outcome.offline) return { ok: false, queued: true, text: t("teacher.queued", { names: names.join("、") }) };
+  const problem = outcome.item.problem;
+  if (problem?.status === 401) return { ok: false, text: t("gate.unauthorised") };
+  return { ok: false, text: known("teacher.problem", problem?.code ?? "", "teacher.problem.unknown") };
 }
