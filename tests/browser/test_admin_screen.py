@@ -108,6 +108,10 @@ def test_an_admin_sets_a_guards_pin_and_reads_the_schools_setup(
     assert httpx.get(f"{served.base}/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
     expect(guard.get_by_test_id("token").filter(has_text="有效")).to_have_count(1)
     page.screenshot(path=artifacts / "52-admin-staff.png")
+    # The day's duty roster is set from the admin's desk too.
+    page.get_by_test_id("admin-tab-duty").click()
+    expect(page.get_by_test_id("roster-form")).to_be_visible()
+    expect(page.get_by_test_id("patrol-form")).to_have_count(0)  # patrols are the duty leader's
     page.get_by_test_id("admin-tab-setup").click()
     expect(page.get_by_test_id("setup-gates")).to_contain_text("东门")
     expect(page.get_by_test_id("setup-dismissals")).to_contain_text("17:00")

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type School } from "../api/client";
 import { cache } from "../cache";
 import { device, type SignedIn } from "../device";
+import { DutyPanel } from "../duty/Duty";
 import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { Devices } from "./Devices";
@@ -11,7 +12,7 @@ import { Setup } from "./Setup";
 import { StaffList } from "./Staff";
 import "./admin.css";
 
-const TABS = ["devices", "staff", "setup"] as const;
+const TABS = ["devices", "staff", "duty", "setup"] as const;
 type Tab = (typeof TABS)[number];
 
 export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
@@ -58,6 +59,7 @@ export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
       <main class="admin-body">
         {school && tab === "devices" && <Devices school={school} />}
         {school && tab === "staff" && <StaffList school={school} onChanged={() => void load()} />}
+        {school && tab === "duty" && <DutyPanel me={me} school={school} />}
         {school && tab === "setup" && <Setup school={school} />}
       </main>
     </div>

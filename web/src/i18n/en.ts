@@ -175,6 +175,7 @@ export const en = {
   "admin.title": "School admin",
   "admin.tab.devices": "Devices",
   "admin.tab.staff": "Staff",
+  "admin.tab.duty": "Duty roster",
   "admin.tab.setup": "School setup",
   "admin.device.new": "Register a device",
   "admin.device.name": "Device name",

@@ -173,6 +173,7 @@ export const zh = {
   "admin.title": "学校管理",
   "admin.tab.devices": "设备",
   "admin.tab.staff": "教职工",
+  "admin.tab.duty": "值班安排",
   "admin.tab.setup": "学校概况",
   "admin.device.new": "登记新设备",
   "admin.device.name": "设备名称",
