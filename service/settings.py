@@ -8,6 +8,7 @@ import logging
 import os
 import sqlite3
 from base64 import b64decode
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
     watch_interval: float = Field(default=20.0, gt=0, description="Seconds between alert watcher rounds")
     access_flush_interval: float = Field(
         default=0.5, gt=0, le=60, description="Seconds between saves of recorded reads of pupils' data")
+    clock_start: datetime | None = Field(default=None, description=(
+        "Run the service's clock from this moment (ISO 8601 with its offset) on, in real time: a "
+        "rehearsal on a school day's afternoon whatever the hour; unset: the real time"))
     run_projections: bool = Field(
         default=True, description="Run the projection runners inside the API process")
     retry_max_backoff: float = Field(

@@ -315,3 +315,16 @@ def test_the_days_duty_rebuilt_from_the_stored_events_alone_is_the_same(
     assert [r["roster_no"] for r in [*before["replaced"], before["roster"]]] == [1, 2]
     assert len(before["patrols"]) == 1 and len(before["clearing_refused"]) == 1
     assert before["cleared"]["note"] == "已清校" and log["cleared"]["note"] == "已清校"
+
+
+def test_a_cell_too_long_for_one_page_goes_on_in_the_rows_after_it() -> None:
+    from service.reports.exports import Table
+    from service.reports.pdf import pdf_bytes
+
+    names = "、".join(f"学生{i:04d}（东门）" for i in range(400))  # a refusal naming a whole school
+    body = pdf_bytes(title="值班记录", heading="值班记录", lines=[], tables=[
+        Table("未能清校", ["时间", "未能清校的原因"], [["17:40", names], ["17:50", "已清校"]], widths=[6, 30])])
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages)
+    compact = text.replace("\n", "")
+    assert "学生0000" in compact and "学生0399" in compact and "已清校" in compact
+    assert len(PdfReader(io.BytesIO(body)).pages) > 1

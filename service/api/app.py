@@ -50,7 +50,7 @@ from service.domain.device import TooManyPairingTriesError
 from service.domain.errors import DomainError
 from service.settings import Settings
 from service.use_cases.application import HandoverApp
-from service.use_cases.clock import Clock
+from service.use_cases.clock import Clock, RunningClock
 from service.workers.bootstrap import Background, Opening, background, open_application
 
 
@@ -142,7 +142,8 @@ def create_app(
             parts.append(running)
             api.state.handover = handover
 
-        opening = Opening(lambda: application or open_application(settings, clock=clock), ready,
+        ticking = clock or (RunningClock(settings.clock_start) if settings.clock_start else None)
+        opening = Opening(lambda: application or open_application(settings, clock=ticking), ready,
                           owned=owned)
         api.state.opening = opening
         if not opening.try_once():

@@ -65,6 +65,18 @@ def _widths(table: Table, total: float) -> tuple[float, ...]:
     return tuple(w * scale for w in raw)
 
 
+ROW_LINES = 36  # lines of one table row at most: a longer cell goes on in the rows after it
+FONT_MM = 8.5 * 25.4 / 72  # the tables' character height, the width of a CJK character
+
+
+def _chunks(text: str, width_mm: float) -> list[str]:
+    """A cell's text in pieces that each fit in one table row on a page (fpdf refuses a row
+    taller than a page): a refused clearing may name a whole school's pupils in one cell."""
+    per_line = max(4, int(width_mm / FONT_MM) - 1)
+    size = per_line * ROW_LINES
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
 def pdf_bytes(*, title: str, heading: str, lines: Sequence[str], tables: Sequence[Table],
               signatures: Sequence[str] = (), footer: str = "") -> bytes:
     """The report as an A4 PDF: heading, the report's lines, one titled table after another
@@ -91,16 +103,19 @@ def pdf_bytes(*, title: str, heading: str, lines: Sequence[str], tables: Sequenc
         if not table.rows:
             pdf.cell(0, 6, "无 / none", border=1, align="C", new_x="LMARGIN", new_y="NEXT")
             continue
-        with pdf.table(col_widths=_widths(table, total), width=total, line_height=4.6,
+        widths = _widths(table, total)
+        with pdf.table(col_widths=widths, width=total, line_height=4.6,
                        headings_style=FontFace(fill_color=(232, 232, 232)),
                        text_align="LEFT") as out:
             head = out.row()
             for h in table.headers:
                 head.cell(h)
             for row in table.rows:
-                cells = out.row()
-                for value in row:
-                    cells.cell("" if value is None else str(value))
+                pieces = [_chunks("" if v is None else str(v), w) for v, w in zip(row, widths, strict=False)]
+                for n in range(max(len(p) for p in pieces)):  # continued: the row's next piece
+                    cells = out.row()
+                    for p in pieces:
+                        cells.cell(p[n] if n < len(p) else "")
     if signatures:
         pdf.ln(10)
         pdf.set_font(FAMILY, size=10)

@@ -18,6 +18,19 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class RunningClock:
+    """Real time, shifted: it read ``start`` when made and runs on from there (a rehearsal, or a
+    screen test, on a school day's afternoon whatever the hour)."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("RunningClock needs an aware datetime")
+        self._offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
 class FixedClock:
     """A clock that only moves when told to: for tests and replays."""
 

@@ -14,14 +14,18 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from service.demo.school import open_demo
 from service.settings import Settings
+from service.use_cases.clock import RunningClock
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "web" / "dist"
@@ -58,6 +62,40 @@ class Served:
         return next(self.tokens[n] for n, r in self.roles.items() if r == role)
 
 
+def _evening() -> datetime:
+    """The moment the screens are tried at, whatever the hour the tests run: 21:00 at the school
+    of today if it holds after-school care (Monday to Thursday), else of the last day that did,
+    so the afternoon is over and every band's dismissal has passed, as a school's evening looks.
+    The service and every browser page run on from it together (HANDOVER_CLOCK_START names
+    another moment)."""
+    if raw := os.environ.get("HANDOVER_CLOCK_START"):
+        return datetime.fromisoformat(raw)
+    day = datetime.now(SCHOOL_TZ).date()
+    while day.isoweekday() > 4:
+        day -= timedelta(days=1)
+    return datetime.combine(day, clock_time(21, 0), SCHOOL_TZ)
+
+
+SCHOOL_TZ = ZoneInfo("Asia/Shanghai")
+EVENING = _evening()
+
+
+class OnTheSchoolsClock:
+    """The browser, whose every new context runs its pages' clocks from the service's now."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self._clock = RunningClock(EVENING)
+
+    def new_context(self, **options: Any) -> Any:
+        context = self._browser.new_context(**options)
+        context.clock.install(time=self._clock.now())
+        return context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
 STARTUP = 120.0  # seconds: a busy CI machine starts slowly; a healthy one takes a few
 
 
@@ -68,7 +106,10 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             raise RuntimeError(f"handover serve exited ({proc.returncode}):\n{log.read_text()}")
         try:
             r = httpx.get(f"{base}/health", timeout=2.0)
-            if r.status_code == 200:
+            health = r.json() if r.status_code == 200 else {}
+            # Healthy, and the watcher's first round is done with the alerts view caught up: the
+            # evening's alerts are all raised before a screen counts them.
+            if (health.get("watcher") or {}).get("last_ok") and health["views"]["alerts"]["lag"] == 0:
                 return
             last = r.text
         except httpx.HTTPError as e:
@@ -82,10 +123,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     if not (DIST / "index.html").is_file():
         pytest.fail("The screens are not built: run `make web` (npm ci and npm run build in web/).")
     data = tmp_path_factory.mktemp("browser-demo")
-    demo, _ = open_demo(Settings(store="sqlite", data_dir=data))
+    demo, _ = open_demo(Settings(store="sqlite", data_dir=data), clock=RunningClock(EVENING))
     port = _free_port()
     log = data / "serve.log"
-    env = {**os.environ, "HANDOVER_WEB_DIST": str(DIST)}
+    env = {**os.environ, "HANDOVER_WEB_DIST": str(DIST), "HANDOVER_CLOCK_START": EVENING.isoformat()}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--store", "sqlite", "--data-dir", str(data),
@@ -117,7 +158,7 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            yield b
+            yield OnTheSchoolsClock(b)
         finally:
             b.close()
 
