@@ -94,6 +94,21 @@ def test_the_trail_is_searched_by_pupil_staff_type_device_and_time_with_each_hit
     assert world.pupil(0) in {p for x in read for p in x["pupil_ids"]}
 
 
+def test_a_pupils_search_over_today_finds_leave_recorded_today_for_a_later_day_and_no_other_pupils_chain(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    r = world.post(world.homeroom, "/v1/absences", {"pupil_id": world.pupil(0), "with_leave": True,
+                                                     "reason": "病假", "day": "2026-11-26"})
+    assert r.status_code == 200, r.text
+    handed_to_teacher(world)
+    hits = client.get("/v1/evidence/search", params={
+        "pupil": world.pupil(0), "type": "PupilDay", "from": f"{SESSION_DAY}T00:00",
+        "to": f"{SESSION_DAY}T23:59"}, headers=world.inspector.h()).json()["hits"]
+    assert [x["what"] for x in hits] == ["opened", "absent", "opened", "offered", "custody_taken"]
+    assert {x["facts"].get("day") for x in hits if x["what"] == "opened"} == {"2026-11-26", SESSION_DAY}
+    assert all(x["subject"]["pupil_ids"] == [world.pupil(0)] for x in hits)
+
+
 def test_a_search_with_a_range_backwards_or_a_bad_type_is_bad_input(client: TestClient, app: HandoverApp) -> None:
     world = a_school(client, app, 1)
     for params in ({"from": "2026-11-23T18:00", "to": "2026-11-23T17:00"}, {"type": "1; drop"},

@@ -215,7 +215,7 @@ def search(
     if query.since and query.until and query.until < query.since:
         raise RuleError("The range ends before it begins.", field="to")
     views.reflect("evidence", app.recorder.max_notification_id())
-    found = audit.search(app, views.evidence, actor.school_id, query)
+    found = audit.search(app, views.evidence, school, query)
     _note_reads(app, actor, school, "audit_search", found.pupil_ids)
     return {"school_id": actor.school_id, "hits": found.hits, "scanned_to": found.scanned_to,
             "next_after": found.next_after}

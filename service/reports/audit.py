@@ -9,24 +9,38 @@ so one page never reads the whole month however rare the hits.
 Which pupils an event is about: the pupil's own aggregate, the pupil of a chain of custody (read
 from the chain's first event, once per chain), and the ``pupil_id`` or ``pupil_ids`` an event
 names (a handover, an incident, an alert's subject).
+
+What can be told from a stored record's topic and aggregate id is told before its state is
+decoded: an event type is its topic; one pupil's record is their id, and their chains of custody
+are the ids derived from the pupil and each day a fact recorded in the range can be about (from
+``QUEUED_DAYS`` before it, a tablet's queue, to ``AHEAD_DAYS`` after it, leave reported ahead), so
+the chains of every other pupil (most of a school's log) are passed over undecoded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
+from service.domain.school import School
 from service.projections.evidence import Evidence
-from service.projections.history import Log, Stored, entry, server_time
+from service.projections.history import QUEUED_DAYS, Log, Stored, entry, server_time
+from service.use_cases.application import HandoverApp
 
 SCAN = 20000  # positions one page looks at, at most
 PAGE = 1000
+MAX_CHAIN_DAYS = 400  # a pupil's chains are listed for a range up to this long; beyond, read
+AHEAD_DAYS = 62  # leave or absence is recorded at most this long before its day
+PUPIL_DAY_TOPIC = get_topic(PupilDay) + "."
+PUPIL_TOPIC = get_topic(Pupil) + "."
 _HIDDEN = frozenset({"phone", "id_tail"})
 
 
@@ -102,8 +116,38 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def search(app: Application[Any], evidence: Evidence, school_id: str, query: Query) -> Found:
+def _type_matches(topic: str, wanted: str | None) -> bool:
+    return _event_type_matches(topic.split(":", 1)[-1], wanted)
+
+
+class _Skip:
+    """Which records cannot match, told from their topic and aggregate id alone."""
+
+    def __init__(self, school: School, query: Query, first: date | None, last: date) -> None:
+        self.query = query
+        self.pupil = query.pupil_id
+        self.chains: set[str] | None = None
+        if self.pupil is not None and first is not None and (last - first).days <= MAX_CHAIN_DAYS:
+            sessions = [s.key for s in school.schedule.sessions]
+            self.chains = {str(PupilDay.create_id(school.school_id, self.pupil,
+                                                   (first + timedelta(days=i)).isoformat(), s))
+                           for i in range((last - first).days + 1) for s in sessions}
+
+    def __call__(self, n: Notification) -> bool:
+        if not _type_matches(n.topic, self.query.event_type):
+            return True
+        if self.pupil is None:
+            return False
+        if n.topic.startswith(PUPIL_TOPIC):
+            return str(n.originator_id) != self.pupil
+        if self.chains is not None and n.topic.startswith(PUPIL_DAY_TOPIC):
+            return str(n.originator_id) not in self.chains
+        return False
+
+
+def search(app: HandoverApp, evidence: Evidence, school: School, query: Query) -> Found:
     """One page of the school's stored events that match, in log order."""
+    school_id = school.school_id
     log = Log(app)
     start = query.after + 1
     if query.since is not None:
@@ -113,6 +157,11 @@ def search(app: Application[Any], evidence: Evidence, school_id: str, query: Que
     found = Found(scanned_to=max(query.after, start - 1))
     budget = start + SCAN - 1
     chains = _ChainPupils(app)
+    opened = query.since or (probe[1] if (probe := log.first_timed(start)) else None)
+    ends = query.until or app.clock.now()
+    days = [t.astimezone(school.tz).date() for t in (opened, ends) if t is not None]
+    skip = _Skip(school, query, days[0] - timedelta(days=QUEUED_DAYS + 1) if len(days) == 2 else None,
+                 days[-1] + timedelta(days=AHEAD_DAYS))
     while start <= min(stop, budget):
         page = app.recorder.select_notifications(start=start, limit=min(PAGE, budget - start + 1),
                                                  stop=min(stop, budget))
@@ -122,7 +171,7 @@ def search(app: Application[Any], evidence: Evidence, school_id: str, query: Que
         for n in page:
             found.scanned_to = n.id
             doc = placed.get(n.id)
-            if doc is None or doc["s"] != school_id:
+            if doc is None or doc["s"] != school_id or skip(n):
                 continue
             event = app.mapper.to_domain_event(n)
             name = type(event).__qualname__
