@@ -32,7 +32,7 @@ def an_afternoon(client: TestClient, app: HandoverApp) -> World:
     r = world.post(world.teacher, "/v1/incidents", {
         "kind": "injury", "severity": "minor", "description": "学生0与学生1追跑时相撞",
         "pupil_ids": [world.pupil(0), world.pupil(1)], "place_id": world.group_id, "where": "操场东侧",
-        "witnesses": [], "first_aid": "冰敷"})
+        "witnesses": ["学生2"], "first_aid": "冰敷"})
     assert r.status_code == 201, r.text
     return world
 
@@ -133,6 +133,8 @@ def test_a_pupils_pack_holds_the_chain_incidents_and_proofs_that_verify_with_the
     assert incident["description"] == "学生0与（其他学生）追跑时相撞"
     assert incident["pupil_ids"] == [world.pupil(0), "redacted"]
     assert world.pupil(1) not in r.text and "学生1" not in r.text and "学生2" not in r.text
+    assert pack["redacted_pupils"] == 1
+    assert incident["events"][0]["facts"]["witnesses"] == ["（其他学生）"]
     events = [*pack["custody"], *incident["events"], *(e for a in pack["alerts"] for e in a["events"])]
     assert pack["proofs"] == {"verified": len(events), "pending": 0, "failed": 0}
     keys = trusted_of(pack)

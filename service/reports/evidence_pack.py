@@ -51,9 +51,12 @@ class _Redactor:
     def __init__(self, app: HandoverApp, school_id: str, pupil_id: str, own_name: str) -> None:
         self.app, self.school_id, self.pupil_id, self.own_name = app, school_id, pupil_id, own_name
         self.names: dict[str, str] = {}
+        self.mentioned: set[str] = set()
 
-    def learn(self, pupil_ids: Iterable[str]) -> None:
+    def learn(self, pupil_ids: Iterable[str], *, named: bool = False) -> None:
         for pid in pupil_ids:
+            if named and pid != self.pupil_id:
+                self.mentioned.add(pid)
             if pid == self.pupil_id or pid in self.names:
                 continue
             try:
@@ -146,7 +149,7 @@ def evidence_pack(app: HandoverApp, views: Views, school: School, pupil_id: str,
     def shown(stored: Stored) -> Doc:
         doc = entry(stored, subject_of[stored.key])
         doc["facts"] = scrub(custody_entry(doc["facts"], seen))
-        redact.learn(_mentioned(doc["facts"]) | _mentioned(doc["subject"]))
+        redact.learn(_mentioned(doc["facts"]) | _mentioned(doc["subject"]), named=True)
         if _about_another(doc, pupil_id):
             doc["facts"] = {"pupil_id": REDACTED, "redacted": True}
         made.append((doc, stored))
@@ -160,7 +163,9 @@ def evidence_pack(app: HandoverApp, views: Views, school: School, pupil_id: str,
         [shown(s) for s in own if subject_of[s.key].get("alert_id") == a["alert_id"]])}
         for a in alerts]
     for i in incidents:
-        redact.learn(i["pupil_ids"])
+        redact.learn(i["pupil_ids"], named=True)
+    if incidents:  # a classmate named as a witness in free text
+        redact.learn(p for p, c in school.roll.items() if c == pupil.class_id)
     klass: dict[str, Any] = dict(school.classes.get(pupil.class_id, {}))
     pack: Doc = redact({
         "format": PACK_FORMAT, "school_id": school_id, "school_name": school.name,
@@ -169,7 +174,7 @@ def evidence_pack(app: HandoverApp, views: Views, school: School, pupil_id: str,
         "pupil": {"pupil_id": pupil_id, "name": pupil.name, "class_id": pupil.class_id,
                   "class_label": klass.get("label")},
         "custody": custody_docs, "incidents": incident_docs, "alerts": alert_docs,
-        "redacted_pupils": len(redact.names),
+        "redacted_pupils": len(redact.mentioned),
     })
     every = [*pack["custody"], *(e for i in pack["incidents"] for e in i["events"]),
              *(e for a in pack["alerts"] for e in a["events"])]
