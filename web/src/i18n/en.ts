@@ -653,6 +653,7 @@ export const en = {
   "evidence.step.raised": "Raised",
   "evidence.step.acknowledged": "Acknowledged",
   "evidence.step.resolved": "Resolved",
+  "evidence.and_more": "{names} and {n} in all",
 } as const satisfies Record<MessageKey, string>;
 
 // Both ways: a key only in en is an error too.

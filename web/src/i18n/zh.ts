@@ -651,6 +651,7 @@ export const zh = {
   "evidence.step.raised": "发出警报",
   "evidence.step.acknowledged": "确认警报",
   "evidence.step.resolved": "解决警报",
+  "evidence.and_more": "{names} 等 {n} 名",
 } as const;
 
 export type MessageKey = keyof typeof zh;

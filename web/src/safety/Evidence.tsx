@@ -25,6 +25,13 @@ function when(at: string | null | undefined, tz: string): string {
     minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(at));
 }
 
+/** Pupils by name: the one searched for first, then a few, then how many more. */
+function pupilNames(ids: string[], names: Map<string, string>, first: string | null): string {
+  const ordered = first && ids.includes(first) ? [first, ...ids.filter((id) => id !== first)] : ids;
+  const shown = ordered.slice(0, 3).map((id) => names.get(id) ?? id.slice(0, 8)).join("、");
+  return ordered.length > 3 ? t("evidence.and_more", { names: shown, n: ordered.length }) : shown;
+}
+
 function what(code: string): string {
   return `chain.${code}` in zh ? known("chain", code, "evidence.what.other") : known("evidence.step", code, "evidence.what.other");
 }
@@ -143,7 +150,7 @@ export function AuditSearch({ pupils, tz, names }: { pupils: RosterPupil[]; tz: 
                 return (
                   <tr key={h.position ?? h.aggregate_id} data-testid="audit-hit" data-event={h.event}>
                     <td>{h.position}</td><td>{when(h.at, tz)}</td><td title={h.event}>{eventLabel(h.event, h.what)}</td>
-                    <td>{ids.map((id) => names.get(id) ?? id.slice(0, 8)).join("、")}</td>
+                    <td>{pupilNames(ids, names, pupil)}</td>
                     <td>{h.who?.name ?? ""}</td>
                     <td>{(h.where as { label?: string } | null)?.label ?? h.device ?? ""}</td>
                   </tr>
@@ -335,9 +342,10 @@ export function AccessRecord({ pupils, tz, names }: { pupils: RosterPupil[]; tz:
             <tbody>
               {reads.map((r, i) => (
                 <tr key={`${r.record_id}-${i}`} data-testid="access-read">
-                  <td>{when(r.at, tz)}</td><td>{r.staff_name}</td><td>{known("evidence.read", r.what, "evidence.read.other")}</td>
-                  <td>{r.pupil_ids.map((id) => names.get(id) ?? id.slice(0, 8)).join("、")}</td>
-                  <td>{r.data.map((d) => known("evidence.data", d, "evidence.data.other")).join("、")}</td><td>{r.device ?? ""}</td>
+                  <td class="nowrap">{when(r.at, tz)}</td><td class="nowrap">{r.staff_name}</td>
+                  <td class="nowrap">{known("evidence.read", r.what, "evidence.read.other")}</td>
+                  <td>{pupilNames(r.pupil_ids, names, pupil)}</td>
+                  <td>{r.data.map((d) => known("evidence.data", d, "evidence.data.other")).join("、")}</td><td class="device">{r.device ?? ""}</td>
                 </tr>
               ))}
             </tbody>
