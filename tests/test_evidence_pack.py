@@ -1,10 +1,12 @@
 """DESIGN §3.6 and §3.7 for inspectors: the audit trail searched, a pupil's evidence pack (JSON with
 proofs that verify against the public keys, and a PDF), the live store's verification, and the
-access record paged; admins and inspectors only, every read of a pupil logged."""
+access record paged; admins and inspectors only, every read of a pupil logged; on each durable
+store, a pack made over a row altered in SQL fails the proofs that pass through it."""
 
 from __future__ import annotations
 
 import io
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,10 +15,15 @@ from pypdf import PdfReader
 
 from service.application import HandoverApp
 from service.domain.evidence import verify_proof
-from service.reports.evidence_pack import trusted_of
+from service.domain.privacy import Data
+from service.reports.evidence import verify_live
+from service.reports.evidence_pack import evidence_pack, trusted_of
+from service.settings import Settings
 from service.use_cases.clock import FixedClock
 from tests.builders import SESSION_DAY, World, a_school, handed_to_teacher, walked_to_gate
+from tests.stores import every_durable_store
 from tests.test_evidence_api import signed_to_head
+from tests.test_evidence_stores import Rows
 
 
 def an_afternoon(client: TestClient, app: HandoverApp) -> World:
@@ -213,3 +220,36 @@ def test_the_access_record_is_paged_and_searched_by_pupil_and_staff(client: Test
     assert len(rest["reads"]) == 1 and rest["next_offset"] is None
     assert all(x["pupil_ids"] == [world.pupil(0)] and x["staff_id"] == world.teacher.staff_id
                for x in first["reads"] + rest["reads"])
+
+
+@every_durable_store
+def test_a_packs_proofs_through_a_row_holding_another_pupils_state_fail_and_the_later_ones_hold(
+        client: TestClient, app: HandoverApp, settings: Settings) -> None:
+    world = an_afternoon(client, app)
+    app.access.flush()
+    views = signed_to_head(world, app)
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    for part in (state.checkpointer, state.deliverer, state.watcher, views):
+        part.stop()
+    school = app.school(world.school_id, readonly=True)
+    day = date.fromisoformat(SESSION_DAY)
+
+    def pack_of(i: int) -> dict[str, Any]:
+        return evidence_pack(app, views, school, world.pupil(i), day, day,
+                             frozenset({Data.PROFILE, Data.CUSTODY}), app.clock.now())
+
+    untouched = pack_of(1)
+    assert untouched["proofs"]["failed"] == untouched["proofs"]["pending"] == 0
+    taken = {i: next(e["position"] for e in pack_of(i)["custody"] if e["what"] == "custody_taken")
+             for i in (0, 1)}
+    rows = Rows(settings, app)
+    rows.set_state(taken[1], rows.get(taken[0])[3])  # pupil 0's ciphertext decrypts fine in pupil 1's row
+    for i in (0, 1):  # every proof that passes through the altered record fails; the later ones hold
+        pack = pack_of(i)
+        events = [*pack["custody"], *(e for x in pack["incidents"] for e in x["events"])]
+        assert {e["position"] for e in events if e["proof_status"] == "failed"} == {
+            e["position"] for e in events if e["position"] <= taken[1]}
+        assert all(e["proof_status"] == "verified" for e in events if e["position"] > taken[1])
+        assert any(e["position"] > taken[1] for e in events)
+    [report] = verify_live(app, views.evidence, app.clock.now())
+    assert report.first is not None and report.first.position == taken[1]
