@@ -8,7 +8,8 @@ On a scratch store: a school of ``--pupils`` enrolled pupils (``tools.bench_setu
 times, in-process: a search for one pupil's events over the whole range (every page, as the
 screen's "search further" would), the first page of a staff member's events and of one event
 type, and that pupil's evidence pack over the range (every event with its inclusion proof
-checked). Not a test: it prints the figures, with the log's size, so a month can be read off.
+checked), and the live store verified against its checkpoints. Not a test: it prints the
+figures, with the log's size, so a month can be read off.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from service.domain.common import Actor
+from service.domain.evidence import verify_export
 from service.domain.privacy import Data
 from service.projections.views import Views
 from service.reports import audit
+from service.reports.evidence import export_lines
 from service.reports.evidence_pack import evidence_pack
 from service.use_cases import commands as do
 from service.use_cases.application import HandoverApp
@@ -106,6 +109,12 @@ def run(store: str, pupils: int, days: int) -> None:
                                  frozenset({Data.PROFILE, Data.CUSTODY}), clock.now())
             print(f"evidence pack of one pupil over {days} day(s): {wall.monotonic() - t0:.2f}s, "
                   f"{len(pack['custody'])} custody events, proofs {pack['proofs']}", flush=True)
+            t0 = wall.monotonic()
+            report = verify_export(export_lines(app, views.evidence, school.school_id, clock.now()),
+                                   keys=views.evidence.all_keys())
+            print(f"the live store verified (GET /v1/evidence/verification): {wall.monotonic() - t0:.1f}s, "
+                  f"{'OK' if report.ok else 'FAILED'}, {report.events} events, {report.checkpoints} "
+                  f"checkpoints", flush=True)
         finally:
             views.stop()
             app.close()
