@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from service.domain.errors import NotFoundError, RuleError
 from service.domain.evidence import PublicKey, verify_proof
+from service.domain.messages import alert_detail, render
 from service.domain.privacy import custody_entry
 from service.domain.school import School
 from service.projections.alerts import read_alerts
@@ -26,6 +27,7 @@ from service.projections.incidents import read_incidents
 from service.projections.views import Views
 from service.reports.audit import scrub
 from service.reports.care_log import ALERT_KINDS, ENTRY_LABELS
+from service.reports.duty_log import ALERT_STATUS
 from service.reports.evidence import inclusion_proof
 from service.reports.exports import Table
 from service.use_cases.application import HandoverApp
@@ -214,7 +216,8 @@ def _incident_summary(i: Doc) -> Doc:
 
 
 def _alert_summary(a: Doc) -> Doc:
-    return {k: a.get(k) for k in ("alert_id", "kind", "status", "raised_at", "detail", "subject")}
+    return {**{k: a.get(k) for k in ("alert_id", "kind", "status", "raised_at", "subject")},
+            "detail": alert_detail(a)}
 
 
 def trusted_of(pack: Doc) -> dict[str, PublicKey]:
@@ -224,7 +227,12 @@ def trusted_of(pack: Doc) -> dict[str, PublicKey]:
 
 # -- the printable pack ---------------------------------------------------------------------------
 
-OPENED = {"opened": "开始当日记录"}
+STEPS = {"opened": "开始当日记录", "reported": "报告事件", "guardian_notified": "通知家长", "escalated": "上报",
+         "action_recorded": "处置措施", "refusal_linked": "关联拒绝放行", "closed": "结案",
+         "guardian_acknowledged": "家长已知悉", "attached": "附件", "raised": "发出警报",
+         "acknowledged": "确认警报", "resolved": "解决警报"}
+SEVERITY = {"minor": "轻微", "serious": "严重", "critical": "危急"}
+INCIDENT_STATUS = {"open": "未结案", "closed": "已结案"}
 PROOF_LABELS = {"verified": "已验证", "pending": "待签名检查点", "failed": "验证失败"}
 
 
@@ -235,7 +243,7 @@ def _t(at: str | None, tz: ZoneInfo) -> str:
 def _row(e: Doc, tz: ZoneInfo) -> list[Any]:
     who = e.get("who") or {}
     where = e.get("where") or {}
-    what = ENTRY_LABELS.get(e["what"]) or OPENED.get(e["what"]) or e["what"]
+    what = ENTRY_LABELS.get(e["what"]) or STEPS.get(e["what"]) or e["what"]
     return [_t(e["at"], tz), what, who.get("name") or "", where.get("label") or "",
             e["position"], PROOF_LABELS.get(e["proof_status"], e["proof_status"])]
 
@@ -255,10 +263,11 @@ def pack_tables(pack: Doc) -> list[Table]:
     tz = ZoneInfo(pack["timezone"])
     headers = ["时间", "记录", "经办人", "地点", "日志位置", "证明"]
     custody = [_row(e, tz) for e in pack["custody"]]
-    incidents = [[_t(i["reported_at"], tz), i["kind"], i["severity"], i["where"], i["description"],
-                  i["status"]] for i in pack["incidents"]]
+    incidents = [[_t(i["reported_at"], tz), render(f"incident.{i['kind']}", {}),
+                  SEVERITY.get(i["severity"], i["severity"]), i["where"], i["description"],
+                  INCIDENT_STATUS.get(i["status"], i["status"])] for i in pack["incidents"]]
     alerts = [[_t(a["raised_at"], tz), ALERT_KINDS.get(a["kind"], a["kind"]), a["detail"] or "",
-               a["status"]] for a in pack["alerts"]]
+               ALERT_STATUS.get(a["status"], a["status"])] for a in pack["alerts"]]
     steps = [_row(e, tz) for group in (*pack["incidents"], *pack["alerts"]) for e in group["events"]]
     keys = [[k["key_id"], k["public_key"], k["valid_from"], k["valid_until"] or "至今"] for k in pack["keys"]]
     return [Table("监护链 Chain of custody", headers, custody, widths=(14, 10, 10, 12, 8, 10)),
