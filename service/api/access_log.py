@@ -34,6 +34,7 @@ class AccessRead(BaseModel):
 class AccessLogOut(BaseModel):
     reads: list[AccessRead]
     truncated: bool
+    next_offset: int | None = Field(description="Pass as offset for the next page (null: none)")
     position: int
 
 
@@ -46,6 +47,7 @@ def access_log(
                                             "the school's time zone")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Reads to skip: a page's next_offset")] = 0,
 ) -> Any:
     """Every recorded read of a pupil's personal data by staff, oldest first."""
     try:
@@ -62,6 +64,8 @@ def access_log(
         except OverflowError:
             raise RuleError(f"{name} is out of range.", field=name) from None
     found, truncated = read_access_log(views.view("access_log"), actor.school_id, pupil=pupil,
-                                       staff=staff, since=since, until=until, limit=limit)
+                                       staff=staff, since=since, until=until, limit=limit,
+                                       offset=offset)
     return {"reads": [entry(d) for d in found], "truncated": truncated,
+            "next_offset": offset + len(found) if truncated else None,
             "position": views.runners["access_log"].position}

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, ViewsDep, require_role
+from service.api.history import TimelineEntry
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
+from service.api.text import IsoDay, Line
 from service.domain.common import Actor, Role
+from service.domain.errors import RuleError
+from service.domain.evidence import verify_export
+from service.domain.privacy import CUSTODY_LIST, group_reads, may_see, read_of
+from service.domain.school import School
+from service.reports import audit
 from service.reports.evidence import export_lines, inclusion_proof
+from service.reports.evidence_pack import evidence_pack, pack_lines, pack_tables
+from service.reports.exports import content_disposition
+from service.reports.pdf import PDF_TYPE, pdf_bytes
+from service.use_cases.application import HandoverApp
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"], responses=READ_RESPONSES)
 EvidenceReader = Annotated[Actor, Depends(require_role(Role.ADMIN, Role.INSPECTOR))]
@@ -121,3 +133,140 @@ def proof(actor: EvidenceReader, app: AppDep, views: ViewsDep,
           position: Annotated[int, Query(ge=1, le=2**53, description="The event's log position")]) -> Any:
     """The links that tie the school's event at ``position`` to its next signed checkpoint."""
     return inclusion_proof(app, views.evidence, actor.school_id, position)
+
+
+# -- the audit trail searched, the live store verified, a pupil's evidence pack ---------------------
+
+class SearchHit(TimelineEntry):
+    seq: int = Field(description="The event's number in the school's chain")
+
+
+class SearchOut(BaseModel):
+    school_id: str
+    hits: list[SearchHit]
+    scanned_to: int = Field(description="The last log position this page looked at")
+    next_after: int | None = Field(description="Pass as after for the next page (null: the range "
+                                   "is searched to its end)")
+
+
+class VerifiedOut(BaseModel):
+    school_id: str
+    ok: bool
+    events: int
+    checkpoints_verified: int
+    report: list[str] = Field(description="The verifier's report, as `handover verify --live` prints it")
+    first_fault: dict[str, Any] | None
+    broken_checkpoint: CheckpointOut | None
+    last_checkpoint: CheckpointOut | None
+    current_key: KeyOut | None
+    verified_at: str
+
+
+class PackOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    format: str
+    school_id: str
+    pupil: dict[str, Any]
+    custody: list[dict[str, Any]]
+    incidents: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    keys: list[KeyOut]
+    proofs: dict[str, int] = Field(description="How many events' proofs verified, wait for a "
+                                   "checkpoint, or failed")
+
+
+def _moment(t: datetime | None, school: School, name: str) -> datetime | None:
+    if t is None:
+        return None
+    t = t.replace(tzinfo=school.tz) if t.tzinfo is None else t
+    try:
+        t.astimezone(UTC)
+    except OverflowError:
+        raise RuleError(f"{name} is out of range.", field=name) from None
+    return t
+
+
+def _note_reads(app: HandoverApp, actor: Actor, school: School, what: str, pupil_ids: set[str]) -> None:
+    reads = [(p, read_of(may_see(school, actor.staff_id, school.roll.get(p)), CUSTODY_LIST))
+             for p in sorted(pupil_ids) if p in school.roll]
+    app.access.note(actor, what, group_reads(reads))
+
+
+@router.get("/search", response_model=SearchOut)
+def search(
+    actor: EvidenceReader, app: AppDep, views: ViewsDep,
+    pupil: Annotated[Line | None, Query(max_length=64, description="Events about this pupil")] = None,
+    staff: Annotated[Line | None, Query(max_length=64, description="Events recorded by this staff member")] = None,
+    since: Annotated[datetime | None, Query(alias="from", description="ISO 8601; without an offset, "
+                                            "the school's time zone")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    type: Annotated[Line | None, Query(max_length=64, pattern=r"^[A-Za-z][A-Za-z.]*$", description=(
+        "An event class (PupilDay.Released) or an aggregate's (PupilDay)"))] = None,
+    device: Annotated[Line | None, Query(max_length=64)] = None,
+    after: Annotated[int, Query(ge=0, le=2**53, description="A page's next_after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """The school's stored events that match, in log order, each with its log position and
+    who, where and when; a page looks at a bounded stretch of the log and says where to go on."""
+    school = app.school(actor.school_id, readonly=True)
+    query = audit.Query(pupil_id=pupil, staff_id=staff, since=_moment(since, school, "from"),
+                        until=_moment(until, school, "to"), event_type=type, device=device,
+                        after=after, limit=limit)
+    if query.since and query.until and query.until < query.since:
+        raise RuleError("The range ends before it begins.", field="to")
+    views.reflect("evidence", app.recorder.max_notification_id())
+    found = audit.search(app, views.evidence, school, query)
+    _note_reads(app, actor, school, "audit_search", found.pupil_ids)
+    return {"school_id": actor.school_id, "hits": found.hits, "scanned_to": found.scanned_to,
+            "next_after": found.next_after}
+
+
+@router.get("/verification", response_model=VerifiedOut)
+def verification(actor: EvidenceReader, app: AppDep, views: ViewsDep) -> Any:
+    """The school's live store verified now against its published checkpoints and keys."""
+    views.reflect("evidence", app.recorder.max_notification_id())
+    evidence, now = views.evidence, app.clock.now()
+    report = verify_export(export_lines(app, evidence, actor.school_id, now), keys=evidence.all_keys())
+    first, key = report.first, evidence.current_key(actor.school_id)
+    return {"school_id": actor.school_id, "ok": report.ok, "events": report.events,
+            "checkpoints_verified": report.checkpoints, "report": report.lines(),
+            "first_fault": None if first is None else {
+                "kind": first.kind, "position": first.position, "seq": first.seq, "detail": first.detail},
+            "broken_checkpoint": report.broken.to_json() if report.broken else None,
+            "last_checkpoint": report.last_checkpoint.to_json() if report.last_checkpoint else None,
+            "current_key": key.to_json() if key else None, "verified_at": now.isoformat()}
+
+
+def _pack(actor: Actor, app: HandoverApp, views: Any, pupil_id: str, first: date | None,
+          last: date | None) -> dict[str, Any]:
+    school = app.school(actor.school_id, readonly=True)
+    pupil = app.pupil(actor.school_id, pupil_id, readonly=True)
+    today = app.today(school)
+    last = last or today
+    first = first or last
+    seen = may_see(school, actor.staff_id, pupil.class_id)
+    pack = evidence_pack(app, views, school, str(pupil.id), first, last, seen, app.clock.now())
+    app.access.note(actor, "evidence_pack", {tuple(read_of(seen, CUSTODY_LIST)): [str(pupil.id)]})
+    return pack
+
+
+@router.get("/pupils/{pupil_id}/pack", response_model=PackOut, responses={200: {"content": {
+    PDF_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    "description": "The pack as JSON (each event with its inclusion proof), or a printable A4 PDF"}})
+def pupil_pack(pupil_id: Line, actor: EvidenceReader, app: AppDep, views: ViewsDep,
+               since: Annotated[IsoDay | None, Query(alias="from")] = None,
+               until: Annotated[IsoDay | None, Query(alias="to")] = None,
+               format: Literal["json", "pdf"] = "json") -> Any:
+    """A pupil's evidence pack for a range of days (31 at most; today without one): the chain of
+    custody, the incidents and alerts involving the pupil, each stored event with the proof tying
+    it to a signed checkpoint, and the public keys; other pupils' data redacted."""
+    pack = _pack(actor, app, views, pupil_id, since, until)
+    if format == "json":
+        return pack
+    title = f"{pack['school_name']} {pack['pupil']['name']} 证据包"
+    body = pdf_bytes(title=title, heading=f"{pack['school_name']} 学生证据包", lines=pack_lines(pack),
+                     tables=pack_tables(pack), signatures=["督导", "学校"],
+                     footer=f"{pack['school_name']} · {pack['from']}–{pack['to']}")
+    stem = f"证据包-{pack['pupil']['name']}-{pack['from']}-{pack['to']}"
+    return Response(body, media_type=PDF_TYPE, headers={"Content-Disposition": content_disposition(
+        f"{stem}.pdf", f"evidence-pack-{pack['from']}-{pack['to']}.pdf", inline=True)})

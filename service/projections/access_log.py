@@ -27,8 +27,10 @@ class AccessLog(DocProjection):
 
 def read_access_log(view: DocView, school_id: str, *, pupil: str | None = None,
                     staff: str | None = None, since: datetime | None = None,
-                    until: datetime | None = None, limit: int = 1000) -> tuple[list[Doc], bool]:
-    """A school's reads in time order, filtered; and whether more matched than ``limit``."""
+                    until: datetime | None = None, limit: int = 1000,
+                    offset: int = 0) -> tuple[list[Doc], bool]:
+    """A school's reads in time order, filtered, after the first ``offset``; and whether more
+    matched than ``limit``."""
     low = _utc(since.isoformat()) if since else ""
     high = _utc(until.isoformat()) if until else None
     prefix = f"access/{school_id}/"
@@ -43,7 +45,8 @@ def read_access_log(view: DocView, school_id: str, *, pupil: str | None = None,
             continue
         found.append((key, doc))
     found.sort(key=lambda kv: kv[0])
-    return [doc for _, doc in found[:limit]], len(found) > limit
+    page = found[offset:]
+    return [doc for _, doc in page[:limit]], len(page) > limit
 
 
 def entry(doc: Doc) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import { boardScreenFor } from "./board/route";
 import { Gate } from "./gate/Gate";
 import { useSignal } from "./hooks";
 import { lang, t } from "./i18n";
+import { KeysScreen } from "./safety/Keys";
 import { SignIn } from "./SignIn";
 import { Teacher } from "./teacher/Teacher";
 import "./styles.css";
@@ -24,6 +25,8 @@ function App() {
   // Board, safety officer, inspector (web/src/board/route.ts).
   const Routed = boardScreenFor(me);
   if (Routed) return <Routed me={me} onSignOut={() => setMe(null)} />;
+  // An admin's signing keys and checkpoints (web/src/safety/Keys.tsx).
+  if (me.role === "admin" && location.hash === "#evidence") return <KeysScreen me={me} onSignOut={() => setMe(null)} />;
   // -- by role: a teacher lands on their phone screen (web/src/teacher/) --
   if (me.role === "teacher") return <Teacher me={me} onSignOut={() => setMe(null)} />;
   if (me.role === "admin") return <Admin me={me} onSignOut={() => setMe(null)} />;

@@ -13,6 +13,24 @@ function filename(response: Response, fallback: string): string {
   return /filename="?([^";]+)"?/i.exec(header)?.[1] ?? fallback;
 }
 
+/** Fetch a file with the device's token and save it under the name the service gives it; the
+ * error to show, or null. */
+export async function saveFile(path: string, fallback: string): Promise<string | null> {
+  try {
+    const response = await fetch(path, { headers: { Authorization: `Bearer ${device.token() ?? ""}`, "X-Device-Id": device.id() } });
+    if (!response.ok) return t("error.server", { status: response.status });
+    const url = URL.createObjectURL(await response.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = filename(response, fallback);
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    return null;
+  } catch {
+    return t("signin.offline");
+  }
+}
+
 export function Exports({ school }: { school: School }) {
   const [group, setGroup] = useState(school.groups[0]?.group_id ?? "");
   const [error, setError] = useState<string | null>(null);
@@ -21,21 +39,7 @@ export function Exports({ school }: { school: School }) {
 
   async function download(path: string, fallback: string) {
     setError(null);
-    try {
-      const response = await fetch(path, { headers: { Authorization: `Bearer ${device.token() ?? ""}`, "X-Device-Id": device.id() } });
-      if (!response.ok) {
-        setError(t("error.server", { status: response.status }));
-        return;
-      }
-      const url = URL.createObjectURL(await response.blob());
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = filename(response, fallback);
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } catch {
-      setError(t("signin.offline"));
-    }
+    setError(await saveFile(path, fallback));
   }
 
   const careLog = (format: "xlsx" | "csv") =>
