@@ -10,11 +10,12 @@ import { LangSwitch } from "../LangSwitch";
 import { Devices } from "./Devices";
 import { Pupils } from "./Pupils";
 import { Roster } from "./Roster";
+import { ScheduleEditor } from "./Schedule";
 import { Setup } from "./Setup";
 import { StaffList } from "./Staff";
 import "./admin.css";
 
-const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup"] as const;
+const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup", "schedule"] as const;
 type Tab = (typeof TABS)[number];
 
 export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
@@ -64,7 +65,8 @@ export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
         {school && tab === "devices" && <Devices school={school} />}
         {school && tab === "staff" && <StaffList school={school} onChanged={() => void load()} />}
         {school && tab === "duty" && <DutyPanel me={me} school={school} />}
-        {school && tab === "setup" && <Setup school={school} />}
+        {school && tab === "setup" && <Setup school={school} onChanged={() => void load()} />}
+        {school && tab === "schedule" && <ScheduleEditor school={school} onSaved={() => void load()} />}
       </main>
     </div>
   );

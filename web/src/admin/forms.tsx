@@ -36,7 +36,7 @@ export function Field({ label, name, outcome, children }: {
     <label class={wrong ? "field wrong" : "field"} data-field={name}>
       <span>{label}</span>
       {children}
-      {wrong !== undefined && <span class="field-error" role="alert" title={wrong} data-testid="field-error">{t("admin.field.invalid")}</span>}
+      {wrong !== undefined && <span class="field-error" role="alert" title={wrong} data-testid="field-error" data-error-at={name}>{t("admin.field.invalid")}</span>}
     </label>
   );
 }
