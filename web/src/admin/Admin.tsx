@@ -10,12 +10,13 @@ import { LangSwitch } from "../LangSwitch";
 import { Devices } from "./Devices";
 import { Pupils } from "./Pupils";
 import { Roster } from "./Roster";
+import { Rules } from "./Rules";
 import { ScheduleEditor } from "./Schedule";
 import { Setup } from "./Setup";
 import { StaffList } from "./Staff";
 import "./admin.css";
 
-const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup", "schedule"] as const;
+const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup", "schedule", "rules"] as const;
 type Tab = (typeof TABS)[number];
 
 export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
@@ -66,6 +67,7 @@ export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
         {school && tab === "staff" && <StaffList school={school} onChanged={() => void load()} />}
         {school && tab === "duty" && <DutyPanel me={me} school={school} />}
         {school && tab === "setup" && <Setup school={school} onChanged={() => void load()} />}
+        {school && tab === "rules" && <Rules />}
         {school && tab === "schedule" && <ScheduleEditor school={school} onSaved={() => void load()} />}
       </main>
     </div>
