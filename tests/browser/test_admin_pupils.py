@@ -1,22 +1,26 @@
 """A pupil's record on the admin's desk, in a browser: found by name; a guardian added (a wrong
 phone number shown at its field first); another adult authorised for a window and revoked with a
 reason; a "do not release to" entry with relation, ID tail, document and validity shown in red and
-lifted with a reason; a going-home-alone statement filed for two weekdays and withdrawn."""
+lifted with a reason; a going-home-alone statement filed for two weekdays and withdrawn; a photo
+uploaded (a file that is not one refused) and shown on the gate's card, fetched with the token."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, expect
 
 from tests.browser.conftest import Served
 from tests.browser.test_admin_screen import ADMIN, signed_in
 from tests.browser.test_board_screens import serious_violations, small_targets
 from tests.browser.test_gate_screen import LANDSCAPE, untranslated
+from tests.browser.test_gate_screen import sign_in as gate_sign_in
 
 PUPIL = "孙小禾"  # registered by this test: the demo's own pupils are at the gate in other tests
 
@@ -133,3 +137,53 @@ def test_an_admin_keeps_a_pupils_record_guardians_authorisations_restrictions_an
     assert [x["lifted"] for x in stored["restrictions"]] == [True]
     assert [a["revoked"] for a in stored["authorisations"]] == [True]
     assert [s["withdrawn"] for s in stored["statements"]] == [True]
+
+
+def a_photo(size: tuple[int, int] = (900, 1200)) -> bytes:
+    out = BytesIO()
+    Image.new("RGB", size, "teal").save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_an_admin_uploads_a_pupils_photo_and_the_gate_card_shows_it_fetched_with_the_token(
+        context: BrowserContext, browser: Browser, served: Served, artifacts: Path) -> None:
+    admin = served.client(ADMIN)
+    roster = admin.get("/v1/roster").json()
+    names = [p["name"] for p in roster["pupils"]]
+    pupil = next(p for p in roster["pupils"] if names.count(p["name"]) == 1)
+    page = context.new_page()
+    signed_in(page, served)
+    page.get_by_test_id("admin-tab-pupils").click()
+    page.get_by_test_id("pupil-search").fill(pupil["name"])
+    page.get_by_test_id("pupil-row").filter(has_text=pupil["name"]).first.click()
+    photo = page.get_by_test_id("pupil-photo")
+    photo.get_by_test_id("pupil-photo-file").set_input_files(
+        {"name": "说明.txt", "mimeType": "text/plain", "buffer": "不是照片".encode()})
+    expect(photo.get_by_role("status")).to_contain_text("只能上传照片")
+    assert admin.get(f"/v1/pupils/{pupil['pupil_id']}").json()["photo_sha256"] is None
+    photo.get_by_test_id("pupil-photo-file").set_input_files(
+        {"name": "头像.jpg", "mimeType": "image/jpeg", "buffer": a_photo()})
+    expect(photo.get_by_role("status")).to_contain_text("照片已保存")
+    img = photo.get_by_test_id("pupil-photo-img")
+    expect(img).to_have_attribute("src", re.compile(r"^blob:"))
+    assert img.evaluate("e => e.complete && e.naturalHeight") == 600  # kept at 600 px, upright
+    assert not untranslated(page), untranslated(page)
+    assert small_targets(page) == [], small_targets(page)
+    page.screenshot(path=artifacts / "63-admin-pupil-photo.png")
+    sha = admin.get(f"/v1/pupils/{pupil['pupil_id']}").json()["photo_sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", sha)
+
+    gate_ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        gate = gate_ctx.new_page()
+        asked: list[str] = []
+        gate.on("request", lambda r: asked.append(r.url) if "/photo" in r.url else None)
+        gate_sign_in(gate, served)
+        gate.get_by_test_id("search").fill(pupil["name"])
+        gate.get_by_test_id("result").filter(has_text=pupil["name"]).first.click()
+        shown = gate.get_by_test_id("card-photo")
+        expect(shown).to_have_attribute("src", re.compile(r"^blob:"))
+        assert asked and all("token" not in u and "hov_" not in u for u in asked), asked
+        gate.screenshot(path=artifacts / "64-gate-card-photo.png")
+    finally:
+        gate_ctx.close()

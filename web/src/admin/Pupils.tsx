@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Pupil, type School } from "../api/client";
 import { t } from "../i18n";
 import { done, Field, key, Note, type Outcome, refused, value } from "./forms";
+import { PupilPhoto } from "./photo";
 
 type Summary = { pupil_id: string; name: string; class_label: string; enrolment_status: string };
 type Values = Record<string, string>;
@@ -111,6 +112,7 @@ function PupilRecord({ pupilId, onBack }: { pupilId: string; onBack: () => void 
   return (
     <section aria-label={pupil.name} data-testid="pupil-record" class="pupil-record">
       <div class="record-head">
+        <PupilPhoto pupil={pupil} onChanged={setPupil} />
         <button type="button" class="ghost" data-testid="pupil-back" onClick={onBack}>{t("admin.pupils.back")}</button>
         <h2>{pupil.name}</h2>
         <span>{pupil.class_label ?? ""}</span>
