@@ -59,10 +59,16 @@ def test_an_admin_imports_a_roster_sees_each_bad_cell_then_enrols_the_class_step
     expect(errors.nth(1)).to_contain_text("第 3 行")
     expect(errors.nth(1)).to_contain_text("联系电话")
     expect(page.get_by_role("status").first).to_contain_text("2 处问题，整份未导入")
-    assert not untranslated(page), untranslated(page)
+    expect(page.get_by_test_id("roster-form")).to_contain_text("名单.csv")
+    assert not untranslated(page) - {"csv"}, untranslated(page)  # the file's own name aside
     assert small_targets(page) == [], small_targets(page)
     assert serious_violations(page) == [], serious_violations(page)
     page.screenshot(path=artifacts / "56-admin-roster-errors.png", full_page=True)
+    page.get_by_role("button", name="English").click()  # the importer's reasons in the reader's language
+    expect(errors.nth(0)).to_contain_text("gender must be 男 or 女")
+    expect(page.get_by_test_id("roster-errors")).to_contain_text("Row")
+    page.get_by_role("button", name="中文").click()
+    expect(errors.nth(0)).to_contain_text("性别应为“男”或“女”")
     assert len(admin.get("/v1/pupils").json()) == before  # nothing imported
 
     upload(page, GOOD, dry_run=True)

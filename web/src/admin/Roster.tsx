@@ -81,10 +81,15 @@ export function Roster({ school, onChanged }: { school: School; onChanged: () =>
       <form class="admin-form" data-testid="roster-form" onSubmit={(e) => void submit(e)}>
         <h4>{t("admin.roster.title")}</h4>
         <p class="hint wide">{t("admin.roster.columns")}</p>
-        <Field label={t("admin.roster.file")} name="file" outcome={outcome}>
-          <input type="file" accept=".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            data-testid="roster-file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
-        </Field>
+        <div class={outcome?.fields.file !== undefined ? "field wrong" : "field"} data-field="file">
+          <span>{t("admin.roster.file")}</span>
+          <label class="ghost file-button">
+            {file ? file.name : t("admin.roster.choose")}
+            <input type="file" class="file-input" accept=".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+              data-testid="roster-file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+          </label>
+          {outcome?.fields.file !== undefined && <span class="field-error" role="alert" title={outcome.fields.file} data-error-at="file">{t("admin.field.invalid")}</span>}
+        </div>
         <Field label={t("admin.roster.term")} name="term" outcome={outcome}><input value={o.term} data-testid="roster-term" placeholder="2026秋" onInput={set("term")} /></Field>
         <Field label={t("admin.roster.term_starts")} name="term_starts" outcome={outcome}><input type="date" value={o.starts} data-testid="roster-term-starts" onInput={set("starts")} /></Field>
         <Field label={t("admin.roster.term_ends")} name="term_ends" outcome={outcome}><input type="date" value={o.ends} data-testid="roster-term-ends" onInput={set("ends")} /></Field>
@@ -186,7 +191,7 @@ function BulkSteps({ school }: { school: School }) {
         </Field>
         <Field label={t("admin.bulk.step")} name="step" outcome={outcome}>
           <select value={step} data-testid="bulk-step" onChange={(e) => setStep(value(e) as Step)}>
-            {STEPS.map((s) => <option key={s} value={s}>{t(`admin.enrolment.${s}` as "admin.enrolment.applied")}</option>)}
+            {STEPS.map((s) => <option key={s} value={s}>{t(`admin.bulk.step.${s}` as "admin.bulk.step.applied")}</option>)}
           </select>
         </Field>
         {step === "applied" && (
@@ -196,7 +201,7 @@ function BulkSteps({ school }: { school: School }) {
                 {sessions.map((x) => <option key={x.key} value={x.key}>{x.name}</option>)}
               </select>
             </Field>
-            <Field label={t("admin.roster.term")} name="term" outcome={outcome}><input value={v.term} data-testid="bulk-term" placeholder="2026秋" onInput={set("term")} /></Field>
+            <Field label={t("admin.bulk.term")} name="term" outcome={outcome}><input value={v.term} data-testid="bulk-term" placeholder="2026秋" onInput={set("term")} /></Field>
             <Field label={t("admin.roster.term_starts")} name="starts" outcome={outcome}><input type="date" value={v.starts} data-testid="bulk-starts" onInput={set("starts")} /></Field>
             <Field label={t("admin.roster.term_ends")} name="ends" outcome={outcome}><input type="date" value={v.ends} data-testid="bulk-ends" onInput={set("ends")} /></Field>
           </>
