@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.adapters.attachments import MAX_ATTACHMENT_BYTES
+from service.adapters.photos import MAX_PHOTO_BYTES
 from service.adapters.store import STORE_ERRORS
 from service.api import (
     access_log,
@@ -175,11 +176,13 @@ def create_app(
     api.add_middleware(RefuseTokensInQuery)
     # Every body has a limit, checked before it is read (the pairing route takes no token):
     # a JSON command 64 KB; the roster upload its file's limit and the form around it; a bulk
-    # enrolment step its thousands of pupil ids; an incident's attachment its file's limit.
+    # enrolment step its thousands of pupil ids; an incident's attachment and a pupil's photo
+    # their file's limit.
     api.add_middleware(LimitBodySize, limits={
         "/v1/imports/roster": pupils.MAX_ROSTER_BYTES + 1024 * KB,
         "/v1/enrolment/": 1024 * KB,
         "/v1/incidents/*/attachments": MAX_ATTACHMENT_BYTES + 64 * KB,
+        "/v1/pupils/*/photo": MAX_PHOTO_BYTES + 64 * KB,
     })
     # Outermost: every answer says the service's time, a body refused as too large (413) too.
     api.add_middleware(ServerTime)

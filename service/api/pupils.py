@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from service.adapters.photos import MAX_PHOTO_BYTES
 from service.api.deps import AdminActor, AppDep, Reader, StaffActor, ViewsDep, respond
 from service.api.enrolment import ReviewerActor, paper_agreements
 from service.api.problems import (
@@ -19,7 +20,7 @@ from service.api.problems import (
     problem_response,
 )
 from service.api.text import IsoDay, Line, LongLine, Prose
-from service.domain.errors import RuleError
+from service.domain.errors import RuleError, TooLargeError
 from service.domain.printable import unprintable
 from service.projections.reads import ViewReads
 from service.use_cases import commands as do
@@ -125,6 +126,9 @@ class PupilOut(BaseModel):
     class_id: str
     class_label: str | None
     photo: str | None
+    photo_sha256: str | None = Field(default=None, description=(
+        "The photo uploaded (PUT /v1/pupils/{id}/photo), by its SHA-256; read it at GET "
+        "/v1/pupils/{id}/photo with your token"))
     tags: list[str] | None = Field(description="Priority tags; null when your role may not see them")
     guardians: list[GuardianOut] | None
     authorisations: list[AuthorisationOut] | None
@@ -315,6 +319,41 @@ def get_pupil(pupil_id: Line, actor: Reader, app: AppDep) -> Any:
 @router.put("/pupils/{pupil_id}/profile", response_model=PupilOut)
 def change_profile(pupil_id: Line, body: ProfileRequest, actor: AdminActor, app: AppDep) -> JSONResponse:
     return respond(app.change_pupil_profile(actor, pupil_id, body.name, body.gender, body.photo), PupilOut)
+
+
+_PHOTO_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": f"The file is over {MAX_PHOTO_BYTES // 2**20} MB",
+          "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    415: {"description": "Not a JPEG, PNG or WebP image",
+          "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
+@router.put("/pupils/{pupil_id}/photo", response_model=PupilOut, responses=_PHOTO_ERRORS)
+async def set_photo(
+    pupil_id: Line, actor: AdminActor, app: AppDep,
+    file: Annotated[UploadFile, File(description=f"A JPEG, PNG or WebP photo, at most "
+                                                 f"{MAX_PHOTO_BYTES // 2**20} MB")],
+) -> JSONResponse:
+    """The pupil's photo, for the gate card: Pillow decodes it whole, turns it as the camera held
+    it and scales it to 600 px; that JPEG is kept by its SHA-256 (encrypted at rest when the store
+    is) and the pupil's profile records the hash."""
+    data = await file.read(MAX_PHOTO_BYTES + 1)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise TooLargeError(f"The photo is larger than {MAX_PHOTO_BYTES // 2**20} MB.", field="file")
+    outcome = await run_in_threadpool(app.set_pupil_photo, actor, pupil_id, data, file.content_type)
+    return respond(outcome, PupilOut)
+
+
+@router.get("/pupils/{pupil_id}/photo", response_class=Response,
+            responses={**READ_RESPONSES, 200: {"description": "The pupil's photo",
+                                               "content": {"image/jpeg": {}}}})
+def get_photo(pupil_id: Line, actor: Reader, app: AppDep) -> Response:
+    """The pupil's photo, for staff of the school whose role sees the pupil's profile; every read
+    is in the access log. Sent with the token in the Authorization header, never in the URL."""
+    sha, data = app.pupil_photo(actor, pupil_id)
+    return Response(data, media_type="image/jpeg", headers={
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'", "ETag": f'"{sha}"'})
 
 
 @router.put("/pupils/{pupil_id}/class", response_model=PupilOut)

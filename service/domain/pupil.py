@@ -73,6 +73,7 @@ class Pupil(Aggregate):
         self.class_id = class_id
         self.import_key = import_key
         self.photo: str | None = None
+        self.photo_file: dict[str, Any] | None = None  # the photo uploaded: its hash, size, kind
         self.guardians: dict[str, GuardianRecord] = {}
         self.authorisations: dict[str, AuthorisationRecord] = {}
         self.restrictions: dict[str, RestrictionRecord] = {}
@@ -117,6 +118,20 @@ class Pupil(Aggregate):
         self, name: str, gender: str, photo: str | None, by: ActorRecord
     ) -> None:
         self.name, self.gender, self.photo = name, gender, photo
+
+    def set_photo(self, photo: Mapping[str, Any], by: ActorRecord) -> None:
+        """The pupil's photo, kept by its content hash in the blob store."""
+        if len(photo.get("sha256", "")) != 64:
+            raise RuleError("A photo is named by its SHA-256.", field="file")
+        self._photo_set(photo=dict(photo), by=by)
+
+    class PhotoSet(Aggregate.Event):
+        photo: dict[str, Any]
+        by: ActorRecord
+
+    @event(PhotoSet)
+    def _photo_set(self, photo: dict[str, Any], by: ActorRecord) -> None:
+        self.photo_file = dict(photo)
 
     def move_to_class(self, class_id: str, by: ActorRecord) -> None:
         self._moved(class_id=class_id, by=by)

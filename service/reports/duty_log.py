@@ -49,6 +49,9 @@ def duty_log(app: HandoverApp, views: Views, school_id: str, day: date, session:
     }
 
 
+BLOCKERS_PER_ROW = 8
+
+
 def _t(at: str | None, tz: ZoneInfo) -> str:
     return "" if not at else f"{datetime.fromisoformat(at).astimezone(tz):%H:%M}"
 
@@ -82,8 +85,12 @@ def duty_tables(log: Doc) -> list[Table]:
                RESOLUTIONS.get((a["resolved"] or {}).get("how", ""), (a["resolved"] or {}).get("how", ""))]
               for a in log["alerts"]]
     cleared = log["cleared"]
-    clearing = [[_t(r["at"], tz), r["by"]["staff_name"], "未能清校：" + "；".join(
-        _blocker(b) for b in r["blockers"])] for r in log["clearing_refused"]]
+    clearing: list[list[Any]] = []
+    for r in log["clearing_refused"]:  # a few blockers a row: a whole class held still prints
+        named = [_blocker(b) for b in r["blockers"]]
+        parts = ["；".join(named[i:i + BLOCKERS_PER_ROW]) for i in range(0, len(named), BLOCKERS_PER_ROW)]
+        clearing.append([_t(r["at"], tz), r["by"]["staff_name"], "未能清校：" + (parts[0] if parts else "")])
+        clearing += [["", "", part] for part in parts[1:]]
     if cleared:
         note = f"：{cleared['note']}" if cleared["note"] else ""
         clearing.append([_t(cleared["at"], tz), cleared["by"]["staff_name"],

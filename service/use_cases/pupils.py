@@ -11,11 +11,14 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
+from service.adapters.blobs import sha256_of
+from service.adapters.photos import prepare_photo
 from service.domain.common import Actor, normalise_name
-from service.domain.errors import ConflictError, RuleError
+from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.privacy import (
     PUPIL_LIST,
     PUPIL_RECORD,
+    Data,
     group_reads,
     may_see,
     pupil_record,
@@ -55,6 +58,7 @@ def pupil_view(pupil: Pupil, school: School) -> dict[str, Any]:
         "pupil_id": str(pupil.id), "name": pupil.name, "gender": pupil.gender,
         "class_id": pupil.class_id, "class_label": klass.get("label"),
         "photo": pupil.photo, "tags": pupil.tags,
+        "photo_sha256": pupil.photo_file["sha256"] if pupil.photo_file else None,
         "guardians": list(pupil.guardians.values()),
         "authorisations": list(pupil.authorisations.values()),
         "restrictions": list(pupil.restrictions.values()),
@@ -163,6 +167,36 @@ class PupilUseCases(AppCore):
                              photo: str | None) -> Outcome:
         return self._pupil_change(actor, pupil_id,
                                   lambda p, s: p.change_profile(name, gender, photo, actor.record()))
+
+    def set_pupil_photo(self, actor: Actor, pupil_id: str, data: bytes, declared: str | None) -> Outcome:
+        """Keep the pupil's photo: checked as an image, scaled down, kept by its content hash in
+        the blob store; the pupil's profile records the hash."""
+        self.pupil(actor.school_id, pupil_id, readonly=True)  # a pupil of this school, before the file
+        photo = prepare_photo(data, declared)
+        sha = sha256_of(photo.content)
+
+        def change(pupil: Pupil, school: School) -> None:
+            pupil.set_photo({"sha256": sha, "size": len(photo.content), "media_type": "image/jpeg",
+                             "width": photo.width, "height": photo.height,
+                             "sent_type": photo.sent_type, "sent_bytes": photo.sent_bytes}, actor.record())
+            self.blobs.put(photo.content)  # before the event: a recorded photo always has its content
+        return self._pupil_change(actor, pupil_id, change)
+
+    def pupil_photo(self, actor: Actor, pupil_id: str) -> tuple[str, bytes]:
+        """The pupil's photo (its hash and content), for staff of the school whose role sees the
+        pupil's profile; every read is in the access log."""
+        school = self.school(actor.school_id, readonly=True)
+        pupil = self.pupil(actor.school_id, pupil_id, readonly=True)
+        if Data.PROFILE not in may_see(school, actor.staff_id, pupil.class_id):
+            raise ForbiddenError("Your role does not see this pupil's profile.")
+        if not pupil.photo_file:
+            raise NotFoundError("photo", pupil_id)
+        sha = str(pupil.photo_file["sha256"])
+        data = self.blobs.get(sha)
+        if data is None:
+            raise RuntimeError(f"photo {sha} of pupil {pupil_id} is missing from the blob store")
+        self.access.note(actor, "pupil_photo", {(Data.PROFILE.value,): [pupil_id]})
+        return sha, data
 
     def move_pupil(self, actor: Actor, pupil_id: str, class_id: str) -> Outcome:
         def decide() -> Decision:

@@ -1,4 +1,4 @@
-// The admin's desk (教导处): the school's devices, its staff and their tokens and PINs, and the
+// The admin's desk (教导处): the school's pupils and their records, the roster import, its devices, its staff and their tokens and PINs, and the
 // school's setup at a glance. Every action goes through the API as the admin signed in.
 import { useEffect, useState } from "preact/hooks";
 import { api, type School } from "../api/client";
@@ -8,11 +8,15 @@ import { DutyPanel } from "../duty/Duty";
 import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { Devices } from "./Devices";
+import { Pupils } from "./Pupils";
+import { Roster } from "./Roster";
+import { Rules } from "./Rules";
+import { ScheduleEditor } from "./Schedule";
 import { Setup } from "./Setup";
 import { StaffList } from "./Staff";
 import "./admin.css";
 
-const TABS = ["devices", "staff", "duty", "setup"] as const;
+const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup", "schedule", "rules"] as const;
 type Tab = (typeof TABS)[number];
 
 export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
@@ -57,10 +61,14 @@ export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
         ))}
       </nav>
       <main class="admin-body">
+        {school && tab === "pupils" && <Pupils school={school} />}
+        {school && tab === "roster" && <Roster school={school} onChanged={() => void load()} />}
         {school && tab === "devices" && <Devices school={school} />}
         {school && tab === "staff" && <StaffList school={school} onChanged={() => void load()} />}
         {school && tab === "duty" && <DutyPanel me={me} school={school} />}
-        {school && tab === "setup" && <Setup school={school} />}
+        {school && tab === "setup" && <Setup school={school} onChanged={() => void load()} />}
+        {school && tab === "rules" && <Rules />}
+        {school && tab === "schedule" && <ScheduleEditor school={school} onSaved={() => void load()} />}
       </main>
     </div>
   );

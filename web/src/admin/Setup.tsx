@@ -1,6 +1,7 @@
-// The school's setup at a glance: profile, classes and groups, gates, and today's dismissals by
-// grade band, as the schedule gives them.
+// The school's setup at a glance (profile, classes and groups, gates, and today's dismissals by
+// grade band, as the schedule gives them), and its editing.
 import type { School } from "../api/client";
+import { SchoolEdit } from "./SchoolEdit";
 import { lang, t } from "../i18n";
 import { dismissal, isoDay } from "../time";
 
@@ -11,7 +12,7 @@ function zoneName(timeZone: string): string {
   return parts.find((p) => p.type === "timeZoneName")?.value ?? timeZone;
 }
 
-export function Setup({ school }: { school: School }) {
+export function Setup({ school, onChanged }: { school: School; onChanged: () => void }) {
   const day = isoDay(new Date(), school.timezone);
   const session = school.schedule.sessions.find((s) => s.key === "after_school") ?? school.schedule.sessions[0];
   return (
@@ -38,15 +39,7 @@ export function Setup({ school }: { school: School }) {
           </ul>
         </>
       )}
-      <h2>{t("admin.setup.groups")}</h2>
-      <ul class="rows">
-        {school.groups.map((g) => (
-          <li class="row" key={g.group_id}>
-            <span class="who">{g.name}</span>
-            <span class="hint">{t(`admin.group.${g.kind}` as "admin.group.homework")}{g.room ? ` · ${g.room}` : ""}</span>
-          </li>
-        ))}
-      </ul>
+      <SchoolEdit school={school} onChanged={onChanged} />
     </section>
   );
 }

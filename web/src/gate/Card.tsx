@@ -6,6 +6,7 @@ import { known, t, type MessageKey } from "../i18n";
 import { zh } from "../i18n/zh";
 import { submit, type Outcome, type Queued } from "../queue";
 import { clock } from "../time";
+import { usePupilPhoto } from "../admin/photo";
 import { atGate, type Collector, collectorsToday, phonedIn, restrictionsToday, siblings, statementToday } from "./rules";
 
 const CHECKS = ["known_to_staff", "id_card", "pickup_code", "call_to_guardian"] as const;
@@ -71,6 +72,7 @@ export function Card(props: Props) {
   }, [row.pupil_id]);
 
   const here = atGate(row, gateId);
+  const photo = usePupilPhoto(row.pupil_id, detail?.photo_sha256) ?? detail?.photo;
   const collectors = detail ? [...collectorsToday(detail, day), ...phonedIn(props.queue, row.pupil_id)] : [];
   const restrictions = detail ? restrictionsToday(detail, day) : [];
   const statement = detail ? statementToday(detail, day) : null;
@@ -143,7 +145,7 @@ export function Card(props: Props) {
   return (
     <section class="card" aria-labelledby="card-name" data-testid="card">
       <header class="card-head">
-        {detail?.photo && <img class="photo" src={detail.photo} alt={t("card.photo", { name: row.name })} />}
+        {photo && <img class="photo" src={photo} alt={t("card.photo", { name: row.name })} data-testid="card-photo" />}
         <div class="card-title">
           <h2 id="card-name" tabIndex={-1} ref={heading}>{row.name}</h2>
           <p class="sub">{row.class_label ?? ""}{detail ? ` · ${detail.gender}` : ""}</p>
