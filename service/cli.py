@@ -180,7 +180,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.workers.bootstrap import Opening, background, open_application
+    from service.workers.bootstrap import Opening, background, beat, open_application
 
     settings = _settings(args)
     stopping = threading.Event()
@@ -201,7 +201,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     reported: dict[str, str | None] = {}
     try:
-        while not stopping.wait(5):
+        while True:
+            try:
+                beat(running, settings)  # the API processes' /health reads it
+            except Exception as e:  # noqa: BLE001 - the store away: said, and tried again
+                print(f"heartbeat not written (retrying): {e!r}", file=sys.stderr)
+            if stopping.wait(5):
+                break
             for part, error in running.errors().items():
                 now = repr(error) if error else None
                 if now != reported.get(part):

@@ -333,13 +333,51 @@ def test_health_answers_503_when_the_views_run_elsewhere_and_trail_the_log_too_f
     clock = FixedClock(MORNING)
     app = HandoverApp(env=settings.eventsourcing_env(), clock=clock)
     with TestClient(create_app(settings, application=app, clock=clock)) as client:
-        assert client.get("/health").status_code == 200  # nothing written, nothing to trail
+        before = client.get("/health").json()  # nothing written, nothing to trail, but no worker
+        assert before["failing"] == ["worker"] and "handover worker" in before["worker"]["error"]
         a_school(client, app, 1)  # no worker runs: the views stay at zero
         r = client.get("/health")
     assert r.status_code == 503
     assert "views.roster" in r.json()["failing"]
     assert r.json()["views"]["roster"]["hosted"] is False
     assert r.json()["watcher"] is None  # the watcher runs where the views run
+
+
+def test_health_answers_503_when_the_worker_stops_beating_or_reports_a_part_failing() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service.workers.bootstrap import HEARTBEAT, background, beat
+
+    settings = Settings(store="memory", run_projections=False, watch_interval=QUIET_WATCHER,
+                        health_watcher_grace=5)
+    app = HandoverApp(env=settings.eventsourcing_env(), clock=FixedClock(MORNING))
+    with TestClient(create_app(settings, application=app)) as client:
+        views = client.app.state.views  # type: ignore[attr-defined]
+        worker = background(app, settings)  # the worker's parts, as `handover worker` has them
+        worker.views = views  # writing where this process reads (a shared store in production)
+        worker.watcher.last_ok = worker.watcher._last_ok_mono = None
+        worker.watcher._thread = None
+        beat(worker, settings)
+        fresh = client.get("/health").json()
+        assert fresh["worker"]["last_ok"] is not None and "worker" in fresh["failing"]  # not running
+        # A worker whose parts run and report no error: ok.
+        doc = views.view("alerts").get(HEARTBEAT)
+        for part in doc["parts"].values():
+            part.update(running=True, error=None, behind=False)
+        views.view("alerts").replace(HEARTBEAT, doc)
+        r = client.get("/health")
+        assert r.status_code == 200, r.json()
+        # Its heartbeat grown old (the worker killed): 503, saying how old and whose.
+        stale = {**doc, "at": (datetime.now(UTC) - timedelta(seconds=QUIET_WATCHER + 60)).isoformat()}
+        views.view("alerts").replace(HEARTBEAT, stale)
+        r = client.get("/health")
+        assert r.status_code == 503 and "worker" in r.json()["failing"]
+        assert "heartbeat is" in r.json()["worker"]["error"] and str(doc["pid"]) in r.json()["worker"]["error"]
+        # Fresh but a part failing: 503 naming it.
+        doc["parts"]["deliverer"]["error"] = "ConnectionError('gateway away')"
+        views.view("alerts").replace(HEARTBEAT, doc)
+        r = client.get("/health")
+        assert r.status_code == 503 and "deliverer: ConnectionError" in r.json()["worker"]["error"]
 
 
 LIVENESS = 10.0  # seconds: an answer at all, not a speed target

@@ -150,8 +150,9 @@ def test_two_api_processes_on_postgresql_share_the_commands_and_each_is_recorded
     with api_log.open("wb") as out, worker_log.open("wb") as wout, \
             TestClient(create_app(settings, application=app)) as setup:
         world = a_school(setup, app, 6)
+        api_env = {**env, "HANDOVER_WATCH_INTERVAL": "1", "HANDOVER_HEALTH_WATCHER_GRACE": "9"}
         api = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--store", "postgres",
-                                "--port", str(port), "--workers", "2"], env=env,
+                                "--port", str(port), "--workers", "2"], env=api_env,
                                stdout=out, stderr=subprocess.STDOUT)
         views = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--store", "postgres"],
                                  env=env, stdout=wout, stderr=subprocess.STDOUT)
@@ -179,6 +180,13 @@ def test_two_api_processes_on_postgresql_share_the_commands_and_each_is_recorded
             with httpx.Client(base_url=base, timeout=30) as c:  # the views run in the worker
                 roster = c.get("/v1/roster", params={"min_position": head}, headers=world.admin.h())
             assert roster.status_code == 200, roster.text
+            # Each API process reads the worker's heartbeat: healthy while it beats, 503 once it stops.
+            eventually(lambda: httpx.get(f"{base}/health").status_code == 200, 30)
+            views.send_signal(signal.SIGKILL)
+            views.wait(timeout=10)
+            down, took = eventually(lambda: (r := httpx.get(f"{base}/health")).status_code == 503 and r, 40)
+            assert down.json()["failing"] == ["worker"] and "heartbeat is" in down.json()["worker"]["error"]
+            print(f"\n/health said the worker stopped {took:.1f}s after it was killed")
         finally:
             for process in (api, views):
                 process.send_signal(signal.SIGTERM)

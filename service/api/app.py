@@ -52,7 +52,13 @@ from service.domain.errors import DomainError
 from service.settings import Settings
 from service.use_cases.application import HandoverApp
 from service.use_cases.clock import Clock, RunningClock
-from service.workers.bootstrap import Background, Opening, background, open_application
+from service.workers.bootstrap import (
+    Background,
+    Opening,
+    background,
+    open_application,
+    worker_health,
+)
 
 
 class StoreHealth(BaseModel):
@@ -113,6 +119,9 @@ class Health(BaseModel):
         "PostgreSQL: the LISTEN connection that wakes the views and streams on other processes' "
         "writes (while it is down they poll)"))
     checkpointer: PartHealth | None = None
+    worker: PartHealth | None = Field(default=None, description=(
+        "When the views run in `handover worker`: its heartbeat (failing when missing or stale, "
+        "or when it reports a part failing)"))
     failing: list[str] = []
 
 
@@ -234,6 +243,11 @@ def create_app(
                 assert part is not None
                 if not part.running or part.error or part.behind:
                     failing.append(name)
+        worker = None
+        if not views.started:  # the views, the watcher and the deliverer run in `handover worker`
+            worker = PartHealth(**worker_health(views, settings))
+            if not worker.running or worker.error:
+                failing.append("worker")
         wake = None
         if getattr(api.state, "wake", None) is not None:
             wake = PartHealth(**api.state.wake.health())
@@ -247,7 +261,7 @@ def create_app(
             sqlite_synchronous=durability.synchronous if durability else None,
             store_health=store,
             views={name: ViewHealth(**h) for name, h in view_health.items()},
-            watcher=parts["watcher"], deliverer=parts["deliverer"], wake=wake,
+            watcher=parts["watcher"], deliverer=parts["deliverer"], wake=wake, worker=worker,
             checkpointer=parts["checkpointer"], failing=failing,
             access_recorder=AccessRecorderHealth(**access),
         )

@@ -7,10 +7,13 @@ application: the views, the alert watcher and the notification deliverer.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from service.adapters.store import STORE_ERRORS
 from service.adapters.wake import PgWake, pg_wake
@@ -143,3 +146,40 @@ def background(app: HandoverApp, settings: Settings) -> Background:
     datastore = getattr(app.factory, "datastore", None)
     wake = pg_wake(datastore, app.recorder, app.saved.notify) if settings.store == "postgres" else None
     return Background(views, watcher, deliverer, checkpointer, wake)
+
+
+HEARTBEAT = "heartbeat/worker"  # a document of the alerts view, outside its tracked writes
+
+
+def beat(running: Background, settings: Settings) -> None:
+    """The worker's heartbeat, where the API processes read it (the views' shared store): when,
+    and how each of its parts stands. Without a fresh one, ``/health`` says no worker runs."""
+    parts = {"watcher": running.watcher.health(settings.health_watcher_grace),
+             "deliverer": running.deliverer.health(),
+             "checkpointer": running.checkpointer.health()}
+    views = {name: repr(r.error) if r.error else None for name, r in running.views.runners.items()}
+    running.views.view("alerts").replace(HEARTBEAT, {
+        "at": datetime.now(UTC).isoformat(), "pid": os.getpid(), "host": socket.gethostname(),
+        "parts": parts, "views": views})
+
+
+def worker_health(views: Views, settings: Settings) -> dict[str, Any]:
+    """How the worker stands, read from its heartbeat by a process that does not run the views:
+    failing when it is missing, older than the watcher's interval and grace, or reports a part
+    failing (each named)."""
+    doc = views.view("alerts").get(HEARTBEAT)
+    if doc is None:
+        return {"running": False, "error": "no worker has reported: run `handover worker` beside "
+                "the API (the views, the alert watcher and the deliverer run there)",
+                "failed_rounds": 0, "last_ok": None}
+    age = (datetime.now(UTC) - datetime.fromisoformat(doc["at"])).total_seconds()
+    limit = settings.watch_interval + settings.health_watcher_grace
+    problems = [f"{name}: {part['error'] or 'behind'}" for name, part in doc["parts"].items()
+                if part.get("error") or part.get("behind") or not part.get("running", True)]
+    problems += [f"view {name}: {error}" for name, error in doc["views"].items() if error]
+    if age > limit:
+        problems.insert(0, f"the worker's last heartbeat is {age:.0f} s old (pid {doc['pid']} on "
+                           f"{doc['host']}): it has stopped or cannot reach the store")
+    return {"running": age <= limit, "error": "; ".join(problems) or None,
+            "failed_rounds": sum(int(p.get("failed_rounds") or 0) for p in doc["parts"].values()),
+            "last_ok": doc["at"]}
