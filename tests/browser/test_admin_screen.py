@@ -112,6 +112,9 @@ def test_an_admin_sets_a_guards_pin_and_reads_the_schools_setup(
     page.get_by_test_id("admin-tab-duty").click()
     expect(page.get_by_test_id("roster-form")).to_be_visible()
     expect(page.get_by_test_id("patrol-form")).to_have_count(0)  # patrols are the duty leader's
+    # The school's signing keys and recent checkpoints are on the admin's desk.
+    page.get_by_test_id("admin-tab-keys").click()
+    expect(page.get_by_test_id("keys-list")).to_be_visible()
     page.get_by_test_id("admin-tab-setup").click()
     expect(page.get_by_test_id("setup-gates")).to_contain_text("东门")
     expect(page.get_by_test_id("setup-dismissals")).to_contain_text("17:00")

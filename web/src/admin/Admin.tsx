@@ -5,6 +5,8 @@ import { api, type School } from "../api/client";
 import { cache } from "../cache";
 import { device, type SignedIn } from "../device";
 import { DutyPanel } from "../duty/Duty";
+import { Verification } from "../safety/Evidence";
+import { KeysPanel } from "../safety/Keys";
 import { t } from "../i18n";
 import { LangSwitch } from "../LangSwitch";
 import { Devices } from "./Devices";
@@ -16,7 +18,7 @@ import { Setup } from "./Setup";
 import { StaffList } from "./Staff";
 import "./admin.css";
 
-const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup", "schedule", "rules"] as const;
+const TABS = ["pupils", "roster", "devices", "staff", "duty", "setup", "schedule", "rules", "keys"] as const;
 type Tab = (typeof TABS)[number];
 
 export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }) {
@@ -69,6 +71,7 @@ export function Admin({ me, onSignOut }: { me: SignedIn; onSignOut: () => void }
         {school && tab === "setup" && <Setup school={school} onChanged={() => void load()} />}
         {school && tab === "rules" && <Rules />}
         {school && tab === "schedule" && <ScheduleEditor school={school} onSaved={() => void load()} />}
+        {school && tab === "keys" && <div class="safety-body"><KeysPanel tz={school.timezone} /><Verification tz={school.timezone} /></div>}
       </main>
     </div>
   );

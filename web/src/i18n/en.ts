@@ -176,6 +176,7 @@ export const en = {
   "admin.tab.devices": "Devices",
   "admin.tab.staff": "Staff",
   "admin.tab.duty": "Duty roster",
+  "admin.tab.keys": "Signing keys",
   "admin.tab.setup": "School setup",
   "admin.device.new": "Register a device",
   "admin.device.name": "Device name",

@@ -174,6 +174,7 @@ export const zh = {
   "admin.tab.devices": "设备",
   "admin.tab.staff": "教职工",
   "admin.tab.duty": "值班安排",
+  "admin.tab.keys": "签名密钥",
   "admin.tab.setup": "学校概况",
   "admin.device.new": "登记新设备",
   "admin.device.name": "设备名称",
