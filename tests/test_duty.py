@@ -328,3 +328,23 @@ def test_a_cell_too_long_for_one_page_goes_on_in_the_rows_after_it() -> None:
     compact = text.replace("\n", "")
     assert "学生0000" in compact and "学生0399" in compact and "已清校" in compact
     assert len(PdfReader(io.BytesIO(body)).pages) > 1
+
+
+def test_a_gate_tablet_is_never_rostered_as_a_guard_nor_as_a_duty_leader(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    duty = Duty(world)
+    r = world.post(world.admin, "/v1/devices", {"name": "东门平板", "kind": "gate_tablet",
+                                                "place_id": world.gate_id})
+    assert r.status_code == 201, r.text
+    r = client.post("/v1/devices/pair", json={"code": r.json()["code"]})
+    assert r.status_code == 201, r.text
+    tablet = Staff(r.json()["device_id"], r.json()["token"])
+    duty.guards[1] = tablet
+    r = duty.roster()
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["errors"][0]["field"] == "guards" and "东门平板" in r.json()["detail"]
+    r = duty.roster(leaders=[duty.leaders[0], tablet])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "leader_ids", r.text
+    r = client.get("/v1/duty", params={"day": SESSION_DAY}, headers=world.admin.h())
+    assert r.status_code == 200 and r.json()["roster"] is None, r.text

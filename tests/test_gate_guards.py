@@ -13,7 +13,16 @@ from service.domain.errors import ConflictError, RuleError
 from service.domain.pin import StaffPin, check_pin
 from service.domain.shift import Shift
 from service.use_cases.clock import FixedClock
-from tests.builders import Staff, World, a_school, add_staff, handed_to_teacher, key, walked_to_gate
+from tests.builders import (
+    SESSION_DAY,
+    Staff,
+    World,
+    a_school,
+    add_staff,
+    handed_to_teacher,
+    key,
+    walked_to_gate,
+)
 from tests.conftest import MORNING
 from tests.refs import actor
 
@@ -98,10 +107,12 @@ def with_pin(world: World, who: Staff, pin: str) -> None:
     assert r.status_code == 200, r.text
 
 
-def at_the_gate(client: TestClient, app: HandoverApp) -> tuple[World, Staff]:
+def at_the_gate(client: TestClient, app: HandoverApp,
+                walked: tuple[int, ...] = (0, 1, 2)) -> tuple[World, Staff]:
     world = a_school(client, app, 3)
     handed_to_teacher(world)
-    walked_to_gate(world, [0, 1, 2])
+    if walked:
+        walked_to_gate(world, list(walked))
     with_pin(world, world.guard, "2580")
     return world, a_paired_tablet(world)
 
@@ -109,6 +120,14 @@ def at_the_gate(client: TestClient, app: HandoverApp) -> tuple[World, Staff]:
 def release_body(world: World, i: int) -> dict[str, Any]:
     return {"pupil_ids": [world.pupil(i)], "gate_id": world.gate_id,
             "collector_id": world.guardian(i)["guardian_id"], "identity_check": "known_to_staff"}
+
+
+def alerts(world: World, kind: str) -> list[dict[str, Any]]:
+    head = world.client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = world.client.get("/v1/alerts", params={"min_position": head, "kind": kind},
+                         headers=world.admin.h())
+    assert r.status_code == 200, r.text
+    return list(r.json()["alerts"])
 
 
 def released_by(app: HandoverApp) -> list[dict[str, Any]]:
@@ -162,9 +181,10 @@ def test_a_second_guard_takes_over_and_a_release_queued_before_still_names_the_f
     queued_at = clock.now().isoformat()
     clock.advance(minutes=20)
     r = sign_on(world, tablet, second, "4711", taking_over_from=world.guard.staff_id,
-                pupil_ids=[world.pupil(2)], count_received=1)
+                pupil_ids=[world.pupil(i) for i in range(3)], count_received=3)
     assert r.status_code == 201, r.text
-    assert world.state(2)["custodian"]["staff_id"] == second.staff_id
+    assert [world.state(i)["custodian"]["staff_id"] for i in range(3)] == [second.staff_id] * 3
+    assert alerts(world, "count_mismatch") == []
     clock.advance(minutes=1)
     now_as_first = world.post(tablet, "/v1/releases", release_body(world, 1),
                               **{"X-Guard-Id": world.guard.staff_id})
@@ -172,10 +192,11 @@ def test_a_second_guard_takes_over_and_a_release_queued_before_still_names_the_f
     assert now_as_first.json()["type"].endswith("/guard-not-on-duty")
     replayed = world.post(tablet, "/v1/releases", release_body(world, 1),
                           **{"X-Guard-Id": world.guard.staff_id, "X-Device-Time": queued_at})
-    assert replayed.status_code == 200, replayed.text
+    # On duty when it was made, but the pupil has passed to the colleague since.
+    assert replayed.status_code == 409 and "陈保安" in replayed.json()["detail"], replayed.text
     mine = world.post(tablet, "/v1/releases", release_body(world, 2), **{"X-Guard-Id": second.staff_id})
     assert mine.status_code == 200, mine.text
-    assert [b["staff_id"] for b in released_by(app)] == [world.guard.staff_id, second.staff_id]
+    assert [b["staff_id"] for b in released_by(app)] == [second.staff_id]
     r = client.get("/v1/shifts", headers=world.admin.h())
     first = next(s for s in r.json()["shifts"] if s["staff"]["staff_id"] == world.guard.staff_id)
     assert first["off_at"] is not None and first["place"]["kind"] == "gate"
@@ -191,9 +212,89 @@ def test_a_second_guard_takes_over_and_a_release_queued_before_still_names_the_f
     assert ("handed_over", tablet.staff_id) in mine, mine  # the guard's day says where and to whom
 
 
+def test_taking_over_passes_every_pupil_the_leaving_guard_holds_and_a_short_count_is_a_mismatch(
+        client: TestClient, app: HandoverApp) -> None:
+    world, tablet = at_the_gate(client, app)
+    second = add_staff(client, world.admin, "陈保安", ["guard"])
+    with_pin(world, second, "4711")
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+    r = sign_on(world, tablet, second, "4711", taking_over_from=world.guard.staff_id,
+                pupil_ids=[world.pupil(2)], count_received=1)
+    assert r.status_code == 201, r.text
+    assert [world.state(i)["custodian"]["staff_id"] for i in range(3)] == [second.staff_id] * 3
+    [alert] = alerts(world, "count_mismatch")
+    assert (alert["subject"]["count_given"], alert["subject"]["count_received"]) == (3, 1)
+    assert alert["subject"]["giver"]["staff_id"] == world.guard.staff_id
+    mine = world.post(tablet, "/v1/releases", release_body(world, 0), **{"X-Guard-Id": second.staff_id})
+    assert mine.status_code == 200, mine.text
+
+
+def test_taking_over_names_only_pupils_the_leaving_guard_holds_and_counts_them_all_by_default(
+        client: TestClient, app: HandoverApp) -> None:
+    world, tablet = at_the_gate(client, app, walked=(0, 1))
+    second = add_staff(client, world.admin, "陈保安", ["guard"])
+    with_pin(world, second, "4711")
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+    r = sign_on(world, tablet, second, "4711", taking_over_from=world.guard.staff_id,
+                pupil_ids=[world.pupil(2)])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pupil_ids", r.text
+    assert world.state(2)["custodian"]["staff_id"] == world.teacher.staff_id
+    listed = client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"]
+    assert [g["name"] for g in listed if g["on_duty"]] == ["刘保安"]  # nothing changed
+    r = sign_on(world, tablet, second, "4711", taking_over_from=world.guard.staff_id)
+    assert r.status_code == 201, r.text
+    assert [world.state(i)["custodian"]["staff_id"] for i in range(2)] == [second.staff_id] * 2
+    assert alerts(world, "count_mismatch") == []
+
+
+def test_a_guard_holding_pupils_at_the_gate_cannot_sign_off_until_they_are_gone_or_handed_over(
+        client: TestClient, app: HandoverApp) -> None:
+    world, tablet = at_the_gate(client, app)
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+    off = {"staff_id": world.guard.staff_id, "pin": "2580"}
+    r = world.post(tablet, "/v1/gate/guards/sign-off", off)
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    assert "3" in r.json()["detail"] and "东门" in r.json()["detail"], r.text
+    assert client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
+    for i in range(3):
+        r = world.post(tablet, "/v1/releases", release_body(world, i),
+                       **{"X-Guard-Id": world.guard.staff_id})
+        assert r.status_code == 200, r.text
+    r = world.post(tablet, "/v1/gate/guards/sign-off", off)
+    assert r.status_code == 200 and r.json()["signed_off_at"], r.text
+
+
+def test_at_the_tablet_only_a_guard_on_the_days_roster_signs_on_or_comes_back(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world, tablet = at_the_gate(client, app, walked=())
+    other = add_staff(client, world.admin, "马保安", ["guard"])
+    stranger = add_staff(client, world.admin, "新保安", ["guard"])
+    with_pin(world, stranger, "4711")
+
+    def roster(guards: list[Staff], replaces: int | None) -> Any:
+        body = {"day": SESSION_DAY, "leader_ids": [lead.staff_id for lead in leaders],
+                "guards": [{"staff_id": g.staff_id, "gate_id": world.gate_id} for g in guards],
+                "replaces": replaces}
+        return client.put("/v1/duty/roster", json=body, headers=world.admin.h())
+    leaders = [add_staff(client, world.admin, n, ["duty_leader"]) for n in ("陈主任", "周主任")]
+    assert roster([world.guard, other], None).status_code == 201
+    r = sign_on(world, tablet, stranger, "4711")
+    assert r.status_code == 422 and "值班安排" in r.json()["detail"], r.text
+    assert r.json()["errors"][0]["field"] == "staff_id"
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+    off = {"staff_id": world.guard.staff_id, "pin": "2580"}
+    assert world.post(tablet, "/v1/gate/guards/sign-off", off).status_code == 200
+    assert roster([stranger, other], 1).status_code == 200
+    clock.advance(minutes=10)
+    r = sign_on(world, tablet, world.guard, "2580")
+    assert r.status_code == 422 and "值班安排" in r.json()["detail"], r.text
+    assert not client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
+    assert sign_on(world, tablet, stranger, "4711").status_code == 201
+
+
 def test_a_guard_signs_off_with_their_pin_and_comes_back_after_a_break(
         client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
-    world, tablet = at_the_gate(client, app)
+    world, tablet = at_the_gate(client, app, walked=())
     assert sign_on(world, tablet, world.guard, "2580").status_code == 201
     off = {"staff_id": world.guard.staff_id, "pin": "0000"}
     assert world.post(tablet, "/v1/gate/guards/sign-off", off).status_code == 422
@@ -207,6 +308,7 @@ def test_a_guard_signs_off_with_their_pin_and_comes_back_after_a_break(
     clock.advance(minutes=10)
     r = sign_on(world, tablet, world.guard, "2580")
     assert r.status_code == 200 and r.json()["signed_off_at"] is None, r.text
+    walked_to_gate(world, [0])
     ok = world.post(tablet, "/v1/releases", release_body(world, 0), **{"X-Guard-Id": world.guard.staff_id})
     assert ok.status_code == 200, ok.text
 

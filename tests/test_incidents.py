@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from tests.builders import Staff, World, a_school, add_staff, handed_to_teacher, walked_to_gate
+from tests.test_gate_guards import a_paired_tablet, with_pin
 
 
 def injury(world: World, **extra: Any) -> dict[str, Any]:
@@ -215,3 +216,23 @@ def test_a_guardian_reached_is_one_on_the_pupils_file(client: TestClient, app: H
                    {"pupil_id": world.pupil(0), "guardian": "家长\u200b0", "how": "phone", "reached": True})
     assert r.status_code == 200 and r.json()["guardians_pending"] == []
     assert r.json()["steps"][-1]["guardian"] == "家长0（母亲）"
+
+
+def test_a_gate_tablet_reports_an_incident_only_under_the_guard_signed_on_at_it(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, pupils=1)
+    tablet = a_paired_tablet(world)
+    with_pin(world, world.guard, "2580")
+    report = {**injury(world), "place_id": world.gate_id, "where": "东门"}
+    r = world.post(tablet, "/v1/incidents", report)
+    assert r.status_code == 422 and r.json()["type"].endswith("/guard-not-signed-on"), r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    listed = client.get("/v1/incidents", headers=world.admin.h(),
+                        params={"min_position": r.headers.get("X-Log-Position", "0")})
+    assert listed.status_code == 200 and listed.json()["incidents"] == [], listed.text
+    r = world.post(tablet, "/v1/gate/guards/sign-on", {"staff_id": world.guard.staff_id, "pin": "2580"})
+    assert r.status_code == 201, r.text
+    r = world.post(tablet, "/v1/incidents", report, **{"X-Guard-Id": world.guard.staff_id})
+    assert r.status_code == 201, r.text
+    by = r.json()["reported_by"]
+    assert (by["staff_id"], by["device"]) == (world.guard.staff_id, tablet.staff_id), by

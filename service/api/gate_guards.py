@@ -52,9 +52,11 @@ class GuardSignOn(Strict):
     taking_over_from: Line | None = Field(default=None, max_length=64, description=(
         "The guard on duty here whom this one relieves: signed off, the gate handed over"))
     pupil_ids: list[Line] = Field(default_factory=list, max_length=3000, description=(
-        "With taking_over_from: the pupils that guard holds at this gate, passed to this one"))
+        "With taking_over_from: pupils that guard holds at this gate, as the tablet shows them "
+        "(422 naming any they do not hold); every pupil they hold here passes to this one"))
     count_received: int | None = Field(default=None, ge=0, le=3000, description=(
-        "The pupils this guard counted (default: those named); a difference is a mismatch"))
+        "The pupils this guard counted (default: all that guard holds here); a difference "
+        "from what they hold is a count mismatch"))
 
 
 class GuardSignOff(Strict):
@@ -92,7 +94,8 @@ def sign_on(body: GuardSignOn, actor: GuardActor, app: AppDep) -> JSONResponse:
 
 @router.post("/gate/guards/sign-off", response_model=ShiftOut, responses=PIN_RESPONSES)
 def sign_off(body: GuardSignOff, actor: GuardActor, app: AppDep) -> JSONResponse:
-    """The guard leaves the gate, with their PIN; before the last dismissal it is an early leave."""
+    """The guard leaves the gate, with their PIN; before the last dismissal it is an early leave.
+    409 while they still hold pupils at this gate: released, or a colleague takes over first."""
     return respond(app.sign_off_at_gate(actor, body.staff_id, body.pin, body.session), ShiftOut)
 
 

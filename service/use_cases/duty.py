@@ -9,6 +9,7 @@ from typing import Any
 
 from service.domain.alert import KINDS as ALERT_KINDS
 from service.domain.common import Actor, Role
+from service.domain.device import is_device
 from service.domain.duty import Blocker, DutyDay, RosterGuard
 from service.domain.errors import ForbiddenError, RuleError
 from service.domain.messages import DEFAULT_LANGUAGE, alert_detail, render
@@ -151,12 +152,18 @@ class DutyUseCases(AppCore):
             leaders: list[StaffRef] = []
             for sid in cmd.leader_ids:
                 member = school.member(sid)
+                if is_device(sid):
+                    raise RuleError(f"{member['name']} is a device: a roster names people.",
+                                    field="leader_ids")
                 if Role.DUTY_LEADER.value not in member["roles"]:
                     raise RuleError(f"{member['name']} is not a duty leader.", field="leader_ids")
                 leaders.append({"staff_id": sid, "name": member["name"]})
             guards: list[RosterGuard] = []
             for g in cmd.guards:
                 member = school.member(g.staff_id)
+                if is_device(g.staff_id):
+                    raise RuleError(f"{member['name']} is a device: a roster names the guards "
+                                    "who sign on at its gate.", field="guards")
                 if Role.GUARD.value not in member["roles"]:
                     raise RuleError(f"{member['name']} is not a guard.", field="guards")
                 gate = school.gate(g.gate_id)["name"] if g.gate_id else None

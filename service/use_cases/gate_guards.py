@@ -10,9 +10,11 @@ from eventsourcing.persistence import IntegrityError
 
 from service.domain.common import Actor, Role
 from service.domain.device import PairingTries, is_device
+from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.pin import NoPinError, StaffPin, TooManyPinTriesError, WrongPinError
+from service.domain.pupil_day import IN_CUSTODY, PupilDay
 from service.domain.refs import ActorRecord, PlaceRef, StaffRef
 from service.domain.school import School
 from service.domain.shift import DUTY, GATE, Shift, shift_id
@@ -145,10 +147,12 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
     def sign_on_at_gate(self, actor: Actor, staff_id: str, pin: str, session: str,
                         taking_over_from: str | None, pupil_ids: tuple[str, ...] = (),
                         count_received: int | None = None) -> Outcome:
-        """The guard names themselves at the tablet (their PIN) and is on duty at its gate; a
-        colleague they take over from is signed off, the gate handed to them, and the pupils
-        that colleague holds here pass to them (the giver's count is the pupils named, the
-        receiver's their own: a mismatch is raised as for any handover)."""
+        """The guard named on the day's roster names themselves at the tablet (their PIN) and
+        is on duty at its gate; a colleague they take over from is signed off, the gate handed
+        to them, and every pupil that colleague holds here passes to them (the giver's count is
+        the pupils they hold, the receiver's their own, by default the same: a mismatch is
+        raised as for any handover). ``pupil_ids`` may name pupils the colleague holds here,
+        never others."""
         gate_id = _gate_of(actor)
         if pupil_ids and taking_over_from is None:
             raise RuleError("Pupils pass to a guard taking over from a colleague.",
@@ -159,6 +163,10 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
             guard = self._guard(school, staff_id)
             today = self._today_session(school, session)
             place: PlaceRef = {"id": gate_id, "label": school.gate(gate_id)["name"], "kind": GATE}
+            rostered = self._find(duty_day_id(school.school_id, today.isoformat(), session),
+                                  readonly=True)
+            check_rostered(rostered if isinstance(rostered, DutyDay) else None, staff_id, None,
+                           "guards")
             self._check_not_elsewhere(school, staff_id, today, session, gate_id)
             by = self._as_guard(actor, guard)
             changed: list[Aggregate] = []
@@ -169,11 +177,20 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
                 if theirs is None or theirs.signed_off:
                     raise ConflictError(f"{before['name']} is not on duty at {place['label']}.",
                                         state=theirs.view() if theirs else None)
-                if pupil_ids:
+                held = self._held_at_gate(school, taking_over_from, today, session, gate_id)
+                strangers = [p for p in pupil_ids if p not in set(held)]
+                if strangers:
+                    raise RuleError(f"{before['name']} does not hold {len(strangers)} of the "
+                                    f"pupils named at {place['label']}: {strangers}.",
+                                    field="pupil_ids")
+                if held:
                     changed += self._pass_custody(
-                        school, today, session, place, before, guard, list(pupil_ids),
-                        len(pupil_ids) if count_received is None else count_received,
+                        school, today, session, place, before, guard, held,
+                        len(held) if count_received is None else count_received,
                         self._as_guard(actor, before), by)
+                elif count_received:
+                    raise RuleError(f"{before['name']} holds no pupil at {place['label']}.",
+                                    field="count_received")
                 theirs.hand_over(guard, self.now(), by)
                 changed.append(theirs)
             shift = self._gate_shift(school, staff_id, today, session, gate_id, readonly=False)
@@ -193,6 +210,21 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
             return Decision([*changed, shift], shift.view(), created=created)
         self._check_pin_of(actor, staff_id, pin)
         return self.execute(actor, decide)
+
+    def _held_at_gate(self, school: School, staff_id: str, on: date, session: str,
+                      gate_id: str) -> list[str]:
+        """The pupils in this guard's custody at this gate (in the school's roll order)."""
+        held = []
+        for pupil_id in school.roll:
+            found = self._find(PupilDay.create_id(school.school_id, pupil_id, on.isoformat(),
+                                                  session), readonly=True)
+            if not isinstance(found, PupilDay) or found.status != IN_CUSTODY:
+                continue
+            custodian, place = found.state["custodian"], found.state["place"]
+            if custodian is not None and custodian["staff_id"] == staff_id \
+                    and place is not None and place["id"] == gate_id:
+                held.append(pupil_id)
+        return held
 
     def _pass_custody(self, school: School, on: date, session: str, place: PlaceRef,
                       giver: StaffRef, to: StaffRef, pupil_ids: list[str], count_received: int,
@@ -232,6 +264,12 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
             shift = self._gate_shift(school, staff_id, today, session, gate_id, readonly=False)
             if shift is None:
                 raise NotFoundError("shift", f"{guard['name']} {today} {session} {gate_id}")
+            held = self._held_at_gate(school, staff_id, today, session, gate_id)
+            if held and not shift.signed_off:
+                raise ConflictError(
+                    f"{guard['name']} still holds {len(held)} pupils at {shift.place['label']}: "
+                    "release them, or a colleague takes over the gate at the tablet.",
+                    state=shift.view())
             shift.sign_off(self.now(), self._as_guard(actor, guard))
             return Decision([shift], shift.view())
         self._check_pin_of(actor, staff_id, pin)

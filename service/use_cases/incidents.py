@@ -13,6 +13,7 @@ from service.adapters.attachments import inspect_attachment, thumbnail
 from service.adapters.blobs import sha256_of
 from service.domain.alert import Alert
 from service.domain.common import Actor, Role, normalise_name
+from service.domain.device import is_device
 from service.domain.errors import ForbiddenError, NotFoundError, RuleError
 from service.domain.incident import TELL_THE_GUARDIAN, Attachment, FirstAid, Incident, RefusalRef
 from service.domain.messages import message, render
@@ -28,6 +29,7 @@ from service.use_cases.commands import (
     ReportIncident,
 )
 from service.use_cases.core import OFFLINE_GRACE_DAYS, AppCore, Decision, Outcome, as_uuid
+from service.use_cases.receivers import require_person
 
 # Who may close an incident, and who reads every incident of the school.
 CLOSERS = (Role.ADMIN.value, Role.SAFETY_OFFICER.value, Role.DUTY_LEADER.value)
@@ -64,6 +66,7 @@ class IncidentUseCases(AppCore):
     def attach_to_incident(self, actor: Actor, cmd: AttachToIncident) -> Outcome:
         """Keep a photo or a scanned note with the incident: checked for what it is, kept by its
         content hash in the blob store, the event naming hash, size, kind, name and who."""
+        require_person(actor)
         self._handling(actor, cmd.incident_id)  # who may attach, before what the file is
         inspected = inspect_attachment(cmd.data, cmd.declared_type)
 
@@ -114,6 +117,9 @@ class IncidentUseCases(AppCore):
 
     # -- reporting ---------------------------------------------------------------------------
     def report_incident(self, actor: Actor, cmd: ReportIncident) -> Outcome:
+        """A named person reports: a shared gate tablet under the guard signed on at it."""
+        require_person(actor)
+
         def decide() -> Decision:
             school = self.school(actor.school_id, readonly=True)
             today = self.today(school)
@@ -132,7 +138,7 @@ class IncidentUseCases(AppCore):
             aid: FirstAid | None = None
             if cmd.first_aid_by is not None or cmd.first_aid.strip():
                 giver = cmd.first_aid_by or actor.staff_id
-                if giver not in school.staff:
+                if giver not in school.staff or is_device(giver):
                     raise RuleError("No such member of staff gave first aid.", field="first_aid_by")
                 aid = {"given_by": {"staff_id": giver, "name": school.member(giver)["name"]},
                        "note": cmd.first_aid}
@@ -187,6 +193,8 @@ class IncidentUseCases(AppCore):
         return incident
 
     def notify_incident_guardian(self, actor: Actor, cmd: NotifyGuardian) -> Outcome:
+        require_person(actor)
+
         def decide() -> Decision:
             incident = self._handling(actor, cmd.incident_id)
             guardian = self._guardian_on_file(incident, cmd.pupil_id, cmd.guardian)
@@ -225,6 +233,8 @@ class IncidentUseCases(AppCore):
         return closed
 
     def incident_step(self, actor: Actor, cmd: IncidentStep) -> Outcome:
+        require_person(actor)
+
         def decide() -> Decision:
             incident = self._handling(actor, cmd.incident_id)
             by = actor.record()

@@ -86,6 +86,10 @@ def test_the_admin_sets_todays_duty_roster_and_the_duty_leader_patrols_and_is_to
     form = page.get_by_test_id("roster-form")
     expect(form).to_be_visible()
     expect(page.get_by_test_id("duty-no-roster")).to_be_visible()
+    expect(form.get_by_test_id("roster-guard-0").locator("option", has_text=GUARDS[0])).to_have_count(1)
+    offered = form.get_by_test_id("roster-guard-0").locator("option").evaluate_all(
+        "options => options.map(o => o.value)")
+    assert offered and not [v for v in offered if v.startswith("device-")], offered  # people only
     form.get_by_test_id("roster-leader-0").select_option(label=DUTY_LEADER)
     form.get_by_test_id("roster-leader-1").select_option(label=SECOND_LEADER)
     form.get_by_test_id("roster-guard-0").select_option(label=GUARDS[0])

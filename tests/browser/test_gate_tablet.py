@@ -57,6 +57,13 @@ def tablet(served: Served) -> Tablet:
         if len(picked) == 3:
             break
     south = served.gates["南门"]
+    duty = ok(admin.get("/v1/duty"))
+    if duty["roster"] is not None:  # a roster set by an earlier test: the tablet's guards on it
+        ok(admin.put("/v1/duty/roster", json={
+            "day": duty["day"], "leader_ids": [p["staff_id"] for p in duty["roster"]["leaders"]],
+            "guards": [{"staff_id": staff[SOUTH_GUARD], "gate_id": south},
+                       {"staff_id": staff[EAST_GUARD]}],
+            "replaces": duty["roster"]["roster_no"]}))
     ok(served.client(SOUTH_GUARD).post("/v1/sign-ins", json={
         "pupil_ids": [p["pupil_id"] for p in picked], "place_id": south}))
     registered = ok(admin.post("/v1/devices", json={"name": "南门共用平板", "kind": "gate_tablet",
@@ -169,9 +176,21 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-on-duty")).to_contain_text(EAST_GUARD)
 
-    # Signing off takes the PIN; then the tablet asks for a guard again.
+    # Signing off takes the PIN, and is refused while the guard still holds pupils here; once
+    # they are handed on, the tablet asks for a guard again.
     page.get_by_test_id("guard-on-duty").click()
     page.get_by_test_id("guard-sign-off").click()
+    type_pin(page, PINS[EAST_GUARD])
+    expect(page.get_by_test_id("guard-error")).to_contain_text("不能签退：您还在本门看护")
+    still = [r["pupil_id"] for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]
+             if r["status"] == "in_custody" and r["place"]["id"] == served.gates["南门"]
+             and r["custodian"]["staff_id"] == tablet.staff[EAST_GUARD]]
+    assert third["pupil_id"] in still
+    handed = ok(served.client(EAST_GUARD).post("/v1/handovers", json={
+        "pupil_ids": still, "count": len(still), "to_staff_id": tablet.staff[DUTY_LEADER],
+        "place_id": served.gates["南门"]}), 201)
+    ok(served.client(DUTY_LEADER).post(f"/v1/handovers/{handed['handover_id']}/confirm",
+                                       json={"count": len(still)}))
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-sign-on")).to_contain_text("请先签到")
     expect(page.get_by_test_id("search")).to_have_count(0)

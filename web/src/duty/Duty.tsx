@@ -52,7 +52,8 @@ function RosterForm({ school, duty, day, onSaved }: {
   useEffect(() => {
     void api.GET("/v1/staff").then(({ data }) => setStaff((data ?? []).filter((s) => s.active)));
   }, []);
-  const of = (role: string) => staff.filter((s) => s.roles.includes(role));
+  // A paired tablet or board holds a role too, but a roster names people.
+  const of = (role: string) => staff.filter((s) => s.roles.includes(role) && !s.staff_id.startsWith("device-"));
   const pick = (list: string[], set: (v: string[]) => void, i: number) => (e: Event) => {
     const next = [...list];
     next[i] = (e.target as HTMLSelectElement).value;

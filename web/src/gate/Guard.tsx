@@ -113,7 +113,9 @@ export function GuardDesk(props: Props) {
       }
       const code = problemCode(answer.error as Problem);
       setPin("");
-      setError(known("guard.problem", code, "guard.problem.unknown"));
+      setError(purpose === "off" && code === "conflict"
+        ? t("guard.problem.off_holding", { n: held.length })
+        : known("guard.problem", code, "guard.problem.unknown"));
     } catch (e) {
       if (!unreachable(e)) throw e;
       setError(t("guard.offline"));
