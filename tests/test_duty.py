@@ -328,3 +328,48 @@ def test_a_cell_too_long_for_one_page_goes_on_in_the_rows_after_it() -> None:
     compact = text.replace("\n", "")
     assert "学生0000" in compact and "学生0399" in compact and "已清校" in compact
     assert len(PdfReader(io.BytesIO(body)).pages) > 1
+
+
+def test_a_room_left_when_its_teacher_signs_off_is_unattended_from_then_and_the_teacher_signs_back_on(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, 2)
+    duty = Duty(world)
+    assert duty.roster().status_code == 201
+    clock.set(at(15, 38))
+    assert world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id}).status_code == 201
+    clock.set(at(15, 40))
+    handed_to_teacher(world)
+    clock.set(at(17, 2))
+    r = world.post(world.teacher, "/v1/shifts/sign-off", {"place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    clock.set(at(17, 3))
+    watch(client)
+    [alert] = alerts(world, "unattended")
+    assert alert["subject"]["since"].startswith("2026-11-23T17:02")
+    assert "17:02" in alert["detail"] and alert["level"] == 0 and alert["steps"] == []
+    clock.set(at(17, 11))
+    watch(client)
+    assert alerts(world, "unattended")[0]["level"] == 0
+    clock.set(at(17, 12))
+    watch(client)
+    assert alerts(world, "unattended")[0]["level"] == 1
+    clock.set(at(17, 22))
+    watch(client)
+    [alert] = alerts(world, "unattended")
+    assert alert["level"] == 2 and alert["steps"][-1]["notify"] == ["safety_officer"]
+
+    clock.set(at(17, 25))
+    r = world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    assert r.json()["signed_off_at"] is None and r.json()["signed_on_at"].startswith("2026-11-23T15:38")
+    again = world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id})
+    assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
+    watch(client)
+    [alert] = alerts(world, "unattended")
+    assert alert["status"] == "resolved" and alert["resolved"]["how"] == "attended"
+    clock.set(at(17, 31))
+    head = client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = client.get(f"/v1/statements/staff/{world.teacher.staff_id}",
+                   params={"month": "2026-11", "min_position": head}, headers=world.admin.h())
+    [room] = r.json()["unattended_rooms"]["items"]
+    assert room["minutes"] == 23.0  # 17:02 to 17:25
