@@ -23,6 +23,7 @@ from tests.builders import (
     a_school,
     add_staff,
     handed_to_teacher,
+    key,
     walked_to_gate,
 )
 from tests.conftest import SHANGHAI
@@ -192,6 +193,11 @@ def test_clearing_is_refused_while_a_pupil_is_held_or_an_injury_is_open_and_a_la
     r = client.get("/v1/duty", headers=leader.h())
     [refused] = r.json()["clearing_refused"]  # the refusal is on record
     assert refused["by"]["staff_id"] == leader.staff_id and len(refused["blockers"]) == 3
+    r = client.post("/v1/duty/clearing", json={}, headers=leader.h(**key(), **{"Accept-Language": "en"}))
+    assert r.status_code == 409
+    assert "学生0 (in custody: 三年级作业组), " in r.json()["detail"] and "：" not in r.json()["detail"]
+    assert {b["detail"] for b in r.json()["errors"] if b["kind"] != "alert"} == {
+        "in custody: 三年级作业组", "injury (学生0): the guardian not reached yet"}
 
     world.post(world.teacher, f"/v1/incidents/{incident}/guardian-notifications",
                {"pupil_id": world.pupil(0), "guardian": "家长0", "how": "phone", "reached": True})
