@@ -139,3 +139,26 @@ def test_an_alert_stored_with_its_text_by_the_earlier_release_still_reads_that_t
             assert alert.view("en")["detail"] == alert.view()["detail"] == event.detail
     finally:
         app.close()
+
+
+def test_a_missing_pupil_with_no_place_last_seen_says_so_in_either_language() -> None:
+    assert render("alert.missing_pupil", {"name": "王小明", "where": "操场"}, "en") == \
+        "missing pupil: 王小明 (last seen: 操场)"
+    for params in ({"name": "王小明", "where": None}, {"name": "王小明", "where": ""}, {"name": "王小明"}):
+        assert render("alert.missing_pupil", params, "en") == "missing pupil: 王小明 (place last seen unknown)"
+        assert render("alert.missing_pupil", params, "zh-CN") == "学生走失：王小明（最后所在不明）"
+
+
+def test_what_blocks_clearing_reads_with_the_punctuation_of_its_language() -> None:
+    from service.use_cases.duty import clearing_blockers
+    rows: list[dict[str, Any]] = [
+        {"pupil_id": "p1", "name": "何锦杰", "status": "in_custody", "place": {"label": "东门"}},
+        {"pupil_id": "p2", "name": "李想", "status": "not_handed_over", "place": None}]
+    incident = {"incident_id": "i1", "kind": "injury", "pupil_ids": ["p1", "p2"], "where": "操场",
+                "day": "2026-11-23", "session": "after_school", "status": "open",
+                "guardians_pending": ["p1"], "severity": "minor"}
+    found = clearing_blockers(rows, [], [incident], "2026-11-23", "after_school", "en")
+    assert [b["detail"] for b in found] == [
+        "in custody: 东门", "not handed over", "injury (何锦杰, 李想): the guardian not reached yet"]
+    found = clearing_blockers(rows, [], [incident], "2026-11-23", "after_school", "zh-CN")
+    assert [b["detail"] for b in found] == ["在校看护中：东门", "未交接", "受伤（何锦杰、李想）：尚未联系上家长"]

@@ -588,3 +588,27 @@ def test_a_roster_whose_signed_agreements_name_a_session_the_band_does_not_atten
     [problem] = r.json()["errors"]
     assert problem["row"] == 2 and "evening" in problem["reason"]
     assert client.get("/v1/pupils", headers=world.admin.h()).json() == []
+
+
+def test_moving_a_pupil_to_a_class_whose_band_does_not_attend_one_of_their_sessions_is_refused(
+    client: TestClient, app: HandoverApp
+) -> None:
+    world = with_upper_only_evening(client, app)
+    c, h = world.client, world.admin.h
+    five = c.post("/v1/school/classes", json={"grade": 5, "class_no": 1}, headers=h(**key()))
+    six = c.post("/v1/school/classes", json={"grade": 6, "class_no": 1}, headers=h(**key()))
+    assert five.status_code == 201 and six.status_code == 201, five.text
+    pid = a_pupil_in(world, five.json()["class_id"], "周五", ("after_school", "evening"))
+    before = app.recorder.max_notification_id()
+    refused = c.put(f"/v1/pupils/{pid}/class", json={"class_id": world.class_id}, headers=h(**key()))
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "evening" in refused.json()["detail"] and "周五" in refused.json()["detail"]
+    assert app.recorder.max_notification_id() == before
+    assert c.get(f"/v1/pupils/{pid}", headers=h()).json()["class_id"] == five.json()["class_id"]
+    moved = c.put(f"/v1/pupils/{pid}/class", json={"class_id": six.json()["class_id"]}, headers=h(**key()))
+    assert moved.status_code == 200, moved.text
+    # Care in sessions every band attends does not hold a move back.
+    other = a_pupil_in(world, five.json()["class_id"], "吴六")
+    r = c.put(f"/v1/pupils/{other}/class", json={"class_id": world.class_id}, headers=h(**key()))
+    assert r.status_code == 200, r.text

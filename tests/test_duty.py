@@ -23,6 +23,7 @@ from tests.builders import (
     a_school,
     add_staff,
     handed_to_teacher,
+    key,
     walked_to_gate,
 )
 from tests.conftest import SHANGHAI
@@ -192,6 +193,11 @@ def test_clearing_is_refused_while_a_pupil_is_held_or_an_injury_is_open_and_a_la
     r = client.get("/v1/duty", headers=leader.h())
     [refused] = r.json()["clearing_refused"]  # the refusal is on record
     assert refused["by"]["staff_id"] == leader.staff_id and len(refused["blockers"]) == 3
+    r = client.post("/v1/duty/clearing", json={}, headers=leader.h(**key(), **{"Accept-Language": "en"}))
+    assert r.status_code == 409
+    assert "学生0 (in custody: 三年级作业组), " in r.json()["detail"] and "：" not in r.json()["detail"]
+    assert {b["detail"] for b in r.json()["errors"] if b["kind"] != "alert"} == {
+        "in custody: 三年级作业组", "injury (学生0): the guardian not reached yet"}
 
     world.post(world.teacher, f"/v1/incidents/{incident}/guardian-notifications",
                {"pupil_id": world.pupil(0), "guardian": "家长0", "how": "phone", "reached": True})
@@ -348,3 +354,48 @@ def test_a_gate_tablet_is_never_rostered_as_a_guard_nor_as_a_duty_leader(
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "leader_ids", r.text
     r = client.get("/v1/duty", params={"day": SESSION_DAY}, headers=world.admin.h())
     assert r.status_code == 200 and r.json()["roster"] is None, r.text
+
+
+def test_a_room_left_when_its_teacher_signs_off_is_unattended_from_then_and_the_teacher_signs_back_on(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, 2)
+    duty = Duty(world)
+    assert duty.roster().status_code == 201
+    clock.set(at(15, 38))
+    assert world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id}).status_code == 201
+    clock.set(at(15, 40))
+    handed_to_teacher(world)
+    clock.set(at(17, 2))
+    r = world.post(world.teacher, "/v1/shifts/sign-off", {"place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    clock.set(at(17, 3))
+    watch(client)
+    [alert] = alerts(world, "unattended")
+    assert alert["subject"]["since"].startswith("2026-11-23T17:02")
+    assert "17:02" in alert["detail"] and alert["level"] == 0 and alert["steps"] == []
+    clock.set(at(17, 11))
+    watch(client)
+    assert alerts(world, "unattended")[0]["level"] == 0
+    clock.set(at(17, 12))
+    watch(client)
+    assert alerts(world, "unattended")[0]["level"] == 1
+    clock.set(at(17, 22))
+    watch(client)
+    [alert] = alerts(world, "unattended")
+    assert alert["level"] == 2 and alert["steps"][-1]["notify"] == ["safety_officer"]
+
+    clock.set(at(17, 25))
+    r = world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id})
+    assert r.status_code == 200, r.text
+    assert r.json()["signed_off_at"] is None and r.json()["signed_on_at"].startswith("2026-11-23T15:38")
+    again = world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id})
+    assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
+    watch(client)
+    [alert] = alerts(world, "unattended")
+    assert alert["status"] == "resolved" and alert["resolved"]["how"] == "attended"
+    clock.set(at(17, 31))
+    head = client.app.state.handover.recorder.max_notification_id()  # type: ignore[attr-defined]
+    r = client.get(f"/v1/statements/staff/{world.teacher.staff_id}",
+                   params={"month": "2026-11", "min_position": head}, headers=world.admin.h())
+    [room] = r.json()["unattended_rooms"]["items"]
+    assert room["minutes"] == 23.0  # 17:02 to 17:25

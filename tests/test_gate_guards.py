@@ -59,7 +59,7 @@ def test_a_gate_shift_handed_to_a_colleague_and_resumed_is_open_only_while_signe
     assert shift.view()["signed_off_at"] is None and shift.view()["handed_to"] is None
 
 
-def test_a_gate_is_handed_only_to_someone_else_and_only_a_gate_is_resumed() -> None:
+def test_a_gate_is_handed_only_to_someone_else_and_a_group_is_resumed_but_not_handed_over() -> None:
     shift = a_gate_shift()
     with pytest.raises(RuleError):
         shift.hand_over({"staff_id": "guard-1", "name": "刘保安"}, MORNING, BY)
@@ -69,10 +69,14 @@ def test_a_gate_is_handed_only_to_someone_else_and_only_a_gate_is_resumed() -> N
         substitute_for=None, at=MORNING, starts_at=MORNING, ends_at=MORNING + timedelta(hours=1),
         by=BY)
     group.sign_off(MORNING + timedelta(minutes=5), BY)
-    with pytest.raises(ConflictError):
-        group.resume(MORNING + timedelta(minutes=10), BY)
     with pytest.raises(RuleError):
-        group.hand_over({"staff_id": "t-2", "name": "李老师"}, MORNING + timedelta(minutes=6), BY)
+        group.resume(MORNING + timedelta(minutes=4), BY)
+    group.resume(MORNING + timedelta(minutes=10), BY)
+    assert group.open_at(MORNING + timedelta(minutes=12)) and not group.open_at(MORNING + timedelta(minutes=7))
+    with pytest.raises(ConflictError):
+        group.resume(MORNING + timedelta(minutes=11), BY)
+    with pytest.raises(RuleError):
+        group.hand_over({"staff_id": "t-2", "name": "李老师"}, MORNING + timedelta(minutes=16), BY)
 
 
 @pytest.mark.parametrize("pin", ["123", "123456789", "12a4", "1111", "1234", "9876", "１２３５"])

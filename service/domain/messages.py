@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
 DEFAULT_LANGUAGE = "zh-CN"
@@ -55,6 +55,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh-CN": "学生走失：{name}（最后所在：{where}）",
         "en": "missing pupil: {name} (last seen: {where})",
     },
+    "alert.missing_pupil.no_where": {
+        "zh-CN": "学生走失：{name}（最后所在不明）",
+        "en": "missing pupil: {name} (place last seen unknown)",
+    },
     "alert.incident_guardian": {
         "zh-CN": "{name}：{kind}，尚未联系上家长",
         "en": "{name}: {kind}, the guardian not reached yet",
@@ -71,6 +75,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "clearing.missing": {"zh-CN": "学生尚未找到", "en": "the pupil is not found yet"},
     "clearing.guardian_not_reached": {"zh-CN": "尚未联系上家长", "en": "the guardian not reached yet"},
     "clearing.critical": {"zh-CN": "严重事件未结案", "en": "a critical incident still open"},
+    # A blocker's detail: a pupil still held (where), an incident (whose, and why it blocks).
+    "clearing.held": {"zh-CN": "{status}：{where}", "en": "{status}: {where}"},
+    "clearing.held.no_where": {"zh-CN": "{status}", "en": "{status}"},
+    "clearing.named": {"zh-CN": "{name}（{detail}）", "en": "{name} ({detail})"},
+    "clearing.incident": {"zh-CN": "{kind}（{pupils}）：{why}", "en": "{kind} ({pupils}): {why}"},
+    "clearing.incident.no_pupils": {"zh-CN": "{kind}：{why}", "en": "{kind}: {why}"},
     # A pupil's state as an alert names it.
     "status.not_handed_over": {"zh-CN": "未交接", "en": "not handed over"},
     "status.in_custody": {"zh-CN": "在校看护中", "en": "in custody"},
@@ -99,6 +109,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "refusal.no_statement": {"zh-CN": "无有效自行回家说明", "en": "no going-home-alone statement on file"},
     "refusal.refused_by_staff": {"zh-CN": "经办人拒绝放行", "en": "refused by the staff member"},
 }
+LIST_SEPARATOR = {"zh-CN": "、", "en": ", "}
 
 
 class _Blank(dict[str, Any]):
@@ -110,7 +121,7 @@ class _Blank(dict[str, Any]):
 
 def render(code: str, params: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> str:
     """The text of ``code`` in ``language`` (zh-CN when not offered); an unknown code is shown as is."""
-    entry = CATALOGUE.get(code)
+    entry = CATALOGUE.get(_variant(code, params))
     if entry is None:
         return code
     template = entry.get(language) or entry[DEFAULT_LANGUAGE]
@@ -121,6 +132,21 @@ def render(code: str, params: Mapping[str, Any], language: str = DEFAULT_LANGUAG
             known = value in CATALOGUE
             values[key[:-5]] = render(value, {}, language) if known else value.partition(".")[2]
     return template.format_map(values)
+
+
+def _variant(code: str, params: Mapping[str, Any]) -> str:
+    """The entry ``<code>.no_<parameter>`` when the catalogue words the message without a
+    parameter that is missing or empty ("place last seen unknown", never "last seen: ?")."""
+    prefix = f"{code}.no_"
+    for other in CATALOGUE:
+        if other.startswith(prefix) and params.get(other[len(prefix):]) in (None, ""):
+            return other
+    return code
+
+
+def join_list(items: Iterable[str], language: str = DEFAULT_LANGUAGE) -> str:
+    """Names in a row, as the language lists them."""
+    return LIST_SEPARATOR.get(language, LIST_SEPARATOR[DEFAULT_LANGUAGE]).join(items)
 
 
 def negotiate(accept_language: str | None) -> str:

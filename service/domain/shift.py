@@ -34,8 +34,8 @@ class Shift(Aggregate):
     a substitute (替班) names the colleague they replace, never themselves. The session's
     start and the place's dismissal are recorded with the sign-on, so lateness and early
     leave are judged against the timetable as it stood that day. A gate shift may be handed
-    to the colleague who takes the gate over (not an early leave) and resumed after a break:
-    it is open at a moment only between a sign-on (or resumption) and the next sign-off.
+    to the colleague who takes the gate over (not an early leave); a gate or group shift may
+    be resumed after a break: it is open at a moment only between a sign-on (or resumption) and the next sign-off.
     """
 
     class SignedOn(Aggregate.Created):
@@ -165,8 +165,9 @@ class Shift(Aggregate):
         self.handed_to = to
 
     def resume(self, at: datetime, by: ActorRecord) -> None:
-        """Back at the gate after a break or a colleague's turn: the same shift, open again."""
-        if self.place["kind"] != GATE:
+        """Back at the gate (or with the group) after a break or a colleague's turn: the same
+        shift, open again."""
+        if self.place["kind"] not in (GATE, "group"):
             raise ConflictError("Already signed on here today.", state=self.view())
         if not self.signed_off:
             raise ConflictError("Already signed on here.", state=self.view())

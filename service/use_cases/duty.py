@@ -12,7 +12,7 @@ from service.domain.common import Actor, Role
 from service.domain.device import is_device
 from service.domain.duty import Blocker, DutyDay, RosterGuard
 from service.domain.errors import ForbiddenError, RuleError
-from service.domain.messages import DEFAULT_LANGUAGE, alert_detail, render
+from service.domain.messages import DEFAULT_LANGUAGE, alert_detail, join_list, render
 from service.domain.pupil_day import IN_CUSTODY, STILL_HELD
 from service.domain.refs import StaffRef
 from service.domain.school import School
@@ -89,8 +89,8 @@ def clearing_blockers(rows: Sequence[Doc], alerts: Sequence[Doc], incidents: Seq
             where = (r["place"] or {}).get("label") if r["status"] == IN_CUSTODY else None
             found.append({"kind": "pupil", "id": r["pupil_id"], "name": r["name"],
                           "code": r["status"], "place": where,
-                          "detail": render(f"status.{r['status']}", {}, language)
-                          + (f"：{where}" if where else "")})
+                          "detail": render("clearing.held", {"status_code": f"status.{r['status']}",
+                                                             "where": where}, language)})
     for a in sorted(alerts, key=lambda a: a["raised_at"]):
         subject = a["subject"]
         if a["status"] == "resolved" or subject.get("day") != day:
@@ -105,12 +105,12 @@ def clearing_blockers(rows: Sequence[Doc], alerts: Sequence[Doc], incidents: Seq
         why = blocking_incident(i)
         if why is None or i["day"] != day or i.get("session") not in (None, session):
             continue
-        pupils = "、".join(names.get(p, p) for p in i["pupil_ids"])
+        pupils = join_list((names.get(p, p) for p in i["pupil_ids"]), language)
         found.append({"kind": "incident", "id": i["incident_id"], "name": i["kind"],
                       "code": why, "place": i["where"] or None,
-                      "detail": f"{render('incident.' + i['kind'], {}, language)}"
-                                + (f"（{pupils}）" if pupils else "")
-                                + f"：{render('clearing.' + why, {}, language)}"})
+                      "detail": render("clearing.incident", {
+                          "kind_code": f"incident.{i['kind']}", "pupils": pupils,
+                          "why_code": f"clearing.{why}"}, language)})
     return found
 
 
@@ -211,8 +211,9 @@ class DutyUseCases(AppCore):
             versions = {r["pupil_id"]: int(r["version"]) for r in rows}
             if duty.clear(blockers, versions, note, actor.record()):
                 return Decision([duty], duty.view())
-            names = "、".join(f"{b['name']}（{b['detail']}）" if b["kind"] == "pupil" else b["detail"]
-                             for b in blockers)
+            names = join_list((render("clearing.named", {"name": b["name"], "detail": b["detail"]},
+                                      language) if b["kind"] == "pupil" else b["detail"]
+                               for b in blockers), language)
             return Decision([duty], Rejected("not-clear", f"尚不能清校 / the school cannot be "
                                                           f"cleared yet: {names}", [dict(b) for b in blockers]))
         return self.execute(actor, decide)

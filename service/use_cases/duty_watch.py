@@ -67,19 +67,35 @@ def watch_duty(app: AppCore, school: School, now: datetime, open_alerts: Iterabl
             _after_clearing(app, school, today, session, found, rows, tally)
 
 
-def _attended(app: AppCore, school: School, day: date, session: str, group_id: str,
-              held: list[dict[str, Any]]) -> bool:
-    """Someone is signed on for the group now: its teacher, or an adult holding its pupils."""
+def _group_shifts(app: AppCore, school: School, day: date, session: str, group_id: str,
+                  held: list[dict[str, Any]]) -> list[Shift]:
+    """The group's shifts today: its teacher's, and those of the adults holding its pupils."""
     group = school.groups.get(group_id)
     candidates = {r["custodian"]["staff_id"] for r in held if r.get("custodian")}
     if group is not None and group.get("teacher_id"):
         candidates.add(group["teacher_id"])
-    for staff_id in sorted(candidates):
-        found = app._find(shift_id(school.school_id, staff_id, day.isoformat(), session, group_id),
-                          readonly=True)
-        if isinstance(found, Shift) and not found.signed_off:
-            return True
-    return False
+    found = [app._find(shift_id(school.school_id, staff_id, day.isoformat(), session, group_id),
+                       readonly=True) for staff_id in sorted(candidates)]
+    return [s for s in found if isinstance(s, Shift)]
+
+
+def _attended(app: AppCore, school: School, day: date, session: str, group_id: str,
+              held: list[dict[str, Any]]) -> bool:
+    """Someone is signed on for the group now: its teacher, or an adult holding its pupils."""
+    return any(not s.signed_off for s in _group_shifts(app, school, day, session, group_id, held))
+
+
+def _left_at(app: AppCore, school: School, day: date, session: str, group_id: str,
+             held: list[dict[str, Any]], earlier: list[dict[str, Any]], grace_over: datetime) -> datetime:
+    """When the room was left without an adult: the last sign-off of the group's shifts, or the
+    end of its last 空堂 alert, whichever is later; never before the grace after the start."""
+    times = [grace_over]
+    times += [datetime.fromisoformat(s.signed_off_at)
+              for s in _group_shifts(app, school, day, session, group_id, held)
+              if s.signed_off_at is not None]
+    times += [datetime.fromisoformat(a["resolved"]["by"]["at"]) for a in earlier
+              if a.get("resolved") and (a["resolved"].get("by") or {}).get("at")]
+    return max(times)
 
 
 def _unattended(app: AppCore, school: School, today: date, session: str, now: datetime,
@@ -123,7 +139,7 @@ def _unattended(app: AppCore, school: School, today: date, session: str, now: da
         if _attended(app, school, today, session, group_id, pupils):
             continue
         group = school.groups.get(group_id, {"name": (pupils[0]["place"] or {}).get("label")})
-        start = max(since, now if earlier else since)
+        start = _left_at(app, school, today, session, group_id, pupils, earlier, since)
         cause = f"unattended/{group_id}/{day}/{session}/{len(earlier) + 1}"
         alert = app.new_alert(
             school.school_id, "unattended", cause,

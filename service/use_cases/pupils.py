@@ -25,7 +25,7 @@ from service.domain.privacy import (
     pupil_summary,
     read_of,
 )
-from service.domain.pupil import Pupil
+from service.domain.pupil import ENROLMENT_STEPS, Pupil
 from service.domain.refs import ActorRecord, RosterEntry
 from service.domain.schedule import GAP_TEXT
 from service.domain.school import School
@@ -199,11 +199,20 @@ class PupilUseCases(AppCore):
         return sha, data
 
     def move_pupil(self, actor: Actor, pupil_id: str, class_id: str) -> Outcome:
+        """Move a pupil to another class; refused (422) when the new class's grade band does not
+        attend a session the pupil is enrolled for: the move would leave them with no deadline."""
         def decide() -> Decision:
             school = self.school(actor.school_id)
             pupil = self.pupil(actor.school_id, pupil_id)
             school.move_pupil(pupil_id, class_id, actor.record())
             pupil.move_to_class(class_id, actor.record())
+            enrolled = pupil.enrolment["status"] in ENROLMENT_STEPS
+            try:
+                check_attends(school, pupil, list(pupil.enrolment["sessions"]) if enrolled else [],
+                              alone=True)
+            except RuleError as refused:
+                raise RuleError(f"Not moved to {school.classes[class_id]['label']}: "
+                                f"{refused.detail}", field="class_id") from None
             return Decision([school, pupil], self._answer(actor, pupil, school))
         return self._execute_answering(actor, decide)
 

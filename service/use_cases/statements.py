@@ -96,7 +96,7 @@ class StatementUseCases(AppCore):
 
     def sign_on(self, actor: Actor, cmd: SignOn) -> Outcome:
         """Sign on (yourself, or a colleague or substitute if you manage the day) at a group, a
-        gate (a guard) or duty."""
+        gate (a guard) or duty; signing on again where you signed off today resumes that shift."""
         place_id, session, staff_id, substitute_for = cmd.place_id, cmd.session, cmd.staff_id, cmd.substitute_for
 
         def decide() -> Decision:
@@ -129,9 +129,12 @@ class StatementUseCases(AppCore):
             self._check_not_elsewhere(school, staff["staff_id"], today, session, place_id)
             wanted = shift_id(school.school_id, staff["staff_id"], today.isoformat(),
                                        session, place_id)
-            existing = self._find(wanted, readonly=True)
+            existing = self._find(wanted)
             if isinstance(existing, Shift):
-                raise ConflictError("Already signed on here today.", state=existing.view())
+                if not existing.signed_off:
+                    raise ConflictError("Already signed on here today.", state=existing.view())
+                existing.resume(self.now(), actor.record())
+                return Decision([existing], existing.view())
             shift = Shift.sign_on(
                 school_id=school.school_id, staff=staff, day=today, session=session, place=place,
                 substitute_for=replaced, at=self.now(),

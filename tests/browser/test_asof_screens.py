@@ -207,6 +207,12 @@ def test_a_photo_uploaded_on_the_incidents_page_is_kept_and_shown_as_a_thumbnail
     expect(detail.locator("[data-testid=incident-timeline] [data-what='attached']")).to_contain_text("附件")
     page.screenshot(path=artifacts / "42-incident-attachment.png", full_page=True)
     assert not untranslated(page) - {"jpg"}, untranslated(page)  # the file's own name is shown as sent
+    (tmp_path / "残缺.jpg").write_bytes(photo[: len(photo) // 2])  # a photo cut short in sending
+    detail.get_by_test_id("attachment-file").set_input_files(str(tmp_path / "残缺.jpg"))
+    said = detail.get_by_test_id("attachment-said")
+    expect(said).to_contain_text("残缺.jpg 未保存")
+    expect(said).to_contain_text("重新拍摄")
+    assert "Truncated" not in said.inner_text() and "image" not in said.inner_text()
     assert not small_targets(page), small_targets(page)
 
     kept = ok(safety.get(f"/v1/incidents/{incident['incident_id']}"))["attachments"]

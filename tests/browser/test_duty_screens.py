@@ -150,5 +150,9 @@ def test_the_admin_sets_todays_duty_roster_and_the_duty_leader_patrols_and_is_to
 
     page.get_by_test_id("lang").click()
     expect(page.get_by_role("heading", name=re.compile("Patrol round"))).to_be_visible()
+    expect(page.get_by_test_id("duty-leaders")).to_have_text(f"{DUTY_LEADER}, {SECOND_LEADER}")
+    expect(page.get_by_test_id("blocker").first.locator("strong")).to_contain_text(re.compile(r"^\w+: "))
+    for shown in page.get_by_test_id("blocker").locator("strong").all_inner_texts():
+        assert "：" not in shown, shown
     page.screenshot(path=artifacts / "43-duty-english.png", full_page=True)
     page.get_by_test_id("lang").click()

@@ -1,12 +1,13 @@
 // An incident's photos and scanned notes: uploaded as a form with the staff token in the
 // Authorization header (never in a URL), and read back the same way into an object URL.
-import type { Problem, Schemas } from "./api/client";
+import { type Problem, problemCode, type Schemas } from "./api/client";
 import { device } from "./device";
 import { noteServerTime } from "./time";
 
 export type IncidentOut = Schemas["IncidentOut"];
 export type AttachmentOut = Schemas["AttachmentOut"];
-export type Uploaded = { ok: true; incident: IncidentOut } | { ok: false; status: number; detail: string };
+/** A refusal names its problem code (too-large, unsupported-media, rule, ...): the screen words it. */
+export type Uploaded = { ok: true; incident: IncidentOut } | { ok: false; status: number; code: string; detail: string };
 
 export const ACCEPTED = "image/jpeg,image/png,image/webp,application/pdf";
 export const MAX_BYTES = 10 * 1024 * 1024;
@@ -30,13 +31,15 @@ export async function uploadAttachment(incidentId: string, file: File, caption =
   noteServerTime(response.headers.get("X-Server-Time"));
   if (response.ok) return { ok: true, incident: (await response.json()) as IncidentOut };
   let detail = "";
+  let code = "";
   try {
     const p = (await response.json()) as Problem;
     detail = p.detail ?? p.title;
+    code = problemCode(p);
   } catch {
     detail = response.statusText;
   }
-  return { ok: false, status: response.status, detail };
+  return { ok: false, status: response.status, code, detail };
 }
 
 /** An attached file (or an image's thumbnail) as an object URL the page may show; revoke it after. */

@@ -31,9 +31,9 @@ function Roster({ duty }: { duty: DutyDay | null }) {
   return (
     <dl class="duty-roster" data-testid="duty-roster">
       <div><dt>{t("duty.leaders")}</dt>
-        <dd data-testid="duty-leaders">{roster.leaders.map((p) => p.name).join("、")}</dd></div>
+        <dd data-testid="duty-leaders">{roster.leaders.map((p) => p.name).join(t("list.separator"))}</dd></div>
       <div><dt>{t("duty.guards")}</dt>
-        <dd data-testid="duty-guards">{roster.guards.map((g) => g.gate ? t("duty.guard_at", { name: g.name, gate: g.gate }) : g.name).join("、")}</dd></div>
+        <dd data-testid="duty-guards">{roster.guards.map((g) => g.gate ? t("duty.guard_at", { name: g.name, gate: g.gate }) : g.name).join(t("list.separator"))}</dd></div>
       {roster.replaces !== null && <p class="hint">{t("duty.changed", { n: roster.roster_no })}</p>}
     </dl>
   );
@@ -160,7 +160,7 @@ function Blockers({ blockers }: { blockers: Blocker[] }) {
       <ul>
         {others.map((b) => (
           <li key={`${b.kind}-${b.id}`} data-testid="blocker" data-kind={b.kind}>
-            <strong>{t(`duty.blocker.${b.kind}` as MessageKey)}：{kindLabel(b)}</strong>
+            <strong>{t("duty.blocker.head", { what: t(`duty.blocker.${b.kind}` as MessageKey), label: kindLabel(b) })}</strong>
             <span>{what(b)}</span>
           </li>
         ))}
@@ -169,7 +169,7 @@ function Blockers({ blockers }: { blockers: Blocker[] }) {
             <details class="blockers-pupils">
               <summary>{t("duty.pupils_held", { n: g.names.length,
                 detail: [t(`status.${g.code}` as MessageKey), g.place].filter(Boolean).join(" · ") })}</summary>
-              <span data-testid="blocker-names">{g.names.join("、")}</span>
+              <span data-testid="blocker-names">{g.names.join(t("list.separator"))}</span>
             </details>
           </li>
         ))}
@@ -264,7 +264,7 @@ export function DutyPanel({ me, school }: { me: SignedIn; school: School }) {
             <ul class="duty-patrols" data-testid="patrols">
               {duty.patrols.map((p) => (
                 <li key={p.seq} data-testid="patrol">
-                  <strong>{hhmm(p.at, tz)} · {p.place}</strong> {p.seen}{p.notes ? `（${p.notes}）` : ""}
+                  <strong>{hhmm(p.at, tz)} · {p.place}</strong> {p.seen}{p.notes ? t("duty.patrol.notes_shown", { notes: p.notes }) : ""}
                   <span class="hint"> · {String(p.by.staff_name ?? "")}</span>
                 </li>
               ))}

@@ -4,7 +4,8 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, type Problem, type Schemas } from "../api/client";
 import { ACCEPTED, type AttachmentOut, attachmentUrl, MAX_BYTES, uploadAttachment } from "../attachments";
-import { known, t } from "../i18n";
+import { known, type MessageKey, t } from "../i18n";
+import { zh } from "../i18n/zh";
 import { clock } from "../time";
 import { IncidentTimeline } from "./AsOf";
 
@@ -195,6 +196,14 @@ function Thumb({ incidentId, a }: { incidentId: string; a: AttachmentOut }) {
   );
 }
 
+/** Why the service kept no file, in the screen's words (never the decoder's own text). */
+function refusal(name: string, status: number, code: string): string {
+  if (code === "too-large" || status === 413) return t("incident.attachment.too_large", { name });
+  const key = `incident.attachment.problem.${code}`;
+  return key in zh ? t(key as MessageKey, { name })
+    : t("incident.attachment.refused", { name, detail: t("error.server", { status }) });
+}
+
 function Attach({ incident, onChanged }: { incident: Incident; onChanged: (i: Incident) => void }) {
   const [busy, setBusy] = useState(false);
   const [caption, setCaption] = useState("");
@@ -213,7 +222,7 @@ function Attach({ incident, onChanged }: { incident: Incident; onChanged: (i: In
         }
         const out = await uploadAttachment(incident.incident_id, file, caption);
         if (out.ok) onChanged(out.incident);
-        else setSaid(t("incident.attachment.refused", { name: file.name, detail: out.detail }));
+        else setSaid(refusal(file.name, out.status, out.code));
       }
       setCaption("");
     } catch {
@@ -233,7 +242,7 @@ function Attach({ incident, onChanged }: { incident: Incident; onChanged: (i: In
       <button type="button" class="secondary" disabled={busy} data-testid="attachment-add" onClick={() => picker.current?.click()}>
         {busy ? t("incident.attachment.uploading") : t("incident.attachment.add")}
       </button>
-      {said && <p class="error" role="alert">{said}</p>}
+      {said && <p class="error" role="alert" data-testid="attachment-said">{said}</p>}
     </div>
   );
 }
