@@ -195,16 +195,32 @@ class Evidence:
         head once a record has waited ``CHECKPOINT_AFTER`` seconds unsigned (``force``: now)."""
         made: list[Checkpoint] = []
         for school_id, head in self.heads().items():
-            last = self.last_checkpoint(school_id)
-            signed = last.seq if last else 0
-            while head["seq"] - signed >= CHECKPOINT_EVERY:
-                signed += CHECKPOINT_EVERY
-                made.append(self.sign(school_id, signed, now))
-            if head["seq"] > signed:
-                since = self._unsigned_since.setdefault(school_id, now)
-                if force or (now - since).total_seconds() >= CHECKPOINT_AFTER:
-                    made.append(self.sign(school_id, int(head["seq"]), now))
-                    self._unsigned_since.pop(school_id, None)
-            else:
+            made += self._sign_school(school_id, head, now, force=force)
+        return made
+
+    def sign_for_export(self, school_id: str, now: datetime) -> list[Checkpoint]:
+        """What an export taken ``now`` must hold for the verifier to accept it: every
+        ``CHECKPOINT_EVERY`` records signed, and the head signed when the last checkpoint is
+        ``CHECKPOINT_AFTER`` seconds old (the records after it may have waited that long)."""
+        head = self.head(school_id)
+        if head is None:
+            return []
+        last = self.last_checkpoint(school_id)
+        stale = last is None or (now - datetime.fromisoformat(last.at)).total_seconds() >= CHECKPOINT_AFTER
+        return self._sign_school(school_id, head, now, force=stale)
+
+    def _sign_school(self, school_id: str, head: Doc, now: datetime, *, force: bool) -> list[Checkpoint]:
+        made: list[Checkpoint] = []
+        last = self.last_checkpoint(school_id)
+        signed = last.seq if last else 0
+        while head["seq"] - signed >= CHECKPOINT_EVERY:
+            signed += CHECKPOINT_EVERY
+            made.append(self.sign(school_id, signed, now))
+        if head["seq"] > signed:
+            since = self._unsigned_since.setdefault(school_id, now)
+            if force or (now - since).total_seconds() >= CHECKPOINT_AFTER:
+                made.append(self.sign(school_id, int(head["seq"]), now))
                 self._unsigned_since.pop(school_id, None)
+        else:
+            self._unsigned_since.pop(school_id, None)
         return made
