@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
+from eventsourcing.domain import Aggregate, event
 
 CHAIN_FORMAT = "handover-evidence/1"
 CHECKPOINT_FORMAT = "handover-checkpoint/1"
@@ -32,6 +34,8 @@ SERVICE_CHAIN = "service"  # the chain of records that belong to no school (pair
 CHECKPOINT_EVERY = 100  # events of a school between two checkpoints, at most
 CHECKPOINT_AFTER = 300.0  # seconds an unsigned event waits for a checkpoint, at most
 CHECKPOINT_MARGIN = 60.0  # seconds a verifier allows beyond CHECKPOINT_AFTER (clocks, rounds)
+
+ROTATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/evidence-key-rotation")
 
 _HEAD = struct.Struct(">QI")
 _MID = struct.Struct(">QI")
@@ -157,6 +161,34 @@ class Checkpoint:
     def from_json(cls, doc: Mapping[str, Any]) -> Checkpoint:
         return cls(str(doc["school_id"]), int(doc["seq"]), int(doc["position"]), str(doc["link"]),
                    str(doc["at"]), str(doc["key_id"]), str(doc.get("signature", "")))
+
+
+class KeyRotation(Aggregate):
+    """An admin's rotation of the school's signing key, in the log: who and when, and the
+    public key it brought in (the private key stays in its file). Its id is fixed by the
+    command (the admin and their Idempotency-Key): a repeat finds it and rotates nothing."""
+
+    class Rotated(Aggregate.Created):
+        school_id: str
+        command: str
+        key_id: str
+        public_key: str  # the raw Ed25519 public key, base64
+        by: dict[str, Any]
+
+    @staticmethod
+    def create_id(school_id: str, command: str) -> UUID:
+        return uuid5(ROTATION_NAMESPACE, f"{school_id}/{command}")
+
+    @event(Rotated)
+    def __init__(self, school_id: str, command: str, key_id: str, public_key: str,
+                 by: dict[str, Any]) -> None:
+        if key_id != key_id_of(unb64(public_key)):
+            raise ValueError("a rotation's key id is its public key's")
+        self.school_id = school_id
+        self.command = command
+        self.key_id = key_id
+        self.public_key = public_key
+        self.by = by
 
 
 def rejection(checkpoint: Checkpoint, keys: Mapping[str, PublicKey]) -> str | None:
