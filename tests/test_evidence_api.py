@@ -159,6 +159,11 @@ def test_a_repeated_rotation_answers_the_first_and_the_log_records_who_rotated_w
     views_of(world).reflect("evidence", position)
     assert views_of(world).evidence.school_known(str(n.originator_id)) == world.school_id
 
+    found = client.get("/v1/evidence/search", params={"type": "KeyRotation", "staff": world.admin.staff_id},
+                       headers=world.inspector.h())
+    assert found.status_code == 200, found.text
+    assert [h["position"] for h in found.json()["hits"]] == [position]
+
     other = client.post("/v1/evidence/keys/rotate", headers=world.admin.h(**key()))
     assert other.status_code == 201 and other.json()["key_id"] != current["key_id"]
     assert len(client.get("/v1/evidence/keys", headers=world.inspector.h()).json()["keys"]) == 3
