@@ -8,6 +8,7 @@ import hashlib
 import json
 import stat
 import struct
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from service.cli import main
 from service.domain.evidence import (
     CHECKPOINT_AFTER,
     CHECKPOINT_EVERY,
+    KeyRotation,
     PublicKey,
     verify_export,
     verify_proof,
@@ -122,6 +124,49 @@ def test_an_admin_rotates_the_key_and_the_old_one_stays_published_with_its_valid
         assert b"ENCRYPTED PRIVATE KEY" in f.read_bytes()  # with the store's cipher key
     stored = b"".join(n.state for n in app.recorder.select_notifications(start=1, limit=100_000))
     assert b"PRIVATE KEY" not in stored
+
+
+def test_a_repeated_rotation_answers_the_first_and_the_log_records_who_rotated_when(
+        client: TestClient, app: HandoverApp, clock: FixedClock, settings: Settings) -> None:
+    world = a_school(client, app, 1)
+    signed_to_head(world, app)
+    clock.advance(hours=1)
+    headers = world.admin.h(**key())
+
+    first = client.post("/v1/evidence/keys/rotate", headers=headers)
+    clock.advance(minutes=2)
+    again = client.post("/v1/evidence/keys/rotate", headers=headers)
+
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    rotated_at = (clock.now() - timedelta(minutes=2)).isoformat()
+    assert first.json()["rotated"]["staff_id"] == world.admin.staff_id
+    assert first.json()["rotated"]["at"] == rotated_at
+    [old, current] = client.get("/v1/evidence/keys", headers=world.inspector.h()).json()["keys"]
+    assert old["rotated"] is None and current == first.json()
+    assert old["valid_until"] == current["valid_from"] == rotated_at
+    assert len(list((settings.signing_keys_dir / world.school_id).iterdir())) == 2
+
+    position = int(first.headers["X-Log-Position"])
+    [n] = app.recorder.select_notifications(start=position, limit=1)
+    assert n.topic.endswith("KeyRotation.Rotated")
+    event = app.mapper.to_domain_event(n)
+    assert isinstance(event, KeyRotation.Rotated)
+    assert (event.school_id, event.key_id, event.public_key) == (
+        world.school_id, current["key_id"], current["public_key"])
+    assert event.by["staff_id"] == world.admin.staff_id and event.by["at"] == rotated_at
+    assert b"PRIVATE KEY" not in n.state and "private" not in json.dumps(event.__dict__, default=str)
+    views_of(world).reflect("evidence", position)
+    assert views_of(world).evidence.school_known(str(n.originator_id)) == world.school_id
+
+    found = client.get("/v1/evidence/search", params={"type": "KeyRotation", "staff": world.admin.staff_id},
+                       headers=world.inspector.h())
+    assert found.status_code == 200, found.text
+    assert [h["position"] for h in found.json()["hits"]] == [position]
+
+    other = client.post("/v1/evidence/keys/rotate", headers=world.admin.h(**key()))
+    assert other.status_code == 201 and other.json()["key_id"] != current["key_id"]
+    assert len(client.get("/v1/evidence/keys", headers=world.inspector.h()).json()["keys"]) == 3
 
 
 def test_a_proof_ties_a_pupils_event_to_the_next_signed_checkpoint(client: TestClient, app: HandoverApp) -> None:

@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from service.domain.evidence import (
+    CHECKPOINT_AFTER,
+    CHECKPOINT_EVERY,
+    CHECKPOINT_MARGIN,
     EXPORT_FORMAT,
     Checkpoint,
     PublicKey,
@@ -92,12 +96,12 @@ class Signer:
 
 
 def export(rows: list[Row], recorded: Recorded, checkpoints: list[Checkpoint],
-           keys: list[PublicKey], school: str = SCHOOL) -> list[str]:
+           keys: list[PublicKey], school: str = SCHOOL, exported_at: str = LATER) -> list[str]:
     """The export as the service writes it (service.reports.evidence.export_lines), from rows
     as they are now and the chain as it was recorded."""
     count = max(seq for (s, seq) in recorded.by_seq if s == school)
     lines = [{"kind": "export", "format": EXPORT_FORMAT, "school_id": school,
-              "exported_at": LATER, "position": max(recorded.placed), "events": count}]
+              "exported_at": exported_at, "position": max(recorded.placed), "events": count}]
     lines += [{"kind": "key", **k.to_json()} for k in keys]
     lines += [{"kind": "checkpoint", **c.to_json()} for c in checkpoints]
     expected = 1
@@ -297,6 +301,119 @@ def test_a_tail_cut_with_its_chain_is_found_by_the_checkpoint_past_the_end() -> 
     assert report.checkpoints == 1
 
 
+# -- what the checkpoints must cover, and what the header claims -----------------------------------
+
+def minutes_before(at: str, minutes: float) -> str:
+    return (datetime.fromisoformat(at) - timedelta(minutes=minutes)).isoformat()
+
+
+def with_header(lines: list[str], **claims: Any) -> list[str]:
+    return [json.dumps({**json.loads(lines[0]), **claims}), *lines[1:]]
+
+
+def test_a_rewritten_chain_with_its_checkpoints_stripped_is_not_covered() -> None:
+    rows, schools = a_log()
+    mine = school_positions(schools)
+    tampered = flip_a_byte(rows, mine[70])
+    rewritten = chain_of(tampered, schools)
+    signer = Signer()
+
+    report = verify_export(export(tampered, rewritten, [], [signer.public]), key_file(signer.public))
+
+    assert not report.ok and report.checkpoints == 0
+    assert report.first is not None and report.first.kind == "uncovered"
+    assert (report.first.seq, report.first.position) == (CHECKPOINT_EVERY + 1, mine[CHECKPOINT_EVERY])
+    assert report.lines()[0].startswith(f"school {SCHOOL}: FAILED: first uncovered event at position "
+                                        f"{mine[CHECKPOINT_EVERY]}")
+
+
+def test_a_short_chain_with_no_checkpoint_at_all_is_not_covered() -> None:
+    rows, schools = a_log(60)
+    tampered = flip_a_byte(rows, school_positions(schools)[3])
+    signer = Signer()
+
+    report = verify_export(export(tampered, chain_of(tampered, schools), [], [signer.public]),
+                           key_file(signer.public))
+
+    assert report.first is not None and report.first.kind == "uncovered"
+    assert report.first.position == school_positions(schools)[0]
+
+
+def test_checkpoints_stripped_after_the_first_leave_the_rest_uncovered() -> None:
+    rows, schools = a_log()
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    first = signer.sign(recorded, 50, at=minutes_before(LATER, 30))
+    mine = school_positions(schools)
+
+    report = verify_export(export(rows, recorded, [first], [signer.public]), key_file(signer.public))
+
+    assert report.first is not None and report.first.kind == "uncovered"
+    assert (report.first.seq, report.first.position) == (50 + CHECKPOINT_EVERY + 1, mine[150])
+
+
+def test_a_header_alone_or_one_counting_other_than_its_lines_fails() -> None:
+    rows, schools = a_log()
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    count = len(school_positions(schools))
+    lines = export(rows, recorded, [signer.sign(recorded, seq, at=LATER) for seq in (100, count)],
+                   [signer.public])
+    keys = key_file(signer.public)
+    assert verify_export(lines, keys).ok
+
+    alone = verify_export(lines[:1], keys)
+    assert alone.first is not None and alone.first.kind == "cut" and not alone.ok
+    assert f"counts {count} events" in alone.lines()[0]
+
+    fewer = verify_export(with_header(lines, events=5), keys)
+    assert fewer.first is not None and (fewer.first.kind, fewer.first.seq) == ("inserted", 6)
+    assert fewer.first.position == school_positions(schools)[5]
+
+    short = verify_export(with_header(lines, position=school_positions(schools)[9]), keys)
+    assert short.first is not None and (short.first.kind, short.first.seq) == ("inserted", 11)
+
+    with pytest.raises(ValueError, match="exported_at"):
+        verify_export(with_header(lines, exported_at="yesterday"), keys)
+
+
+def test_the_unsigned_tail_cut_off_is_found_by_the_header() -> None:
+    rows, schools = a_log()
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    count = len(school_positions(schools))
+    lines = export(rows, recorded, [signer.sign(recorded, 100, at=minutes_before(LATER, 1))],
+                   [signer.public])
+    keys = key_file(signer.public)
+    assert verify_export(lines, keys).ok  # the tail waits for its checkpoint
+
+    cut = [line for line in lines if json.loads(line).get("seq", 0) <= 100]
+    report = verify_export(cut, keys)
+
+    assert not report.ok and report.first is not None and report.first.kind == "cut"
+    assert f"counts {count} events of the school; the export ends at event 100" in report.lines()[0]
+
+
+def test_an_export_right_after_a_burst_verifies_until_its_tail_has_waited_too_long() -> None:
+    rows, schools = a_log()
+    recorded = chain_of(rows, schools)
+    signer = Signer()
+    mine = school_positions(schools)
+    checkpoint = signer.sign(recorded, 100, at=minutes_before(LATER, 4))
+    keys = key_file(signer.public)
+
+    fresh = verify_export(export(rows, recorded, [checkpoint], [signer.public]), keys)
+    assert fresh.ok, fresh.lines()
+    assert (fresh.events, fresh.checkpoints) == (len(mine), 1)
+
+    late = datetime.fromisoformat(LATER) + timedelta(seconds=CHECKPOINT_AFTER + CHECKPOINT_MARGIN)
+    stale = verify_export(export(rows, recorded, [checkpoint], [signer.public], exported_at=late.isoformat()),
+                          keys)
+    assert stale.first is not None and (stale.first.kind, stale.first.seq) == ("uncovered", 101)
+    assert stale.first.position == mine[100]
+    assert "with no signed checkpoint over them" in stale.lines()[0]
+
+
 def test_states_given_as_their_hashes_verify_the_same_and_a_changed_one_is_found() -> None:
     rows, schools = a_log(90)
     recorded = chain_of(rows, schools)
@@ -398,7 +515,8 @@ def test_a_pem_public_key_is_a_trusted_key_with_the_validity_the_export_gives() 
     signer = Signer()
     pem = signer.private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
-    report = verify_export(export(rows, recorded, [signer.sign(recorded, 30)], [signer.public]), pem)
+    count = len(school_positions(schools))
+    report = verify_export(export(rows, recorded, [signer.sign(recorded, count)], [signer.public]), pem)
 
     assert report.ok and report.checkpoints == 1
 

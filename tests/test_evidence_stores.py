@@ -4,6 +4,8 @@ position; an untouched store verifies; the chain resumes after a restart, each e
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -18,12 +20,19 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from service.cli import main
+from service.domain.evidence import (
+    CHECKPOINT_AFTER,
+    CHECKPOINT_EVERY,
+    digest_of,
+    genesis,
+    next_link,
+)
 from service.domain.pupil import Pupil
 from service.projections.views import Views
 from service.reports.evidence import export_lines, verify_live
 from service.settings import Settings
 from service.use_cases.clock import FixedClock
-from tests.builders import World, a_school
+from tests.builders import World, a_school, key
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
 from tests.stores import every_durable_store
 
@@ -284,3 +293,83 @@ def test_export_lines_are_json_with_the_header_first(two_schools: tuple[World, W
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert lines[0]["kind"] == "export" and lines[0]["school_id"] == first.school_id
     assert {line["kind"] for line in lines} == {"export", "key", "checkpoint", "event"}
+
+
+def _run_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], world: World, lines: list[dict[str, Any]],
+                name: str) -> tuple[int, str]:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    capsys.readouterr()
+    code = main(["verify", str(path), "--key", str(tmp_path / f"evidence-{world.school_id}.keys.json")])
+    return code, capsys.readouterr().out
+
+
+@every_durable_store
+def test_an_export_rewritten_or_cut_where_no_checkpoint_reaches_fails_verification(
+        two_schools: tuple[World, World], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = two_schools[0]
+    code, out = verify(world, tmp_path, capsys)
+    assert code == 0, out
+    lines = [json.loads(line) for line in
+             (tmp_path / f"evidence-{world.school_id}.jsonl").read_text().splitlines()]
+    header, events = lines[0], [line for line in lines if line["kind"] == "event"]
+    assert len(events) == header["events"] > 50
+
+    rewritten, link = [], genesis(world.school_id)
+    for line in lines:
+        if line["kind"] == "checkpoint":
+            continue  # every signature stripped
+        if line["kind"] == "event":
+            state = base64.b64decode(line["state"]) if "state" in line else None
+            if line["seq"] == 50 and state is not None:
+                line = {**line, "state": base64.b64encode(bytes([state[0] ^ 1]) + state[1:]).decode()}
+            state_hash = (hashlib.sha256(base64.b64decode(line["state"])).digest() if "state" in line
+                          else bytes.fromhex(line["state_sha256"]))
+            if line["seq"] == 50 and "state_sha256" in line:
+                state_hash = hashlib.sha256(b"another state").digest()
+            link = next_link(link, digest_of(line["position"], line["originator_id"],
+                                             line["originator_version"], line["topic"], state_hash))
+            line = {**line, "link": link.hex()}
+        rewritten.append(line)
+    code, out = _run_verify(tmp_path, capsys, world, rewritten, "stripped")
+    assert code == 1, out
+    uncovered = events[CHECKPOINT_EVERY if len(events) > CHECKPOINT_EVERY else 0]["position"]
+    assert f"school {world.school_id}: FAILED: first uncovered event at position {uncovered}" in out
+
+    code, out = _run_verify(tmp_path, capsys, world, [header], "header-only")
+    assert code == 1 and f"school {world.school_id}: FAILED: cut" in out, out
+
+    code, out = _run_verify(tmp_path, capsys, world, [{**header, "events": 5}, *lines[1:]], "miscounted")
+    assert code == 1 and f"first inserted event at position {events[5]['position']}" in out, out
+
+    tail = [line for line in lines if line.get("seq", 0) <= len(events) - 3]
+    code, out = _run_verify(tmp_path, capsys, world, tail, "tail-cut")
+    assert code == 1 and f"the export ends at event {len(events) - 3}" in out, out
+
+
+@every_durable_store
+def test_an_export_right_after_a_burst_verifies_and_a_later_one_is_signed_to_its_head(
+        two_schools: tuple[World, World], app: HandoverApp, clock: FixedClock, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    world = two_schools[0]
+    views: Views = world.client.app.state.views  # type: ignore[attr-defined]
+    signed = views.evidence.last_checkpoint(world.school_id)
+    assert signed is not None
+    for n in range(12):
+        r = world.client.post("/v1/staff", json={"name": f"临时老师{n}", "roles": ["teacher"]},
+                              headers=world.admin.h(**key()))
+        assert r.status_code == 201, r.text
+    assert views.runners["evidence"].catch_up() > 0
+    head = views.evidence.head(world.school_id)
+    assert head is not None and head["seq"] > signed.seq
+
+    code, out = verify(world, tmp_path, capsys)
+    assert code == 0, out
+    assert views.evidence.last_checkpoint(world.school_id) == signed  # its tail is not due yet
+
+    clock.advance(seconds=CHECKPOINT_AFTER)
+    code, out = verify(world, tmp_path, capsys)
+    assert code == 0, out
+    last = views.evidence.last_checkpoint(world.school_id)
+    assert last is not None and last.seq == head["seq"]
+    assert f"up to position {last.position}" in out

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
 
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminActor, AppDep, ViewsDep, require_role
@@ -15,7 +18,7 @@ from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.common import Actor, Role
 from service.domain.errors import RuleError
-from service.domain.evidence import verify_export
+from service.domain.evidence import KeyRotation, PublicKey, b64, unb64, verify_export
 from service.domain.privacy import CUSTODY_LIST, group_reads, may_see, read_of
 from service.domain.school import School
 from service.reports import audit
@@ -56,12 +59,22 @@ class CheckpointsOut(BaseModel):
     next_after_seq: int | None = Field(description="Pass as after_seq for the next page (null: none)")
 
 
+class RotationOut(BaseModel):
+    rotation_id: str = Field(description="The KeyRotation aggregate recorded in the school's log")
+    staff_id: str
+    staff_name: str
+    at: str = Field(description="When the admin rotated the key")
+
+
 class KeyOut(BaseModel):
     school_id: str
     key_id: str = Field(description="The first 16 hex digits of the SHA-256 of the public key")
     public_key: str = Field(description="The raw 32-byte Ed25519 public key, base64")
     valid_from: str
     valid_until: str | None
+    rotated: RotationOut | None = Field(default=None, description=(
+        "Who brought this key in by a rotation, and when (null: the school's first key, made "
+        "with its first checkpoint)"))
 
 
 class KeysOut(BaseModel):
@@ -106,17 +119,58 @@ def checkpoints(
             "next_after_seq": found[-1].seq if more else None}
 
 
+def _rotation(app: HandoverApp, school_id: str, rotation_id: UUID) -> KeyRotation | None:
+    try:
+        found: object = app.repository.get(rotation_id)
+    except AggregateNotFoundError:
+        return None
+    return found if isinstance(found, KeyRotation) and found.school_id == school_id else None
+
+
+def _key_out(app: HandoverApp, key: PublicKey, rotation_id: str | None) -> dict[str, Any]:
+    rotation = None if rotation_id is None else _rotation(app, key.school_id, UUID(rotation_id))
+    return {**key.to_json(), "rotated": None if rotation is None else {
+        "rotation_id": str(rotation.id), "staff_id": rotation.by["staff_id"],
+        "staff_name": rotation.by["staff_name"], "at": rotation.by["at"]}}
+
+
 @router.get("/keys", response_model=KeysOut)
-def keys(actor: EvidenceReader, views: ViewsDep) -> Any:
-    """The school's public keys with the interval each signs in: the key file for `handover verify`."""
+def keys(actor: EvidenceReader, app: AppDep, views: ViewsDep) -> Any:
+    """The school's public keys with the interval each signs in (the key file for `handover
+    verify`), and for each key a rotation brought in, who rotated when (from the log)."""
+    rotations = views.evidence.rotations(actor.school_id)
     return {"school_id": actor.school_id,
-            "keys": [k.to_json() for k in views.evidence.keys(actor.school_id)]}
+            "keys": [_key_out(app, k, rotations.get(k.key_id)) for k in views.evidence.keys(actor.school_id)]}
 
 
 @router.post("/keys/rotate", response_model=KeyOut, status_code=201, responses=PROBLEM_RESPONSES)
-def rotate_key(actor: AdminActor, app: AppDep, views: ViewsDep) -> Any:
-    """A new signing key from now on; the current one stays valid for what it signed until now."""
-    return views.evidence.rotate(actor.school_id, app.clock.now()).to_json()
+def rotate_key(actor: AdminActor, app: AppDep, views: ViewsDep) -> JSONResponse:
+    """A new signing key from now on; the current one stays valid for what it signed until now.
+    The rotation is an event of the school's log (who, when, the new public key); a repeat with
+    the same Idempotency-Key answers the first rotation's key and rotates nothing."""
+    evidence, school_id = views.evidence, actor.school_id
+    command = f"{actor.staff_id}/{actor.command_id or uuid4().hex}"
+    rotation_id = KeyRotation.create_id(school_id, command)
+    headers: dict[str, str] = {}
+    rotation = _rotation(app, school_id, rotation_id) if actor.command_id else None
+    if rotation is None:
+        key_id, public = evidence.key_files.create(school_id)
+        rotation = KeyRotation(school_id=school_id, command=command, key_id=key_id,
+                               public_key=b64(public), by=dict(actor.record()))
+        try:
+            recordings = app.save(rotation)
+        except IntegrityError:  # the same command, saved first by a concurrent repeat
+            rotation = _rotation(app, school_id, rotation_id)
+            if rotation is None:
+                raise
+            headers["Idempotent-Replayed"] = "true"
+        else:
+            headers["X-Log-Position"] = str(recordings[-1].notification.id)
+    else:
+        headers["Idempotent-Replayed"] = "true"
+    key = evidence.rotate(school_id, datetime.fromisoformat(rotation.by["at"]),
+                          new=(rotation.key_id, unb64(rotation.public_key)), rotation=str(rotation.id))
+    return JSONResponse(_key_out(app, key, str(rotation.id)), status_code=201, headers=headers)
 
 
 @router.get("/export", response_class=StreamingResponse, responses={200: {

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
+from eventsourcing.domain import Aggregate, event
 
 CHAIN_FORMAT = "handover-evidence/1"
 CHECKPOINT_FORMAT = "handover-checkpoint/1"
@@ -31,6 +33,9 @@ EXPORT_FORMAT = "handover-evidence-export/1"
 SERVICE_CHAIN = "service"  # the chain of records that belong to no school (pairing tries)
 CHECKPOINT_EVERY = 100  # events of a school between two checkpoints, at most
 CHECKPOINT_AFTER = 300.0  # seconds an unsigned event waits for a checkpoint, at most
+CHECKPOINT_MARGIN = 60.0  # seconds a verifier allows beyond CHECKPOINT_AFTER (clocks, rounds)
+
+ROTATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/evidence-key-rotation")
 
 _HEAD = struct.Struct(">QI")
 _MID = struct.Struct(">QI")
@@ -158,6 +163,34 @@ class Checkpoint:
                    str(doc["at"]), str(doc["key_id"]), str(doc.get("signature", "")))
 
 
+class KeyRotation(Aggregate):
+    """An admin's rotation of the school's signing key, in the log: who and when, and the
+    public key it brought in (the private key stays in its file). Its id is fixed by the
+    command (the admin and their Idempotency-Key): a repeat finds it and rotates nothing."""
+
+    class Rotated(Aggregate.Created):
+        school_id: str
+        command: str
+        key_id: str
+        public_key: str  # the raw Ed25519 public key, base64
+        by: dict[str, Any]
+
+    @staticmethod
+    def create_id(school_id: str, command: str) -> UUID:
+        return uuid5(ROTATION_NAMESPACE, f"{school_id}/{command}")
+
+    @event(Rotated)
+    def __init__(self, school_id: str, command: str, key_id: str, public_key: str,
+                 by: dict[str, Any]) -> None:
+        if key_id != key_id_of(unb64(public_key)):
+            raise ValueError("a rotation's key id is its public key's")
+        self.school_id = school_id
+        self.command = command
+        self.key_id = key_id
+        self.public_key = public_key
+        self.by = by
+
+
 def rejection(checkpoint: Checkpoint, keys: Mapping[str, PublicKey]) -> str | None:
     """Why a checkpoint cannot be trusted (None: its signature holds, by a trusted key, in the
     key's validity, for the key's school)."""
@@ -203,11 +236,34 @@ def trusted_keys(text: str, school_id: str | None = None,
 class Fault:
     """The first thing found wrong at one place of a school's chain."""
 
-    kind: str  # altered, removed, inserted, reordered, cut
+    kind: str  # altered, removed, inserted, reordered, cut, uncovered
     school_id: str
     position: int | None
     seq: int | None
     detail: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """What an export's first line claims: the log position it covers, the school's events in
+    it, and when it was taken."""
+
+    school_id: str
+    position: int
+    events: int
+    exported_at: datetime
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Header:
+        try:
+            header = cls(str(doc["school_id"]), int(doc["position"]), int(doc["events"]),
+                         datetime.fromisoformat(str(doc["exported_at"])))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("the header needs school_id, position and events (integers) and "
+                             "exported_at (ISO 8601 with an offset)") from None
+        if header.exported_at.tzinfo is None:
+            raise ValueError("the header's exported_at needs a time zone offset")
+        return header
 
 
 @dataclass
@@ -244,14 +300,17 @@ class Report:
                        f"{checkpoint.position} (seq {checkpoint.seq}, {checkpoint.at}): {why}")
         first = self.first
         if first is not None:
-            where = f"position {first.position}" if first.position is not None else "an unknown position"
-            out.append(f"school {self.school_id}: FAILED: first {first.kind} event at {where}"
-                       f"{'' if first.seq is None else f' (event {first.seq} of the school)'}: "
-                       f"{first.detail}")
+            if first.position is None and first.kind != "altered":
+                out.append(f"school {self.school_id}: FAILED: {first.kind}: {first.detail}")
+            else:
+                where = f"position {first.position}" if first.position is not None else "an unknown position"
+                out.append(f"school {self.school_id}: FAILED: first {first.kind} event at {where}"
+                           f"{'' if first.seq is None else f' (event {first.seq} of the school)'}: "
+                           f"{first.detail}")
         if self.broken is not None:
             out.append(f"school {self.school_id}: it breaks the checkpoint at position "
                        f"{self.broken.position} (seq {self.broken.seq}, signed {self.broken.at})")
-        elif first is not None:
+        elif first is not None and first.kind != "uncovered":
             out.append(f"school {self.school_id}: no signed checkpoint covers it yet")
         if len(self.faults) > 1:
             out.append(f"school {self.school_id}: {len(self.faults) - 1} more fault(s) after it")
@@ -262,9 +321,15 @@ class ChainCheck:
     """Recomputes one school's chain from its records, in log order, against the links the
     service recorded and the signed checkpoints. Feed it checkpoints before the records."""
 
-    def __init__(self, school_id: str, keys: Mapping[str, PublicKey]) -> None:
+    def __init__(self, school_id: str, keys: Mapping[str, PublicKey], header: Header | None = None) -> None:
         self.report = Report(school_id, keys=sum(k.school_id == school_id for k in keys.values()))
         self.keys = keys
+        self.header = header
+        self.covered = 0  # the last event a verified checkpoint covers
+        self.covered_at: datetime | None = None
+        self.tail: tuple[int, int] | None = None  # the first event after it: (seq, position)
+        self.uncovered = False  # the run after the last verified checkpoint is reported
+        self.past_header = False
         self.checkpoints: dict[int, list[Checkpoint]] = {}
         self.pure: bytes | None = genesis(school_id)  # from the stored bytes alone
         self.located: bytes = genesis(school_id)  # follows the recorded links after a fault
@@ -315,17 +380,38 @@ class ChainCheck:
         if position <= self.position:
             self._fault("reordered", position, seq, f"position {position} follows position {self.position}")
             self.pure = None
+        if self.header is not None and not self.past_header and (
+                seq > self.header.events or position > self.header.position):
+            self.past_header = True
+            self._fault("inserted", position, seq, f"the header counts {self.header.events} events "
+                        f"of the school up to position {self.header.position}; this is event {seq} "
+                        f"at position {position}")
         self.seq, self.position = seq, position
         self.report.events += 1
+        if self.tail is None:
+            self.tail = (seq, position)
 
     def _reached(self, seq: int, position: int) -> None:
         for checkpoint in self.checkpoints.pop(seq, []):
             self._against(checkpoint, position)
+        if seq - self.covered > CHECKPOINT_EVERY and not self.uncovered:
+            self.uncovered = True
+            self._fault("uncovered", position, seq, f"{seq - self.covered} events of the school "
+                        f"follow {self._covered_text()} with no signed checkpoint over them; the "
+                        f"service signs one at least every {CHECKPOINT_EVERY} events")
+
+    def _covered_text(self) -> str:
+        return (f"the checkpoint over event {self.covered} ({self.covered_at.isoformat()})"
+                if self.covered_at is not None else "the chain's start")
 
     def _against(self, checkpoint: Checkpoint, position: int) -> None:
         if self.pure is not None and checkpoint.position == position and self.pure.hex() == checkpoint.link:
             self.report.checkpoints += 1
             self.report.last_checkpoint = checkpoint
+            signed_at = datetime.fromisoformat(checkpoint.at)
+            if checkpoint.seq > self.covered or self.covered_at is None or signed_at > self.covered_at:
+                self.covered, self.covered_at = checkpoint.seq, signed_at
+            self.tail, self.uncovered = None, False
         elif self.report.broken is None:
             self.report.broken = checkpoint
             if not self.report.faults:  # the recorded links were rewritten along with the records
@@ -341,7 +427,31 @@ class ChainCheck:
                         f"the signed chain goes on to event {checkpoint.seq}; the export ends at "
                         f"event {self.seq} (position {self.position})")
             break
+        self._against_header()
         return self.report
+
+    def _against_header(self) -> None:
+        """The header's counts against the lines, and the coverage the service promises at the
+        export's time: no more than CHECKPOINT_EVERY events, none waiting longer than
+        CHECKPOINT_AFTER (+ CHECKPOINT_MARGIN), without a signed checkpoint over them."""
+        header = self.header
+        if header is None:
+            return
+        if self.seq < header.events:
+            self._fault("cut", None, None, f"the header counts {header.events} events of the "
+                        f"school; the export ends at event {self.seq}"
+                        f"{f' (position {self.position})' if self.seq else ''}")
+        if self.tail is None or self.uncovered:
+            return
+        waited = (None if self.covered_at is None
+                  else (header.exported_at - self.covered_at).total_seconds())
+        if waited is None or waited > CHECKPOINT_AFTER + CHECKPOINT_MARGIN:
+            seq, position = self.tail
+            since = "" if waited is None else f", {waited / 60:.0f} minutes before"
+            self._fault("uncovered", position, seq, f"{self.seq - self.covered} events of the school "
+                        f"follow {self._covered_text()}{since} the export of "
+                        f"{header.exported_at.isoformat()}, with no signed checkpoint over them; the "
+                        f"service signs one once an event has waited {CHECKPOINT_AFTER / 60:.0f} minutes")
 
 
 def state_hash(doc: Mapping[str, Any]) -> bytes:
@@ -375,7 +485,7 @@ def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
     header = next(docs, None)
     if header is None or header.get("kind") != "export" or header.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not an evidence export: the first line must be its {EXPORT_FORMAT} header")
-    school_id = str(header["school_id"])
+    claimed = Header.from_json(header)
     check: ChainCheck | None = None
     exported: list[PublicKey] = []
     for doc in docs:
@@ -384,7 +494,7 @@ def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
             exported.append(PublicKey.from_json(doc))
             continue
         if check is None:
-            check = _check(school_id, key_text, keys, exported, kept)
+            check = _check(claimed, key_text, keys, exported, kept)
         if kind == "checkpoint":
             check.checkpoint(Checkpoint.from_json(doc))
         elif kind == "event":
@@ -398,16 +508,16 @@ def verify_export(lines: Iterable[str | bytes], key_text: str | None = None,
         else:
             raise ValueError(f"unknown line kind {kind!r}")
     if check is None:
-        check = _check(school_id, key_text, keys, exported, kept)
+        check = _check(claimed, key_text, keys, exported, kept)
     return check.finish()
 
 
-def _check(school_id: str, key_text: str | None, keys: Mapping[str, PublicKey] | None,
+def _check(header: Header, key_text: str | None, keys: Mapping[str, PublicKey] | None,
            exported: list[PublicKey], kept: Iterable[Checkpoint]) -> ChainCheck:
-    trusted = dict(keys) if keys is not None else trusted_keys(key_text or "", school_id, exported)
-    check = ChainCheck(school_id, trusted)
+    trusted = dict(keys) if keys is not None else trusted_keys(key_text or "", header.school_id, exported)
+    check = ChainCheck(header.school_id, trusted, header)
     for checkpoint in kept:
-        if checkpoint.school_id == school_id:
+        if checkpoint.school_id == header.school_id:
             check.checkpoint(checkpoint)
     return check
 

@@ -139,12 +139,23 @@ class Evidence:
         current = [k for k in self.keys(school_id) if k.valid_until is None]
         return current[-1] if current else None
 
-    def rotate(self, school_id: str, at: datetime) -> PublicKey:
-        """A new signing key from ``at`` on; the current one stays valid up to ``at``."""
-        with self._lock:
-            return self._new_key(school_id, at)
+    def rotations(self, school_id: str) -> dict[str, str]:
+        """The id of the rotation (a KeyRotation in the log) that brought in each key that one did."""
+        return {str(d["key_id"]): str(d["rotation"]) for d in self.signed.scan(f"key/{school_id}/").values()
+                if d.get("rotation")}
 
-    def _new_key(self, school_id: str, at: datetime) -> PublicKey:
+    def rotate(self, school_id: str, at: datetime, *, new: tuple[str, bytes] | None = None,
+               rotation: str | None = None) -> PublicKey:
+        """A new signing key from ``at`` on (``new``: one already made, its id and public key;
+        ``rotation``: the recorded rotation that brought it in); the current one stays valid up
+        to ``at``. A key already published is not brought in again."""
+        with self._lock:
+            if new is not None and (done := self.signed.get(f"key/{school_id}/{new[0]}")) is not None:
+                return PublicKey.from_json(done)
+            return self._new_key(school_id, at, new, rotation)
+
+    def _new_key(self, school_id: str, at: datetime, new: tuple[str, bytes] | None = None,
+                 rotation: str | None = None) -> PublicKey:
         old = self.current_key(school_id)
         moment = _not_before(at, old)
         if old is not None:  # every checkpoint the old key signed stays inside its interval
@@ -152,12 +163,14 @@ class Evidence:
                       if c.key_id == old.key_id]
             moment = max([moment, *(t + timedelta(microseconds=1) for t in signed)])
         moment_text = moment.isoformat()
-        key_id, public = self.key_files.create(school_id)
+        key_id, public = new or self.key_files.create(school_id)
         key = PublicKey(school_id, public, moment_text)
-        self.signed.replace(f"key/{school_id}/{key_id}", key.to_json())
+        self.signed.replace(f"key/{school_id}/{key_id}",
+                            {**key.to_json(), **({"rotation": rotation} if rotation else {})})
         if old is not None:
             retired = PublicKey(old.school_id, old.public_key, old.valid_from, moment_text)
-            self.signed.replace(f"key/{school_id}/{old.key_id}", retired.to_json())
+            kept = self.signed.get(f"key/{school_id}/{old.key_id}") or {}
+            self.signed.replace(f"key/{school_id}/{old.key_id}", {**kept, **retired.to_json()})
         return key
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -195,16 +208,32 @@ class Evidence:
         head once a record has waited ``CHECKPOINT_AFTER`` seconds unsigned (``force``: now)."""
         made: list[Checkpoint] = []
         for school_id, head in self.heads().items():
-            last = self.last_checkpoint(school_id)
-            signed = last.seq if last else 0
-            while head["seq"] - signed >= CHECKPOINT_EVERY:
-                signed += CHECKPOINT_EVERY
-                made.append(self.sign(school_id, signed, now))
-            if head["seq"] > signed:
-                since = self._unsigned_since.setdefault(school_id, now)
-                if force or (now - since).total_seconds() >= CHECKPOINT_AFTER:
-                    made.append(self.sign(school_id, int(head["seq"]), now))
-                    self._unsigned_since.pop(school_id, None)
-            else:
+            made += self._sign_school(school_id, head, now, force=force)
+        return made
+
+    def sign_for_export(self, school_id: str, now: datetime) -> list[Checkpoint]:
+        """What an export taken ``now`` must hold for the verifier to accept it: every
+        ``CHECKPOINT_EVERY`` records signed, and the head signed when the last checkpoint is
+        ``CHECKPOINT_AFTER`` seconds old (the records after it may have waited that long)."""
+        head = self.head(school_id)
+        if head is None:
+            return []
+        last = self.last_checkpoint(school_id)
+        stale = last is None or (now - datetime.fromisoformat(last.at)).total_seconds() >= CHECKPOINT_AFTER
+        return self._sign_school(school_id, head, now, force=stale)
+
+    def _sign_school(self, school_id: str, head: Doc, now: datetime, *, force: bool) -> list[Checkpoint]:
+        made: list[Checkpoint] = []
+        last = self.last_checkpoint(school_id)
+        signed = last.seq if last else 0
+        while head["seq"] - signed >= CHECKPOINT_EVERY:
+            signed += CHECKPOINT_EVERY
+            made.append(self.sign(school_id, signed, now))
+        if head["seq"] > signed:
+            since = self._unsigned_since.setdefault(school_id, now)
+            if force or (now - since).total_seconds() >= CHECKPOINT_AFTER:
+                made.append(self.sign(school_id, int(head["seq"]), now))
                 self._unsigned_since.pop(school_id, None)
+        else:
+            self._unsigned_since.pop(school_id, None)
         return made

@@ -64,7 +64,9 @@ def _school_of_unchained(app: Application[Any], evidence: Evidence, n: Notificat
 
 def export_lines(app: Application[Any], evidence: Evidence, school_id: str,
                  exported_at: datetime) -> Iterator[str]:
-    """The school's export, line by line (docs/evidence-export.md)."""
+    """The school's export, line by line (docs/evidence-export.md), with the checkpoints its
+    time makes due signed first and none past the position it covers."""
+    evidence.sign_for_export(school_id, exported_at)
     position = evidence.chain.max_tracking_id(app.name) or 0
     shown = states_shown(app)
     head = evidence.head(school_id)
@@ -74,6 +76,8 @@ def export_lines(app: Application[Any], evidence: Evidence, school_id: str,
     for key in evidence.keys(school_id):
         yield _line({"kind": "key", **key.to_json()})
     for checkpoint in evidence.checkpoints(school_id):
+        if checkpoint.position > position:
+            break
         yield _line({"kind": "checkpoint", **checkpoint.to_json()})
     expected = 1
 
