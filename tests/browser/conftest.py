@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from playwright.sync_api import ViewportSize
 
 from service.demo.school import open_demo
 from service.settings import Settings
@@ -94,6 +95,21 @@ class OnTheSchoolsClock:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._browser, name)
+
+
+LANDSCAPE: ViewportSize = {"width": 1280, "height": 800}  # a gate tablet or a board, turned
+PORTRAIT: ViewportSize = {"width": 800, "height": 1280}
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A landscape tablet in Chinese, on the school's time zone (and, as every context, its clock)."""
+    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai",
+                              accept_downloads=True)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
 
 STARTUP = 120.0  # seconds: a busy CI machine starts slowly; a healthy one takes a few

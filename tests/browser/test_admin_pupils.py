@@ -7,31 +7,20 @@ uploaded (a file that is not one refused) and shown on the gate's card, fetched 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from io import BytesIO
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.browser.conftest import Served
+from tests.browser.conftest import LANDSCAPE, Served
 from tests.browser.test_admin_screen import ADMIN, signed_in
 from tests.browser.test_board_screens import serious_violations, small_targets
-from tests.browser.test_gate_screen import LANDSCAPE, untranslated
 from tests.browser.test_gate_screen import sign_in as gate_sign_in
+from tests.browser.test_gate_screen import untranslated
 
 PUPIL = "孙小禾"  # registered by this test: the demo's own pupils are at the gate in other tests
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def test_an_admin_keeps_a_pupils_record_guardians_authorisations_restrictions_and_statements(

@@ -5,31 +5,20 @@ the enrolment steps, a step out of order refused for each pupil and said so."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import Served
 from tests.browser.test_admin_screen import ADMIN, signed_in
 from tests.browser.test_board_screens import serious_violations, small_targets
-from tests.browser.test_gate_screen import LANDSCAPE, untranslated
+from tests.browser.test_gate_screen import untranslated
 
 HEADER = "姓名,性别,班级,班主任,家长姓名,联系电话"
 CLASS = "三年级(8)班"  # a class of its own: the demo's classes are at the gate in other tests
 GOOD = [f"周一帆,男,{CLASS},吴老师,周建国,13811112222", f"周一诺,女,{CLASS},吴老师,周建国,13811112222"]
 BAD = [f"周一帆,X,{CLASS},吴老师,周建国,13811112222", f"周一诺,女,{CLASS},吴老师,周建国,12345"]
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def upload(page: Page, rows: list[str], *, dry_run: bool) -> None:

@@ -5,29 +5,18 @@ the API answers; the webhook's secret is sent once and never shown back."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 
 from tests.browser.conftest import Served
 from tests.browser.test_admin_screen import ADMIN, signed_in
 from tests.browser.test_board_screens import serious_violations, small_targets
-from tests.browser.test_gate_screen import LANDSCAPE, untranslated
+from tests.browser.test_gate_screen import untranslated
 
 SECRET = "s3cret-that-signs-every-alert"
 HOOK = "https://8.8.8.8/handover-alerts"
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def rule_body(rule: dict[str, Any]) -> dict[str, Any]:

@@ -5,28 +5,17 @@ next request); a guard's PIN is set from the staff list; the setup shows today's
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import Served
+from tests.browser.conftest import LANDSCAPE, Served
 from tests.browser.test_board_screens import serious_violations, small_targets
-from tests.browser.test_gate_screen import LANDSCAPE, untranslated
+from tests.browser.test_gate_screen import untranslated
 
 ADMIN = "王建华"
 GUARD = "钱守门"  # a guard the admin hired today (the demo's own guards work in other tests)
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def signed_in(page: Page, served: Served) -> None:

@@ -4,27 +4,16 @@ of today's dismissals follows what is typed, a refused season shown at its field
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 
 from tests.browser.conftest import Served
 from tests.browser.test_admin_screen import ADMIN, signed_in
 from tests.browser.test_board_screens import serious_violations, small_targets
-from tests.browser.test_gate_screen import LANDSCAPE, untranslated
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
+from tests.browser.test_gate_screen import untranslated
 
 
 def test_an_admin_edits_the_profile_a_class_a_club_and_a_gate(

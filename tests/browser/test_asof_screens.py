@@ -12,14 +12,12 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Served
 from tests.browser.test_board_screens import (
     ADMIN,
-    LANDSCAPE,
     SAFETY_OFFICER,
     ok,
     serious_violations,
@@ -31,15 +29,6 @@ from tests.browser.test_board_screens import (
 SESSION = "after_school"
 TEACHER = "唐晓东"
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def context(browser: Browser) -> Any:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def a_photo(path: Path, colour: str) -> bytes:

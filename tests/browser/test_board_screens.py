@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
-from tests.browser.conftest import AXE, Served
+from tests.browser.conftest import AXE, LANDSCAPE, PORTRAIT, Served
 
 ADMIN = "王建华"
 DUTY_LEADER = "孙立军"
 SAFETY_OFFICER = "周敏"
 INSPECTOR = "吴志刚"
 GUARD = "马德胜"  # the second guard, at the south gate (the gate screen's tests use the east gate)
-LANDSCAPE: ViewportSize = {"width": 1280, "height": 800}
-PORTRAIT: ViewportSize = {"width": 800, "height": 1280}
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
 CATALOGUE_KEY = re.compile(r"\b[a-z_]+\.[a-z_.-]+\b")
 
@@ -92,16 +89,6 @@ def scene(served: Served) -> Scene:
     refused = open_alert(admin, "release_refused", at_gate[0]["pupil_id"])
     told = open_alert(admin, "incident_guardian", injured["pupil_id"])
     return Scene(group, teacher_name, in_group, at_gate, spare, refused, injured, injury, told)
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai",
-                              accept_downloads=True)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def sign_in(page: Page, served: Served, name: str) -> None:

@@ -20,11 +20,10 @@ from pypdf import PdfReader
 
 from service.domain.evidence import verify_proof
 from service.reports.evidence_pack import trusted_of
-from tests.browser.conftest import Served
+from tests.browser.conftest import LANDSCAPE, Served
 from tests.browser.test_board_screens import (
     ADMIN,
     INSPECTOR,
-    LANDSCAPE,
     ok,
     serious_violations,
     sign_in,

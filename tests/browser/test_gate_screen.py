@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import AXE, SESSION, Served
+from tests.browser.conftest import AXE, LANDSCAPE, PORTRAIT, SESSION, Served
 
 GUARD = "刘保国"  # 门卫（东门）
 TEACHER = "陈静"  # 课后服务教师, a homework group of grade 1
 ADMIN = "王建华"
-LANDSCAPE: ViewportSize = {"width": 1280, "height": 800}
-PORTRAIT: ViewportSize = {"width": 800, "height": 1280}
 
 
 @dataclass
@@ -88,15 +85,6 @@ def cast(served: Served) -> Cast:
 
 def collects_plainly(f: dict[str, Any]) -> bool:
     return not f["restrictions"] and not f["statements"] and any(g["may_collect"] for g in f["guardians"])
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def sign_in(page: Page, served: Served, shots: Path | None = None) -> None:

@@ -5,18 +5,17 @@ the guard who made it; signing off asks for the PIN and leaves the tablet asking
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import SESSION, Served
 from tests.browser.test_board_screens import serious_violations, small_targets
-from tests.browser.test_gate_screen import LANDSCAPE, collects_plainly, untranslated
+from tests.browser.test_gate_screen import collects_plainly, untranslated
 
 ADMIN = "王建华"
 SOUTH_GUARD = "赵卫东"  # the south gate's second guard
@@ -69,15 +68,6 @@ def tablet(served: Served) -> Tablet:
     registered = ok(admin.post("/v1/devices", json={"name": "南门共用平板", "kind": "gate_tablet",
                                                     "place_id": south}), 201)
     return Tablet(registered["code"], registered["device_id"], picked, staff)
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=LANDSCAPE, locale="zh-CN", timezone_id="Asia/Shanghai")
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 def afternoon(served: Served, pupil_id: str) -> dict[str, Any]:
