@@ -340,3 +340,88 @@ def test_a_minute_not_yet_settled_is_not_kept_for_the_next(client: TestClient, a
     at(clock, "17:30")
     ok(as_of(world, "17:20"))
     assert [k for k in history.MINUTES.keys(app) if k[0] == world.school_id]
+
+
+def test_a_scripted_afternoon_with_an_injury_a_late_collection_and_a_restricted_adult_is_told_in_order(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    """The afternoon above, then at the gate: a restricted adult tries to collect 学生1 (refused: an
+    incident opens), 学生1's family comes late (unpicked, then collected); clearing is refused until the
+    last pupil is gone and the refusal has been seen; the timelines hold every related event in order,
+    the as-of answers are the rosters shown then, and the duty log prints in Chinese."""
+    import io
+
+    from pypdf import PdfReader
+
+    from service.workers.watcher import Watcher
+
+    world, staff, shown = afternoon(client, app, clock)
+    duty, p1 = staff["duty"], world.pupil(1)
+
+    def watch() -> None:
+        Watcher(app, client.app.state.views).run_once()  # type: ignore[attr-defined]
+
+    at(clock, "17:22")
+    ok(world.post(world.admin, f"/v1/pupils/{p1}/restrictions",
+                  {"name": "王大力", "relation": "生父", "reason": "法院禁止令"}), 201)
+    at(clock, "17:25")
+    refused = world.post(world.guard, "/v1/releases", {
+        "pupil_ids": [p1], "gate_id": world.gate_id, "identity_check": "id_card", "adult": {"name": "王大力"}})
+    assert refused.status_code == 422 and refused.json()["pupils"][0]["reason"] == "restricted"
+    shown["17:25"] = roster_now(world, app)
+    at(clock, "17:28")
+    ok(world.post(world.guard, "/v1/releases", {
+        "pupil_ids": [world.pupil(2)], "gate_id": world.gate_id, "identity_check": "id_card",
+        "collector_id": world.guardian(2)["guardian_id"]}))
+    at(clock, "17:35")
+    walked_to_gate(world, [3])
+    ok(world.post(world.guard, "/v1/releases", {
+        "pupil_ids": [world.pupil(3)], "gate_id": world.gate_id, "identity_check": "id_card",
+        "collector_id": world.guardian(3)["guardian_id"]}))
+    at(clock, "17:45")  # 三年级 is dismissed at 17:20, ten minutes' grace: 学生1's family is late
+    watch()
+    shown["17:45"] = roster_now(world, app)
+    alerts = ok(client.get("/v1/alerts", params={"min_position": head(app)}, headers=world.admin.h()))["alerts"]
+    unpicked = [a for a in alerts if a["kind"] == "unpicked" and a["subject"]["pupil_id"] == p1]
+    assert len(unpicked) == 1 and unpicked[0]["status"] == "open"
+    [refusal_alert] = [a for a in alerts if a["kind"] == "release_refused" and a["subject"]["pupil_id"] == p1]
+
+    # Clearing: refused while 学生1 is held, naming them; the unpicked and the refusal alerts block.
+    at(clock, "17:50")
+    r = world.post(duty, "/v1/duty/clearing", {"note": "各楼层已查"})
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    blockers = {(b["kind"], b["id"]) for b in r.json()["errors"]}
+    assert ("pupil", p1) in blockers and ("alert", unpicked[0]["alert_id"]) in blockers
+    assert ("alert", refusal_alert["alert_id"]) in blockers
+    at(clock, "17:55")  # the family comes
+    ok(world.post(world.guard, "/v1/releases", {
+        "pupil_ids": [p1], "gate_id": world.gate_id, "identity_check": "id_card",
+        "collector_id": world.guardian(1)["guardian_id"]}))
+    at(clock, "17:56")
+    watch()
+    r = world.post(duty, "/v1/duty/clearing", {"note": "各楼层已查"})
+    assert r.status_code == 409 and {b["id"] for b in r.json()["errors"]} == {refusal_alert["alert_id"]}
+    ok(world.post(duty, f"/v1/alerts/{refusal_alert['alert_id']}/acknowledge", {"note": "已报派出所"}))
+    at(clock, "17:58")
+    cleared = world.post(duty, "/v1/duty/clearing", {"note": "各楼层已查，学校已清"})
+    assert cleared.status_code in (200, 201), cleared.text
+
+    # The as-of answers are the rosters shown then.
+    for hhmm in ("17:25", "17:45"):
+        assert ok(as_of(world, hhmm))["pupils"] == shown[hhmm]["pupils"], hhmm
+    # The attempted collection's timeline: its steps with 学生1's whole chain of custody, in order.
+    incidents = ok(client.get("/v1/incidents", params={"min_position": head(app)}, headers=world.admin.h()))
+    [attempt] = [i for i in incidents["incidents"] if i["kind"] == "attempted_collection"]
+    entries = ok(client.get(f"/v1/incidents/{attempt['incident_id']}/timeline", headers=world.admin.h()))["entries"]
+    positions = [e["position"] for e in entries]
+    assert positions == sorted(positions)
+    chain = ok(client.get(f"/v1/pupils/{p1}/day", params={"day": SESSION_DAY}, headers=world.admin.h()))
+    custody = [e["position"] for e in chain["entries"] if e.get("subject", {}).get("pupil_id") == p1
+               and e["what"] in ("signed_in", "offered", "custody_taken", "release_refused", "released")]
+    assert custody and set(custody) <= set(positions)
+    assert [e["what"] for e in entries if e["position"] in custody][-1] == "released"
+    # The duty log names the afternoon and prints in Chinese.
+    pdf = client.get("/v1/duty/log/export", params={"format": "pdf", "day": SESSION_DAY}, headers=duty.h())
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).replace("\n", "")
+    for words in ("值班记录", "周值班", "受伤", "清校"):
+        assert words in text, words
