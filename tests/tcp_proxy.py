@@ -5,19 +5,38 @@ the database."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+
+def _free_port_below_the_ephemeral_range() -> int:
+    """A free port the kernel never hands out as a client's own: while the proxy is cut, a client
+    retrying its connection could otherwise be given the proxy's port as its source and connect to
+    itself (TCP simultaneous open), holding the port so that the proxy cannot listen again."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            probe.close()
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class TcpProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port: int = probe.getsockname()[1]
-        probe.close()
+        self.port: int = _free_port_below_the_ephemeral_range()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
