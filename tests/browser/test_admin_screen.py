@@ -97,6 +97,25 @@ def test_an_admin_sets_a_guards_pin_and_reads_the_schools_setup(
     assert httpx.get(f"{served.base}/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
     expect(guard.get_by_test_id("token").filter(has_text="有效")).to_have_count(1)
     page.screenshot(path=artifacts / "52-admin-staff.png")
+    # A new member of staff, hired at the desk with their first token shown once, then a role added.
+    hire = page.get_by_test_id("staff-hire")
+    hire.get_by_test_id("hire-name").fill("吴新来")
+    hire.get_by_test_id("hire-roles-guard").check()
+    hire.get_by_test_id("hire-submit").click()
+    token = hire.get_by_test_id("hire-token").locator(".token-text").inner_text()
+    me = httpx.get(f"{served.base}/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["name"] == "吴新来", me.text
+    newcomer = page.get_by_test_id("staff-member").filter(has_text="吴新来")
+    newcomer.get_by_test_id("staff-roles-edit").click()
+    newcomer.get_by_test_id("staff-roles-duty_leader").check()
+    newcomer.get_by_test_id("staff-roles-save").click()
+    expect(newcomer.get_by_role("status")).to_contain_text("已更新 吴新来 的角色")
+    roles = {s["name"]: s["roles"] for s in served.client(ADMIN).get("/v1/school").json()["staff"]}
+    assert sorted(roles["吴新来"]) == ["duty_leader", "guard", "teacher"]
+    for shown_once in (hire.get_by_test_id("hire-token"), guard.get_by_test_id("token-issued")):
+        shown_once.get_by_role("button").click()  # the tokens put away, the page is all Chinese
+    assert not untranslated(page), untranslated(page)
+    page.screenshot(path=artifacts / "52b-admin-staff-hired.png", full_page=True)
     # The day's duty roster is set from the admin's desk too.
     page.get_by_test_id("admin-tab-duty").click()
     expect(page.get_by_test_id("roster-form")).to_be_visible()

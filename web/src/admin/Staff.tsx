@@ -7,6 +7,69 @@ import { clock } from "../time";
 
 type Member = School["staff"][number];
 type Token = Schemas["TokenOut"];
+type RoleName = Schemas["StaffRequest"]["roles"][number];
+const ROLES: RoleName[] = ["teacher", "guard", "duty_leader", "safety_officer", "inspector", "admin"];
+
+function RolePicks({ roles, onChange, testid }: { roles: RoleName[]; onChange: (r: RoleName[]) => void; testid: string }) {
+  return (
+    <fieldset class="roles" data-testid={testid}>
+      <legend>{t("admin.staff.roles")}</legend>
+      {ROLES.map((r) => (
+        <label key={r} class="check">
+          <input type="checkbox" checked={roles.includes(r)} data-testid={`${testid}-${r}`}
+            onChange={(e) => onChange((e.target as HTMLInputElement).checked ? [...roles, r] : roles.filter((x) => x !== r))} />
+          {t(`role.${r}` as "role.admin")}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+/** A new member of staff: name, roles and phone; their first token is shown here once. */
+function HireForm({ onHired }: { onHired: () => void }) {
+  const [name, setName] = useState("");
+  const [phone, setPhone] = useState("");
+  const [roles, setRoles] = useState<RoleName[]>(["teacher"]);
+  const [issued, setIssued] = useState<{ name: string; token: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  async function hire(e: Event) {
+    e.preventDefault();
+    setError(null);
+    const { data, error: problem } = await api.POST("/v1/staff", {
+      params: { header: { "idempotency-key": crypto.randomUUID() } },
+      body: { name: name.trim(), roles, phone: phone.trim() || null },
+    });
+    if (!data) {
+      setError(known("admin.problem", problemCode(problem as Problem), "admin.problem.unknown"));
+      return;
+    }
+    setIssued({ name: data.name, token: data.token ?? "" });
+    setName("");
+    setPhone("");
+    onHired();
+  }
+  return (
+    <form class="panel hire" data-testid="staff-hire" onSubmit={(e) => void hire(e)}>
+      <h3>{t("admin.staff.hire")}</h3>
+      <label>{t("admin.staff.name")}
+        <input value={name} maxLength={40} data-testid="hire-name" onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>{t("admin.staff.phone")}
+        <input value={phone} maxLength={32} inputmode="tel" data-testid="hire-phone" onInput={(e) => setPhone((e.target as HTMLInputElement).value)} />
+      </label>
+      <RolePicks roles={roles} onChange={setRoles} testid="hire-roles" />
+      <button type="submit" class="primary" disabled={!name.trim() || roles.length === 0} data-testid="hire-submit">{t("admin.staff.hire_submit")}</button>
+      {error && <p class="error" role="alert">{error}</p>}
+      {issued && (
+        <div class="issued" role="status" data-testid="hire-token">
+          <p>{t("admin.token.issued_once", { name: issued.name })}</p>
+          <p class="token-text" lang="en">{issued.token}</p>
+          <button type="button" class="ghost" onClick={() => setIssued(null)}>{t("admin.device.code_done")}</button>
+        </div>
+      )}
+    </form>
+  );
+}
 
 export function StaffList({ school, onChanged }: { school: School; onChanged: () => void }) {
   const staff = [...school.staff].filter((s) => !s.staff_id.startsWith("device-"))
@@ -14,6 +77,7 @@ export function StaffList({ school, onChanged }: { school: School; onChanged: ()
   return (
     <section aria-label={t("admin.tab.staff")} data-testid="admin-staff">
       <h2>{t("admin.staff.count", { n: staff.length })}</h2>
+      <HireForm onHired={onChanged} />
       <ul class="rows">
         {staff.map((m) => <StaffRow key={m.staff_id} member={m} tz={school.timezone} onChanged={onChanged} />)}
       </ul>
@@ -25,6 +89,16 @@ function StaffRow({ member, tz, onChanged }: { member: Member; tz: string; onCha
   const [tokens, setTokens] = useState<Token[] | null>(null);
   const [issued, setIssued] = useState<string | null>(null); // a new token, shown once
   const [pin, setPin] = useState("");
+  const [roles, setRoles] = useState<RoleName[] | null>(null); // roles being changed
+  async function saveRoles() {
+    if (!roles) return;
+    const { data, error } = await api.PUT("/v1/staff/{staff_id}/roles", {
+      params: { path: { staff_id: member.staff_id }, header: { "idempotency-key": crypto.randomUUID() } }, body: { roles } });
+    if (!data) return failed(error);
+    setRoles(null);
+    setNote({ ok: true, text: t("admin.staff.roles_saved", { name: member.name }) });
+    onChanged();
+  }
   const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
   const key = () => ({ "idempotency-key": crypto.randomUUID() });
   const path = { staff_id: member.staff_id };
@@ -78,7 +152,16 @@ function StaffRow({ member, tz, onChanged }: { member: Member; tz: string; onCha
       </div>
       <div class="row-actions">
         <button type="button" class="ghost" data-testid="staff-tokens" onClick={() => void loadTokens()}>{t("admin.token.show")}</button>
+        <button type="button" class="ghost" data-testid="staff-roles-edit"
+          onClick={() => setRoles(roles ? null : (member.roles as RoleName[]))}>{t("admin.staff.roles_edit")}</button>
       </div>
+      {roles && (
+        <div class="roles-edit">
+          <RolePicks roles={roles} onChange={setRoles} testid="staff-roles" />
+          <button type="button" class="primary" disabled={roles.length === 0} data-testid="staff-roles-save"
+            onClick={() => void saveRoles()}>{t("admin.staff.roles_save")}</button>
+        </div>
+      )}
       {guard && (
         <form class="pin-form" onSubmit={(e) => void setGuardPin(e)}>
           <label>{t("admin.pin.label")}
