@@ -44,6 +44,7 @@ export function Pupils({ school }: { school: School }) {
   if (chosen) return <PupilRecord pupilId={chosen} onBack={() => setChosen(null)} />;
   return (
     <section aria-label={t("admin.tab.pupils")} data-testid="admin-pupils">
+      <RegisterForm school={school} onRegistered={setChosen} />
       <div class="pupil-search">
         <label class="field"><span>{t("admin.pupils.search")}</span>
           <input type="search" value={q} data-testid="pupil-search" placeholder={t("admin.pupils.search.example")}
@@ -70,6 +71,51 @@ export function Pupils({ school }: { school: School }) {
       </ul>
       {found && found.length > 200 && <p class="hint">{t("admin.pupils.more", { n: found.length - 200 })}</p>}
     </section>
+  );
+}
+
+/** A pupil arriving in the term (a transfer): name, gender, class and a first guardian; their
+ * record opens once registered (enrolment and the rest are done there and by class). */
+function RegisterForm({ school, onRegistered }: { school: School; onRegistered: (pupilId: string) => void }) {
+  const form = useForm({ name: "", gender: "女", class_id: school.classes[0]?.class_id ?? "", guardian: "",
+                         relation: "", phone: "" });
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const [open, setOpen] = useState(false);
+  async function register(e: Event) {
+    e.preventDefault();
+    const v = { name: "", gender: "女", class_id: "", guardian: "", relation: "", phone: "", ...form.values };
+    const guardians = v.guardian.trim()
+      ? [{ name: v.guardian.trim(), relation: v.relation.trim() || "监护人", phone: v.phone.trim(), may_collect: true }] : [];
+    const { data, error } = await api.POST("/v1/pupils", {
+      params: { header: key() }, body: { name: v.name.trim(), gender: v.gender as "男" | "女", class_id: v.class_id, guardians } });
+    if (!data) return setOutcome(refused(error));
+    form.reset();
+    onRegistered(data.pupil_id);
+  }
+  if (!open) {
+    return <button type="button" class="ghost" data-testid="pupil-register-open" onClick={() => setOpen(true)}>{t("admin.pupils.register")}</button>;
+  }
+  return (
+    <form class="panel pupil-register" data-testid="pupil-register" onSubmit={(e) => void register(e)}>
+      <h3>{t("admin.pupils.register")}</h3>
+      <Field label={t("admin.pupils.name")} name="name" outcome={outcome}><input maxLength={40} {...form.bind("name")} /></Field>
+      <Field label={t("admin.pupils.gender")} name="gender" outcome={outcome}>
+        <select {...form.bind("gender")} onChange={(e) => form.bind("gender").onInput(e)}>
+          <option value="女">{t("admin.pupils.gender.f")}</option><option value="男">{t("admin.pupils.gender.m")}</option>
+        </select>
+      </Field>
+      <Field label={t("admin.pupils.class")} name="class_id" outcome={outcome}>
+        <select {...form.bind("class_id")} onChange={(e) => form.bind("class_id").onInput(e)}>
+          {school.classes.map((c) => <option key={c.class_id} value={c.class_id}>{c.label}</option>)}
+        </select>
+      </Field>
+      <Field label={t("admin.pupils.guardian")} name="guardian" outcome={outcome}><input maxLength={40} {...form.bind("guardian")} /></Field>
+      <Field label={t("admin.pupils.relation")} name="relation" outcome={outcome}><input maxLength={20} {...form.bind("relation")} /></Field>
+      <Field label={t("admin.pupils.phone")} name="phone" outcome={outcome}><input inputmode="tel" maxLength={32} {...form.bind("phone")} /></Field>
+      <button type="submit" class="primary" disabled={!(form.values.name ?? "").trim() || !form.values.class_id} data-testid="pupil-register-submit">
+        {t("admin.pupils.register_submit")}</button>
+      <Note outcome={outcome} />
+    </form>
   );
 }
 
