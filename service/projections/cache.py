@@ -19,6 +19,7 @@ from service.domain.pupil import Pupil
 from service.domain.pupil_day import PupilDay
 from service.domain.school import School
 from service.projections.docstore import Doc, DocView
+from service.projections.touched import touched_since
 
 _DAYS, _PUPILS, _SCHOOLS = (c.__module__ for c in (PupilDay, Pupil, School))
 
@@ -59,24 +60,11 @@ class RosterCache:
             self._held.clear()  # nothing held yet, or the view was rebuilt: read afresh
             self.position = upto
             return
-        days: set[str] = set()
-        pupils: set[str] = set()
-        keys: set[str] = set()
-        while self.position < upto:
-            notes = self.recorder.select_notifications(self.position, self.batch_size, stop=upto,
-                                                       inclusive_of_start=False)
-            if not notes:
-                break
-            for n in notes:
-                module = n.topic.partition(":")[0]
-                if module == _DAYS:
-                    days.add(f"day-index/{n.originator_id}")
-                elif module == _PUPILS:
-                    pupils.add(f"pupil-index/{n.originator_id}")
-                elif module == _SCHOOLS:
-                    keys.add(f"school/{n.originator_id}")
-            self.position = notes[-1].id
-        self.position = max(self.position, upto)
+        self.position, found = touched_since(self.recorder, self.position, upto,
+                                             {_DAYS, _PUPILS, _SCHOOLS}, self.batch_size)
+        days = {f"day-index/{i}" for i in found[_DAYS]}
+        pupils = {f"pupil-index/{i}" for i in found[_PUPILS]}
+        keys = {f"school/{i}" for i in found[_SCHOOLS]}
         if days or pupils:
             keys |= {index["key"] for index in self.view.get_many([*days, *pupils]).values()}
         touched = [k for k in keys if any(k.startswith(p) for p in self._held)]

@@ -24,6 +24,7 @@ from service.domain.school import School
 from service.projections.docstore import Doc, DocView
 from service.projections.live import LiveViews
 from service.projections.roster import expected_on, read_rows, roster_order
+from service.projections.touched import touched_since
 from service.use_cases.ports import Due, WakeKey
 
 _DAYS, _PUPILS, _ALERTS, _SCHOOLS = (c.__module__ for c in (PupilDay, Pupil, Alert, School))
@@ -92,28 +93,14 @@ class DeadlineIndex(LiveViews):
         if self.position is None or not self._schools:
             self.position, self._school_ids = upto, None
             return
-        days: set[str] = set()
-        pupils: set[str] = set()
-        alerts: set[str] = set()
-        while self.position < upto:
-            notes = self.recorder.select_notifications(self.position, self.batch_size, stop=upto,
-                                                       inclusive_of_start=False)
-            if not notes:
-                break
-            for n in notes:
-                module = n.topic.partition(":")[0]
-                if module == _DAYS:
-                    days.add(str(n.originator_id))
-                elif module == _PUPILS:
-                    pupils.add(str(n.originator_id))
-                elif module == _ALERTS:
-                    alerts.add(str(n.originator_id))
-                elif module == _SCHOOLS:
-                    self._school_ids = None
-                    if (s := self._schools.get(str(n.originator_id))) is not None:
-                        s.stale = True
-            self.position = notes[-1].id
-        self.position = max(self.position, upto)
+        self.position, found = touched_since(self.recorder, self.position, upto,
+                                             {_DAYS, _PUPILS, _ALERTS, _SCHOOLS}, self.batch_size)
+        days, pupils, alerts = found[_DAYS], found[_PUPILS], found[_ALERTS]
+        if found[_SCHOOLS]:
+            self._school_ids = None
+        for school_id in found[_SCHOOLS]:
+            if (s := self._schools.get(school_id)) is not None:
+                s.stale = True
         self._take_in(days, pupils, alerts)
 
     def _take_in(self, days: set[str], pupils: set[str], alerts: set[str]) -> None:
