@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from service.api.problems import (
@@ -46,7 +47,12 @@ def get_app(request: Request) -> HandoverApp:
     return app
 
 
-AppDep = Annotated[HandoverApp, Depends(get_app)]
+async def _app(request: Request) -> HandoverApp:
+    """``get_app`` as a dependency on the event loop: no thread hop for an attribute."""
+    return get_app(request)
+
+
+AppDep = Annotated[HandoverApp, Depends(_app)]
 
 
 def get_views(request: Request) -> Views:
@@ -54,7 +60,11 @@ def get_views(request: Request) -> Views:
     return views
 
 
-ViewsDep = Annotated[Views, Depends(get_views)]
+async def _views(request: Request) -> Views:
+    return get_views(request)
+
+
+ViewsDep = Annotated[Views, Depends(_views)]
 DeviceTime = Annotated[HeaderLine, Field(json_schema_extra={"format": "date-time"})]
 _bearer = HTTPBearer(auto_error=False, description="A staff token, as printed by `handover init`")
 
@@ -186,7 +196,9 @@ def require_role(*roles: Role, boards: bool = False) -> Callable[..., Any]:
             raise HTTPException(401, "A bearer token is required.")
         check(get_app(request), token)
 
-    def actor(
+    # On the event loop (the token's check above is the request's one thread hop before its
+    # route): only a gate tablet's guard on duty is looked up in a thread.
+    async def actor(
         caller: tuple[StaffIdentity, str] = Depends(permitted),  # first; a closure, so no alias
         *, app: AppDep, meta: MetaDep, places: PlacesDep,
     ) -> Actor:
@@ -196,7 +208,8 @@ def require_role(*roles: Role, boards: bool = False) -> Callable[..., Any]:
         staff_id, name = identity.staff_id, identity.name
         if meta.guard is not None:
             # A shared gate tablet acts under the guard on duty at its gate: the guard did it.
-            guard = app.guard_on_duty(identity, meta.guard, meta.device_time or app.now())
+            guard = await run_in_threadpool(app.guard_on_duty, identity, meta.guard,
+                                            meta.device_time or app.now())
             staff_id, name = guard["staff_id"], guard["name"]
         return Actor(
             school_id=identity.school_id, staff_id=staff_id, staff_name=name,

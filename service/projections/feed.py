@@ -85,6 +85,11 @@ class Subscription:
             timer.cancel()
             self._waiter = None
 
+    @property
+    def woken(self) -> bool:
+        """Items came since the last take."""
+        return self._woken
+
     def wake(self) -> None:
         """On the subscriber's loop: items came."""
         self._woken = True
