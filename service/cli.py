@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
     p.add_argument("--requests", type=int, default=1500, help="releases per concurrency level")
     p.add_argument("--data-dir", default=None, help="scratch directory for the SQLite store")
+    p.add_argument("--no-components", dest="components", action="store_false",
+                   help="only the HTTP release tables: not group commit and the watcher at school scale")
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)

@@ -59,6 +59,8 @@ from tools.bench_setup import (
 LEVELS = (1, 16)
 STREAMS = (0, 20, 50)  # open SSE clients while releases run at one client
 STREAM_TARGET = 0.90  # release rate with 50 open streams / with none
+CPU_TARGET = 3.0  # server CPU per release / per do-nothing request
+RATE_TARGET = 0.40  # release rate / do-nothing rate, same client
 STREAM_REQUESTS = 400  # releases at each number of open streams (at most --requests)
 SAVE_TARGET = 0.60  # HTTP release rate / bare Application.save() rate
 P99_TARGET_MS = 25.0  # at 16 clients on PostgreSQL
@@ -97,8 +99,8 @@ class LoadResult:
 
 
 def drive(base_url: str, token: str, bodies: list[dict[str, Any]], keys: list[str],
-          clients: int) -> LoadResult:
-    """POST each body to /v1/releases once, from `clients` threads each with its own connection."""
+          clients: int, path: str = "/v1/releases") -> LoadResult:
+    """POST each body to ``path`` once, from `clients` threads each with its own connection."""
     import httpx
 
     cpu0 = _cpu()
@@ -123,7 +125,7 @@ def drive(base_url: str, token: str, bodies: list[dict[str, Any]], keys: list[st
             for i in shares[w]:
                 t0 = time.perf_counter()
                 try:
-                    r = client.post("/v1/releases", json=bodies[i],
+                    r = client.post(path, json=bodies[i],
                                     headers={"Authorization": auth, "Idempotency-Key": keys[i]})
                     status, text = str(r.status_code), r.text if r.status_code != 200 else ""
                 except httpx.HTTPError as e:
@@ -152,6 +154,48 @@ def drive(base_url: str, token: str, bodies: list[dict[str, Any]], keys: list[st
                       client_cpu=_cpu() - cpu0)
 
 
+THREAD_GROUPS = (  # thread name prefix -> what it does, for the CPU breakdown of a release
+    ("bench-uvicorn", "HTTP event loop"),
+    ("AnyIO worker", "request threads"),
+    ("views-live", "live views (roster, alerts)"),
+    ("views-reports", "report views"),
+    ("views-evidence", "evidence chain"),
+    ("access-recorder", "access record"),
+    ("notification-deliverer", "deliverer"),
+    ("alert-watcher", "watcher"),
+    ("checkpointer", "checkpointer"),
+    ("stream", "stream feed"),
+    ("feed", "stream feed"),
+)
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds each kind of thread of this process has used so far (Linux /proc)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        name = names.get(int(tid), "")
+        group = next((label for prefix, label in THREAD_GROUPS if name.startswith(prefix)), "other threads")
+        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def breakdown(before: dict[str, float], after: dict[str, float], total: float, requests: int) -> str:
+    """Milliseconds of server CPU per request by kind of thread, largest first."""
+    spent = {k: after[k] - before.get(k, 0.0) for k in after}
+    rest = total - sum(spent.values())  # threads that ended meanwhile, and rounding
+    parts = sorted(((v, k) for k, v in spent.items() if v > 0), reverse=True)
+    text = ", ".join(f"{k} {v / requests * 1000:.2f}" for v, k in parts)
+    return text + (f", ended threads {rest / requests * 1000:.2f}" if rest > total * 0.05 else "")
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -167,11 +211,11 @@ class Driver:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
     def run(self, base_url: str, token: str, bodies: list[dict[str, Any]], keys: list[str],
-            clients: int) -> LoadResult:
+            clients: int, path: str = "/v1/releases") -> LoadResult:
         if self._pool is None:
-            return drive(base_url, token, bodies, keys, clients)
+            return drive(base_url, token, bodies, keys, clients, path)
         cpu0 = _cpu()
-        future = self._pool.submit(drive, base_url, token, bodies, keys, clients)
+        future = self._pool.submit(drive, base_url, token, bodies, keys, clients, path)
         result = future.result(timeout=REQUEST_TIMEOUT * (len(bodies) + 2))
         result.server_cpu = _cpu() - cpu0
         return result
@@ -179,6 +223,22 @@ class Driver:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- the do-nothing reference ----------------------------------------------------------------
+NOTHING_PATH = "/bench/nothing"
+
+
+def add_nothing_route(api: Any) -> None:
+    """A route that does nothing with the same JSON body, on the same app, middleware and client:
+    what any request costs this server before our work starts."""
+    from fastapi import Body
+    from fastapi.routing import APIRoute
+
+    def nothing(body: dict[str, Any] = Body(...)) -> dict[str, bool]:  # noqa: B008 - FastAPI's idiom
+        return {"ok": True}
+
+    api.router.routes.insert(0, APIRoute(NOTHING_PATH, nothing, methods=["POST"]))
 
 
 # -- open streams --------------------------------------------------------------------------
@@ -348,6 +408,7 @@ class StoreResult:
     noisy: bool = False  # the references moved by more than 30% during the run
     warmup_errors: int = 0
     streams: list[StreamLevel] = field(default_factory=list)
+    nothing: list[LoadResult] = field(default_factory=list)  # the do-nothing route, same levels
 
 
 def release_bodies(school: BenchSchool, pupils: list[tuple[str, str]], run_id: str,
@@ -408,6 +469,7 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
             chunk, queue = queue[:requests], queue[requests:]
             bodies, keys = release_bodies(school, chunk, run_id, f"c{clients}")
             since = probe.mark() if probe else 0
+            threads_before = thread_cpu()
             result = driver.run(api.base_url, school.guard_token, bodies, keys, clients)
             if probe is not None:
                 api.api.state.views.runners["roster"].wait(
@@ -421,9 +483,27 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
                   f"p99 {result.pct(99):6.1f} ms  errors {result.errors}{cpu}", flush=True)
             for sample in result.samples:
                 print(f"     e.g. {sample}", flush=True)
+            if not driver.inprocess:
+                print(f"     server CPU ms per release by thread: "
+                      f"{breakdown(threads_before, thread_cpu(), result.server_cpu, requests)}", flush=True)
             lag = _view_lag(api.base_url)
             if lag:
                 print(f"     projections right after: {lag}", flush=True)
+        nothing: list[LoadResult] = []
+        add_nothing_route(api.api)
+        for clients in LEVELS:
+            bodies, keys = release_bodies(school, queue[:requests], run_id, f"n{clients}")
+            driver.run(api.base_url, school.guard_token, bodies[:warmup], keys[:warmup], clients, NOTHING_PATH)
+            threads_before = thread_cpu()
+            ref = driver.run(api.base_url, school.guard_token, bodies, keys, clients, NOTHING_PATH)
+            nothing.append(ref)
+            cpu = (f"  CPU/request: server {ref.server_cpu / requests * 1000:.2f} ms"
+                   if not driver.inprocess else "")
+            print(f"  {clients:>2} clients, do-nothing route: {ref.rate:7.1f} req/s  p50 {ref.pct(50):6.1f} ms  "
+                  f"p99 {ref.pct(99):6.1f} ms  errors {ref.errors}{cpu}", flush=True)
+            if not driver.inprocess:
+                print(f"     server CPU ms per request by thread: "
+                      f"{breakdown(threads_before, thread_cpu(), ref.server_cpu, requests)}", flush=True)
         streams = stream_levels(api, school, queue, run_id, stream_requests, driver)
     bare_after = bare_save_rate(settings, ref_count)
     raw_after = raw_insert_rate(settings, ref_count)
@@ -431,7 +511,7 @@ def bench_store(store: str, settings: Settings, requests: int, warmup: int,
           f"raw insert+commit {raw_before:.0f}/{raw_after:.0f} per s", flush=True)
     noisy = max(bare_before, bare_after) > 1.3 * min(bare_before, bare_after)
     return StoreResult(store, levels, (bare_before + bare_after) / 2, (raw_before + raw_after) / 2,
-                       built + signed, durability, noisy, warm_errors, streams)
+                       built + signed, durability, noisy, warm_errors, streams, nothing)
 
 
 class LagProbe:
@@ -529,10 +609,135 @@ def report(results: list[StoreResult], requests: int) -> None:
                 print(f"{r.store:<9} {sl.streams:>7} {sl.load.rate:>8.1f} {ratio:>7.2f} {mark:<5} "
                       f"{sl.load.pct(50):>8.1f} {sl.load.pct(99):>8.1f} {cpu:>22.2f} "
                       f"{sl.events_min if sl.streams else '-':>14}")
+    if any(r.nothing for r in results):
+        print()
+        print("A release against a do-nothing route (same app, middleware, client and run; "
+              f"targets: server CPU per release <= {CPU_TARGET:.0f}x the do-nothing route's, "
+              f"release rate >= {RATE_TARGET:.0%} of its rate)")
+        print(f"{'store':<9} {'clients':>7} {'release/s':>10} {'nothing/s':>10} {'rate ratio':>10} {'':<5}"
+              f" {'release CPU ms':>14} {'nothing CPU ms':>14} {'CPU ratio':>9} {'':<5}")
+        for r in results:
+            for lv, ref in zip(r.levels, r.nothing, strict=False):
+                rate = lv.rate / ref.rate if ref.rate else 0.0
+                cpu_r, cpu_n = lv.server_cpu / lv.requests * 1000, ref.server_cpu / ref.requests * 1000
+                cpu = cpu_r / cpu_n if cpu_n else 0.0
+                print(f"{r.store:<9} {lv.clients:>7} {lv.rate:>10.1f} {ref.rate:>10.1f} {rate:>10.2f} "
+                      f"{_mark(rate >= RATE_TARGET):<5} {cpu_r:>14.2f} {cpu_n:>14.2f} {cpu:>9.2f} "
+                      f"{_mark(cpu <= CPU_TARGET):<5}")
     load = os.getloadavg()
     print(f"load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
           f"(the bench itself keeps about 2 busy)")
     print()
+
+
+def targets(results: list[StoreResult]) -> list[Target]:
+    """The issue's targets this part of the bench measures, one row each."""
+    rows: list[Target] = []
+    for r in results:
+        for lv, ref in zip(r.levels, r.nothing, strict=False):
+            cpu_r, cpu_n = lv.server_cpu / lv.requests, ref.server_cpu / ref.requests
+            if cpu_n > 0:
+                rows.append(Target(f"{r.store}: server CPU per release / do-nothing, {lv.clients} client(s)",
+                                   cpu_r / cpu_n, "<=", CPU_TARGET, f"{cpu_r * 1000:.2f} / {cpu_n * 1000:.2f} ms"))
+            if ref.rate > 0:
+                rows.append(Target(f"{r.store}: release rate / do-nothing rate, {lv.clients} client(s)",
+                                   lv.rate / ref.rate, ">=", RATE_TARGET, f"{lv.rate:.0f} / {ref.rate:.0f} per s"))
+        if r.streams and r.streams[0].load.rate:
+            last = r.streams[-1]
+            rows.append(Target(f"{r.store}: release rate with {last.streams} open streams / with none",
+                               last.load.rate / r.streams[0].load.rate, ">=", STREAM_TARGET,
+                               f"{last.load.rate:.0f} / {r.streams[0].load.rate:.0f} per s"))
+    return rows
+
+
+@dataclass
+class Target:
+    figure: str
+    value: float
+    op: str  # "<=" or ">="
+    target: float
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.value <= self.target if self.op == "<=" else self.value >= self.target
+
+
+def print_targets(rows: list[Target]) -> None:
+    if not rows:
+        return
+    print("Targets (one run on this machine; ratios are against references measured in the same run)")
+    width = max(len(t.figure) for t in rows)
+    for t in rows:
+        print(f"  {t.figure:<{width}}  {t.value:>9.2f}  target {t.op} {t.target:<6g} {_mark(t.ok)}   {t.detail}")
+    missed = sum(not t.ok for t in rows)
+    print(f"  {len(rows) - missed} of {len(rows)} targets met" + (f"; {missed} missed" if missed else ""))
+    print()
+
+
+# -- the parts behind the release, each on its own scratch store -----------------------------
+COMPONENT_PUPILS = 3000
+GROUP_THREADS = 16
+GROUP_SECONDS = 4.0
+GROUP_TARGET = 2.0
+WATCH_TARGET_MS = 20.0
+
+
+def library_save_rate(settings: Settings, threads: int, seconds: float) -> float:
+    """The library's own ``Application.save()`` of a one-event aggregate from ``threads`` threads."""
+    app = BareApp(env=settings.eventsourcing_env())
+    done = [0] * threads
+    try:
+        for i in range(20):
+            app.save(BenchMark(n=-i))
+        stop = time.monotonic() + seconds
+
+        def worker(w: int) -> None:
+            while time.monotonic() < stop:
+                app.save(BenchMark(n=w))
+                done[w] += 1
+        pool = [threading.Thread(target=worker, args=(w,)) for w in range(threads)]
+        started = time.monotonic()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        return sum(done) / (time.monotonic() - started)
+    finally:
+        app.close()
+
+
+def components(stores: list[str], data_dir: str | None) -> list[Target]:
+    """Group commit against the library's save, and the watcher's round at school scale."""
+    from service.use_cases.application import HandoverApp
+    from tools import bench_commit, bench_watch
+
+    rows: list[Target] = []
+    if "postgres" in stores:
+        print(f"[postgres] group commit: {GROUP_THREADS} concurrent commands against the library's "
+              f"save() from {GROUP_THREADS} threads, {GROUP_SECONDS:.0f} s each", flush=True)
+        with scratch_store("postgres", data_dir) as settings:
+            library = library_save_rate(settings, GROUP_THREADS, GROUP_SECONDS)
+            app = HandoverApp(env=settings.eventsourcing_env())
+            try:
+                bench_commit.drive(app, GROUP_THREADS, 1.0, 64)  # warm up
+                grouped, latencies, per_tx = bench_commit.drive(app, GROUP_THREADS, GROUP_SECONDS, 64)
+            finally:
+                app.close()
+        print(f"  commands (pupil event + idempotency record, one transaction each): {grouped:.0f}/s, "
+              f"p99 {bench_commit.pct(latencies, 0.99):.1f} ms, {per_tx:.1f} per transaction; "
+              f"library save(): {library:.0f}/s", flush=True)
+        rows.append(Target(f"postgres: commands/s at {GROUP_THREADS} concurrent / library save() at "
+                           f"{GROUP_THREADS} threads", grouped / library if library else 0.0, ">=",
+                           GROUP_TARGET, f"{grouped:.0f} / {library:.0f} per s"))
+    for store in stores:
+        print(f"[{store}] watcher rounds at {COMPONENT_PUPILS} pupils", flush=True)
+        medians = bench_watch.run(store, COMPONENT_PUPILS, 50, 5)
+        for name in ("index, nothing due", "index, 50 due"):
+            rows.append(Target(f"{store}: watcher round CPU ms at {COMPONENT_PUPILS} pupils ({name[7:]})",
+                               medians[name], "<=", WATCH_TARGET_MS,
+                               f"full scan {medians['scan' + name[5:]]:.1f} ms"))
+    return rows
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -571,6 +776,16 @@ def run_bench(args: argparse.Namespace) -> int:
     finally:
         driver.close()
     report(results, requests)
+    rows = targets(results)
+    if getattr(args, "components", True):
+        try:
+            rows += components([r.store for r in results], getattr(args, "data_dir", None))
+        except Exception:  # noqa: BLE001 - report what was measured
+            failed = True
+            print("  bench of the components failed:", file=sys.stderr)
+            traceback.print_exc()
+        print()
+    print_targets(rows)
     errors = sum(lv.errors for r in results for lv in r.levels) + sum(r.warmup_errors for r in results)
     errors += sum(sl.load.errors for r in results for sl in r.streams)
     if errors:

@@ -285,11 +285,12 @@ class SharedReader:
     cannot apply) is reported, retried with back-off and resumes by itself; the others go on."""
 
     def __init__(self, app: Application[Any], runners: Sequence[Runner], *, signal: SaveSignal,
-                 batch_size: int = 500, poll: float = 0.25, coalesce: float = 0.01) -> None:
+                 batch_size: int = 500, poll: float = 0.25, coalesce: float = 0.01,
+                 name: str = "views") -> None:
         self.app, self.runners, self.signal = app, list(runners), signal
         self.batch_size, self.poll, self.coalesce = batch_size, poll, coalesce
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="views", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     @property
     def alive(self) -> bool:

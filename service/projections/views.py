@@ -74,8 +74,9 @@ class Views:
         live = [r for name, r in self.runners.items() if name in LIVE]
         chain = [r for name, r in self.runners.items() if name == Chain.name]
         rest = [r for name, r in self.runners.items() if name not in LIVE and name != Chain.name]
-        self._readers = [SharedReader(self.app, group, signal=self.app.saved, batch_size=self.batch_size)
-                         for group in (live, rest, chain) if group]
+        self._readers = [SharedReader(self.app, group, signal=self.app.saved, batch_size=self.batch_size,
+                                      name=f"views-{label}")
+                         for label, group in (("live", live), ("reports", rest), ("evidence", chain)) if group]
         for reader in self._readers:
             reader.start()
         self.started = True
