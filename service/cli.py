@@ -312,8 +312,10 @@ def cmd_route(args: argparse.Namespace) -> int:
           + "; ".join(f"{d.name} ({len(d.schools)} schools) -> {', '.join(d.upstreams)}"
                       for d in table.districts))
     sys.stdout.flush()
+    # The districts' own Date and Server headers pass through: none of the router's beside them.
     uvicorn.run(create_router(table), host=settings.host, port=settings.port, log_level="info",
-                log_config=log_config(), **forwarding(settings))
+                log_config=log_config(), server_header=False, date_header=False,
+                **forwarding(settings))
     return 0
 
 

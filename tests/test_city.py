@@ -44,6 +44,7 @@ from tests.builders import (
 )
 from tests.conftest import MORNING, TEST_CIPHER_KEY
 from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
+from tests.tcp_proxy import TcpProxy
 from tests.tcp_proxy import _free_port_below_the_ephemeral_range as free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -110,7 +111,7 @@ class Server:
     and `handover route` serve theirs (the same forwarded-header settings); it notes every path
     it is asked for."""
 
-    def __init__(self, name: str, app: Any, settings: Settings) -> None:
+    def __init__(self, name: str, app: Any, settings: Settings, **config: Any) -> None:
         self.name, self.paths = name, list[str]()
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -121,7 +122,7 @@ class Server:
             await app(scope, receive, send)
         self.server = uvicorn.Server(uvicorn.Config(
             noted, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-            **forwarding(settings)))
+            **forwarding(settings), **config))
         self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.thread.start()
 
@@ -157,6 +158,7 @@ class City:
     stores: dict[str, Store]
     servers: dict[str, Server]
     router: Server
+    line_to_c: TcpProxy  # the network between the router and district C
     schools: dict[str, tuple[str, Staff]]
     stray: tuple[str, Staff]  # a school of district B's store the table does not list
 
@@ -182,17 +184,21 @@ def city(tmp_path: Path) -> Iterator[City]:
                 "forwarded_allow_ips": "127.0.0.1"})  # the router's address
             servers[d] = Server(f"district-{d}", create_app(settings), settings)
             stack.callback(servers[d].stop)
+        line_to_c = stack.enter_context(TcpProxy("127.0.0.1", int(servers["c"].url.rsplit(":", 1)[1])))
+        upstreams = {**{d: s.url for d, s in servers.items()}, "c": f"http://127.0.0.1:{line_to_c.port}"}
         table = tmp_path / "routes.toml"
         table.write_text("".join(
-            f'[districts.{d}]\nupstreams = ["{servers[d].url}"]\nschools = ["{schools[d][0]}"]\n\n'
+            f'[districts.{d}]\nupstreams = ["{upstreams[d]}"]\nschools = ["{schools[d][0]}"]\n\n'
             for d in stores), encoding="utf-8")
-        # The router believes the test's X-Forwarded-For: the test stands for a front proxy.
-        router = Server("router", create_router(load_table(table)),
-                        Settings(forwarded_allow_ips="127.0.0.1"))
+        # The router believes the test's X-Forwarded-For: the test stands for a front proxy. It
+        # waits a minute for a district to say whose a token is, and 5 s for any other answer.
+        router = Server("router", create_router(load_table(table), lookup_timeout=60.0,
+                                                answer_timeout=5.0),
+                        Settings(forwarded_allow_ips="127.0.0.1"), server_header=False, date_header=False)
         stack.callback(router.stop)
         for server in (*servers.values(), router):
             server.wait_healthy()
-        yield City(stores, servers, router, schools, stray)
+        yield City(stores, servers, router, line_to_c, schools, stray)
 
 
 def release(world: World, i: int) -> httpx.Response:
@@ -202,7 +208,8 @@ def release(world: World, i: int) -> httpx.Response:
     return answer
 
 
-def test_a_city_of_three_districts_on_two_clusters_behind_one_router(city: City) -> None:
+def test_a_city_of_three_districts_on_two_clusters_behind_one_router(
+        city: City, caplog: pytest.LogCaptureFixture) -> None:
     client = httpx.Client(base_url=city.router.url, timeout=10)
     worlds = {d: furnished(cast(TestClient, client), school_id, admin, pupils=2)
               for d, (school_id, admin) in city.schools.items()}
@@ -288,18 +295,33 @@ def test_a_city_of_three_districts_on_two_clusters_behind_one_router(city: City)
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["failing"] == []
 
-    # District C goes down: its staff get a 503 naming it, A and B go on, /health says which.
-    city.servers["c"].stop()
-    r = client.get("/v1/roster", headers=c.guard.h())
-    assert r.status_code == 503
+    # The line to district C goes silent: a new token of B is routed at once all the same (C's
+    # answer is not awaited once B has said whose it is), and C's staff get a 503 naming C.
+    c_guard = client.get("/v1/roster", headers=c.guard.h())
+    assert c_guard.status_code == 200
+    city.line_to_c.hole()
+    r = client.get("/v1/me", headers=b.inspector.h(), timeout=20)  # far less than a minute
+    assert r.status_code == 200 and r.json()["school_id"] == b.school_id
+    r = client.get("/v1/roster", headers=c.guard.h(), timeout=20)
+    assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["districts"] == ["c"] and "c" in r.json()["detail"]
+
+    # District C goes down: the same 503 at once, A and B go on, /health says which is down.
+    city.line_to_c.cut()
+    r = client.get("/v1/roster", headers=c.guard.h())
+    assert r.status_code == 503 and r.json()["districts"] == ["c"]
     assert client.get("/v1/roster", headers=a.guard.h()).status_code == 200
-    r = client.get("/v1/me", headers=b.inspector.h())  # a token not seen before: C cannot be asked
-    assert r.status_code == 200 and r.json()["school_id"] == b.school_id
+    r = client.get("/v1/me", headers=a.inspector.h())  # a new token: C cannot be asked
+    assert r.status_code == 200 and r.json()["school_id"] == a.school_id
     health = client.get("/health")
     assert health.status_code == 503 and health.json()["failing"] == ["c"]
     assert health.json()["districts"]["a"]["ok"] and not health.json()["districts"]["c"]["ok"]
+
+    # The router's log and the districts' never hold a token.
+    tokens = [s.token for w in worlds.values() for s in (w.admin, w.guard, w.inspector, w.teacher)]
+    assert caplog.records  # C's failures were logged
+    assert not [r for r in caplog.records for t in tokens if t in r.getMessage()]
     client.close()
 
 

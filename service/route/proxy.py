@@ -124,19 +124,24 @@ def bearer(request: Request) -> str | None:
 
 class Router:
     def __init__(self, table: RouteTable, *, transport: httpx.AsyncBaseTransport | None = None,
-                 cache: TokenCache | None = None, lookup_timeout: float = 5.0) -> None:
+                 cache: TokenCache | None = None, lookup_timeout: float = 5.0,
+                 answer_timeout: float = 60.0) -> None:
         self.table = table
         self.cache = cache or TokenCache()
         self.transport = transport
-        self.lookup_timeout = lookup_timeout
+        self.lookup_timeout = lookup_timeout  # whose token is it; is the district well
+        # A district's silence this long (before its answer, or in the middle of it) ends the
+        # request: a live stream is never quiet for more than its 15 s heartbeat.
+        self.answer_timeout = answer_timeout
         self._client: httpx.AsyncClient | None = None
+        self._resolving: dict[str, asyncio.Future[Claim | Response]] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 transport=self.transport, trust_env=False, follow_redirects=False,
-                timeout=httpx.Timeout(connect=3.0, read=None, write=30.0, pool=5.0),
+                timeout=httpx.Timeout(connect=3.0, read=self.answer_timeout, write=30.0, pool=5.0),
                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
         return self._client
 
@@ -164,7 +169,9 @@ class Router:
     async def _send(self, district: District, request: Request, body: bytes | None | AsyncIterator[bytes],
                     ) -> httpx.Response:
         """The district's answer, its body still to be read; the next base URL is tried while one
-        cannot be connected to and no byte of a streamed body has gone."""
+        cannot be connected to and no byte of a streamed body has gone. A district that took
+        the request and then said nothing (or hung up) is not asked again elsewhere: it may
+        have done it."""
         started = False
 
         async def streamed(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -180,11 +187,14 @@ class Router:
                                                  headers=self._headers(request), content=content)
             try:
                 return await self.client.send(outgoing, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as e:
-                log.warning("district %s: %s does not answer: %r", district.name, base, e)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                log.warning("district %s: %s cannot be reached: %r", district.name, base, e)
                 error = e
                 if started:
                     break
+            except httpx.TransportError as e:
+                log.warning("district %s: %s did not answer: %r", district.name, base, e)
+                raise DistrictDown(district, e) from e
         assert error is not None
         raise DistrictDown(district, error)
 
@@ -238,31 +248,43 @@ class Router:
         cached = self.cache.get(token)
         if cached is not None:
             return cached
-        claims = await asyncio.gather(*(self._claim(d, token) for d in self.table.districts))
-        known = [c for c in claims if c.school_id is not None]
-        if len(known) > 1:
-            names = ", ".join(c.district.name for c in known)
-            log.error("districts %s all know one token: the routing table points two districts "
-                      "at one store", names)
-            return problem(503, "token-in-several-districts", "Token known in several districts",
-                           f"学区 {names} 都认得这个令牌：路由表有误 / districts {names} all know "
-                           "this token: the routing table is wrong")
-        if known:
-            claim = known[0]
-            assert claim.school_id is not None
-            if claim.school_id not in claim.district.schools:
-                listed = self.table.district_of_school(claim.school_id)
-                return problem(
-                    421, "school-not-routed", "School not routed",
-                    f"学校 {claim.school_id} 不在学区 {claim.district.name} 的路由表中 / school "
-                    f"{claim.school_id} is not routed to district {claim.district.name}"
-                    + (f" (the table lists it under {listed.name})" if listed else ""),
-                    school_id=claim.school_id, district=claim.district.name)
-            self.cache.put(token, claim.district)
-            return claim.district
-        down = [c.district for c in claims if c.down is not None]
+        key = TokenCache.key(token)
+        pending = self._resolving.get(key)
+        if pending is None:  # one lookup for the requests of one new token that arrive together
+            pending = self._resolving[key] = asyncio.ensure_future(self._claim_any(token))
+            pending.add_done_callback(lambda _: self._resolving.pop(key, None))
+        claim = await asyncio.shield(pending)
+        if isinstance(claim, Response):
+            return claim
+        assert claim.school_id is not None
+        if claim.school_id not in claim.district.schools:
+            listed = self.table.district_of_school(claim.school_id)
+            return problem(
+                421, "school-not-routed", "School not routed",
+                f"学校 {claim.school_id} 不在学区 {claim.district.name} 的路由表中 / school "
+                f"{claim.school_id} is not routed to district {claim.district.name}"
+                + (f" (the table lists it under {listed.name})" if listed else ""),
+                school_id=claim.school_id, district=claim.district.name)
+        self.cache.put(token, claim.district)
+        return claim.district
+
+    async def _claim_any(self, token: str) -> Claim | Response:
+        """The district that knows the token, as soon as one says so: a district slow to answer
+        delays only the tokens no other district knows."""
+        tasks = [asyncio.ensure_future(self._claim(d, token)) for d in self.table.districts]
+        down: list[District] = []
+        try:
+            for next_answer in asyncio.as_completed(tasks):
+                claim = await next_answer
+                if claim.school_id is not None:
+                    return claim
+                if claim.down is not None:
+                    down.append(claim.district)
+        finally:
+            for task in tasks:
+                task.cancel()
         if down:
-            return district_down(down)
+            return district_down(sorted(down, key=self.table.districts.index))
         return problem(401, "unauthorized", "Unauthorized",
                        "令牌无效 / this token is not valid in any district")
 
