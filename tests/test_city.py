@@ -29,8 +29,8 @@ from pydantic import SecretStr
 from service.api.app import create_app
 from service.application import HandoverApp
 from service.cli import forwarding, main
-from service.route.proxy import create_router
-from service.route.table import RouteTableError, load_table, parse_table
+from service.route.proxy import TokenCache, create_router
+from service.route.table import District, RouteTableError, load_table, parse_table
 from service.settings import Settings
 from service.use_cases.clock import FixedClock
 from tests.builders import (
@@ -350,3 +350,25 @@ def test_the_router_refuses_to_start_on_a_bad_table(tmp_path: Path, capsys: pyte
     assert "[districts.east]" in capsys.readouterr().err
     assert main(["route", "--table", str(tmp_path / "missing.toml")]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_the_example_table_of_the_readme_and_compose_file_is_one_the_router_starts_on() -> None:
+    table = load_table(Path(__file__).resolve().parent.parent / "docs" / "routes.example.toml")
+    assert [d.upstreams for d in table.districts] == [("http://district-east:8000",),
+                                                     ("http://district-west:8000",)]
+
+
+def test_a_tokens_district_is_kept_a_minute_by_its_hash_and_the_oldest_make_room() -> None:
+    now = [0.0]
+    cache = TokenCache(ttl=60.0, size=2, clock=lambda: now[0])
+    east, west = (District(n, ("http://x",), frozenset()) for n in ("east", "west"))
+    cache.put("hov_secret-one", east)
+    assert cache.get("hov_secret-one") is east
+    assert all("hov_secret" not in k for k in cache._entries)  # only hashes are held
+    now[0] = 59.9
+    assert cache.get("hov_secret-one") is east
+    now[0] = 60.0
+    assert cache.get("hov_secret-one") is None  # asked again after a minute
+    for i in range(3):
+        cache.put(f"hov_{i}", west)
+    assert len(cache) == 2 and cache.get("hov_0") is None and cache.get("hov_2") is west
