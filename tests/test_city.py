@@ -47,7 +47,17 @@ from tests.pg import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, fresh_database
 from tests.tcp_proxy import TcpProxy
 from tests.tcp_proxy import _free_port_below_the_ephemeral_range as free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _server_bin() -> Path:
+    """Debian's PostgreSQL server binaries: 15 (Debian 12's) when there, else the newest."""
+    found = {p.parts[-3]: p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")}
+    if "15" in found:
+        return found["15"]
+    newest = sorted((int(v), path) for v, path in found.items() if v.isdigit())
+    return newest[-1][1] if newest else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _server_bin()
 # The services' clocks run from a Monday afternoon of term, whatever the hour the test runs.
 CLOCK_START = "2026-11-23T15:30:00+08:00"
 
@@ -74,7 +84,7 @@ def second_cluster() -> Iterator[int]:
         as_postgres = ["runuser", "-u", "postgres", "--"]
     data, port = root / "data", free_port()
     try:
-        run([*as_postgres, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust",
+        run([*as_postgres, str(initdb), "-D", str(data), "-U", PG_USER, "--auth=trust",
              "--no-sync", "-E", "UTF8", "--locale=C"])
         run([*as_postgres, str(pg_ctl), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "30",
              "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
