@@ -6,6 +6,7 @@ others go on; the pairing lockout still counts the real client."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from io import BytesIO
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +26,7 @@ import psycopg
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from PIL import Image
 from pydantic import SecretStr
 
 from service.api.app import create_app
@@ -108,10 +111,17 @@ class Store:
 
     def events(self) -> int:
         """The district's events, counted in its own table with SQL."""
-        table = f'"{self.schema}".handover_events' if self.schema else "handover_events"
+        return self.count("handover_events")
+
+    def count(self, table: str) -> int:
+        """The rows of one of the district's tables (0 while it has not made it)."""
+        name = f'"{self.schema or "public"}".{table}'
         with psycopg.connect(host=PG_HOST, port=self.port, user=PG_USER, password=PG_PASSWORD,
                              dbname=self.dbname) as conn:
-            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+            if found is None or found[0] is None:
+                return 0
+            row = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
         assert row is not None
         return int(row[0])
 
@@ -272,6 +282,19 @@ def test_a_city_of_three_districts_on_two_clusters_behind_one_router(
     assert polled.status_code == 200, polled.text
     assert polled.text.startswith("retry:")
 
+    # A megabyte photo streams up through the router into C's blob table on the second cluster,
+    # and its kept copy streams back byte for byte.
+    c = worlds["c"]
+    noise = BytesIO()
+    Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3)).save(noise, "PNG")
+    assert noise.tell() > 1_000_000
+    r = client.put(f"/v1/pupils/{c.pupil(0)}/photo", headers=c.admin.h(**key()),
+                   files={"file": ("照片.png", noise.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    kept = client.get(f"/v1/pupils/{c.pupil(0)}/photo", headers=c.guard.h())
+    assert kept.status_code == 200 and hashlib.sha256(kept.content).hexdigest() == r.json()["photo_sha256"]
+    assert city.stores["c"].count("blobs") == 1 and city.stores["a"].count("blobs") == 0
+
     # A school the table does not list is not routed, even though its district knows it.
     stray_id, stray_admin = city.stray
     r = client.get("/v1/me", headers=stray_admin.h())
@@ -285,7 +308,6 @@ def test_a_city_of_three_districts_on_two_clusters_behind_one_router(
     # Pairing carries no token: the code is tried district by district and pairs in C. The
     # lockout counts the real client, passed on by the router: one client locked out of every
     # district leaves another free to pair.
-    c = worlds["c"]
     codes = []
     for name in ("南门平板", "值班看板"):
         r = client.post("/v1/devices", json={"name": name, "kind": "duty_board"}, headers=c.admin.h(**key()))
