@@ -235,12 +235,15 @@ class Router:
             except httpx.HTTPError as e:
                 error = e
                 continue
-            if r.status_code == 200:
-                school = r.json().get("school_id")
-                return Claim(district, school_id=str(school) if school else None)
             if r.status_code in (401, 403):
                 return Claim(district)
-            error = RuntimeError(f"GET /v1/me answered {r.status_code}")
+            try:
+                school = r.json().get("school_id") if r.status_code == 200 else None
+            except (ValueError, AttributeError):
+                school = None
+            if school:
+                return Claim(district, school_id=str(school))
+            error = RuntimeError(f"GET /v1/me answered {r.status_code} without a school")
         log.warning("district %s cannot say whose a token is: %r", district.name, error)
         return Claim(district, down=error)
 
