@@ -211,9 +211,9 @@ def city(tmp_path: Path) -> Iterator[City]:
             f'[districts.{d}]\nupstreams = ["{upstreams[d]}"]\nschools = ["{schools[d][0]}"]\n\n'
             for d in stores), encoding="utf-8")
         # The router believes the test's X-Forwarded-For: the test stands for a front proxy. It
-        # waits a minute for a district to say whose a token is, and 5 s for any other answer.
+        # waits a minute for a district to say whose a token is, and 10 s for any other answer.
         router = Server("router", create_router(load_table(table), lookup_timeout=60.0,
-                                                answer_timeout=5.0),
+                                                answer_timeout=10.0),
                         Settings(forwarded_allow_ips="127.0.0.1"), server_header=False, date_header=False)
         stack.callback(router.stop)
         for server in (*servers.values(), router):
