@@ -1,4 +1,4 @@
-"""The ``handover`` command line: init, serve, demo, worker, rebuild, verify, bench."""
+"""The ``handover`` command line: init, serve, demo, worker, rebuild, verify, route, bench."""
 
 from __future__ import annotations
 
@@ -295,6 +295,30 @@ def _verify_live(args: argparse.Namespace, key_text: str | None, kept: list[Any]
         app.close()
 
 
+def cmd_route(args: argparse.Namespace) -> int:
+    """One address for a city: each request to the service of its school's district."""
+    import uvicorn
+
+    from service.route.proxy import create_router
+    from service.route.table import RouteTableError, load_table
+
+    try:
+        table = load_table(Path(args.table))
+    except RouteTableError as e:
+        print(f"handover route: {e}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    print(f"Handover router on http://{settings.host}:{settings.port}: "
+          + "; ".join(f"{d.name} ({len(d.schools)} schools) -> {', '.join(d.upstreams)}"
+                      for d in table.districts))
+    sys.stdout.flush()
+    # The districts' own Date and Server headers pass through: none of the router's beside them.
+    uvicorn.run(create_router(table), host=settings.host, port=settings.port, log_level="info",
+                log_config=log_config(), server_header=False, date_header=False,
+                **forwarding(settings))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """The bench is a tool of the repository checkout (``tools/``), not of the installed service."""
     checkout = Path(__file__).resolve().parent.parent
@@ -354,6 +378,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="verify the live store's chains against their published checkpoints")
     _add_store_args(p)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("route", help=(
+        "pass each request to its school's district service, by a routing table (a city)"))
+    p.add_argument("--table", required=True, metavar="ROUTES.toml", help=(
+        "[districts.NAME] sections, each with upstreams = [base URLs] and schools = [school ids]"))
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_route)
 
     p = sub.add_parser("bench", help="measure release throughput and latency over HTTP")
     p.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")

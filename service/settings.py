@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: str = ""
     postgres_dbname: str = "handover"
-    postgres_schema: str = ""
+    postgres_schema: str = Field(default="", pattern=r"^([a-z_][a-z0-9_]{0,29})?$", description=(
+        "The PostgreSQL schema everything of this service is kept in (made at start if missing; "
+        "lower-case letters, digits and _, at most 30): one service per schema, e.g. one a "
+        "district, several in one database; empty: the database's public schema"))
     postgres_pool_size: int = Field(default=10, ge=1)
     postgres_pool_wait: float = Field(
         default=3.0, gt=0, description="Seconds a request waits for a database connection before it answers 503")

@@ -79,7 +79,11 @@ def add_staff(client: TestClient, admin: Staff, name: str, roles: list[str]) -> 
 def a_school(client: TestClient, app: HandoverApp, pupils: int = 4, name: str = "实验小学") -> World:
     """A school, one class of enrolled pupils each with a guardian, a group, a club and a gate."""
     created = app.init_school(name, "Asia/Shanghai", "王校长")
-    admin = Staff(created["admin_id"], created["token"])
+    return furnished(client, created["school_id"], Staff(created["admin_id"], created["token"]), pupils)
+
+
+def furnished(client: TestClient, school_id: str, admin: Staff, pupils: int = 4) -> World:
+    """A school just made (by its admin's token) given its staff, class, group, club, gate and pupils."""
     homeroom = add_staff(client, admin, "李老师", ["teacher"])
     teacher = add_staff(client, admin, "张老师", ["teacher"])
     club_teacher = add_staff(client, admin, "赵老师", ["teacher"])
@@ -99,7 +103,7 @@ def a_school(client: TestClient, app: HandoverApp, pupils: int = 4, name: str = 
     club_id = r.json()["group_id"]
     r = client.post("/v1/school/gates", json={"name": "东门"}, headers=admin.h(**key()))
     gate_id = r.json()["gate_id"]
-    world = World(client, created["school_id"], admin, homeroom, teacher, club_teacher, guard,
+    world = World(client, school_id, admin, homeroom, teacher, club_teacher, guard,
                   inspector, class_id, group_id, club_id, gate_id)
     for i in range(pupils):
         world.pupils.append(enrolled_pupil(world, f"学生{i}", f"家长{i}", f"1380013800{i}"))

@@ -30,7 +30,7 @@ QUIET_RECORDER = 60.0  # the longest the settings allow
 # -- in parallel (pytest-xdist: `make test`, or `pytest -n auto --dist load`) --------------------
 # The longest tests start first, so that no worker is left running one of them alone at the end.
 LONGEST_FIRST = ("tests/test_scripted_afternoon.py", "tests/test_worker_process.py",
-                 "tests/test_outage.py", "tests/test_statements.py")
+                 "tests/test_outage.py", "tests/test_statements.py", "tests/test_city.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

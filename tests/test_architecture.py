@@ -5,7 +5,7 @@ module level, under ``if TYPE_CHECKING:`` and inside functions. A lower layer ne
 higher one:
 
     domain  ←  adapters, imports  ←  use_cases  ←  projections  ←  workers, reports  ←  demo
-            ←  api  ←  cli
+            ←  api  ←  route  ←  cli
 
 ``adapters`` (store wiring, outbound HTTP, files, the access-log recorder) and ``imports`` (the
 roster file) know the domain and the libraries, never a use case.
@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("workers", ("service.workers", "service.reports")),
     ("demo", ("service.demo",)),
     ("api", ("service.api",)),
+    ("route", ("service.route",)),
     ("cli", ("service.cli",)),
 ]
 TOP_LEVEL = {"service", "service.settings", "service.application", "service.cli"}

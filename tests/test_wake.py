@@ -70,10 +70,11 @@ def test_another_processs_write_wakes_the_views_at_once(
 def test_a_lost_listen_connection_is_said_retried_and_wakes_once_back(
         pg_database: str, request: pytest.FixtureRequest) -> None:
     with TcpProxy(PG_HOST, PG_PORT) as proxy:
-        settings = pg_settings(pg_database, _pg_schema(request))
+        schema = _pg_schema(request)  # the writer's and the listener's: another's writes wake nobody here
+        settings = pg_settings(pg_database, schema)
         app = HandoverApp(env=settings.eventsourcing_env())
         signal = SaveSignal()
-        listener_settings = pg_settings(pg_database, _pg_schema(request), port=proxy.port)
+        listener_settings = pg_settings(pg_database, schema, port=proxy.port)
         listener_app = HandoverApp(env=listener_settings.eventsourcing_env())
         wake = pg_wake(listener_app.factory.datastore, listener_app.recorder, signal.notify)  # type: ignore[attr-defined]
         wake.first_retry = 0.2

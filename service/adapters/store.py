@@ -12,7 +12,14 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from eventsourcing.persistence import InfrastructureFactory, InterfaceError, OperationalError
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    InterfaceError,
+    OperationalError,
+    ProcessRecorder,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import (
     SQLiteConnection,
@@ -21,6 +28,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 from eventsourcing.utils import register_topic
+from psycopg import sql
 from psycopg.abc import PQGen
 from psycopg.rows import DictRow
 
@@ -212,7 +220,20 @@ def _wait_until_silent(gen: PQGen[Any], fileno: int, silence: float) -> Any:
 
 
 class OutageAwarePostgresRecorder(PostgresApplicationRecorder):
-    """Fails within the pool's timeout while the database is away, instead of retrying for ages."""
+    """Fails within the pool's timeout while the database is away, instead of retrying for ages.
+
+    In a schema of its own (``POSTGRES_SCHEMA``) its ``NOTIFY`` channel is named after the schema
+    too: channels are the database's, not the schema's, and another district's writes in the same
+    database would otherwise wake this one's listeners."""
+
+    @property
+    def channel_name(self) -> str:
+        return self._channel_name
+
+    @channel_name.setter
+    def channel_name(self, name: str) -> None:  # the library sets it, then writes it into its SQL
+        schema = self.datastore.schema
+        self._channel_name = name if schema == "public" else f"{schema}_{name}"
 
     insert_events = _bounded(PostgresApplicationRecorder.insert_events)
     select_events = _bounded(PostgresApplicationRecorder.select_events)
@@ -251,6 +272,32 @@ class OutageAwarePostgresFactory(PostgresFactory):
             "BoundedConnection", (BoundedConnection,), {"answer_timeout": query_timeout + 1})
         self.datastore.breaker = Breaker(  # type: ignore[attr-defined]
             float(self.env.get("POSTGRES_PROBE_INTERVAL") or 1))
+        self._schema_made = False
+
+    def ensure_schema(self) -> None:
+        """The schema named by ``POSTGRES_SCHEMA``, made if missing, before any table in it."""
+        schema = self.datastore.schema
+        if self._schema_made or schema == "public":
+            return
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        self._schema_made = True
+
+    def application_recorder(self) -> ApplicationRecorder:
+        self.ensure_schema()
+        return super().application_recorder()
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        self.ensure_schema()
+        return super().aggregate_recorder(purpose)
+
+    def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
+        self.ensure_schema()
+        return super().tracking_recorder(tracking_recorder_class)
+
+    def process_recorder(self) -> ProcessRecorder:
+        self.ensure_schema()
+        return super().process_recorder()
 
 
 # The factories by the module path they had before the adapters package: an operator's

@@ -1,0 +1,420 @@
+"""The router: one address for a city, each request passed to its school's district service.
+
+A request with a staff token goes to the district whose service knows the token: the router asks
+every district's ``GET /v1/me`` once, at the same time, and the one answering 200 names the school;
+the school must be in that district's list of the table (else 421), and the answer is kept a
+minute under the token's hash (never the token). A request without a token that only one
+district can answer is tried district by district: a device's pairing code until a district
+does not call it unknown, a stream ticket until one does not refuse it. Anything else without a
+token (the screens, the API docs) is the same everywhere and goes to the first district up.
+
+Bodies stream both ways (the live stream passes unbuffered); the client's own address goes on in
+``X-Forwarded-For``, so each district's pairing lockout counts the real client. A district that
+does not answer is a problem+json 503 naming it; the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from service.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, STORE_RETRY_AFTER
+from service.route.table import District, RouteTable
+
+log = logging.getLogger("handover.route")
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host",
+    # said by the router itself, never passed on from the client
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded",
+})
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+MAX_RETRIED_BODY = 64 * 1024  # a pairing request tried in several districts is held this far
+PAIRING = "/v1/devices/pair"
+STREAM = "/v1/stream"
+
+
+class DistrictDown(Exception):
+    def __init__(self, district: District, error: BaseException) -> None:
+        super().__init__(f"district {district.name}: {error!r}")
+        self.district, self.error = district, error
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = {"Retry-After": str(STORE_RETRY_AFTER)} if status == 503 else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"type": PROBLEM_BASE + code, "title": title, "status": status,
+                         "detail": detail, **extra}, status_code=status,
+                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def district_down(districts: list[District]) -> JSONResponse:
+    names = ", ".join(d.name for d in districts)
+    return problem(503, "district-unavailable", "District unavailable",
+                   f"学区 {names} 的服务暂时无法连接，请稍后重试 / the service of district {names} "
+                   "does not answer; try again shortly", districts=[d.name for d in districts])
+
+
+class TokenCache:
+    """District by token hash, for ``ttl`` seconds, at most ``size`` entries (oldest out first)."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 10000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._entries: OrderedDict[str, tuple[float, District]] = OrderedDict()
+
+    @staticmethod
+    def key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str) -> District | None:
+        key = self.key(token)
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[0] <= self.clock():
+            del self._entries[key]
+            return None
+        return found[1]
+
+    def put(self, token: str, district: District) -> None:
+        key = self.key(token)
+        self._entries.pop(key, None)
+        self._entries[key] = (self.clock() + self.ttl, district)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget(self, token: str) -> None:
+        self._entries.pop(self.key(token), None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One district's answer to "whose token is this?"."""
+
+    district: District
+    school_id: str | None = None  # its school, when the district knows the token
+    down: BaseException | None = None
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+class Router:
+    def __init__(self, table: RouteTable, *, transport: httpx.AsyncBaseTransport | None = None,
+                 cache: TokenCache | None = None, lookup_timeout: float = 5.0,
+                 answer_timeout: float = 60.0) -> None:
+        self.table = table
+        self.cache = cache or TokenCache()
+        self.transport = transport
+        self.lookup_timeout = lookup_timeout  # whose token is it; is the district well
+        # A district's silence this long (before its answer, or in the middle of it) ends the
+        # request: a live stream is never quiet for more than its 15 s heartbeat.
+        self.answer_timeout = answer_timeout
+        self._client: httpx.AsyncClient | None = None
+        self._resolving: dict[str, asyncio.Future[Claim | Response]] = {}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self.transport, trust_env=False, follow_redirects=False,
+                timeout=httpx.Timeout(connect=3.0, read=self.answer_timeout, write=30.0, pool=5.0),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- passing a request on --------------------------------------------------------------
+    @staticmethod
+    def _headers(request: Request) -> list[tuple[str, str]]:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                   if k.decode("latin-1").lower() not in HOP_BY_HOP]
+        if request.client is not None:
+            headers.append(("X-Forwarded-For", request.client.host))
+        headers.append(("X-Forwarded-Proto", request.url.scheme))
+        return headers
+
+    @staticmethod
+    def _target(base: str, request: Request) -> str:
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string", b"")
+        return base + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+
+    async def _send(self, district: District, request: Request, body: bytes | None | AsyncIterator[bytes],
+                    ) -> httpx.Response:
+        """The district's answer, its body still to be read; the next base URL is tried while one
+        cannot be connected to and no byte of a streamed body has gone. A district that took
+        the request and then said nothing (or hung up) is not asked again elsewhere: it may
+        have done it."""
+        started = False
+
+        async def streamed(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            nonlocal started
+            async for chunk in source:
+                if chunk:
+                    started = True
+                    yield chunk
+        content: Any = streamed(body) if body is not None and not isinstance(body, bytes) else body
+        error: BaseException | None = None
+        for base in district.upstreams:
+            outgoing = self.client.build_request(request.method, self._target(base, request),
+                                                 headers=self._headers(request), content=content)
+            try:
+                return await self.client.send(outgoing, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                log.warning("district %s: %s cannot be reached: %r", district.name, base, e)
+                error = e
+                if started:
+                    break
+            except httpx.TransportError as e:
+                log.warning("district %s: %s did not answer: %r", district.name, base, e)
+                raise DistrictDown(district, e) from e
+        assert error is not None
+        raise DistrictDown(district, error)
+
+    @staticmethod
+    def _relay(upstream: httpx.Response) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+        response = StreamingResponse(body(), status_code=upstream.status_code,
+                                     background=BackgroundTask(upstream.aclose))
+        response.raw_headers = [(k, v) for k, v in upstream.headers.raw
+                                if k.decode("latin-1").lower() not in HOP_BY_HOP]
+        return response
+
+    @staticmethod
+    def _body(request: Request) -> AsyncIterator[bytes] | None:
+        if "transfer-encoding" in request.headers or request.headers.get("content-length", "0") != "0":
+            return request.stream()
+        return None
+
+    async def forward(self, district: District, request: Request) -> Response:
+        try:
+            upstream = await self._send(district, request, self._body(request))
+        except DistrictDown as e:
+            return district_down([e.district])
+        return self._relay(upstream)
+
+    # -- whose request is it --------------------------------------------------------------
+    async def _claim(self, district: District, token: str) -> Claim:
+        error: BaseException | None = None
+        for base in district.upstreams:
+            try:
+                r = await self.client.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"},
+                                          timeout=self.lookup_timeout)
+            except httpx.HTTPError as e:
+                error = e
+                continue
+            if r.status_code in (401, 403):
+                return Claim(district)
+            try:
+                school = r.json().get("school_id") if r.status_code == 200 else None
+            except (ValueError, AttributeError):
+                school = None
+            if school:
+                return Claim(district, school_id=str(school))
+            error = RuntimeError(f"GET /v1/me answered {r.status_code} without a school")
+        log.warning("district %s cannot say whose a token is: %r", district.name, error)
+        return Claim(district, down=error)
+
+    async def district_of(self, token: str) -> District | Response:
+        cached = self.cache.get(token)
+        if cached is not None:
+            return cached
+        key = TokenCache.key(token)
+        pending = self._resolving.get(key)
+        if pending is None:  # one lookup for the requests of one new token that arrive together
+            pending = self._resolving[key] = asyncio.ensure_future(self._claim_any(token))
+            pending.add_done_callback(lambda _: self._resolving.pop(key, None))
+        claim = await asyncio.shield(pending)
+        if isinstance(claim, Response):
+            return claim
+        assert claim.school_id is not None
+        if claim.school_id not in claim.district.schools:
+            listed = self.table.district_of_school(claim.school_id)
+            return problem(
+                421, "school-not-routed", "School not routed",
+                f"学校 {claim.school_id} 不在学区 {claim.district.name} 的路由表中 / school "
+                f"{claim.school_id} is not routed to district {claim.district.name}"
+                + (f" (the table lists it under {listed.name})" if listed else ""),
+                school_id=claim.school_id, district=claim.district.name)
+        self.cache.put(token, claim.district)
+        return claim.district
+
+    async def _claim_any(self, token: str) -> Claim | Response:
+        """The district that knows the token, as soon as one says so: a district slow to answer
+        delays only the tokens no other district knows."""
+        tasks = [asyncio.ensure_future(self._claim(d, token)) for d in self.table.districts]
+        down: list[District] = []
+        try:
+            for next_answer in asyncio.as_completed(tasks):
+                claim = await next_answer
+                if claim.school_id is not None:
+                    return claim
+                if claim.down is not None:
+                    down.append(claim.district)
+        finally:
+            for task in tasks:
+                task.cancel()
+        if down:
+            return district_down(sorted(down, key=self.table.districts.index))
+        return problem(401, "unauthorized", "Unauthorized",
+                       "令牌无效 / this token is not valid in any district")
+
+    # -- the routes -------------------------------------------------------------------------
+    async def handle(self, request: Request) -> Response:
+        token = bearer(request)
+        if token is not None:
+            found = await self.district_of(token)
+            if isinstance(found, Response):
+                return found
+            response = await self.forward(found, request)
+            if response.status_code == 401:
+                self.cache.forget(token)  # revoked or expired since: asked again next time
+            return response
+        if request.url.path == PAIRING and request.method == "POST":
+            return await self.pair(request)
+        if request.url.path == STREAM and "ticket" in request.query_params:
+            return await self.each_district(request, None, lambda r, _: r.status_code == 401)
+        return await self.first_up(request)
+
+    async def first_up(self, request: Request) -> Response:
+        """What every district answers alike (the screens, the docs, a request without a token)."""
+        body = await self._held_body(request)
+        if isinstance(body, Response):
+            return body
+        down: list[District] = []
+        for district in self.table.districts:
+            try:
+                return self._relay(await self._send(district, request, body))
+            except DistrictDown as e:
+                down.append(e.district)
+        return district_down(down)
+
+    async def _held_body(self, request: Request) -> bytes | None | Response:
+        if self._body(request) is None:
+            return None
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_RETRIED_BODY:
+                return problem(413, "too-large", "Request body too large",
+                               f"请求体超过 {MAX_RETRIED_BODY // 1024} KB / the body is over "
+                               f"{MAX_RETRIED_BODY // 1024} KB")
+        return body
+
+    async def pair(self, request: Request) -> Response:
+        def not_here(r: httpx.Response, content: bytes) -> bool:
+            if r.status_code == 429:  # locked out in this district: the code may be another's
+                return True
+            return r.status_code == 422 and b"pairing-code-unknown" in content
+        return await self.each_district(request, await self._held_body(request), not_here,
+                                        prefer=lambda r: r.status_code == 429)
+
+    async def each_district(self, request: Request, body: bytes | None | Response,
+                            not_here: Callable[[httpx.Response, bytes], bool],
+                            prefer: Callable[[httpx.Response], bool] | None = None) -> Response:
+        """The first district's answer that is not ``not_here``; when every district says not
+        here, the last answer (or one ``prefer`` picks), or a 503 if a district is down."""
+        if isinstance(body, Response):
+            return body
+        down: list[District] = []
+        last: tuple[httpx.Response, bytes] | None = None
+        preferred: tuple[httpx.Response, bytes] | None = None
+        for district in self.table.districts:
+            try:
+                upstream = await self._send(district, request, body)
+            except DistrictDown as e:
+                down.append(e.district)
+                continue
+            if upstream.status_code < 400:
+                return self._relay(upstream)
+            content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent: encoded
+            await upstream.aclose()
+            if not not_here(upstream, content):
+                return self._answer(upstream, content)
+            last = (upstream, content)
+            if prefer is not None and prefer(upstream):
+                preferred = preferred or last
+        if preferred is not None:
+            return self._answer(*preferred)
+        if down:
+            return district_down(down)
+        assert last is not None
+        return self._answer(*last)
+
+    @staticmethod
+    def _answer(upstream: httpx.Response, content: bytes) -> Response:
+        response = Response(content, status_code=upstream.status_code)
+        response.raw_headers = [(k, v) for k, v in upstream.headers.raw
+                                if k.decode("latin-1").lower() not in HOP_BY_HOP]
+        return response
+
+    async def health(self, request: Request) -> Response:
+        """Every upstream's ``/health``: 503 as soon as one does not answer 200."""
+        async def one(base: str) -> dict[str, Any]:
+            try:
+                r = await self.client.get(f"{base}/health", timeout=self.lookup_timeout)
+            except httpx.HTTPError as e:
+                return {"url": base, "ok": False, "status": None, "error": repr(e)}
+            try:
+                status = r.json().get("status")
+            except ValueError:
+                status = None
+            return {"url": base, "ok": r.status_code == 200, "status": status,
+                    "error": None if r.status_code == 200 else f"answered {r.status_code}"}
+        bases = [(d, base) for d in self.table.districts for base in d.upstreams]
+        answers = await asyncio.gather(*(one(base) for _, base in bases))
+        districts: dict[str, dict[str, Any]] = {
+            d.name: {"ok": True, "schools": len(d.schools), "upstreams": []} for d in self.table.districts}
+        for (district, _), answer in zip(bases, answers, strict=True):
+            districts[district.name]["upstreams"].append(answer)
+            districts[district.name]["ok"] &= answer["ok"]
+        failing = [name for name, d in districts.items() if not d["ok"]]
+        return JSONResponse({"status": "failing" if failing else "ok", "failing": failing,
+                             "districts": districts}, status_code=503 if failing else 200)
+
+
+def create_router(table: RouteTable, **options: Any) -> Starlette:
+    router = Router(table, **options)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await router.close()
+
+    app = Starlette(routes=[Route("/health", router.health, methods=["GET", "HEAD"]),
+                            Route("/{path:path}", router.handle, methods=METHODS)],
+                    lifespan=lifespan)
+    app.state.router = router
+    return app

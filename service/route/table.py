@@ -1,0 +1,107 @@
+"""The routing table: each district's service (one or more base URLs of the same store) and the
+schools it holds, read from a TOML file and checked whole before the router starts.
+
+```toml
+[districts.east]
+upstreams = ["http://10.0.1.5:8000", "http://10.0.1.6:8000"]
+schools = ["6f1c…", "0b2e…"]          # the school ids `handover init` printed
+```
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DISTRICT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+class RouteTableError(ValueError):
+    """The table cannot be used: what is wrong, and where."""
+
+
+@dataclass(frozen=True)
+class District:
+    name: str
+    upstreams: tuple[str, ...]  # base URLs without a trailing slash, tried in this order
+    schools: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    districts: tuple[District, ...]
+
+    def district(self, name: str) -> District:
+        return next(d for d in self.districts if d.name == name)
+
+    def district_of_school(self, school_id: str) -> District | None:
+        return next((d for d in self.districts if school_id in d.schools), None)
+
+
+def _upstream(where: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise RouteTableError(f"{where}: an upstream is a URL string, not {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RouteTableError(f"{where}: {value!r} is not an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise RouteTableError(f"{where}: {value!r}: a base URL has no query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise RouteTableError(f"{where}: {value!r} has a bad port") from None
+    return value.rstrip("/")
+
+
+def parse_table(text: str, source: str = "the table") -> RouteTable:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RouteTableError(f"{source} is not valid TOML: {e}") from None
+    unknown = set(data) - {"districts"}
+    if unknown:
+        raise RouteTableError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; "
+                              "the table holds [districts.NAME] sections only")
+    sections = data.get("districts")
+    if not isinstance(sections, dict) or not sections:
+        raise RouteTableError(f"{source} names no district: add a [districts.NAME] section with "
+                              "upstreams = [\"http://host:port\"] and schools = [\"school id\", …]")
+    districts: list[District] = []
+    owner: dict[str, str] = {}
+    for name, section in sections.items():
+        where = f"{source}: [districts.{name}]"
+        if not DISTRICT_NAME.match(name):
+            raise RouteTableError(f"{where}: a district's name is letters, digits, - and _ (at most 40)")
+        if not isinstance(section, dict):
+            raise RouteTableError(f"{where} is not a section")
+        extra = set(section) - {"upstreams", "schools"}
+        if extra:
+            raise RouteTableError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; "
+                                  "a district has upstreams and schools")
+        upstreams = section.get("upstreams")
+        if isinstance(upstreams, str):
+            upstreams = [upstreams]
+        if not isinstance(upstreams, list) or not upstreams:
+            raise RouteTableError(f"{where}: upstreams = [\"http://host:port\", …] is required")
+        schools = section.get("schools", [])
+        if not isinstance(schools, list) or not all(isinstance(s, str) and s.strip() for s in schools):
+            raise RouteTableError(f"{where}: schools is a list of school ids (strings)")
+        for school in schools:
+            if school.strip() in owner:
+                raise RouteTableError(f"{where}: school {school} is in district "
+                                      f"{owner[school.strip()]} too; a school is in one district")
+            owner[school.strip()] = name
+        districts.append(District(name, tuple(_upstream(where, u) for u in upstreams),
+                                  frozenset(s.strip() for s in schools)))
+    return RouteTable(tuple(districts))
+
+
+def load_table(path: Path) -> RouteTable:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RouteTableError(f"the routing table {path} cannot be read: {e}") from None
+    return parse_table(text, str(path))
