@@ -5,9 +5,11 @@ the database."""
 
 from __future__ import annotations
 
+import errno
 import random
 import socket
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -47,7 +49,18 @@ class TcpProxy:
     def start(self) -> Self:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                listener.bind(("127.0.0.1", self.port))
+                break
+            except OSError as e:
+                # Just after a cut, the accepting thread may still hold the old listener for
+                # up to its accept timeout: wait for it rather than fail the test.
+                if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    listener.close()
+                    raise
+                time.sleep(0.05)
         listener.listen(64)
         listener.settimeout(0.05)
         self._listener = listener
