@@ -365,6 +365,17 @@ def test_a_room_left_when_its_teacher_signs_off_is_unattended_from_then_and_the_
     assert world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id}).status_code == 201
     clock.set(at(15, 40))
     handed_to_teacher(world)
+    clock.set(at(17, 1))
+    r = world.post(world.teacher, "/v1/shifts/sign-off", {"place_id": world.group_id})
+    assert r.status_code == 422 and r.json()["held"] == 2, r.text  # custody is handed on first
+    # The pupils stay in the room with a colleague who never signs on for the group.
+    r = world.post(world.teacher, "/v1/handovers", {
+        "pupil_ids": [world.pupil(0), world.pupil(1)], "count": 2,
+        "to_staff_id": world.club_teacher.staff_id, "place_id": world.group_id})
+    assert r.status_code == 201, r.text
+    r = world.post(world.club_teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm",
+                   {"count": 2})
+    assert r.status_code == 200, r.text
     clock.set(at(17, 2))
     r = world.post(world.teacher, "/v1/shifts/sign-off", {"place_id": world.group_id})
     assert r.status_code == 200, r.text

@@ -257,7 +257,8 @@ def test_a_guard_holding_pupils_at_the_gate_cannot_sign_off_until_they_are_gone_
     assert sign_on(world, tablet, world.guard, "2580").status_code == 201
     off = {"staff_id": world.guard.staff_id, "pin": "2580"}
     r = world.post(tablet, "/v1/gate/guards/sign-off", off)
-    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/still-holds-pupils") and r.json()["held"] == 3, r.text
     assert "3" in r.json()["detail"] and "东门" in r.json()["detail"], r.text
     assert client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
     for i in range(3):
@@ -266,6 +267,29 @@ def test_a_guard_holding_pupils_at_the_gate_cannot_sign_off_until_they_are_gone_
         assert r.status_code == 200, r.text
     r = world.post(tablet, "/v1/gate/guards/sign-off", off)
     assert r.status_code == 200 and r.json()["signed_off_at"], r.text
+
+
+def test_a_duty_leader_cannot_sign_a_guard_off_the_gate_while_the_guard_holds_pupils(
+        client: TestClient, app: HandoverApp) -> None:
+    world, tablet = at_the_gate(client, app)
+    leader = add_staff(client, world.admin, "陈主任", ["duty_leader"])
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+    off = {"place_id": world.gate_id, "staff_id": world.guard.staff_id}
+    r = world.post(leader, "/v1/shifts/sign-off", off)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/still-holds-pupils") and r.json()["held"] == 3, r.text
+    assert "3" in r.json()["detail"] and "hand them over first" in r.json()["detail"], r.text
+    assert client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
+    assert world.state(0)["custodian"]["staff_id"] == world.guard.staff_id
+    r = world.post(world.guard, "/v1/handovers", {
+        "pupil_ids": [world.pupil(i) for i in range(3)], "count": 3,
+        "to_staff_id": leader.staff_id, "place_id": world.gate_id})
+    assert r.status_code == 201, r.text
+    r = world.post(leader, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 3})
+    assert r.status_code == 200, r.text
+    r = world.post(leader, "/v1/shifts/sign-off", off)
+    assert r.status_code == 200 and r.json()["signed_off_at"], r.text
+    assert not client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
 
 
 def test_at_the_tablet_only_a_guard_on_the_days_roster_signs_on_or_comes_back(

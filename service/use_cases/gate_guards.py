@@ -264,12 +264,8 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
             shift = self._gate_shift(school, staff_id, today, session, gate_id, readonly=False)
             if shift is None:
                 raise NotFoundError("shift", f"{guard['name']} {today} {session} {gate_id}")
-            held = self._held_at_gate(school, staff_id, today, session, gate_id)
-            if held and not shift.signed_off:
-                raise ConflictError(
-                    f"{guard['name']} still holds {len(held)} pupils at {shift.place['label']}: "
-                    "release them, or a colleague takes over the gate at the tablet.",
-                    state=shift.view())
+            if not shift.signed_off:
+                self.check_holds_nobody(school, guard, today, session)
             shift.sign_off(self.now(), self._as_guard(actor, guard))
             return Decision([shift], shift.view())
         self._check_pin_of(actor, staff_id, pin)
