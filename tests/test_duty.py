@@ -4,6 +4,8 @@ the school (清校) and the duty log (the in-memory store, over HTTP)."""
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from tests.builders import (
     walked_to_gate,
 )
 from tests.conftest import SHANGHAI
-from tests.stores import every_durable_store
+from tests.stores import every_durable_store, every_store
 
 PROBLEM = "application/problem+json"
 
@@ -290,6 +292,29 @@ def test_the_minutes_a_room_was_left_without_an_adult_count_as_a_room_unattended
         SESSION_DAY, world.group_id, 2, 15.0)  # from 15:45, the grace over
     assert [ref["event"] for ref in room["refs"]] == ["Alert.Raised", "Alert.Resolved"]
     assert r.json()["subsidy"]["deduction_percent"] == 100
+
+
+@every_store
+def test_thirty_patrols_sent_at_the_same_moment_are_all_recorded(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, 1)
+    duty = Duty(world)
+    assert duty.roster().status_code == 201
+    clock.set(at(16, 40))
+    places = [f"{n}号楼{floor}层" for n in range(1, 7) for floor in range(1, 6)]
+    start = threading.Barrier(len(places))
+
+    def patrol(i: int) -> int:
+        leader = duty.leaders[i % 2]
+        start.wait()
+        r = world.post(leader, "/v1/duty/patrols", {"place": places[i], "seen": "无人逗留"})
+        return int(r.status_code)
+
+    with ThreadPoolExecutor(len(places)) as pool:
+        answers = list(pool.map(patrol, range(len(places))))
+    assert answers == [201] * len(places), answers
+    listed = client.get("/v1/duty", headers=world.admin.h()).json()["patrols"]
+    assert sorted(p["place"] for p in listed) == sorted(places)
 
 
 @every_durable_store
