@@ -24,7 +24,7 @@ def test_another_schools_pupil_answers_404_never_403(client: TestClient, app: Ha
 def test_a_school_lists_only_its_own_pupils_and_staff(client: TestClient, app: HandoverApp) -> None:
     ours = a_school(client, app, 2, name="一小")
     a_school(client, app, 3, name="二小")
-    assert len(client.get("/v1/pupils", headers=ours.admin.h()).json()) == 2
+    assert len(client.get("/v1/pupils", headers=ours.admin.h()).json()["pupils"]) == 2
     names = {s["name"] for s in client.get("/v1/staff", headers=ours.admin.h()).json()}
     assert "王校长" in names and len(names) == 6
 

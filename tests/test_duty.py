@@ -4,6 +4,8 @@ the school (清校) and the duty log (the in-memory store, over HTTP)."""
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from tests.builders import (
     walked_to_gate,
 )
 from tests.conftest import SHANGHAI
-from tests.stores import every_durable_store
+from tests.stores import every_durable_store, every_store
 
 PROBLEM = "application/problem+json"
 
@@ -292,6 +294,29 @@ def test_the_minutes_a_room_was_left_without_an_adult_count_as_a_room_unattended
     assert r.json()["subsidy"]["deduction_percent"] == 100
 
 
+@every_store
+def test_thirty_patrols_sent_at_the_same_moment_are_all_recorded(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world = a_school(client, app, 1)
+    duty = Duty(world)
+    assert duty.roster().status_code == 201
+    clock.set(at(16, 40))
+    places = [f"{n}号楼{floor}层" for n in range(1, 7) for floor in range(1, 6)]
+    start = threading.Barrier(len(places))
+
+    def patrol(i: int) -> int:
+        leader = duty.leaders[i % 2]
+        start.wait()
+        r = world.post(leader, "/v1/duty/patrols", {"place": places[i], "seen": "无人逗留"})
+        return int(r.status_code)
+
+    with ThreadPoolExecutor(len(places)) as pool:
+        answers = list(pool.map(patrol, range(len(places))))
+    assert answers == [201] * len(places), answers
+    listed = client.get("/v1/duty", headers=world.admin.h()).json()["patrols"]
+    assert sorted(p["place"] for p in listed) == sorted(places)
+
+
 @every_durable_store
 def test_the_days_duty_rebuilt_from_the_stored_events_alone_is_the_same(
         client: TestClient, app: HandoverApp, settings: Settings, clock: FixedClock) -> None:
@@ -365,6 +390,17 @@ def test_a_room_left_when_its_teacher_signs_off_is_unattended_from_then_and_the_
     assert world.post(world.teacher, "/v1/shifts/sign-on", {"place_id": world.group_id}).status_code == 201
     clock.set(at(15, 40))
     handed_to_teacher(world)
+    clock.set(at(17, 1))
+    r = world.post(world.teacher, "/v1/shifts/sign-off", {"place_id": world.group_id})
+    assert r.status_code == 422 and r.json()["held"] == 2, r.text  # custody is handed on first
+    # The pupils stay in the room with a colleague who never signs on for the group.
+    r = world.post(world.teacher, "/v1/handovers", {
+        "pupil_ids": [world.pupil(0), world.pupil(1)], "count": 2,
+        "to_staff_id": world.club_teacher.staff_id, "place_id": world.group_id})
+    assert r.status_code == 201, r.text
+    r = world.post(world.club_teacher, f"/v1/handovers/{r.json()['handover_id']}/confirm",
+                   {"count": 2})
+    assert r.status_code == 200, r.text
     clock.set(at(17, 2))
     r = world.post(world.teacher, "/v1/shifts/sign-off", {"place_id": world.group_id})
     assert r.status_code == 200, r.text

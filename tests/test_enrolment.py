@@ -290,7 +290,7 @@ ROWS = [f"{HEADER},协议", "王小红,女,三年级(2)班,李老师,王大明,1
 
 
 def by_name(world: World) -> dict[str, dict[str, Any]]:
-    pupils = world.client.get("/v1/pupils", headers=world.admin.h()).json()
+    pupils = world.client.get("/v1/pupils", headers=world.admin.h()).json()["pupils"]
     return {p["name"]: world.client.get(f"/v1/pupils/{p['pupil_id']}", headers=world.admin.h()).json()
             for p in pupils}
 

@@ -22,7 +22,7 @@ def test_pupils_enrolled_in_bulk_or_from_paper_agreements_are_expected_on_the_ro
                     params={"term": "2026秋", "term_starts": "2026-09-01", "term_ends": "2027-01-20"},
                     files={"file": ("名单.csv", "\n".join(rows).encode(), "text/csv")})
     assert r.status_code == 201 and r.json()["pupils_signed"] == 1, r.text
-    pupils = {p["name"]: p["pupil_id"] for p in client.get("/v1/pupils", headers=world.admin.h()).json()}
+    pupils = {p["name"]: p["pupil_id"] for p in client.get("/v1/pupils", headers=world.admin.h()).json()["pupils"]}
     chen = pupils["陈一鸣"]
     steps = [("apply", {"pupil_ids": [chen], **TERM}), ("class_reviewed", {"class_id": world.class_id}),
              ("school_approved", {"class_id": world.class_id}),

@@ -10,7 +10,14 @@ from fastapi.testclient import TestClient
 
 from service.application import HandoverApp
 from service.domain.errors import ConflictError, RuleError
-from service.domain.pin import StaffPin, check_pin
+from service.domain.pin import (
+    PIN_TRIES,
+    PIN_WINDOW,
+    PinTries,
+    StaffPin,
+    TooManyPinTriesError,
+    check_pin,
+)
 from service.domain.shift import Shift
 from service.use_cases.clock import FixedClock
 from tests.builders import (
@@ -93,6 +100,27 @@ def test_a_pin_is_stored_only_as_a_salted_hash_and_changed_with_a_new_salt() -> 
     assert stored.salt != first and stored.matches("4711") and not stored.matches("2580")
     assert all("2580" not in str(vars(e)) and "4711" not in str(vars(e))
                for e in stored.collect_events())
+
+
+def test_wrong_pins_are_limited_in_any_window_of_time_wherever_it_starts() -> None:
+    tries = PinTries(school_id="school-1", staff_id="guard-1")
+    first = MORNING.replace(minute=14, second=50)  # ten seconds before a quarter-hour
+    for k in range(PIN_TRIES):
+        tries.failed(first + timedelta(seconds=k), "wrong-pin")
+    past_the_quarter = first + timedelta(seconds=15)
+    with pytest.raises(TooManyPinTriesError) as refused:
+        tries.failed(past_the_quarter, "wrong-pin")
+    assert refused.value.retry_after == (PIN_WINDOW - timedelta(seconds=15)).total_seconds()
+    assert tries.refused_for(first + PIN_WINDOW - timedelta(seconds=1)) == 1
+    # The earliest wrong PIN a whole window old: one more try is taken, and refused after it.
+    again = first + PIN_WINDOW
+    assert tries.refused_for(again) is None
+    tries.failed(again, "wrong-pin")
+    assert tries.refused_for(again) == 1  # the second wrong PIN is a window old a second later
+    assert tries.refused_for(again + timedelta(seconds=1)) is None
+    events = tries.collect_events()
+    assert [type(e) for e in events[1:]] == [PinTries.Failed] * (PIN_TRIES + 1)
+    assert len(tries.last_failures) == PIN_TRIES
 
 
 # -- over HTTP --------------------------------------------------------------------------------
@@ -257,7 +285,8 @@ def test_a_guard_holding_pupils_at_the_gate_cannot_sign_off_until_they_are_gone_
     assert sign_on(world, tablet, world.guard, "2580").status_code == 201
     off = {"staff_id": world.guard.staff_id, "pin": "2580"}
     r = world.post(tablet, "/v1/gate/guards/sign-off", off)
-    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/still-holds-pupils") and r.json()["held"] == 3, r.text
     assert "3" in r.json()["detail"] and "东门" in r.json()["detail"], r.text
     assert client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
     for i in range(3):
@@ -266,6 +295,29 @@ def test_a_guard_holding_pupils_at_the_gate_cannot_sign_off_until_they_are_gone_
         assert r.status_code == 200, r.text
     r = world.post(tablet, "/v1/gate/guards/sign-off", off)
     assert r.status_code == 200 and r.json()["signed_off_at"], r.text
+
+
+def test_a_duty_leader_cannot_sign_a_guard_off_the_gate_while_the_guard_holds_pupils(
+        client: TestClient, app: HandoverApp) -> None:
+    world, tablet = at_the_gate(client, app)
+    leader = add_staff(client, world.admin, "陈主任", ["duty_leader"])
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+    off = {"place_id": world.gate_id, "staff_id": world.guard.staff_id}
+    r = world.post(leader, "/v1/shifts/sign-off", off)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/still-holds-pupils") and r.json()["held"] == 3, r.text
+    assert "3" in r.json()["detail"] and "hand them over first" in r.json()["detail"], r.text
+    assert client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
+    assert world.state(0)["custodian"]["staff_id"] == world.guard.staff_id
+    r = world.post(world.guard, "/v1/handovers", {
+        "pupil_ids": [world.pupil(i) for i in range(3)], "count": 3,
+        "to_staff_id": leader.staff_id, "place_id": world.gate_id})
+    assert r.status_code == 201, r.text
+    r = world.post(leader, f"/v1/handovers/{r.json()['handover_id']}/confirm", {"count": 3})
+    assert r.status_code == 200, r.text
+    r = world.post(leader, "/v1/shifts/sign-off", off)
+    assert r.status_code == 200 and r.json()["signed_off_at"], r.text
+    assert not client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"][0]["on_duty"]
 
 
 def test_at_the_tablet_only_a_guard_on_the_days_roster_signs_on_or_comes_back(
@@ -351,6 +403,19 @@ def test_wrong_pins_for_one_guard_are_refused_even_the_right_one_for_a_while(
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0, r.text
     assert r.json()["type"].endswith("/pin-tries-exceeded")
     clock.advance(minutes=16)
+    assert sign_on(world, tablet, world.guard, "2580").status_code == 201
+
+
+def test_wrong_pins_typed_either_side_of_a_quarter_hour_are_counted_together(
+        client: TestClient, app: HandoverApp, clock: FixedClock) -> None:
+    world, tablet = at_the_gate(client, app)
+    clock.set(clock.now().replace(minute=14, second=50))
+    for pin in ("1357", "2468", "3579", "4680", "5791"):
+        assert sign_on(world, tablet, world.guard, pin).status_code == 422
+    clock.advance(seconds=15)  # a new quarter-hour: still within fifteen minutes of them all
+    r = sign_on(world, tablet, world.guard, "1470")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) == 15 * 60 - 15, r.text
+    clock.advance(minutes=15)
     assert sign_on(world, tablet, world.guard, "2580").status_code == 201
 
 

@@ -130,10 +130,10 @@ def test_the_pupil_list_from_the_views_is_the_list_from_the_aggregates_for_every
             assert views == aggregates, (who, params)
             assert noted_views == noted_aggregates
     listed, _, _, _ = _both(client, monkeypatch, app, "/v1/pupils", world.admin)
-    assert len(listed) == 10
-    assert {p["name"]: p["tags"] for p in listed}["学生5"] == ["留守"]
+    assert len(listed["pupils"]) == listed["total"] == 10
+    assert {p["name"]: p["tags"] for p in listed["pupils"]}["学生5"] == ["留守"]
     teacher_view, _, _, _ = _both(client, monkeypatch, app, "/v1/pupils", world.teacher)
-    assert {p["name"]: p["tags"] for p in teacher_view}["学生5"] is None
+    assert {p["name"]: p["tags"] for p in teacher_view["pupils"]}["学生5"] is None
 
 
 def test_the_afternoon_a_write_just_made_shows_is_read_from_the_views_at_once(

@@ -151,6 +151,7 @@ def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
         extra["current_state"] = exc.state
     if isinstance(exc, RuleError) and exc.field:
         extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    extra.update(exc.members())
     return problem_response(status, exc.code, exc.title, exc.detail, **extra)
 
 

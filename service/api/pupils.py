@@ -299,11 +299,29 @@ class ImportReport(BaseModel):
 PupilId = Annotated[str, Field(max_length=64)]
 
 
-@router.get("/pupils", response_model=list[PupilSummary], responses=READ_RESPONSES)
+PUPIL_PAGE = 100  # pupils on a page of the list unless the caller asks for another number
+PUPIL_PAGE_MAX = 500  # the most on one page: a school of thousands is read page by page
+
+
+class PupilPage(BaseModel):
+    pupils: list[PupilSummary]
+    total: int = Field(description="Pupils matching the query in all, on every page")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="Pass as offset for the next page (null: none)")
+
+
+@router.get("/pupils", response_model=PupilPage, responses=READ_RESPONSES)
 def list_pupils(actor: Reader, app: AppDep, views: ViewsDep,
                 class_id: Annotated[Line | None, Query(max_length=64)] = None,
-                q: Annotated[Line | None, Query(max_length=50)] = None) -> Any:
-    return app.list_pupils(actor, class_id, q, ViewReads(views))
+                q: Annotated[Line | None, Query(max_length=50)] = None,
+                limit: Annotated[int, Query(ge=1, le=PUPIL_PAGE_MAX, description=(
+                    f"Pupils on this page: {PUPIL_PAGE} unless asked, at most {PUPIL_PAGE_MAX}"))
+                ] = PUPIL_PAGE,
+                offset: Annotated[int, Query(ge=0, le=10**6, description=(
+                    "Pupils to skip: the previous page's next_offset"))] = 0) -> Any:
+    """The school's pupils by class, then name, a page at a time, with how many match in all."""
+    return {**app.page_pupils(actor, class_id, q, ViewReads(views), offset, limit), "limit": limit}
 
 
 @router.post("/pupils", response_model=PupilOut, status_code=201)

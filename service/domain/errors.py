@@ -16,6 +16,10 @@ class DomainError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def members(self) -> dict[str, Any]:
+        """Members of the problem body beyond the detail: what a screen shows without parsing it."""
+        return {}
+
 
 class NotFoundError(DomainError):
     """The thing does not exist, or is outside the caller's school (never say which)."""

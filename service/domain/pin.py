@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import math
 import secrets
+from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -16,6 +18,9 @@ from service.domain.refs import ActorRecord
 
 PIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/staff-pin")
 PIN_LENGTHS = range(4, 9)
+PIN_TRIES_NAMESPACE = uuid5(NAMESPACE_URL, "https://handover.invalid/pin-tries")
+PIN_TRIES = 5  # wrong PINs for one person within any PIN_WINDOW before every try is refused
+PIN_WINDOW = timedelta(minutes=15)
 
 
 def pin_hash(pin: str, salt: str) -> str:
@@ -115,3 +120,53 @@ class StaffPin(Aggregate):
 
     def matches(self, pin: str) -> bool:
         return hmac.compare_digest(pin_hash(pin, self.salt), self.hashed) if pin.isascii() else False
+
+
+class PinTries(Aggregate):
+    """The wrong PINs typed for one staff member, judged over a window that slides with time.
+
+    Invariant: no more than ``PIN_TRIES`` wrong PINs are taken within any ``PIN_WINDOW``,
+    wherever that span of time starts: once that many were typed within the last window, every
+    PIN (the right one too) is refused until the earliest of them is a whole window old. Only the
+    last ``PIN_TRIES`` wrong tries decide that, so only they are kept in the state.
+    """
+
+    class Started(Aggregate.Created):
+        school_id: str
+        staff_id: str
+
+    @staticmethod
+    def create_id(school_id: str, staff_id: str) -> UUID:
+        return uuid5(PIN_TRIES_NAMESPACE, f"{school_id}/{staff_id}")
+
+    @event(Started)
+    def __init__(self, school_id: str, staff_id: str) -> None:
+        self.school_id = school_id
+        self.staff_id = staff_id
+        self.last_failures: list[str] = []
+
+    def refused_for(self, now: datetime) -> int | None:
+        """Seconds until a PIN is taken again, or None when one is taken now."""
+        if len(self.last_failures) < PIN_TRIES:
+            return None
+        earliest = min(datetime.fromisoformat(t) for t in self.last_failures)
+        left = (earliest + PIN_WINDOW - now).total_seconds()
+        return max(1, math.ceil(left)) if left > 0 else None
+
+    def check(self, now: datetime) -> None:
+        """Refuse every PIN while the wrong ones of the last window reached the limit."""
+        left = self.refused_for(now)
+        if left is not None:
+            raise TooManyPinTriesError(left)
+
+    def failed(self, at: datetime, why: str) -> None:
+        self.check(at)
+        self._failed(at=at.isoformat(), why=why)
+
+    class Failed(Aggregate.Event):
+        at: str
+        why: str
+
+    @event(Failed)
+    def _failed(self, at: str, why: str) -> None:
+        self.last_failures = [*self.last_failures, at][-PIN_TRIES:]

@@ -26,6 +26,22 @@ def minutes_between(earlier: str, later: str) -> float:
     return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds() / 60
 
 
+class StillHoldsPupilsError(RuleError):
+    """Nobody leaves a shift while pupils are in their custody: they are handed over first."""
+
+    title = "Pupils still held"
+    code = "still-holds-pupils"
+
+    def __init__(self, name: str, held: int, where: str) -> None:
+        super().__init__(f"{name} still holds {held} pupils ({where}): hand them over first "
+                         "(release them, or hand them to a colleague), then sign off.",
+                         field="staff_id")
+        self.held = held
+
+    def members(self) -> dict[str, Any]:
+        return {"held": self.held}
+
+
 class Shift(Aggregate):
     """A staff member's attendance at one place (a group, or duty) for one session of one day.
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time as wall
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
@@ -51,6 +53,8 @@ from service.use_cases.signal import SaveSignal
 log = logging.getLogger(__name__)
 STREAM_TICKET_LIFETIME = timedelta(seconds=60)
 OFFLINE_GRACE_DAYS = 7  # a tablet may queue commands offline; older days are closed
+RETRY_PAUSE = 0.002  # seconds: the first pause before deciding again after a collision, doubling
+RETRY_PAUSE_CAP = 0.05  # seconds: the longest pause between two tries
 A = TypeVar("A", bound=Aggregate)
 
 
@@ -213,6 +217,9 @@ class AppCore(Application[UUID]):
                         return replay
                 if attempt == attempts - 1:
                     raise ConflictError("Changed by someone else at the same moment; try again.") from None
+                # Writers that collided would collide again at once: each waits a little, at
+                # random, longer after each collision.
+                wall.sleep(random.uniform(0, min(RETRY_PAUSE_CAP, RETRY_PAUSE * 2 ** attempt)))
                 continue
             position = recordings[-1].notification.id if recordings else None
             return Outcome(decision.result, position=position)

@@ -24,6 +24,9 @@ DUTY_READERS = (Role.ADMIN.value, Role.DUTY_LEADER.value, Role.SAFETY_OFFICER.va
                 Role.INSPECTOR.value)
 CLEARERS = (Role.DUTY_LEADER.value,)
 PATROLLERS = (Role.DUTY_LEADER.value,)
+# A patrol only adds to the day: one sent as others are recorded is decided again on the day as
+# they left it, up to this many times (every duty leader and guard of a large school at once).
+PATROL_ATTEMPTS = 60
 
 # Alerts that keep the school from being cleared until resolved: a pupil the school may still
 # answer for, or a room left without an adult. Those about something that already happened
@@ -190,7 +193,7 @@ class DutyUseCases(AppCore):
                 school_id=school.school_id, day=on.isoformat(), session=cmd.session)
             duty.record_patrol(cmd.place, seen_at.isoformat(), cmd.seen, cmd.notes, actor.record())
             return Decision([duty], duty.patrols[-1], created=True)
-        return self.execute(actor, decide)
+        return self.execute(actor, decide, attempts=PATROL_ATTEMPTS)
 
     def clear_school(self, actor: Actor, session: str, note: str, rows: Sequence[Doc],
                      alerts: Sequence[Doc], incidents: Sequence[Doc],

@@ -9,21 +9,21 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from service.domain.common import Actor, Role
-from service.domain.device import PairingTries, is_device
+from service.domain.device import is_device
 from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.handover import Handover
-from service.domain.pin import NoPinError, StaffPin, TooManyPinTriesError, WrongPinError
+from service.domain.pin import NoPinError, PinTries, StaffPin, WrongPinError
 from service.domain.pupil_day import IN_CUSTODY, PupilDay
 from service.domain.refs import ActorRecord, PlaceRef, StaffRef
 from service.domain.school import School
 from service.domain.shift import DUTY, GATE, Shift, shift_id
 from service.use_cases.afternoon import AfternoonUseCases
 from service.use_cases.core import Decision, Outcome, StaffIdentity
-from service.use_cases.devices import PAIRING_WINDOW, DeviceIdentity, window_start
+from service.use_cases.devices import DeviceIdentity
 from service.use_cases.statements import StatementUseCases, place_dismissal
 
-PIN_TRIES = 5  # wrong PINs for one person within the window before every try is refused
+PIN_COUNT_ATTEMPTS = 10  # tries to count a wrong PIN while others for the same person are counted
 DEVICE_CLOCK_AHEAD = timedelta(minutes=5)  # a queued command made later than this is not believed
 # A device's time is whole seconds off its own clock: a command made just as the guard signed on
 # (or off) is theirs.
@@ -78,23 +78,22 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
                           StaffPin)
 
     def _check_pin(self, school_id: str, staff_id: str, name: str, pin: str) -> None:
-        """Refuse a wrong PIN, counting it; a few wrong in the window refuse every PIN for a while."""
+        """Refuse a wrong PIN, counting it; a few wrong within any window of time refuse every
+        PIN until the earliest of them is a window old (see PinTries)."""
         now = self.now()
-        start = window_start(now)
-        client = f"pin/{school_id}/{staff_id}"
-        tries = self._find(PairingTries.create_id(client, start.isoformat()), readonly=True)
-        if isinstance(tries, PairingTries) and tries.failures >= PIN_TRIES:
-            left = max(1, int((start + PAIRING_WINDOW - now).total_seconds()))
-            raise TooManyPinTriesError(left)
+        tries_id = PinTries.create_id(school_id, staff_id)
+        tries = self._find(tries_id, readonly=True)
+        if isinstance(tries, PinTries):
+            tries.check(now)
         stored = self._find(StaffPin.create_id(school_id, staff_id), readonly=True)
         if not isinstance(stored, StaffPin):
             raise NoPinError(name)
         if stored.matches(pin):
             return
-        for _ in range(3):  # another wrong try may save first
-            counted = self._find(PairingTries.create_id(client, start.isoformat()))
-            if not isinstance(counted, PairingTries):
-                counted = PairingTries(client=client, window_start=start.isoformat())
+        for _ in range(PIN_COUNT_ATTEMPTS):  # another wrong try may save first
+            counted = self._find(tries_id)
+            if not isinstance(counted, PinTries):
+                counted = PinTries(school_id=school_id, staff_id=staff_id)
             counted.failed(now, "wrong-pin")
             try:
                 self.save(counted)
@@ -264,12 +263,8 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
             shift = self._gate_shift(school, staff_id, today, session, gate_id, readonly=False)
             if shift is None:
                 raise NotFoundError("shift", f"{guard['name']} {today} {session} {gate_id}")
-            held = self._held_at_gate(school, staff_id, today, session, gate_id)
-            if held and not shift.signed_off:
-                raise ConflictError(
-                    f"{guard['name']} still holds {len(held)} pupils at {shift.place['label']}: "
-                    "release them, or a colleague takes over the gate at the tablet.",
-                    state=shift.view())
+            if not shift.signed_off:
+                self.check_holds_nobody(school, guard, today, session)
             shift.sign_off(self.now(), self._as_guard(actor, guard))
             return Decision([shift], shift.view())
         self._check_pin_of(actor, staff_id, pin)

@@ -121,13 +121,19 @@ class PupilUseCases(AppCore):
 
     def list_pupils(self, actor: Actor, class_id: str | None, q: str | None,
                     views: PupilReads | None = None) -> list[dict[str, Any]]:
-        """The school's pupils: from the views when they answer as of everything written, else
-        from each pupil's aggregate (the same answer)."""
+        """The school's pupils, every one (by class, then name)."""
+        return list(self.page_pupils(actor, class_id, q, views)["pupils"])
+
+    def page_pupils(self, actor: Actor, class_id: str | None, q: str | None,
+                    views: PupilReads | None = None, offset: int = 0,
+                    limit: int | None = None) -> dict[str, Any]:
+        """One page of the school's pupils (by class, then name) and how many there are in all:
+        from the views when they answer as of everything written, else from each pupil's
+        aggregate (the same answer). Only the pupils on the page count as read."""
         school = self.school(actor.school_id, readonly=True)
         docs = views.pupils(school.school_id) if views is not None else None
         wanted = normalise_name(q) if q else None
-        out = []
-        reads: list[tuple[str, list[str]]] = []
+        rows = []
         for pupil_id, cid in school.roll.items():
             if class_id and cid != class_id:
                 continue
@@ -141,14 +147,20 @@ class PupilUseCases(AppCore):
                        "enrolment_status": pupil.enrolment["status"]}
             if wanted and wanted not in normalise_name(row["name"]):
                 continue
-            seen = may_see(school, actor.staff_id, cid)
-            out.append(pupil_summary({
-                "pupil_id": pupil_id, "name": row["name"], "gender": row["gender"],
-                "class_id": cid, "class_label": school.classes[cid]["label"],
-                "enrolment_status": row["enrolment_status"], "tags": row["tags"]}, seen))
-            reads.append((pupil_id, read_of(seen, PUPIL_LIST)))
+            rows.append({"pupil_id": pupil_id, "name": row["name"], "gender": row["gender"],
+                         "class_id": cid, "class_label": school.classes[cid]["label"],
+                         "enrolment_status": row["enrolment_status"], "tags": row["tags"]})
+        rows.sort(key=lambda p: (p["class_label"], p["name"], p["pupil_id"]))
+        page = rows[offset:] if limit is None else rows[offset:offset + limit]
+        out, reads = [], []
+        for row in page:
+            seen = may_see(school, actor.staff_id, row["class_id"])
+            out.append(pupil_summary(row, seen))
+            reads.append((row["pupil_id"], read_of(seen, PUPIL_LIST)))
         self.access.note(actor, "pupil_list", group_reads(reads))
-        return sorted(out, key=lambda p: (p["class_label"], p["name"]))
+        more = offset + len(page) < len(rows)
+        return {"pupils": out, "total": len(rows), "offset": offset,
+                "next_offset": offset + len(page) if more else None}
 
     def register_pupil(self, actor: Actor, cmd: RegisterPupil) -> Outcome:
         def decide() -> Decision:

@@ -8,10 +8,11 @@ from typing import Any
 from service.domain.common import Actor, Role
 from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
+from service.domain.pupil_day import IN_CUSTODY, PupilDay
 from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
-from service.domain.shift import DUTY, GATE, Shift, shift_id
+from service.domain.shift import DUTY, GATE, Shift, StillHoldsPupilsError, shift_id
 from service.use_cases.commands import SignOn
 from service.use_cases.core import AppCore, Decision, Outcome
 
@@ -165,6 +166,29 @@ class StatementUseCases(AppCore):
                                                today.isoformat(), session, place_id))
             if not isinstance(found, Shift):
                 raise NotFoundError("shift", f"{staff['name']} {today} {session} {place_id}")
+            if not found.signed_off:
+                self.check_holds_nobody(school, staff, today, session)
             found.sign_off(self.now(), actor.record())
             return Decision([found], found.view())
         return self.execute(actor, decide)
+
+    def held_by(self, school: School, staff_id: str, on: date, session: str) -> dict[str, str]:
+        """The pupils in this staff member's custody in the session, anywhere: pupil → place."""
+        held = {}
+        for pupil_id in school.roll:
+            found = self._find(PupilDay.create_id(school.school_id, pupil_id, on.isoformat(),
+                                                  session), readonly=True)
+            if not isinstance(found, PupilDay) or found.status != IN_CUSTODY:
+                continue
+            custodian, place = found.state["custodian"], found.state["place"]
+            if custodian is not None and custodian["staff_id"] == staff_id:
+                held[pupil_id] = place["label"] if place is not None else "?"
+        return held
+
+    def check_holds_nobody(self, school: School, staff: StaffRef, on: date, session: str) -> None:
+        """Refuse to end a shift, whoever asks, while its person still holds pupils: custody
+        passes by a handover (or a release), never by walking away from it."""
+        held = self.held_by(school, staff["staff_id"], on, session)
+        if held:
+            raise StillHoldsPupilsError(staff["name"], len(held),
+                                        "、".join(sorted(set(held.values()))))

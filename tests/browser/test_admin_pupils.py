@@ -42,7 +42,7 @@ def test_an_admin_keeps_a_pupils_record_guardians_authorisations_restrictions_an
     register.get_by_test_id("pupil-register-submit").click()
     record = page.get_by_test_id("pupil-record")
     expect(record.get_by_role("heading", name=PUPIL)).to_be_visible()
-    [found] = [p for p in admin.get("/v1/pupils", params={"q": PUPIL}).json() if p["name"] == PUPIL]
+    [found] = [p for p in admin.get("/v1/pupils", params={"q": PUPIL}).json()["pupils"] if p["name"] == PUPIL]
     pupil_id = found["pupil_id"]
     expect(record.get_by_role("heading", name=PUPIL)).to_be_visible()
     expect(record.get_by_test_id("pupil-enrolment")).to_contain_text("未报名")

@@ -46,7 +46,7 @@ def desk(browser: Browser) -> Any:
 def injured(served: Served) -> dict[str, Any]:
     """An incident naming two pupils, its description naming the second; signed into a checkpoint."""
     admin = served.client(ADMIN)
-    pupils = ok(admin.get("/v1/pupils"))
+    pupils = ok(admin.get("/v1/pupils"))["pupils"]
     first, second = pupils[0], pupils[1]
     incident = ok(admin.post("/v1/incidents", json={
         "kind": "injury", "severity": "minor", "description": f"课间与{second['name']}相撞，额头红肿",

@@ -152,10 +152,29 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     assert state["status"] == "gone" and released["by"]["staff_id"] == tablet.staff[EAST_GUARD]
     assert released["by"]["device_time"] is not None
 
-    # The duty leader signs the guard off from the board: the tablet's next release is refused,
-    # and the tablet asks for a guard again; the same guard comes back with their PIN.
-    r = served.client(DUTY_LEADER).post("/v1/shifts/sign-off", json={
-        "place_id": served.gates["南门"], "staff_id": tablet.staff[EAST_GUARD]})
+    # The duty leader cannot sign the guard off from the board while the guard holds pupils;
+    # once they are handed to the duty leader, the board signs the guard off: the tablet's next
+    # release is refused, and the tablet asks for a guard again; the same guard comes back with
+    # their PIN, and the duty leader hands the pupils back to them at the gate.
+    def held_by(name: str) -> list[str]:
+        return [r["pupil_id"] for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]
+                if r["status"] == "in_custody" and r["place"]["id"] == served.gates["南门"]
+                and r["custodian"]["staff_id"] == tablet.staff[name]]
+
+    def hand(giver: str, to: str, pupil_ids: list[str]) -> None:
+        handed = ok(served.client(giver).post("/v1/handovers", json={
+            "pupil_ids": pupil_ids, "count": len(pupil_ids), "to_staff_id": tablet.staff[to],
+            "place_id": served.gates["南门"]}), 201)
+        ok(served.client(to).post(f"/v1/handovers/{handed['handover_id']}/confirm",
+                                  json={"count": len(pupil_ids)}))
+
+    board_off = {"place_id": served.gates["南门"], "staff_id": tablet.staff[EAST_GUARD]}
+    waiting = held_by(EAST_GUARD)
+    assert third["pupil_id"] in waiting
+    r = served.client(DUTY_LEADER).post("/v1/shifts/sign-off", json=board_off)
+    assert r.status_code == 422 and r.json()["held"] == len(waiting), r.text
+    hand(EAST_GUARD, DUTY_LEADER, waiting)
+    r = served.client(DUTY_LEADER).post("/v1/shifts/sign-off", json=board_off)
     assert r.status_code == 200, r.text
     release(page, third)
     expect(page.get_by_test_id("guard-sign-on")).to_contain_text("请先签到", timeout=10000)
@@ -165,6 +184,7 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     page.get_by_test_id("guard-choice").filter(has_text=EAST_GUARD).click()
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-on-duty")).to_contain_text(EAST_GUARD)
+    hand(DUTY_LEADER, EAST_GUARD, waiting)
 
     # Signing off takes the PIN, and is refused while the guard still holds pupils here; once
     # they are handed on, the tablet asks for a guard again.
@@ -172,15 +192,9 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     page.get_by_test_id("guard-sign-off").click()
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-error")).to_contain_text("不能签退：您还在本门看护")
-    still = [r["pupil_id"] for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]
-             if r["status"] == "in_custody" and r["place"]["id"] == served.gates["南门"]
-             and r["custodian"]["staff_id"] == tablet.staff[EAST_GUARD]]
+    still = held_by(EAST_GUARD)
     assert third["pupil_id"] in still
-    handed = ok(served.client(EAST_GUARD).post("/v1/handovers", json={
-        "pupil_ids": still, "count": len(still), "to_staff_id": tablet.staff[DUTY_LEADER],
-        "place_id": served.gates["南门"]}), 201)
-    ok(served.client(DUTY_LEADER).post(f"/v1/handovers/{handed['handover_id']}/confirm",
-                                       json={"count": len(still)}))
+    hand(EAST_GUARD, DUTY_LEADER, still)
     type_pin(page, PINS[EAST_GUARD])
     expect(page.get_by_test_id("guard-sign-on")).to_contain_text("请先签到")
     expect(page.get_by_test_id("search")).to_have_count(0)

@@ -1,7 +1,7 @@
 // Pupils: find one by name or class; their record — guardians, who else may collect and for how
 // long, who must never collect (in red, lifted only with a reason), going-home-alone statements,
 // and where their enrolment stands. Every change is a command the API records as the admin's.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type Pupil, type School } from "../api/client";
 import { t } from "../i18n";
 import { done, Field, key, Note, type Outcome, refused, value } from "./forms";
@@ -26,19 +26,36 @@ function useForm(initial: Values) {
   return { values, bind, reset: () => setValues(initial) };
 }
 
+const PAGE = 100; // pupils fetched at a time: a school of thousands loads as the admin asks for more
+
 export function Pupils({ school }: { school: School }) {
   const [q, setQ] = useState("");
   const [classId, setClassId] = useState("");
   const [found, setFound] = useState<Summary[] | null>(null);
+  const [total, setTotal] = useState(0);
+  const [next, setNext] = useState<number | null>(null);
+  const [loading, setLoading] = useState(false);
   const [chosen, setChosen] = useState<string | null>(null);
+  const asked = useRef(0); // the query a page answers: a page for an older query is dropped
+
+  async function load(offset: number) {
+    const mine = offset === 0 ? ++asked.current : asked.current;
+    const query = { ...(q.trim() ? { q: q.trim() } : {}), ...(classId ? { class_id: classId } : {}),
+                    limit: PAGE, offset };
+    setLoading(true);
+    try {
+      const { data } = await api.GET("/v1/pupils", { params: { query } });
+      if (mine !== asked.current || !data) return;
+      setFound((before) => (offset === 0 || !before ? data.pupils : [...before, ...data.pupils]));
+      setTotal(data.total);
+      setNext(data.next_offset ?? null);
+    } finally {
+      if (mine === asked.current) setLoading(false);
+    }
+  }
 
   useEffect(() => {
-    let current = true;
-    const query = { ...(q.trim() ? { q: q.trim() } : {}), ...(classId ? { class_id: classId } : {}) };
-    void api.GET("/v1/pupils", { params: { query } }).then(({ data }) => {
-      if (current && data) setFound(data);
-    });
-    return () => { current = false; };
+    void load(0);
   }, [q, classId]);
 
   if (chosen) return <PupilRecord pupilId={chosen} onBack={() => setChosen(null)} />;
@@ -57,9 +74,9 @@ export function Pupils({ school }: { school: School }) {
           </select>
         </label>
       </div>
-      {found && <h2>{t("admin.pupils.count", { n: found.length })}</h2>}
+      {found && <h2 data-testid="pupil-count">{t("admin.pupils.count", { n: total })}</h2>}
       <ul class="rows">
-        {(found ?? []).slice(0, 200).map((p) => (
+        {(found ?? []).map((p) => (
           <li key={p.pupil_id}>
             <button type="button" class="row pupil-row" data-testid="pupil-row" onClick={() => setChosen(p.pupil_id)}>
               <span class="who">{p.name}</span>
@@ -69,7 +86,12 @@ export function Pupils({ school }: { school: School }) {
           </li>
         ))}
       </ul>
-      {found && found.length > 200 && <p class="hint">{t("admin.pupils.more", { n: found.length - 200 })}</p>}
+      {found && next !== null && (
+        <button type="button" class="ghost" data-testid="pupil-more" disabled={loading}
+          onClick={() => void load(next)}>
+          {t("admin.pupils.more", { n: total - found.length })}
+        </button>
+      )}
     </section>
   );
 }

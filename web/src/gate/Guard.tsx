@@ -111,10 +111,11 @@ export function GuardDesk(props: Props) {
         await refresh();
         return;
       }
-      const code = problemCode(answer.error as Problem);
+      const problem = answer.error as Problem;
+      const code = problemCode(problem);
       setPin("");
-      setError(purpose === "off" && code === "conflict"
-        ? t("guard.problem.off_holding", { n: held.length })
+      setError(code === "still-holds-pupils"
+        ? t("guard.problem.off_holding", { n: typeof problem.held === "number" ? problem.held : held.length })
         : known("guard.problem", code, "guard.problem.unknown"));
     } catch (e) {
       if (!unreachable(e)) throw e;

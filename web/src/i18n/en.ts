@@ -416,7 +416,7 @@ export const en = {
   "admin.pupils.class": "Class",
   "admin.pupils.all_classes": "All classes",
   "admin.pupils.count": "{n} pupils",
-  "admin.pupils.more": "{n} more: narrow the search",
+  "admin.pupils.more": "Show more ({n} more)",
   "admin.pupils.back": "Back to the pupils",
   "admin.enrolment.none": "Not enrolled",
   "admin.enrolment.applied": "Applied",

@@ -414,7 +414,7 @@ export const zh = {
   "admin.pupils.class": "班级",
   "admin.pupils.all_classes": "全部班级",
   "admin.pupils.count": "共 {n} 名学生",
-  "admin.pupils.more": "另有 {n} 名，请缩小查找范围",
+  "admin.pupils.more": "显示更多（还有 {n} 名）",
   "admin.pupils.back": "返回学生列表",
   "admin.enrolment.none": "未报名课后服务",
   "admin.enrolment.applied": "已申请",
