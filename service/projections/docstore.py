@@ -53,6 +53,9 @@ class DocView(TrackingRecorder):
     def __init__(self, name: str) -> None:
         self.name = name
         self._advanced = threading.Condition()
+        # The positions this process has committed, by application: a wait for one of them
+        # is answered without asking the store (another process's commits are still asked for).
+        self._reached: dict[str, int] = {}
 
     @abstractmethod
     def get_many(self, keys: Iterable[str]) -> dict[str, Doc]: ...
@@ -84,13 +87,15 @@ class DocView(TrackingRecorder):
         there (a batch read from a position another runner, or a reset, has moved is refused)."""
         self._commit(changes, tracking, after)
         with self._advanced:
+            name, position = tracking.application_name, tracking.notification_id
+            self._reached[name] = max(position, self._reached.get(name, position))
             self._advanced.notify_all()
 
     def insert_tracking(self, tracking: Tracking) -> None:
         self.commit({}, tracking)
 
     def has_tracking_id(self, application_name: str, notification_id: int | None) -> bool:
-        if notification_id is None:
+        if notification_id is None or self._reached.get(application_name, -1) >= notification_id:
             return True
         current = self.max_tracking_id(application_name)
         return current is not None and current >= notification_id
@@ -146,6 +151,7 @@ class MemoryDocView(DocView):
             return self._positions.get(application_name)
 
     def reset(self) -> None:
+        self._reached.clear()
         with self._lock:
             self._docs.clear()
             self._positions.clear()
@@ -244,6 +250,7 @@ class SQLiteDocView(DocView):
         return None if row is None else int(row[0])
 
     def reset(self) -> None:
+        self._reached.clear()
         c = self._connection()
         c.execute("BEGIN IMMEDIATE")
         c.execute(f"DELETE FROM {self.docs} WHERE view=?", (self.name,))
@@ -328,6 +335,7 @@ class PostgresDocView(DocView):
             return None if row is None else int(row["position"])
 
     def reset(self) -> None:
+        self._reached.clear()
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {self.docs} WHERE view=%s", (self.name,))
             c.execute(f"DELETE FROM {self.tracking} WHERE view=%s", (self.name,))
