@@ -44,7 +44,7 @@ HEARTBEAT = 15.0         # seconds between keep-alive comments on a quiet stream
 POLL = 1.0               # how often the store is asked anyway (writes from other processes)
 VIEW_TIMEOUT = 10.0      # how long a page waits for the roster and alert views to catch up
 RETRY_MS = 2000          # EventSource reconnection delay
-GATHER = 0.05            # seconds a woken stream lets more changes come before it sends them at once
+GATHER = 0.1             # seconds a woken stream lets more changes come before it sends them at once
 
 PUPIL_TOPICS = {get_topic(cls): name for cls, name in ENTRY_TYPES.items()}
 ALERT_TOPICS = {get_topic(Alert.Raised): "raised", get_topic(Alert.Escalated): "escalated",
