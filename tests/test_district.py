@@ -1,11 +1,15 @@
 """The planned district and its dismissal: the same every run, sized as schools are, leaving on the
-rate curve the service is planned for (most within 30 minutes of each band's dismissal)."""
+rate curve the service is planned for (most within 30 minutes of each band's dismissal); and the
+rush bench replaying it against PostgreSQL, every release answered and the roster caught up."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from service.demo.district import (
     TIMEZONE,
@@ -99,3 +103,20 @@ def test_the_district_timetable_is_every_gate_release_in_time_order() -> None:
     times = [x.at for x in merged]
     assert times == sorted(times)  # type: ignore[type-var]
     assert {x.school for x in merged} == set(range(6))
+
+
+def test_the_rush_replays_a_small_district_every_release_answered_and_the_roster_caught_up() -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed: the rush bench drives the API with it "
+                    "(apt-get install -y wrk, or bash scripts/ensure-bench.sh as root)")
+    from tools.bench_rush import rush
+
+    result = rush(schools=3, rate=20, seconds=2, scale=0.05, connections=4, references=50,
+                  nothing_seconds=1)
+    replayed = result.replay
+    assert replayed.sent == 40
+    assert replayed.statuses == Counter({"200": 40})
+    assert result.caught_up and result.lags_ms
+    assert replayed.rate > 0 and result.nothing[0] > 0
+    assert {"API (handover serve)", "worker (handover worker)", "wrk"} <= set(result.cpu)
+    assert any("roster lag" in line for line in result.lines)
