@@ -368,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="rush: releases offered per second")
     p.add_argument("--seconds", type=float, default=60.0, help="rush: length of the replayed window")
     p.add_argument("--scale", type=float, default=1.0, help="rush: multiplies every school's size")
-    p.add_argument("--connections", type=int, default=32, help="rush: wrk connections (one thread each)")
+    p.add_argument("--connections", type=int, default=128, help=(
+        "rush: wrk connections, one thread each (a district has hundreds of gate tablets)"))
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)

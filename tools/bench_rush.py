@@ -431,17 +431,18 @@ def wrk_path() -> str:
 
 def replay(base_url: str, lines: list[str], rate: float, connections: int, work: Path) -> Replay:
     """Send every line with wrk at ``rate`` per second, open loop, and read back every answer."""
-    for old in work.glob("thread-*"):
+    for old in [*work.glob("thread-*"), *work.glob("requests-*")]:
         old.unlink()
-    requests = work / "requests.tsv"
-    requests.write_text("\n".join(lines) + "\n", encoding="utf-8")
     threads = max(1, min(connections, len(lines)))
+    for t in range(threads):  # each wrk thread reads only its own lines
+        share = (f"{n}\t{lines[n]}\n" for n in range(t, len(lines), threads))
+        (work / f"requests-{t}.tsv").write_text("".join(share), encoding="utf-8")
     window = len(lines) / rate
     start_us = int((time.time() + 1.0 + threads * 0.01) * 1_000_000)
     proc = subprocess.Popen(
         [wrk_path(), "-t", str(threads), "-c", str(threads), "-d", f"{math.ceil(window + GRACE + 1)}s",
          "--timeout", "30s", "-s", str(LUA), base_url, "--",
-         str(requests), str(work), str(start_us), str(rate), str(threads)],
+         str(work / "requests"), str(work), str(start_us), str(rate)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     rss_mb, stopping = 0.0, False
     while True:
@@ -531,7 +532,7 @@ def run_rush(args: argparse.Namespace) -> int:
     rate = float(getattr(args, "offered_rate", 200.0) or 200.0)
     seconds = float(getattr(args, "seconds", 60.0) or 60.0)
     scale = float(getattr(args, "scale", 1.0) or 1.0)
-    connections = int(getattr(args, "connections", 32) or 32)
+    connections = int(getattr(args, "connections", 128) or 128)
     if schools < 1 or rate <= 0 or seconds <= 0 or scale <= 0 or connections < 1:
         print("bench: --schools, --offered-rate, --seconds, --scale and --connections must be positive",
               file=sys.stderr)

@@ -1,14 +1,15 @@
 -- wrk script for `handover bench --scenario rush`: open-loop replay of a request file.
 --
 -- One connection per wrk thread (wrk -t N -c N), so each thread's request() and response()
--- alternate and every answer is matched to its request. Line i of the file (0-based) is due at
+-- alternate and every answer is matched to its request. Line i (0-based) is due at
 -- start + i / rate; thread t sends the lines i with i % N == t, waiting in delay() until each is
 -- due. A connection still waiting for an answer when its next line falls due sends it late: the
 -- latency written is taken from the time the line was due, not from when it was sent, so a slow
 -- answer is not hidden by the requests it held back (coordinated omission).
 --
--- init args: requests file, output directory, start (microseconds since the epoch), rate (per s),
--- thread count. Each request line: METHOD \t PATH \t TOKEN \t IDEMPOTENCY-KEY \t JSON BODY.
+-- init args: requests file prefix, output directory, start (microseconds since the epoch), rate
+-- (per s). Thread t reads <prefix>-<t>.tsv, its own lines, each:
+-- LINE \t METHOD \t PATH \t TOKEN \t IDEMPOTENCY-KEY \t JSON BODY.
 -- Each thread writes thread-<t>.tsv (line, due, sent, answered in microseconds, status) and,
 -- once all its lines are answered, thread-<t>.done, and stops.
 
@@ -41,23 +42,19 @@ local function finish()
 end
 
 function init(args)
-  local path = args[1]
+  local prefix = args[1]
   dir = args[2]
   start_us = tonumber(args[3])
   interval_us = 1000000 / tonumber(args[4])
-  local threads = tonumber(args[5])
   reqs = {}
-  local n = 0
-  for line in io.lines(path) do
-    if n % threads == id then
-      local method, target, token, key, body = line:match("^(%u+)\t([^\t]+)\t([^\t]*)\t([^\t]*)\t(.*)$")
-      local headers = {}
-      if token ~= "" then headers["Authorization"] = "Bearer " .. token end
-      if key ~= "" then headers["Idempotency-Key"] = key end
-      if body ~= "" then headers["Content-Type"] = "application/json" else body = nil end
-      reqs[#reqs + 1] = { n, wrk.format(method, target, headers, body) }
-    end
-    n = n + 1
+  for line in io.lines(prefix .. "-" .. id .. ".tsv") do
+    local n, method, target, token, key, body =
+      line:match("^(%d+)\t(%u+)\t([^\t]+)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    local headers = {}
+    if token ~= "" then headers["Authorization"] = "Bearer " .. token end
+    if key ~= "" then headers["Idempotency-Key"] = key end
+    if body ~= "" then headers["Content-Type"] = "application/json" else body = nil end
+    reqs[#reqs + 1] = { tonumber(n), wrk.format(method, target, headers, body) }
   end
   k = 1
   out = io.open(dir .. "/thread-" .. id .. ".tsv", "w")
