@@ -692,10 +692,10 @@ def report(r: RushResult, elapsed: float, nothing_seconds: float = NOTHING_SECON
         f"    bare Application.save()        {r.bare_save:8.0f} /s",
         (f"    do-nothing route GET / (307)   {r.nothing[0]:8.0f} /s   p50 {r.nothing[1]:.1f} ms   "
         f"p99 {r.nothing[2]:.1f} ms   (wrk, {nothing_seconds:g} s, full speed)"),
-        f"  {'process':<36} {'CPU s':>7} {'CPU/release ms':>15} {'peak RSS MB':>12}",
+        f"  {'process':<36} {'CPU s':>7} {'CPU/answer ms':>15} {'peak RSS MB':>12}",
     ]
     for name, cpu in r.cpu.items():
-        per = cpu / rp.sent * 1000 if rp.sent else 0.0
+        per = cpu / rp.answered * 1000 if rp.answered else 0.0  # per release answered
         rss = r.rss_mb.get(name)
         lines.append(f"  {name:<36} {cpu:>7.1f} {per:>15.2f} {rss if rss is not None else float('nan'):>12.0f}"
                      if rss is not None else f"  {name:<36} {cpu:>7.1f} {per:>15.2f} {'-':>12}")
