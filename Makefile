@@ -76,10 +76,12 @@ lint: $(STAMP)
 test: $(STAMP) web
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-browser.sh
+	bash scripts/ensure-bench.sh
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-bench.sh
 	$(BIN)/handover bench $(ARGS)
 
 bench-verify: $(STAMP)

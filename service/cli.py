@@ -387,12 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, help="port to listen on (default 8000)")
     p.set_defaults(func=cmd_route)
 
-    p = sub.add_parser("bench", help="measure release throughput and latency over HTTP")
+    p = sub.add_parser("bench", help=(
+        "measure release throughput and latency over HTTP; --scenario rush: a district's dismissal"))
     p.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
     p.add_argument("--requests", type=int, default=1500, help="releases per concurrency level")
     p.add_argument("--data-dir", default=None, help="scratch directory for the SQLite store")
+    p.add_argument("--scenario", choices=["release", "rush", "all"], default="release", help=(
+        "release: the release table per store (default); rush: a district's dismissal replayed "
+        "open loop with wrk against PostgreSQL, the API and worker as processes; all: both"))
+    p.add_argument("--schools", type=int, default=200, help="rush: schools in the district")
+    p.add_argument("--offered-rate", type=float, default=200.0, metavar="PER_S",
+                   help="rush: releases offered per second")
+    p.add_argument("--seconds", type=float, default=60.0, help="rush: length of the replayed window")
+    p.add_argument("--scale", type=float, default=1.0, help="rush: multiplies every school's size")
+    p.add_argument("--connections", type=int, default=128, help=(
+        "rush: wrk connections, one thread each (a district has hundreds of gate tablets)"))
     p.add_argument("--no-components", dest="components", action="store_false",
-                   help="only the HTTP release tables: not group commit and the watcher at school scale")
+                   help="release: only the HTTP tables, not group commit and the watcher at school scale")
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
