@@ -72,6 +72,7 @@ def entry_of(event: Any) -> dict[str, Any]:
 
 class Roster(DocProjection):
     name = "roster"
+    indexes = ("day", "pupil")
 
     # -- school ------------------------------------------------------------
     def _school(self, event: Any, batch: Batch) -> tuple[str, Doc]:

@@ -80,6 +80,8 @@ class DocProjection(Projection[DocView]):
     _handlers: ClassVar[dict[type, str]]
     # Whether its reader decodes every event for it; if not, it is given ``Deferred`` ones.
     decodes: ClassVar[bool] = True
+    # The kinds of ``<kind>-index/<aggregate id>`` documents (``{"key": ...}``) its handlers read.
+    indexes: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -95,7 +97,16 @@ class DocProjection(Projection[DocView]):
             getattr(self, attr)(event, batch)
 
     def prefetch(self, notifications: Sequence[Notification], batch: Batch) -> None:
-        """Read into the batch, at once, the documents its records will need (by default none)."""
+        """Read into the batch, at once, the documents its records will need: by default the
+        index documents (``indexes``) of the aggregates the records are of, and the documents
+        they name, so that a batch of a rebuild costs a few reads, not one per event."""
+        if not self.indexes:
+            return
+        ids = {str(n.originator_id) for n in notifications}
+        keys = [f"{kind}-index/{i}" for kind in self.indexes for i in ids]
+        batch.load(keys)
+        batch.load([doc["key"] for k in keys
+                    if (doc := batch.loaded.get(k)) is not None and isinstance(doc.get("key"), str)])
 
     def apply_recorded(self, notification: Notification, event: Any, batch: Batch) -> None:
         """Apply one stored record as read from the log (its decoded event beside it); a
