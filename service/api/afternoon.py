@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.deps import AppDep, CorrectingActor, Reader, StaffActor, ViewsDep, respond
+from service.api.encoded import Rows
 from service.api.problems import PROBLEM_RESPONSES, READ_RESPONSES
 from service.api.text import IsoDay, Line, Prose
+from service.domain.privacy import Data, may_see
 from service.domain.refs import AdultRef
 from service.projections.reads import ViewReads
 from service.use_cases import commands as do
@@ -368,6 +370,25 @@ def pupil_afternoon(pupil_id: Line, actor: Reader, app: AppDep, day: Day = None,
 
 @router.get("/afternoon", response_model=Afternoon, responses=READ_RESPONSES)
 def afternoon(actor: Reader, app: AppDep, views: ViewsDep, day: Day = None, session: SessionQ = "after_school",
-              class_id: Annotated[Line | None, Query(max_length=64)] = None) -> Any:
+              class_id: Annotated[Line | None, Query(max_length=64)] = None) -> Response:
     """Every pupil expected for the session, and where each one is."""
-    return app.expected_today(actor, day, session, class_id, ViewReads(views))
+    reads = ViewReads(views)
+    found = app.expected_today(actor, day, session, class_id, reads)
+    # A row read from the views is the same object while the pupil's documents are: its bytes
+    # are kept with it (one for each cut of it readers are shown), and a read encodes only the
+    # rows that changed.
+    school = app.school(actor.school_id, readonly=True)
+    sent = reads.kept((actor.school_id, date.fromisoformat(found["day"]), session))
+    seen: dict[str, frozenset[Data]] = {}
+
+    def cut(class_id: str) -> frozenset[Data]:
+        if class_id not in seen:
+            seen[class_id] = may_see(school, actor.staff_id, class_id)
+        return seen[class_id]
+    rows = b",".join(sent.get(("afternoon sent", row["pupil_id"], cut(row["class_id"])), (row,),
+                              lambda: _ROWS.encode(row))  # noqa: B023 - called here
+                     for row in found["pupils"])
+    return _ROWS.response(found, rows)
+
+
+_ROWS = Rows(Afternoon, ExpectedPupil)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from service.api.afternoon import CameFrom, Gone, PassedOn, Pending, PlaceRef, StaffRef
 from service.api.deps import AppDep, BoardReader, ViewsDep
+from service.api.encoded import Rows
 from service.api.problems import READ_RESPONSES
 from service.api.text import IsoDay, Line
 from service.domain.errors import NotFoundError
-from service.domain.privacy import custody_rows
+from service.domain.privacy import custody_seen, custody_state
 from service.projections.roster import read_roster
 
 router = APIRouter(prefix="/v1", tags=["roster"], responses=READ_RESPONSES)
@@ -78,15 +79,27 @@ def roster(
     min_position: Annotated[int | None, Query(
         ge=0, description="Wait until the roster reflects this log position (X-Log-Position of your write)",
     )] = None,
-) -> Any:
+) -> Response:
     views.reflect("roster", min_position)
     school = app.school(actor.school_id, readonly=True)
     on = day or app.today(school)
     position = views.runners["roster"].position
-    found = read_roster(views.roster_cache, actor.school_id, on, session, group_id=group_id, gate_id=gate_id,
-                        q=q)
+    cache = views.roster_cache
+    found = read_roster(cache, actor.school_id, on, session, group_id=group_id, gate_id=gate_id, q=q)
     if found is None:
         raise NotFoundError("school", actor.school_id)
-    rows, reads = custody_rows(school, actor.staff_id, found["pupils"])
+    # Each row as sent is kept while its row is, and the rows joined while the roster is: a read
+    # encodes only the rows that changed, and nothing when none did.
+    sent = cache.memo.scope((actor.school_id, on, session))
+
+    def encoded() -> tuple[bytes, dict[tuple[str, ...], list[str]]]:
+        seen, reads = custody_seen(school, actor.staff_id, found["pupils"])
+        return b",".join(sent.get(("row sent", row["pupil_id"], shown), (row,),
+                                  lambda: _ROWS.encode(custody_state(row, shown)))  # noqa: B023 - called here
+                         for row, shown in zip(found["pupils"], seen, strict=True)), reads
+    rows, reads = sent.get("roster sent", (found,), encoded, given=(actor.staff_id, school.version))
     app.access.note(actor, "roster", reads)
-    return {**found, "pupils": rows, "position": position}
+    return _ROWS.response({**found, "position": position}, rows)
+
+
+_ROWS = Rows(RosterOut, RosterPupil)

@@ -106,16 +106,27 @@ def custody_state(state: dict[str, Any], seen: frozenset[Data]) -> dict[str, Any
 def custody_rows(school: School, staff_id: str, rows: list[dict[str, Any]]
                  ) -> tuple[list[dict[str, Any]], dict[tuple[str, ...], list[str]]]:
     """Rows of pupils' states cut per pupil to what the reader may see, and what each showed."""
-    seen_by_class: dict[str, frozenset[Data]] = {}
-    out, reads = [], []
+    seen, reads = custody_seen(school, staff_id, rows)
+    return [custody_state(row, s) for row, s in zip(rows, seen, strict=True)], reads
+
+
+def custody_seen(school: School, staff_id: str, rows: list[dict[str, Any]]
+                 ) -> tuple[list[frozenset[Data]], dict[tuple[str, ...], list[str]]]:
+    """What the reader may see of each row's pupil (``custody_state(row, seen)`` is the row as
+    shown), and what each showed."""
+    by_class: dict[str, tuple[frozenset[Data], tuple[str, ...]]] = {}
+    seen: list[frozenset[Data]] = []
+    reads: dict[tuple[str, ...], list[str]] = {}
     for row in rows:
         class_id = row.get("class_id") or ""
-        if class_id not in seen_by_class:
-            seen_by_class[class_id] = may_see(school, staff_id, class_id)
-        seen = seen_by_class[class_id]
-        out.append(custody_state(row, seen))
-        reads.append((row["pupil_id"], read_of(seen, CUSTODY_LIST)))
-    return out, group_reads(reads)
+        found = by_class.get(class_id)
+        if found is None:
+            may = may_see(school, staff_id, class_id)
+            found = by_class[class_id] = (may, tuple(read_of(may, CUSTODY_LIST)))
+        seen.append(found[0])
+        if found[1]:
+            reads.setdefault(found[1], []).append(row["pupil_id"])
+    return seen, reads
 
 
 def custody_entry(entry: dict[str, Any], seen: frozenset[Data]) -> dict[str, Any]:

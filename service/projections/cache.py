@@ -6,12 +6,19 @@ one session's chains) decoded in memory; before each read it takes in the notifi
 view has applied since, by topic and aggregate id only, and re-reads by key just the documents
 those events wrote (found through the view's own index documents). The view stays the truth:
 the cache never runs ahead of it, and a document it re-reads is the view's as it is now.
+
+What the reads work out from those documents (a pupil's roster row, that row as sent) is kept
+beside them in a ``Memo``, made again only for the pupils whose documents were re-read: a read
+of the roster costs its few changed rows and the joining of the others.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from operator import is_
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import ApplicationRecorder
 
@@ -22,6 +29,48 @@ from service.projections.docstore import Doc, DocView
 from service.projections.touched import touched_since
 
 _DAYS, _PUPILS, _SCHOOLS = (c.__module__ for c in (PupilDay, Pupil, School))
+T = TypeVar("T")
+
+
+class Scope:
+    """The values of one read (one school's session, say), each kept with what it was made of."""
+
+    def __init__(self) -> None:
+        self._made: dict[Hashable, tuple[tuple[object, ...], Hashable, Any]] = {}
+
+    def get(self, key: Hashable, made_of: tuple[object, ...], make: Callable[[], T],
+            given: Hashable = None) -> T:
+        """The value under ``key`` if it was made of these very objects (``is``, not ``==``: the
+        cache's documents are replaced, never changed, when the log touches them) and of an
+        equal ``given``, else ``make()``, kept in its place."""
+        held = self._made.get(key)
+        if (held is not None and len(held[0]) == len(made_of) and all(map(is_, held[0], made_of))
+                and held[1] == given):
+            value: T = held[2]
+            return value
+        value = make()
+        self._made[key] = (made_of, given, value)
+        return value
+
+
+class Memo:
+    """What reads work out from the cache's documents, for at most ``scopes`` scopes at a time."""
+
+    def __init__(self, scopes: int = 16) -> None:
+        self.scopes = scopes
+        self._held: OrderedDict[Hashable, Scope] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def scope(self, name: Hashable) -> Scope:
+        with self._lock:
+            held = self._held.get(name)
+            if held is None:
+                held = self._held[name] = Scope()
+                if len(self._held) > self.scopes:
+                    self._held.popitem(last=False)
+            else:
+                self._held.move_to_end(name)
+            return held
 
 
 class RosterCache:
@@ -32,16 +81,18 @@ class RosterCache:
         self.view, self.recorder, self.app_name = view, recorder, app_name
         self.prefixes, self.batch_size = prefixes, batch_size
         self.position: int | None = None  # the view position the cached documents reflect
-        self._held: OrderedDict[str, dict[str, Doc]] = OrderedDict()
+        self._held: OrderedDict[str, Mapping[str, Doc]] = OrderedDict()
         self._lock = threading.Lock()
+        self.memo = Memo()  # a school's and each of its sessions' that are read, a few days' worth
 
     def get(self, key: str) -> Doc | None:
-        """One document, from the view itself."""
-        return self.view.get(key)
+        """One document (a school's), held like a prefix of its own."""
+        return self.scan(key).get(key)
 
-    def scan(self, prefix: str) -> dict[str, Doc]:
-        """The view's documents under ``prefix`` as of (at least) its position now. The documents
-        are shared: callers read them and never change them."""
+    def scan(self, prefix: str) -> Mapping[str, Doc]:
+        """The view's documents under ``prefix`` as of (at least) its position now. The mapping
+        and its documents are shared: callers read them and never change them. A prefix the log
+        has not touched since the last scan gives the very same mapping again."""
         with self._lock:
             self._catch_up()
             held = self._held.get(prefix)
@@ -52,7 +103,7 @@ class RosterCache:
                     self._held.popitem(last=False)
             else:
                 self._held.move_to_end(prefix)
-            return dict(held)
+            return held
 
     def _catch_up(self) -> None:
         upto = self.view.max_tracking_id(self.app_name) or 0
@@ -71,10 +122,11 @@ class RosterCache:
         if not touched:
             return
         fresh = self.view.get_many(touched)
-        for key in touched:
-            for prefix, held in self._held.items():
-                if key.startswith(prefix):
-                    if key in fresh:
-                        held[key] = fresh[key]
-                    else:
-                        held.pop(key, None)
+        for prefix, held in list(self._held.items()):
+            mine = [key for key in touched if key.startswith(prefix)]
+            if mine:  # a new mapping, so that whoever holds the old one still reads it unchanged
+                renewed = {**held, **{key: fresh[key] for key in mine if key in fresh}}
+                for key in mine:
+                    if key not in fresh:
+                        renewed.pop(key, None)
+                self._held[prefix] = renewed

@@ -29,6 +29,7 @@ def at_group(state: dict[str, Any], group_id: str) -> bool:
 
 class CareLog(DocProjection):
     name = "care_log"
+    indexes = ("pupil", "chain", "note")
 
     # -- the school: names, classes, groups, staff, schedule -----------------
     def _school(self, e: Any, batch: Batch) -> tuple[str, Doc]:

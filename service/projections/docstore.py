@@ -17,6 +17,7 @@ from eventsourcing.postgres import PostgresDatastore
 from service.adapters.files import private_file
 
 Doc = dict[str, Any]
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(doc, ensure_ascii=False), made once
 Changes = Mapping[str, Doc | None]  # None deletes the document
 
 
@@ -32,7 +33,7 @@ class Seal:
         return self.cipher is not None
 
     def close(self, doc: Doc) -> str | bytes:
-        text = json.dumps(doc, ensure_ascii=False)
+        text = _ENCODE(doc)
         return text if self.cipher is None else self.cipher.encrypt(text.encode())
 
     def open(self, stored: Any) -> Doc:
@@ -230,12 +231,12 @@ class SQLiteDocView(DocView):
             row = c.execute(f"SELECT position FROM {self.tracking} WHERE view=? AND application=?",
                             (self.name, tracking.application_name)).fetchone()
             _check(self.name, None if row is None else int(row[0]), tracking, after)
-            for key, doc in changes.items():
-                if doc is None:
-                    c.execute(f"DELETE FROM {self.docs} WHERE view=? AND key=?", (self.name, key))
-                else:
-                    c.execute(f"INSERT OR REPLACE INTO {self.docs} VALUES (?, ?, ?)",
-                              (self.name, key, self.seal.close(doc)))
+            deletes = [(self.name, k) for k, d in changes.items() if d is None]
+            upserts = [(self.name, k, self.seal.close(d)) for k, d in changes.items() if d is not None]
+            if deletes:
+                c.executemany(f"DELETE FROM {self.docs} WHERE view=? AND key=?", deletes)
+            if upserts:
+                c.executemany(f"INSERT OR REPLACE INTO {self.docs} VALUES (?, ?, ?)", upserts)
             c.execute(f"INSERT OR REPLACE INTO {self.tracking} VALUES (?, ?, ?)",
                       (self.name, tracking.application_name, tracking.notification_id))
             c.execute("COMMIT")

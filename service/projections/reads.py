@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date
 
+from service.projections.cache import Scope
 from service.projections.docstore import Doc
 from service.projections.views import Views
 
@@ -32,11 +34,18 @@ class ViewReads:
     def pupils(self, school_id: str) -> dict[str, Doc] | None:
         if not self._caught_up():
             return None
-        docs = self.views.roster_cache.scan(f"pupil/{school_id}/")
-        return {d["pupil_id"]: d for d in docs.values()}
+        return self._by_pupil(f"pupil/{school_id}/", (school_id,))
+
+    def kept(self, name: Hashable) -> Scope:
+        return self.views.roster_cache.memo.scope(name)
 
     def days(self, school_id: str, day: date, session: str) -> dict[str, Doc] | None:
         if not self._caught_up():
             return None
-        docs = self.views.roster_cache.scan(f"day/{school_id}/{day.isoformat()}/{session}/")
-        return {d["pupil_id"]: d for d in docs.values()}
+        return self._by_pupil(f"day/{school_id}/{day.isoformat()}/{session}/", (school_id, day, session))
+
+    def _by_pupil(self, prefix: str, scope: Hashable) -> dict[str, Doc]:
+        """The documents under ``prefix`` by pupil id: the same mapping again (shared: callers
+        never change it) while the log has not touched them."""
+        docs = self.views.roster_cache.scan(prefix)
+        return self.kept(scope).get(("by pupil", prefix), (docs,), lambda: {d["pupil_id"]: d for d in docs.values()})

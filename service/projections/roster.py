@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from service.domain.pupil_day import GONE, IN_CUSTODY, NOT_HANDED_OVER, STILL_HE
 from service.domain.schedule import Schedule
 from service.domain.school import School
 from service.imports.roster import normalise_class
+from service.projections.cache import Memo, RosterCache
 from service.projections.docstore import Doc, DocView
 from service.projections.runtime import Batch, DocProjection, handles
 
@@ -71,6 +72,7 @@ def entry_of(event: Any) -> dict[str, Any]:
 
 class Roster(DocProjection):
     name = "roster"
+    indexes = ("day", "pupil")
 
     # -- school ------------------------------------------------------------
     def _school(self, event: Any, batch: Batch) -> tuple[str, Doc]:
@@ -302,28 +304,52 @@ class Docs(Protocol):
 
     def get(self, key: str) -> Doc | None: ...
 
-    def scan(self, prefix: str) -> dict[str, Doc]: ...
+    def scan(self, prefix: str) -> Mapping[str, Doc]: ...
 
 
 def read_roster(view: Docs, school_id: str, day: date, session: str, *, group_id: str | None = None,
                 gate_id: str | None = None, q: str | None = None) -> dict[str, Any] | None:
-    """The roster as the guard's tablet and the duty leader's board show it."""
+    """The roster as the guard's tablet and the duty leader's board show it.
+
+    Read from the cache, what is worked out is kept in its memo: a pupil's row is made again
+    only when a document it is made of was re-read, and the whole roster (rows, counts) only
+    when one of them was; the answer is then the very same object as before. Callers read it
+    and never change it."""
     school = view.get(f"school/{school_id}")
     if school is None:
         return None
-    schedule = Schedule.from_dict(school["schedule"])
+    memo = view.memo if isinstance(view, RosterCache) else Memo()
+    made = memo.scope((school_id, day, session))
+    schedule, homework = made.get("schedule", (school,), lambda: (
+        Schedule.from_dict(school["schedule"]), _homework(school)))
     runs = session in {s.key for s in schedule.sessions} and schedule.runs_on(session, day)
     pupils = view.scan(f"pupil/{school_id}/") if runs else {}
     days = view.scan(f"day/{school_id}/{day.isoformat()}/{session}/") if runs else {}
-    day_by_pupil = {d["pupil_id"]: d for d in days.values()}
-    homework = _homework(school)
-    rows = [_row(p, school, schedule, homework, day_by_pupil.get(p["pupil_id"]))
-            for p in pupils.values() if expected_on(p["enrolment"], day, session)]
-    rows.sort(key=roster_order)
-    counts = _counts(rows)
-    # Everyone the school answers for and who has not left, whatever the filters: a pupil
-    # expected but never handed over is still in the school, and so is one awaiting a handover.
-    still_in_school = [r["pupil_id"] for r in rows if r["status"] in STILL_HELD]
+
+    def row(p: Doc, chain: Doc | None) -> Doc | None:
+        if not expected_on(p["enrolment"], day, session):
+            return None
+        return _row(p, school, schedule, homework, chain)
+
+    def whole() -> dict[str, Any]:
+        day_by_pupil = {d["pupil_id"]: d for d in days.values()}
+        rows: list[Doc] = []
+        for p in pupils.values():
+            chain = day_by_pupil.get(p["pupil_id"])
+            found = made.get(("row", p["pupil_id"]), (p, chain, school), lambda: row(p, chain))  # noqa: B023 - called here
+            if found is not None:
+                rows.append(found)
+        rows.sort(key=roster_order)
+        # Everyone the school answers for and who has not left, whatever the filters: a pupil
+        # expected but never handed over is still in the school, and so is one awaiting a handover.
+        return {"school_id": school_id, "day": day.isoformat(), "session": session, "service": runs,
+                "counts": _counts(rows), "pupils": rows,
+                "still_in_school": [r["pupil_id"] for r in rows if r["status"] in STILL_HELD]}
+
+    roster: dict[str, Any] = made.get("roster", (school, pupils, days), whole)
+    if not (group_id or gate_id or q):
+        return roster
+    rows = roster["pupils"]
     if group_id:
         rows = [r for r in rows if (r["place"] or {}).get("id") == group_id
                 or (r["status"] == NOT_HANDED_OVER and r["homework_group_id"] == group_id)]
@@ -332,9 +358,7 @@ def read_roster(view: Docs, school_id: str, day: date, session: str, *, group_id
     if q:
         rows = [r for r in rows if _matches(q, pupils[f"pupil/{school_id}/{r['pupil_id']}"],
                                             school["classes"].get(r["class_id"], {}))]
-    return {"school_id": school_id, "day": day.isoformat(), "session": session, "service": runs,
-            "counts": counts, "pupils": rows,
-            "still_in_school": still_in_school}
+    return {**roster, "pupils": rows}
 
 
 def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:

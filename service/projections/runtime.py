@@ -30,6 +30,10 @@ from service.projections.failures import (
 from service.use_cases.signal import SaveSignal
 
 log = logging.getLogger(__name__)
+# While full batches keep coming (a rebuild, a view catching up), a reader reads ever larger ones,
+# up to this many times its batch size: fewer commits, and a document that many events change
+# (a pupil's day, a month's statement) is read and written once for all of them.
+CATCH_UP = 16
 Handler = Callable[[Any, Any, "Batch"], None]
 
 
@@ -76,6 +80,8 @@ class DocProjection(Projection[DocView]):
     _handlers: ClassVar[dict[type, str]]
     # Whether its reader decodes every event for it; if not, it is given ``Deferred`` ones.
     decodes: ClassVar[bool] = True
+    # The kinds of ``<kind>-index/<aggregate id>`` documents (``{"key": ...}``) its handlers read.
+    indexes: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,7 +97,16 @@ class DocProjection(Projection[DocView]):
             getattr(self, attr)(event, batch)
 
     def prefetch(self, notifications: Sequence[Notification], batch: Batch) -> None:
-        """Read into the batch, at once, the documents its records will need (by default none)."""
+        """Read into the batch, at once, the documents its records will need: by default the
+        index documents (``indexes``) of the aggregates the records are of, and the documents
+        they name, so that a batch of a rebuild costs a few reads, not one per event."""
+        if not self.indexes:
+            return
+        ids = {str(n.originator_id) for n in notifications}
+        keys = [f"{kind}-index/{i}" for kind in self.indexes for i in ids]
+        batch.load(keys)
+        batch.load([doc["key"] for k in keys
+                    if (doc := batch.loaded.get(k)) is not None and isinstance(doc.get("key"), str)])
 
     def apply_recorded(self, notification: Notification, event: Any, batch: Batch) -> None:
         """Apply one stored record as read from the log (its decoded event beside it); a
@@ -118,6 +133,7 @@ class Runner:
         self.view = projection.view
         self.signal = signal or SaveSignal()
         self.batch_size = batch_size
+        self._limit: int | None = None  # what the next read asks for, when not one batch
         self.poll = poll
         self.coalesce = coalesce
         self.backoff = backoff or Backoff()
@@ -139,8 +155,10 @@ class Runner:
     def run_once(self) -> int:
         """Apply the next batch of notifications; the number applied (0 when caught up)."""
         start = self.position
+        limit = self._limit or self.batch_size
         notifications = self.app.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False)
+            start=start, limit=limit, inclusive_of_start=False)
+        self._limit = next_limit(limit, len(notifications), self.batch_size)
         if not notifications:
             return 0
         return self.apply(start, notifications, decode(
@@ -152,7 +170,8 @@ class Runner:
 
         An event the projection cannot apply raises ``EventNotApplied`` after the events before
         it are committed, so the view stops exactly in front of it."""
-        todo = [(n, e) for n, e in zip(notifications, events, strict=True) if n.id > start]
+        todo = (list(zip(notifications, events, strict=True)) if notifications and notifications[0].id > start
+                else [(n, e) for n, e in zip(notifications, events, strict=True) if n.id > start])
         if not todo:
             return 0
         batch = Batch(self.view)
@@ -277,6 +296,12 @@ class Runner:
                 "failure": self.failure.report() if self.failure else None}
 
 
+def next_limit(limit: int, read: int, batch_size: int) -> int:
+    """How many notifications a reader asks for next, having asked for ``limit`` and read
+    ``read``: twice as many after a full batch, up to ``CATCH_UP`` batches, else one batch."""
+    return min(limit * 2, batch_size * CATCH_UP) if read >= limit else batch_size
+
+
 class SharedReader:
     """One thread for many views: each notification is read and decoded once, then applied to
     every view still behind it; each view commits its own batch with its own position.
@@ -289,6 +314,7 @@ class SharedReader:
                  name: str = "views") -> None:
         self.app, self.runners, self.signal = app, list(runners), signal
         self.batch_size, self.poll, self.coalesce = batch_size, poll, coalesce
+        self._limit: int | None = None  # what the next read asks for, when not one batch
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
@@ -309,13 +335,16 @@ class SharedReader:
                 active.remove(runner)
         if not active:
             return 0
+        limit = self._limit or self.batch_size
         try:
             notifications = self.app.recorder.select_notifications(
-                start=min(starts.values()), limit=self.batch_size, inclusive_of_start=False)
+                start=min(starts.values()), limit=limit, inclusive_of_start=False)
         except Exception as e:  # noqa: BLE001 - the store is away: every view waiting says so
+            self._limit = None
             for runner in active:
                 runner.failed(e)
             return 0
+        self._limit = next_limit(limit, len(notifications), self.batch_size)
         deferred = not any(r.projection.decodes for r in active)
         events = decode(self.app, notifications, deferred=deferred) if notifications else []
         for runner in active:

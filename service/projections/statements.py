@@ -44,6 +44,7 @@ def _at(e: Any) -> str | None:
 
 class Statements(DocProjection):
     name = "statements"
+    indexes = ("pupil", "day", "handover", "shift", "rules", "unattended")
 
     def _indexed(self, kind: str, e: Any, batch: Batch) -> tuple[str, Doc]:
         index = batch.get(f"{kind}-index/{e.originator_id}")

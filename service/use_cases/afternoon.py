@@ -32,7 +32,7 @@ from service.use_cases.commands import (
 )
 from service.use_cases.core import Decision, Outcome
 from service.use_cases.incidents import IncidentUseCases
-from service.use_cases.ports import PupilReads
+from service.use_cases.ports import Doc, Kept, PupilReads
 from service.use_cases.receivers import require_custody_receiver, require_person
 from service.use_cases.results import Refused
 
@@ -382,43 +382,70 @@ class AfternoonUseCases(IncidentUseCases):
     def expected_today(self, actor: Actor, day: date | None, session: str,
                        class_id: str | None, views: PupilReads | None = None) -> dict[str, Any]:
         """Every pupil expected for the session and where each one is: from the views when they
-        answer as of everything written, else from each pupil's aggregates (the same answer)."""
+        answer as of everything written, else from each pupil's aggregates (the same answer).
+
+        From the views, each pupil's row is kept while their documents stay the same, and the
+        whole answer while all of them do (the very same object: callers never change it)."""
         school = self.school(actor.school_id, readonly=True)
         on = day or self.today(school)
         runs = session in {s.key for s in school.schedule.sessions} and school.schedule.runs_on(session, on)
+        docs = views.pupils(school.school_id) if views is not None and runs else None
+        chains = views.days(school.school_id, on, session) if views is not None and docs is not None else None
+        if views is None or docs is None or chains is None:
+            found, reads = self._afternoon(actor, school, on, session, class_id, runs, None)
+        else:
+            kept = views.kept((school.school_id, on, session))
+            found, reads = kept.get(("afternoon", class_id), (docs, chains), lambda: self._afternoon(
+                actor, school, on, session, class_id, runs, (docs, chains, kept)),
+                given=(school.version, actor.staff_id))
+        self.access.note(actor, "afternoon", reads)
+        return found
+
+    def _afternoon(self, actor: Actor, school: School, on: date, session: str, class_id: str | None,
+                  runs: bool, views: tuple[dict[str, Doc], dict[str, Doc], Kept] | None,
+                  ) -> tuple[dict[str, Any], dict[tuple[str, ...], list[str]]]:
         pupils: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         reads: list[tuple[str, list[str]]] = []
         seen_by_class: dict[str, frozenset[Data]] = {}
-        docs = views.pupils(school.school_id) if views is not None and runs else None
-        chains = views.days(school.school_id, on, session) if views is not None and docs is not None else None
+        read_by_class: dict[str, list[str]] = {}
+        iso = on.isoformat()
+
+        def from_views(pupil_id: str, doc: Doc | None, chain: Doc | None, cid: str,
+                       seen: frozenset[Data]) -> dict[str, Any] | None:
+            if doc is None or not enrolment_expects(doc["enrolment"], on, session):
+                return None
+            entries = chain["entries"] if chain else []
+            view = day_view(pupil_id, iso, session, derive(entries), entries, chain["version"] if chain else 1)
+            return custody_state({**view, "name": doc["name"], "class_id": cid,
+                                  "class_label": school.classes[cid]["label"]}, seen)
         for pupil_id, cid in school.roll.items() if runs else ():
             if class_id and cid != class_id:
                 continue
-            if docs is not None and chains is not None:
-                doc = docs.get(pupil_id)
-                if doc is None or not enrolment_expects(doc["enrolment"], on, session):
+            if cid not in seen_by_class:
+                seen_by_class[cid] = may_see(school, actor.staff_id, cid)
+                read_by_class[cid] = read_of(seen_by_class[cid], CUSTODY_LIST)
+            seen = seen_by_class[cid]
+            if views is not None:
+                docs, chains, kept = views
+                doc, chain = docs.get(pupil_id), chains.get(pupil_id)
+                row = kept.get(("afternoon row", pupil_id, seen), (doc, chain), lambda: from_views(
+                    pupil_id, doc, chain, cid, seen),  # noqa: B023 - called here, in this round
+                    given=(cid, school.classes[cid]["label"]))
+                if row is None:
                     continue
-                name = doc["name"]
-                chain = chains.get(pupil_id)
-                entries = chain["entries"] if chain else []
-                view = day_view(pupil_id, on.isoformat(), session, derive(entries), entries,
-                                chain["version"] if chain else 1)
             else:
                 pupil = self.pupil(school.school_id, pupil_id, readonly=True)
                 if not pupil.expected_on(on, session):
                     continue
-                name = pupil.name
-                view = self.pupil_day(school, pupil, on, session).view()
-            seen = seen_by_class.get(cid) or seen_by_class.setdefault(cid, may_see(school, actor.staff_id, cid))
-            counts[view["status"]] = counts.get(view["status"], 0) + 1
-            pupils.append(custody_state({**view, "name": name, "class_id": cid,
-                                         "class_label": school.classes[cid]["label"]}, seen))
-            reads.append((pupil_id, read_of(seen, CUSTODY_LIST)))
-        self.access.note(actor, "afternoon", group_reads(reads))
+                row = custody_state({**self.pupil_day(school, pupil, on, session).view(), "name": pupil.name,
+                                     "class_id": cid, "class_label": school.classes[cid]["label"]}, seen)
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            pupils.append(row)
+            reads.append((pupil_id, read_by_class[cid]))
         pupils.sort(key=lambda p: (p["class_label"], p["name"]))
-        return {"day": on.isoformat(), "session": session, "service": runs,
-                "counts": counts, "expected": len(pupils), "pupils": pupils}
+        return {"day": iso, "session": session, "service": runs, "counts": counts,
+                "expected": len(pupils), "pupils": pupils}, group_reads(reads)
 
 
 def _named(pupil: Pupil, collector_id: str | None) -> str:

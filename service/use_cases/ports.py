@@ -7,10 +7,10 @@ The alert round reads the live views through ``LiveState``, which the projection
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -21,6 +21,7 @@ from service.domain.notification import Notification, Webhook
 from service.use_cases.signal import SaveSignal
 
 Doc = dict[str, Any]  # a read model's document, as the views hold it
+T = TypeVar("T")
 
 
 class LiveState(Protocol):
@@ -94,6 +95,20 @@ class PupilReads(Protocol):
 
     def days(self, school_id: str, day: date, session: str) -> dict[str, Doc] | None:
         """The session's chains by pupil id: entries (as ``PupilDay.entries``) and version."""
+        ...
+
+    def kept(self, name: Hashable) -> Kept:
+        """Where what a read makes of these documents is kept while they stay the same."""
+        ...
+
+
+class Kept(Protocol):
+    """Values kept with what they were made of, made again only once that changed."""
+
+    def get(self, key: Hashable, made_of: tuple[object, ...], make: Callable[[], T],
+            given: Hashable = None) -> T:
+        """The value under ``key`` if made of these very objects (``is``) and an equal ``given``,
+        else ``make()``, kept in its place."""
         ...
 
 
