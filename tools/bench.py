@@ -681,6 +681,9 @@ GROUP_THREADS = 16
 GROUP_SECONDS = 4.0
 GROUP_TARGET = 2.0
 WATCH_TARGET_MS = 20.0
+READ_TARGET_MS = 100.0
+REBUILD_EVENTS = 30_000
+REBUILD_TARGET = 30_000.0
 
 
 def library_save_rate(settings: Settings, threads: int, seconds: float) -> float:
@@ -708,7 +711,8 @@ def library_save_rate(settings: Settings, threads: int, seconds: float) -> float
 
 
 def components(stores: list[str], data_dir: str | None) -> list[Target]:
-    """Group commit against the library's save, and the watcher's round at school scale."""
+    """Group commit against the library's save; the reads, a rebuild and the watcher's round at
+    school scale."""
     from service.use_cases.application import HandoverApp
     from tools import bench_commit, bench_watch
 
@@ -730,6 +734,23 @@ def components(stores: list[str], data_dir: str | None) -> list[Target]:
         rows.append(Target(f"postgres: commands/s at {GROUP_THREADS} concurrent / library save() at "
                            f"{GROUP_THREADS} threads", grouped / library if library else 0.0, ">=",
                            GROUP_TARGET, f"{grouped:.0f} / {library:.0f} per s"))
+    from tools import bench_reads, bench_rebuild
+
+    for store in stores:
+        print(f"[{store}] the roster and the afternoon at {COMPONENT_PUPILS} pupils", flush=True)
+        reads = bench_reads.measure(store, COMPONENT_PUPILS)
+        print(f"  roster {reads['roster_ms']:.1f} ms, afternoon {reads['afternoon_ms']:.1f} ms; from every "
+              f"pupil's aggregates instead: {reads['reference_ms']:.0f} ms", flush=True)
+        for name in ("roster", "afternoon"):
+            rows.append(Target(f"{store}: GET /v1/{name} ms at {COMPONENT_PUPILS} pupils (wall, median)",
+                               reads[f"{name}_ms"], "<=", READ_TARGET_MS,
+                               f"from the aggregates {reads['reference_ms']:.0f} ms"))
+        print(f"[{store}] rebuilding every view from {REBUILD_EVENTS} events", flush=True)
+        rebuilt = bench_rebuild.measure(store, REBUILD_EVENTS)
+        print(f"  {rebuilt['events_per_s']:.0f} events/s; reading and decoding the log alone: "
+              f"{rebuilt['reference_events_per_s']:.0f} events/s", flush=True)
+        rows.append(Target(f"{store}: rebuild of every view, events/s", rebuilt["events_per_s"], ">=",
+                           REBUILD_TARGET, f"log read+decode alone {rebuilt['reference_events_per_s']:.0f}/s"))
     for store in stores:
         print(f"[{store}] watcher rounds at {COMPONENT_PUPILS} pupils", flush=True)
         medians = bench_watch.run(store, COMPONENT_PUPILS, 50, 5)
