@@ -11,6 +11,11 @@ token (the screens, the API docs) is the same everywhere and goes to the first d
 Bodies stream both ways (the live stream passes unbuffered); the client's own address goes on in
 ``X-Forwarded-For``, so each district's pairing lockout counts the real client. A district that
 does not answer is a problem+json 503 naming it; the others go on.
+
+Each district has its own connections: at most ``requests`` requests at once, the rest waiting a
+few seconds for a place and then answered 503 ``router-busy`` (the router is busy, not the
+district down). A live stream (``GET /v1/stream``, or any answer that is ``text/event-stream``)
+holds no such place: streams have a cap of their own for the whole router.
 """
 
 from __future__ import annotations
@@ -48,6 +53,56 @@ PAIRING = "/v1/devices/pair"
 STREAM = "/v1/stream"
 
 
+class RouterBusy(Exception):
+    """No place for one more request (to this district) or stream: the router is busy."""
+
+
+class Places:
+    """At most ``size`` at once; one more waits up to ``wait`` seconds for a place (none: 0)."""
+
+    def __init__(self, size: int, wait: float) -> None:
+        self.size, self.wait = size, wait
+        self._free = asyncio.Semaphore(size)
+
+    async def take(self, wait: float | None = None) -> Place:
+        wait = self.wait if wait is None else wait
+        if not self._free.locked():
+            await self._free.acquire()  # a free place: taken without yielding to another task
+        elif wait <= 0:
+            raise RouterBusy()
+        else:
+            try:
+                await asyncio.wait_for(self._free.acquire(), wait)
+            except TimeoutError:
+                raise RouterBusy() from None
+        return Place(self._free)
+
+
+class Place:
+    def __init__(self, free: asyncio.Semaphore) -> None:
+        self._free: asyncio.Semaphore | None = free
+
+    def free(self) -> None:
+        """Given back once, however many times it is called."""
+        if self._free is not None:
+            self._free.release()
+            self._free = None
+
+
+@dataclass
+class Upstream:
+    """A district's answer, its body still to come, and the place it holds until closed."""
+
+    response: httpx.Response
+    place: Place
+
+    async def close(self) -> None:
+        try:
+            await self.response.aclose()
+        finally:
+            self.place.free()
+
+
 class DistrictDown(Exception):
     def __init__(self, district: District, error: BaseException) -> None:
         super().__init__(f"district {district.name}: {error!r}")
@@ -61,6 +116,11 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
     return JSONResponse({"type": PROBLEM_BASE + code, "title": title, "status": status,
                          "detail": detail, **extra}, status_code=status,
                         media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def router_busy() -> JSONResponse:
+    return problem(503, "router-busy", "Router busy",
+                   "路由器当前繁忙，请稍后重试 / the router is busy; try again shortly")
 
 
 def district_down(districts: list[District]) -> JSONResponse:
@@ -113,6 +173,11 @@ class Claim:
     district: District
     school_id: str | None = None  # its school, when the district knows the token
     down: BaseException | None = None
+    busy: bool = False  # not asked: no place for one more request to it
+
+
+def is_stream(request: Request) -> bool:
+    return request.method == "GET" and request.url.path == STREAM
 
 
 def bearer(request: Request) -> str | None:
@@ -125,7 +190,8 @@ def bearer(request: Request) -> str | None:
 class Router:
     def __init__(self, table: RouteTable, *, transport: httpx.AsyncBaseTransport | None = None,
                  cache: TokenCache | None = None, lookup_timeout: float = 5.0,
-                 answer_timeout: float = 60.0) -> None:
+                 answer_timeout: float = 60.0, requests: int = 500, streams: int = 10000,
+                 place_wait: float = 5.0) -> None:
         self.table = table
         self.cache = cache or TokenCache()
         self.transport = transport
@@ -133,22 +199,28 @@ class Router:
         # A district's silence this long (before its answer, or in the middle of it) ends the
         # request: a live stream is never quiet for more than its 15 s heartbeat.
         self.answer_timeout = answer_timeout
-        self._client: httpx.AsyncClient | None = None
+        # Requests at once to each district (the others wait place_wait s), streams at once in all.
+        self.places = {d.name: Places(requests, place_wait) for d in table.districts}
+        self.streams = Places(streams, 0.0)
+        self._clients: dict[str, httpx.AsyncClient] = {}
         self._resolving: dict[str, asyncio.Future[Claim | Response]] = {}
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def client(self, district: District | None) -> httpx.AsyncClient:
+        """The district's own connections (None: those of the router's /health)."""
+        name = "" if district is None else district.name
+        if name not in self._clients:
+            # The places above count requests; httpx's own pool never makes one wait.
+            self._clients[name] = httpx.AsyncClient(
                 transport=self.transport, trust_env=False, follow_redirects=False,
                 timeout=httpx.Timeout(connect=3.0, read=self.answer_timeout, write=30.0, pool=5.0),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
-        return self._client
+                limits=httpx.Limits(max_connections=None if district else 50,
+                                    max_keepalive_connections=100 if district else 10))
+        return self._clients[name]
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
     # -- passing a request on --------------------------------------------------------------
     @staticmethod
@@ -167,11 +239,33 @@ class Router:
         return base + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
     async def _send(self, district: District, request: Request, body: bytes | None | AsyncIterator[bytes],
-                    ) -> httpx.Response:
-        """The district's answer, its body still to be read; the next base URL is tried while one
-        cannot be connected to and no byte of a streamed body has gone. A district that took
-        the request and then said nothing (or hung up) is not asked again elsewhere: it may
-        have done it."""
+                    *, stream: bool = False) -> Upstream:
+        """The district's answer, its body still to be read, holding a place of the district's
+        requests (or, for a stream, of the router's streams) until closed."""
+        place = await (self.streams.take() if stream else self.places[district.name].take())
+        try:
+            response = await self._send_once(district, request, body)
+        except BaseException:
+            place.free()
+            raise
+        if not stream and response.headers.get("content-type", "").startswith("text/event-stream"):
+            # A stream after all: it gives its request's place back and takes a stream's.
+            try:
+                stream_place = await self.streams.take()
+            except RouterBusy:
+                await response.aclose()
+                raise
+            finally:
+                place.free()
+            place = stream_place
+        return Upstream(response, place)
+
+    async def _send_once(self, district: District, request: Request,
+                         body: bytes | None | AsyncIterator[bytes]) -> httpx.Response:
+        """The next base URL is tried while one cannot be connected to and no byte of a streamed
+        body has gone. A district that took the request and then said nothing (or hung up) is
+        not asked again elsewhere: it may have done it."""
+        client = self.client(district)
         started = False
 
         async def streamed(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -183,10 +277,12 @@ class Router:
         content: Any = streamed(body) if body is not None and not isinstance(body, bytes) else body
         error: BaseException | None = None
         for base in district.upstreams:
-            outgoing = self.client.build_request(request.method, self._target(base, request),
-                                                 headers=self._headers(request), content=content)
+            outgoing = client.build_request(request.method, self._target(base, request),
+                                            headers=self._headers(request), content=content)
             try:
-                return await self.client.send(outgoing, stream=True)
+                return await client.send(outgoing, stream=True)
+            except httpx.PoolTimeout:
+                raise RouterBusy() from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
                 log.warning("district %s: %s cannot be reached: %r", district.name, base, e)
                 error = e
@@ -199,16 +295,16 @@ class Router:
         raise DistrictDown(district, error)
 
     @staticmethod
-    def _relay(upstream: httpx.Response) -> Response:
+    def _relay(upstream: Upstream) -> Response:
         async def body() -> AsyncIterator[bytes]:
             try:
-                async for chunk in upstream.aiter_raw():
+                async for chunk in upstream.response.aiter_raw():
                     yield chunk
             finally:
-                await upstream.aclose()
-        response = StreamingResponse(body(), status_code=upstream.status_code,
-                                     background=BackgroundTask(upstream.aclose))
-        response.raw_headers = [(k, v) for k, v in upstream.headers.raw
+                await upstream.close()
+        response = StreamingResponse(body(), status_code=upstream.response.status_code,
+                                     background=BackgroundTask(upstream.close))
+        response.raw_headers = [(k, v) for k, v in upstream.response.headers.raw
                                 if k.decode("latin-1").lower() not in HOP_BY_HOP]
         return response
 
@@ -220,18 +316,34 @@ class Router:
 
     async def forward(self, district: District, request: Request) -> Response:
         try:
-            upstream = await self._send(district, request, self._body(request))
+            upstream = await self._send(district, request, self._body(request),
+                                        stream=is_stream(request))
         except DistrictDown as e:
             return district_down([e.district])
+        except RouterBusy:
+            return router_busy()
         return self._relay(upstream)
 
     # -- whose request is it --------------------------------------------------------------
     async def _claim(self, district: District, token: str) -> Claim:
+        try:
+            place = await self.places[district.name].take()
+        except RouterBusy:
+            return Claim(district, busy=True)
+        try:
+            return await self._claim_here(district, token)
+        finally:
+            place.free()
+
+    async def _claim_here(self, district: District, token: str) -> Claim:
         error: BaseException | None = None
         for base in district.upstreams:
             try:
-                r = await self.client.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"},
-                                          timeout=self.lookup_timeout)
+                r = await self.client(district).get(
+                    f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"},
+                    timeout=self.lookup_timeout)
+            except httpx.PoolTimeout:
+                return Claim(district, busy=True)
             except httpx.HTTPError as e:
                 error = e
                 continue
@@ -276,6 +388,7 @@ class Router:
         delays only the tokens no other district knows."""
         tasks = [asyncio.ensure_future(self._claim(d, token)) for d in self.table.districts]
         down: list[District] = []
+        busy = False
         try:
             for next_answer in asyncio.as_completed(tasks):
                 claim = await next_answer
@@ -283,11 +396,14 @@ class Router:
                     return claim
                 if claim.down is not None:
                     down.append(claim.district)
+                busy |= claim.busy
         finally:
             for task in tasks:
                 task.cancel()
         if down:
             return district_down(sorted(down, key=self.table.districts.index))
+        if busy:
+            return router_busy()
         return problem(401, "unauthorized", "Unauthorized",
                        "令牌无效 / this token is not valid in any district")
 
@@ -304,8 +420,9 @@ class Router:
             return response
         if request.url.path == PAIRING and request.method == "POST":
             return await self.pair(request)
-        if request.url.path == STREAM and "ticket" in request.query_params:
-            return await self.each_district(request, None, lambda r, _: r.status_code == 401)
+        if is_stream(request) and "ticket" in request.query_params:
+            return await self.each_district(request, None, lambda r, _: r.status_code == 401,
+                                            stream=True)
         return await self.first_up(request)
 
     async def first_up(self, request: Request) -> Response:
@@ -319,6 +436,8 @@ class Router:
                 return self._relay(await self._send(district, request, body))
             except DistrictDown as e:
                 down.append(e.district)
+            except RouterBusy:
+                return router_busy()
         return district_down(down)
 
     async def _held_body(self, request: Request) -> bytes | None | Response:
@@ -343,7 +462,8 @@ class Router:
 
     async def each_district(self, request: Request, body: bytes | None | Response,
                             not_here: Callable[[httpx.Response, bytes], bool],
-                            prefer: Callable[[httpx.Response], bool] | None = None) -> Response:
+                            prefer: Callable[[httpx.Response], bool] | None = None,
+                            stream: bool = False) -> Response:
         """The first district's answer that is not ``not_here``; when every district says not
         here, the last answer (or one ``prefer`` picks), or a 503 if a district is down."""
         if isinstance(body, Response):
@@ -353,14 +473,19 @@ class Router:
         preferred: tuple[httpx.Response, bytes] | None = None
         for district in self.table.districts:
             try:
-                upstream = await self._send(district, request, body)
+                sent = await self._send(district, request, body, stream=stream)
             except DistrictDown as e:
                 down.append(e.district)
                 continue
+            except RouterBusy:
+                return router_busy()
+            upstream = sent.response
             if upstream.status_code < 400:
-                return self._relay(upstream)
-            content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent: encoded
-            await upstream.aclose()
+                return self._relay(sent)
+            try:
+                content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent: encoded
+            finally:
+                await sent.close()
             if not not_here(upstream, content):
                 return self._answer(upstream, content)
             last = (upstream, content)
@@ -384,7 +509,7 @@ class Router:
         """Every upstream's ``/health``: 503 as soon as one does not answer 200."""
         async def one(base: str) -> dict[str, Any]:
             try:
-                r = await self.client.get(f"{base}/health", timeout=self.lookup_timeout)
+                r = await self.client(None).get(f"{base}/health", timeout=self.lookup_timeout)
             except httpx.HTTPError as e:
                 return {"url": base, "ok": False, "status": None, "error": repr(e)}
             try:

@@ -1,0 +1,180 @@
+"""`handover route` against a hostile client, in front of small stand-in districts (Starlette apps
+served by uvicorn in threads of the test): busy pools, odd headers, unknown tokens, /health,
+pairing across districts. The city of real district services is tests/test_city.py."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from service.route.proxy import create_router
+from service.route.table import parse_table
+from tests.tcp_proxy import _free_port_below_the_ephemeral_range as free_port
+
+TOKENS = {"east": "hov_" + "E" * 43, "west": "hov_" + "W" * 43}
+SCHOOLS = {"east": "school-east", "west": "school-west"}
+
+
+class Served:
+    """An ASGI app on a free port, served by uvicorn in a thread; notes the requests it gets."""
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        self.asked: list[tuple[str, dict[str, str]]] = []
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+
+        async def noted(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                self.asked.append((f"{scope['method']} {scope['path']}",
+                                   {k.decode("latin-1"): v.decode("utf-8", "replace")
+                                    for k, v in scope["headers"]}))
+            await app(scope, receive, send)
+        self.server = uvicorn.Server(uvicorn.Config(noted, host="127.0.0.1", port=port,
+                                                    log_level="warning", lifespan="on", **config))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive()
+            time.sleep(0.02)
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.asked]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def district_app(name: str) -> Starlette:
+    """A district as the router sees it: /v1/me by token, a live stream, a slow route, headers
+    echoed back, pairing codes with a lockout by client."""
+    wrong: dict[str, int] = {}
+    codes = {"PAIR-" + name.upper()}
+    release = asyncio.Event()
+
+    def caller(request: Request) -> str | None:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return next((d for d, t in TOKENS.items() if t == token), None)
+
+    async def me(request: Request) -> Response:
+        if caller(request) != name:
+            return JSONResponse({"type": "https://handover.invalid/problems/unauthenticated",
+                                 "title": "This token is not valid."}, status_code=401,
+                                media_type="application/problem+json")
+        return JSONResponse({"school_id": SCHOOLS[name]})
+
+    async def events(request: Request) -> Response:
+        async def beats() -> AsyncIterator[bytes]:
+            yield b"retry: 1000\n\n"
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.05)
+                yield b": beat\n\n"
+        return StreamingResponse(beats(), media_type="text/event-stream")
+
+    async def slow(request: Request) -> Response:
+        await release.wait()
+        return JSONResponse({"slow": True})
+
+    async def let_go(request: Request) -> Response:
+        release.set()
+        return JSONResponse({})
+
+    async def echo(request: Request) -> Response:
+        return JSONResponse({k.decode("latin-1"): v.decode("utf-8") for k, v in request.headers.raw})
+
+    async def pair(request: Request) -> Response:
+        client = request.headers.get("x-forwarded-for", "?")
+        if wrong.get(client, 0) >= 5:
+            return JSONResponse({"type": "…/pairing-locked"}, status_code=429)
+        code = (await request.json())["code"]
+        if code not in codes:
+            wrong[client] = wrong.get(client, 0) + 1
+            return JSONResponse({"type": "https://handover.invalid/problems/pairing-code-unknown"},
+                                status_code=422)
+        return JSONResponse({"token": TOKENS[name]}, status_code=201)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[
+        Route("/v1/me", me), Route("/v1/stream", events), Route("/v1/other-events", events),
+        Route("/v1/slow", slow), Route("/v1/let-go", let_go, methods=["POST"]),
+        Route("/v1/echo", echo), Route("/v1/devices/pair", pair, methods=["POST"]),
+        Route("/health", health)])
+
+
+@contextmanager
+def city(**options: Any) -> Iterator[tuple[httpx.Client, dict[str, Served], Served]]:
+    """Two stand-in districts behind an in-process router: a client of the router, the districts,
+    and the router."""
+    with ExitStack() as stack:
+        districts = {n: Served(district_app(n)) for n in ("east", "west")}
+        for served in districts.values():
+            stack.callback(served.stop)
+        table = parse_table("".join(f'[districts.{n}]\nupstreams = ["{s.url}"]\n'
+                                    f'schools = ["{SCHOOLS[n]}"]\n' for n, s in districts.items()))
+        router = Served(create_router(table, **options))
+        stack.callback(router.stop)
+        client = stack.enter_context(httpx.Client(base_url=router.url, timeout=10))
+        yield client, districts, router
+
+
+def bearer(district: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[district]}"}
+
+
+def is_problem(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/" + code), r.text
+
+
+def test_open_streams_take_no_place_of_a_districts_requests_and_a_full_pool_is_the_router_busy(
+        ) -> None:
+    with city(requests=2, streams=6, place_wait=0.3) as (client, districts, _):
+        with ExitStack() as streams:
+            opened = [streams.enter_context(client.stream("GET", path, headers=bearer("east")))
+                      for path in ("/v1/stream",) * 3 + ("/v1/other-events",) * 3]
+            assert [s.status_code for s in opened] == [200] * 6, [s.read() for s in opened]
+            # Six streams open in east, its request pool of two is free: east and west answer.
+            for d in ("east", "west"):
+                r = client.get("/v1/me", headers=bearer(d))
+                assert r.status_code == 200 and r.json()["school_id"] == SCHOOLS[d]
+            # One stream more than the router's cap is the router busy, not east down.
+            r = client.get("/v1/stream", headers=bearer("east"))
+            is_problem(r, 503, "router-busy")
+            assert r.headers["retry-after"]
+            assert client.get("/health").status_code == 200
+
+        # Two slow requests fill east's pool: a third is the router busy, west goes on.
+        with httpx.Client(base_url=client.base_url, timeout=10) as other:
+            slow = [threading.Thread(target=other.get, args=("/v1/slow",),
+                                     kwargs={"headers": bearer("east")}) for _ in range(2)]
+            for t in slow:
+                t.start()
+            deadline = time.monotonic() + 5
+            while districts["east"].paths().count("GET /v1/slow") < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            r = client.get("/v1/me", headers=bearer("east"))
+            is_problem(r, 503, "router-busy")
+            assert "districts" not in r.json()
+            assert client.get("/v1/me", headers=bearer("west")).status_code == 200
+            assert client.get("/health").status_code == 200
+            httpx.post(f"{districts['east'].url}/v1/let-go")
+            for t in slow:
+                t.join(timeout=10)
+        assert client.get("/v1/me", headers=bearer("east")).status_code == 200
+
