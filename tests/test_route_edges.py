@@ -178,3 +178,16 @@ def test_open_streams_take_no_place_of_a_districts_requests_and_a_full_pool_is_t
                 t.join(timeout=10)
         assert client.get("/v1/me", headers=bearer("east")).status_code == 200
 
+
+def test_header_values_in_utf8_pass_to_the_district_byte_for_byte() -> None:
+    with city() as (client, _, _):
+        r = client.get("/v1/echo", headers=[(b"Authorization", f"Bearer {TOKENS['east']}".encode()),
+                                            (b"X-Device-Id", "东门平板".encode())])
+        assert r.status_code == 200, r.text
+        assert r.json()["x-device-id"] == "东门平板"
+        # A token in UTF-8 no district knows: the router's own 401, not a 500.
+        r = client.get("/v1/me", headers=[(b"Authorization", "Bearer ét".encode())])
+        assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+        # Without a token, to the first district: the same bytes.
+        r = client.get("/v1/echo", headers=[(b"X-Device-Id", "东门平板".encode())])
+        assert r.status_code == 200 and r.json()["x-device-id"] == "东门平板"

@@ -224,12 +224,13 @@ class Router:
 
     # -- passing a request on --------------------------------------------------------------
     @staticmethod
-    def _headers(request: Request) -> list[tuple[str, str]]:
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+    def _headers(request: Request) -> list[tuple[bytes, bytes]]:
+        """The client's headers as it sent them, byte for byte (a tablet's name in UTF-8 too)."""
+        headers = [(k, v) for k, v in request.headers.raw
                    if k.decode("latin-1").lower() not in HOP_BY_HOP]
         if request.client is not None:
-            headers.append(("X-Forwarded-For", request.client.host))
-        headers.append(("X-Forwarded-Proto", request.url.scheme))
+            headers.append((b"X-Forwarded-For", request.client.host.encode("latin-1")))
+        headers.append((b"X-Forwarded-Proto", request.url.scheme.encode("latin-1")))
         return headers
 
     @staticmethod
@@ -340,7 +341,7 @@ class Router:
         for base in district.upstreams:
             try:
                 r = await self.client(district).get(
-                    f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"},
+                    f"{base}/v1/me", headers={b"Authorization": b"Bearer " + token.encode("latin-1")},
                     timeout=self.lookup_timeout)
             except httpx.PoolTimeout:
                 return Claim(district, busy=True)
