@@ -5,6 +5,8 @@ pairing across districts. The city of real district services is tests/test_city.
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -92,7 +94,7 @@ def district_app(name: str) -> Starlette:
         return JSONResponse({})
 
     async def echo(request: Request) -> Response:
-        return JSONResponse({k.decode("latin-1"): v.decode("utf-8") for k, v in request.headers.raw})
+        return JSONResponse({k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in request.headers.raw})
 
     async def pair(request: Request) -> Response:
         client = request.headers.get("x-forwarded-for", "?")
@@ -191,3 +193,36 @@ def test_header_values_in_utf8_pass_to_the_district_byte_for_byte() -> None:
         # Without a token, to the first district: the same bytes.
         r = client.get("/v1/echo", headers=[(b"X-Device-Id", "东门平板".encode())])
         assert r.status_code == 200 and r.json()["x-device-id"] == "东门平板"
+
+
+def raw_request(url: str, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A request as a hostile client writes it, byte for byte: status, headers, body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(head + b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    top, _, body = answer.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_spaces_around_a_header_value_are_dropped_and_a_header_that_cannot_pass_is_a_400() -> None:
+    with city() as (_, districts, router):
+        status, _, body = raw_request(router.url, b"GET /v1/echo HTTP/1.1\r\nHost: x\r\n"
+                                      b"Authorization: Bearer " + TOKENS["east"].encode() + b"  \r\n"
+                                      b"X-Note: \xe5\x8d\x97\xe9\x97\xa8 \t\r\n")
+        assert status == 200, body
+        assert json.loads(body)["x-note"] == "南门"
+        assert districts["east"].paths() == ["GET /v1/me", "GET /v1/echo"]
+
+        # A value HTTP does not allow (a vertical tab), handed to the router in process: 400.
+        async def control_byte() -> httpx.Response:
+            app = create_router(parse_table(f'[districts.east]\nupstreams = ["{districts["east"].url}"]\n'))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://r") as c:
+                return await c.get("/v1/echo", headers=[(b"X-Note", b"a\x0bb")])
+        r = asyncio.run(control_byte())
+        is_problem(r, 400, "bad-request")
+        assert districts["east"].paths()[2:] == []

@@ -103,6 +103,10 @@ class Upstream:
             self.place.free()
 
 
+class BadRequest(Exception):
+    """The client's request cannot be passed on as it is (a header HTTP does not allow)."""
+
+
 class DistrictDown(Exception):
     def __init__(self, district: District, error: BaseException) -> None:
         super().__init__(f"district {district.name}: {error!r}")
@@ -121,6 +125,13 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
 def router_busy() -> JSONResponse:
     return problem(503, "router-busy", "Router busy",
                    "路由器当前繁忙，请稍后重试 / the router is busy; try again shortly")
+
+
+def bad_request() -> JSONResponse:
+    """Said without the value at fault: it may be a token."""
+    return problem(400, "bad-request", "Bad request",
+                   "请求头不符合 HTTP 规范，无法转发 / a header of the request is not allowed by HTTP; "
+                   "it cannot be passed on")
 
 
 def district_down(districts: list[District]) -> JSONResponse:
@@ -226,7 +237,7 @@ class Router:
     @staticmethod
     def _headers(request: Request) -> list[tuple[bytes, bytes]]:
         """The client's headers as it sent them, byte for byte (a tablet's name in UTF-8 too)."""
-        headers = [(k, v) for k, v in request.headers.raw
+        headers = [(k, v.strip(b" \t")) for k, v in request.headers.raw  # spaces around: not the value
                    if k.decode("latin-1").lower() not in HOP_BY_HOP]
         if request.client is not None:
             headers.append((b"X-Forwarded-For", request.client.host.encode("latin-1")))
@@ -284,6 +295,8 @@ class Router:
                 return await client.send(outgoing, stream=True)
             except httpx.PoolTimeout:
                 raise RouterBusy() from None
+            except httpx.LocalProtocolError:  # what the client sent cannot be passed on
+                raise BadRequest() from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
                 log.warning("district %s: %s cannot be reached: %r", district.name, base, e)
                 error = e
@@ -323,6 +336,8 @@ class Router:
             return district_down([e.district])
         except RouterBusy:
             return router_busy()
+        except BadRequest:
+            return bad_request()
         return self._relay(upstream)
 
     # -- whose request is it --------------------------------------------------------------
@@ -439,6 +454,8 @@ class Router:
                 down.append(e.district)
             except RouterBusy:
                 return router_busy()
+            except BadRequest:
+                return bad_request()
         return district_down(down)
 
     async def _held_body(self, request: Request) -> bytes | None | Response:
@@ -480,6 +497,8 @@ class Router:
                 continue
             except RouterBusy:
                 return router_busy()
+            except BadRequest:
+                return bad_request()
             upstream = sent.response
             if upstream.status_code < 400:
                 return self._relay(sent)
