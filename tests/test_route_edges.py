@@ -20,12 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.route.proxy import create_router
+from service.route.proxy import TokenCache, create_router
 from service.route.table import parse_table
 from tests.tcp_proxy import _free_port_below_the_ephemeral_range as free_port
 
 TOKENS = {"east": "hov_" + "E" * 43, "west": "hov_" + "W" * 43}
 SCHOOLS = {"east": "school-east", "west": "school-west"}
+STRAY = "hov_" + "S" * 43  # a token of west's store, of a school the table does not list
 
 
 class Served:
@@ -71,6 +72,8 @@ def district_app(name: str) -> Starlette:
         return next((d for d, t in TOKENS.items() if t == token), None)
 
     async def me(request: Request) -> Response:
+        if name == "west" and request.headers.get("authorization") == f"Bearer {STRAY}":
+            return JSONResponse({"school_id": "school-stray"})
         if caller(request) != name:
             return JSONResponse({"type": "https://handover.invalid/problems/unauthenticated",
                                  "title": "This token is not valid."}, status_code=401,
@@ -226,3 +229,29 @@ def test_spaces_around_a_header_value_are_dropped_and_a_header_that_cannot_pass_
         r = asyncio.run(control_byte())
         is_problem(r, 400, "bad-request")
         assert districts["east"].paths()[2:] == []
+
+
+def test_a_token_of_no_token_shape_is_refused_unasked_and_a_refusal_is_kept_ten_seconds() -> None:
+    now = [0.0]
+    with city(refused=TokenCache[Response](ttl=10.0, size=100, clock=lambda: now[0])) as (
+            client, districts, _):
+        def lookups() -> int:
+            return sum(d.paths().count("GET /v1/me") for d in districts.values())
+        for token in ("not-a-token", "hov_short", "ét", "hov_" + "x" * 1_000_000):
+            r = client.get("/v1/roster", headers=[(b"Authorization", f"Bearer {token}".encode())])
+            is_problem(r, 401, r.json()["type"].rsplit("/", 1)[1])
+            assert r.headers["www-authenticate"] == "Bearer"
+        assert lookups() == 0
+        # A well-shaped token no district knows: asked once of each, then refused from memory.
+        unknown = {"Authorization": "Bearer hov_" + "U" * 43}
+        for _ in range(5):
+            assert client.get("/v1/roster", headers=unknown).status_code == 401
+        assert lookups() == 2
+        for _ in range(3):  # a school the table does not list: the same
+            r = client.get("/v1/roster", headers={"Authorization": f"Bearer {STRAY}"})
+            assert r.status_code == 421 and r.json()["school_id"] == "school-stray"
+        assert lookups() == 4
+        now[0] = 10.0  # ten seconds on: asked again
+        assert client.get("/v1/roster", headers=unknown).status_code == 401
+        assert lookups() == 6
+        assert client.get("/v1/me", headers=bearer("east")).status_code == 200

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 from starlette.applications import Starlette
@@ -50,6 +51,10 @@ HOP_BY_HOP = frozenset({
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_RETRIED_BODY = 64 * 1024  # a pairing request tried in several districts is held this far
 PAIRING = "/v1/devices/pair"
+# A staff or device token (service.domain.staff.new_token: "hov_" and URL-safe base64 of 32
+# bytes), or a stream ticket ("hst_", new_ticket); anything else is refused without a lookup.
+TOKEN_SHAPE = re.compile(r"(hov|hst)_[A-Za-z0-9_-]{20,196}")
+T = TypeVar("T")
 STREAM = "/v1/stream"
 
 
@@ -134,6 +139,11 @@ def bad_request() -> JSONResponse:
                    "it cannot be passed on")
 
 
+def unauthenticated() -> JSONResponse:
+    return problem(401, "unauthorized", "Unauthorized",
+                   "令牌无效 / this token is not valid in any district")
+
+
 def district_down(districts: list[District]) -> JSONResponse:
     names = ", ".join(d.name for d in districts)
     return problem(503, "district-unavailable", "District unavailable",
@@ -141,19 +151,20 @@ def district_down(districts: list[District]) -> JSONResponse:
                    "does not answer; try again shortly", districts=[d.name for d in districts])
 
 
-class TokenCache:
-    """District by token hash, for ``ttl`` seconds, at most ``size`` entries (oldest out first)."""
+class TokenCache(Generic[T]):
+    """What a token is (its district, or its refusal) by the token's hash, for ``ttl`` seconds, at
+    most ``size`` entries (oldest out first)."""
 
     def __init__(self, ttl: float = 60.0, size: int = 10000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self.size, self.clock = ttl, size, clock
-        self._entries: OrderedDict[str, tuple[float, District]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
     @staticmethod
     def key(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
-    def get(self, token: str) -> District | None:
+    def get(self, token: str) -> T | None:
         key = self.key(token)
         found = self._entries.get(key)
         if found is None:
@@ -163,10 +174,10 @@ class TokenCache:
             return None
         return found[1]
 
-    def put(self, token: str, district: District) -> None:
+    def put(self, token: str, value: T) -> None:
         key = self.key(token)
         self._entries.pop(key, None)
-        self._entries[key] = (self.clock() + self.ttl, district)
+        self._entries[key] = (self.clock() + self.ttl, value)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
@@ -200,11 +211,15 @@ def bearer(request: Request) -> str | None:
 
 class Router:
     def __init__(self, table: RouteTable, *, transport: httpx.AsyncBaseTransport | None = None,
-                 cache: TokenCache | None = None, lookup_timeout: float = 5.0,
+                 cache: TokenCache[District] | None = None,
+                 refused: TokenCache[Response] | None = None, lookup_timeout: float = 5.0,
                  answer_timeout: float = 60.0, requests: int = 500, streams: int = 10000,
                  place_wait: float = 5.0) -> None:
         self.table = table
-        self.cache = cache or TokenCache()
+        self.cache = TokenCache[District]() if cache is None else cache
+        # A token no district knows (401) or of a school not routed (421): said again for 10 s
+        # without asking the districts.
+        self.refused = TokenCache[Response](ttl=10.0, size=10000) if refused is None else refused
         self.transport = transport
         self.lookup_timeout = lookup_timeout  # whose token is it; is the district well
         # A district's silence this long (before its answer, or in the middle of it) ends the
@@ -379,6 +394,11 @@ class Router:
         cached = self.cache.get(token)
         if cached is not None:
             return cached
+        refused = self.refused.get(token)
+        if refused is not None:
+            return Response(refused.body, refused.status_code, headers=dict(refused.headers))
+        if len(token) > 200 or not TOKEN_SHAPE.fullmatch(token):
+            return unauthenticated()
         key = TokenCache.key(token)
         pending = self._resolving.get(key)
         if pending is None:  # one lookup for the requests of one new token that arrive together
@@ -386,16 +406,20 @@ class Router:
             pending.add_done_callback(lambda _: self._resolving.pop(key, None))
         claim = await asyncio.shield(pending)
         if isinstance(claim, Response):
+            if claim.status_code == 401:
+                self.refused.put(token, claim)
             return claim
         assert claim.school_id is not None
         if claim.school_id not in claim.district.schools:
             listed = self.table.district_of_school(claim.school_id)
-            return problem(
+            refusal = problem(
                 421, "school-not-routed", "School not routed",
                 f"学校 {claim.school_id} 不在学区 {claim.district.name} 的路由表中 / school "
                 f"{claim.school_id} is not routed to district {claim.district.name}"
                 + (f" (the table lists it under {listed.name})" if listed else ""),
                 school_id=claim.school_id, district=claim.district.name)
+            self.refused.put(token, refusal)
+            return refusal
         self.cache.put(token, claim.district)
         return claim.district
 
@@ -420,8 +444,7 @@ class Router:
             return district_down(sorted(down, key=self.table.districts.index))
         if busy:
             return router_busy()
-        return problem(401, "unauthorized", "Unauthorized",
-                       "令牌无效 / this token is not valid in any district")
+        return unauthenticated()
 
     # -- the routes -------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
