@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from service.route.proxy import TokenCache, create_router
-from service.route.table import parse_table
+from service.route.table import RouteTableError, parse_table
 from tests.tcp_proxy import _free_port_below_the_ephemeral_range as free_port
 
 TOKENS = {"east": "hov_" + "E" * 43, "west": "hov_" + "W" * 43}
@@ -121,15 +122,16 @@ def district_app(name: str) -> Starlette:
 
 
 @contextmanager
-def city(**options: Any) -> Iterator[tuple[httpx.Client, dict[str, Served], Served]]:
-    """Two stand-in districts behind an in-process router: a client of the router, the districts,
-    and the router."""
+def city(more: str = "", **options: Any) -> Iterator[tuple[httpx.Client, dict[str, Served], Served]]:
+    """Two stand-in districts (and the table's ``more``) behind an in-process router: a client of
+    the router, the districts, and the router."""
     with ExitStack() as stack:
         districts = {n: Served(district_app(n)) for n in ("east", "west")}
         for served in districts.values():
             stack.callback(served.stop)
         table = parse_table("".join(f'[districts.{n}]\nupstreams = ["{s.url}"]\n'
-                                    f'schools = ["{SCHOOLS[n]}"]\n' for n, s in districts.items()))
+                                    f'schools = ["{SCHOOLS[n]}"]\n' for n, s in districts.items())
+                            + more)
         router = Served(create_router(table, **options))
         stack.callback(router.stop)
         client = stack.enter_context(httpx.Client(base_url=router.url, timeout=10))
@@ -255,3 +257,35 @@ def test_a_token_of_no_token_shape_is_refused_unasked_and_a_refusal_is_kept_ten_
         assert client.get("/v1/roster", headers=unknown).status_code == 401
         assert lookups() == 6
         assert client.get("/v1/me", headers=bearer("east")).status_code == 200
+
+
+def test_health_names_districts_not_their_urls_and_one_look_answers_a_flood() -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with city(f'[districts.north]\nupstreams = ["{nowhere}"]\nschools = ["school-north"]\n') as (
+            client, districts, _):
+        answers = [client.get("/health") for _ in range(20)]
+        r = answers[0]
+        assert r.status_code == 503 and r.json()["failing"] == ["north"]
+        assert r.json()["districts"]["north"] == {"ok": False, "schools": 1, "reason": "cannot be reached"}
+        assert r.json()["districts"]["east"]["ok"] and r.json()["districts"]["west"]["ok"]
+        assert "127.0.0.1" not in r.text and "http" not in r.text
+        assert all(a.status_code == 503 for a in answers)
+        assert districts["east"].paths().count("GET /health") <= 2  # not 20
+
+
+def test_a_user_or_password_in_an_upstream_url_stops_the_router_at_start_without_showing_it() -> None:
+    with pytest.raises(RouteTableError, match="user or password") as refused:
+        parse_table('[districts.east]\nupstreams = ["http://ops:s3cret@10.0.1.5:8000"]\n')
+    assert "s3cret" not in str(refused.value) and "10.0.1.5:8000" in str(refused.value)
+
+
+@pytest.mark.parametrize("path", [b"/v1/../health", b"/v1/%2e%2e/health", b"/v1/./me",
+                                  b"/v1/pupils/a%2Fb", b"/v1/pupils/a%5cb"])
+def test_a_path_with_dot_segments_or_encoded_slashes_is_a_400_and_reaches_no_district(path: bytes) -> None:
+    with city() as (_, districts, router):
+        status, headers, body = raw_request(router.url, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n")
+        assert status == 400, body
+        assert headers["content-type"].startswith("application/problem+json")
+        assert json.loads(body)["type"].endswith("/bad-path")
+        assert all(d.paths() == [] for d in districts.values())
+

@@ -50,6 +50,7 @@ HOP_BY_HOP = frozenset({
 })
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_RETRIED_BODY = 64 * 1024  # a pairing request tried in several districts is held this far
+HEALTH_KEPT = 1.5  # seconds one look at the districts' /health answers the router's
 PAIRING = "/v1/devices/pair"
 # A staff or device token (service.domain.staff.new_token: "hov_" and URL-safe base64 of 32
 # bytes), or a stream ticket ("hst_", new_ticket); anything else is refused without a lookup.
@@ -198,6 +199,15 @@ class Claim:
     busy: bool = False  # not asked: no place for one more request to it
 
 
+def dotted(request: Request) -> bool:
+    """A path a server behind might read otherwise than the router: dot segments (plain or
+    %2e), encoded slashes or backslashes."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").lower()
+    if any(encoded in raw for encoded in ("%2f", "%5c", "\\")):
+        return True
+    return any(segment in (".", "..") for segment in request.url.path.split("/"))
+
+
 def is_stream(request: Request) -> bool:
     return request.method == "GET" and request.url.path == STREAM
 
@@ -230,6 +240,7 @@ class Router:
         self.streams = Places(streams, 0.0)
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._resolving: dict[str, asyncio.Future[Claim | Response]] = {}
+        self._health: tuple[float, asyncio.Future[tuple[int, dict[str, Any]]]] | None = None
 
     def client(self, district: District | None) -> httpx.AsyncClient:
         """The district's own connections (None: those of the router's /health)."""
@@ -448,6 +459,10 @@ class Router:
 
     # -- the routes -------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
+        if dotted(request):
+            return problem(400, "bad-path", "Bad path",
+                           "路径含有 . 或 .. 段或编码的斜杠 / the path has a . or .. segment or an "
+                           "encoded slash")
         token = bearer(request)
         if token is not None:
             found = await self.district_of(token)
@@ -549,29 +564,46 @@ class Router:
         return response
 
     async def health(self, request: Request) -> Response:
-        """Every upstream's ``/health``: 503 as soon as one does not answer 200."""
-        async def one(base: str) -> dict[str, Any]:
+        """Every district well or not, by name, with a short reason (never its URLs): 503 as soon
+        as one is not. One look at the districts serves every ``/health`` of the next 1.5 s."""
+        now = time.monotonic()
+        if self._health is None or (self._health[1].done() and self._health[0] <= now):
+            look = asyncio.ensure_future(self._look_at_districts())
+            self._health = (float("inf"), look)
+
+            def looked(_: object, look: asyncio.Future[tuple[int, dict[str, Any]]] = look) -> None:
+                if self._health is not None and self._health[1] is look:
+                    self._health = (time.monotonic() + HEALTH_KEPT, look)
+            look.add_done_callback(looked)
+        status, body = await asyncio.shield(self._health[1])
+        return JSONResponse(body, status_code=status)
+
+    async def _look_at_districts(self) -> tuple[int, dict[str, Any]]:
+        async def one(base: str) -> str | None:
+            """Why the upstream is not well, in a few words; None when it is."""
             try:
                 r = await self.client(None).get(f"{base}/health", timeout=self.lookup_timeout)
-            except httpx.HTTPError as e:
-                return {"url": base, "ok": False, "status": None, "error": repr(e)}
-            try:
-                status = r.json().get("status")
-            except ValueError:
-                status = None
-            return {"url": base, "ok": r.status_code == 200, "status": status,
-                    "error": None if r.status_code == 200 else f"answered {r.status_code}"}
+            except httpx.TimeoutException:
+                return "timed out"
+            except httpx.ConnectError:
+                return "cannot be reached"
+            except httpx.HTTPError:
+                return "no answer"
+            return None if r.status_code == 200 else f"answered {r.status_code}"
         bases = [(d, base) for d in self.table.districts for base in d.upstreams]
         answers = await asyncio.gather(*(one(base) for _, base in bases))
-        districts: dict[str, dict[str, Any]] = {
-            d.name: {"ok": True, "schools": len(d.schools), "upstreams": []} for d in self.table.districts}
-        for (district, _), answer in zip(bases, answers, strict=True):
-            districts[district.name]["upstreams"].append(answer)
-            districts[district.name]["ok"] &= answer["ok"]
+        reasons: dict[str, list[str]] = {d.name: [] for d in self.table.districts}
+        for (district, base), reason in zip(bases, answers, strict=True):
+            if reason is not None:
+                n = len(district.upstreams)  # the upstream by its place in the table, not its URL
+                reasons[district.name].append(
+                    reason if n == 1 else f"{district.upstreams.index(base) + 1} of {n}: {reason}")
+        districts = {d.name: {"ok": not reasons[d.name], "schools": len(d.schools),
+                              "reason": "; ".join(reasons[d.name]) or None}
+                     for d in self.table.districts}
         failing = [name for name, d in districts.items() if not d["ok"]]
-        return JSONResponse({"status": "failing" if failing else "ok", "failing": failing,
-                             "districts": districts}, status_code=503 if failing else 200)
-
+        return (503 if failing else 200,
+                {"status": "failing" if failing else "ok", "failing": failing, "districts": districts})
 
 def create_router(table: RouteTable, **options: Any) -> Starlette:
     router = Router(table, **options)

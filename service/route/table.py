@@ -47,6 +47,11 @@ def _upstream(where: str, value: object) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RouteTableError(f"{where}: {value!r} is not an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        raise RouteTableError(f"{where}: the upstream {shown!r} has a user or password in its URL; "
+                              "a district's service is reached without one (put it on a private "
+                              "network, or behind a proxy that adds it)")
     if parts.query or parts.fragment:
         raise RouteTableError(f"{where}: {value!r}: a base URL has no query or fragment")
     try:
