@@ -289,3 +289,21 @@ def test_a_path_with_dot_segments_or_encoded_slashes_is_a_400_and_reaches_no_dis
         assert json.loads(body)["type"].endswith("/bad-path")
         assert all(d.paths() == [] for d in districts.values())
 
+
+def test_pairing_many_tablets_of_one_district_counts_no_wrong_code_in_another() -> None:
+    with city() as (client, districts, _):
+        at = {"X-Forwarded-For": "203.0.113.9"}  # one client: the router believes the test
+        for _ in range(8):  # eight tablets of west: east is asked once, then west first
+            r = client.post("/v1/devices/pair", json={"code": "PAIR-WEST"}, headers=at)
+            assert r.status_code == 201 and r.json()["token"] == TOKENS["west"]
+        assert districts["east"].paths().count("POST /v1/devices/pair") == 1
+        # The client is not locked out of east: its tablet pairs (west asked first, then east).
+        r = client.post("/v1/devices/pair", json={"code": "PAIR-EAST"}, headers=at)
+        assert r.status_code == 201 and r.json()["token"] == TOKENS["east"]
+        r = client.post("/v1/devices/pair", json={"code": "PAIR-EAST"}, headers=at)
+        assert r.status_code == 201
+        assert districts["west"].paths().count("POST /v1/devices/pair") == 9
+        # A wrong code is still tried everywhere, and counted everywhere.
+        r = client.post("/v1/devices/pair", json={"code": "WRONG"}, headers=at)
+        assert r.status_code == 422
+        assert districts["east"].paths().count("POST /v1/devices/pair") == 4

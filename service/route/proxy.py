@@ -230,6 +230,9 @@ class Router:
         # A token no district knows (401) or of a school not routed (421): said again for 10 s
         # without asking the districts.
         self.refused = TokenCache[Response](ttl=10.0, size=10000) if refused is None else refused
+        # The district each client (by address) paired a device in last, for a day: its codes
+        # are tried there first, so pairing one district's tablets counts no wrong code elsewhere.
+        self.paired = TokenCache[District](ttl=86400.0, size=10000)
         self.transport = transport
         self.lookup_timeout = lookup_timeout  # whose token is it; is the district well
         # A district's silence this long (before its answer, or in the middle of it) ends the
@@ -513,21 +516,31 @@ class Router:
             if r.status_code == 429:  # locked out in this district: the code may be another's
                 return True
             return r.status_code == 422 and b"pairing-code-unknown" in content
+        client = request.client.host if request.client else ""
+        paired_last = self.paired.get(client)
+        order = sorted(self.table.districts, key=lambda d: d is not paired_last)
+
+        def paired(district: District) -> None:
+            self.paired.put(client, district)
         return await self.each_district(request, await self._held_body(request), not_here,
-                                        prefer=lambda r: r.status_code == 429)
+                                        prefer=lambda r: r.status_code == 429, order=order,
+                                        answered=paired)
 
     async def each_district(self, request: Request, body: bytes | None | Response,
                             not_here: Callable[[httpx.Response, bytes], bool],
                             prefer: Callable[[httpx.Response], bool] | None = None,
-                            stream: bool = False) -> Response:
-        """The first district's answer that is not ``not_here``; when every district says not
-        here, the last answer (or one ``prefer`` picks), or a 503 if a district is down."""
+                            stream: bool = False, order: list[District] | None = None,
+                            answered: Callable[[District], None] | None = None) -> Response:
+        """The first district's answer that is not ``not_here`` (in the table's order, or
+        ``order``; ``answered`` is told the district when it answers below 400); when every
+        district says not here, the last answer (or one ``prefer`` picks), or a 503 if a
+        district is down."""
         if isinstance(body, Response):
             return body
         down: list[District] = []
         last: tuple[httpx.Response, bytes] | None = None
         preferred: tuple[httpx.Response, bytes] | None = None
-        for district in self.table.districts:
+        for district in order or self.table.districts:
             try:
                 sent = await self._send(district, request, body, stream=stream)
             except DistrictDown as e:
@@ -539,6 +552,8 @@ class Router:
                 return bad_request()
             upstream = sent.response
             if upstream.status_code < 400:
+                if answered is not None:
+                    answered(district)
                 return self._relay(sent)
             try:
                 content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent: encoded
