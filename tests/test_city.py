@@ -304,6 +304,13 @@ def test_a_city_of_three_districts_on_two_clusters_behind_one_router(
     # A token no district knows is refused by the router itself.
     r = client.get("/v1/me", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    # ... as a district refuses it: the same problem type and title.
+    unknown = {"Authorization": "Bearer hov_" + "x" * 43}
+    said = httpx.get(f"{city.servers['a'].url}/v1/me", headers=unknown).json()
+    r = client.get("/v1/me", headers=unknown)
+    assert r.status_code == 401
+    assert (r.json()["type"], r.json()["title"]) == (said["type"], said["title"])
+    assert client.get("/v1/me", headers={"Authorization": "Bearer not-a-token"}).json()["type"] == said["type"]
 
     # Pairing carries no token: the code is tried district by district and pairs in C. The
     # lockout counts the real client, passed on by the router: one client locked out of every
@@ -392,7 +399,7 @@ def test_the_example_table_of_the_readme_and_compose_file_is_one_the_router_star
 
 def test_a_tokens_district_is_kept_a_minute_by_its_hash_and_the_oldest_make_room() -> None:
     now = [0.0]
-    cache = TokenCache(ttl=60.0, size=2, clock=lambda: now[0])
+    cache = TokenCache[District](ttl=60.0, size=2, clock=lambda: now[0])
     east, west = (District(n, ("http://x",), frozenset()) for n in ("east", "west"))
     cache.put("hov_secret-one", east)
     assert cache.get("hov_secret-one") is east

@@ -241,7 +241,7 @@ def test_a_token_of_no_token_shape_is_refused_unasked_and_a_refusal_is_kept_ten_
             return sum(d.paths().count("GET /v1/me") for d in districts.values())
         for token in ("not-a-token", "hov_short", "ét", "hov_" + "x" * 1_000_000):
             r = client.get("/v1/roster", headers=[(b"Authorization", f"Bearer {token}".encode())])
-            is_problem(r, 401, r.json()["type"].rsplit("/", 1)[1])
+            is_problem(r, 401, "unauthenticated")
             assert r.headers["www-authenticate"] == "Bearer"
         assert lookups() == 0
         # A well-shaped token no district knows: asked once of each, then refused from memory.

@@ -141,7 +141,8 @@ def bad_request() -> JSONResponse:
 
 
 def unauthenticated() -> JSONResponse:
-    return problem(401, "unauthorized", "Unauthorized",
+    """As a district says it of a token it does not know (service.api.deps)."""
+    return problem(401, "unauthenticated", "This token is not valid.",
                    "令牌无效 / this token is not valid in any district")
 
 
