@@ -375,11 +375,28 @@ ONE_SCHOOL_TWICE = ('[districts.a]\nupstreams = ["http://x:80"]\nschools = ["s1"
     (ONE_SCHOOL_TWICE, "school s1 is in district a too"),
     ('[districts.a]\nupstream = ["http://x:80"]\n', "unknown key(s) upstream"),
     ("[districts.a\n", "not valid TOML"),
+    ('[districts.a]\nupstreams = ["http://x:80"]\nschools = ["s1", " s1 "]\n',
+     "school s1 is listed twice; list it once"),
+    ('[districts.a]\nupstreams = ["http://x:80"]\n[districts.b]\nupstreams = ["HTTP://X"]\n',
+     "HTTP://X is listed twice (in district a too)"),
+    ('[districts.a]\nupstreams = ["http://x:80", " http://x/ "]\n', "http://x is listed twice;"),
     ('[district.a]\nupstreams = ["http://x"]\n', "unknown key(s) district"),
 ])
 def test_a_routing_table_that_cannot_be_used_is_said_whole(text: str, says: str) -> None:
     with pytest.raises(RouteTableError, match=says.replace("(", r"\(").replace(")", r"\)")):
         parse_table(text)
+
+
+def test_ids_are_read_without_spaces_and_a_district_without_schools_is_warned_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "routes.toml"
+    table.write_text('[districts.a]\nupstreams = [" http://x:80/ "]\nschools = [" s1 "]\n'
+                     '[districts.b]\nupstreams = ["http://y:80"]\n', encoding="utf-8")
+    loaded = load_table(table)
+    assert loaded.district_of_school("s1") == loaded.district("a")
+    assert loaded.district("a").upstreams == ("http://x:80",)
+    err = capsys.readouterr().err
+    assert "[districts.b] lists no school" in err and "[districts.a]" not in err
 
 
 def test_the_router_refuses_to_start_on_a_bad_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
