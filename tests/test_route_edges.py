@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -61,6 +62,16 @@ class Served:
         self.thread.join(timeout=10)
 
 
+class Cut:
+    """A stream whose district dies after its first event: the connection just ends."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": b"retry: 1000\n\n", "more_body": True})
+        raise ConnectionAbortedError("the district stops")
+
+
 def district_app(name: str) -> Starlette:
     """A district as the router sees it: /v1/me by token, a live stream, a slow route, headers
     echoed back, pairing codes with a lockout by client."""
@@ -114,11 +125,16 @@ def district_app(name: str) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def upload(request: Request) -> Response:
+        return JSONResponse({"size": len(await request.body())})
+
+
     return Starlette(routes=[
         Route("/v1/me", me), Route("/v1/stream", events), Route("/v1/other-events", events),
         Route("/v1/slow", slow), Route("/v1/let-go", let_go, methods=["POST"]),
         Route("/v1/echo", echo), Route("/v1/devices/pair", pair, methods=["POST"]),
-        Route("/health", health)])
+        Route("/health", health), Route("/v1/upload", upload, methods=["POST"]),
+        Route("/v1/cut", Cut())])
 
 
 @contextmanager
@@ -307,3 +323,32 @@ def test_pairing_many_tablets_of_one_district_counts_no_wrong_code_in_another() 
         r = client.post("/v1/devices/pair", json={"code": "WRONG"}, headers=at)
         assert r.status_code == 422
         assert districts["east"].paths().count("POST /v1/devices/pair") == 4
+
+
+def test_a_client_gone_mid_body_and_a_stream_cut_by_its_district_are_a_line_of_the_log_each(
+        caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.INFO, logger="handover.route")
+    with city() as (client, districts, router):
+        with client.stream("GET", "/v1/cut", headers=bearer("east")) as stream:
+            assert stream.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):  # cut, not a clean end
+                for _ in stream.iter_raw():
+                    pass
+        host, port = router.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                      b"Authorization: Bearer " + TOKENS["east"].encode() + b"\r\n\r\n" + b"x" * 1000)
+            deadline = time.monotonic() + 5
+            while "POST /v1/upload" not in districts["east"].paths():
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while len([r for r in caplog.records if r.name == "handover.route"]) < 2:
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.05)
+        assert client.get("/v1/me", headers=bearer("east")).status_code == 200
+    said = [r.getMessage() for r in caplog.records if r.name == "handover.route"]
+    assert any("district east stopped in the middle" in m for m in said)
+    assert any("went away" in m for m in said)
+    assert not [r for r in caplog.records if r.name == "handover.route" and r.exc_info]
+    assert "route/proxy.py" not in capfd.readouterr().err  # no traceback of the router's

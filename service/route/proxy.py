@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -101,6 +101,7 @@ class Upstream:
 
     response: httpx.Response
     place: Place
+    district: District
 
     async def close(self) -> None:
         try:
@@ -111,6 +112,10 @@ class Upstream:
 
 class BadRequest(Exception):
     """The client's request cannot be passed on as it is (a header HTTP does not allow)."""
+
+
+class AnswerCut(Exception):
+    """A district's answer stopped before its end (the district died, or its line did)."""
 
 
 class DistrictDown(Exception):
@@ -300,7 +305,7 @@ class Router:
             finally:
                 place.free()
             place = stream_place
-        return Upstream(response, place)
+        return Upstream(response, place, district)
 
     async def _send_once(self, district: District, request: Request,
                          body: bytes | None | AsyncIterator[bytes]) -> httpx.Response:
@@ -344,6 +349,10 @@ class Router:
             try:
                 async for chunk in upstream.response.aiter_raw():
                     yield chunk
+            except httpx.TransportError as e:
+                # Cut short: the client must see it cut (no clean end), the log says it once.
+                raise AnswerCut(f"district {upstream.district.name} stopped in the middle of its "
+                                f"answer: {e!r}") from None
             finally:
                 await upstream.close()
         response = StreamingResponse(body(), status_code=upstream.response.status_code,
@@ -621,6 +630,20 @@ class Router:
         return (503 if failing else 200,
                 {"status": "failing" if failing else "ok", "failing": failing, "districts": districts})
 
+class RouterApp(Starlette):
+    """A client gone before the router has its whole request, or a district's answer cut short,
+    is a line of the log, not a traceback: the connection to the client just ends."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            log.info("%s %s: the client went away before its request was whole",
+                     scope.get("method"), scope.get("path"))
+        except AnswerCut as e:
+            log.warning("%s %s: %s", scope.get("method"), scope.get("path"), e)
+
+
 def create_router(table: RouteTable, **options: Any) -> Starlette:
     router = Router(table, **options)
 
@@ -629,7 +652,7 @@ def create_router(table: RouteTable, **options: Any) -> Starlette:
         yield
         await router.close()
 
-    app = Starlette(routes=[Route("/health", router.health, methods=["GET", "HEAD"]),
+    app = RouterApp(routes=[Route("/health", router.health, methods=["GET", "HEAD"]),
                             Route("/{path:path}", router.handle, methods=METHODS)],
                     lifespan=lifespan)
     app.state.router = router
