@@ -16,20 +16,23 @@ Each district has its own connections: at most ``requests`` requests at once, th
 few seconds for a place and then answered 503 ``router-busy`` (the router is busy, not the
 district down). A live stream (``GET /v1/stream``, or any answer that is ``text/event-stream``)
 holds no such place: streams have a cap of their own for the whole router.
+
+What a hostile client sends is refused before any district is asked: a token not shaped as one
+(401), a path with dot segments or encoded slashes (400); a token refused once (401, 421) is
+refused again from memory for 10 s. Header values pass byte for byte, spaces around them dropped.
+A pairing code is tried first in the district its client paired in last.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -38,8 +41,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, STORE_RETRY_AFTER
+from service.route.answers import (
+    bad_request,
+    district_down,
+    problem,
+    router_busy,
+    unauthenticated,
+)
+from service.route.health import look_at_districts
+from service.route.memory import TokenCache
+from service.route.places import Place, Places, RouterBusy
 from service.route.table import District, RouteTable
+
+__all__ = ["TokenCache", "create_router"]
 
 log = logging.getLogger("handover.route")
 HOP_BY_HOP = frozenset({
@@ -55,44 +69,8 @@ PAIRING = "/v1/devices/pair"
 # A staff or device token (service.domain.staff.new_token: "hov_" and URL-safe base64 of 32
 # bytes), or a stream ticket ("hst_", new_ticket); anything else is refused without a lookup.
 TOKEN_SHAPE = re.compile(r"(hov|hst)_[A-Za-z0-9_-]{20,196}")
-T = TypeVar("T")
+
 STREAM = "/v1/stream"
-
-
-class RouterBusy(Exception):
-    """No place for one more request (to this district) or stream: the router is busy."""
-
-
-class Places:
-    """At most ``size`` at once; one more waits up to ``wait`` seconds for a place (none: 0)."""
-
-    def __init__(self, size: int, wait: float) -> None:
-        self.size, self.wait = size, wait
-        self._free = asyncio.Semaphore(size)
-
-    async def take(self, wait: float | None = None) -> Place:
-        wait = self.wait if wait is None else wait
-        if not self._free.locked():
-            await self._free.acquire()  # a free place: taken without yielding to another task
-        elif wait <= 0:
-            raise RouterBusy()
-        else:
-            try:
-                await asyncio.wait_for(self._free.acquire(), wait)
-            except TimeoutError:
-                raise RouterBusy() from None
-        return Place(self._free)
-
-
-class Place:
-    def __init__(self, free: asyncio.Semaphore) -> None:
-        self._free: asyncio.Semaphore | None = free
-
-    def free(self) -> None:
-        """Given back once, however many times it is called."""
-        if self._free is not None:
-            self._free.release()
-            self._free = None
 
 
 @dataclass
@@ -122,77 +100,6 @@ class DistrictDown(Exception):
     def __init__(self, district: District, error: BaseException) -> None:
         super().__init__(f"district {district.name}: {error!r}")
         self.district, self.error = district, error
-
-
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"Retry-After": str(STORE_RETRY_AFTER)} if status == 503 else {}
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"type": PROBLEM_BASE + code, "title": title, "status": status,
-                         "detail": detail, **extra}, status_code=status,
-                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
-
-
-def router_busy() -> JSONResponse:
-    return problem(503, "router-busy", "Router busy",
-                   "路由器当前繁忙，请稍后重试 / the router is busy; try again shortly")
-
-
-def bad_request() -> JSONResponse:
-    """Said without the value at fault: it may be a token."""
-    return problem(400, "bad-request", "Bad request",
-                   "请求头不符合 HTTP 规范，无法转发 / a header of the request is not allowed by HTTP; "
-                   "it cannot be passed on")
-
-
-def unauthenticated() -> JSONResponse:
-    """As a district says it of a token it does not know (service.api.deps)."""
-    return problem(401, "unauthenticated", "This token is not valid.",
-                   "令牌无效 / this token is not valid in any district")
-
-
-def district_down(districts: list[District]) -> JSONResponse:
-    names = ", ".join(d.name for d in districts)
-    return problem(503, "district-unavailable", "District unavailable",
-                   f"学区 {names} 的服务暂时无法连接，请稍后重试 / the service of district {names} "
-                   "does not answer; try again shortly", districts=[d.name for d in districts])
-
-
-class TokenCache(Generic[T]):
-    """What a token is (its district, or its refusal) by the token's hash, for ``ttl`` seconds, at
-    most ``size`` entries (oldest out first)."""
-
-    def __init__(self, ttl: float = 60.0, size: int = 10000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self.size, self.clock = ttl, size, clock
-        self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
-
-    @staticmethod
-    def key(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def get(self, token: str) -> T | None:
-        key = self.key(token)
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        if found[0] <= self.clock():
-            del self._entries[key]
-            return None
-        return found[1]
-
-    def put(self, token: str, value: T) -> None:
-        key = self.key(token)
-        self._entries.pop(key, None)
-        self._entries[key] = (self.clock() + self.ttl, value)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-    def forget(self, token: str) -> None:
-        self._entries.pop(self.key(token), None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 @dataclass(frozen=True)
@@ -593,7 +500,8 @@ class Router:
         as one is not. One look at the districts serves every ``/health`` of the next 1.5 s."""
         now = time.monotonic()
         if self._health is None or (self._health[1].done() and self._health[0] <= now):
-            look = asyncio.ensure_future(self._look_at_districts())
+            look = asyncio.ensure_future(
+                look_at_districts(self.table, self.client(None), self.lookup_timeout))
             self._health = (float("inf"), look)
 
             def looked(_: object, look: asyncio.Future[tuple[int, dict[str, Any]]] = look) -> None:
@@ -603,32 +511,6 @@ class Router:
         status, body = await asyncio.shield(self._health[1])
         return JSONResponse(body, status_code=status)
 
-    async def _look_at_districts(self) -> tuple[int, dict[str, Any]]:
-        async def one(base: str) -> str | None:
-            """Why the upstream is not well, in a few words; None when it is."""
-            try:
-                r = await self.client(None).get(f"{base}/health", timeout=self.lookup_timeout)
-            except httpx.TimeoutException:
-                return "timed out"
-            except httpx.ConnectError:
-                return "cannot be reached"
-            except httpx.HTTPError:
-                return "no answer"
-            return None if r.status_code == 200 else f"answered {r.status_code}"
-        bases = [(d, base) for d in self.table.districts for base in d.upstreams]
-        answers = await asyncio.gather(*(one(base) for _, base in bases))
-        reasons: dict[str, list[str]] = {d.name: [] for d in self.table.districts}
-        for (district, base), reason in zip(bases, answers, strict=True):
-            if reason is not None:
-                n = len(district.upstreams)  # the upstream by its place in the table, not its URL
-                reasons[district.name].append(
-                    reason if n == 1 else f"{district.upstreams.index(base) + 1} of {n}: {reason}")
-        districts = {d.name: {"ok": not reasons[d.name], "schools": len(d.schools),
-                              "reason": "; ".join(reasons[d.name]) or None}
-                     for d in self.table.districts}
-        failing = [name for name, d in districts.items() if not d["ok"]]
-        return (503 if failing else 200,
-                {"status": "failing" if failing else "ok", "failing": failing, "districts": districts})
 
 class RouterApp(Starlette):
     """A client gone before the router has its whole request, or a district's answer cut short,
