@@ -304,6 +304,13 @@ def test_a_city_of_three_districts_on_two_clusters_behind_one_router(
     # A token no district knows is refused by the router itself.
     r = client.get("/v1/me", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    # ... as a district refuses it: the same problem type and title.
+    unknown = {"Authorization": "Bearer hov_" + "x" * 43}
+    said = httpx.get(f"{city.servers['a'].url}/v1/me", headers=unknown).json()
+    r = client.get("/v1/me", headers=unknown)
+    assert r.status_code == 401
+    assert (r.json()["type"], r.json()["title"]) == (said["type"], said["title"])
+    assert client.get("/v1/me", headers={"Authorization": "Bearer not-a-token"}).json()["type"] == said["type"]
 
     # Pairing carries no token: the code is tried district by district and pairs in C. The
     # lockout counts the real client, passed on by the router: one client locked out of every
@@ -368,11 +375,28 @@ ONE_SCHOOL_TWICE = ('[districts.a]\nupstreams = ["http://x:80"]\nschools = ["s1"
     (ONE_SCHOOL_TWICE, "school s1 is in district a too"),
     ('[districts.a]\nupstream = ["http://x:80"]\n', "unknown key(s) upstream"),
     ("[districts.a\n", "not valid TOML"),
+    ('[districts.a]\nupstreams = ["http://x:80"]\nschools = ["s1", " s1 "]\n',
+     "school s1 is listed twice; list it once"),
+    ('[districts.a]\nupstreams = ["http://x:80"]\n[districts.b]\nupstreams = ["HTTP://X"]\n',
+     "HTTP://X is listed twice (in district a too)"),
+    ('[districts.a]\nupstreams = ["http://x:80", " http://x/ "]\n', "http://x is listed twice;"),
     ('[district.a]\nupstreams = ["http://x"]\n', "unknown key(s) district"),
 ])
 def test_a_routing_table_that_cannot_be_used_is_said_whole(text: str, says: str) -> None:
     with pytest.raises(RouteTableError, match=says.replace("(", r"\(").replace(")", r"\)")):
         parse_table(text)
+
+
+def test_ids_are_read_without_spaces_and_a_district_without_schools_is_warned_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "routes.toml"
+    table.write_text('[districts.a]\nupstreams = [" http://x:80/ "]\nschools = [" s1 "]\n'
+                     '[districts.b]\nupstreams = ["http://y:80"]\n', encoding="utf-8")
+    loaded = load_table(table)
+    assert loaded.district_of_school("s1") == loaded.district("a")
+    assert loaded.district("a").upstreams == ("http://x:80",)
+    err = capsys.readouterr().err
+    assert "[districts.b] lists no school" in err and "[districts.a]" not in err
 
 
 def test_the_router_refuses_to_start_on_a_bad_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -392,7 +416,7 @@ def test_the_example_table_of_the_readme_and_compose_file_is_one_the_router_star
 
 def test_a_tokens_district_is_kept_a_minute_by_its_hash_and_the_oldest_make_room() -> None:
     now = [0.0]
-    cache = TokenCache(ttl=60.0, size=2, clock=lambda: now[0])
+    cache = TokenCache[District](ttl=60.0, size=2, clock=lambda: now[0])
     east, west = (District(n, ("http://x",), frozenset()) for n in ("east", "west"))
     cache.put("hov_secret-one", east)
     assert cache.get("hov_secret-one") is east

@@ -11,15 +11,24 @@ token (the screens, the API docs) is the same everywhere and goes to the first d
 Bodies stream both ways (the live stream passes unbuffered); the client's own address goes on in
 ``X-Forwarded-For``, so each district's pairing lockout counts the real client. A district that
 does not answer is a problem+json 503 naming it; the others go on.
+
+Each district has its own connections: at most ``requests`` requests at once, the rest waiting a
+few seconds for a place and then answered 503 ``router-busy`` (the router is busy, not the
+district down). A live stream (``GET /v1/stream``, or any answer that is ``text/event-stream``)
+holds no such place: streams have a cap of their own for the whole router.
+
+What a hostile client sends is refused before any district is asked: a token not shaped as one
+(401), a path with dot segments or encoded slashes (400); a token refused once (401, 421) is
+refused again from memory for 10 s. Header values pass byte for byte, spaces around them dropped.
+A pairing code is tried first in the district its client paired in last.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,12 +37,23 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, STORE_RETRY_AFTER
+from service.route.answers import (
+    bad_request,
+    district_down,
+    problem,
+    router_busy,
+    unauthenticated,
+)
+from service.route.health import look_at_districts
+from service.route.memory import TokenCache
+from service.route.places import Place, Places, RouterBusy
 from service.route.table import District, RouteTable
+
+__all__ = ["TokenCache", "create_router"]
 
 log = logging.getLogger("handover.route")
 HOP_BY_HOP = frozenset({
@@ -44,66 +64,42 @@ HOP_BY_HOP = frozenset({
 })
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_RETRIED_BODY = 64 * 1024  # a pairing request tried in several districts is held this far
+HEALTH_KEPT = 1.5  # seconds one look at the districts' /health answers the router's
 PAIRING = "/v1/devices/pair"
+# A staff or device token (service.domain.staff.new_token: "hov_" and URL-safe base64 of 32
+# bytes), or a stream ticket ("hst_", new_ticket); anything else is refused without a lookup.
+TOKEN_SHAPE = re.compile(r"(hov|hst)_[A-Za-z0-9_-]{20,196}")
+
 STREAM = "/v1/stream"
+
+
+@dataclass
+class Upstream:
+    """A district's answer, its body still to come, and the place it holds until closed."""
+
+    response: httpx.Response
+    place: Place
+    district: District
+
+    async def close(self) -> None:
+        try:
+            await self.response.aclose()
+        finally:
+            self.place.free()
+
+
+class BadRequest(Exception):
+    """The client's request cannot be passed on as it is (a header HTTP does not allow)."""
+
+
+class AnswerCut(Exception):
+    """A district's answer stopped before its end (the district died, or its line did)."""
 
 
 class DistrictDown(Exception):
     def __init__(self, district: District, error: BaseException) -> None:
         super().__init__(f"district {district.name}: {error!r}")
         self.district, self.error = district, error
-
-
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"Retry-After": str(STORE_RETRY_AFTER)} if status == 503 else {}
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"type": PROBLEM_BASE + code, "title": title, "status": status,
-                         "detail": detail, **extra}, status_code=status,
-                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
-
-
-def district_down(districts: list[District]) -> JSONResponse:
-    names = ", ".join(d.name for d in districts)
-    return problem(503, "district-unavailable", "District unavailable",
-                   f"学区 {names} 的服务暂时无法连接，请稍后重试 / the service of district {names} "
-                   "does not answer; try again shortly", districts=[d.name for d in districts])
-
-
-class TokenCache:
-    """District by token hash, for ``ttl`` seconds, at most ``size`` entries (oldest out first)."""
-
-    def __init__(self, ttl: float = 60.0, size: int = 10000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self.size, self.clock = ttl, size, clock
-        self._entries: OrderedDict[str, tuple[float, District]] = OrderedDict()
-
-    @staticmethod
-    def key(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def get(self, token: str) -> District | None:
-        key = self.key(token)
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        if found[0] <= self.clock():
-            del self._entries[key]
-            return None
-        return found[1]
-
-    def put(self, token: str, district: District) -> None:
-        key = self.key(token)
-        self._entries.pop(key, None)
-        self._entries[key] = (self.clock() + self.ttl, district)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-    def forget(self, token: str) -> None:
-        self._entries.pop(self.key(token), None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 @dataclass(frozen=True)
@@ -113,6 +109,20 @@ class Claim:
     district: District
     school_id: str | None = None  # its school, when the district knows the token
     down: BaseException | None = None
+    busy: bool = False  # not asked: no place for one more request to it
+
+
+def dotted(request: Request) -> bool:
+    """A path a server behind might read otherwise than the router: dot segments (plain or
+    %2e), encoded slashes or backslashes."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").lower()
+    if any(encoded in raw for encoded in ("%2f", "%5c", "\\")):
+        return True
+    return any(segment in (".", "..") for segment in request.url.path.split("/"))
+
+
+def is_stream(request: Request) -> bool:
+    return request.method == "GET" and request.url.path == STREAM
 
 
 def bearer(request: Request) -> str | None:
@@ -124,40 +134,56 @@ def bearer(request: Request) -> str | None:
 
 class Router:
     def __init__(self, table: RouteTable, *, transport: httpx.AsyncBaseTransport | None = None,
-                 cache: TokenCache | None = None, lookup_timeout: float = 5.0,
-                 answer_timeout: float = 60.0) -> None:
+                 cache: TokenCache[District] | None = None,
+                 refused: TokenCache[Response] | None = None, lookup_timeout: float = 5.0,
+                 answer_timeout: float = 60.0, requests: int = 500, streams: int = 10000,
+                 place_wait: float = 5.0) -> None:
         self.table = table
-        self.cache = cache or TokenCache()
+        self.cache = TokenCache[District]() if cache is None else cache
+        # A token no district knows (401) or of a school not routed (421): said again for 10 s
+        # without asking the districts.
+        self.refused = TokenCache[Response](ttl=10.0, size=10000) if refused is None else refused
+        # The district each client (by address) paired a device in last, for a day: its codes
+        # are tried there first, so pairing one district's tablets counts no wrong code elsewhere.
+        self.paired = TokenCache[District](ttl=86400.0, size=10000)
         self.transport = transport
         self.lookup_timeout = lookup_timeout  # whose token is it; is the district well
         # A district's silence this long (before its answer, or in the middle of it) ends the
         # request: a live stream is never quiet for more than its 15 s heartbeat.
         self.answer_timeout = answer_timeout
-        self._client: httpx.AsyncClient | None = None
+        # Requests at once to each district (the others wait place_wait s), streams at once in all.
+        self.places = {d.name: Places(requests, place_wait) for d in table.districts}
+        self.streams = Places(streams, 0.0)
+        self._clients: dict[str, httpx.AsyncClient] = {}
         self._resolving: dict[str, asyncio.Future[Claim | Response]] = {}
+        self._health: tuple[float, asyncio.Future[tuple[int, dict[str, Any]]]] | None = None
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def client(self, district: District | None) -> httpx.AsyncClient:
+        """The district's own connections (None: those of the router's /health)."""
+        name = "" if district is None else district.name
+        if name not in self._clients:
+            # The places above count requests; httpx's own pool never makes one wait.
+            self._clients[name] = httpx.AsyncClient(
                 transport=self.transport, trust_env=False, follow_redirects=False,
                 timeout=httpx.Timeout(connect=3.0, read=self.answer_timeout, write=30.0, pool=5.0),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
-        return self._client
+                limits=httpx.Limits(max_connections=None if district else 50,
+                                    max_keepalive_connections=100 if district else 10))
+        return self._clients[name]
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
     # -- passing a request on --------------------------------------------------------------
     @staticmethod
-    def _headers(request: Request) -> list[tuple[str, str]]:
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+    def _headers(request: Request) -> list[tuple[bytes, bytes]]:
+        """The client's headers as it sent them, byte for byte (a tablet's name in UTF-8 too)."""
+        headers = [(k, v.strip(b" \t")) for k, v in request.headers.raw  # spaces around: not the value
                    if k.decode("latin-1").lower() not in HOP_BY_HOP]
         if request.client is not None:
-            headers.append(("X-Forwarded-For", request.client.host))
-        headers.append(("X-Forwarded-Proto", request.url.scheme))
+            headers.append((b"X-Forwarded-For", request.client.host.encode("latin-1")))
+        headers.append((b"X-Forwarded-Proto", request.url.scheme.encode("latin-1")))
         return headers
 
     @staticmethod
@@ -167,11 +193,33 @@ class Router:
         return base + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
     async def _send(self, district: District, request: Request, body: bytes | None | AsyncIterator[bytes],
-                    ) -> httpx.Response:
-        """The district's answer, its body still to be read; the next base URL is tried while one
-        cannot be connected to and no byte of a streamed body has gone. A district that took
-        the request and then said nothing (or hung up) is not asked again elsewhere: it may
-        have done it."""
+                    *, stream: bool = False) -> Upstream:
+        """The district's answer, its body still to be read, holding a place of the district's
+        requests (or, for a stream, of the router's streams) until closed."""
+        place = await (self.streams.take() if stream else self.places[district.name].take())
+        try:
+            response = await self._send_once(district, request, body)
+        except BaseException:
+            place.free()
+            raise
+        if not stream and response.headers.get("content-type", "").startswith("text/event-stream"):
+            # A stream after all: it gives its request's place back and takes a stream's.
+            try:
+                stream_place = await self.streams.take()
+            except RouterBusy:
+                await response.aclose()
+                raise
+            finally:
+                place.free()
+            place = stream_place
+        return Upstream(response, place, district)
+
+    async def _send_once(self, district: District, request: Request,
+                         body: bytes | None | AsyncIterator[bytes]) -> httpx.Response:
+        """The next base URL is tried while one cannot be connected to and no byte of a streamed
+        body has gone. A district that took the request and then said nothing (or hung up) is
+        not asked again elsewhere: it may have done it."""
+        client = self.client(district)
         started = False
 
         async def streamed(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -183,10 +231,14 @@ class Router:
         content: Any = streamed(body) if body is not None and not isinstance(body, bytes) else body
         error: BaseException | None = None
         for base in district.upstreams:
-            outgoing = self.client.build_request(request.method, self._target(base, request),
-                                                 headers=self._headers(request), content=content)
+            outgoing = client.build_request(request.method, self._target(base, request),
+                                            headers=self._headers(request), content=content)
             try:
-                return await self.client.send(outgoing, stream=True)
+                return await client.send(outgoing, stream=True)
+            except httpx.PoolTimeout:
+                raise RouterBusy() from None
+            except httpx.LocalProtocolError:  # what the client sent cannot be passed on
+                raise BadRequest() from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
                 log.warning("district %s: %s cannot be reached: %r", district.name, base, e)
                 error = e
@@ -199,16 +251,20 @@ class Router:
         raise DistrictDown(district, error)
 
     @staticmethod
-    def _relay(upstream: httpx.Response) -> Response:
+    def _relay(upstream: Upstream) -> Response:
         async def body() -> AsyncIterator[bytes]:
             try:
-                async for chunk in upstream.aiter_raw():
+                async for chunk in upstream.response.aiter_raw():
                     yield chunk
+            except httpx.TransportError as e:
+                # Cut short: the client must see it cut (no clean end), the log says it once.
+                raise AnswerCut(f"district {upstream.district.name} stopped in the middle of its "
+                                f"answer: {e!r}") from None
             finally:
-                await upstream.aclose()
-        response = StreamingResponse(body(), status_code=upstream.status_code,
-                                     background=BackgroundTask(upstream.aclose))
-        response.raw_headers = [(k, v) for k, v in upstream.headers.raw
+                await upstream.close()
+        response = StreamingResponse(body(), status_code=upstream.response.status_code,
+                                     background=BackgroundTask(upstream.close))
+        response.raw_headers = [(k, v) for k, v in upstream.response.headers.raw
                                 if k.decode("latin-1").lower() not in HOP_BY_HOP]
         return response
 
@@ -220,18 +276,36 @@ class Router:
 
     async def forward(self, district: District, request: Request) -> Response:
         try:
-            upstream = await self._send(district, request, self._body(request))
+            upstream = await self._send(district, request, self._body(request),
+                                        stream=is_stream(request))
         except DistrictDown as e:
             return district_down([e.district])
+        except RouterBusy:
+            return router_busy()
+        except BadRequest:
+            return bad_request()
         return self._relay(upstream)
 
     # -- whose request is it --------------------------------------------------------------
     async def _claim(self, district: District, token: str) -> Claim:
+        try:
+            place = await self.places[district.name].take()
+        except RouterBusy:
+            return Claim(district, busy=True)
+        try:
+            return await self._claim_here(district, token)
+        finally:
+            place.free()
+
+    async def _claim_here(self, district: District, token: str) -> Claim:
         error: BaseException | None = None
         for base in district.upstreams:
             try:
-                r = await self.client.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"},
-                                          timeout=self.lookup_timeout)
+                r = await self.client(district).get(
+                    f"{base}/v1/me", headers={b"Authorization": b"Bearer " + token.encode("latin-1")},
+                    timeout=self.lookup_timeout)
+            except httpx.PoolTimeout:
+                return Claim(district, busy=True)
             except httpx.HTTPError as e:
                 error = e
                 continue
@@ -251,6 +325,11 @@ class Router:
         cached = self.cache.get(token)
         if cached is not None:
             return cached
+        refused = self.refused.get(token)
+        if refused is not None:
+            return Response(refused.body, refused.status_code, headers=dict(refused.headers))
+        if len(token) > 200 or not TOKEN_SHAPE.fullmatch(token):
+            return unauthenticated()
         key = TokenCache.key(token)
         pending = self._resolving.get(key)
         if pending is None:  # one lookup for the requests of one new token that arrive together
@@ -258,16 +337,20 @@ class Router:
             pending.add_done_callback(lambda _: self._resolving.pop(key, None))
         claim = await asyncio.shield(pending)
         if isinstance(claim, Response):
+            if claim.status_code == 401:
+                self.refused.put(token, claim)
             return claim
         assert claim.school_id is not None
         if claim.school_id not in claim.district.schools:
             listed = self.table.district_of_school(claim.school_id)
-            return problem(
+            refusal = problem(
                 421, "school-not-routed", "School not routed",
                 f"学校 {claim.school_id} 不在学区 {claim.district.name} 的路由表中 / school "
                 f"{claim.school_id} is not routed to district {claim.district.name}"
                 + (f" (the table lists it under {listed.name})" if listed else ""),
                 school_id=claim.school_id, district=claim.district.name)
+            self.refused.put(token, refusal)
+            return refusal
         self.cache.put(token, claim.district)
         return claim.district
 
@@ -276,6 +359,7 @@ class Router:
         delays only the tokens no other district knows."""
         tasks = [asyncio.ensure_future(self._claim(d, token)) for d in self.table.districts]
         down: list[District] = []
+        busy = False
         try:
             for next_answer in asyncio.as_completed(tasks):
                 claim = await next_answer
@@ -283,16 +367,22 @@ class Router:
                     return claim
                 if claim.down is not None:
                     down.append(claim.district)
+                busy |= claim.busy
         finally:
             for task in tasks:
                 task.cancel()
         if down:
             return district_down(sorted(down, key=self.table.districts.index))
-        return problem(401, "unauthorized", "Unauthorized",
-                       "令牌无效 / this token is not valid in any district")
+        if busy:
+            return router_busy()
+        return unauthenticated()
 
     # -- the routes -------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
+        if dotted(request):
+            return problem(400, "bad-path", "Bad path",
+                           "路径含有 . 或 .. 段或编码的斜杠 / the path has a . or .. segment or an "
+                           "encoded slash")
         token = bearer(request)
         if token is not None:
             found = await self.district_of(token)
@@ -304,8 +394,9 @@ class Router:
             return response
         if request.url.path == PAIRING and request.method == "POST":
             return await self.pair(request)
-        if request.url.path == STREAM and "ticket" in request.query_params:
-            return await self.each_district(request, None, lambda r, _: r.status_code == 401)
+        if is_stream(request) and "ticket" in request.query_params:
+            return await self.each_district(request, None, lambda r, _: r.status_code == 401,
+                                            stream=True)
         return await self.first_up(request)
 
     async def first_up(self, request: Request) -> Response:
@@ -319,6 +410,10 @@ class Router:
                 return self._relay(await self._send(district, request, body))
             except DistrictDown as e:
                 down.append(e.district)
+            except RouterBusy:
+                return router_busy()
+            except BadRequest:
+                return bad_request()
         return district_down(down)
 
     async def _held_body(self, request: Request) -> bytes | None | Response:
@@ -338,29 +433,49 @@ class Router:
             if r.status_code == 429:  # locked out in this district: the code may be another's
                 return True
             return r.status_code == 422 and b"pairing-code-unknown" in content
+        client = request.client.host if request.client else ""
+        paired_last = self.paired.get(client)
+        order = sorted(self.table.districts, key=lambda d: d is not paired_last)
+
+        def paired(district: District) -> None:
+            self.paired.put(client, district)
         return await self.each_district(request, await self._held_body(request), not_here,
-                                        prefer=lambda r: r.status_code == 429)
+                                        prefer=lambda r: r.status_code == 429, order=order,
+                                        answered=paired)
 
     async def each_district(self, request: Request, body: bytes | None | Response,
                             not_here: Callable[[httpx.Response, bytes], bool],
-                            prefer: Callable[[httpx.Response], bool] | None = None) -> Response:
-        """The first district's answer that is not ``not_here``; when every district says not
-        here, the last answer (or one ``prefer`` picks), or a 503 if a district is down."""
+                            prefer: Callable[[httpx.Response], bool] | None = None,
+                            stream: bool = False, order: list[District] | None = None,
+                            answered: Callable[[District], None] | None = None) -> Response:
+        """The first district's answer that is not ``not_here`` (in the table's order, or
+        ``order``; ``answered`` is told the district when it answers below 400); when every
+        district says not here, the last answer (or one ``prefer`` picks), or a 503 if a
+        district is down."""
         if isinstance(body, Response):
             return body
         down: list[District] = []
         last: tuple[httpx.Response, bytes] | None = None
         preferred: tuple[httpx.Response, bytes] | None = None
-        for district in self.table.districts:
+        for district in order or self.table.districts:
             try:
-                upstream = await self._send(district, request, body)
+                sent = await self._send(district, request, body, stream=stream)
             except DistrictDown as e:
                 down.append(e.district)
                 continue
+            except RouterBusy:
+                return router_busy()
+            except BadRequest:
+                return bad_request()
+            upstream = sent.response
             if upstream.status_code < 400:
-                return self._relay(upstream)
-            content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent: encoded
-            await upstream.aclose()
+                if answered is not None:
+                    answered(district)
+                return self._relay(sent)
+            try:
+                content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent: encoded
+            finally:
+                await sent.close()
             if not not_here(upstream, content):
                 return self._answer(upstream, content)
             last = (upstream, content)
@@ -381,28 +496,34 @@ class Router:
         return response
 
     async def health(self, request: Request) -> Response:
-        """Every upstream's ``/health``: 503 as soon as one does not answer 200."""
-        async def one(base: str) -> dict[str, Any]:
-            try:
-                r = await self.client.get(f"{base}/health", timeout=self.lookup_timeout)
-            except httpx.HTTPError as e:
-                return {"url": base, "ok": False, "status": None, "error": repr(e)}
-            try:
-                status = r.json().get("status")
-            except ValueError:
-                status = None
-            return {"url": base, "ok": r.status_code == 200, "status": status,
-                    "error": None if r.status_code == 200 else f"answered {r.status_code}"}
-        bases = [(d, base) for d in self.table.districts for base in d.upstreams]
-        answers = await asyncio.gather(*(one(base) for _, base in bases))
-        districts: dict[str, dict[str, Any]] = {
-            d.name: {"ok": True, "schools": len(d.schools), "upstreams": []} for d in self.table.districts}
-        for (district, _), answer in zip(bases, answers, strict=True):
-            districts[district.name]["upstreams"].append(answer)
-            districts[district.name]["ok"] &= answer["ok"]
-        failing = [name for name, d in districts.items() if not d["ok"]]
-        return JSONResponse({"status": "failing" if failing else "ok", "failing": failing,
-                             "districts": districts}, status_code=503 if failing else 200)
+        """Every district well or not, by name, with a short reason (never its URLs): 503 as soon
+        as one is not. One look at the districts serves every ``/health`` of the next 1.5 s."""
+        now = time.monotonic()
+        if self._health is None or (self._health[1].done() and self._health[0] <= now):
+            look = asyncio.ensure_future(
+                look_at_districts(self.table, self.client(None), self.lookup_timeout))
+            self._health = (float("inf"), look)
+
+            def looked(_: object, look: asyncio.Future[tuple[int, dict[str, Any]]] = look) -> None:
+                if self._health is not None and self._health[1] is look:
+                    self._health = (time.monotonic() + HEALTH_KEPT, look)
+            look.add_done_callback(looked)
+        status, body = await asyncio.shield(self._health[1])
+        return JSONResponse(body, status_code=status)
+
+
+class RouterApp(Starlette):
+    """A client gone before the router has its whole request, or a district's answer cut short,
+    is a line of the log, not a traceback: the connection to the client just ends."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            log.info("%s %s: the client went away before its request was whole",
+                     scope.get("method"), scope.get("path"))
+        except AnswerCut as e:
+            log.warning("%s %s: %s", scope.get("method"), scope.get("path"), e)
 
 
 def create_router(table: RouteTable, **options: Any) -> Starlette:
@@ -413,7 +534,7 @@ def create_router(table: RouteTable, **options: Any) -> Starlette:
         yield
         await router.close()
 
-    app = Starlette(routes=[Route("/health", router.health, methods=["GET", "HEAD"]),
+    app = RouterApp(routes=[Route("/health", router.health, methods=["GET", "HEAD"]),
                             Route("/{path:path}", router.handle, methods=METHODS)],
                     lifespan=lifespan)
     app.state.router = router

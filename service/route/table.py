@@ -11,6 +11,7 @@ schools = ["6f1c…", "0b2e…"]          # the school ids `handover init` print
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class District:
 @dataclass(frozen=True)
 class RouteTable:
     districts: tuple[District, ...]
+    warnings: tuple[str, ...] = ()  # usable, but likely not what was meant
 
     def district(self, name: str) -> District:
         return next(d for d in self.districts if d.name == name)
@@ -44,9 +46,15 @@ class RouteTable:
 def _upstream(where: str, value: object) -> str:
     if not isinstance(value, str):
         raise RouteTableError(f"{where}: an upstream is a URL string, not {value!r}")
+    value = value.strip()
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RouteTableError(f"{where}: {value!r} is not an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        raise RouteTableError(f"{where}: the upstream {shown!r} has a user or password in its URL; "
+                              "a district's service is reached without one (put it on a private "
+                              "network, or behind a proxy that adds it)")
     if parts.query or parts.fragment:
         raise RouteTableError(f"{where}: {value!r}: a base URL has no query or fragment")
     try:
@@ -70,7 +78,9 @@ def parse_table(text: str, source: str = "the table") -> RouteTable:
         raise RouteTableError(f"{source} names no district: add a [districts.NAME] section with "
                               "upstreams = [\"http://host:port\"] and schools = [\"school id\", …]")
     districts: list[District] = []
+    warnings: list[str] = []
     owner: dict[str, str] = {}
+    served_by: dict[str, str] = {}  # an upstream (scheme, host and port) -> its district
     for name, section in sections.items():
         where = f"{source}: [districts.{name}]"
         if not DISTRICT_NAME.match(name):
@@ -89,14 +99,33 @@ def parse_table(text: str, source: str = "the table") -> RouteTable:
         schools = section.get("schools", [])
         if not isinstance(schools, list) or not all(isinstance(s, str) and s.strip() for s in schools):
             raise RouteTableError(f"{where}: schools is a list of school ids (strings)")
-        for school in schools:
-            if school.strip() in owner:
+        for school in (s.strip() for s in schools):
+            if owner.get(school) == name:
+                raise RouteTableError(f"{where}: school {school} is listed twice; list it once")
+            if school in owner:
                 raise RouteTableError(f"{where}: school {school} is in district "
-                                      f"{owner[school.strip()]} too; a school is in one district")
-            owner[school.strip()] = name
-        districts.append(District(name, tuple(_upstream(where, u) for u in upstreams),
-                                  frozenset(s.strip() for s in schools)))
-    return RouteTable(tuple(districts))
+                                      f"{owner[school]} too; a school is in one district")
+            owner[school] = name
+        bases = tuple(_upstream(where, u) for u in upstreams)
+        for base in bases:
+            same = _service(base)
+            if same in served_by:
+                raise RouteTableError(
+                    f"{where}: the upstream {base} is listed twice"
+                    + ("" if served_by[same] == name else f" (in district {served_by[same]} too)")
+                    + "; each district has a service of its own")
+            served_by[same] = name
+        if not schools:
+            warnings.append(f"{where} lists no school: every token of it will be refused 421")
+        districts.append(District(name, bases, frozenset(s.strip() for s in schools)))
+    return RouteTable(tuple(districts), tuple(warnings))
+
+
+def _service(base: str) -> str:
+    """The service a base URL reaches, however it is spelt (case, default port, trailing path)."""
+    parts = urlsplit(base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}{parts.path.rstrip('/')}"
 
 
 def load_table(path: Path) -> RouteTable:
@@ -104,4 +133,7 @@ def load_table(path: Path) -> RouteTable:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RouteTableError(f"the routing table {path} cannot be read: {e}") from None
-    return parse_table(text, str(path))
+    table = parse_table(text, str(path))
+    for warning in table.warnings:
+        print(f"handover route: warning: {warning}", file=sys.stderr)
+    return table
