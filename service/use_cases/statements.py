@@ -9,7 +9,7 @@ from service.domain.common import Actor, Role
 from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.handover import Handover
-from service.domain.pupil_day import IN_CUSTODY, PupilDay
+from service.domain.pupil_day import IN_CUSTODY
 from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
@@ -190,11 +190,8 @@ class StatementUseCases(AppCore):
         offered to them still awaiting their confirmation (who offered how many, where)."""
         held: dict[str, str] = {}
         pending: dict[str, dict[str, Any]] = {}
-        for pupil_id in school.roll:
-            found = self._find(PupilDay.create_id(school.school_id, pupil_id, on.isoformat(),
-                                                  session), readonly=True)
-            if not isinstance(found, PupilDay):
-                continue
+        for pupil_id, found in self.pupil_days_now(school.school_id, school.roll, on,
+                                                   session).items():
             offer = found.state["pending"]
             if offer is not None and offer["to"]["staff_id"] == staff_id:
                 hid = offer["handover_id"]
