@@ -524,3 +524,20 @@ def test_a_sign_off_and_a_handover_to_the_same_guard_at_the_same_moment_never_bo
             r = world.post(world.teacher, f"/v1/handovers/{hid}/withdraw", {"reason": "改交他人"})
             assert r.status_code == 200, r.text
     assert (200, 200) not in both, both
+
+
+def test_a_guard_who_has_signed_off_signs_no_pupil_in_until_back_on_duty(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    gate = {"place_id": world.gate_id}
+    roll_call = {"pupil_ids": [world.pupil(0)], "place_id": world.gate_id}
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 201
+    assert world.post(world.guard, "/v1/shifts/sign-off", gate).status_code == 200
+    r = world.post(world.guard, "/v1/sign-ins", roll_call)
+    assert r.status_code == 422 and r.json()["type"].endswith("/receiver-off-duty"), r.text
+    assert world.state(0)["status"] == "not_handed_over"
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 200
+    r = world.post(world.guard, "/v1/sign-ins", roll_call)
+    assert r.status_code == 200, r.text
+    r = world.post(world.guard, "/v1/shifts/sign-off", gate)
+    assert r.status_code == 422 and r.json()["type"].endswith("/still-holds-pupils"), r.text

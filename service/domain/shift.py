@@ -230,25 +230,27 @@ class Shift(Aggregate):
         self._close(at, by)
         self.handed_to = to
 
-    def take_custody(self, handover_id: str, pupil_ids: list[str], place: PlaceRef,
+    def take_custody(self, handover_id: str | None, pupil_ids: list[str], place: PlaceRef,
                      at: datetime, by: ActorRecord) -> None:
-        """Pupils of a confirmed handover pass to this shift's person, who is on duty."""
+        """Pupils of a confirmed handover (or signed in at a roll call: no handover) pass to
+        this shift's person, who is on duty."""
         if self.signed_off:
             raise ReceiverOffDutyError(self.staff["name"], self.place["label"])
         self._custody_taken(handover_id=handover_id, pupil_ids=pupil_ids, place=place,
                             at=at.isoformat(), by=by)
 
     class CustodyTaken(Aggregate.Event):
-        handover_id: str
+        handover_id: str | None  # None: signed in at a roll call
         pupil_ids: list[str]
         place: PlaceRef
         at: str
         by: ActorRecord
 
     @event(CustodyTaken)
-    def _custody_taken(self, handover_id: str, pupil_ids: list[str], place: PlaceRef, at: str,
-                       by: ActorRecord) -> None:
-        self.received = [*getattr(self, "received", []), handover_id]
+    def _custody_taken(self, handover_id: str | None, pupil_ids: list[str], place: PlaceRef,
+                       at: str, by: ActorRecord) -> None:
+        if handover_id is not None:
+            self.received = [*getattr(self, "received", []), handover_id]
 
     def resume(self, at: datetime, by: ActorRecord) -> None:
         """Back at the gate (or with the group) after a break or a colleague's turn: the same

@@ -275,8 +275,13 @@ class AfternoonUseCases(IncidentUseCases):
             by = actor.record()
             for _, pd in pairs:
                 pd.sign_in(me, place, by)
+            # Custody is taken only on duty, and recorded on the open shift as a handover is.
+            shifts = receiving_shifts(me, place, self.shifts_of(school, actor.staff_id,
+                                                                on.isoformat(), cmd.session))
+            for shift in shifts:
+                shift.take_custody(None, [str(p.id) for p, _ in pairs], place, self.now(), by)
             # The answer shows the reader who collected, with contact data only if their role may.
-            return Decision([pd for _, pd in pairs], {"pupils": [
+            return Decision([*(pd for _, pd in pairs), *shifts], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
         return self.execute(actor, decide)
