@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +34,7 @@ from tests.builders import (
 )
 from tests.conftest import MORNING
 from tests.refs import actor
+from tests.stores import every_durable_store
 
 BY = actor("device-1", "东门平板", "guard", MORNING.isoformat())
 
@@ -429,3 +432,112 @@ def test_a_guard_signs_on_at_a_gate_with_their_own_token_one_place_at_a_time(
     south = world.post(world.admin, "/v1/school/gates", {"name": "南门"}).json()["gate_id"]
     r = world.post(world.guard, "/v1/shifts/sign-on", {"place_id": south})
     assert r.status_code == 409, r.text
+
+
+def offer_to_guard(world: World, i: int) -> str:
+    r = world.post(world.teacher, "/v1/handovers", {"pupil_ids": [world.pupil(i)], "count": 1,
+                   "to_staff_id": world.guard.staff_id, "place_id": world.gate_id})
+    assert r.status_code == 201, r.text
+    return str(r.json()["handover_id"])
+
+
+def test_a_guard_to_whom_pupils_are_being_handed_cannot_sign_off_until_the_offer_is_answered(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    handed_to_teacher(world)
+    gate = {"place_id": world.gate_id}
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 201
+    hid = offer_to_guard(world, 0)
+    r = world.post(world.guard, "/v1/shifts/sign-off", gate)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/handover-pending"), r.text
+    assert r.json()["pending"] == [{"handover_id": hid, "pupils": 1, "place": "东门",
+                                    "giver": {"staff_id": world.teacher.staff_id, "name": "张老师"}}]
+    assert "张老师" in r.json()["detail"] and "撤回" in r.json()["detail"], r.text
+    r = world.post(world.teacher, f"/v1/handovers/{hid}/withdraw", {"reason": "家长改到西门"})
+    assert r.status_code == 200, r.text
+    r = world.post(world.guard, "/v1/shifts/sign-off", gate)
+    assert r.status_code == 200 and r.json()["signed_off_at"], r.text
+
+
+def test_a_guard_who_has_signed_off_cannot_take_pupils_until_back_on_duty(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 2)
+    handed_to_teacher(world)
+    gate = {"place_id": world.gate_id}
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 201
+    assert world.post(world.guard, "/v1/shifts/sign-off", gate).status_code == 200
+    hid = offer_to_guard(world, 0)
+    r = world.post(world.guard, f"/v1/handovers/{hid}/confirm", {"count": 1})
+    assert r.status_code == 422 and r.json()["type"].endswith("/receiver-off-duty"), r.text
+    assert "签退" in r.json()["detail"] and "signed off" in r.json()["detail"], r.text
+    state = world.state(0)
+    assert state["custodian"]["staff_id"] == world.teacher.staff_id
+    assert state["pending"]["handover_id"] == hid  # the offer stands: the teacher still holds
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 200  # resumed
+    r = world.post(world.guard, f"/v1/handovers/{hid}/confirm", {"count": 1})
+    assert r.status_code == 200, r.text
+    assert world.state(0)["custodian"]["staff_id"] == world.guard.staff_id
+    r = world.post(world.guard, "/v1/shifts/sign-off", gate)
+    assert r.status_code == 422 and r.json()["type"].endswith("/still-holds-pupils"), r.text
+
+
+@every_durable_store
+def test_a_sign_off_and_a_handover_to_the_same_guard_at_the_same_moment_never_both_succeed(
+        client: TestClient, app: HandoverApp) -> None:
+    rounds = 12
+    world = a_school(client, app, rounds)
+    handed_to_teacher(world)
+    gate = {"place_id": world.gate_id}
+    tablet = a_paired_tablet(world)
+    both = []
+    for i in range(rounds):
+        r = world.post(world.guard, "/v1/shifts/sign-on", gate)
+        assert r.status_code in (200, 201, 409), r.text  # 409: still on duty from the last round
+        start = threading.Barrier(2)
+
+        def sign_off(start: threading.Barrier = start) -> int:
+            start.wait()
+            return int(world.post(world.guard, "/v1/shifts/sign-off", gate).status_code)
+
+        def offer_and_confirm(i: int = i, start: threading.Barrier = start) -> tuple[str, int]:
+            start.wait()
+            hid = offer_to_guard(world, i)
+            r = world.post(world.guard, f"/v1/handovers/{hid}/confirm", {"count": 1})
+            return hid, int(r.status_code)
+
+        with ThreadPoolExecutor(2) as pool:
+            off = pool.submit(sign_off)
+            handed = pool.submit(offer_and_confirm)
+            off_status, (hid, confirm_status) = off.result(), handed.result()
+        assert {off_status, confirm_status} <= {200, 422}, (off_status, confirm_status)
+        both.append((off_status, confirm_status))
+        state = world.state(i)
+        on_duty = client.get("/v1/gate/guards", headers=tablet.h()).json()["guards"]
+        guard_on = any(g["staff_id"] == world.guard.staff_id and g["on_duty"] for g in on_duty)
+        if state["custodian"]["staff_id"] == world.guard.staff_id:
+            assert guard_on, f"round {i}: the pupil is held by a guard who signed off"
+            r = world.post(world.guard, "/v1/releases", release_body(world, i))
+            assert r.status_code == 200, r.text
+        else:
+            assert confirm_status == 422 and state["pending"]["handover_id"] == hid
+            r = world.post(world.teacher, f"/v1/handovers/{hid}/withdraw", {"reason": "改交他人"})
+            assert r.status_code == 200, r.text
+    assert (200, 200) not in both, both
+
+
+def test_a_guard_who_has_signed_off_signs_no_pupil_in_until_back_on_duty(
+        client: TestClient, app: HandoverApp) -> None:
+    world = a_school(client, app, 1)
+    gate = {"place_id": world.gate_id}
+    roll_call = {"pupil_ids": [world.pupil(0)], "place_id": world.gate_id}
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 201
+    assert world.post(world.guard, "/v1/shifts/sign-off", gate).status_code == 200
+    r = world.post(world.guard, "/v1/sign-ins", roll_call)
+    assert r.status_code == 422 and r.json()["type"].endswith("/receiver-off-duty"), r.text
+    assert world.state(0)["status"] == "not_handed_over"
+    assert world.post(world.guard, "/v1/shifts/sign-on", gate).status_code == 200
+    r = world.post(world.guard, "/v1/sign-ins", roll_call)
+    assert r.status_code == 200, r.text
+    r = world.post(world.guard, "/v1/shifts/sign-off", gate)
+    assert r.status_code == 422 and r.json()["type"].endswith("/still-holds-pupils"), r.text

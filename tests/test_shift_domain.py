@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from service.domain.errors import ConflictError, RuleError
+from service.domain.refs import StaffRef
 from service.domain.rules import FeePeriod, FeeRule, SchoolRules, SubsidyRule
-from service.domain.shift import Shift
+from service.domain.shift import ReceiverOffDutyError, Shift, receiving_shifts
 from tests.conftest import SHANGHAI
 from tests.refs import actor
 
@@ -141,3 +142,37 @@ def test_a_substitute_replaces_someone_else() -> None:
         a_shift(substitute_for={"staff_id": "t-1", "name": "张老师"})
     assert refused.value.field == "substitute_for"
     assert a_shift(substitute_for={"staff_id": "t-2", "name": "李老师"}).view()["substitute_for"]["name"] == "李老师"
+
+
+def a_guard_shift(place_id: str = "gate-1", label: str = "东门") -> Shift:
+    return Shift.sign_on(
+        school_id="school-1", staff={"staff_id": "guard-1", "name": "刘保安"}, day=START.date(),
+        session="after_school", place={"id": place_id, "label": label, "kind": "gate"},
+        substitute_for=None, at=START, starts_at=START, ends_at=DISMISSAL, by=BY)
+
+
+def test_pupils_pass_to_a_shift_only_while_it_is_open_and_each_handover_is_recorded_on_it() -> None:
+    shift = a_guard_shift()
+    gate = shift.place
+    shift.take_custody("handover-1", ["pupil-1", "pupil-2"], gate, START + timedelta(minutes=5), BY)
+    shift.sign_off(START + timedelta(minutes=30), BY)
+    with pytest.raises(ReceiverOffDutyError) as refused:
+        shift.take_custody("handover-2", ["pupil-3"], gate, START + timedelta(minutes=31), BY)
+    assert "刘保安" in refused.value.detail and "东门" in refused.value.detail
+    _, taken, off = shift.collect_events()
+    assert isinstance(taken, Shift.CustodyTaken) and isinstance(off, Shift.SignedOff)
+    assert (taken.handover_id, taken.pupil_ids) == ("handover-1", ["pupil-1", "pupil-2"])
+    assert shift.received == ["handover-1"]
+
+
+def test_a_receiver_signed_off_at_the_handovers_place_or_everywhere_receives_nobody() -> None:
+    guard: StaffRef = {"staff_id": "guard-1", "name": "刘保安"}
+    east, west = a_guard_shift(), a_guard_shift("gate-2", "西门")
+    assert receiving_shifts(guard, east.place, []) == []  # a school that signs nobody on
+    assert receiving_shifts(guard, west.place, [east]) == [east]  # on duty at another gate
+    east.sign_off(START + timedelta(minutes=30), BY)
+    with pytest.raises(ReceiverOffDutyError):
+        receiving_shifts(guard, east.place, [east, west])  # left the place of the handover
+    with pytest.raises(ReceiverOffDutyError):
+        receiving_shifts(guard, west.place, [east])  # off duty everywhere
+    assert receiving_shifts(guard, west.place, [east, west]) == [west]

@@ -42,6 +42,55 @@ class StillHoldsPupilsError(RuleError):
         return {"held": self.held}
 
 
+class HandoverPendingError(RuleError):
+    """Nobody leaves a shift while pupils are being handed to them: the offer is answered first
+    (confirmed, then the pupils handed on or released; or withdrawn by whoever offered them)."""
+
+    title = "Handover to this person not yet answered"
+    code = "handover-pending"
+
+    def __init__(self, name: str, pending: list[dict[str, Any]]) -> None:
+        givers = "、".join(sorted({p["giver"]["name"] for p in pending}))
+        count = sum(p["pupils"] for p in pending)
+        super().__init__(f"{givers}交给{name}的{count}名学生尚待确认：请先确认接收（再交出或放学），"
+                         f"或由交出人撤回，然后签退 / {count} pupils offered to {name} by {givers} "
+                         "await confirmation: confirm them (then hand them on or release them) or "
+                         "have the giver withdraw the offer, then sign off.", field="staff_id")
+        self.pending = pending
+
+    def members(self) -> dict[str, Any]:
+        return {"pending": self.pending}
+
+
+class ReceiverOffDutyError(RuleError):
+    """Pupils pass only to someone on duty: a receiver who has signed off takes nobody."""
+
+    title = "Receiver off duty"
+    code = "receiver-off-duty"
+
+    def __init__(self, name: str, where: str) -> None:
+        super().__init__(f"{name}已在{where}签退，不能接收学生：请重新签到，或由交出人撤回后交给在岗的同事 / "
+                         f"{name} has signed off at {where} and takes no pupils: sign on again, "
+                         "or the giver withdraws and hands them to a colleague on duty.",
+                         field="handover_id")
+
+
+def receiving_shifts(receiver: StaffRef, place: PlaceRef, shifts: list[Shift]) -> list[Shift]:
+    """The receiver's open shifts of the session, on which a confirmed handover is recorded.
+
+    Refused when the receiver signed off at the handover's place, or has shifts this session and
+    none open: custody never passes to someone off duty. Someone keeping no shifts at all (a
+    school that does not sign staff on) receives as before.
+    """
+    here = next((s for s in shifts if s.place["id"] == place["id"]), None)
+    if here is not None and here.signed_off:
+        raise ReceiverOffDutyError(receiver["name"], here.place["label"])
+    open_ = [s for s in shifts if not s.signed_off]
+    if shifts and not open_:
+        raise ReceiverOffDutyError(receiver["name"], "、".join(s.place["label"] for s in shifts))
+    return open_
+
+
 class Shift(Aggregate):
     """A staff member's attendance at one place (a group, or duty) for one session of one day.
 
@@ -91,6 +140,7 @@ class Shift(Aggregate):
         self.signed_off_by: ActorRecord | None = None
         self.handed_to: StaffRef | None = None
         self.periods: list[tuple[str, str | None]] = [(at, None)]
+        self.received: list[str] = []  # handovers confirmed on this shift
 
     @classmethod
     def sign_on(
@@ -179,6 +229,28 @@ class Shift(Aggregate):
     def _handed_over(self, to: StaffRef, at: str, by: ActorRecord) -> None:
         self._close(at, by)
         self.handed_to = to
+
+    def take_custody(self, handover_id: str | None, pupil_ids: list[str], place: PlaceRef,
+                     at: datetime, by: ActorRecord) -> None:
+        """Pupils of a confirmed handover (or signed in at a roll call: no handover) pass to
+        this shift's person, who is on duty."""
+        if self.signed_off:
+            raise ReceiverOffDutyError(self.staff["name"], self.place["label"])
+        self._custody_taken(handover_id=handover_id, pupil_ids=pupil_ids, place=place,
+                            at=at.isoformat(), by=by)
+
+    class CustodyTaken(Aggregate.Event):
+        handover_id: str | None  # None: signed in at a roll call
+        pupil_ids: list[str]
+        place: PlaceRef
+        at: str
+        by: ActorRecord
+
+    @event(CustodyTaken)
+    def _custody_taken(self, handover_id: str | None, pupil_ids: list[str], place: PlaceRef,
+                       at: str, by: ActorRecord) -> None:
+        if handover_id is not None:
+            self.received = [*getattr(self, "received", []), handover_id]
 
     def resume(self, at: datetime, by: ActorRecord) -> None:
         """Back at the gate (or with the group) after a break or a colleague's turn: the same

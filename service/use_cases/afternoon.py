@@ -17,6 +17,7 @@ from service.domain.pupil import Pupil, enrolment_expects
 from service.domain.pupil_day import NOT_HANDED_OVER, PupilDay, day_view, derive
 from service.domain.refs import AdultRef, PlaceRef, StaffRef
 from service.domain.school import School
+from service.domain.shift import DUTY, Shift, receiving_shifts, shift_id
 from service.use_cases.commands import (
     ConfirmHandover,
     Correct,
@@ -198,7 +199,16 @@ class AfternoonUseCases(IncidentUseCases):
         to_session = getattr(handover, "to_session", None)
         return pd, None if to_session is None else self.pupil_day(school, pupil, on, to_session)
 
+    def shifts_of(self, school: School, staff_id: str, day: str, session: str) -> list[Shift]:
+        """The staff member's shifts of the session, at every place (for changing)."""
+        found = (self._find(shift_id(school.school_id, staff_id, day, session, place))
+                 for place in [DUTY, *school.groups, *school.gates])
+        return [s for s in found if isinstance(s, Shift)]
+
     def confirm_handover(self, actor: Actor, cmd: ConfirmHandover) -> Outcome:
+        """The receiver confirms with their count; refused when the receiver is off duty. The
+        receiver's open shift records the handover, so a sign-off decided at the same moment
+        collides with it and is decided again (and refused: the pupils are now held)."""
         handover_id = cmd.handover_id
         received = None if cmd.received_pupil_ids is None else list(cmd.received_pupil_ids)
 
@@ -208,6 +218,13 @@ class AfternoonUseCases(IncidentUseCases):
             by = actor.record()
             missing = handover.confirm(cmd.count, received, by)
             days: list[Aggregate] = [handover]
+            taken = [p for p in handover.pupil_ids if p not in missing]
+            if taken:
+                receiving = getattr(handover, "to_session", None) or handover.session
+                for shift in receiving_shifts(handover.to, handover.place, self.shifts_of(
+                        school, handover.to["staff_id"], handover.day, receiving)):
+                    shift.take_custody(handover_id, taken, handover.place, self.now(), by)
+                    days.append(shift)
             for pid in handover.pupil_ids:
                 pd, next_pd = self._handover_days(school, handover, pid)
                 for chain in (pd, next_pd) if next_pd is not None else (pd,):
@@ -258,8 +275,13 @@ class AfternoonUseCases(IncidentUseCases):
             by = actor.record()
             for _, pd in pairs:
                 pd.sign_in(me, place, by)
+            # Custody is taken only on duty, and recorded on the open shift as a handover is.
+            shifts = receiving_shifts(me, place, self.shifts_of(school, actor.staff_id,
+                                                                on.isoformat(), cmd.session))
+            for shift in shifts:
+                shift.take_custody(None, [str(p.id) for p, _ in pairs], place, self.now(), by)
             # The answer shows the reader who collected, with contact data only if their role may.
-            return Decision([pd for _, pd in pairs], {"pupils": [
+            return Decision([*(pd for _, pd in pairs), *shifts], {"pupils": [
                 custody_state(pd.view(), may_see(school, actor.staff_id, pupil.class_id))
                 for pupil, pd in pairs]})
         return self.execute(actor, decide)

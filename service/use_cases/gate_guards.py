@@ -14,7 +14,7 @@ from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
 from service.domain.handover import Handover
 from service.domain.pin import NoPinError, PinTries, StaffPin, WrongPinError
-from service.domain.pupil_day import IN_CUSTODY, PupilDay
+from service.domain.pupil_day import IN_CUSTODY
 from service.domain.refs import ActorRecord, PlaceRef, StaffRef
 from service.domain.school import School
 from service.domain.shift import DUTY, GATE, Shift, shift_id
@@ -214,10 +214,9 @@ class GateGuardUseCases(AfternoonUseCases, StatementUseCases):
                       gate_id: str) -> list[str]:
         """The pupils in this guard's custody at this gate (in the school's roll order)."""
         held = []
-        for pupil_id in school.roll:
-            found = self._find(PupilDay.create_id(school.school_id, pupil_id, on.isoformat(),
-                                                  session), readonly=True)
-            if not isinstance(found, PupilDay) or found.status != IN_CUSTODY:
+        for pupil_id, found in self.pupil_days_now(school.school_id, school.roll, on,
+                                                   session).items():
+            if found.status != IN_CUSTODY:
                 continue
             custodian, place = found.state["custodian"], found.state["place"]
             if custodian is not None and custodian["staff_id"] == staff_id \

@@ -8,13 +8,21 @@ from typing import Any
 from service.domain.common import Actor, Role
 from service.domain.duty import DutyDay, check_rostered, duty_day_id
 from service.domain.errors import ConflictError, ForbiddenError, NotFoundError, RuleError
-from service.domain.pupil_day import IN_CUSTODY, PupilDay
+from service.domain.handover import Handover
+from service.domain.pupil_day import IN_CUSTODY
 from service.domain.refs import PlaceRef, StaffRef
 from service.domain.rules import FeeRule, SchoolRules, SubsidyRule
 from service.domain.school import School
-from service.domain.shift import DUTY, GATE, Shift, StillHoldsPupilsError, shift_id
+from service.domain.shift import (
+    DUTY,
+    GATE,
+    HandoverPendingError,
+    Shift,
+    StillHoldsPupilsError,
+    shift_id,
+)
 from service.use_cases.commands import SignOn
-from service.use_cases.core import AppCore, Decision, Outcome
+from service.use_cases.core import AppCore, Decision, Outcome, as_uuid
 
 MANAGERS = (Role.ADMIN.value, Role.DUTY_LEADER.value)  # may sign a colleague on or off
 
@@ -174,21 +182,40 @@ class StatementUseCases(AppCore):
 
     def held_by(self, school: School, staff_id: str, on: date, session: str) -> dict[str, str]:
         """The pupils in this staff member's custody in the session, anywhere: pupil → place."""
-        held = {}
-        for pupil_id in school.roll:
-            found = self._find(PupilDay.create_id(school.school_id, pupil_id, on.isoformat(),
-                                                  session), readonly=True)
-            if not isinstance(found, PupilDay) or found.status != IN_CUSTODY:
+        return self.custody_of(school, staff_id, on, session)[0]
+
+    def custody_of(self, school: School, staff_id: str, on: date,
+                   session: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The pupils this staff member holds in the session (pupil → place), and the handovers
+        offered to them still awaiting their confirmation (who offered how many, where)."""
+        held: dict[str, str] = {}
+        pending: dict[str, dict[str, Any]] = {}
+        for pupil_id, found in self.pupil_days_now(school.school_id, school.roll, on,
+                                                   session).items():
+            offer = found.state["pending"]
+            if offer is not None and offer["to"]["staff_id"] == staff_id:
+                hid = offer["handover_id"]
+                entry = pending.setdefault(hid, {"handover_id": hid, "giver": None, "pupils": 0,
+                                                 "place": offer["place"]["label"]})
+                entry["pupils"] += 1
+            if found.status != IN_CUSTODY:
                 continue
             custodian, place = found.state["custodian"], found.state["place"]
             if custodian is not None and custodian["staff_id"] == staff_id:
                 held[pupil_id] = place["label"] if place is not None else "?"
-        return held
+        for hid, entry in pending.items():
+            handover = self._find(as_uuid(hid, "handover"), readonly=True)
+            giver = handover.giver if isinstance(handover, Handover) else {"staff_id": "", "name": "?"}
+            entry["giver"] = giver
+        return held, list(pending.values())
 
     def check_holds_nobody(self, school: School, staff: StaffRef, on: date, session: str) -> None:
-        """Refuse to end a shift, whoever asks, while its person still holds pupils: custody
-        passes by a handover (or a release), never by walking away from it."""
-        held = self.held_by(school, staff["staff_id"], on, session)
+        """Refuse to end a shift, whoever asks, while its person still holds pupils or pupils
+        are being handed to them: custody passes by a handover (or a release), never by walking
+        away from it, and an offer is answered before its receiver leaves."""
+        held, pending = self.custody_of(school, staff["staff_id"], on, session)
         if held:
             raise StillHoldsPupilsError(staff["name"], len(held),
                                         "、".join(sorted(set(held.values()))))
+        if pending:
+            raise HandoverPendingError(staff["name"], pending)

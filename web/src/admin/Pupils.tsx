@@ -28,6 +28,14 @@ function useForm(initial: Values) {
 
 const PAGE = 100; // pupils fetched at a time: a school of thousands loads as the admin asks for more
 
+/** The pupils shown so far and the next page, each pupil once: pages are by offset, so a pupil
+ * registered (or removed) between two pages shifts the next page, which then repeats a pupil
+ * already shown; the first showing stays. */
+function withPage(before: Summary[], page: Summary[]): Summary[] {
+  const shown = new Set(before.map((p) => p.pupil_id));
+  return [...before, ...page.filter((p) => !shown.has(p.pupil_id) && shown.add(p.pupil_id))];
+}
+
 export function Pupils({ school }: { school: School }) {
   const [q, setQ] = useState("");
   const [classId, setClassId] = useState("");
@@ -46,7 +54,7 @@ export function Pupils({ school }: { school: School }) {
     try {
       const { data } = await api.GET("/v1/pupils", { params: { query } });
       if (mine !== asked.current || !data) return;
-      setFound((before) => (offset === 0 || !before ? data.pupils : [...before, ...data.pupils]));
+      setFound((before) => (offset === 0 || !before ? withPage([], data.pupils) : withPage(before, data.pupils)));
       setTotal(data.total);
       setNext(data.next_offset ?? null);
     } finally {
@@ -89,7 +97,7 @@ export function Pupils({ school }: { school: School }) {
       {found && next !== null && (
         <button type="button" class="ghost" data-testid="pupil-more" disabled={loading}
           onClick={() => void load(next)}>
-          {t("admin.pupils.more", { n: total - found.length })}
+          {t("admin.pupils.more", { n: Math.max(0, total - found.length) })}
         </button>
       )}
     </section>

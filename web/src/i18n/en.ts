@@ -166,6 +166,7 @@ export const en = {
   "guard.problem.no-pin": "This guard has no PIN yet: ask an admin",
   "guard.problem.pin-tries-exceeded": "Too many wrong PINs: try again in 15 minutes; a forgotten PIN is reset by an admin",
   "guard.problem.rule": "Cannot sign on: not on today's duty roster, or another rule forbids it (no service today, or not a guard's account)",
+  "guard.problem.handover-pending": "Cannot sign off: pupils a teacher is handing to you await your confirmation. Confirm them first (then release them, or the guard taking over takes them), or the teacher withdraws the offer",
   "guard.problem.off_holding": "Cannot sign off: you still hold {n} pupils at this gate. Release them first, or the guard taking over taps their own name",
   "guard.problem.conflict": "Cannot sign on: you are still on duty elsewhere, or the guard handing over is no longer on duty here",
   "guard.problem.not-found": "No such guard, or no shift of theirs at this gate",
@@ -805,6 +806,8 @@ export const en = {
   "teacher.problem.invalid-input": "Not recorded: something entered is not valid.",
   "teacher.problem.release-refused": "Not recorded: the adult is not on the list of collectors. Call the duty leader.",
   "teacher.problem.idempotency-key-reused": "Not recorded: it differs from what was sent before.",
+  "teacher.problem.receiver-off-duty": "Not received: you have signed off and take no pupils. Sign on again, or the giver withdraws and hands them to a colleague on duty.",
+  "teacher.problem.handover-pending": "Cannot sign off: pupils handed to you await your confirmation. Confirm them first, or the giver withdraws the offer.",
   "teacher.problem.unknown": "The server did not accept this; call the duty leader.",
   // -- end of the teacher's phone -------------------------------------------------------------
   // -- the school as of a past minute, an incident's attachments ------------------------------

@@ -164,6 +164,7 @@ export const zh = {
   "guard.problem.no-pin": "该门卫还没有设置密码，请找管理员",
   "guard.problem.pin-tries-exceeded": "密码错误次数太多，请 15 分钟后再试；忘记密码请找管理员重设",
   "guard.problem.rule": "不能签到：不在今日值班安排中，或不符合其他规则（例如今天没有课后服务，或不是门卫账号）",
+  "guard.problem.handover-pending": "不能签退：有老师交给您的学生尚待您确认。请先确认接收（再放行，或由接班门卫接班），或请交出的老师撤回",
   "guard.problem.off_holding": "不能签退：您还在本门看护 {n} 名学生。请先放行，或由接班门卫点自己的名字接班",
   "guard.problem.conflict": "不能签到：您仍在别处值班，或交班的门卫已不在本门值班",
   "guard.problem.not-found": "找不到该门卫或本门的值班记录",
@@ -803,6 +804,8 @@ export const zh = {
   "teacher.problem.invalid-input": "未记录：填写内容有误。",
   "teacher.problem.release-refused": "未记录：来接的人不在可接送名单上。请联系值班领导。",
   "teacher.problem.idempotency-key-reused": "未记录：与之前发送的内容不一致。",
+  "teacher.problem.receiver-off-duty": "未接收：您已签退，不能接收学生。请先重新签到，或请交出人撤回后交给在岗的同事。",
+  "teacher.problem.handover-pending": "不能签退：有交给您的学生尚待确认。请先确认接收，或请交出人撤回。",
   "teacher.problem.unknown": "服务器未接受这条记录，请联系值班领导。",
   // -- end of the teacher's phone -------------------------------------------------------------
   // -- the school as of a past minute, an incident's attachments ------------------------------
