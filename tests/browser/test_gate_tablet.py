@@ -156,18 +156,29 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
     # once they are handed to the duty leader, the board signs the guard off: the tablet's next
     # release is refused, and the tablet asks for a guard again; the same guard comes back with
     # their PIN, and the duty leader hands the pupils back to them at the gate.
-    def held_by(name: str) -> list[str]:
-        return [r["pupil_id"] for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]
-                if r["status"] == "in_custody" and r["place"]["id"] == served.gates["南门"]
-                and r["custodian"]["staff_id"] == tablet.staff[name]]
+    def held_at(name: str) -> dict[str, list[str]]:
+        """The pupils in this person's custody, by place."""
+        out: dict[str, list[str]] = {}
+        for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]:
+            if r["status"] == "in_custody" and r["custodian"]["staff_id"] == tablet.staff[name]:
+                out.setdefault(r["place"]["id"], []).append(r["pupil_id"])
+        return out
 
-    def hand(giver: str, to: str, pupil_ids: list[str]) -> None:
+    def held_by(name: str) -> list[str]:
+        return held_at(name).get(served.gates["南门"], [])
+
+    def hand(giver: str, to: str, pupil_ids: list[str], place_id: str | None = None) -> None:
         handed = ok(served.client(giver).post("/v1/handovers", json={
             "pupil_ids": pupil_ids, "count": len(pupil_ids), "to_staff_id": tablet.staff[to],
-            "place_id": served.gates["南门"]}), 201)
+            "place_id": place_id or served.gates["南门"]}), 201)
         ok(served.client(to).post(f"/v1/handovers/{handed['handover_id']}/confirm",
                                   json={"count": len(pupil_ids)}))
 
+    # Whatever the school's afternoon left with this guard elsewhere goes to the duty leader
+    # first: what follows is about the pupils at this gate.
+    for place_id, ids in held_at(EAST_GUARD).items():
+        if place_id != served.gates["南门"]:
+            hand(EAST_GUARD, DUTY_LEADER, ids, place_id)
     board_off = {"place_id": served.gates["南门"], "staff_id": tablet.staff[EAST_GUARD]}
     waiting = held_by(EAST_GUARD)
     assert third["pupil_id"] in waiting
