@@ -160,7 +160,7 @@ def test_pupils_pass_to_a_shift_only_while_it_is_open_and_each_handover_is_recor
         shift.take_custody("handover-2", ["pupil-3"], gate, START + timedelta(minutes=31), BY)
     assert "刘保安" in refused.value.detail and "东门" in refused.value.detail
     _, taken, off = shift.collect_events()
-    assert isinstance(taken, Shift.CustodyTaken) and isinstance(off, Shift.SignedOff)
+    assert isinstance(taken, Shift.PupilsReceived) and isinstance(off, Shift.SignedOff)
     assert (taken.handover_id, taken.pupil_ids) == ("handover-1", ["pupil-1", "pupil-2"])
     assert shift.received == ["handover-1"]
 

@@ -236,18 +236,18 @@ class Shift(Aggregate):
         this shift's person, who is on duty."""
         if self.signed_off:
             raise ReceiverOffDutyError(self.staff["name"], self.place["label"])
-        self._custody_taken(handover_id=handover_id, pupil_ids=pupil_ids, place=place,
+        self._pupils_received(handover_id=handover_id, pupil_ids=pupil_ids, place=place,
                             at=at.isoformat(), by=by)
 
-    class CustodyTaken(Aggregate.Event):
+    class PupilsReceived(Aggregate.Event):
         handover_id: str | None  # None: signed in at a roll call
         pupil_ids: list[str]
         place: PlaceRef
         at: str
         by: ActorRecord
 
-    @event(CustodyTaken)
-    def _custody_taken(self, handover_id: str | None, pupil_ids: list[str], place: PlaceRef,
+    @event(PupilsReceived)
+    def _pupils_received(self, handover_id: str | None, pupil_ids: list[str], place: PlaceRef,
                        at: str, by: ActorRecord) -> None:
         if handover_id is not None:
             self.received = [*getattr(self, "received", []), handover_id]

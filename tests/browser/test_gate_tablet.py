@@ -175,7 +175,14 @@ def test_a_guard_signs_on_at_a_shared_tablet_releases_hands_over_and_signs_off(
                                   json={"count": len(pupil_ids)}))
 
     # Whatever the school's afternoon left with this guard elsewhere goes to the duty leader
-    # first: what follows is about the pupils at this gate.
+    # first, and offers to them are withdrawn by their givers: what follows is about the pupils
+    # at this gate.
+    offers = {r["pending"]["handover_id"] for r in ok(served.client(ADMIN).get("/v1/roster"))["pupils"]
+              if r.get("pending") and r["pending"]["to"]["staff_id"] == tablet.staff[EAST_GUARD]}
+    for handover_id in offers:
+        giver = ok(served.client(ADMIN).get(f"/v1/handovers/{handover_id}"))["giver"]["name"]
+        ok(served.client(giver).post(f"/v1/handovers/{handover_id}/withdraw",
+                                     json={"reason": "值班领导接手本门之前"}))
     for place_id, ids in held_at(EAST_GUARD).items():
         if place_id != served.gates["南门"]:
             hand(EAST_GUARD, DUTY_LEADER, ids, place_id)
